@@ -1,3 +1,25 @@
 //! liteimap: a single-binary IMAP4rev1 server that keeps users, mailboxes, messages and flags
 //! in one SQLite file.
+//!
+//! # Layout
+//! - `cli`: the argh command-line structs (main.rs acts on them).
+//! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
+//! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.
+//! - `imap`: the protocol. `conn` frames bytes into commands (imap-codec's Fragmentizer) and
+//!   enforces limits; `session` runs the per-connection loop and the state check; `state` is the
+//!   RFC 3501 state machine; `view` is a session's UID ↔ sequence-number mapping; `sync` is the
+//!   one place that turns store changes into untagged responses; `cmd/*` one file per command
+//!   family.
+//! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
+//! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
+//! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
+//!   only, never an IMAP type or a socket.
+//! - `password`: argon2id hashing.
+pub mod cli;
+pub mod imap;
+pub mod message;
 pub mod mime;
+pub mod password;
+pub mod server;
+pub mod stdio;
+pub mod store;

@@ -1,1 +1,191 @@
-fn main() {}
+//! The liteimap executable: parse the command line, set up logging, run one command.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use liteimap::cli::{Cli, Command, Serve, Stdio, User, UserAction};
+use liteimap::imap::conn::Limits;
+use liteimap::imap::session::Start;
+use liteimap::server::{self, Config, Context};
+use liteimap::store::Store;
+use liteimap::{password, stdio};
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("liteimap: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
+    Store::open(&cli.db)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Serve(s) => serve(&cli, s),
+        Command::User(u) => user(&cli, u),
+        Command::Stdio(s) => run_stdio(&cli, s),
+    }
+}
+
+fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
+    let store = open_store(cli)?;
+    if store.user_count().map_err(|e| e.to_string())? == 0 {
+        let pass = password::generate();
+        let hash = password::hash(pass.as_bytes())?;
+        store
+            .create_user("demo", &hash)
+            .map_err(|e| e.to_string())?;
+        eprintln!("liteimap: no users yet, so created user \"demo\" with password \"{pass}\"");
+        eprintln!(
+            "liteimap: (change it with: liteimap --db {} user passwd demo)",
+            cli.db.display()
+        );
+    }
+    let listen = if args.listen.is_empty() {
+        vec!["127.0.0.1:1143".to_string()]
+    } else {
+        args.listen.clone()
+    };
+    let config = Config {
+        limits: Limits {
+            max_line: args.max_line_length.max(1024),
+            max_literal: args.max_message_size,
+            ..Limits::default()
+        },
+        login_timeout: Duration::from_secs(args.login_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        max_connections: args.max_connections,
+    };
+    let ctx = Context::new(store, config);
+    async_std::task::block_on(async {
+        let listeners = server::bind_all(&listen).await?;
+        for l in &listeners {
+            if let Ok(a) = l.local_addr() {
+                log::info!("liteimap listening on {a} (database {})", cli.db.display());
+            }
+        }
+        watch_signals(ctx.clone())?;
+        server::serve(ctx, listeners).await;
+        log::info!("liteimap stopped");
+        Ok(())
+    })
+}
+
+/// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0.
+fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            log::info!("signal {sig}: shutting down");
+            ctx.shutdown();
+        }
+    });
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String, String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read password: {e}"))?;
+        let p = line.trim_end_matches(['\r', '\n']).to_string();
+        if p.is_empty() {
+            return Err("empty password on standard input".into());
+        }
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password("Password: ")
+        .map_err(|e| format!("cannot read password: {e}"))?;
+    let again = rpassword::prompt_password("Password again: ")
+        .map_err(|e| format!("cannot read password: {e}"))?;
+    if p != again {
+        return Err("the passwords differ".into());
+    }
+    if p.is_empty() {
+        return Err("empty password".into());
+    }
+    Ok(p)
+}
+
+fn valid_user_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 255
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        return Err(format!(
+            "invalid user name {name:?}: use 1-255 printable ASCII characters without spaces, quotes or backslashes"
+        ));
+    }
+    Ok(())
+}
+
+fn user(cli: &Cli, u: &User) -> Result<(), String> {
+    let store = open_store(cli)?;
+    match &u.action {
+        UserAction::Add(a) => {
+            valid_user_name(&a.name)?;
+            let pass = read_password(a.password_stdin)?;
+            let hash = password::hash(pass.as_bytes())?;
+            store
+                .create_user(&a.name, &hash)
+                .map_err(|e| e.to_string())?;
+            eprintln!("created user {}", a.name);
+        }
+        UserAction::List(_) => {
+            for (name, count) in store.list_users().map_err(|e| e.to_string())? {
+                println!("{name}\t{count} messages");
+            }
+        }
+        UserAction::Remove(r) => {
+            store.remove_user(&r.name).map_err(|e| e.to_string())?;
+            eprintln!("removed user {}", r.name);
+        }
+        UserAction::Passwd(p) => {
+            if store
+                .find_user(&p.name)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("no such user: {}", p.name));
+            }
+            let pass = read_password(p.password_stdin)?;
+            let hash = password::hash(pass.as_bytes())?;
+            store
+                .set_password(&p.name, &hash)
+                .map_err(|e| e.to_string())?;
+            eprintln!("changed password of {}", p.name);
+        }
+    }
+    Ok(())
+}
+
+fn run_stdio(cli: &Cli, s: &Stdio) -> Result<(), String> {
+    let store = open_store(cli)?;
+    let row = store
+        .find_user(&s.user)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no such user: {}", s.user))?;
+    let ctx = Context::new(store, Config::default());
+    async_std::task::block_on(stdio::run(ctx, row.id, row.name));
+    let _ = Start::Login;
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Command-line interface (argh structs only; main.rs acts on them).
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+/// liteimap: an IMAP4rev1 server in one binary, with all of its state (users, folders,
+/// messages, flags) in one SQLite file.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    /// the database file (created if missing; default ./liteimap.db)
+    #[argh(option, default = "PathBuf::from(\"liteimap.db\")")]
+    pub db: PathBuf,
+
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(Serve),
+    User(User),
+    Stdio(Stdio),
+}
+
+/// Run the IMAP server. With no users in the database it creates the user `demo` with a random
+/// password and prints both on stderr. Logs go to stderr; set RUST_LOG=debug for every command.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "serve")]
+pub struct Serve {
+    /// address to listen on for IMAP, IP:PORT (repeatable; default 127.0.0.1:1143)
+    #[argh(option)]
+    pub listen: Vec<String>,
+
+    /// most simultaneous connections; more are greeted with BYE (default 1000)
+    #[argh(option, default = "1000")]
+    pub max_connections: usize,
+
+    /// seconds a connection may take to log in before it is closed (default 60)
+    #[argh(option, default = "60")]
+    pub login_timeout: u64,
+
+    /// seconds of silence after which a logged-in connection is closed (default 1800)
+    #[argh(option, default = "1800")]
+    pub idle_timeout: u64,
+
+    /// largest message (APPEND literal) in bytes (default 52428800 = 50 MiB)
+    #[argh(option, default = "50 * 1024 * 1024")]
+    pub max_message_size: u32,
+
+    /// longest command line in bytes, literals excluded (default 65536)
+    #[argh(option, default = "64 * 1024")]
+    pub max_line_length: usize,
+}
+
+/// Manage users: add, list, remove, passwd.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "user")]
+pub struct User {
+    #[argh(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum UserAction {
+    Add(UserAdd),
+    List(UserList),
+    Remove(UserRemove),
+    Passwd(UserPasswd),
+}
+
+/// Create a user (with an INBOX). Prompts for the password twice, without echo.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct UserAdd {
+    /// the user name (the IMAP login)
+    #[argh(positional)]
+    pub name: String,
+
+    /// read the password from the first line of standard input instead of prompting
+    #[argh(switch)]
+    pub password_stdin: bool,
+}
+
+/// List users and how many messages each has.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct UserList {}
+
+/// Remove a user with all of its folders and messages.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "remove")]
+pub struct UserRemove {
+    /// the user name
+    #[argh(positional)]
+    pub name: String,
+}
+
+/// Change a user's password. Prompts twice, without echo.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "passwd")]
+pub struct UserPasswd {
+    /// the user name
+    #[argh(positional)]
+    pub name: String,
+
+    /// read the password from the first line of standard input instead of prompting
+    #[argh(switch)]
+    pub password_stdin: bool,
+}
+
+/// Speak IMAP on stdin/stdout, already logged in as a user (PREAUTH), for mail clients that
+/// tunnel through a command (mutt `tunnel`, mbsync `Tunnel`, offlineimap `preauthtunnel`).
+/// Logs go to stderr only.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "stdio")]
+pub struct Stdio {
+    /// the user to log in as
+    #[argh(option)]
+    pub user: String,
+}

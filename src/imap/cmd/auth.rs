@@ -1,0 +1,184 @@
+//! LOGIN and AUTHENTICATE (PLAIN, RFC 4616, and LOGIN as clients use it), with SASL-IR.
+
+use std::borrow::Cow;
+
+use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_codec::imap_types::core::{AString, Tag};
+use imap_codec::imap_types::response::{Code, CommandContinuationRequest, Response};
+use imap_codec::imap_types::secret::Secret;
+use imap_codec::AuthenticateDataCodec;
+
+use crate::imap::conn::ReadError;
+use crate::imap::session::{Done, Session};
+use crate::imap::state::{State, User};
+use crate::imap::{code_authenticationfailed, lossy, CmdError, CmdResult};
+use crate::password;
+
+/// The longest user name or password considered; longer ones fail without hashing.
+const MAX_CREDENTIAL: usize = 1024;
+
+impl Session {
+    pub(crate) async fn cmd_login(
+        &mut self,
+        username: AString<'static>,
+        password: Secret<AString<'static>>,
+    ) -> CmdResult<Done> {
+        let user = lossy(username.as_ref()).into_owned();
+        let pass = password.declassify().as_ref().to_vec();
+        self.authenticate_user(user, pass).await
+    }
+
+    pub(crate) async fn cmd_authenticate(
+        &mut self,
+        tag: &Tag<'static>,
+        mechanism: AuthMechanism<'static>,
+        initial: Option<Secret<Cow<'static, [u8]>>>,
+    ) -> CmdResult<Done> {
+        let initial = initial.map(|s| s.declassify().to_vec());
+        match mechanism {
+            AuthMechanism::Plain => {
+                let response = match initial {
+                    Some(r) => r,
+                    None => self.sasl_step(b"").await?,
+                };
+                let (authz, user, pass) = parse_plain(&response).ok_or_else(|| {
+                    CmdError::bad("Malformed PLAIN response (authzid NUL authcid NUL password)")
+                })?;
+                if !authz.is_empty() && authz != user {
+                    log::info!(
+                        "session {} ({}): refused authorization identity {:?} for {:?}",
+                        self.id,
+                        self.peer,
+                        lossy(&authz),
+                        lossy(&user)
+                    );
+                    return Err(CmdError::no_code(
+                        code_authenticationfailed(),
+                        "Authorization identity must be empty or equal the user",
+                    ));
+                }
+                self.authenticate_user(lossy(&user).into_owned(), pass)
+                    .await
+            }
+            AuthMechanism::Login => {
+                // Some clients send the user name as an initial response.
+                let user = match initial {
+                    Some(u) => u,
+                    None => self.sasl_step(b"Username:").await?,
+                };
+                let pass = self.sasl_step(b"Password:").await?;
+                self.authenticate_user(lossy(&user).into_owned(), pass)
+                    .await
+            }
+            other => {
+                let _ = tag;
+                Err(CmdError::no(format!(
+                    "Unsupported authentication mechanism {}",
+                    other.as_ref()
+                )))
+            }
+        }
+    }
+
+    /// Send a SASL challenge and read the client's base64 answer (`*` cancels).
+    async fn sasl_step(&mut self, challenge: &[u8]) -> CmdResult<Vec<u8>> {
+        let cont = CommandContinuationRequest::base64(challenge.to_vec());
+        self.conn
+            .send(&Response::CommandContinuationRequest(cont))
+            .await
+            .map_err(|e| CmdError::Bye(e.to_string()))?;
+        match self.conn.read(&AuthenticateDataCodec::default()).await {
+            Ok(Ok(AuthenticateData::Continue(data))) => Ok(data.declassify().to_vec()),
+            Ok(Ok(AuthenticateData::Cancel)) => Err(CmdError::bad("AUTHENTICATE cancelled")),
+            Ok(Err(_)) => Err(CmdError::bad("Invalid base64 in AUTHENTICATE response")),
+            Err(ReadError::Closed) => Err(CmdError::Bye("connection closed".into())),
+            Err(ReadError::Timeout) => Err(CmdError::Bye("Autologout: idle for too long".into())),
+            Err(ReadError::LineTooLong) => {
+                Err(CmdError::Bye("AUTHENTICATE response too long".into()))
+            }
+            Err(ReadError::Io(e)) => Err(CmdError::Bye(e.to_string())),
+        }
+    }
+
+    /// Check a user name and password; on success enter the authenticated state. An unknown
+    /// user and a wrong password take the same time and get the same answer.
+    async fn authenticate_user(&mut self, user: String, pass: Vec<u8>) -> CmdResult<Done> {
+        let name = user.clone();
+        let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
+            None
+        } else {
+            self.db(move |s| {
+                let row = s.find_user(&user)?;
+                let hash = row
+                    .as_ref()
+                    .map(|r| r.password_hash.clone())
+                    .unwrap_or_else(|| password::dummy_hash().to_string());
+                let ok = password::verify(&pass, &hash);
+                Ok(row.filter(|_| ok))
+            })
+            .await?
+        };
+        match found {
+            Some(row) => {
+                log::info!(
+                    "session {} ({}): logged in as {}",
+                    self.id,
+                    self.peer,
+                    row.name
+                );
+                self.state = State::Authenticated(User {
+                    id: row.id,
+                    name: row.name,
+                });
+                Ok(Done::with_code(
+                    Code::Capability(self.capabilities()),
+                    "Logged in",
+                ))
+            }
+            None => {
+                log::info!(
+                    "session {} ({}): login failed for user {:?}",
+                    self.id,
+                    self.peer,
+                    name
+                );
+                Err(CmdError::no_code(
+                    code_authenticationfailed(),
+                    "Authentication failed",
+                ))
+            }
+        }
+    }
+}
+
+/// Split a PLAIN response into (authzid, authcid, password).
+fn parse_plain(data: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let mut parts = data.split(|b| *b == 0);
+    let authz = parts.next()?.to_vec();
+    let user = parts.next()?.to_vec();
+    let pass = parts.next()?.to_vec();
+    if parts.next().is_some() || user.is_empty() {
+        return None;
+    }
+    Some((authz, user, pass))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_plain;
+
+    #[test]
+    fn plain() {
+        assert_eq!(
+            parse_plain(b"\0u\0p"),
+            Some((vec![], b"u".to_vec(), b"p".to_vec()))
+        );
+        assert_eq!(
+            parse_plain(b"a\0u\0p"),
+            Some((b"a".to_vec(), b"u".to_vec(), b"p".to_vec()))
+        );
+        assert_eq!(parse_plain(b"u\0p"), None);
+        assert_eq!(parse_plain(b"\0\0p"), None);
+        assert_eq!(parse_plain(b"\0u\0p\0x"), None);
+    }
+}

@@ -1,0 +1,351 @@
+//! Folder management: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use imap_codec::imap_types::core::QuotedChar;
+use imap_codec::imap_types::flag::FlagNameAttribute;
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
+
+use crate::imap::session::{Done, Session};
+use crate::imap::{
+    code_alreadyexists, code_cannot, code_nonexistent, mailbox_name, validate_name, wire_mailbox,
+    CmdError, CmdResult, DELIMITER,
+};
+use crate::store::{MailboxRow, INBOX};
+
+impl Session {
+    fn user_id(&self) -> CmdResult<crate::store::UserId> {
+        self.state
+            .user()
+            .map(|u| u.id)
+            .ok_or_else(|| CmdError::bad("Not logged in"))
+    }
+
+    pub(crate) async fn cmd_create(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
+        // A trailing delimiter only declares that the name will have children (RFC 3501).
+        let name = match &mailbox {
+            Mailbox::Other(o) if o.as_ref().len() > 1 && o.as_ref().ends_with(b"/") => {
+                let trimmed = &o.as_ref()[..o.as_ref().len() - 1];
+                if trimmed.eq_ignore_ascii_case(b"INBOX") {
+                    INBOX.to_string()
+                } else {
+                    validate_name(trimmed)?
+                }
+            }
+            _ => mailbox_name(&mailbox)?,
+        };
+        if name == INBOX {
+            return Err(CmdError::no_code(
+                code_alreadyexists(),
+                "INBOX always exists",
+            ));
+        }
+        let user = self.user_id()?;
+        self.db(move |s| s.create_mailbox(user, &name)).await?;
+        Ok(Done::ok("CREATE completed"))
+    }
+
+    pub(crate) async fn cmd_delete(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
+        let name = mailbox_name(&mailbox)?;
+        if name == INBOX {
+            return Err(CmdError::no_code(code_cannot(), "INBOX cannot be deleted"));
+        }
+        let user = self.user_id()?;
+        let deleted = name.clone();
+        self.db(move |s| s.delete_mailbox(user, &deleted)).await?;
+        // Deleting the folder this session has selected leaves nothing to stay selected in.
+        if self.state.selected().is_some_and(|s| s.name == name) {
+            self.state.deselect();
+        }
+        Ok(Done::ok("DELETE completed"))
+    }
+
+    pub(crate) async fn cmd_rename(
+        &mut self,
+        from: Mailbox<'static>,
+        to: Mailbox<'static>,
+    ) -> CmdResult<Done> {
+        let from = mailbox_name(&from)?;
+        let to = mailbox_name(&to)?;
+        let user = self.user_id()?;
+        let (f, t) = (from.clone(), to.clone());
+        self.db(move |s| s.rename_mailbox(user, &f, &t)).await?;
+        if let Some(sel) = self.state.selected_mut() {
+            if sel.name == from && from != INBOX {
+                sel.name = to;
+            } else if let Some(rest) = sel.name.strip_prefix(&format!("{from}{DELIMITER}")) {
+                if from != INBOX {
+                    sel.name = format!("{to}{DELIMITER}{rest}");
+                }
+            }
+        }
+        Ok(Done::ok("RENAME completed"))
+    }
+
+    pub(crate) async fn cmd_subscribe(
+        &mut self,
+        mailbox: Mailbox<'static>,
+        subscribe: bool,
+    ) -> CmdResult<Done> {
+        let name = mailbox_name(&mailbox)?;
+        let user = self.user_id()?;
+        if subscribe {
+            self.db(move |s| s.subscribe(user, &name)).await?;
+            Ok(Done::ok("SUBSCRIBE completed"))
+        } else {
+            self.db(move |s| s.unsubscribe(user, &name)).await?;
+            Ok(Done::ok("UNSUBSCRIBE completed"))
+        }
+    }
+
+    pub(crate) async fn cmd_list(
+        &mut self,
+        reference: Mailbox<'static>,
+        pattern: ListMailbox<'static>,
+        lsub: bool,
+    ) -> CmdResult<Done> {
+        let reference: Vec<u8> = match &reference {
+            Mailbox::Inbox => INBOX.as_bytes().to_vec(),
+            Mailbox::Other(o) => o.as_ref().to_vec(),
+        };
+        let pattern: Vec<u8> = match &pattern {
+            ListMailbox::Token(t) => t.as_ref().to_vec(),
+            ListMailbox::String(s) => s.as_ref().to_vec(),
+        };
+        let done = if lsub {
+            "LSUB completed"
+        } else {
+            "LIST completed"
+        };
+        if pattern.is_empty() {
+            // The special request for the hierarchy delimiter (RFC 3501 §6.3.8).
+            if !lsub {
+                self.data(list_data(
+                    vec![FlagNameAttribute::Noselect],
+                    Mailbox::try_from("").unwrap_or(Mailbox::Inbox),
+                    false,
+                ))
+                .await?;
+            }
+            return Ok(Done::ok(done));
+        }
+        if pattern.len() + reference.len() > 2 * crate::imap::MAX_MAILBOX_NAME {
+            return Err(CmdError::bad("LIST pattern too long"));
+        }
+        // A pattern that starts with the delimiter is absolute; otherwise it extends the
+        // reference.
+        let mut full = if pattern.first() == Some(&(DELIMITER as u8)) {
+            pattern.clone()
+        } else {
+            [reference.as_slice(), pattern.as_slice()].concat()
+        };
+        // INBOX matches in any case.
+        if full.len() >= 5
+            && full[..5].eq_ignore_ascii_case(b"INBOX")
+            && (full.len() == 5 || full[5] == DELIMITER as u8)
+        {
+            full[..5].copy_from_slice(b"INBOX");
+        }
+        let user = self.user_id()?;
+        let (mailboxes, subscriptions) = self
+            .db(move |s| Ok((s.mailboxes(user)?, s.subscriptions(user)?)))
+            .await?;
+        let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        if lsub {
+            let subscribed: BTreeSet<&str> = subscriptions.iter().map(String::as_str).collect();
+            let mut out: Vec<(String, bool)> = Vec::new();
+            for name in &subscribed {
+                if wildcard_match(&full, name.as_bytes()) {
+                    out.push((name.to_string(), false));
+                } else if full.contains(&b'%') {
+                    // RFC 3501 §6.3.9: a parent matched by % whose child is subscribed is
+                    // listed \Noselect when it is not subscribed itself.
+                    for (i, _) in name.match_indices(DELIMITER) {
+                        let parent = &name[..i];
+                        if !subscribed.contains(parent) && wildcard_match(&full, parent.as_bytes())
+                        {
+                            out.push((parent.to_string(), true));
+                        }
+                    }
+                }
+            }
+            out.sort();
+            out.dedup();
+            for (name, noselect) in out {
+                let attrs = if noselect || !names.contains(name.as_str()) {
+                    vec![FlagNameAttribute::Noselect]
+                } else {
+                    vec![]
+                };
+                self.data(list_data(attrs, wire_mailbox(&name), true))
+                    .await?;
+            }
+            return Ok(Done::ok(done));
+        }
+        for mb in &mailboxes {
+            if !wildcard_match(&full, mb.name.as_bytes()) {
+                continue;
+            }
+            let attrs = list_attributes(mb, &names);
+            self.data(list_data(attrs, wire_mailbox(&mb.name), false))
+                .await?;
+        }
+        Ok(Done::ok(done))
+    }
+
+    pub(crate) async fn cmd_status(
+        &mut self,
+        mailbox: Mailbox<'static>,
+        items: Vec<StatusDataItemName>,
+    ) -> CmdResult<Done> {
+        let name = mailbox_name(&mailbox)?;
+        let user = self.user_id()?;
+        let lookup = name.clone();
+        let (row, counts) = self
+            .db(move |s| {
+                let row = s.mailbox(user, &lookup)?;
+                match row {
+                    Some(r) if !r.noselect => {
+                        let counts = s.counts(r.id)?;
+                        Ok(Some((r, counts)))
+                    }
+                    _ => Ok(None),
+                }
+            })
+            .await?
+            .ok_or_else(|| {
+                CmdError::no_code(code_nonexistent(), format!("No such mailbox: {name}"))
+            })?;
+        let (messages, recent, unseen, size) = counts;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(match item {
+                StatusDataItemName::Messages => StatusDataItem::Messages(messages),
+                StatusDataItemName::Recent => StatusDataItem::Recent(recent),
+                StatusDataItemName::Unseen => StatusDataItem::Unseen(unseen),
+                StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(row.uidnext)),
+                StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(row.uidvalidity)),
+                StatusDataItemName::Size => StatusDataItem::Size(size),
+                StatusDataItemName::HighestModSeq => {
+                    StatusDataItem::HighestModSeq(row.highest_modseq)
+                }
+                StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage => {
+                    return Err(CmdError::bad("STATUS DELETED is not supported"));
+                }
+            });
+        }
+        self.data(Data::Status {
+            mailbox: wire_mailbox(&row.name),
+            items: Cow::Owned(out),
+        })
+        .await?;
+        Ok(Done::ok("STATUS completed"))
+    }
+}
+
+pub(crate) fn nz(v: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(v).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+fn list_data(
+    items: Vec<FlagNameAttribute<'static>>,
+    mailbox: Mailbox<'static>,
+    lsub: bool,
+) -> Data<'static> {
+    let delimiter = QuotedChar::try_from(DELIMITER).ok();
+    if lsub {
+        Data::Lsub {
+            items,
+            delimiter,
+            mailbox,
+        }
+    } else {
+        Data::List {
+            items,
+            delimiter,
+            mailbox,
+        }
+    }
+}
+
+fn list_attributes(mb: &MailboxRow, names: &BTreeSet<&str>) -> Vec<FlagNameAttribute<'static>> {
+    let mut attrs = Vec::new();
+    if mb.noselect {
+        attrs.push(FlagNameAttribute::Noselect);
+    }
+    let prefix = format!("{}{DELIMITER}", mb.name);
+    let has_children = names
+        .range(prefix.as_str()..)
+        .next()
+        .is_some_and(|n| n.starts_with(&prefix));
+    let child_attr = if has_children {
+        "HasChildren"
+    } else {
+        "HasNoChildren"
+    };
+    if let Ok(a) = imap_codec::imap_types::core::Atom::try_from(child_attr) {
+        attrs.push(FlagNameAttribute::from(a));
+    }
+    attrs
+}
+
+/// RFC 3501 LIST matching: `*` matches anything, `%` anything but the delimiter. Dynamic
+/// programming, so hostile patterns cost at most pattern × name steps.
+pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (p, n) = (pattern.len(), name.len());
+    // row[j]: does pattern[..i] match name[..j]
+    let mut prev = vec![false; n + 1];
+    prev[0] = true;
+    for i in 1..=p {
+        let mut cur = vec![false; n + 1];
+        let c = pattern[i - 1];
+        match c {
+            b'*' => {
+                cur[0] = prev[0];
+                for j in 1..=n {
+                    cur[j] = prev[j] || cur[j - 1];
+                }
+            }
+            b'%' => {
+                cur[0] = prev[0];
+                for j in 1..=n {
+                    cur[j] = prev[j] || (cur[j - 1] && name[j - 1] != DELIMITER as u8);
+                }
+            }
+            _ => {
+                for j in 1..=n {
+                    cur[j] = prev[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        prev = cur;
+    }
+    prev[n]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match as m;
+
+    #[test]
+    fn wildcards() {
+        assert!(m(b"*", b"a/b/c"));
+        assert!(m(b"%", b"abc"));
+        assert!(!m(b"%", b"a/b"));
+        assert!(m(b"a/%", b"a/b"));
+        assert!(!m(b"a/%", b"a/b/c"));
+        assert!(m(b"a/*", b"a/b/c"));
+        assert!(m(b"a*c", b"abc"));
+        assert!(m(b"a%c", b"abc"));
+        assert!(!m(b"a%c", b"a/c"));
+        assert!(m(b"INBOX", b"INBOX"));
+        assert!(!m(b"INBOX", b"INBOXX"));
+        assert!(m(b"%/%", b"a/b"));
+        assert!(m(b"", b""));
+        let hostile = [b'*'; 500];
+        assert!(m(&hostile, &[b'x'; 1000]));
+    }
+}

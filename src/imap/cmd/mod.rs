@@ -1,0 +1,70 @@
+//! One module per command family. Each adds `cmd_*` methods to `Session`; dispatch and the
+//! state check live in `session.rs`.
+
+pub mod append;
+pub mod auth;
+pub mod mailbox;
+pub mod select;
+
+use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagPerm};
+use imap_codec::imap_types::IntoStatic;
+
+use super::{CmdError, CmdResult};
+
+/// The system flags every mailbox supports.
+pub const SYSTEM_FLAGS: [Flag<'static>; 5] = [
+    Flag::Answered,
+    Flag::Flagged,
+    Flag::Deleted,
+    Flag::Seen,
+    Flag::Draft,
+];
+
+/// Flags from a client (APPEND, STORE) as the store keeps them. `\Recent` cannot be set by a
+/// client and is ignored; any other unknown system flag is an error.
+pub fn flags_to_store(flags: &[Flag]) -> CmdResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(flags.len());
+    for f in flags {
+        if let Flag::Extension(_) = f {
+            let name = f.to_string();
+            if name.eq_ignore_ascii_case("\\Recent") {
+                continue;
+            }
+            return Err(CmdError::bad(format!("Unknown system flag {name}")));
+        }
+        let s = f.to_string();
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&s)) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// A stored flag as the wire type; `None` for a value that is not a valid flag.
+pub fn flag_from_store(s: &str) -> Option<Flag<'static>> {
+    Flag::try_from(s).ok().map(IntoStatic::into_static)
+}
+
+/// A message's flags for a FETCH response.
+pub fn fetch_flags(stored: &[String], recent: bool) -> Vec<FlagFetch<'static>> {
+    let mut out: Vec<FlagFetch<'static>> = stored
+        .iter()
+        .filter_map(|s| flag_from_store(s))
+        .map(FlagFetch::Flag)
+        .collect();
+    if recent {
+        out.push(FlagFetch::Recent);
+    }
+    out
+}
+
+/// PERMANENTFLAGS: every system flag, and new keywords (`\*`) when writable.
+pub fn permanent_flags(read_only: bool) -> Vec<FlagPerm<'static>> {
+    if read_only {
+        return Vec::new();
+    }
+    let mut out: Vec<FlagPerm<'static>> =
+        SYSTEM_FLAGS.iter().cloned().map(FlagPerm::Flag).collect();
+    out.push(FlagPerm::Asterisk);
+    out
+}

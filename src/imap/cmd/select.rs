@@ -1,0 +1,138 @@
+//! SELECT, EXAMINE, CLOSE, UNSELECT and EXPUNGE: entering and leaving the selected state.
+
+use std::collections::BTreeSet;
+
+use imap_codec::imap_types::flag::Flag;
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::response::{Code, Data};
+
+use super::{flag_from_store, permanent_flags, SYSTEM_FLAGS};
+use crate::imap::cmd::mailbox::nz;
+use crate::imap::session::{Done, Session};
+use crate::imap::state::{Selected, State};
+use crate::imap::view::MailboxView;
+use crate::imap::{code_cannot, code_nonexistent, mailbox_name, CmdError, CmdResult};
+
+impl Session {
+    pub(crate) async fn cmd_select(
+        &mut self,
+        mailbox: Mailbox<'static>,
+        read_only: bool,
+    ) -> CmdResult<Done> {
+        // Whatever happens next, the previous mailbox is no longer selected (RFC 3501 §6.3.1).
+        self.state.deselect();
+        let name = mailbox_name(&mailbox)?;
+        let user = self
+            .state
+            .user()
+            .cloned()
+            .ok_or_else(|| CmdError::bad("Not logged in"))?;
+        let lookup = name.clone();
+        let uid = user.id;
+        let (snapshot, keywords) = self
+            .db(move |s| {
+                let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
+                    crate::store::StoreError::NotFound(format!("No such mailbox: {lookup}"))
+                })?;
+                if mb.noselect {
+                    return Err(crate::store::StoreError::NotAllowed(format!(
+                        "{lookup} is \\Noselect: it only holds other folders"
+                    )));
+                }
+                let snapshot = s.select(mb.id, !read_only)?;
+                let keywords = s.keywords(mb.id)?;
+                Ok((snapshot, keywords))
+            })
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound(t) => CmdError::no_code(code_nonexistent(), t),
+                crate::store::StoreError::NotAllowed(t) => CmdError::no_code(code_cannot(), t),
+                other => CmdError::from(other),
+            })?;
+
+        let mb = &snapshot.mailbox;
+        let view = MailboxView::new(snapshot.uids.clone());
+        let mut flags: Vec<Flag<'static>> = SYSTEM_FLAGS.to_vec();
+        flags.extend(keywords.iter().filter_map(|k| flag_from_store(k)));
+        self.data(Data::Flags(flags)).await?;
+        self.untagged_ok(
+            Some(Code::PermanentFlags(permanent_flags(read_only))),
+            if read_only {
+                "No permanent flags permitted"
+            } else {
+                "Flags permitted"
+            },
+        )
+        .await?;
+        self.data(Data::Exists(view.len())).await?;
+        self.data(Data::Recent(snapshot.recent.len() as u32))
+            .await?;
+        if let Some(seq) = snapshot.first_unseen.and_then(|u| view.seq(u)) {
+            self.untagged_ok(
+                Some(Code::Unseen(nz(seq))),
+                &format!("Message {seq} is first unseen"),
+            )
+            .await?;
+        }
+        self.untagged_ok(Some(Code::UidValidity(nz(mb.uidvalidity))), "UIDs valid")
+            .await?;
+        self.untagged_ok(Some(Code::UidNext(nz(mb.uidnext))), "Predicted next UID")
+            .await?;
+
+        let selected = Selected {
+            mailbox: mb.id,
+            name: mb.name.clone(),
+            uidvalidity: mb.uidvalidity,
+            read_only,
+            view,
+            modseq: mb.highest_modseq,
+            own_modseqs: BTreeSet::new(),
+            pending_expunges: BTreeSet::new(),
+            recent: snapshot.recent.iter().copied().collect(),
+            keywords: keywords.into_iter().collect(),
+        };
+        // The snapshot may be newer than the row read before it; sync catches up from the
+        // row's modseq, which is never newer than the snapshot.
+        self.state = State::Selected(user, Box::new(selected));
+        log::debug!("session {} ({}): selected {}", self.id, self.peer, name);
+        if read_only {
+            Ok(Done::with_code(Code::ReadOnly, "EXAMINE completed"))
+        } else {
+            Ok(Done::with_code(Code::ReadWrite, "SELECT completed"))
+        }
+    }
+
+    pub(crate) async fn cmd_close(&mut self) -> CmdResult<Done> {
+        if let Some(sel) = self.state.selected() {
+            if !sel.read_only {
+                // CLOSE expunges silently: no untagged EXPUNGE responses.
+                let mb = sel.mailbox;
+                self.db(move |s| s.expunge(mb, None)).await?;
+            }
+        }
+        self.state.deselect();
+        Ok(Done::ok("CLOSE completed"))
+    }
+
+    pub(crate) async fn cmd_unselect(&mut self) -> CmdResult<Done> {
+        self.state.deselect();
+        Ok(Done::ok("UNSELECT completed"))
+    }
+
+    /// EXPUNGE, and UID EXPUNGE when `only` names the UIDs (RFC 4315).
+    pub(crate) async fn cmd_expunge(&mut self, only: Option<Vec<u32>>) -> CmdResult<Done> {
+        let (mb, read_only) = match self.state.selected() {
+            Some(s) => (s.mailbox, s.read_only),
+            None => return Err(CmdError::bad("No mailbox selected")),
+        };
+        if read_only {
+            return Err(CmdError::no_code(
+                code_cannot(),
+                "Mailbox is read-only (EXAMINE): nothing can be expunged",
+            ));
+        }
+        let (_, gone) = self.db(move |s| s.expunge(mb, only.as_deref())).await?;
+        self.announce_expunges(&gone).await?;
+        Ok(Done::ok("EXPUNGE completed"))
+    }
+}

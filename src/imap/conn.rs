@@ -1,0 +1,338 @@
+//! One client connection: bytes in, framed IMAP messages out; typed responses in, bytes out.
+//!
+//! Framing is imap-codec's `Fragmentizer`: it splits the stream into lines and literals before
+//! any parsing, so a malformed command is skipped at a known boundary and literal bytes are
+//! never mistaken for commands. Limits are enforced here, before memory is spent: a line longer
+//! than `max_line` ends the connection (the stream cannot be resynchronised), a synchronising
+//! literal over `max_literal` is refused by tag before any byte of it is read (the client waits
+//! for our `+`), and a non-synchronising one is read and dropped, then refused.
+
+use std::io;
+use std::time::Duration;
+
+use async_std::io::prelude::*;
+use async_std::io::{Read, Write};
+use imap_codec::decode::Decoder;
+use imap_codec::encode::Encoder;
+use imap_codec::fragmentizer::{
+    DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,
+};
+use imap_codec::imap_types::core::{LiteralMode, Tag};
+use imap_codec::imap_types::response::{Greeting, Response};
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::{GreetingCodec, ResponseCodec};
+
+/// Anything a session can talk over: TCP, TLS over TCP, or stdin/stdout.
+pub trait Stream: Read + Write + Unpin + Send {}
+impl<T: Read + Write + Unpin + Send> Stream for T {}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest command line (without its literals).
+    pub max_line: usize,
+    /// Largest literal, and so largest APPENDed message.
+    pub max_literal: u32,
+    /// Most literals in one command.
+    pub max_literals: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: 64 * 1024,
+            max_literal: 50 * 1024 * 1024,
+            max_literals: 1000,
+        }
+    }
+}
+
+/// Why no message could be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client closed the connection.
+    Closed,
+    /// Nothing arrived within the time allowed.
+    Timeout,
+    /// A line exceeded the limit; the stream cannot be resynchronised.
+    LineTooLong,
+    Io(io::Error),
+}
+
+/// A message that could not be decoded, with the tag when one could be recovered.
+#[derive(Debug)]
+pub struct Rejected {
+    pub tag: Option<Tag<'static>>,
+    /// The message carried a literal over the size limit (answer `NO [TOOBIG]`).
+    pub too_big: bool,
+    /// A short reason for a tagged BAD.
+    pub reason: String,
+}
+
+pub struct Conn {
+    stream: Box<dyn Stream>,
+    frag: Fragmentizer,
+    limits: Limits,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+    /// End of the last complete fragment of the current message (start of the partial line).
+    fragment_end: usize,
+    /// A literal was announced and its bytes are being read.
+    in_literal: bool,
+    literals: usize,
+    too_big: bool,
+    /// Reads time out after this long (autologout).
+    pub timeout: Duration,
+}
+
+/// Bytes of output buffered before they are written out even mid-command, so a large FETCH
+/// response does not accumulate in memory.
+const OUT_HIGH_WATER: usize = 256 * 1024;
+
+impl Conn {
+    pub fn new(stream: Box<dyn Stream>, limits: Limits, timeout: Duration) -> Self {
+        let max_message = (limits.max_literal as u64)
+            .saturating_add(limits.max_line as u64 * 2)
+            .min(u32::MAX as u64) as u32;
+        Conn {
+            stream,
+            frag: Fragmentizer::new(max_message),
+            limits,
+            out: Vec::with_capacity(4096),
+            buf: vec![0; 16 * 1024],
+            fragment_end: 0,
+            in_literal: false,
+            literals: 0,
+            too_big: false,
+            timeout,
+        }
+    }
+
+    /// Replace the underlying stream (STARTTLS). Bytes the client pipelined before the switch
+    /// are discarded, never executed: they did not come through the new stream.
+    pub fn replace_stream(&mut self, f: impl FnOnce(Box<dyn Stream>) -> Box<dyn Stream>) {
+        let placeholder: Box<dyn Stream> = Box::new(async_std::io::Cursor::new(Vec::new()));
+        let old = std::mem::replace(&mut self.stream, placeholder);
+        self.stream = f(old);
+        let max = self
+            .limits
+            .max_literal
+            .saturating_add(self.limits.max_line as u32 * 2);
+        self.frag = Fragmentizer::new(max);
+        self.reset_message();
+    }
+
+    pub fn take_stream(&mut self) -> Box<dyn Stream> {
+        let placeholder: Box<dyn Stream> = Box::new(async_std::io::Cursor::new(Vec::new()));
+        std::mem::replace(&mut self.stream, placeholder)
+    }
+
+    pub fn set_stream(&mut self, stream: Box<dyn Stream>) {
+        self.stream = stream;
+        let max = self
+            .limits
+            .max_literal
+            .saturating_add(self.limits.max_line as u32 * 2);
+        self.frag = Fragmentizer::new(max);
+        self.reset_message();
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn reset_message(&mut self) {
+        self.fragment_end = 0;
+        self.in_literal = false;
+        self.literals = 0;
+        self.too_big = false;
+    }
+
+    /// Queue a greeting.
+    pub fn greet(&mut self, greeting: &Greeting) {
+        self.out
+            .extend_from_slice(&GreetingCodec::default().encode(greeting).dump());
+    }
+
+    /// Queue a response; writes out when enough has accumulated.
+    pub async fn send(&mut self, response: &Response<'_>) -> io::Result<()> {
+        self.out
+            .extend_from_slice(&ResponseCodec::default().encode(response).dump());
+        if self.out.len() >= OUT_HIGH_WATER {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Write out everything queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            let write = async {
+                self.stream.write_all(&self.out).await?;
+                self.stream.flush().await
+            };
+            // A client that does not read cannot make us hold its output forever.
+            match async_std::future::timeout(self.timeout, write).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client does not read its responses",
+                    ))
+                }
+            }
+            self.out.clear();
+            if self.out.capacity() > OUT_HIGH_WATER * 2 {
+                self.out.shrink_to(4096);
+            }
+        }
+        Ok(())
+    }
+
+    async fn fill(&mut self) -> Result<(), ReadError> {
+        self.flush().await.map_err(ReadError::Io)?;
+        let n =
+            match async_std::future::timeout(self.timeout, self.stream.read(&mut self.buf)).await {
+                Err(_) => return Err(ReadError::Timeout),
+                Ok(Err(e)) => return Err(ReadError::Io(e)),
+                Ok(Ok(n)) => n,
+            };
+        if n == 0 {
+            return Err(ReadError::Closed);
+        }
+        self.frag.enqueue_bytes(&self.buf[..n]);
+        Ok(())
+    }
+
+    /// Read until one whole message (line plus literals) has arrived, answering literal
+    /// announcements on the way. Messages refused on the way (a literal over the limit) are
+    /// answered here and skipped.
+    async fn next_message(&mut self) -> Result<(), ReadError> {
+        loop {
+            let Some(info) = self.frag.progress() else {
+                if !self.in_literal
+                    && self.frag.message_bytes().len()
+                        - self.fragment_end.min(self.frag.message_bytes().len())
+                        > self.limits.max_line
+                {
+                    return Err(ReadError::LineTooLong);
+                }
+                self.fill().await?;
+                continue;
+            };
+            match info {
+                FragmentInfo::Line {
+                    start,
+                    end,
+                    announcement,
+                    ..
+                } => {
+                    if end - start > self.limits.max_line + 2 {
+                        return Err(ReadError::LineTooLong);
+                    }
+                    self.fragment_end = end;
+                    if let Some(LiteralAnnouncement { mode, length }) = announcement {
+                        self.literals += 1;
+                        let over = length > self.limits.max_literal
+                            || self.literals > self.limits.max_literals;
+                        match mode {
+                            LiteralMode::Sync if over => {
+                                // The client waits for our "+": refuse now, read nothing.
+                                let tag = self.frag.decode_tag().map(|t| t.into_static());
+                                self.refuse_literal(tag, length).await?;
+                                self.frag.skip_message();
+                                self.reset_message();
+                                continue;
+                            }
+                            LiteralMode::Sync => {
+                                self.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                                self.flush().await.map_err(ReadError::Io)?;
+                            }
+                            LiteralMode::NonSync if over => {
+                                // The bytes are coming anyway: read and drop them, refuse after.
+                                self.too_big = true;
+                                self.frag.poison_message();
+                            }
+                            LiteralMode::NonSync => {}
+                        }
+                        self.in_literal = true;
+                    }
+                }
+                FragmentInfo::Literal { end, .. } => {
+                    self.fragment_end = end;
+                    self.in_literal = false;
+                }
+            }
+            if self.frag.is_message_complete() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn refuse_literal(
+        &mut self,
+        tag: Option<Tag<'static>>,
+        length: u32,
+    ) -> Result<(), ReadError> {
+        let text = if self.literals > self.limits.max_literals {
+            format!(
+                "Too many literals in one command (limit {})",
+                self.limits.max_literals
+            )
+        } else {
+            format!(
+                "Literal of {length} bytes exceeds the limit of {} bytes",
+                self.limits.max_literal
+            )
+        };
+        let line = match tag {
+            Some(t) => format!("{} NO [TOOBIG] {text}\r\n", t.inner()),
+            None => format!("* BAD [TOOBIG] {text}\r\n"),
+        };
+        self.out.extend_from_slice(line.as_bytes());
+        self.flush().await.map_err(ReadError::Io)
+    }
+
+    /// Read and decode the next message with `codec`.
+    pub async fn read<C>(
+        &mut self,
+        codec: &C,
+    ) -> Result<Result<C::Message<'static>, Rejected>, ReadError>
+    where
+        C: Decoder,
+        for<'a> C::Message<'a>: IntoStatic<Static = C::Message<'static>>,
+    {
+        self.next_message().await?;
+        let too_big = self.too_big;
+        self.reset_message();
+        let tag = || self.frag.decode_tag().map(|t| t.into_static());
+        let result = match self.frag.decode_message(codec) {
+            Ok(message) => Ok(message.into_static()),
+            Err(DecodeMessageError::MessageTooLong { .. }) => Err(Rejected {
+                tag: tag(),
+                too_big: true,
+                reason: "Command exceeds the size limit".into(),
+            }),
+            Err(DecodeMessageError::MessagePoisoned { .. }) => Err(Rejected {
+                tag: tag(),
+                too_big,
+                reason: "Literal exceeds the size limit".into(),
+            }),
+            Err(DecodeMessageError::DecodingRemainder { .. }) => Err(Rejected {
+                tag: tag(),
+                too_big: false,
+                reason: "Unexpected characters after the command".into(),
+            }),
+            Err(DecodeMessageError::DecodingFailure(_)) => Err(Rejected {
+                tag: tag(),
+                too_big: false,
+                reason: "Could not parse command".into(),
+            }),
+        };
+        Ok(result)
+    }
+
+    /// Whether the client has already sent bytes that have not been read as a message yet.
+    pub fn has_pipelined_input(&self) -> bool {
+        !self.frag.message_bytes().is_empty()
+    }
+}

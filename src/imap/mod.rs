@@ -1,0 +1,216 @@
+//! The IMAP side: framing (`conn`), the per-connection loop (`session`), the state machine
+//! (`state`), a session's numbering of its mailbox (`view`), turning store changes into
+//! untagged responses (`sync`), ENVELOPE/BODYSTRUCTURE rendering (`render`) and one module per
+//! command family (`cmd`).
+
+pub mod cmd;
+pub mod conn;
+pub mod session;
+pub mod state;
+pub mod sync;
+pub mod view;
+
+use std::borrow::Cow;
+
+use imap_codec::imap_types::core::{AString, Text};
+use imap_codec::imap_types::mailbox::{Mailbox, MailboxOther};
+use imap_codec::imap_types::response::{Code, CodeOther};
+
+use crate::store::StoreError;
+
+/// The hierarchy delimiter of every mailbox name.
+pub const DELIMITER: char = '/';
+
+/// Longest mailbox name accepted, in bytes.
+pub const MAX_MAILBOX_NAME: usize = 1024;
+
+/// How a command ended, when it did not end in OK.
+#[derive(Debug)]
+pub enum CmdError {
+    /// Tagged BAD: the command is not valid here or its arguments are wrong.
+    Bad(String),
+    /// Tagged NO: the command was valid but could not be done.
+    No(Option<Code<'static>>, String),
+    /// The connection must end (after the untagged BYE).
+    Bye(String),
+}
+
+pub type CmdResult<T = ()> = Result<T, CmdError>;
+
+impl CmdError {
+    pub fn no(text: impl Into<String>) -> Self {
+        CmdError::No(None, text.into())
+    }
+
+    pub fn no_code(code: Code<'static>, text: impl Into<String>) -> Self {
+        CmdError::No(Some(code), text.into())
+    }
+
+    pub fn bad(text: impl Into<String>) -> Self {
+        CmdError::Bad(text.into())
+    }
+}
+
+/// A response code this codec has no variant for (RFC 5530 and friends). Only ever called
+/// with the constants below, never with client input.
+fn other_code(code: &'static str) -> Code<'static> {
+    Code::Other(CodeOther::unvalidated(code.as_bytes()))
+}
+
+pub fn code_nonexistent() -> Code<'static> {
+    other_code("NONEXISTENT")
+}
+pub fn code_alreadyexists() -> Code<'static> {
+    other_code("ALREADYEXISTS")
+}
+pub fn code_cannot() -> Code<'static> {
+    other_code("CANNOT")
+}
+pub fn code_serverbug() -> Code<'static> {
+    other_code("SERVERBUG")
+}
+pub fn code_authenticationfailed() -> Code<'static> {
+    other_code("AUTHENTICATIONFAILED")
+}
+pub fn code_limit() -> Code<'static> {
+    other_code("LIMIT")
+}
+pub fn code_clientbug() -> Code<'static> {
+    other_code("CLIENTBUG")
+}
+
+impl From<StoreError> for CmdError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(t) => CmdError::No(Some(code_nonexistent()), t),
+            StoreError::AlreadyExists(t) => CmdError::No(Some(code_alreadyexists()), t),
+            StoreError::NotAllowed(t) => CmdError::No(Some(code_cannot()), t),
+            other => {
+                log::error!("store error: {other}");
+                CmdError::No(
+                    Some(code_serverbug()),
+                    "Internal error; the operation was not done (see the server log)".into(),
+                )
+            }
+        }
+    }
+}
+
+/// Human-readable text for a status response: printable ASCII only (IMAP text is 7-bit, without
+/// CR or LF), never empty.
+pub fn text(s: impl Into<String>) -> Text<'static> {
+    let s: String = s.into();
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let clean = if clean.trim().is_empty() {
+        "Done".to_string()
+    } else {
+        clean
+    };
+    // Printable ASCII that is not blank is always valid text.
+    Text::try_from(clean).unwrap_or_else(|_| Text::unvalidated("Done"))
+}
+
+/// The store's name for a mailbox the client named, validated: INBOX in any case is "INBOX";
+/// names are 7-bit (modified UTF-7 is kept as sent) without control characters or wildcards,
+/// with no empty hierarchy levels.
+pub fn mailbox_name(mailbox: &Mailbox) -> CmdResult<String> {
+    let bytes: &[u8] = match mailbox {
+        Mailbox::Inbox => return Ok(crate::store::INBOX.to_string()),
+        Mailbox::Other(other) => other.as_ref(),
+    };
+    validate_name(bytes)
+}
+
+/// Validation shared by mailbox names and LIST references.
+pub fn validate_name(bytes: &[u8]) -> CmdResult<String> {
+    if bytes.is_empty() {
+        return Err(CmdError::no_code(code_cannot(), "Empty mailbox name"));
+    }
+    if bytes.len() > MAX_MAILBOX_NAME {
+        return Err(CmdError::no_code(
+            code_limit(),
+            format!("Mailbox name longer than {MAX_MAILBOX_NAME} bytes"),
+        ));
+    }
+    if let Some(b) = bytes.iter().find(|b| **b < 0x20 || **b >= 0x7f) {
+        return Err(CmdError::no_code(
+            code_cannot(),
+            format!("Mailbox name contains byte 0x{b:02x}: names are 7-bit (modified UTF-7)"),
+        ));
+    }
+    if bytes.iter().any(|b| *b == b'*' || *b == b'%') {
+        return Err(CmdError::no_code(
+            code_cannot(),
+            "Mailbox name contains a wildcard character (* or %)",
+        ));
+    }
+    let name = String::from_utf8_lossy(bytes).into_owned();
+    if name.starts_with(DELIMITER) || name.split(DELIMITER).any(|level| level.is_empty()) {
+        return Err(CmdError::no_code(
+            code_cannot(),
+            "Mailbox name has an empty hierarchy level",
+        ));
+    }
+    if name
+        .split(DELIMITER)
+        .any(|level| level == "." || level == "..")
+    {
+        return Err(CmdError::no_code(
+            code_cannot(),
+            "Mailbox name has a . or .. level",
+        ));
+    }
+    Ok(name)
+}
+
+/// The wire form of a stored mailbox name.
+pub fn wire_mailbox(name: &str) -> Mailbox<'static> {
+    if name == crate::store::INBOX {
+        return Mailbox::Inbox;
+    }
+    match AString::try_from(name.to_string()) {
+        Ok(a) => match MailboxOther::try_from(a) {
+            Ok(o) => Mailbox::Other(o),
+            Err(_) => Mailbox::Inbox,
+        },
+        // Stored names passed `validate_name`, so they always convert.
+        Err(_) => Mailbox::Inbox,
+    }
+}
+
+/// Lossy text of client bytes for logs and messages.
+pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        fn m(s: &str) -> Mailbox<'_> {
+            Mailbox::try_from(s).unwrap()
+        }
+        assert_eq!(mailbox_name(&m("inbox")).unwrap(), "INBOX");
+        assert_eq!(mailbox_name(&m("a/b")).unwrap(), "a/b");
+        assert_eq!(mailbox_name(&m("&AOQ-")).unwrap(), "&AOQ-");
+        for bad in ["a//b", "/a", "a/", "x*", "%", "../x", "a/../b"] {
+            assert!(mailbox_name(&m(bad)).is_err(), "{bad}");
+        }
+        assert!(mailbox_name(&m(&"x".repeat(2000))).is_err());
+        assert!(validate_name(b"a\x00b").is_err());
+        assert!(validate_name("ä".as_bytes()).is_err());
+        assert_eq!(text("a\r\nb ä").inner(), "a??b ?");
+        assert_eq!(text("").inner(), "Done");
+    }
+}

@@ -1,0 +1,406 @@
+//! The per-connection loop: greet, read a command, check it is allowed in the current state,
+//! run it, bring the client's view up to date where the RFC allows, answer with its tag.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_std::prelude::FutureExt as _;
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::core::{Tag, Vec1};
+use imap_codec::imap_types::response::{
+    Capability, Code, Data, Greeting, GreetingKind, Response, Status,
+};
+use imap_codec::CommandCodec;
+
+use super::conn::{Conn, ReadError, Rejected};
+use super::state::{State, User};
+use super::{text, CmdError, CmdResult};
+use crate::server::Context;
+use crate::store::{Store, StoreError};
+
+/// What a successful command answers in its tagged OK.
+pub struct Done {
+    pub code: Option<Code<'static>>,
+    pub text: String,
+}
+
+impl Done {
+    pub fn ok(text: impl Into<String>) -> Self {
+        Done {
+            code: None,
+            text: text.into(),
+        }
+    }
+
+    pub fn with_code(code: Code<'static>, text: impl Into<String>) -> Self {
+        Done {
+            code: Some(code),
+            text: text.into(),
+        }
+    }
+}
+
+/// How the session starts.
+pub enum Start {
+    /// `* OK`: the client must log in.
+    Login,
+    /// `* PREAUTH`: already logged in as this user (IMAP over stdin/stdout).
+    PreAuth(User),
+    /// `* BYE`: refused (too many connections); the text says why.
+    Refuse(String),
+}
+
+/// Consecutive unparseable commands after which the connection is closed.
+const MAX_BAD_COMMANDS: u32 = 20;
+
+pub struct Session {
+    pub(crate) conn: Conn,
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) state: State,
+    /// The client's address, for logs.
+    pub(crate) peer: String,
+    pub(crate) id: u64,
+    /// Whether the connection is encrypted (TLS or local stdio).
+    pub(crate) secure: bool,
+    bad_commands: u32,
+}
+
+impl Session {
+    pub fn new(conn: Conn, ctx: Arc<Context>, peer: String, secure: bool) -> Self {
+        let id = ctx.next_session_id();
+        Session {
+            conn,
+            ctx,
+            state: State::NotAuthenticated,
+            peer,
+            id,
+            secure,
+            bad_commands: 0,
+        }
+    }
+
+    /// Run the store call `f` on the blocking pool. The future does not borrow the session.
+    pub(crate) fn db<T, F>(&self, f: F) -> async_std::task::JoinHandle<Result<T, StoreError>>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.ctx.store.clone();
+        async_std::task::spawn_blocking(move || f(&store))
+    }
+
+    /// Queue an untagged data response.
+    pub(crate) async fn data(&mut self, data: Data<'_>) -> CmdResult {
+        self.conn
+            .send(&Response::Data(data))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+
+    /// Queue an untagged `* OK [code] text`.
+    pub(crate) async fn untagged_ok(&mut self, code: Option<Code<'static>>, t: &str) -> CmdResult {
+        let status = Status::ok(None, code, text(t)).map_err(|_| CmdError::bad("invalid text"))?;
+        self.conn
+            .send(&Response::Status(status))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+
+    async fn bye(&mut self, t: &str) {
+        let Ok(bye) = Status::bye(None, text(t));
+        let _ = self.conn.send(&Response::Status(bye)).await;
+        let _ = self.conn.flush().await;
+    }
+
+    async fn tagged(&mut self, tag: Tag<'static>, result: CmdResult<Done>) -> bool {
+        let status = match result {
+            Ok(done) => Status::ok(Some(tag), done.code, text(done.text)),
+            Err(CmdError::No(code, t)) => Status::no(Some(tag), code, text(t)),
+            Err(CmdError::Bad(t)) => Status::bad(Some(tag), None, text(t)),
+            Err(CmdError::Bye(t)) => {
+                log::info!("session {} ({}): closing: {t}", self.id, self.peer);
+                self.bye(&t).await;
+                return false;
+            }
+        };
+        match status {
+            Ok(s) => self.conn.send(&Response::Status(s)).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// The capabilities for the current state and connection.
+    pub(crate) fn capabilities(&self) -> Vec1<Capability<'static>> {
+        self.ctx.capabilities(&self.state, self.secure)
+    }
+
+    pub async fn run(mut self, start: Start) {
+        let greeting = match &start {
+            Start::Login => Greeting {
+                kind: GreetingKind::Ok,
+                code: Some(Code::Capability(self.capabilities())),
+                text: text("liteimap ready"),
+            },
+            Start::PreAuth(user) => {
+                self.state = State::Authenticated(user.clone());
+                Greeting {
+                    kind: GreetingKind::PreAuth,
+                    code: Some(Code::Capability(self.capabilities())),
+                    text: text(format!("liteimap: logged in as {}", user.name)),
+                }
+            }
+            Start::Refuse(why) => Greeting {
+                kind: GreetingKind::Bye,
+                code: None,
+                text: text(why.as_str()),
+            },
+        };
+        self.conn.greet(&greeting);
+        if matches!(start, Start::Refuse(_)) {
+            let _ = self.conn.flush().await;
+            return;
+        }
+        self.main_loop().await;
+        let _ = self.conn.flush().await;
+    }
+
+    fn read_timeout(&self) -> Duration {
+        match self.state {
+            State::NotAuthenticated => self.ctx.config.login_timeout,
+            _ => self.ctx.config.idle_timeout,
+        }
+    }
+
+    async fn main_loop(&mut self) {
+        let shutdown = self.ctx.shutdown_signal();
+        loop {
+            self.conn.timeout = self.read_timeout();
+            let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
+            let stop = async {
+                let _ = shutdown.recv().await;
+                None
+            };
+            let incoming = match read.race(stop).await {
+                None => {
+                    self.bye("Server shutting down").await;
+                    return;
+                }
+                Some(r) => r,
+            };
+            match incoming {
+                Err(ReadError::Closed) => return,
+                Err(ReadError::Timeout) => {
+                    log::info!("session {} ({}): autologout", self.id, self.peer);
+                    self.bye("Autologout: idle for too long").await;
+                    return;
+                }
+                Err(ReadError::LineTooLong) => {
+                    log::info!("session {} ({}): line too long", self.id, self.peer);
+                    self.bye(&format!(
+                        "Command line longer than {} bytes",
+                        self.conn.limits().max_line
+                    ))
+                    .await;
+                    return;
+                }
+                Err(ReadError::Io(e)) => {
+                    log::debug!("session {} ({}): read error: {e}", self.id, self.peer);
+                    return;
+                }
+                Ok(Err(rejected)) => {
+                    if !self.reject(rejected).await {
+                        return;
+                    }
+                }
+                Ok(Ok(command)) => {
+                    self.bad_commands = 0;
+                    if !self.execute(command).await {
+                        return;
+                    }
+                }
+            }
+            if matches!(self.state, State::Logout) {
+                return;
+            }
+            if !self.conn.has_pipelined_input() && self.conn.flush().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn reject(&mut self, r: Rejected) -> bool {
+        self.bad_commands += 1;
+        if self.bad_commands > MAX_BAD_COMMANDS {
+            self.bye("Too many invalid commands").await;
+            return false;
+        }
+        log::debug!(
+            "session {} ({}): rejected: {}",
+            self.id,
+            self.peer,
+            r.reason
+        );
+        let status = match (r.tag, r.too_big) {
+            (Some(tag), true) => Status::no(Some(tag), Some(Code::TooBig), text(r.reason)),
+            (Some(tag), false) => Status::bad(Some(tag), None, text(r.reason)),
+            (None, _) => Status::bad(None, None, text(r.reason)),
+        };
+        match status {
+            Ok(s) => self.conn.send(&Response::Status(s)).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Run one command. Returns false when the connection must end.
+    async fn execute(&mut self, command: Command<'static>) -> bool {
+        let Command { tag, body } = command;
+        let name = body.name();
+        log::debug!(
+            "session {} ({}): {} {}",
+            self.id,
+            self.peer,
+            tag.inner(),
+            name
+        );
+        if let Err(why) = allowed(&self.state, &body) {
+            return self.tagged(tag, Err(CmdError::Bad(why))).await;
+        }
+        let uses_seqs = uses_sequence_numbers(&body);
+        let result = self.dispatch(&tag, body).await;
+        // Bring the client up to date before the tagged answer, where the RFC allows: no
+        // EXPUNGE during a command that uses sequence numbers (RFC 3501 §7.4.1).
+        let result = match result {
+            Err(CmdError::Bye(t)) => Err(CmdError::Bye(t)),
+            other => match self.sync(!uses_seqs).await {
+                Ok(()) => other,
+                Err(e) => Err(e),
+            },
+        };
+        self.tagged(tag, result).await
+    }
+
+    async fn dispatch(
+        &mut self,
+        tag: &Tag<'static>,
+        body: CommandBody<'static>,
+    ) -> CmdResult<Done> {
+        use CommandBody as C;
+        match body {
+            C::Capability => self.cmd_capability().await,
+            C::Noop => Ok(Done::ok("NOOP completed")),
+            C::Logout => self.cmd_logout().await,
+            C::StartTLS => self.cmd_starttls().await,
+            C::Login { username, password } => self.cmd_login(username, password).await,
+            C::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                self.cmd_authenticate(tag, mechanism, initial_response)
+                    .await
+            }
+            C::Select { mailbox, .. } => self.cmd_select(mailbox, false).await,
+            C::Examine { mailbox, .. } => self.cmd_select(mailbox, true).await,
+            C::Create { mailbox } => self.cmd_create(mailbox).await,
+            C::Delete { mailbox } => self.cmd_delete(mailbox).await,
+            C::Rename { from, to } => self.cmd_rename(from, to).await,
+            C::Subscribe { mailbox } => self.cmd_subscribe(mailbox, true).await,
+            C::Unsubscribe { mailbox } => self.cmd_subscribe(mailbox, false).await,
+            C::List {
+                reference,
+                mailbox_wildcard,
+            } => self.cmd_list(reference, mailbox_wildcard, false).await,
+            C::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => self.cmd_list(reference, mailbox_wildcard, true).await,
+            C::Status {
+                mailbox,
+                item_names,
+            } => self.cmd_status(mailbox, item_names.into_owned()).await,
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.cmd_append(mailbox, flags, date, message).await,
+            C::Check => Ok(Done::ok("CHECK completed")),
+            C::Close => self.cmd_close().await,
+            C::Unselect => self.cmd_unselect().await,
+            C::Expunge => self.cmd_expunge(None).await,
+            other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
+        }
+    }
+
+    async fn cmd_capability(&mut self) -> CmdResult<Done> {
+        self.data(Data::Capability(self.capabilities())).await?;
+        Ok(Done::ok("CAPABILITY completed"))
+    }
+
+    async fn cmd_logout(&mut self) -> CmdResult<Done> {
+        let Ok(bye) = Status::bye(None, text("liteimap logging out"));
+        self.conn
+            .send(&Response::Status(bye))
+            .await
+            .map_err(|e| CmdError::Bye(e.to_string()))?;
+        self.state = State::Logout;
+        Ok(Done::ok("LOGOUT completed"))
+    }
+
+    async fn cmd_starttls(&mut self) -> CmdResult<Done> {
+        Err(CmdError::bad(
+            "STARTTLS is not available: the server has no certificate",
+        ))
+    }
+}
+
+/// RFC 3501 §6: which commands each state accepts. The text names the problem.
+fn allowed(state: &State, body: &CommandBody) -> Result<(), String> {
+    use CommandBody as C;
+    let any = matches!(body, C::Capability | C::Noop | C::Logout | C::Id { .. });
+    let not_auth = matches!(body, C::StartTLS | C::Login { .. } | C::Authenticate { .. });
+    let selected_only = matches!(
+        body,
+        C::Check
+            | C::Close
+            | C::Expunge
+            | C::ExpungeUid { .. }
+            | C::Search { .. }
+            | C::Sort { .. }
+            | C::Thread { .. }
+            | C::Fetch { .. }
+            | C::Store { .. }
+            | C::Copy { .. }
+            | C::Move { .. }
+            | C::Unselect
+    );
+    if any {
+        return Ok(());
+    }
+    match state {
+        State::NotAuthenticated if not_auth => Ok(()),
+        State::NotAuthenticated => Err(format!("{} needs a login first", body.name())),
+        _ if not_auth => Err(format!("{}: already logged in", body.name())),
+        State::Authenticated(_) if selected_only => Err(format!(
+            "{} needs a selected mailbox (SELECT or EXAMINE first)",
+            body.name()
+        )),
+        State::Logout => Err("logging out".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Commands during which no EXPUNGE may be sent (RFC 3501 §7.4.1; COPY and MOVE by sequence
+/// number too, as clients pipeline them with FETCH).
+fn uses_sequence_numbers(body: &CommandBody) -> bool {
+    use CommandBody as C;
+    matches!(
+        body,
+        C::Fetch { uid: false, .. }
+            | C::Store { uid: false, .. }
+            | C::Search { uid: false, .. }
+            | C::Copy { uid: false, .. }
+            | C::Move { uid: false, .. }
+            | C::Sort { uid: false, .. }
+            | C::Thread { uid: false, .. }
+    )
+}

@@ -1,0 +1,81 @@
+//! The RFC 3501 §3 state machine: each state carries the data that exists in it, so a command
+//! can only reach a selected mailbox when one is selected.
+
+use std::collections::BTreeSet;
+
+use super::view::MailboxView;
+use crate::store::{MailboxId, UserId};
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+}
+
+#[derive(Debug)]
+pub struct Selected {
+    pub mailbox: MailboxId,
+    pub name: String,
+    pub uidvalidity: u32,
+    pub read_only: bool,
+    pub view: MailboxView,
+    /// The highest modseq this session has taken into account.
+    pub modseq: u64,
+    /// Modseqs of this session's own flag changes, already reported to its client.
+    pub own_modseqs: BTreeSet<u64>,
+    /// UIDs another session expunged that this client has not been told about yet (they keep
+    /// their sequence numbers until then).
+    pub pending_expunges: BTreeSet<u32>,
+    /// UIDs that are \Recent in this session.
+    pub recent: BTreeSet<u32>,
+    /// Keywords announced in the last FLAGS response.
+    pub keywords: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub enum State {
+    #[default]
+    NotAuthenticated,
+    Authenticated(User),
+    Selected(User, Box<Selected>),
+    Logout,
+}
+
+impl State {
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            State::Authenticated(u) | State::Selected(u, _) => Some(u),
+            _ => None,
+        }
+    }
+
+    pub fn selected(&self) -> Option<&Selected> {
+        match self {
+            State::Selected(_, s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn selected_mut(&mut self) -> Option<&mut Selected> {
+        match self {
+            State::Selected(_, s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Leave the selected state (CLOSE, UNSELECT, a failed SELECT).
+    pub fn deselect(&mut self) {
+        if let State::Selected(u, _) = self {
+            *self = State::Authenticated(u.clone());
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::NotAuthenticated => "not authenticated",
+            State::Authenticated(_) => "authenticated",
+            State::Selected(..) => "selected",
+            State::Logout => "logout",
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The one place that turns store changes into untagged EXISTS / RECENT / EXPUNGE / FETCH FLAGS.
+//!
+//! A selected session remembers the highest modseq it has taken into account. At each point
+//! where the RFC lets the server speak, it asks the store what changed since then and tells its
+//! client, in an order that keeps every sequence number valid when it is sent:
+//! expunges first (only where allowed; otherwise they wait in `pending_expunges` and the
+//! messages keep their numbers), then flag changes, then new messages as EXISTS.
+
+use std::collections::BTreeSet;
+
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::fetch::MessageDataItem;
+use imap_codec::imap_types::response::Data;
+
+use super::cmd::mailbox::nz;
+use super::cmd::{fetch_flags, flag_from_store, SYSTEM_FLAGS};
+use super::session::Session;
+use super::{CmdError, CmdResult};
+
+impl Session {
+    /// Bring the client's view up to date. `allow_expunge` is false while a command that uses
+    /// sequence numbers is being answered (RFC 3501 §7.4.1).
+    pub(crate) async fn sync(&mut self, allow_expunge: bool) -> CmdResult {
+        let Some(sel) = self.state.selected() else {
+            return Ok(());
+        };
+        let (mailbox, known) = (sel.mailbox, sel.modseq);
+        let has_pending = !sel.pending_expunges.is_empty();
+        let changes = self.db(move |s| s.changes_since(mailbox, known)).await;
+        let changes = match changes {
+            Ok(c) => c,
+            Err(crate::store::StoreError::NotFound(_)) => {
+                return Err(CmdError::Bye("The selected mailbox was deleted".into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if changes.highest_modseq <= known && !(allow_expunge && has_pending) {
+            return Ok(());
+        }
+
+        // Sort the changes against the view.
+        let Some(sel) = self.state.selected_mut() else {
+            return Ok(());
+        };
+        let max_known = sel.view.max_uid().unwrap_or(0);
+        let mut new_uids = Vec::new();
+        let mut flag_updates = Vec::new();
+        for (uid, modseq, flags) in changes.changed {
+            if uid > max_known {
+                new_uids.push(uid);
+            } else if sel.view.seq(uid).is_some()
+                && !sel.pending_expunges.contains(&uid)
+                && !sel.own_modseqs.contains(&modseq)
+            {
+                flag_updates.push((uid, flags));
+            }
+        }
+        for uid in changes.expunged {
+            if sel.view.seq(uid).is_some() {
+                sel.pending_expunges.insert(uid);
+            }
+        }
+        sel.modseq = sel.modseq.max(changes.highest_modseq);
+        let upto = sel.modseq;
+        sel.own_modseqs.retain(|m| *m > upto);
+        let read_only = sel.read_only;
+
+        // 1. Expunges, where allowed.
+        if allow_expunge && !sel.pending_expunges.is_empty() {
+            let gone: Vec<u32> = std::mem::take(&mut sel.pending_expunges)
+                .into_iter()
+                .collect();
+            self.announce_expunges(&gone).await?;
+        }
+
+        // 2. Flag changes by others, and a new FLAGS list if they brought new keywords.
+        let mut new_keywords = BTreeSet::new();
+        if let Some(sel) = self.state.selected() {
+            for (_, flags) in &flag_updates {
+                for f in flags {
+                    if !f.starts_with('\\') && !sel.keywords.contains(f) {
+                        new_keywords.insert(f.clone());
+                    }
+                }
+            }
+        }
+        if !new_keywords.is_empty() {
+            self.announce_keywords(new_keywords).await?;
+        }
+        for (uid, flags) in flag_updates {
+            let Some(sel) = self.state.selected() else {
+                break;
+            };
+            let Some(seq) = sel.view.seq(uid) else {
+                continue;
+            };
+            let recent = sel.recent.contains(&uid);
+            let items = Vec1::from(MessageDataItem::Flags(fetch_flags(&flags, recent)));
+            self.data(Data::Fetch {
+                seq: nz(seq),
+                items,
+            })
+            .await?;
+        }
+
+        // 3. New messages: EXISTS, and RECENT for those this session is first to see.
+        if !new_uids.is_empty() {
+            let claimed = if read_only {
+                Vec::new()
+            } else {
+                let uids = new_uids.clone();
+                self.db(move |s| s.claim_recent(mailbox, &uids)).await?
+            };
+            let Some(sel) = self.state.selected_mut() else {
+                return Ok(());
+            };
+            for uid in &new_uids {
+                sel.view.push(*uid);
+            }
+            sel.recent.extend(claimed);
+            let exists = sel.view.len();
+            let recent = sel.recent.len() as u32;
+            self.data(Data::Exists(exists)).await?;
+            self.data(Data::Recent(recent)).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove UIDs from the view and send `* N EXPUNGE` for each, in a valid order.
+    pub(crate) async fn announce_expunges(&mut self, uids: &[u32]) -> CmdResult {
+        let Some(sel) = self.state.selected_mut() else {
+            return Ok(());
+        };
+        let seqs = sel.view.remove_all(uids);
+        for uid in uids {
+            sel.recent.remove(uid);
+            sel.pending_expunges.remove(uid);
+        }
+        for seq in seqs {
+            self.data(Data::Expunge(nz(seq))).await?;
+        }
+        Ok(())
+    }
+
+    /// Keywords seen for the first time in this mailbox: send the extended FLAGS list.
+    pub(crate) async fn announce_keywords(&mut self, new: BTreeSet<String>) -> CmdResult {
+        let Some(sel) = self.state.selected_mut() else {
+            return Ok(());
+        };
+        sel.keywords.extend(new);
+        let mut flags = SYSTEM_FLAGS.to_vec();
+        flags.extend(sel.keywords.iter().filter_map(|k| flag_from_store(k)));
+        self.data(Data::Flags(flags)).await
+    }
+}

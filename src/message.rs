@@ -1,0 +1,41 @@
+//! Turning raw bytes into a message the store can keep: one place for APPEND, import and
+//! delivery, so every path parses MIME once, the same way.
+
+use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
+
+use crate::store::NewMessage;
+
+/// Parse `raw` and bundle it with its flags and internal date (now, in the server's zone, when
+/// none is given).
+pub fn prepare(
+    raw: Vec<u8>,
+    flags: Vec<String>,
+    date: Option<DateTime<FixedOffset>>,
+) -> NewMessage {
+    let date = date.unwrap_or_else(now);
+    let parsed = crate::mime::parse(&raw).encode();
+    NewMessage {
+        raw,
+        parsed,
+        flags,
+        internal_date: date.timestamp(),
+        date_offset: date.offset().local_minus_utc(),
+    }
+}
+
+/// The current time in the server's local zone, whole seconds.
+pub fn now() -> DateTime<FixedOffset> {
+    let now = Utc::now();
+    let offset = Local::now().offset().fix();
+    DateTime::from_timestamp(now.timestamp(), 0)
+        .unwrap_or(now)
+        .with_timezone(&offset)
+}
+
+/// A stored internal date as the zone-aware time the client gave.
+pub fn internal_date(seconds: i64, offset: i32) -> DateTime<FixedOffset> {
+    let zone = FixedOffset::east_opt(offset).unwrap_or_else(|| Utc.fix());
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .with_timezone(&zone)
+}

@@ -1,0 +1,794 @@
+//! Messages, flags, expunges and the per-mailbox change log (modseq).
+//!
+//! Every change to a mailbox takes the mailbox's next modseq inside its transaction; all rows a
+//! transaction touches share that modseq, which the call returns so that the session that made
+//! the change can recognise it and not report it to itself twice.
+
+use std::collections::HashMap;
+
+use blake2::{Blake2b512, Digest};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::mailboxes::{mailbox_by_id, MailboxRow};
+use super::{MailboxId, Result, Store, StoreError};
+
+/// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
+pub struct NewMessage {
+    pub raw: Vec<u8>,
+    pub parsed: Vec<u8>,
+    pub flags: Vec<String>,
+    /// Unix seconds.
+    pub internal_date: i64,
+    /// Seconds east of UTC of the zone the date was given in.
+    pub date_offset: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendedMessage {
+    pub uidvalidity: u32,
+    pub uid: u32,
+    pub modseq: u64,
+}
+
+/// What SELECT/EXAMINE needs to build a session's view.
+#[derive(Clone, Debug)]
+pub struct SelectSnapshot {
+    pub mailbox: MailboxRow,
+    /// All UIDs, ascending: the session's sequence numbers.
+    pub uids: Vec<u32>,
+    /// UIDs that are \Recent in this session.
+    pub recent: Vec<u32>,
+    /// The lowest UID without \Seen.
+    pub first_unseen: Option<u32>,
+}
+
+/// One message's metadata, as FETCH needs it.
+#[derive(Clone, Debug)]
+pub struct MessageMeta {
+    pub uid: u32,
+    pub body_id: i64,
+    pub size: u32,
+    pub internal_date: i64,
+    pub date_offset: i32,
+    pub modseq: u64,
+    pub flags: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// The result of a flag change: for each message, its UID, its flags afterwards and whether
+/// they changed.
+#[derive(Clone, Debug)]
+pub struct FlagChange {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub changed: bool,
+}
+
+/// What changed in a mailbox since a modseq.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    pub highest_modseq: u64,
+    /// UIDs removed, ascending.
+    pub expunged: Vec<u32>,
+    /// Messages added or changed, ascending by UID, with their modseq and current flags.
+    pub changed: Vec<(u32, u64, Vec<String>)>,
+}
+
+/// Conditions the SQL side of SEARCH evaluates (flags, dates, sizes); text keys are the MIME
+/// layer's job.
+#[derive(Clone, Debug, Default)]
+pub struct SearchFilter;
+
+/// Take the mailbox's next modseq (the same for every row this transaction touches).
+fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
+    let m: i64 = tx
+        .prepare_cached(
+            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1 RETURNING highest_modseq",
+        )?
+        .query_row([mailbox.0], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))?;
+    Ok(m as u64)
+}
+
+fn content_hash(raw: &[u8]) -> Vec<u8> {
+    let mut h = Blake2b512::new();
+    h.update(raw);
+    h.finalize()[..32].to_vec()
+}
+
+/// Store the body once; a body with the same bytes is shared.
+fn insert_body(tx: &Transaction, raw: &[u8], parsed: &[u8]) -> Result<i64> {
+    let hash = content_hash(raw);
+    if let Some(id) = tx
+        .prepare_cached("SELECT id FROM bodies WHERE hash = ?1")?
+        .query_row([&hash], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO bodies (hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![hash, raw.len() as i64, parsed, raw])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<()> {
+    let mut st =
+        tx.prepare_cached("INSERT OR IGNORE INTO flags (message_id, flag) VALUES (?1, ?2)")?;
+    for f in flags {
+        st.execute(params![message_id, f])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Append messages to a mailbox, all or nothing, in one transaction. Returns their UIDs.
+    pub fn append(&self, mailbox: MailboxId, msgs: &[NewMessage]) -> Result<Vec<AppendedMessage>> {
+        self.write(|tx| append(tx, mailbox, msgs))
+    }
+
+    /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE. Claiming makes the messages that
+    /// arrived since the last claim \Recent in this session only.
+    pub fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot> {
+        let needs_claim = claim_recent
+            && self.read(|c| {
+                Ok(c.query_row(
+                    "SELECT recent_floor < uidnext FROM mailboxes WHERE id = ?1",
+                    [mailbox.0],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()?
+                .unwrap_or(false))
+            })?;
+        if needs_claim {
+            self.write(|tx| snapshot(tx, mailbox, true))
+        } else {
+            self.read(|c| snapshot(c, mailbox, false))
+        }
+    }
+
+    /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see.
+    pub fn claim_recent(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
+        let Some(&max) = uids.iter().max() else {
+            return Ok(Vec::new());
+        };
+        self.write(|tx| {
+            let floor: u32 = tx.query_row(
+                "SELECT recent_floor FROM mailboxes WHERE id = ?1",
+                [mailbox.0],
+                |r| r.get(0),
+            )?;
+            if max >= floor {
+                tx.execute(
+                    "UPDATE mailboxes SET recent_floor = ?2 WHERE id = ?1",
+                    params![mailbox.0, max as i64 + 1],
+                )?;
+            }
+            Ok(uids.iter().copied().filter(|&u| u >= floor).collect())
+        })
+    }
+
+    pub fn mailbox_by_id(&self, mailbox: MailboxId) -> Result<MailboxRow> {
+        self.read(|c| mailbox_by_id(c, mailbox))
+    }
+
+    /// Metadata of the messages with these UIDs (ascending; UIDs that no longer exist are
+    /// missing from the result).
+    pub fn messages(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<MessageMeta>> {
+        self.read(|c| messages(c, mailbox, uids))
+    }
+
+    /// The raw bytes of a stored body.
+    pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT raw FROM bodies WHERE id = ?1")?
+                .query_row([body_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
+        })
+    }
+
+    /// The MIME layer's cached parse of a stored body.
+    pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT parsed FROM bodies WHERE id = ?1")?
+                .query_row([body_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
+        })
+    }
+
+    /// Change flags. Returns the new modseq and, for every message of `uids` that still exists,
+    /// its flags afterwards and whether they changed.
+    pub fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+    ) -> Result<(u64, Vec<FlagChange>)> {
+        self.write(|tx| store_flags(tx, mailbox, uids, op, flags))
+    }
+
+    /// Remove the messages flagged \Deleted (only those among `uids`, when given). Returns the
+    /// modseq of the change and the removed UIDs, ascending.
+    pub fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<(u64, Vec<u32>)> {
+        self.write(|tx| expunge_deleted(tx, mailbox, uids))
+    }
+
+    /// Copy messages to another mailbox of the same user, all or nothing. Copies share the body.
+    /// Returns the target's UIDVALIDITY and (source UID, new UID) pairs.
+    pub fn copy(
+        &self,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(u32, u32)>)> {
+        self.write(|tx| copy(tx, from, uids, to))
+    }
+
+    /// Everything that changed in `mailbox` after `modseq`.
+    pub fn changes_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Changes> {
+        self.read(|c| changes_since(c, mailbox, modseq))
+    }
+
+    /// The mailbox's highest modseq (cheap; tells whether `changes_since` has anything).
+    pub fn highest_modseq(&self, mailbox: MailboxId) -> Result<u64> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
+                    .query_row([mailbox.0], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .map(|m| m as u64)
+                    .unwrap_or(0),
+            )
+        })
+    }
+
+    /// Keywords (flags without a backslash) used by any message of the mailbox.
+    pub fn keywords(&self, mailbox: MailboxId) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT f.flag FROM flags f JOIN messages m ON m.id = f.message_id
+                 WHERE m.mailbox_id = ?1 AND substr(f.flag, 1, 1) <> '\\' ORDER BY 1",
+            )?;
+            let rows = st.query_map([mailbox.0], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    /// STATUS counters: (messages, recent, unseen, total size).
+    pub fn counts(&self, mailbox: MailboxId) -> Result<(u32, u32, u32, u64)> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT count(*),
+                        coalesce(sum(m.uid >= b.recent_floor), 0),
+                        coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
+                        coalesce(sum(d.size), 0)
+                 FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id JOIN bodies d ON d.id = m.body_id
+                 WHERE b.id = ?1",
+            )?
+            .query_row([mailbox.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u32,
+                    r.get::<_, i64>(1)? as u32,
+                    r.get::<_, i64>(2)? as u32,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?)
+        })
+    }
+}
+
+pub(crate) fn append(
+    tx: &Transaction,
+    mailbox: MailboxId,
+    msgs: &[NewMessage],
+) -> Result<Vec<AppendedMessage>> {
+    let mb = mailbox_by_id(tx, mailbox)?;
+    if mb.noselect {
+        return Err(StoreError::NotAllowed(format!(
+            "{} cannot hold messages",
+            mb.name
+        )));
+    }
+    let modseq = bump_modseq(tx, mailbox)?;
+    let mut uid = mb.uidnext;
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        if uid == u32::MAX {
+            return Err(StoreError::NotAllowed("mailbox has run out of UIDs".into()));
+        }
+        let body = insert_body(tx, &m.raw, &m.parsed)?;
+        tx.prepare_cached(
+            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64])?;
+        insert_flags(tx, tx.last_insert_rowid(), &m.flags)?;
+        out.push(AppendedMessage {
+            uidvalidity: mb.uidvalidity,
+            uid,
+            modseq,
+        });
+        uid += 1;
+    }
+    tx.prepare_cached("UPDATE mailboxes SET uidnext = ?2 WHERE id = ?1")?
+        .execute(params![mailbox.0, uid])?;
+    Ok(out)
+}
+
+fn snapshot(c: &Connection, mailbox: MailboxId, claim: bool) -> Result<SelectSnapshot> {
+    let mb = mailbox_by_id(c, mailbox)?;
+    let floor: u32 = c.query_row(
+        "SELECT recent_floor FROM mailboxes WHERE id = ?1",
+        [mailbox.0],
+        |r| r.get(0),
+    )?;
+    let mut uids = Vec::new();
+    {
+        let mut st =
+            c.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?;
+        let mut rows = st.query([mailbox.0])?;
+        while let Some(r) = rows.next()? {
+            uids.push(r.get(0)?);
+        }
+    }
+    let first_unseen = c
+        .prepare_cached(
+            "SELECT m.uid FROM messages m WHERE m.mailbox_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')
+             ORDER BY m.uid LIMIT 1",
+        )?
+        .query_row([mailbox.0], |r| r.get(0))
+        .optional()?;
+    let start = uids.partition_point(|&u| u < floor);
+    let recent = uids[start..].to_vec();
+    if claim {
+        c.execute(
+            "UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1",
+            [mailbox.0],
+        )?;
+    }
+    Ok(SelectSnapshot {
+        mailbox: mb,
+        uids,
+        recent,
+        first_unseen,
+    })
+}
+
+/// Rows for `uids` (ascending), fetched by point lookups when the set is sparse and by one range
+/// scan when it is dense, so `1:*` on a large mailbox is one query.
+fn for_uids<T>(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[u32],
+    columns: &str,
+    from: &str,
+    mut f: impl FnMut(&rusqlite::Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let (Some(&lo), Some(&hi)) = (uids.first(), uids.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(uids.len());
+    let span = (hi - lo) as usize + 1;
+    if uids.len() * 8 < span && uids.len() < 2000 {
+        let mut st = c.prepare_cached(&format!(
+            "SELECT {columns} FROM {from} WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+        ))?;
+        for &u in uids {
+            let mut rows = st.query(params![mailbox.0, u])?;
+            while let Some(r) = rows.next()? {
+                out.push(f(r)?);
+            }
+        }
+    } else {
+        let mut st = c.prepare_cached(&format!(
+            "SELECT {columns} FROM {from} WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
+        ))?;
+        let mut rows = st.query(params![mailbox.0, lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let uid: u32 = r.get(0)?;
+            if uids.binary_search(&uid).is_ok() {
+                out.push(f(r)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Flags of the messages with these UIDs, keyed by UID.
+fn flags_of(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<HashMap<u32, Vec<String>>> {
+    let pairs = for_uids(
+        c,
+        mailbox,
+        uids,
+        "m.uid, f.flag",
+        "messages m JOIN flags f ON f.message_id = m.id",
+        |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)),
+    )?;
+    let mut map: HashMap<u32, Vec<String>> = HashMap::new();
+    for (uid, flag) in pairs {
+        map.entry(uid).or_default().push(flag);
+    }
+    Ok(map)
+}
+
+pub(crate) fn messages(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[u32],
+) -> Result<Vec<MessageMeta>> {
+    let mut metas = for_uids(
+        c,
+        mailbox,
+        uids,
+        "m.uid, m.body_id, d.size, m.internal_date, m.date_offset, m.modseq",
+        "messages m JOIN bodies d ON d.id = m.body_id",
+        |r| {
+            Ok(MessageMeta {
+                uid: r.get(0)?,
+                body_id: r.get(1)?,
+                size: r.get::<_, i64>(2)?.clamp(0, u32::MAX as i64) as u32,
+                internal_date: r.get(3)?,
+                date_offset: r.get(4)?,
+                modseq: r.get::<_, i64>(5)? as u64,
+                flags: Vec::new(),
+            })
+        },
+    )?;
+    let mut flags = flags_of(c, mailbox, uids)?;
+    for m in &mut metas {
+        if let Some(f) = flags.remove(&m.uid) {
+            m.flags = f;
+        }
+    }
+    Ok(metas)
+}
+
+fn store_flags(
+    tx: &Transaction,
+    mailbox: MailboxId,
+    uids: &[u32],
+    op: FlagOp,
+    flags: &[String],
+) -> Result<(u64, Vec<FlagChange>)> {
+    let ids = for_uids(tx, mailbox, uids, "m.uid, m.id", "messages m", |r| {
+        Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut before = flags_of(tx, mailbox, uids)?;
+    let modseq = bump_modseq(tx, mailbox)?;
+    let mut out = Vec::with_capacity(ids.len());
+    let mut del = tx.prepare_cached("DELETE FROM flags WHERE message_id = ?1 AND flag = ?2")?;
+    let mut del_all = tx.prepare_cached("DELETE FROM flags WHERE message_id = ?1")?;
+    let mut touch = tx.prepare_cached("UPDATE messages SET modseq = ?2 WHERE id = ?1")?;
+    for (uid, id) in ids {
+        let old = before.remove(&uid).unwrap_or_default();
+        let has = |list: &[String], f: &str| list.iter().any(|x| x.eq_ignore_ascii_case(f));
+        let new: Vec<String> = match op {
+            FlagOp::Replace => {
+                let mut n: Vec<String> = Vec::new();
+                for f in flags {
+                    if !has(&n, f) {
+                        n.push(f.clone());
+                    }
+                }
+                n
+            }
+            FlagOp::Add => {
+                let mut n = old.clone();
+                for f in flags {
+                    if !has(&n, f) {
+                        n.push(f.clone());
+                    }
+                }
+                n
+            }
+            FlagOp::Remove => old.iter().filter(|o| !has(flags, o)).cloned().collect(),
+        };
+        let changed = new.len() != old.len() || new.iter().any(|f| !has(&old, f));
+        if changed {
+            match op {
+                FlagOp::Remove => {
+                    for f in flags {
+                        del.execute(params![id, f])?;
+                    }
+                }
+                FlagOp::Replace => {
+                    del_all.execute([id])?;
+                    insert_flags(tx, id, &new)?;
+                }
+                FlagOp::Add => insert_flags(tx, id, flags)?,
+            }
+            touch.execute(params![id, modseq as i64])?;
+        }
+        out.push(FlagChange {
+            uid,
+            flags: new,
+            changed,
+        });
+    }
+    Ok((modseq, out))
+}
+
+/// Remove messages, recording them in `expunged`, and drop bodies no copy uses any more.
+fn remove_messages(
+    tx: &Transaction,
+    mailbox: MailboxId,
+    rows: &[(u32, i64, i64)],
+    modseq: u64,
+) -> Result<()> {
+    let mut rec = tx.prepare_cached(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut del = tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+    let mut gc = tx.prepare_cached(
+        "DELETE FROM bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = ?1)",
+    )?;
+    for &(uid, id, body) in rows {
+        rec.execute(params![mailbox.0, uid, modseq as i64])?;
+        del.execute([id])?;
+        gc.execute([body])?;
+    }
+    Ok(())
+}
+
+fn expunge_deleted(
+    tx: &Transaction,
+    mailbox: MailboxId,
+    only: Option<&[u32]>,
+) -> Result<(u64, Vec<u32>)> {
+    let mut rows: Vec<(u32, i64, i64)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT m.uid, m.id, m.body_id FROM messages m JOIN flags f ON f.message_id = m.id
+             WHERE m.mailbox_id = ?1 AND f.flag = '\\Deleted' ORDER BY m.uid",
+        )?;
+        let r = st.query_map([mailbox.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        r.collect::<rusqlite::Result<_>>()?
+    };
+    if let Some(only) = only {
+        rows.retain(|(uid, _, _)| only.binary_search(uid).is_ok());
+    }
+    if rows.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let modseq = bump_modseq(tx, mailbox)?;
+    remove_messages(tx, mailbox, &rows, modseq)?;
+    Ok((modseq, rows.into_iter().map(|(uid, _, _)| uid).collect()))
+}
+
+/// Remove every message of a mailbox (DELETE of a folder that keeps its name as \Noselect).
+pub(crate) fn expunge_all(tx: &Transaction, mailbox: MailboxId) -> Result<()> {
+    let rows: Vec<(u32, i64, i64)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT uid, id, body_id FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+        )?;
+        let r = st.query_map([mailbox.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        r.collect::<rusqlite::Result<_>>()?
+    };
+    if !rows.is_empty() {
+        let modseq = bump_modseq(tx, mailbox)?;
+        remove_messages(tx, mailbox, &rows, modseq)?;
+    }
+    Ok(())
+}
+
+/// RENAME INBOX: every message moves to `to` (a new folder, so the UIDs can stay as they are)
+/// and INBOX is left empty with its UIDVALIDITY and UIDNEXT unchanged.
+pub(crate) fn move_all(tx: &Transaction, from: MailboxId, to: MailboxId) -> Result<()> {
+    let src = mailbox_by_id(tx, from)?;
+    let modseq = bump_modseq(tx, from)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) SELECT ?1, uid, ?2 FROM messages WHERE mailbox_id = ?1",
+        params![from.0, modseq as i64],
+    )?;
+    let dst_modseq = bump_modseq(tx, to)?;
+    tx.execute(
+        "UPDATE messages SET mailbox_id = ?2, modseq = ?3 WHERE mailbox_id = ?1",
+        params![from.0, to.0, dst_modseq as i64],
+    )?;
+    tx.execute(
+        "UPDATE mailboxes SET uidnext = ?2, recent_floor = ?2 WHERE id = ?1",
+        params![to.0, src.uidnext],
+    )?;
+    Ok(())
+}
+
+fn copy(
+    tx: &Transaction,
+    from: MailboxId,
+    uids: &[u32],
+    to: MailboxId,
+) -> Result<(u32, Vec<(u32, u32)>)> {
+    let dst = mailbox_by_id(tx, to)?;
+    if dst.noselect {
+        return Err(StoreError::NotAllowed(format!(
+            "{} cannot hold messages",
+            dst.name
+        )));
+    }
+    let rows = for_uids(
+        tx,
+        from,
+        uids,
+        "m.uid, m.id, m.body_id, m.internal_date, m.date_offset",
+        "messages m",
+        |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i32>(4)?,
+            ))
+        },
+    )?;
+    if rows.is_empty() {
+        return Ok((dst.uidvalidity, Vec::new()));
+    }
+    let modseq = bump_modseq(tx, to)?;
+    let mut uid = dst.uidnext;
+    let mut pairs = Vec::with_capacity(rows.len());
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut fl = tx.prepare_cached(
+        "INSERT INTO flags (message_id, flag) SELECT ?2, flag FROM flags WHERE message_id = ?1",
+    )?;
+    for (src_uid, id, body, date, offset) in rows {
+        if uid == u32::MAX {
+            return Err(StoreError::NotAllowed(
+                "target mailbox has run out of UIDs".into(),
+            ));
+        }
+        ins.execute(params![to.0, uid, body, date, offset, modseq as i64])?;
+        fl.execute(params![id, tx.last_insert_rowid()])?;
+        pairs.push((src_uid, uid));
+        uid += 1;
+    }
+    tx.execute(
+        "UPDATE mailboxes SET uidnext = ?2 WHERE id = ?1",
+        params![to.0, uid],
+    )?;
+    Ok((dst.uidvalidity, pairs))
+}
+
+fn changes_since(c: &Connection, mailbox: MailboxId, modseq: u64) -> Result<Changes> {
+    let highest: i64 = c
+        .prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox.0], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let mut ch = Changes {
+        highest_modseq: highest as u64,
+        ..Changes::default()
+    };
+    if highest as u64 <= modseq {
+        return Ok(ch);
+    }
+    {
+        let mut st = c.prepare_cached(
+            "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+        )?;
+        let rows = st.query_map(params![mailbox.0, modseq as i64], |r| r.get(0))?;
+        ch.expunged = rows.collect::<rusqlite::Result<_>>()?;
+    }
+    let mut st = c.prepare_cached(
+        "SELECT m.uid, m.modseq, f.flag FROM messages m LEFT JOIN flags f ON f.message_id = m.id
+         WHERE m.mailbox_id = ?1 AND m.modseq > ?2 ORDER BY m.uid",
+    )?;
+    let mut rows = st.query(params![mailbox.0, modseq as i64])?;
+    while let Some(r) = rows.next()? {
+        let uid: u32 = r.get(0)?;
+        let m = r.get::<_, i64>(1)? as u64;
+        let flag: Option<String> = r.get(2)?;
+        match ch.changed.last_mut() {
+            Some((u, _, flags)) if *u == uid => flags.extend(flag),
+            _ => ch.changed.push((uid, m, flag.into_iter().collect())),
+        }
+    }
+    Ok(ch)
+}
+
+/// Drop bodies that no message uses (after removing a user or a folder).
+pub(crate) fn delete_orphan_bodies(tx: &Transaction) -> Result<()> {
+    tx.execute(
+        "DELETE FROM bodies WHERE NOT EXISTS (SELECT 1 FROM messages WHERE body_id = bodies.id)",
+        [],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::temp_store;
+    use super::*;
+
+    fn msg(text: &str, flags: &[&str]) -> NewMessage {
+        NewMessage {
+            raw: text.as_bytes().to_vec(),
+            parsed: Vec::new(),
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            internal_date: 1_700_000_000,
+            date_offset: 3600,
+        }
+    }
+
+    #[test]
+    fn uids_are_never_reused() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        let a = t
+            .store
+            .append(inbox, &[msg("a", &["\\Deleted"]), msg("b", &[])])
+            .unwrap();
+        assert_eq!(a.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
+        let (_, gone) = t.store.expunge(inbox, None).unwrap();
+        assert_eq!(gone, vec![1]);
+        let c = t.store.append(inbox, &[msg("c", &[])]).unwrap();
+        assert_eq!(c[0].uid, 3);
+        let snap = t.store.select(inbox, true).unwrap();
+        assert_eq!(snap.uids, vec![2, 3]);
+        assert_eq!(snap.recent, vec![2, 3]);
+        // The next session finds nothing recent.
+        assert!(t.store.select(inbox, true).unwrap().recent.is_empty());
+    }
+
+    #[test]
+    fn copies_share_bodies_and_flags() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        let other = t.store.create_mailbox(u, "other").unwrap().id;
+        t.store
+            .append(inbox, &[msg("hello", &["\\Seen", "$Work"])])
+            .unwrap();
+        let (_, pairs) = t.store.copy(inbox, &[1], other).unwrap();
+        assert_eq!(pairs, vec![(1, 1)]);
+        let m = t.store.messages(other, &[1]).unwrap();
+        assert_eq!(m.len(), 1);
+        let mut f = m[0].flags.clone();
+        f.sort();
+        assert_eq!(f, vec!["$Work", "\\Seen"]);
+        let bodies: i64 = t
+            .store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(bodies, 1);
+    }
+
+    #[test]
+    fn flag_ops_and_changes() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        t.store
+            .append(inbox, &[msg("a", &[]), msg("b", &["\\Seen"])])
+            .unwrap();
+        let base = t.store.highest_modseq(inbox).unwrap();
+        let (m, out) = t
+            .store
+            .store_flags(inbox, &[1, 2], FlagOp::Add, &["\\seen".to_string()])
+            .unwrap();
+        assert_eq!(
+            out.iter().map(|o| o.changed).collect::<Vec<_>>(),
+            vec![true, false]
+        );
+        let ch = t.store.changes_since(inbox, base).unwrap();
+        assert_eq!(ch.highest_modseq, m);
+        assert_eq!(ch.changed.len(), 1);
+        assert_eq!(ch.changed[0].0, 1);
+        let (_, out) = t
+            .store
+            .store_flags(inbox, &[1, 2], FlagOp::Remove, &["\\SEEN".to_string()])
+            .unwrap();
+        assert!(out.iter().all(|o| o.flags.is_empty()));
+    }
+}

@@ -1,0 +1,95 @@
+//! Accounts. The store keeps only the password hash; hashing lives in `crate::password`.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::{mailboxes, now, Result, Store, StoreError, UserId};
+
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: UserId,
+    pub name: String,
+    pub password_hash: String,
+}
+
+impl Store {
+    /// Create a user with an INBOX.
+    pub fn create_user(&self, name: &str, password_hash: &str) -> Result<UserId> {
+        self.write(|tx| create_user(tx, name, password_hash))
+    }
+
+    pub fn find_user(&self, name: &str) -> Result<Option<UserRow>> {
+        self.read(|c| find_user(c, name))
+    }
+
+    /// All users with their message counts, by name.
+    pub fn list_users(&self) -> Result<Vec<(String, u64)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT u.name, (SELECT count(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.user_id = u.id)
+                 FROM users u ORDER BY u.name",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn user_count(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    /// Remove a user and everything it owns.
+    pub fn remove_user(&self, name: &str) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no such user: {name}")));
+            }
+            super::messages::delete_orphan_bodies(tx)?;
+            Ok(())
+        })
+    }
+
+    pub fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                params![name, password_hash],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("no such user: {name}")));
+            }
+            Ok(())
+        })
+    }
+}
+
+pub(crate) fn create_user(tx: &Transaction, name: &str, password_hash: &str) -> Result<UserId> {
+    if find_user(tx, name)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "user {name} already exists"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO users (name, password_hash, created) VALUES (?1, ?2, ?3)",
+        params![name, password_hash, now()],
+    )?;
+    let id = UserId(tx.last_insert_rowid());
+    mailboxes::create_mailbox(tx, id, mailboxes::INBOX)?;
+    Ok(id)
+}
+
+pub(crate) fn find_user(c: &Connection, name: &str) -> Result<Option<UserRow>> {
+    Ok(
+        c.prepare_cached("SELECT id, name, password_hash FROM users WHERE name = ?1")?
+            .query_row([name], |r| {
+                Ok(UserRow {
+                    id: UserId(r.get(0)?),
+                    name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                })
+            })
+            .optional()?,
+    )
+}
