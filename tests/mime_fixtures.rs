@@ -1,0 +1,343 @@
+//! Fixture tests for the MIME layer: every `testdata/X.eml` (LF endings in git, normalized to
+//! CRLF here as import does) must render exactly `testdata/X.expected`: two lines, the IMAP
+//! encoding of `ENVELOPE (...)` and `BODYSTRUCTURE (...)` (LF-terminated; literals kept, their
+//! own bytes inside are CRLF as sent).
+//!
+//! `huge-line.eml` holds a `@@HUGE_LINE@@` marker that is expanded here (and by
+//! tests/oracle/dovecot_compare.py) to a single 1 MiB line, so git does not carry 1 MB.
+//!
+//! `LITEIMAP_BLESS=1 cargo test --test mime_fixtures` rewrites the `.expected` files; compare
+//! them with Dovecot through tests/oracle/dovecot_compare.py before committing.
+
+use std::borrow::Cow;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use imap_codec::encode::Encoder;
+use imap_codec::imap_types::fetch::MessageDataItem;
+use imap_codec::imap_types::response::{Data, Response};
+use imap_codec::ResponseCodec;
+use liteimap::imap::render;
+use liteimap::mime::{self, MessageInfo, SectionKind};
+
+const HUGE_MARKER: &[u8] = b"@@HUGE_LINE@@";
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+fn load(name: &str) -> Vec<u8> {
+    let raw = std::fs::read(testdata().join(format!("{name}.eml"))).unwrap();
+    let raw = match raw.windows(HUGE_MARKER.len()).position(|w| w == HUGE_MARKER) {
+        Some(p) => {
+            let mut v = raw[..p].to_vec();
+            v.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+            v.extend_from_slice(&raw[p + HUGE_MARKER.len()..]);
+            v
+        }
+        None => raw,
+    };
+    mime::normalize_crlf(&raw).into_owned()
+}
+
+fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(testdata())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".eml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Encode one FETCH item and strip `* 1 FETCH (` ... `)\r\n`.
+fn encode_item(item: MessageDataItem<'static>) -> Vec<u8> {
+    let resp = Response::Data(Data::Fetch {
+        seq: NonZeroU32::new(1).unwrap(),
+        items: item.into(),
+    });
+    let out = ResponseCodec::default().encode(&resp).dump();
+    let inner = out
+        .strip_prefix(b"* 1 FETCH (".as_slice())
+        .and_then(|s| s.strip_suffix(b")\r\n".as_slice()))
+        .expect("fetch framing");
+    inner.to_vec()
+}
+
+fn render_both(info: &MessageInfo) -> Vec<u8> {
+    let mut out = encode_item(MessageDataItem::Envelope(render::envelope(&info.envelope)));
+    out.push(b'\n');
+    out.extend(encode_item(MessageDataItem::BodyStructure(
+        render::body_structure(&info.root, true),
+    )));
+    out.push(b'\n');
+    out
+}
+
+#[test]
+fn fixtures_render_expected() {
+    let bless = std::env::var_os("LITEIMAP_BLESS").is_some();
+    let names = fixture_names();
+    assert!(names.len() >= 25, "only {} fixtures", names.len());
+    let mut failed = Vec::new();
+    for name in &names {
+        let raw = load(name);
+        let info = mime::parse(&raw);
+        let got = render_both(&info);
+        // The non-extended BODY form must encode too.
+        let _ = encode_item(MessageDataItem::Body(render::body_structure(&info.root, false)));
+        let path = testdata().join(format!("{name}.expected"));
+        if bless {
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read(&path).unwrap_or_default();
+        if got != want {
+            eprintln!(
+                "--- {name}\nwant: {}\ngot:  {}",
+                String::from_utf8_lossy(&want),
+                String::from_utf8_lossy(&got)
+            );
+            failed.push(name.clone());
+        }
+    }
+    assert!(failed.is_empty(), "fixtures differ: {failed:?}");
+}
+
+#[test]
+fn fixtures_cache_round_trip() {
+    for name in fixture_names() {
+        let raw = load(&name);
+        let info = mime::parse(&raw);
+        let blob = info.encode();
+        assert_eq!(MessageInfo::decode(&blob).as_ref(), Some(&info), "{name}");
+    }
+}
+
+fn sec<'a>(info: &MessageInfo, raw: &'a [u8], path: &[u32], kind: SectionKind) -> Option<Cow<'a, [u8]>> {
+    info.section(raw, path, &kind)
+}
+
+#[test]
+fn sections_of_nested_rfc822() {
+    let raw = load("rfc822-nested");
+    let info = mime::parse(&raw);
+    let s = |path: &[u32], kind| sec(&info, &raw, path, kind).map(|c| c.into_owned());
+    assert_eq!(s(&[], SectionKind::Full).as_deref(), Some(raw.as_slice()));
+    let header = s(&[], SectionKind::Header).unwrap();
+    assert!(header.starts_with(b"From: Forwarder <fwd@example.org>\r\n"));
+    assert!(header.ends_with(b"boundary=\"outer\"\r\n\r\n"));
+    assert_eq!(
+        s(&[], SectionKind::HeaderFields(vec!["SUBJECT".into(), "to".into()])).as_deref(),
+        Some(&b"To: dest@example.net\r\nSubject: Fwd: original\r\n\r\n"[..])
+    );
+    let not = s(&[], SectionKind::HeaderFieldsNot(vec!["from".into(), "to".into(), "subject".into(), "date".into(), "message-id".into(), "mime-version".into()])).unwrap();
+    assert_eq!(not, b"Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n");
+    assert_eq!(s(&[1], SectionKind::Full).as_deref(), Some(&b"See the forwarded message."[..]));
+    assert_eq!(s(&[1], SectionKind::Mime).as_deref(), Some(&b"Content-Type: text/plain\r\n\r\n"[..]));
+    assert_eq!(
+        s(&[2], SectionKind::Mime).as_deref(),
+        Some(&b"Content-Type: message/rfc822\r\nContent-Description: forwarded message\r\n\r\n"[..])
+    );
+    assert_eq!(
+        s(&[2], SectionKind::HeaderFields(vec!["Subject".into()])).as_deref(),
+        Some(&b"Subject: original\r\n\r\n"[..])
+    );
+    assert_eq!(
+        s(&[2], SectionKind::Text).as_deref(),
+        Some(&b"This is the original body.\r\nTwo lines."[..])
+    );
+    // 2.1 is the embedded message's (non-multipart) body.
+    assert_eq!(s(&[2, 1], SectionKind::Full), s(&[2], SectionKind::Text));
+    let inner_header = s(&[2], SectionKind::Header).unwrap();
+    assert!(inner_header.starts_with(b"From: Original Sender"));
+    assert!(inner_header.ends_with(b"<orig-1@example.com>\r\n\r\n"));
+    // Missing parts and specifiers that do not apply.
+    assert_eq!(s(&[3], SectionKind::Full), None);
+    assert_eq!(s(&[0], SectionKind::Full), None);
+    assert_eq!(s(&[1, 1], SectionKind::Full), None);
+    assert_eq!(s(&[1], SectionKind::Header), None);
+    assert_eq!(s(&[], SectionKind::Mime), None);
+}
+
+#[test]
+fn sections_inside_rfc822_multipart() {
+    let raw = load("rfc822-multipart");
+    let info = mime::parse(&raw);
+    let s = |path: &[u32], kind| sec(&info, &raw, path, kind).map(|c| c.into_owned());
+    // The whole message is message/rfc822: part 1 is its body, the embedded message.
+    assert_eq!(
+        s(&[1, 1], SectionKind::Full).as_deref(),
+        Some(&b"plain inner"[..])
+    );
+    assert_eq!(
+        s(&[1, 2], SectionKind::Mime).as_deref(),
+        Some(&b"Content-Type: text/html; charset=us-ascii\r\n\r\n"[..])
+    );
+    assert_eq!(
+        s(&[1], SectionKind::HeaderFields(vec!["subject".into()])).as_deref(),
+        Some(&b"Subject: inner multipart\r\n\r\n"[..])
+    );
+    assert_eq!(s(&[1, 3], SectionKind::Full), None);
+}
+
+#[test]
+fn sections_of_single_part_and_folding() {
+    let raw = load("folded-headers");
+    let info = mime::parse(&raw);
+    let s = |path: &[u32], kind| sec(&info, &raw, path, kind).map(|c| c.into_owned());
+    assert_eq!(
+        s(&[], SectionKind::HeaderFields(vec!["subject".into(), "x-absent".into()])).as_deref(),
+        Some(&b"Subject: this subject\r\n   is folded\r\n\tover three lines\r\n\r\n"[..])
+    );
+    assert_eq!(
+        s(&[], SectionKind::HeaderFields(vec!["x-absent".into()])).as_deref(),
+        Some(&b"\r\n"[..])
+    );
+    assert_eq!(s(&[1], SectionKind::Full).as_deref(), Some(&b"Body.\r\n"[..]));
+    assert_eq!(s(&[], SectionKind::Text), s(&[1], SectionKind::Full));
+    assert_eq!(s(&[1], SectionKind::Mime), s(&[], SectionKind::Header));
+    assert_eq!(s(&[2], SectionKind::Full), None);
+}
+
+#[test]
+fn sections_of_nested_multiparts() {
+    let raw = load("deep-nesting");
+    let info = mime::parse(&raw);
+    let s = |path: &[u32], kind| sec(&info, &raw, path, kind).map(|c| c.into_owned());
+    assert_eq!(s(&[1, 1, 1], SectionKind::Full).as_deref(), Some(&b"level three plain"[..]));
+    assert_eq!(s(&[1, 1, 2, 1], SectionKind::Full).as_deref(), Some(&b"<p>level four</p>"[..]));
+    assert_eq!(
+        info.decoded_part(&raw, &[1, 1, 2, 2]).as_deref(),
+        Some(&b"GIF89a\x01\x00\x01\x00\x00\x00\x00,"[..])
+    );
+    assert_eq!(s(&[2], SectionKind::Full).as_deref(), Some(&b"tail"[..]));
+    assert_eq!(s(&[1, 2], SectionKind::Full).as_deref(), Some(&b"level two second"[..]));
+}
+
+#[test]
+fn header_only_and_body_only() {
+    let raw = load("header-only");
+    let info = mime::parse(&raw);
+    assert_eq!(info.section(&raw, &[], &SectionKind::Text).as_deref(), Some(&b""[..]));
+    assert_eq!(info.section(&raw, &[], &SectionKind::Header).as_deref(), Some(raw.as_slice()));
+    let raw = load("body-only");
+    let info = mime::parse(&raw);
+    assert_eq!(info.section(&raw, &[], &SectionKind::Header).as_deref(), Some(&b"\r\n"[..]));
+    assert!(info.section(&raw, &[], &SectionKind::Text).unwrap().starts_with(b"This message"));
+}
+
+#[test]
+fn sent_dates() {
+    let info = mime::parse(&load("plain"));
+    assert_eq!(info.sent_date(), Some(760686745));
+    assert_eq!(info.sent_day(), chrono::NaiveDate::from_ymd_opt(1994, 2, 7));
+    // 09:00 -0800 on the 10th is the 10th in the header's zone.
+    let info = mime::parse(&load("group-syntax"));
+    assert_eq!(info.sent_day(), chrono::NaiveDate::from_ymd_opt(2024, 1, 10));
+    assert_eq!(mime::parse(&load("empty-subject-multiple-from")).sent_date(), None);
+}
+
+#[test]
+fn search_on_fixtures() {
+    let raw = load("encoded-words");
+    let info = mime::parse(&raw);
+    assert!(mime::header_contains(&raw, "Subject", "grüße aus köln"));
+    assert!(mime::header_contains(&raw, "from", "MÜLLER"));
+    assert!(mime::body_contains(&raw, &info, "GRÜßE!"));
+    let raw = load("mixed-attachments");
+    let info = mime::parse(&raw);
+    assert!(mime::body_contains(&raw, &info, "très long, donc cette ligne"));
+    assert!(mime::body_contains(&raw, &info, "4,5,6"));
+    assert!(!mime::body_contains(&raw, &info, "PDF-1.4"));
+    assert!(mime::text_contains(&raw, &info, "quarterly"));
+    let raw = load("huge-line");
+    let info = mime::parse(&raw);
+    assert!(mime::body_contains(&raw, &info, "after"));
+    assert!(!mime::body_contains(&raw, &info, "absent"));
+}
+
+/// Deterministic pseudo-random bytes (xorshift), no extra crate.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Bias towards MIME-significant bytes so the parser's paths get exercised.
+            const SIG: &[u8] = b"\r\n:;=\"()<>@,-/ \t\\[]";
+            if x % 3 == 0 {
+                SIG[(x >> 8) as usize % SIG.len()]
+            } else {
+                (x >> 16) as u8
+            }
+        })
+        .collect()
+}
+
+fn survives(raw: &[u8]) {
+    let info = mime::parse(raw);
+    let _ = render_both(&info);
+    let _ = encode_item(MessageDataItem::Body(render::body_structure(&info.root, false)));
+    assert_eq!(MessageInfo::decode(&info.encode()).as_ref(), Some(&info));
+    for path in [&[][..], &[1], &[1, 1], &[2, 1], &[1, 2, 3]] {
+        for kind in [SectionKind::Full, SectionKind::Header, SectionKind::Text, SectionKind::Mime] {
+            let _ = info.section(raw, path, &kind);
+        }
+        let _ = info.decoded_part(raw, path);
+    }
+    let _ = mime::text_contains(raw, &info, "needle");
+    let _ = info.sent_day();
+}
+
+#[test]
+fn garbage_never_panics() {
+    survives(b"");
+    survives(b"\r\n");
+    survives(b"\0\0\0");
+    survives(b"Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n");
+    survives(b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n");
+    for seed in 1..200u64 {
+        survives(&noise(seed, 50 + (seed as usize * 37) % 3000));
+        let mut with_header = b"Content-Type: multipart/mixed; boundary=-\r\n\r\n".to_vec();
+        with_header.extend(noise(seed * 7919, 500));
+        survives(&with_header);
+    }
+    // Recursion far past the nesting cap: both multiparts and embedded messages.
+    let mut deep = Vec::new();
+    for _ in 0..5000 {
+        deep.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+    }
+    survives(&deep);
+    let mut deep = Vec::new();
+    for _ in 0..5000 {
+        deep.extend_from_slice(b"Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n");
+    }
+    survives(&deep);
+}
+
+#[test]
+fn truncated_fixtures_never_panic() {
+    for name in fixture_names() {
+        if name == "huge-line" {
+            continue;
+        }
+        let raw = load(&name);
+        for cut in (0..raw.len()).step_by(97) {
+            survives(&raw[..cut]);
+        }
+    }
+}
+
+#[test]
+fn huge_line_is_cheap() {
+    let raw = load("huge-line");
+    let start = std::time::Instant::now();
+    let info = mime::parse(&raw);
+    assert_eq!(info.root.lines, 3);
+    assert!(info.root.size() > 1024 * 1024);
+    eprintln!("parse of {} bytes: {:?}", raw.len(), start.elapsed());
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Ask a private Dovecot what it answers for FETCH (ENVELOPE BODYSTRUCTURE) of each fixture.
+
+Not run by CI. How to run (see /work/shared/dovecot-oracle.md for the instance itself):
+
+    apt-get install -y dovecot-imapd
+    # a private instance on 127.0.0.1:11430 with user1 / {PLAIN}pass and a maildir, then
+    python3 tests/oracle/dovecot_compare.py [--port 11430] [fixture-name ...]
+
+For each testdata/X.eml it appends the CRLF-normalized message (the @@HUGE_LINE@@ marker
+expanded exactly as tests/mime_fixtures.rs does), fetches ENVELOPE and BODYSTRUCTURE, writes
+tests/oracle/dovecot/X.txt (two lines, Dovecot's answer, literals kept as sent) and prints a
+diff against testdata/X.expected (liteimap's answer).
+"""
+import argparse
+import difflib
+import os
+import re
+import socket
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTDATA = os.path.join(ROOT, "testdata")
+OUT = os.path.join(ROOT, "tests", "oracle", "dovecot")
+
+HUGE_MARKER = b"@@HUGE_LINE@@"
+HUGE_LINE = b"x" * (1024 * 1024)
+
+
+def load_fixture(path):
+    raw = open(path, "rb").read()
+    raw = raw.replace(HUGE_MARKER, HUGE_LINE)
+    # bare LF -> CRLF, like liteimap::mime::normalize_crlf
+    return re.sub(rb"(?<!\r)\n", b"\r\n", raw)
+
+
+class Imap:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.f = self.s.makefile("rb")
+        self.n = 0
+        self.f.readline()
+
+    def read_response(self, tag):
+        """All bytes up to and including the tagged line; literals read whole."""
+        out = b""
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise EOFError
+            out += line
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if m:
+                out += self.f.read(int(m.group(1)))
+                continue
+            if line.startswith(tag + b" "):
+                return out
+
+    def cmd(self, text, literal=None):
+        self.n += 1
+        tag = b"a%d" % self.n
+        if literal is None:
+            self.s.sendall(tag + b" " + text + b"\r\n")
+        else:
+            self.s.sendall(tag + b" " + text + b" {%d}\r\n" % len(literal))
+            cont = self.f.readline()
+            if not cont.startswith(b"+"):
+                return cont
+            self.s.sendall(literal + b"\r\n")
+        return self.read_response(tag)
+
+
+def item_value(data, name):
+    """The raw bytes of the value following `name` in a FETCH response."""
+    i = data.find(name + b" ")
+    if i < 0:
+        return None
+    i += len(name) + 1
+    start, depth = i, 0
+    while i < len(data):
+        c = data[i:i + 1]
+        if c == b'"':
+            i += 1
+            while data[i:i + 1] != b'"':
+                i += 2 if data[i:i + 1] == b"\\" else 1
+        elif c == b"{":
+            m = re.match(rb"\{(\d+)\}\r\n", data[i:])
+            i += len(m.group(0)) + int(m.group(1)) - 1
+        elif c == b"(":
+            depth += 1
+        elif c == b")":
+            depth -= 1
+            if depth == 0:
+                return data[start:i + 1]
+        i += 1
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=11430)
+    ap.add_argument("names", nargs="*")
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    imap = Imap(args.port)
+    imap.cmd(b"LOGIN user1 pass")
+    imap.cmd(b"SELECT INBOX")
+    names = args.names or sorted(f[:-4] for f in os.listdir(TESTDATA) if f.endswith(".eml"))
+    differ = 0
+    for name in names:
+        raw = load_fixture(os.path.join(TESTDATA, name + ".eml"))
+        r = imap.cmd(b"APPEND INBOX", raw)
+        m = re.search(rb"APPENDUID \d+ (\d+)", r)
+        if not m:
+            print("%s: APPEND refused: %r" % (name, r[-200:]))
+            continue
+        r = imap.cmd(b"UID FETCH " + m.group(1) + b" (ENVELOPE BODYSTRUCTURE)")
+        got = (b"ENVELOPE " + (item_value(r, b"ENVELOPE") or b"?") + b"\n"
+               + b"BODYSTRUCTURE " + (item_value(r, b"BODYSTRUCTURE") or b"?") + b"\n")
+        open(os.path.join(OUT, name + ".txt"), "wb").write(got)
+        exp_path = os.path.join(TESTDATA, name + ".expected")
+        if os.path.exists(exp_path):
+            exp = open(exp_path, "rb").read()
+            if exp != got:
+                differ += 1
+                print("=== %s differs (- dovecot, + liteimap)" % name)
+                for l in difflib.unified_diff(
+                        got.decode("latin1")[:3000].replace(") (", ")\n(").splitlines(),
+                        exp.decode("latin1")[:3000].replace(") (", ")\n(").splitlines(),
+                        lineterm="", n=0):
+                    print(l)
+    imap.cmd(b"LOGOUT")
+    print("%d of %d fixtures differ" % (differ, len(names)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
