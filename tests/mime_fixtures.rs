@@ -28,7 +28,10 @@ fn testdata() -> PathBuf {
 
 fn load(name: &str) -> Vec<u8> {
     let raw = std::fs::read(testdata().join(format!("{name}.eml"))).unwrap();
-    let raw = match raw.windows(HUGE_MARKER.len()).position(|w| w == HUGE_MARKER) {
+    let raw = match raw
+        .windows(HUGE_MARKER.len())
+        .position(|w| w == HUGE_MARKER)
+    {
         Some(p) => {
             let mut v = raw[..p].to_vec();
             v.extend(std::iter::repeat_n(b'x', 1024 * 1024));
@@ -87,7 +90,9 @@ fn fixtures_render_expected() {
         let info = mime::parse(&raw);
         let got = render_both(&info);
         // The non-extended BODY form must encode too.
-        let _ = encode_item(MessageDataItem::Body(render::body_structure(&info.root, false)));
+        let _ = encode_item(MessageDataItem::Body(render::body_structure(
+            &info.root, false,
+        )));
         let path = testdata().join(format!("{name}.expected"));
         if bless {
             std::fs::write(&path, &got).unwrap();
@@ -116,7 +121,12 @@ fn fixtures_cache_round_trip() {
     }
 }
 
-fn sec<'a>(info: &MessageInfo, raw: &'a [u8], path: &[u32], kind: SectionKind) -> Option<Cow<'a, [u8]>> {
+fn sec<'a>(
+    info: &MessageInfo,
+    raw: &'a [u8],
+    path: &[u32],
+    kind: SectionKind,
+) -> Option<Cow<'a, [u8]>> {
     info.section(raw, path, &kind)
 }
 
@@ -130,16 +140,42 @@ fn sections_of_nested_rfc822() {
     assert!(header.starts_with(b"From: Forwarder <fwd@example.org>\r\n"));
     assert!(header.ends_with(b"boundary=\"outer\"\r\n\r\n"));
     assert_eq!(
-        s(&[], SectionKind::HeaderFields(vec!["SUBJECT".into(), "to".into()])).as_deref(),
+        s(
+            &[],
+            SectionKind::HeaderFields(vec!["SUBJECT".into(), "to".into()])
+        )
+        .as_deref(),
         Some(&b"To: dest@example.net\r\nSubject: Fwd: original\r\n\r\n"[..])
     );
-    let not = s(&[], SectionKind::HeaderFieldsNot(vec!["from".into(), "to".into(), "subject".into(), "date".into(), "message-id".into(), "mime-version".into()])).unwrap();
-    assert_eq!(not, b"Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n");
-    assert_eq!(s(&[1], SectionKind::Full).as_deref(), Some(&b"See the forwarded message."[..]));
-    assert_eq!(s(&[1], SectionKind::Mime).as_deref(), Some(&b"Content-Type: text/plain\r\n\r\n"[..]));
+    let not = s(
+        &[],
+        SectionKind::HeaderFieldsNot(vec![
+            "from".into(),
+            "to".into(),
+            "subject".into(),
+            "date".into(),
+            "message-id".into(),
+            "mime-version".into(),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        not,
+        b"Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n"
+    );
+    assert_eq!(
+        s(&[1], SectionKind::Full).as_deref(),
+        Some(&b"See the forwarded message."[..])
+    );
+    assert_eq!(
+        s(&[1], SectionKind::Mime).as_deref(),
+        Some(&b"Content-Type: text/plain\r\n\r\n"[..])
+    );
     assert_eq!(
         s(&[2], SectionKind::Mime).as_deref(),
-        Some(&b"Content-Type: message/rfc822\r\nContent-Description: forwarded message\r\n\r\n"[..])
+        Some(
+            &b"Content-Type: message/rfc822\r\nContent-Description: forwarded message\r\n\r\n"[..]
+        )
     );
     assert_eq!(
         s(&[2], SectionKind::HeaderFields(vec!["Subject".into()])).as_deref(),
@@ -189,14 +225,21 @@ fn sections_of_single_part_and_folding() {
     let info = mime::parse(&raw);
     let s = |path: &[u32], kind| sec(&info, &raw, path, kind).map(|c| c.into_owned());
     assert_eq!(
-        s(&[], SectionKind::HeaderFields(vec!["subject".into(), "x-absent".into()])).as_deref(),
+        s(
+            &[],
+            SectionKind::HeaderFields(vec!["subject".into(), "x-absent".into()])
+        )
+        .as_deref(),
         Some(&b"Subject: this subject\r\n   is folded\r\n\tover three lines\r\n\r\n"[..])
     );
     assert_eq!(
         s(&[], SectionKind::HeaderFields(vec!["x-absent".into()])).as_deref(),
         Some(&b"\r\n"[..])
     );
-    assert_eq!(s(&[1], SectionKind::Full).as_deref(), Some(&b"Body.\r\n"[..]));
+    assert_eq!(
+        s(&[1], SectionKind::Full).as_deref(),
+        Some(&b"Body.\r\n"[..])
+    );
     assert_eq!(s(&[], SectionKind::Text), s(&[1], SectionKind::Full));
     assert_eq!(s(&[1], SectionKind::Mime), s(&[], SectionKind::Header));
     assert_eq!(s(&[2], SectionKind::Full), None);
@@ -207,26 +250,47 @@ fn sections_of_nested_multiparts() {
     let raw = load("deep-nesting");
     let info = mime::parse(&raw);
     let s = |path: &[u32], kind| sec(&info, &raw, path, kind).map(|c| c.into_owned());
-    assert_eq!(s(&[1, 1, 1], SectionKind::Full).as_deref(), Some(&b"level three plain"[..]));
-    assert_eq!(s(&[1, 1, 2, 1], SectionKind::Full).as_deref(), Some(&b"<p>level four</p>"[..]));
+    assert_eq!(
+        s(&[1, 1, 1], SectionKind::Full).as_deref(),
+        Some(&b"level three plain"[..])
+    );
+    assert_eq!(
+        s(&[1, 1, 2, 1], SectionKind::Full).as_deref(),
+        Some(&b"<p>level four</p>"[..])
+    );
     assert_eq!(
         info.decoded_part(&raw, &[1, 1, 2, 2]).as_deref(),
         Some(&b"GIF89a\x01\x00\x01\x00\x00\x00\x00,"[..])
     );
     assert_eq!(s(&[2], SectionKind::Full).as_deref(), Some(&b"tail"[..]));
-    assert_eq!(s(&[1, 2], SectionKind::Full).as_deref(), Some(&b"level two second"[..]));
+    assert_eq!(
+        s(&[1, 2], SectionKind::Full).as_deref(),
+        Some(&b"level two second"[..])
+    );
 }
 
 #[test]
 fn header_only_and_body_only() {
     let raw = load("header-only");
     let info = mime::parse(&raw);
-    assert_eq!(info.section(&raw, &[], &SectionKind::Text).as_deref(), Some(&b""[..]));
-    assert_eq!(info.section(&raw, &[], &SectionKind::Header).as_deref(), Some(raw.as_slice()));
+    assert_eq!(
+        info.section(&raw, &[], &SectionKind::Text).as_deref(),
+        Some(&b""[..])
+    );
+    assert_eq!(
+        info.section(&raw, &[], &SectionKind::Header).as_deref(),
+        Some(raw.as_slice())
+    );
     let raw = load("body-only");
     let info = mime::parse(&raw);
-    assert_eq!(info.section(&raw, &[], &SectionKind::Header).as_deref(), Some(&b"\r\n"[..]));
-    assert!(info.section(&raw, &[], &SectionKind::Text).unwrap().starts_with(b"This message"));
+    assert_eq!(
+        info.section(&raw, &[], &SectionKind::Header).as_deref(),
+        Some(&b"\r\n"[..])
+    );
+    assert!(info
+        .section(&raw, &[], &SectionKind::Text)
+        .unwrap()
+        .starts_with(b"This message"));
 }
 
 #[test]
@@ -236,8 +300,14 @@ fn sent_dates() {
     assert_eq!(info.sent_day(), chrono::NaiveDate::from_ymd_opt(1994, 2, 7));
     // 09:00 -0800 on the 10th is the 10th in the header's zone.
     let info = mime::parse(&load("group-syntax"));
-    assert_eq!(info.sent_day(), chrono::NaiveDate::from_ymd_opt(2024, 1, 10));
-    assert_eq!(mime::parse(&load("empty-subject-multiple-from")).sent_date(), None);
+    assert_eq!(
+        info.sent_day(),
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 10)
+    );
+    assert_eq!(
+        mime::parse(&load("empty-subject-multiple-from")).sent_date(),
+        None
+    );
 }
 
 #[test]
@@ -249,7 +319,11 @@ fn search_on_fixtures() {
     assert!(mime::body_contains(&raw, &info, "GRÜßE!"));
     let raw = load("mixed-attachments");
     let info = mime::parse(&raw);
-    assert!(mime::body_contains(&raw, &info, "très long, donc cette ligne"));
+    assert!(mime::body_contains(
+        &raw,
+        &info,
+        "très long, donc cette ligne"
+    ));
     assert!(mime::body_contains(&raw, &info, "4,5,6"));
     assert!(!mime::body_contains(&raw, &info, "PDF-1.4"));
     assert!(mime::text_contains(&raw, &info, "quarterly"));
@@ -281,10 +355,17 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 fn survives(raw: &[u8]) {
     let info = mime::parse(raw);
     let _ = render_both(&info);
-    let _ = encode_item(MessageDataItem::Body(render::body_structure(&info.root, false)));
+    let _ = encode_item(MessageDataItem::Body(render::body_structure(
+        &info.root, false,
+    )));
     assert_eq!(MessageInfo::decode(&info.encode()).as_ref(), Some(&info));
     for path in [&[][..], &[1], &[1, 1], &[2, 1], &[1, 2, 3]] {
-        for kind in [SectionKind::Full, SectionKind::Header, SectionKind::Text, SectionKind::Mime] {
+        for kind in [
+            SectionKind::Full,
+            SectionKind::Header,
+            SectionKind::Text,
+            SectionKind::Mime,
+        ] {
             let _ = info.section(raw, path, &kind);
         }
         let _ = info.decoded_part(raw, path);

@@ -2,7 +2,7 @@
 //!
 //! Message data is never fed to the `unvalidated` constructors (they panic in debug builds):
 //! every string goes through `TryFrom`, quoted when it can be and a literal otherwise (8-bit
-//! bytes, CR, LF). NUL, which no IMAP string may carry, is replaced by `0x80` (as Dovecot does).
+//! bytes, CR, LF). NUL, which no IMAP string may carry, is replaced by U+FFFD in UTF-8 (as Dovecot does).
 
 use imap_codec::imap_types::body::{
     BasicFields, Body, BodyStructure, Disposition, Language, Location, MultiPartExtensionData,
@@ -14,7 +14,19 @@ use imap_codec::imap_types::envelope::{Address, Envelope};
 use crate::mime::{self, EnvelopeInfo, PartInfo, PartKind};
 
 fn istring(v: &[u8]) -> IString<'static> {
-    let v: Vec<u8> = v.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
+    let v: Vec<u8> = if v.contains(&0) {
+        let mut out = Vec::with_capacity(v.len() + 8);
+        for &b in v {
+            if b == 0 {
+                out.extend_from_slice("\u{fffd}".as_bytes());
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    } else {
+        v.to_vec()
+    };
     IString::try_from(v).unwrap_or_else(|_| IString::Quoted(Quoted::unvalidated("")))
 }
 
@@ -113,7 +125,8 @@ pub fn body_structure(p: &PartInfo, extended: bool) -> BodyStructure<'static> {
             .iter()
             .map(|c| body_structure(c, extended))
             .collect();
-        let bodies = Vec1::try_from(bodies).unwrap_or_else(|_| Vec1::from(empty_text_part(extended)));
+        let bodies =
+            Vec1::try_from(bodies).unwrap_or_else(|_| Vec1::from(empty_text_part(extended)));
         return BodyStructure::Multi {
             bodies,
             subtype: istring(&p.subtype),

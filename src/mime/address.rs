@@ -57,6 +57,7 @@ fn tokenize(value: &[u8]) -> Vec<Tok> {
 }
 
 /// Display name from phrase tokens: words joined by one space, '.' glued to the word before.
+/// An empty phrase (`"" <a@b>`) is no name, as Dovecot sends it.
 fn phrase(toks: &[Tok]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for t in toks {
@@ -71,9 +72,6 @@ fn phrase(toks: &[Tok]) -> Option<Vec<u8>> {
             Tok::Special(c) => out.push(*c),
             Tok::Comment(_) => {}
         }
-    }
-    if out.is_empty() && toks.iter().any(|t| matches!(t, Tok::Quoted(_))) {
-        return Some(out); // `"" <a@b>` keeps an empty name
     }
     (!out.is_empty()).then_some(out)
 }
@@ -257,7 +255,12 @@ mod tests {
     fn quoted_name_with_comma() {
         assert_eq!(
             parse_address_list(br#""Doe, John \"JD\"" <john@x.org>"#),
-            vec![a(Some(r#"Doe, John "JD""#), None, Some("john"), Some("x.org"))]
+            vec![a(
+                Some(r#"Doe, John "JD""#),
+                None,
+                Some("john"),
+                Some("x.org")
+            )]
         );
     }
 
@@ -302,7 +305,12 @@ mod tests {
         );
         assert_eq!(
             parse_address_list(b"R <@a.org,@b.org:user@c.org>"),
-            vec![a(Some("R"), Some("@a.org,@b.org"), Some("user"), Some("c.org"))]
+            vec![a(
+                Some("R"),
+                Some("@a.org,@b.org"),
+                Some("user"),
+                Some("c.org")
+            )]
         );
     }
 
@@ -310,13 +318,28 @@ mod tests {
     fn encoded_words_untouched() {
         assert_eq!(
             parse_address_list(b"=?UTF-8?Q?J=C3=B6rg?= <j@x.de>"),
-            vec![a(Some("=?UTF-8?Q?J=C3=B6rg?="), None, Some("j"), Some("x.de"))]
+            vec![a(
+                Some("=?UTF-8?Q?J=C3=B6rg?="),
+                None,
+                Some("j"),
+                Some("x.de")
+            )]
         );
     }
 
     #[test]
     fn garbage_does_not_panic() {
-        for s in [&b"<<<"[..], b">>", b"@", b":;:;", b"\"", b"(", b"a@", b"<@", b"\xff\x00"] {
+        for s in [
+            &b"<<<"[..],
+            b">>",
+            b"@",
+            b":;:;",
+            b"\"",
+            b"(",
+            b"a@",
+            b"<@",
+            b"\xff\x00",
+        ] {
             let _ = parse_address_list(s);
         }
     }

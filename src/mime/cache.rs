@@ -295,6 +295,8 @@ mod tests {
             let _ = MessageInfo::decode(&junk);
             junk[i] ^= 0xff;
         }
-        assert!(MessageInfo::decode(b"LM\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff").is_none());
+        assert!(
+            MessageInfo::decode(b"LM\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff").is_none()
+        );
     }
 }

@@ -26,8 +26,9 @@ pub use parse::parse;
 pub use search::{body_contains, header_contains, text_contains};
 pub use section::SectionKind;
 
-/// Deeper multiparts / embedded messages than this are kept as opaque single parts.
-pub const MAX_DEPTH: usize = 64;
+/// Nesting cap: a multipart or message/rfc822 at this depth (the root counts as 1) is kept as
+/// an opaque application/octet-stream part, exactly where Dovecot 2.3 stops.
+pub const MAX_DEPTH: usize = 100;
 
 /// One RFC 3501 §7.4.2 address. A group start has `mailbox = group name, host = None`;
 /// a group end has every field `None`.
@@ -59,7 +60,7 @@ pub struct EnvelopeInfo {
 /// What a part contains beyond its own body bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartKind {
-    /// A leaf (or an opaque part past [`MAX_DEPTH`]).
+    /// A leaf (or an opaque part at [`MAX_DEPTH`]).
     Single,
     /// multipart/*: its children in order (may be empty when the boundary is missing or never
     /// found; the renderer then sends one empty text/plain part as Dovecot does).

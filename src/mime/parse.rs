@@ -70,6 +70,28 @@ fn parse_part(
             vec![(b"charset".to_vec(), b"us-ascii".to_vec())],
         ),
     };
+    let mut params = params;
+    // RFC 2045 §5.2 gives text/plain a default charset; Dovecot extends it to every text/*
+    // part without one, and clients are used to seeing it.
+    if media_type.eq_ignore_ascii_case(b"text")
+        && !params
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(b"charset"))
+    {
+        params.push((b"charset".to_vec(), b"us-ascii".to_vec()));
+    }
+    // Dovecot sends the RFC 2045 default type in lower case however it was written; match it.
+    let is_default = media_type.eq_ignore_ascii_case(b"text")
+        && subtype.eq_ignore_ascii_case(b"plain")
+        && params.len() == 1
+        && params[0].0.eq_ignore_ascii_case(b"charset")
+        && params[0].1.eq_ignore_ascii_case(b"us-ascii");
+    let (media_type, subtype) = if is_default {
+        params = vec![(b"charset".to_vec(), b"us-ascii".to_vec())];
+        (b"text".to_vec(), b"plain".to_vec())
+    } else {
+        (media_type, subtype)
+    };
     let get = |n: &str| first(fields, n).map(|f| unfold(f.value));
     let encoding = first(fields, "Content-Transfer-Encoding")
         .map(|f| {
@@ -106,7 +128,13 @@ fn parse_part(
         kind: PartKind::Single,
     };
     let body = raw.get(body_start..body_end).unwrap_or_default();
-    if part.is_type("multipart") && depth < MAX_DEPTH {
+    let nests = part.is_type("multipart") || (part.is_type("message") && part.is_subtype("rfc822"));
+    if nests && depth + 1 >= MAX_DEPTH {
+        // Past the cap the part is opaque; Dovecot sends it as application/octet-stream
+        // (keeping the parameters), which every client can parse.
+        part.media_type = b"application".to_vec();
+        part.subtype = b"octet-stream".to_vec();
+    } else if part.is_type("multipart") {
         let digest = part.is_subtype("digest");
         let children = match part.param("boundary") {
             Some(b) if !b.is_empty() => split_multipart(raw, body_start, body_end, b)
@@ -122,14 +150,12 @@ fn parse_part(
         part.kind = PartKind::Multipart(children);
     } else if part.is_type("message") && part.is_subtype("rfc822") {
         part.lines = count_lines(body);
-        if depth < MAX_DEPTH {
-            part.kind = PartKind::Message(Box::new(parse_message(
-                raw,
-                body_start,
-                body_end,
-                depth + 1,
-            )));
-        }
+        part.kind = PartKind::Message(Box::new(parse_message(
+            raw,
+            body_start,
+            body_end,
+            depth + 1,
+        )));
     } else if part.is_type("text") {
         part.lines = count_lines(body);
     }
@@ -143,7 +169,8 @@ fn count_lines(body: &[u8]) -> u32 {
 
 /// Split `raw[start..end]` at `--boundary` lines. Returns the byte ranges of the parts (header
 /// included); the line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-/// Like Dovecot, a line that merely starts with the delimiter counts as one.
+/// A delimiter line is `--boundary`, optionally `--`, then only whitespace (RFC 2046): a
+/// line starting `--d10` is not a delimiter of boundary `d1`.
 fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
     let mut delim = Vec::with_capacity(boundary.len() + 2);
     delim.extend_from_slice(b"--");
@@ -157,7 +184,12 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
             None => end,
         };
         let line = &raw[i..le];
-        if line.starts_with(&delim) {
+        let rest = line.strip_prefix(delim.as_slice()).map(|r| {
+            let close = r.starts_with(b"--");
+            let tail = if close { &r[2..] } else { r };
+            (close, tail.iter().all(|b| b.is_ascii_whitespace()))
+        });
+        if let Some((close, true)) = rest {
             if let Some(ps) = open {
                 let mut pe = i;
                 if pe > ps && raw[pe - 1] == b'\n' {
@@ -168,7 +200,7 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
                 }
                 parts.push((ps, pe));
             }
-            if line[delim.len()..].starts_with(b"--") {
+            if close {
                 return parts;
             }
             open = Some(le);
@@ -253,7 +285,9 @@ fn merge_rfc2231(params: Params) -> Params {
         let idx = if num.is_empty() {
             Some(0)
         } else {
-            std::str::from_utf8(num).ok().and_then(|s| s.parse::<u32>().ok())
+            std::str::from_utf8(num)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
         };
         let (Some(idx), false) = (idx, base.is_empty()) else {
             plain.push((k, v));

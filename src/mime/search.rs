@@ -59,7 +59,9 @@ fn part_text(raw: &[u8], p: &PartInfo) -> Option<String> {
         mailparse::body::Body::Base64(b) | mailparse::body::Body::QuotedPrintable(b) => {
             b.get_decoded_as_string()
         }
-        mailparse::body::Body::SevenBit(b) | mailparse::body::Body::EightBit(b) => b.get_as_string(),
+        mailparse::body::Body::SevenBit(b) | mailparse::body::Body::EightBit(b) => {
+            b.get_as_string()
+        }
         mailparse::body::Body::Binary(b) => b.get_as_string(),
     };
     Some(decoded.unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned()))
@@ -70,8 +72,7 @@ fn any_text_part(raw: &[u8], p: &PartInfo, needle: &str) -> bool {
         PartKind::Multipart(children) => children.iter().any(|c| any_text_part(raw, c, needle)),
         PartKind::Message(inner) => any_text_part(raw, &inner.root, needle),
         PartKind::Single => {
-            p.is_type("text")
-                && part_text(raw, p).is_some_and(|t| lower(&t).contains(needle))
+            p.is_type("text") && part_text(raw, p).is_some_and(|t| lower(&t).contains(needle))
         }
     }
 }

@@ -83,7 +83,9 @@ fn message_section<'a>(
         SectionKind::Full => slice(raw, r.header_start, r.body_end),
         SectionKind::Header => slice(raw, r.header_start, r.body_start),
         SectionKind::Text => slice(raw, r.body_start, r.body_end),
-        SectionKind::HeaderFields(n) => Some(filter_fields(raw, r.header_start, r.body_start, n, true)),
+        SectionKind::HeaderFields(n) => {
+            Some(filter_fields(raw, r.header_start, r.body_start, n, true))
+        }
         SectionKind::HeaderFieldsNot(n) => {
             Some(filter_fields(raw, r.header_start, r.body_start, n, false))
         }

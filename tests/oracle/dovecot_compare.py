@@ -99,6 +99,8 @@ def item_value(data, name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=11430)
+    ap.add_argument("--strict", action="store_true",
+                    help="do not forgive imap-codec's fixed \"TEXT\" / \"MESSAGE\" \"RFC822\" case")
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
@@ -121,6 +123,10 @@ def main():
         exp_path = os.path.join(TESTDATA, name + ".expected")
         if os.path.exists(exp_path):
             exp = open(exp_path, "rb").read()
+            if not args.strict:
+                # imap-codec always writes these media types in upper case; Dovecot as sent.
+                exp = exp.replace(b'"TEXT" ', b'"text" ').replace(b'"MESSAGE" "RFC822"', b'"message" "rfc822"')
+                got = got.replace(b'"TEXT" ', b'"text" ').replace(b'"MESSAGE" "RFC822"', b'"message" "rfc822"')
             if exp != got:
                 differ += 1
                 print("=== %s differs (- dovecot, + liteimap)" % name)
