@@ -30,6 +30,9 @@ pub use section::SectionKind;
 /// an opaque application/octet-stream part, exactly where Dovecot 2.3 stops.
 pub const MAX_DEPTH: usize = 100;
 
+/// Content-Type / Content-Disposition parameters `(name, value)`, in order, as sent.
+pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One RFC 3501 §7.4.2 address. A group start has `mailbox = group name, host = None`;
 /// a group end has every field `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -78,13 +81,13 @@ pub struct PartInfo {
     pub media_type: Vec<u8>,
     pub subtype: Vec<u8>,
     /// Content-Type parameters (`boundary` included for multiparts), as sent.
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub params: Params,
     pub id: Option<Vec<u8>>,
     pub description: Option<Vec<u8>>,
     /// Content-Transfer-Encoding as sent; `7bit` when missing.
     pub encoding: Vec<u8>,
     pub md5: Option<Vec<u8>>,
-    pub disposition: Option<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>,
+    pub disposition: Option<(Vec<u8>, Params)>,
     pub language: Vec<Vec<u8>>,
     pub location: Option<Vec<u8>>,
     /// Line count of the body (LF count; meaningful for text/* and message/rfc822).
@@ -148,6 +151,20 @@ impl MessageInfo {
         let body = raw.get(part.body_start..part.body_end)?;
         Some(search::decode_transfer(body, &part.encoding))
     }
+}
+
+/// IMAP strings and literals cannot carry NUL: BODY[...] answers replace it by 0x80, as
+/// Dovecot does (BINARY[...] sends the real bytes in a literal8).
+pub fn without_nul(bytes: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    if !bytes.contains(&0) {
+        return bytes;
+    }
+    Cow::Owned(
+        bytes
+            .iter()
+            .map(|&b| if b == 0 { 0x80 } else { b })
+            .collect(),
+    )
 }
 
 /// Bare LF → CRLF. A message already in CRLF (or without any LF) is borrowed unchanged.

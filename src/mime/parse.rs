@@ -3,9 +3,10 @@
 
 use super::address::parse_address_list;
 use super::headers::{self, first, unfold, Field, Lexer};
-use super::{Address, EnvelopeInfo, MessageInfo, PartInfo, PartKind, MAX_DEPTH};
+use super::{Address, EnvelopeInfo, MessageInfo, Params, PartInfo, PartKind, MAX_DEPTH};
 
-type Params = Vec<(Vec<u8>, Vec<u8>)>;
+/// RFC 2231 segments of one parameter: (index, extended, value).
+type Segments = Vec<(u32, bool, Vec<u8>)>;
 
 /// Parse any bytes into a [`MessageInfo`]. Never fails, never panics.
 pub fn parse(raw: &[u8]) -> MessageInfo {
@@ -270,7 +271,7 @@ fn parse_params(lx: &mut Lexer<'_>) -> Params {
 fn merge_rfc2231(params: Params) -> Params {
     let mut plain = Vec::new();
     // (base, segments: (index, extended, value))
-    let mut groups: Vec<(Vec<u8>, Vec<(u32, bool, Vec<u8>)>)> = Vec::new();
+    let mut groups: Vec<(Vec<u8>, Segments)> = Vec::new();
     for (k, v) in params {
         let Some(star) = k.iter().position(|&b| b == b'*') else {
             plain.push((k, v));
@@ -326,7 +327,7 @@ fn parse_language(value: &[u8]) -> Vec<Vec<u8>> {
             None => break,
             Some(b',') => lx.i += 1,
             Some(_) => {
-                let t = lx.take_while(|b| headers::is_token_char(b));
+                let t = lx.take_while(headers::is_token_char);
                 if t.is_empty() {
                     lx.i += 1;
                 } else {

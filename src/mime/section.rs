@@ -29,15 +29,26 @@ fn nth_of_message(msg: &MessageInfo, n: u32) -> Option<&PartInfo> {
 }
 
 /// Resolve a non-empty part path.
+///
+/// Like Dovecot, a leaf reached as a child of a multipart also answers to `.1` (itself), once:
+/// `BODY[2.1]` is part 2 when part 2 is a leaf, `BODY[2.1.1]` does not exist. RFC 3501 only
+/// numbers the parts of multiparts and messages; this is the lenient reading clients meet.
 pub(crate) fn resolve<'m>(msg: &'m MessageInfo, path: &[u32]) -> Option<&'m PartInfo> {
     let (&first, rest) = path.split_first()?;
     let mut part = nth_of_message(msg, first)?;
+    // A non-multipart message body was reached through its "part 1" already.
+    let mut self_used = !matches!(msg.root.kind, PartKind::Multipart(_));
     for &n in rest {
-        part = match &part.kind {
-            PartKind::Multipart(children) => {
-                children.get(usize::try_from(n).ok()?.checked_sub(1)?)?
-            }
-            PartKind::Message(inner) => nth_of_message(inner, n)?,
+        (part, self_used) = match &part.kind {
+            PartKind::Multipart(children) => (
+                children.get(usize::try_from(n).ok()?.checked_sub(1)?)?,
+                false,
+            ),
+            PartKind::Message(inner) => (
+                nth_of_message(inner, n)?,
+                !matches!(inner.root.kind, PartKind::Multipart(_)),
+            ),
+            PartKind::Single if n == 1 && !self_used => (part, true),
             PartKind::Single => return None,
         };
     }
@@ -48,7 +59,9 @@ fn slice(raw: &[u8], s: usize, e: usize) -> Option<Cow<'_, [u8]>> {
     raw.get(s..e).map(Cow::Borrowed)
 }
 
-/// Header fields of `raw[start..end]` filtered by name; ends with the blank line.
+/// HEADER.FIELDS (`keep = true`): the listed fields verbatim (folding kept), then CRLF.
+/// HEADER.FIELDS.NOT (`keep = false`): the header block minus the listed fields, everything
+/// else verbatim (unparsable lines and the blank line included). Both as Dovecot does.
 fn filter_fields<'a>(
     raw: &'a [u8],
     start: usize,
@@ -56,19 +69,26 @@ fn filter_fields<'a>(
     names: &[String],
     keep: bool,
 ) -> Cow<'a, [u8]> {
-    let mut out = Vec::new();
-    for f in headers::fields(raw, start, end) {
-        let listed = names
+    let listed = |f: &headers::Field<'_>| {
+        names
             .iter()
-            .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name));
-        if listed == keep {
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name))
+    };
+    let fields = headers::fields(raw, start, end);
+    let mut out = Vec::new();
+    if keep {
+        for f in fields.iter().filter(|f| listed(f)) {
             out.extend_from_slice(raw.get(f.start..f.end).unwrap_or_default());
-            if !out.ends_with(b"\n") {
-                out.extend_from_slice(b"\r\n");
-            }
         }
+        out.extend_from_slice(b"\r\n");
+    } else {
+        let mut at = start;
+        for f in fields.iter().filter(|f| listed(f)) {
+            out.extend_from_slice(raw.get(at..f.start).unwrap_or_default());
+            at = f.end;
+        }
+        out.extend_from_slice(raw.get(at..end).unwrap_or_default());
     }
-    out.extend_from_slice(b"\r\n");
     Cow::Owned(out)
 }
 

@@ -11,8 +11,14 @@ For each testdata/X.eml it appends the CRLF-normalized message (the @@HUGE_LINE@
 expanded exactly as tests/mime_fixtures.rs does), fetches ENVELOPE and BODYSTRUCTURE, writes
 tests/oracle/dovecot/X.txt (two lines, Dovecot's answer, literals kept as sent) and prints a
 diff against testdata/X.expected (liteimap's answer).
+
+With --sections it instead fetches BODY.PEEK[section] for the sections listed in SECTIONS
+below and writes tests/oracle/dovecot/sections.txt: one line per answer,
+`fixture<TAB>section<TAB>length<TAB>blake2b-128 hex` (hashes keep the file small);
+tests/mime_fixtures.rs checks MessageInfo::section() against it.
 """
 import argparse
+import hashlib
 import difflib
 import os
 import re
@@ -96,11 +102,48 @@ def item_value(data, name):
     return None
 
 
+PATHS = ["1", "2", "3", "1.1", "1.2", "2.1", "2.2", "3.1", "1.1.1", "1.1.2", "1.2.1",
+         "1.1.2.1", "1.1.2.2", "2.1.1", "2.1.2"]
+SECTIONS = (["", "HEADER", "TEXT", "HEADER.FIELDS (SUBJECT FROM X-NONE)",
+             "HEADER.FIELDS.NOT (Subject From)"]
+            + [p + s for p in PATHS for s in ("", ".MIME")]
+            + [p + s for p in ["1", "2", "1.1", "1.2", "2.1"]
+               for s in (".HEADER", ".TEXT", ".HEADER.FIELDS (SUBJECT)")])
+SKIP_SECTIONS = {"huge-line", "very-deep-nesting", "over-depth-nesting"}
+
+
+def fetch_section(imap, uid, sec):
+    r = imap.cmd(b"UID FETCH " + uid + b" (BODY.PEEK[" + sec.encode() + b"])")
+    m = re.search(rb"BODY\[[^\]]*\] (\{(\d+)\}\r\n|NIL|\"\")", r)
+    if m.group(2) is not None:
+        start = m.end()
+        return r[start:start + int(m.group(2))]
+    return b""
+
+
+def sections(imap, names):
+    lines = []
+    for name in names:
+        if name in SKIP_SECTIONS:
+            continue
+        raw = load_fixture(os.path.join(TESTDATA, name + ".eml"))
+        r = imap.cmd(b"APPEND INBOX", raw)
+        m = re.search(rb"APPENDUID \d+ (\d+)", r)
+        if not m:
+            continue
+        for sec in SECTIONS:
+            data = fetch_section(imap, m.group(1), sec)
+            lines.append("%s\t%s\t%d\t%s\n" % (name, sec, len(data), hashlib.blake2b(data, digest_size=16).hexdigest()))
+    open(os.path.join(OUT, "sections.txt"), "w").write("".join(lines))
+    print("%d section answers written" % len(lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=11430)
     ap.add_argument("--strict", action="store_true",
                     help="do not forgive imap-codec's fixed \"TEXT\" / \"MESSAGE\" \"RFC822\" case")
+    ap.add_argument("--sections", action="store_true")
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
@@ -108,6 +151,10 @@ def main():
     imap.cmd(b"LOGIN user1 pass")
     imap.cmd(b"SELECT INBOX")
     names = args.names or sorted(f[:-4] for f in os.listdir(TESTDATA) if f.endswith(".eml"))
+    if args.sections:
+        sections(imap, names)
+        imap.cmd(b"LOGOUT")
+        return 0
     differ = 0
     for name in names:
         raw = load_fixture(os.path.join(TESTDATA, name + ".eml"))
