@@ -527,3 +527,36 @@ fn huge_line_is_cheap() {
     assert!(info.root.size() > 1024 * 1024);
     eprintln!("parse of {} bytes: {:?}", raw.len(), start.elapsed());
 }
+
+#[test]
+fn cache_blob_is_small_and_fast() {
+    let raw = load("mixed-attachments");
+    let blob = mime::parse(&raw).encode();
+    let start = std::time::Instant::now();
+    for _ in 0..10_000 {
+        assert!(MessageInfo::decode(&blob).is_some());
+    }
+    eprintln!(
+        "blob {} bytes for a {} byte message; 10,000 decodes: {:?}",
+        blob.len(),
+        raw.len(),
+        start.elapsed()
+    );
+}
+
+#[test]
+fn decoded_parts() {
+    let raw = load("mixed-attachments");
+    let info = mime::parse(&raw);
+    let text = info.decoded_part(&raw, &[1]).unwrap();
+    assert!(text.starts_with(b"Bonjour \xe0 tous"));
+    assert!(text.windows(13).any(|w| w == b"donc cette li"));
+    let pdf = info.decoded_part(&raw, &[2]).unwrap();
+    assert_eq!(&pdf[..4], &[0, 1, 2, 3]);
+    assert!(pdf.ends_with(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"));
+    assert_eq!(
+        info.decoded_part(&raw, &[3]).as_deref(),
+        Some(&b"a,b,c\r\n1,2,3\r\n4,5,6"[..])
+    );
+    assert_eq!(info.decoded_part(&raw, &[4]), None);
+}

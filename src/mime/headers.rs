@@ -34,6 +34,7 @@ fn is_blank_line(line: &[u8]) -> bool {
 /// Where the body of the entity in `raw[start..end]` begins: just after the first empty line,
 /// or `end` when the header never ends (header-only message).
 pub fn body_start(raw: &[u8], start: usize, end: usize) -> usize {
+    let end = end.min(raw.len());
     let mut i = start;
     while i < end {
         let le = line_end(raw, i, end);

@@ -176,6 +176,7 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
     let mut delim = Vec::with_capacity(boundary.len() + 2);
     delim.extend_from_slice(b"--");
     delim.extend_from_slice(boundary);
+    let end = end.min(raw.len());
     let mut parts = Vec::new();
     let mut open: Option<usize> = None;
     let mut i = start;
