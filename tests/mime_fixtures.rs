@@ -560,3 +560,96 @@ fn decoded_parts() {
     );
     assert_eq!(info.decoded_part(&raw, &[4]), None);
 }
+
+/// SEARCH answers Dovecot gave for these fixtures (CHARSET UTF-8).
+#[test]
+fn search_matches_dovecot() {
+    type Check = fn(&[u8], &MessageInfo) -> bool;
+    let cases: &[(&str, Check, &[&str])] = &[
+        (
+            "BODY tail (octet-stream part)",
+            |r, i| mime::body_contains(r, i, "tail"),
+            &[],
+        ),
+        (
+            "BODY PDF-1.4 (base64 pdf)",
+            |r, i| mime::body_contains(r, i, "PDF-1.4"),
+            &[],
+        ),
+        (
+            "BODY level four",
+            |r, i| mime::body_contains(r, i, "level four"),
+            &["deep-nesting"],
+        ),
+        (
+            "BODY très long, donc",
+            |r, i| mime::body_contains(r, i, "très long, donc"),
+            &["mixed-attachments"],
+        ),
+        (
+            "SUBJECT köln",
+            |r, _| mime::header_contains(r, "subject", "köln"),
+            &["encoded-words"],
+        ),
+        (
+            "BODY original body",
+            |r, i| mime::body_contains(r, i, "original body"),
+            &["rfc822-nested"],
+        ),
+        (
+            "BODY Grüße",
+            |r, i| mime::body_contains(r, i, "Grüße"),
+            &["encoded-words"],
+        ),
+        (
+            "HEADER Content-Type multipart",
+            |r, _| mime::header_contains(r, "Content-Type", "multipart"),
+            &["deep-nesting", "mixed-attachments", "rfc822-nested"],
+        ),
+        (
+            "BODY Content-Type",
+            |r, i| mime::body_contains(r, i, "Content-Type"),
+            &[],
+        ),
+        (
+            "TEXT Content-Type",
+            |r, i| mime::text_contains(r, i, "Content-Type"),
+            &[
+                "deep-nesting",
+                "mixed-attachments",
+                "encoded-words",
+                "rfc822-nested",
+                "nul-and-latin1",
+            ],
+        ),
+        (
+            "BODY from: original",
+            |r, i| mime::body_contains(r, i, "from: original"),
+            &[],
+        ),
+    ];
+    let names = [
+        "deep-nesting",
+        "mixed-attachments",
+        "encoded-words",
+        "rfc822-nested",
+        "nul-and-latin1",
+    ];
+    let msgs: Vec<(Vec<u8>, MessageInfo)> = names
+        .iter()
+        .map(|n| {
+            let raw = load(n);
+            let info = mime::parse(&raw);
+            (raw, info)
+        })
+        .collect();
+    for (label, check, want) in cases {
+        let got: Vec<&str> = names
+            .iter()
+            .zip(&msgs)
+            .filter(|(_, (raw, info))| check(raw, info))
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(&got, want, "{label}");
+    }
+}
