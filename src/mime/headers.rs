@@ -59,8 +59,7 @@ pub fn fields(raw: &[u8], start: usize, end: usize) -> Vec<Field<'_>> {
         if is_blank_line(line) {
             break;
         }
-        let first = line[0];
-        if first == b' ' || first == b'\t' {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
             if last_valid {
                 if let Some(f) = out.last_mut() {
                     f.end = le;

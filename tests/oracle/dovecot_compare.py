@@ -4,8 +4,14 @@
 Not run by CI. How to run (see /work/shared/dovecot-oracle.md for the instance itself):
 
     apt-get install -y dovecot-imapd
-    # a private instance on 127.0.0.1:11430 with user1 / {PLAIN}pass and a maildir, then
-    python3 tests/oracle/dovecot_compare.py [--port 11430] [fixture-name ...]
+    id vmail || useradd -r -M -s /usr/sbin/nologin vmail
+    D=/tmp/dovecot-mime; mkdir -p $D/base $D/state $D/mail; chown vmail:vmail $D/mail
+    echo 'user1:{PLAIN}pass::::::' > $D/passwd
+    sed "s#@DIR@#$D#g" tests/oracle/dovecot.conf.in > $D/dovecot.conf
+    dovecot -c $D/dovecot.conf            # listens on 127.0.0.1:11430
+    python3 tests/oracle/dovecot_compare.py [--strict] [fixture-name ...]
+    python3 tests/oracle/dovecot_compare.py --sections   # rewrites dovecot/sections.txt
+    doveadm -c $D/dovecot.conf stop
 
 For each testdata/X.eml it appends the CRLF-normalized message (the @@HUGE_LINE@@ marker
 expanded exactly as tests/mime_fixtures.rs does), fetches ENVELOPE and BODYSTRUCTURE, writes
