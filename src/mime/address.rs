@@ -11,6 +11,8 @@ enum Tok {
     Quoted(Vec<u8>),
     Special(u8),
     Comment(Vec<u8>),
+    /// A quoted string without its closing quote (it ran to the end of the value).
+    Broken,
 }
 
 fn is_atext(b: u8) -> bool {
@@ -28,7 +30,10 @@ fn tokenize(value: &[u8]) -> Vec<Tok> {
                     out.push(Tok::Comment(c));
                 }
             }
-            b'"' => out.push(Tok::Quoted(lx.quoted())),
+            b'"' => match lx.quoted_checked() {
+                (q, true) => out.push(Tok::Quoted(q)),
+                (_, false) => out.push(Tok::Broken),
+            },
             b'[' => {
                 // Domain literal: keep it verbatim, brackets included.
                 let s = lx.i;
@@ -70,7 +75,7 @@ fn phrase(toks: &[Tok]) -> Option<Vec<u8>> {
             }
             Tok::Special(b'.') => out.push(b'.'),
             Tok::Special(c) => out.push(*c),
-            Tok::Comment(_) => {}
+            Tok::Comment(_) | Tok::Broken => {}
         }
     }
     (!out.is_empty()).then_some(out)
@@ -93,7 +98,7 @@ fn glue(toks: &[Tok]) -> Vec<u8> {
                 out.push(b'"');
             }
             Tok::Special(c) => out.push(*c),
-            Tok::Comment(_) => {}
+            Tok::Comment(_) | Tok::Broken => {}
         }
     }
     out
@@ -111,14 +116,34 @@ pub const MISSING_DOMAIN: &[u8] = b"MISSING_DOMAIN";
 /// Mailbox used when an address has no local part.
 pub const MISSING_MAILBOX: &[u8] = b"MISSING_MAILBOX";
 
-fn addr_spec(toks: &[Tok], name: Option<Vec<u8>>, adl: Option<Vec<u8>>) -> Option<Address> {
+/// An addr-spec from tokens. `angle`: it was written inside `<>`, so even an empty one is an
+/// address (Dovecot sends `<>` as MISSING_MAILBOX@MISSING_DOMAIN). Unparsable input gives the
+/// same placeholders, as Dovecot does.
+fn addr_spec(
+    toks: &[Tok],
+    name: Option<Vec<u8>>,
+    adl: Option<Vec<u8>>,
+    angle: bool,
+) -> Option<Address> {
     let words: Vec<Tok> = toks
         .iter()
         .filter(|t| !matches!(t, Tok::Comment(_)))
         .cloned()
         .collect();
-    if words.is_empty() && name.is_none() {
-        return None;
+    if words.is_empty() && name.is_none() && !angle {
+        // Only comments (or nothing): an address Dovecot still counts, without a name.
+        if toks.is_empty() {
+            return None;
+        }
+        return addr_spec(&[], None, None, true);
+    }
+    if words.contains(&Tok::Broken) {
+        return Some(Address {
+            name: None,
+            adl: None,
+            mailbox: Some(MISSING_MAILBOX.to_vec()),
+            host: Some(MISSING_DOMAIN.to_vec()),
+        });
     }
     let at = words.iter().position(|t| *t == Tok::Special(b'@'));
     let (local, domain) = match at {
@@ -202,7 +227,7 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
                     }
                     _ => (None, inner),
                 };
-                if let Some(a) = addr_spec(spec, name, adl) {
+                if let Some(a) = addr_spec(spec, name, adl, true) {
                     out.push(a);
                 }
                 // Skip whatever trails the '>' up to the next separator.
@@ -213,7 +238,9 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
             }
             _ => {
                 let seg = &toks[i..j];
-                if let Some(a) = addr_spec(seg, last_comment(seg), None) {
+                let has_words = seg.iter().any(|t| !matches!(t, Tok::Comment(_)));
+                let name = if has_words { last_comment(seg) } else { None };
+                if let Some(a) = addr_spec(seg, name, None, false) {
                     out.push(a);
                 }
                 i = j;

@@ -190,12 +190,17 @@ impl<'a> Lexer<'a> {
 
     /// Read a quoted string starting at '"'; returns its unescaped content.
     pub fn quoted(&mut self) -> Vec<u8> {
+        self.quoted_checked().0
+    }
+
+    /// Like [`Lexer::quoted`], also telling whether the closing quote was there.
+    pub fn quoted_checked(&mut self) -> (Vec<u8>, bool) {
         let mut out = Vec::new();
         self.i += 1;
         while let Some(b) = self.peek() {
             self.i += 1;
             match b {
-                b'"' => break,
+                b'"' => return (out, true),
                 b'\\' => {
                     if let Some(n) = self.peek() {
                         out.push(n);
@@ -206,7 +211,7 @@ impl<'a> Lexer<'a> {
                 _ => out.push(b),
             }
         }
-        out
+        (out, false)
     }
 
     /// Read bytes while `pred` holds.
