@@ -653,3 +653,30 @@ fn search_matches_dovecot() {
         assert_eq!(&got, want, "{label}");
     }
 }
+
+/// FETCH BODY (no extension data), against Dovecot's answers; imap-codec writes "TEXT" and
+/// "MESSAGE" "RFC822" in upper case, Dovecot in lower case.
+#[test]
+fn non_extended_body_matches_dovecot() {
+    let cases = [
+        (
+            "rfc822-nested",
+            r#"BODY (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 26 0)("message" "rfc822" NIL NIL "forwarded message" "7bit" 220 ("Thu, 04 Jan 2024 18:30:00 +0000" "original" (("Original Sender" NIL "orig" "example.com")) (("Original Sender" NIL "orig" "example.com")) (("Original Sender" NIL "orig" "example.com")) ((NIL NIL "fwd" "example.org")) ((NIL NIL "someone" "example.com")) NIL NIL "<orig-1@example.com>") ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 38 1) 8) "mixed")"#,
+        ),
+        (
+            "ext-fields",
+            r#"BODY ("text" "plain" ("charset" "us-ascii" "format" "flowed") "<part-1@example.com>" "A described part" "7bit" 34 1)"#,
+        ),
+    ];
+    for (name, want) in cases {
+        let info = mime::parse(&load(name));
+        let got = encode_item(MessageDataItem::Body(render::body_structure(
+            &info.root, false,
+        )));
+        let got = String::from_utf8(got)
+            .unwrap()
+            .replace("\"TEXT\" ", "\"text\" ")
+            .replace("\"MESSAGE\" \"RFC822\"", "\"message\" \"rfc822\"");
+        assert_eq!(got, want, "{name}");
+    }
+}
