@@ -11,6 +11,16 @@
 //! RFC 2231 parameters: continuations (`name*0`, `name*1*`, ...) are joined into one parameter;
 //! if any segment was extended (`*`), the key becomes `name*` and the value stays in its
 //! `charset'lang'%XX` form (not decoded), as Dovecot 2.3 sends it.
+//!
+//! Dovecot 2.3 is the oracle (tests/oracle). Where it follows the RFC or is merely a choice we
+//! match it: `charset us-ascii` added to text/* without one, the default text/plain written in
+//! lower case, an empty text/plain for a multipart without parts, the 100-level nesting cap,
+//! MISSING_MAILBOX / MISSING_DOMAIN placeholders, HEADER.FIELDS framing, `.1` on a leaf.
+//! Where it is a quirk we follow the RFC: invalid Content-Type → text/plain (Dovecot: `"" ""`),
+//! RFC 5322 unfolding of ENVELOPE values (Dovecot collapses folds to one space and keeps a
+//! leading space), quoted local parts keep their quotes, a nested multipart's body ends at its
+//! close delimiter (Dovecot adds the CRLF that belongs to the outer delimiter), an opaque part
+//! past the cap keeps its real size (Dovecot: 0).
 
 mod address;
 mod cache;
