@@ -5,6 +5,7 @@
 
 pub mod cmd;
 pub mod conn;
+pub mod render;
 pub mod session;
 pub mod state;
 pub mod sync;

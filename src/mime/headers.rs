@@ -1,0 +1,251 @@
+//! Header block splitting, field iteration and the small lexer shared by the structured-field
+//! parsers (Content-Type, addresses). Works on bytes: header values may carry 8-bit garbage.
+
+/// One header field inside a header block. Offsets are absolute.
+#[derive(Debug, Clone, Copy)]
+pub struct Field<'a> {
+    pub name: &'a [u8],
+    /// Raw value after the colon, folding included, final line break excluded.
+    pub value: &'a [u8],
+    /// Start of the field's first line.
+    pub start: usize,
+    /// Start of the value (just after the colon).
+    pub vstart: usize,
+    /// End of the field's last line, line break included.
+    pub end: usize,
+}
+
+/// End of the line starting at `i` (index just past its LF, or `end`).
+fn line_end(raw: &[u8], i: usize, end: usize) -> usize {
+    match raw.get(i..end).and_then(|s| memchr(b'\n', s)) {
+        Some(p) => i + p + 1,
+        None => end,
+    }
+}
+
+pub fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+fn is_blank_line(line: &[u8]) -> bool {
+    line == b"\n" || line == b"\r\n"
+}
+
+/// Where the body of the entity in `raw[start..end]` begins: just after the first empty line,
+/// or `end` when the header never ends (header-only message).
+pub fn body_start(raw: &[u8], start: usize, end: usize) -> usize {
+    let end = end.min(raw.len());
+    let mut i = start;
+    while i < end {
+        let le = line_end(raw, i, end);
+        if is_blank_line(&raw[i..le]) {
+            return le;
+        }
+        i = le;
+    }
+    end
+}
+
+/// The fields of the header block `raw[start..end]` (stops at the first empty line).
+/// A line that is neither a field nor a continuation is skipped.
+pub fn fields(raw: &[u8], start: usize, end: usize) -> Vec<Field<'_>> {
+    let end = end.min(raw.len());
+    let mut out: Vec<Field<'_>> = Vec::new();
+    let mut i = start.min(end);
+    let mut last_valid = false;
+    while i < end {
+        let le = line_end(raw, i, end);
+        let line = &raw[i..le];
+        if is_blank_line(line) {
+            break;
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if last_valid {
+                if let Some(f) = out.last_mut() {
+                    f.end = le;
+                    f.value = &raw[f.vstart..trim_eol_end(raw, f.vstart, le)];
+                }
+            }
+        } else if let Some(colon) = memchr(b':', line) {
+            let mut name = &line[..colon];
+            while let Some((&last, rest)) = name.split_last() {
+                if last == b' ' || last == b'\t' {
+                    name = rest;
+                } else {
+                    break;
+                }
+            }
+            let vstart = i + colon + 1;
+            out.push(Field {
+                name,
+                value: &raw[vstart..trim_eol_end(raw, vstart, le)],
+                start: i,
+                vstart,
+                end: le,
+            });
+            last_valid = true;
+        } else {
+            last_valid = false;
+        }
+        i = le;
+    }
+    out
+}
+
+/// `le` minus a trailing LF / CRLF, but never before `floor`.
+fn trim_eol_end(raw: &[u8], floor: usize, le: usize) -> usize {
+    let mut e = le;
+    if e > floor && raw.get(e - 1) == Some(&b'\n') {
+        e -= 1;
+        if e > floor && raw.get(e - 1) == Some(&b'\r') {
+            e -= 1;
+        }
+    }
+    e
+}
+
+/// Unfold a raw value: drop CR and LF, trim surrounding whitespace.
+pub fn unfold(value: &[u8]) -> Vec<u8> {
+    let v: Vec<u8> = value
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    trim(&v).to_vec()
+}
+
+pub fn trim(v: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let s = v.iter().position(|b| !is_ws(b)).unwrap_or(v.len());
+    let e = v.iter().rposition(|b| !is_ws(b)).map_or(s, |p| p + 1);
+    &v[s..e.max(s)]
+}
+
+/// First field with this name (case-insensitive).
+pub fn first<'a>(fields: &[Field<'a>], name: &str) -> Option<Field<'a>> {
+    fields
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+        .copied()
+}
+
+/// A tiny cursor over a structured header value.
+pub struct Lexer<'a> {
+    pub s: &'a [u8],
+    pub i: usize,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(s: &'a [u8]) -> Self {
+        Lexer { s, i: 0 }
+    }
+
+    pub fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    /// Skip whitespace and comments; returns the text of the last comment seen.
+    pub fn skip_cfws(&mut self) -> Option<Vec<u8>> {
+        let mut comment = None;
+        loop {
+            match self.peek() {
+                Some(b' ' | b'\t' | b'\r' | b'\n') => self.i += 1,
+                Some(b'(') => comment = Some(self.comment()),
+                _ => return comment,
+            }
+        }
+    }
+
+    /// Read a (possibly nested) comment starting at '('; returns its inner text.
+    fn comment(&mut self) -> Vec<u8> {
+        let mut depth = 0usize;
+        let mut out = Vec::new();
+        while let Some(b) = self.peek() {
+            self.i += 1;
+            match b {
+                b'(' => {
+                    if depth > 0 {
+                        out.push(b);
+                    }
+                    depth += 1;
+                }
+                b')' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        break;
+                    }
+                    out.push(b);
+                }
+                b'\\' => {
+                    if let Some(n) = self.peek() {
+                        out.push(n);
+                        self.i += 1;
+                    }
+                }
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+
+    /// Read a quoted string starting at '"'; returns its unescaped content.
+    pub fn quoted(&mut self) -> Vec<u8> {
+        self.quoted_checked().0
+    }
+
+    /// Like [`Lexer::quoted`], also telling whether the closing quote was there.
+    pub fn quoted_checked(&mut self) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        self.i += 1;
+        while let Some(b) = self.peek() {
+            self.i += 1;
+            match b {
+                b'"' => return (out, true),
+                b'\\' => {
+                    if let Some(n) = self.peek() {
+                        out.push(n);
+                        self.i += 1;
+                    }
+                }
+                b'\r' | b'\n' => {}
+                _ => out.push(b),
+            }
+        }
+        (out, false)
+    }
+
+    /// Read bytes while `pred` holds.
+    pub fn take_while(&mut self, pred: impl Fn(u8) -> bool) -> &'a [u8] {
+        let s = self.i;
+        while let Some(b) = self.peek() {
+            if !pred(b) {
+                break;
+            }
+            self.i += 1;
+        }
+        &self.s[s..self.i]
+    }
+}
+
+/// RFC 2045 token character.
+pub fn is_token_char(b: u8) -> bool {
+    b > b' ' && b != 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_folding() {
+        let raw = b"Subject: a\r\n b\r\nX:y\r\nbroken line\r\n\r\nbody";
+        let f = fields(raw, 0, raw.len());
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].value, b" a\r\n b");
+        assert_eq!(unfold(f[0].value), b"a b");
+        assert_eq!(&raw[f[0].start..f[0].end], b"Subject: a\r\n b\r\n");
+        assert_eq!(body_start(raw, 0, raw.len()), raw.len() - 4);
+        assert_eq!(body_start(b"\r\nx", 0, 3), 2);
+        assert_eq!(body_start(b"A: b", 0, 4), 4);
+    }
+}

@@ -1,0 +1,413 @@
+//! The part tree: headers, Content-* fields, multipart splitting and embedded messages, all
+//! as byte offsets into the raw message.
+
+use super::address::parse_address_list;
+use super::headers::{self, first, unfold, Field, Lexer};
+use super::{Address, EnvelopeInfo, MessageInfo, Params, PartInfo, PartKind, MAX_DEPTH};
+
+/// RFC 2231 segments of one parameter: (index, extended, value).
+type Segments = Vec<(u32, bool, Vec<u8>)>;
+
+/// Parse any bytes into a [`MessageInfo`]. Never fails, never panics.
+pub fn parse(raw: &[u8]) -> MessageInfo {
+    parse_message(raw, 0, raw.len(), 0)
+}
+
+fn parse_message(raw: &[u8], start: usize, end: usize, depth: usize) -> MessageInfo {
+    let body_start = headers::body_start(raw, start, end);
+    let fields = headers::fields(raw, start, body_start);
+    MessageInfo {
+        envelope: envelope(&fields),
+        root: parse_part(raw, start, body_start, end, &fields, false, depth),
+    }
+}
+
+fn envelope(fields: &[Field<'_>]) -> EnvelopeInfo {
+    let get = |n: &str| first(fields, n).map(|f| unfold(f.value));
+    let addrs = |n: &str| -> Vec<Address> {
+        first(fields, n)
+            .map(|f| parse_address_list(f.value))
+            .unwrap_or_default()
+    };
+    let from = addrs("From");
+    let mut sender = addrs("Sender");
+    if sender.is_empty() {
+        sender = from.clone();
+    }
+    let mut reply_to = addrs("Reply-To");
+    if reply_to.is_empty() {
+        reply_to = from.clone();
+    }
+    EnvelopeInfo {
+        date: get("Date"),
+        subject: get("Subject"),
+        from,
+        sender,
+        reply_to,
+        to: addrs("To"),
+        cc: addrs("Cc"),
+        bcc: addrs("Bcc"),
+        in_reply_to: get("In-Reply-To"),
+        message_id: get("Message-ID"),
+    }
+}
+
+fn parse_part(
+    raw: &[u8],
+    header_start: usize,
+    body_start: usize,
+    body_end: usize,
+    fields: &[Field<'_>],
+    in_digest: bool,
+    depth: usize,
+) -> PartInfo {
+    let ct = first(fields, "Content-Type").and_then(|f| parse_content_type(f.value));
+    let (media_type, subtype, params) = match ct {
+        Some(ct) => ct,
+        None if in_digest => (b"message".to_vec(), b"rfc822".to_vec(), Vec::new()),
+        None => (
+            b"text".to_vec(),
+            b"plain".to_vec(),
+            vec![(b"charset".to_vec(), b"us-ascii".to_vec())],
+        ),
+    };
+    let mut params = params;
+    // RFC 2045 §5.2 gives text/plain a default charset; Dovecot extends it to every text/*
+    // part without one, and clients are used to seeing it.
+    if media_type.eq_ignore_ascii_case(b"text")
+        && !params
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(b"charset"))
+    {
+        params.push((b"charset".to_vec(), b"us-ascii".to_vec()));
+    }
+    // Dovecot sends the RFC 2045 default type in lower case however it was written; match it.
+    let is_default = media_type.eq_ignore_ascii_case(b"text")
+        && subtype.eq_ignore_ascii_case(b"plain")
+        && params.len() == 1
+        && params[0].0.eq_ignore_ascii_case(b"charset")
+        && params[0].1.eq_ignore_ascii_case(b"us-ascii");
+    let (media_type, subtype) = if is_default {
+        params = vec![(b"charset".to_vec(), b"us-ascii".to_vec())];
+        (b"text".to_vec(), b"plain".to_vec())
+    } else {
+        (media_type, subtype)
+    };
+    let get = |n: &str| first(fields, n).map(|f| unfold(f.value));
+    let encoding = first(fields, "Content-Transfer-Encoding")
+        .map(|f| {
+            let mut lx = Lexer::new(f.value);
+            lx.skip_cfws();
+            lx.take_while(headers::is_token_char).to_vec()
+        })
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| b"7bit".to_vec());
+    let disposition = first(fields, "Content-Disposition").and_then(|f| {
+        let mut lx = Lexer::new(f.value);
+        lx.skip_cfws();
+        let d = lx.take_while(headers::is_token_char).to_vec();
+        (!d.is_empty()).then(|| (d, parse_params(&mut lx)))
+    });
+    let language = first(fields, "Content-Language")
+        .map(|f| parse_language(f.value))
+        .unwrap_or_default();
+    let mut part = PartInfo {
+        media_type,
+        subtype,
+        params,
+        id: get("Content-ID"),
+        description: get("Content-Description"),
+        encoding,
+        md5: get("Content-MD5"),
+        disposition,
+        language,
+        location: get("Content-Location"),
+        lines: 0,
+        header_start,
+        body_start,
+        body_end,
+        kind: PartKind::Single,
+    };
+    let body = raw.get(body_start..body_end).unwrap_or_default();
+    let nests = part.is_type("multipart") || (part.is_type("message") && part.is_subtype("rfc822"));
+    if nests && depth + 1 >= MAX_DEPTH {
+        // Past the cap the part is opaque; Dovecot sends it as application/octet-stream
+        // (keeping the parameters), which every client can parse.
+        part.media_type = b"application".to_vec();
+        part.subtype = b"octet-stream".to_vec();
+    } else if part.is_type("multipart") {
+        let digest = part.is_subtype("digest");
+        let children = match part.param("boundary") {
+            Some(b) if !b.is_empty() => split_multipart(raw, body_start, body_end, b)
+                .into_iter()
+                .map(|(s, e)| {
+                    let bs = headers::body_start(raw, s, e);
+                    let f = headers::fields(raw, s, bs);
+                    parse_part(raw, s, bs, e, &f, digest, depth + 1)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        part.kind = PartKind::Multipart(children);
+    } else if part.is_type("message") && part.is_subtype("rfc822") {
+        part.lines = count_lines(body);
+        part.kind = PartKind::Message(Box::new(parse_message(
+            raw,
+            body_start,
+            body_end,
+            depth + 1,
+        )));
+    } else if part.is_type("text") {
+        part.lines = count_lines(body);
+    }
+    part
+}
+
+fn count_lines(body: &[u8]) -> u32 {
+    let n = body.iter().filter(|&&b| b == b'\n').count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Split `raw[start..end]` at `--boundary` lines. Returns the byte ranges of the parts (header
+/// included); the line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
+/// A delimiter line is `--boundary`, optionally `--`, then only whitespace (RFC 2046): a
+/// line starting `--d10` is not a delimiter of boundary `d1`.
+fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
+    let mut delim = Vec::with_capacity(boundary.len() + 2);
+    delim.extend_from_slice(b"--");
+    delim.extend_from_slice(boundary);
+    let end = end.min(raw.len());
+    let mut parts = Vec::new();
+    let mut open: Option<usize> = None;
+    let mut i = start;
+    while i < end {
+        let le = match raw.get(i..end).and_then(|s| headers::memchr(b'\n', s)) {
+            Some(p) => i + p + 1,
+            None => end,
+        };
+        let line = &raw[i..le];
+        let rest = line.strip_prefix(delim.as_slice()).map(|r| {
+            let close = r.starts_with(b"--");
+            let tail = if close { &r[2..] } else { r };
+            (close, tail.iter().all(|b| b.is_ascii_whitespace()))
+        });
+        if let Some((close, true)) = rest {
+            if let Some(ps) = open {
+                let mut pe = i;
+                if pe > ps && raw[pe - 1] == b'\n' {
+                    pe -= 1;
+                    if pe > ps && raw[pe - 1] == b'\r' {
+                        pe -= 1;
+                    }
+                }
+                parts.push((ps, pe));
+            }
+            if close {
+                return parts;
+            }
+            open = Some(le);
+        }
+        i = le;
+    }
+    if let Some(ps) = open {
+        parts.push((ps, end));
+    }
+    parts
+}
+
+/// `type/subtype *(; param)`; None when the type cannot be read (the caller uses the default).
+fn parse_content_type(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Params)> {
+    let mut lx = Lexer::new(value);
+    lx.skip_cfws();
+    let t = lx.take_while(headers::is_token_char).to_vec();
+    lx.skip_cfws();
+    if t.is_empty() || lx.peek() != Some(b'/') {
+        return None;
+    }
+    lx.i += 1;
+    lx.skip_cfws();
+    let st = lx.take_while(headers::is_token_char).to_vec();
+    if st.is_empty() {
+        return None;
+    }
+    Some((t, st, parse_params(&mut lx)))
+}
+
+fn parse_params(lx: &mut Lexer<'_>) -> Params {
+    let mut out = Vec::new();
+    loop {
+        lx.skip_cfws();
+        match lx.peek() {
+            None => break,
+            Some(b';') => lx.i += 1,
+            Some(_) => {
+                lx.i += 1; // junk between parameters
+                continue;
+            }
+        }
+        lx.skip_cfws();
+        let k = lx.take_while(headers::is_token_char).to_vec();
+        if k.is_empty() {
+            continue;
+        }
+        lx.skip_cfws();
+        if lx.peek() != Some(b'=') {
+            continue;
+        }
+        lx.i += 1;
+        lx.skip_cfws();
+        let v = if lx.peek() == Some(b'"') {
+            lx.quoted()
+        } else {
+            lx.take_while(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b'"'))
+                .to_vec()
+        };
+        out.push((k, v));
+    }
+    merge_rfc2231(out)
+}
+
+/// RFC 2231: join `name*0`, `name*1*`, ... into one parameter (`name*` when any segment is
+/// extended, value kept encoded). Plain parameters come first, merged ones after.
+fn merge_rfc2231(params: Params) -> Params {
+    let mut plain = Vec::new();
+    // (base, segments: (index, extended, value))
+    let mut groups: Vec<(Vec<u8>, Segments)> = Vec::new();
+    for (k, v) in params {
+        let Some(star) = k.iter().position(|&b| b == b'*') else {
+            plain.push((k, v));
+            continue;
+        };
+        let base = k[..star].to_vec();
+        let rest = &k[star + 1..];
+        let (num, extended) = match rest.strip_suffix(b"*") {
+            Some(n) => (n, true),
+            None => (rest, false),
+        };
+        let idx = if num.is_empty() {
+            Some(0)
+        } else {
+            std::str::from_utf8(num)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+        };
+        let (Some(idx), false) = (idx, base.is_empty()) else {
+            plain.push((k, v));
+            continue;
+        };
+        let extended = extended || num.is_empty();
+        match groups
+            .iter_mut()
+            .find(|(b, _)| b.eq_ignore_ascii_case(&base))
+        {
+            Some((_, segs)) => segs.push((idx, extended, v)),
+            None => groups.push((base, vec![(idx, extended, v)])),
+        }
+    }
+    for (mut base, mut segs) in groups {
+        segs.sort_by_key(|s| s.0);
+        let extended = segs.iter().any(|s| s.1);
+        let mut value = Vec::new();
+        for (_, _, v) in segs {
+            value.extend_from_slice(&v);
+        }
+        if extended {
+            base.push(b'*');
+        }
+        plain.push((base, value));
+    }
+    plain
+}
+
+fn parse_language(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut lx = Lexer::new(value);
+    let mut out = Vec::new();
+    loop {
+        lx.skip_cfws();
+        match lx.peek() {
+            None => break,
+            Some(b',') => lx.i += 1,
+            Some(_) => {
+                let t = lx.take_while(headers::is_token_char);
+                if t.is_empty() {
+                    lx.i += 1;
+                } else {
+                    out.push(t.to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Date header → date-time in the header's own offset. Tries RFC 2822 strictly (chrono), then
+/// mailparse's lenient parser (UTC).
+pub fn parse_date(value: &[u8]) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let s = String::from_utf8_lossy(value);
+    // Drop comments such as "(PST)" which chrono does not accept everywhere.
+    let mut clean = String::with_capacity(s.len());
+    let mut depth = 0usize;
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => clean.push(c),
+            _ => {}
+        }
+    }
+    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Ok(d) = chrono::DateTime::parse_from_rfc2822(&clean) {
+        return Some(d);
+    }
+    // mailparse accepts nearly anything; insist on a time of day and a year-like number.
+    let has_year = clean
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|n| n.len() == 4);
+    if !clean.contains(':') || !has_year {
+        return None;
+    }
+    let ts = mailparse::dateparse(&clean).ok()?;
+    chrono::DateTime::from_timestamp(ts, 0).map(|d| d.fixed_offset())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_with_comments_and_2231() {
+        let (t, st, p) = parse_content_type(
+            b"Text/HTML (rich) ; charset = \"UTF-8\" (c); name*0=\"a b\"; name*1*=%41; x=y",
+        )
+        .unwrap_or_default();
+        assert_eq!((t.as_slice(), st.as_slice()), (&b"Text"[..], &b"HTML"[..]));
+        assert_eq!(
+            p,
+            vec![
+                (b"charset".to_vec(), b"UTF-8".to_vec()),
+                (b"x".to_vec(), b"y".to_vec()),
+                (b"name*".to_vec(), b"a b%41".to_vec()),
+            ]
+        );
+        assert!(parse_content_type(b"garbage").is_none());
+    }
+
+    #[test]
+    fn multipart_split() {
+        let raw = b"pre\r\n--b\r\nA: 1\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\nepi";
+        let parts = split_multipart(raw, 0, raw.len(), b"b");
+        let got: Vec<&[u8]> = parts.iter().map(|&(s, e)| &raw[s..e]).collect();
+        assert_eq!(got, vec![&b"A: 1\r\n\r\none"[..], &b"\r\ntwo"[..]]);
+    }
+
+    #[test]
+    fn dates() {
+        let d = parse_date(b"Mon, 7 Feb 1994 21:52:25 -0800 (PST)");
+        assert_eq!(d.map(|d| d.timestamp()), Some(760686745));
+        assert_eq!(
+            d.map(|d| d.date_naive()),
+            chrono::NaiveDate::from_ymd_opt(1994, 2, 7)
+        );
+        assert!(parse_date(b"not a date").is_none());
+    }
+}
