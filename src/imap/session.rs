@@ -327,6 +327,37 @@ impl Session {
             C::Close => self.cmd_close().await,
             C::Unselect => self.cmd_unselect().await,
             C::Expunge => self.cmd_expunge(None).await,
+            C::ExpungeUid { sequence_set } => {
+                let uids = self.target_uids(&sequence_set, true)?;
+                self.cmd_expunge(Some(uids)).await
+            }
+            C::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                ..
+            } => self.cmd_fetch(sequence_set, macro_or_item_names, uid).await,
+            C::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                ..
+            } => {
+                self.cmd_store(sequence_set, kind, response, flags, uid)
+                    .await
+            }
+            C::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.cmd_copy(sequence_set, mailbox, uid).await,
+            C::Search {
+                charset,
+                criteria,
+                uid,
+            } => self.cmd_search(charset, criteria, uid).await,
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }

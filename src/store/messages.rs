@@ -80,10 +80,97 @@ pub struct Changes {
     pub changed: Vec<(u32, u64, Vec<String>)>,
 }
 
-/// Conditions the SQL side of SEARCH evaluates (flags, dates, sizes); text keys are the MIME
-/// layer's job.
-#[derive(Clone, Debug, Default)]
-pub struct SearchFilter;
+/// A SEARCH condition the store answers in SQL (flags, internal dates, sizes); text keys are
+/// the MIME layer's job. Dates are calendar days of the internal date in the zone it was given
+/// in, as RFC 3501 asks ("disregarding time and timezone").
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    All,
+    HasFlag(String),
+    DateBefore(chrono::NaiveDate),
+    DateOn(chrono::NaiveDate),
+    DateSince(chrono::NaiveDate),
+    /// Internal date at or after this instant (unix seconds).
+    After(i64),
+    /// Internal date before this instant (unix seconds).
+    Before(i64),
+    Larger(u32),
+    Smaller(u32),
+    Not(Box<Cond>),
+    And(Vec<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+}
+
+impl Cond {
+    /// The SQL expression over `m` (messages) and `d` (bodies), with its parameters appended.
+    fn sql(&self, params: &mut Vec<rusqlite::types::Value>) -> String {
+        use rusqlite::types::Value;
+        let day = "date(m.internal_date + m.date_offset, 'unixepoch')";
+        match self {
+            Cond::All => "1".into(),
+            Cond::HasFlag(f) => {
+                params.push(Value::Text(f.clone()));
+                "EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = ?)".into()
+            }
+            Cond::DateBefore(d) => {
+                params.push(Value::Text(d.format("%Y-%m-%d").to_string()));
+                format!("{day} < ?")
+            }
+            Cond::DateOn(d) => {
+                params.push(Value::Text(d.format("%Y-%m-%d").to_string()));
+                format!("{day} = ?")
+            }
+            Cond::DateSince(d) => {
+                params.push(Value::Text(d.format("%Y-%m-%d").to_string()));
+                format!("{day} >= ?")
+            }
+            Cond::After(t) => {
+                params.push(Value::Integer(*t));
+                "m.internal_date >= ?".into()
+            }
+            Cond::Before(t) => {
+                params.push(Value::Integer(*t));
+                "m.internal_date < ?".into()
+            }
+            Cond::Larger(n) => {
+                params.push(Value::Integer(*n as i64));
+                "d.size > ?".into()
+            }
+            Cond::Smaller(n) => {
+                params.push(Value::Integer(*n as i64));
+                "d.size < ?".into()
+            }
+            Cond::Not(c) => format!("NOT ({})", c.sql(params)),
+            Cond::And(cs) if cs.is_empty() => "1".into(),
+            Cond::And(cs) => cs
+                .iter()
+                .map(|c| format!("({})", c.sql(params)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            Cond::Or(a, b) => format!("({}) OR ({})", a.sql(params), b.sql(params)),
+        }
+    }
+
+    /// The same condition evaluated on one message's metadata (for conditions nested under a
+    /// text key, which SQL cannot answer).
+    pub fn matches(&self, m: &MessageMeta) -> bool {
+        let day = || crate::message::internal_date(m.internal_date, m.date_offset).date_naive();
+        match self {
+            Cond::All => true,
+            Cond::HasFlag(f) => m.flags.iter().any(|x| x.eq_ignore_ascii_case(f)),
+            Cond::DateBefore(d) => day() < *d,
+            Cond::DateOn(d) => day() == *d,
+            Cond::DateSince(d) => day() >= *d,
+            Cond::After(t) => m.internal_date >= *t,
+            Cond::Before(t) => m.internal_date < *t,
+            Cond::Larger(n) => m.size > *n,
+            Cond::Smaller(n) => m.size < *n,
+            Cond::Not(c) => !c.matches(m),
+            Cond::And(cs) => cs.iter().all(|c| c.matches(m)),
+            Cond::Or(a, b) => a.matches(m) || b.matches(m),
+        }
+    }
+}
 
 /// Take the mailbox's next modseq (the same for every row this transaction touches).
 fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
@@ -248,6 +335,20 @@ impl Store {
                     .map(|m| m as u64)
                     .unwrap_or(0),
             )
+        })
+    }
+
+    /// UIDs (ascending) of the messages that satisfy `cond`.
+    pub fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
+        let mut params = vec![rusqlite::types::Value::Integer(mailbox.0)];
+        let expr = cond.sql(&mut params);
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT m.uid FROM messages m JOIN bodies d ON d.id = m.body_id
+                 WHERE m.mailbox_id = ? AND ({expr}) ORDER BY m.uid"
+            ))?;
+            let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<u32>>>()?)
         })
     }
 

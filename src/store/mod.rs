@@ -14,8 +14,7 @@ mod users;
 
 pub use mailboxes::{MailboxRow, INBOX};
 pub use messages::{
-    AppendedMessage, Changes, FlagChange, FlagOp, MessageMeta, NewMessage, SearchFilter,
-    SelectSnapshot,
+    AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
 };
 pub use users::UserRow;
 

@@ -3,8 +3,11 @@
 
 pub mod append;
 pub mod auth;
+pub mod fetch;
 pub mod mailbox;
+pub mod search;
 pub mod select;
+pub mod store;
 
 use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagPerm};
 use imap_codec::imap_types::IntoStatic;

@@ -1,0 +1,302 @@
+//! SEARCH and UID SEARCH (RFC 3501 §6.4.4).
+//!
+//! The criteria become a tree whose flag, date and size subtrees are answered by the store in
+//! SQL; what remains (text keys, sent dates, sequence sets, \Recent) is evaluated here on the
+//! SQL candidates, loading a message's bytes only when a text key needs them.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+
+use imap_codec::imap_types::core::{Charset, Vec1};
+use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::search::SearchKey;
+
+use crate::imap::session::{Done, Session};
+use crate::imap::view::MailboxView;
+use crate::imap::{lossy, CmdError, CmdResult};
+use crate::mime::{self, MessageInfo};
+use crate::store::{Cond, MailboxId, MessageMeta, Store, StoreError};
+
+/// A SEARCH criterion after sequence sets have been resolved against the session's view.
+#[derive(Debug, Clone)]
+enum Crit {
+    /// Answered by the store.
+    Sql(Cond),
+    /// The messages with these UIDs (ascending).
+    Uids(Vec<u32>),
+    Recent,
+    Header(String, String),
+    Body(String),
+    Text(String),
+    SentBefore(chrono::NaiveDate),
+    SentOn(chrono::NaiveDate),
+    SentSince(chrono::NaiveDate),
+    Not(Box<Crit>),
+    And(Vec<Crit>),
+    Or(Box<Crit>, Box<Crit>),
+}
+
+fn text(a: &impl AsRef<[u8]>) -> String {
+    lossy(a.as_ref()).into_owned()
+}
+
+fn flag(f: &str) -> Crit {
+    Crit::Sql(Cond::HasFlag(f.to_string()))
+}
+
+fn not(c: Crit) -> Crit {
+    match c {
+        Crit::Sql(c) => Crit::Sql(Cond::Not(Box::new(c))),
+        other => Crit::Not(Box::new(other)),
+    }
+}
+
+fn and(cs: Vec<Crit>) -> Crit {
+    if cs.iter().all(|c| matches!(c, Crit::Sql(_))) {
+        Crit::Sql(Cond::And(
+            cs.into_iter()
+                .filter_map(|c| match c {
+                    Crit::Sql(c) => Some(c),
+                    _ => None,
+                })
+                .collect(),
+        ))
+    } else {
+        Crit::And(cs)
+    }
+}
+
+fn or(a: Crit, b: Crit) -> Crit {
+    match (a, b) {
+        (Crit::Sql(a), Crit::Sql(b)) => Crit::Sql(Cond::Or(Box::new(a), Box::new(b))),
+        (a, b) => Crit::Or(Box::new(a), Box::new(b)),
+    }
+}
+
+fn uids_of(view: &MailboxView, idx: Vec<usize>) -> Vec<u32> {
+    idx.into_iter()
+        .filter_map(|i| view.uids().get(i).copied())
+        .collect()
+}
+
+fn convert(key: &SearchKey, view: &MailboxView) -> Crit {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => and(keys.as_ref().iter().map(|k| convert(k, view)).collect()),
+        K::SequenceSet(set) => Crit::Uids(uids_of(view, view.resolve_seqs(set))),
+        K::Uid(set) => Crit::Uids(uids_of(view, view.resolve_uids(set))),
+        K::All => Crit::Sql(Cond::All),
+        K::Answered => flag("\\Answered"),
+        K::Deleted => flag("\\Deleted"),
+        K::Draft => flag("\\Draft"),
+        K::Flagged => flag("\\Flagged"),
+        K::Seen => flag("\\Seen"),
+        K::Unanswered => not(flag("\\Answered")),
+        K::Undeleted => not(flag("\\Deleted")),
+        K::Undraft => not(flag("\\Draft")),
+        K::Unflagged => not(flag("\\Flagged")),
+        K::Unseen => not(flag("\\Seen")),
+        K::Keyword(k) => flag(k.as_ref()),
+        K::Unkeyword(k) => not(flag(k.as_ref())),
+        K::Recent => Crit::Recent,
+        K::New => and(vec![Crit::Recent, not(flag("\\Seen"))]),
+        K::Old => not(Crit::Recent),
+        K::Before(d) => Crit::Sql(Cond::DateBefore(*d.as_ref())),
+        K::On(d) => Crit::Sql(Cond::DateOn(*d.as_ref())),
+        K::Since(d) => Crit::Sql(Cond::DateSince(*d.as_ref())),
+        K::Larger(n) => Crit::Sql(Cond::Larger(*n)),
+        K::Smaller(n) => Crit::Sql(Cond::Smaller(*n)),
+        K::Older(secs) => Crit::Sql(Cond::Before(crate::store::now() - secs.get() as i64)),
+        K::Younger(secs) => Crit::Sql(Cond::After(crate::store::now() - secs.get() as i64)),
+        K::SentBefore(d) => Crit::SentBefore(*d.as_ref()),
+        K::SentOn(d) => Crit::SentOn(*d.as_ref()),
+        K::SentSince(d) => Crit::SentSince(*d.as_ref()),
+        K::Bcc(s) => Crit::Header("Bcc".into(), text(s)),
+        K::Cc(s) => Crit::Header("Cc".into(), text(s)),
+        K::From(s) => Crit::Header("From".into(), text(s)),
+        K::To(s) => Crit::Header("To".into(), text(s)),
+        K::Subject(s) => Crit::Header("Subject".into(), text(s)),
+        K::Header(name, value) => Crit::Header(text(name), text(value)),
+        K::Body(s) => Crit::Body(text(s)),
+        K::Text(s) => Crit::Text(text(s)),
+        K::Not(k) => not(convert(k, view)),
+        K::Or(a, b) => or(convert(a, view), convert(b, view)),
+        // CONDSTORE is not advertised; MODSEQ criteria match nothing rather than everything.
+        K::ModSequence { .. } => Crit::Sql(Cond::Not(Box::new(Cond::All))),
+    }
+}
+
+/// One message under evaluation; its bytes are loaded on first need.
+struct Candidate<'a> {
+    meta: &'a MessageMeta,
+    store: &'a Store,
+    raw: Option<Vec<u8>>,
+    info: Option<MessageInfo>,
+}
+
+impl Candidate<'_> {
+    fn raw(&mut self) -> Result<&[u8], StoreError> {
+        if self.raw.is_none() {
+            self.raw = Some(self.store.raw(self.meta.body_id)?);
+        }
+        Ok(self.raw.as_deref().unwrap_or_default())
+    }
+
+    fn info(&mut self) -> Result<&MessageInfo, StoreError> {
+        if self.info.is_none() {
+            let blob = self.store.parsed(self.meta.body_id)?;
+            let info = match MessageInfo::decode(&blob) {
+                Some(i) => i,
+                None => mime::parse(self.raw()?),
+            };
+            self.info = Some(info);
+        }
+        match &self.info {
+            Some(i) => Ok(i),
+            None => Err(StoreError::NotFound("message".into())),
+        }
+    }
+
+    fn raw_and_info(&mut self) -> Result<(&[u8], &MessageInfo), StoreError> {
+        self.info()?;
+        self.raw()?;
+        match (&self.raw, &self.info) {
+            (Some(r), Some(i)) => Ok((r, i)),
+            _ => Err(StoreError::NotFound("message".into())),
+        }
+    }
+}
+
+fn eval(c: &Crit, m: &mut Candidate, recent: &BTreeSet<u32>) -> Result<bool, StoreError> {
+    Ok(match c {
+        Crit::Sql(cond) => cond.matches(m.meta),
+        Crit::Uids(uids) => uids.binary_search(&m.meta.uid).is_ok(),
+        Crit::Recent => recent.contains(&m.meta.uid),
+        Crit::Header(field, needle) => mime::header_contains(m.raw()?, field, needle),
+        Crit::Body(needle) => {
+            let (raw, info) = m.raw_and_info()?;
+            mime::body_contains(raw, info, needle)
+        }
+        Crit::Text(needle) => {
+            let (raw, info) = m.raw_and_info()?;
+            mime::text_contains(raw, info, needle)
+        }
+        Crit::SentBefore(d) => m.info()?.sent_day().is_some_and(|s| s < *d),
+        Crit::SentOn(d) => m.info()?.sent_day().is_some_and(|s| s == *d),
+        Crit::SentSince(d) => m.info()?.sent_day().is_some_and(|s| s >= *d),
+        Crit::Not(c) => !eval(c, m, recent)?,
+        Crit::And(cs) => {
+            for c in cs {
+                if !eval(c, m, recent)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        Crit::Or(a, b) => eval(a, m, recent)? || eval(b, m, recent)?,
+    })
+}
+
+/// Run a search on the blocking pool: SQL for what it can answer, then the rest per message.
+fn run(
+    store: &Store,
+    mailbox: MailboxId,
+    crit: Crit,
+    known: Vec<u32>,
+    recent: BTreeSet<u32>,
+) -> Result<Vec<u32>, StoreError> {
+    let (sql, rest): (Vec<Cond>, Vec<Crit>) = match crit {
+        Crit::Sql(c) => (vec![c], vec![]),
+        Crit::And(cs) => {
+            let mut sql = Vec::new();
+            let mut rest = Vec::new();
+            for c in cs {
+                match c {
+                    Crit::Sql(c) => sql.push(c),
+                    other => rest.push(other),
+                }
+            }
+            (sql, rest)
+        }
+        other => (vec![], vec![other]),
+    };
+    let candidates: Vec<u32> = store
+        .search(mailbox, &Cond::And(sql))?
+        .into_iter()
+        // Only messages this session's client has been told about.
+        .filter(|u| known.binary_search(u).is_ok())
+        .collect();
+    if rest.is_empty() {
+        return Ok(candidates);
+    }
+    let rest = Crit::And(rest);
+    let mut out = Vec::new();
+    for chunk in candidates.chunks(512) {
+        for meta in store.messages(mailbox, chunk)? {
+            let mut m = Candidate {
+                meta: &meta,
+                store,
+                raw: None,
+                info: None,
+            };
+            if eval(&rest, &mut m, &recent)? {
+                out.push(meta.uid);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Session {
+    pub(crate) async fn cmd_search(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: Vec1<SearchKey<'static>>,
+        uid: bool,
+    ) -> CmdResult<Done> {
+        if let Some(cs) = &charset {
+            let name: &str = cs.as_ref();
+            if !name.eq_ignore_ascii_case("UTF-8") && !name.eq_ignore_ascii_case("US-ASCII") {
+                let allowed = ["UTF-8", "US-ASCII"]
+                    .iter()
+                    .filter_map(|c| Charset::try_from(*c).ok())
+                    .collect();
+                return Err(CmdError::no_code(
+                    Code::BadCharset { allowed },
+                    format!("Charset {name} is not supported"),
+                ));
+            }
+        }
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        let crit = and(criteria
+            .as_ref()
+            .iter()
+            .map(|k| convert(k, &sel.view))
+            .collect());
+        let mailbox = sel.mailbox;
+        let known = sel.view.uids().to_vec();
+        let recent = sel.recent.clone();
+        let store = self.ctx.store.clone();
+        let found =
+            async_std::task::spawn_blocking(move || run(&store, mailbox, crit, known, recent))
+                .await?;
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        let numbers: Vec<NonZeroU32> = found
+            .into_iter()
+            .filter_map(|u| if uid { Some(u) } else { sel.view.seq(u) })
+            .filter_map(NonZeroU32::new)
+            .collect();
+        self.data(Data::Search(numbers, None)).await?;
+        Ok(Done::ok(if uid {
+            "UID SEARCH completed"
+        } else {
+            "SEARCH completed"
+        }))
+    }
+}

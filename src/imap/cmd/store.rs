@@ -1,0 +1,226 @@
+//! STORE, COPY and their UID forms (RFC 3501 §6.4.6, §6.4.7, §6.4.8).
+
+use std::collections::BTreeSet;
+
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
+use imap_codec::imap_types::fetch::MessageDataItem;
+use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use super::{fetch_flags, flags_to_store};
+use crate::imap::cmd::mailbox::nz;
+use crate::imap::session::{Done, Session};
+use crate::imap::{code_cannot, mailbox_name, CmdError, CmdResult};
+use crate::store::{FlagOp, StoreError};
+
+impl Session {
+    /// The UIDs a command names, in ascending order; a sequence number beyond the mailbox is
+    /// an error (RFC 3501), a UID that does not exist is ignored (§6.4.8).
+    pub(crate) fn target_uids(&self, set: &SequenceSet, uid: bool) -> CmdResult<Vec<u32>> {
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        if !uid && !sel.view.seqs_in_range(set) && !sel.view.is_empty() {
+            return Err(CmdError::bad(format!(
+                "Sequence number beyond the mailbox ({} messages)",
+                sel.view.len()
+            )));
+        }
+        let idx = if uid {
+            sel.view.resolve_uids(set)
+        } else {
+            sel.view.resolve_seqs(set)
+        };
+        Ok(idx
+            .into_iter()
+            .filter_map(|i| sel.view.uids().get(i).copied())
+            .collect())
+    }
+
+    pub(crate) async fn cmd_store(
+        &mut self,
+        set: SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: Vec<Flag<'static>>,
+        uid: bool,
+    ) -> CmdResult<Done> {
+        let (mailbox, read_only) = match self.state.selected() {
+            Some(s) => (s.mailbox, s.read_only),
+            None => return Err(CmdError::bad("No mailbox selected")),
+        };
+        if read_only {
+            return Err(CmdError::no_code(
+                code_cannot(),
+                "Mailbox is read-only (EXAMINE): flags cannot be changed",
+            ));
+        }
+        let uids = self.target_uids(&set, uid)?;
+        let flags = flags_to_store(&flags)?;
+        let op = match kind {
+            StoreType::Replace => FlagOp::Replace,
+            StoreType::Add => FlagOp::Add,
+            StoreType::Remove => FlagOp::Remove,
+        };
+        let requested = uids.len();
+        let new_keywords: BTreeSet<String> = match self.state.selected() {
+            Some(sel) if op != FlagOp::Remove => flags
+                .iter()
+                .filter(|f| {
+                    !f.starts_with('\\') && !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f))
+                })
+                .cloned()
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let (modseq, changes) = self
+            .db(move |s| s.store_flags(mailbox, &uids, op, &flags))
+            .await?;
+        if let Some(sel) = self.state.selected_mut() {
+            sel.own_modseqs.insert(modseq);
+        }
+        if !new_keywords.is_empty() {
+            self.announce_keywords(new_keywords).await?;
+        }
+        if response == StoreResponse::Answer {
+            for ch in &changes {
+                let Some(sel) = self.state.selected() else {
+                    break;
+                };
+                let Some(seq) = sel.view.seq(ch.uid) else {
+                    continue;
+                };
+                let recent = sel.recent.contains(&ch.uid);
+                let mut items = vec![MessageDataItem::Flags(fetch_flags(&ch.flags, recent))];
+                if uid {
+                    items.insert(0, MessageDataItem::Uid(nz(ch.uid)));
+                }
+                if let Ok(items) = Vec1::try_from(items) {
+                    self.data(Data::Fetch {
+                        seq: nz(seq),
+                        items,
+                    })
+                    .await?;
+                }
+            }
+        }
+        if changes.len() < requested && !uid {
+            // RFC 2180 §4.2: the messages that still exist were changed.
+            return Err(CmdError::no(format!(
+                "{} of the messages were expunged by another session",
+                requested - changes.len()
+            )));
+        }
+        Ok(Done::ok(if uid {
+            "UID STORE completed"
+        } else {
+            "STORE completed"
+        }))
+    }
+
+    pub(crate) async fn cmd_copy(
+        &mut self,
+        set: SequenceSet,
+        target: Mailbox<'static>,
+        uid: bool,
+    ) -> CmdResult<Done> {
+        let from = self
+            .state
+            .selected()
+            .map(|s| s.mailbox)
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        let user = self
+            .state
+            .user()
+            .map(|u| u.id)
+            .ok_or_else(|| CmdError::bad("Not logged in"))?;
+        let uids = self.target_uids(&set, uid)?;
+        let name = mailbox_name(&target)?;
+        let lookup = name.clone();
+        let result = self
+            .db(move |s| {
+                let dst = match s.mailbox(user, &lookup)? {
+                    Some(mb) if !mb.noselect => mb,
+                    Some(_) => {
+                        return Err(StoreError::NotAllowed(format!(
+                            "{lookup} is \\Noselect and cannot hold messages"
+                        )))
+                    }
+                    None => return Ok(None),
+                };
+                Ok(Some(s.copy(from, &uids, dst.id)?))
+            })
+            .await?;
+        let Some((uidvalidity, pairs)) = result else {
+            return Err(CmdError::no_code(
+                Code::TryCreate,
+                format!("No such mailbox: {name}"),
+            ));
+        };
+        let text = if uid {
+            "UID COPY completed"
+        } else {
+            "COPY completed"
+        };
+        match copyuid(uidvalidity, &pairs) {
+            Some(code) => Ok(Done::with_code(code, text)),
+            None => Ok(Done::ok(text)),
+        }
+    }
+}
+
+/// `[COPYUID v source destination]` (RFC 4315) for (source, destination) UID pairs.
+pub(crate) fn copyuid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'static>> {
+    let src = uid_set(pairs.iter().map(|p| p.0))?;
+    let dst = uid_set(pairs.iter().map(|p| p.1))?;
+    Some(Code::CopyUid {
+        uid_validity: nz(uidvalidity),
+        source: src,
+        destination: dst,
+    })
+}
+
+/// A UID set that keeps the given order (COPYUID pairs the n-th source with the n-th
+/// destination), with consecutive runs as ranges.
+fn uid_set(uids: impl Iterator<Item = u32>) -> Option<UidSet> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for u in uids {
+        match runs.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(u) => *hi = u,
+            _ => runs.push((u, u)),
+        }
+    }
+    let elems: Vec<UidElement> = runs
+        .into_iter()
+        .map(|(lo, hi)| {
+            if lo == hi {
+                UidElement::Single(nz(lo))
+            } else {
+                UidElement::Range(nz(lo), nz(hi))
+            }
+        })
+        .collect();
+    Vec1::try_from(elems).ok().map(UidSet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imap_codec::encode::Encoder;
+    use imap_codec::imap_types::response::{Response, Status};
+
+    #[test]
+    fn copyuid_keeps_runs_and_order() {
+        let code = copyuid(7, &[(1, 10), (2, 11), (5, 12), (9, 13)]).unwrap();
+        let status = Status::ok(None, Some(code), "x").unwrap();
+        let out = imap_codec::ResponseCodec::default()
+            .encode(&Response::Status(status))
+            .dump();
+        assert_eq!(out, b"* OK [COPYUID 7 1:2,5,9 10:13] x\r\n");
+        assert!(copyuid(7, &[]).is_none());
+    }
+}
