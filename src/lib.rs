@@ -4,6 +4,7 @@
 //! # Layout
 //! - `cli`: the argh command-line structs (main.rs acts on them).
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
+//! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.
 //! - `imap`: the protocol. `conn` frames bytes into commands (imap-codec's Fragmentizer) and
 //!   enforces limits; `session` runs the per-connection loop and the state check; `state` is the
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod imap;
 pub mod message;
 pub mod mime;
+pub mod notify;
 pub mod password;
 pub mod server;
 pub mod stdio;

@@ -19,7 +19,11 @@ use imap_codec::imap_types::response::Capability;
 use crate::imap::conn::{Conn, Limits, Stream};
 use crate::imap::session::{Session, Start};
 use crate::imap::state::State;
+use crate::notify::Notifier;
 use crate::store::Store;
+
+/// How often the database is checked for commits by other processes.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -46,6 +50,7 @@ impl Default for Config {
 pub struct Context {
     pub store: Arc<Store>,
     pub config: Config,
+    pub notifier: Arc<Notifier>,
     shutdown_rx: Receiver<()>,
     shutdown_tx: Mutex<Option<Sender<()>>>,
     session_ids: AtomicU64,
@@ -55,9 +60,17 @@ pub struct Context {
 impl Context {
     pub fn new(store: Arc<Store>, config: Config) -> Arc<Self> {
         let (tx, rx) = async_std::channel::bounded(1);
+        let notifier = Arc::new(Notifier::default());
+        let hub = notifier.clone();
+        store.set_commit_hook(Box::new(move |changed| {
+            for m in changed {
+                hub.publish(*m);
+            }
+        }));
         Arc::new(Context {
             store,
             config,
+            notifier,
             shutdown_rx: rx,
             shutdown_tx: Mutex::new(Some(tx)),
             session_ids: AtomicU64::new(1),
@@ -88,6 +101,31 @@ impl Context {
         self.shutdown_rx.is_closed()
     }
 
+    /// Notice commits by other processes on the same database file (an import, `deliver`, a
+    /// second server): SQLite's `data_version` changes when another connection commits. We do
+    /// not know which mailbox changed, so every waiting session re-checks its own.
+    pub fn watch_other_processes(self: &Arc<Self>) {
+        let ctx = self.clone();
+        async_std::task::spawn(async move {
+            let store = ctx.store.clone();
+            let mut last = async_std::task::spawn_blocking({
+                let s = store.clone();
+                move || s.data_version().ok()
+            })
+            .await;
+            while !ctx.is_shutting_down() {
+                async_std::task::sleep(WATCH_INTERVAL).await;
+                let s = store.clone();
+                let now = async_std::task::spawn_blocking(move || s.data_version().ok()).await;
+                if now.is_some() && now != last {
+                    log::debug!("database changed by another process");
+                    ctx.notifier.publish_all();
+                    last = now;
+                }
+            }
+        });
+    }
+
     pub fn active_connections(&self) -> usize {
         self.active.load(Ordering::SeqCst)
     }
@@ -102,6 +140,7 @@ impl Context {
                 caps.push(Capability::Auth(AuthMechanism::Login));
             }
             _ => {
+                caps.push(Capability::Idle);
                 caps.push(Capability::Unselect);
                 caps.push(Capability::UidPlus);
             }
@@ -188,6 +227,7 @@ pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, String> {
 
 /// Accept on every listener until shutdown, then wait (briefly) for the sessions to say BYE.
 pub async fn serve(ctx: Arc<Context>, listeners: Vec<TcpListener>) {
+    ctx.watch_other_processes();
     let mut tasks = Vec::new();
     for listener in listeners {
         let ctx = ctx.clone();

@@ -51,6 +51,7 @@ pub async fn run(ctx: Arc<Context>, id: UserId, name: String) {
         input: async_std::io::stdin(),
         output: async_std::io::stdout(),
     };
+    ctx.watch_other_processes();
     let conn = Conn::new(
         Box::new(stream),
         ctx.config.limits.clone(),

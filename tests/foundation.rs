@@ -19,7 +19,7 @@ fn greeting_login_logout() {
     let r = c.cmd("LOGIN alice wonderland");
     assert_eq!(
         r,
-        vec!["TAG OK [CAPABILITY IMAP4REV1 UNSELECT UIDPLUS] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"]
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),

@@ -97,6 +97,22 @@ impl Session {
             .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
     }
 
+    /// Send a response and write it out at once.
+    pub(crate) async fn send_now(&mut self, response: Response<'_>) -> CmdResult {
+        self.conn
+            .send(&response)
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+        self.flush_now().await
+    }
+
+    pub(crate) async fn flush_now(&mut self) -> CmdResult {
+        self.conn
+            .flush()
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+
     /// Queue an untagged `* OK [code] text`.
     pub(crate) async fn untagged_ok(&mut self, code: Option<Code<'static>>, t: &str) -> CmdResult {
         let status = Status::ok(None, code, text(t)).map_err(|_| CmdError::bad("invalid text"))?;
@@ -324,6 +340,7 @@ impl Session {
                 message,
             } => self.cmd_append(mailbox, flags, date, message).await,
             C::Check => Ok(Done::ok("CHECK completed")),
+            C::Idle => self.cmd_idle().await,
             C::Close => self.cmd_close().await,
             C::Unselect => self.cmd_unselect().await,
             C::Expunge => self.cmd_expunge(None).await,

@@ -73,6 +73,7 @@ impl Store {
                 params![user.0, name],
                 |r| r.get(0),
             )?;
+            super::mark_changed(mb.id);
             if has_children {
                 if mb.noselect {
                     return Err(StoreError::NotAllowed(format!(

@@ -174,6 +174,7 @@ impl Cond {
 
 /// Take the mailbox's next modseq (the same for every row this transaction touches).
 fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
+    super::mark_changed(mailbox);
     let m: i64 = tx
         .prepare_cached(
             "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1 RETURNING highest_modseq",

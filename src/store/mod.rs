@@ -90,10 +90,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Called after every commit with the mailboxes it changed.
+pub type CommitHook = Box<dyn Fn(&[MailboxId]) + Send + Sync>;
+
+thread_local! {
+    /// Mailboxes changed by the write transaction running on this thread (see `bump_modseq`).
+    static CHANGED: std::cell::RefCell<Vec<MailboxId>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Record that the current write transaction changes `mailbox`.
+pub(crate) fn mark_changed(mailbox: MailboxId) {
+    CHANGED.with(|c| {
+        let mut c = c.borrow_mut();
+        if !c.contains(&mailbox) {
+            c.push(mailbox);
+        }
+    });
+}
+
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    on_commit: std::sync::OnceLock<CommitHook>,
 }
 
 impl Store {
@@ -105,7 +124,13 @@ impl Store {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            on_commit: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Install the function told about every committed change (the notifier). Once only.
+    pub fn set_commit_hook(&self, hook: CommitHook) {
+        let _ = self.on_commit.set(hook);
     }
 
     pub fn path(&self) -> &Path {
@@ -138,10 +163,21 @@ impl Store {
     /// The commit has reached the disk (synchronous=FULL) before this returns.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        CHANGED.with(|c| c.borrow_mut().clear());
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        drop(conn);
+        let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        if result.is_ok() && !changed.is_empty() {
+            if let Some(hook) = self.on_commit.get() {
+                hook(&changed);
+            }
+        }
+        result
     }
 
     /// A number that changes whenever another connection (in this process or another) commits;

@@ -4,6 +4,7 @@
 pub mod append;
 pub mod auth;
 pub mod fetch;
+pub mod idle;
 pub mod mailbox;
 pub mod search;
 pub mod select;
@@ -48,10 +49,19 @@ pub fn flag_from_store(s: &str) -> Option<Flag<'static>> {
     Flag::try_from(s).ok().map(IntoStatic::into_static)
 }
 
-/// A message's flags for a FETCH response.
+/// A message's flags for a FETCH response, in one canonical order wherever they come from:
+/// system flags as in FLAGS, then keywords alphabetically (case-insensitively), then \Recent.
 pub fn fetch_flags(stored: &[String], recent: bool) -> Vec<FlagFetch<'static>> {
-    let mut out: Vec<FlagFetch<'static>> = stored
-        .iter()
+    let rank = |s: &str| {
+        SYSTEM_FLAGS
+            .iter()
+            .position(|f| f.to_string().eq_ignore_ascii_case(s))
+            .unwrap_or(SYSTEM_FLAGS.len())
+    };
+    let mut sorted: Vec<&String> = stored.iter().collect();
+    sorted.sort_by_cached_key(|s| (rank(s), s.to_ascii_lowercase()));
+    let mut out: Vec<FlagFetch<'static>> = sorted
+        .into_iter()
         .filter_map(|s| flag_from_store(s))
         .map(FlagFetch::Flag)
         .collect();
