@@ -1,0 +1,367 @@
+//! Benchmarks that print numbers (they assert nothing). Each starts the release binary as its
+//! own process on a fresh database on 127.0.0.1 and talks IMAP to it.
+//!
+//!   cargo bench --bench imap                 # all
+//!   cargo bench --bench imap -- fetch        # FETCH/SEARCH on 10,000 messages
+//!   cargo bench --bench imap -- idle [N]     # N idle connections (default 1000)
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use liteimap::store::Store;
+
+const USER: &str = "bench";
+const PASS: &str = "bench";
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, db: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec!["--db", db.to_str().unwrap(), "serve", "--listen", &listen];
+        args.extend_from_slice(extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start liteimap");
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Resident set size of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("liteimap-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Client {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+    n: u64,
+}
+
+impl Client {
+    fn login(port: u16) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut c = Client {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        c.r.read_line(&mut greeting).unwrap();
+        c.cmd(&format!("LOGIN {USER} {PASS}"));
+        c
+    }
+
+    /// Run a command; returns (bytes received, lines) after its tagged response.
+    fn cmd(&mut self, command: &str) -> (usize, usize) {
+        self.n += 1;
+        let tag = format!("b{}", self.n);
+        self.w
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .unwrap();
+        let (mut bytes, mut lines) = (0, 0);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = self.r.read_until(b'\n', &mut line).unwrap();
+            assert!(n > 0, "server closed the connection");
+            bytes += n;
+            lines += 1;
+            if let Some(len) = literal(&line) {
+                let mut buf = vec![0; len];
+                self.r.read_exact(&mut buf).unwrap();
+                bytes += len;
+                continue;
+            }
+            if line.starts_with(tag.as_bytes()) {
+                assert!(
+                    line[tag.len()..].starts_with(b" OK"),
+                    "{command}: {}",
+                    String::from_utf8_lossy(&line)
+                );
+                return (bytes, lines);
+            }
+        }
+    }
+}
+
+fn literal(line: &[u8]) -> Option<usize> {
+    let l = line.strip_suffix(b"\r\n")?.strip_suffix(b"}")?;
+    let open = l.iter().rposition(|b| *b == b'{')?;
+    std::str::from_utf8(&l[open + 1..]).ok()?.parse().ok()
+}
+
+/// Fixture messages from testdata/, made distinct so none are shared.
+fn corpus() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .filter(|p| !p.to_string_lossy().contains("huge-line"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        let raw = std::fs::read(&p).unwrap();
+        out.push(liteimap::mime::normalize_crlf(&raw).into_owned());
+    }
+    out
+}
+
+fn populate(db: &Path, count: usize) -> Duration {
+    let store = Store::open(db).unwrap();
+    let hash = liteimap::password::hash(PASS.as_bytes()).unwrap();
+    let user = store.create_user(USER, &hash).unwrap();
+    let inbox = store.mailbox(user, "INBOX").unwrap().unwrap().id;
+    let corpus = corpus();
+    let start = Instant::now();
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let base = &corpus[i % corpus.len()];
+        let mut raw = format!(
+            "X-Bench-Id: {i}\r\nX-Keyword: {}\r\n",
+            if i % 100 == 0 { "needle" } else { "hay" }
+        )
+        .into_bytes();
+        raw.extend_from_slice(base);
+        if i % 97 == 0 {
+            raw.extend_from_slice(b"\r\nzebracorn\r\n");
+        }
+        let date = liteimap::message::internal_date(1_600_000_000 + i as i64 * 3600, 0);
+        batch.push(liteimap::message::prepare(raw, vec![], Some(date)));
+        if batch.len() == 500 {
+            store.append(inbox, &batch).unwrap();
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        store.append(inbox, &batch).unwrap();
+    }
+    start.elapsed()
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
+    let s = Instant::now();
+    let v = f();
+    (s.elapsed(), v)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn bench_fetch() {
+    let count = 10_000;
+    let dir = temp_dir("fetch");
+    let db = dir.join("bench.db");
+    let fill = populate(&db, count);
+    println!("## FETCH and SEARCH on {count} messages (one connection, release build)");
+    println!(
+        "store: {count} messages parsed and stored in {} ({:.0} msg/s)",
+        ms(fill),
+        count as f64 / fill.as_secs_f64()
+    );
+    let srv = Server::start(&dir, &db, &[]);
+    let mut c = Client::login(srv.port);
+    let rows: Vec<(&str, String)> = vec![
+        ("SELECT INBOX", "SELECT INBOX".into()),
+        ("FETCH 1:* (FLAGS UID)", "FETCH 1:* (FLAGS UID)".into()),
+        (
+            "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
+            "FETCH 1:* (ENVELOPE BODYSTRUCTURE)".into(),
+        ),
+        ("FETCH 1:* BODY.PEEK[]", "FETCH 1:* BODY.PEEK[]".into()),
+        ("SEARCH FROM example", "SEARCH FROM example".into()),
+        ("SEARCH BODY zebracorn", "SEARCH BODY zebracorn".into()),
+        ("SEARCH SINCE 1-Jan-2021", "SEARCH SINCE 1-Jan-2021".into()),
+        (
+            "SEARCH HEADER X-Keyword needle",
+            "SEARCH HEADER X-Keyword needle".into(),
+        ),
+        ("UID SEARCH SEEN", "UID SEARCH SEEN".into()),
+    ];
+    println!("| command | time | response |");
+    println!("|---|---|---|");
+    for (name, cmd) in rows {
+        let (d, (bytes, lines)) = time(|| c.cmd(&cmd));
+        println!(
+            "| `{name}` | {} | {:.1} MB, {lines} lines |",
+            ms(d),
+            bytes as f64 / 1e6
+        );
+    }
+    println!("server RSS after the run: {} MiB", srv.rss_kib() / 1024);
+}
+
+fn bench_idle(n: usize) {
+    let dir = temp_dir("idle");
+    let db = dir.join("bench.db");
+    populate(&db, 10);
+    let limit = (n + 100).to_string();
+    let srv = Server::start(&dir, &db, &["--max-connections", &limit]);
+    std::thread::sleep(Duration::from_millis(200));
+    let base = srv.rss_kib();
+    println!("## {n} connections idling on one mailbox");
+    let port = srv.port;
+    let (setup, idlers) = time(|| {
+        async_std::task::block_on(async move {
+            use async_std::io::prelude::*;
+            use async_std::io::BufReader as ABufReader;
+            use async_std::net::TcpStream as ATcp;
+            let mut tasks = Vec::new();
+            for i in 0..n {
+                tasks.push(async_std::task::spawn(async move {
+                    let s = ATcp::connect(("127.0.0.1", port)).await.unwrap();
+                    let mut r = ABufReader::new(s.clone());
+                    let mut w = s;
+                    let mut line = String::new();
+                    r.read_line(&mut line).await.unwrap();
+                    w.write_all(format!("a LOGIN {USER} {PASS}\r\nb SELECT INBOX\r\nc IDLE\r\n").as_bytes())
+                        .await
+                        .unwrap();
+                    loop {
+                        line.clear();
+                        r.read_line(&mut line).await.unwrap();
+                        if line.starts_with('+') {
+                            break;
+                        }
+                    }
+                    let _ = i;
+                    (r, w)
+                }));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        })
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = srv.rss_kib();
+    println!(
+        "logged in, selected and idling: {} (server RSS {} MiB before, {} MiB after: {:.1} KiB per connection)",
+        ms(setup),
+        base / 1024,
+        idle / 1024,
+        (idle.saturating_sub(base)) as f64 / n as f64
+    );
+    // One APPEND; time until every idler has read its EXISTS.
+    let mut appender = Client::login(port);
+    let msg = b"Subject: wake up\r\n\r\nhello\r\n";
+    let waits = async_std::task::block_on(async move {
+        use async_std::io::prelude::*;
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for (mut r, w) in idlers {
+            tasks.push(async_std::task::spawn(async move {
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    r.read_line(&mut line).await.unwrap();
+                    if line.ends_with("EXISTS\r\n") {
+                        break;
+                    }
+                }
+                let d = start.elapsed();
+                drop(w);
+                d
+            }));
+        }
+        let ok = std::thread::spawn(move || {
+            appender
+                .w
+                .write_all(format!("z APPEND INBOX {{{}+}}\r\n", msg.len()).as_bytes())
+                .unwrap();
+            appender.w.write_all(msg).unwrap();
+            appender.w.write_all(b"\r\n").unwrap();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                appender.r.read_line(&mut line).unwrap();
+                if line.starts_with("z ") {
+                    return start.elapsed();
+                }
+            }
+        });
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await);
+        }
+        (ok.join().unwrap(), all)
+    });
+    let (ok, mut waits) = waits;
+    waits.sort();
+    println!(
+        "one APPEND: its OK after {}; every idler's EXISTS: median {}, last {} (after the send)",
+        ms(ok),
+        ms(waits[waits.len() / 2]),
+        ms(waits[waits.len() - 1])
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let which = args.first().map(String::as_str).unwrap_or("all");
+    match which {
+        "fetch" => bench_fetch(),
+        "idle" => bench_idle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
+        _ => {
+            bench_fetch();
+            println!();
+            bench_idle(1000);
+        }
+    }
+}
