@@ -73,3 +73,375 @@ fn select_reports_counts_and_expunge_numbers() {
         ]
     );
 }
+
+const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 UNSELECT UIDPLUS] Logged in";
+
+/// Select INBOX and return the tagged line (the untagged lines are checked elsewhere).
+fn tagged(lines: &[String]) -> &str {
+    lines.last().unwrap()
+}
+
+#[test]
+fn capability_and_noop_in_every_state() {
+    let dir = TempDir::new("caps");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    assert_eq!(
+        c.cmd("CAPABILITY"),
+        vec![
+            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN",
+            "TAG OK CAPABILITY completed"
+        ]
+    );
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(c.cmd("LOGIN alice wonderland"), vec![CAPS_AUTH]);
+    assert_eq!(
+        c.cmd("CAPABILITY"),
+        vec![
+            "* CAPABILITY IMAP4REV1 UNSELECT UIDPLUS",
+            "TAG OK CAPABILITY completed"
+        ]
+    );
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(
+        c.cmd("CAPABILITY"),
+        vec![
+            "* CAPABILITY IMAP4REV1 UNSELECT UIDPLUS",
+            "TAG OK CAPABILITY completed"
+        ]
+    );
+}
+
+#[test]
+fn wrong_state_commands_get_bad_and_the_session_goes_on() {
+    let dir = TempDir::new("wrongstate");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    for (cmd, name) in [
+        ("EXAMINE INBOX", "EXAMINE"),
+        ("CREATE x", "CREATE"),
+        ("DELETE x", "DELETE"),
+        ("RENAME x y", "RENAME"),
+        ("SUBSCRIBE x", "SUBSCRIBE"),
+        ("UNSUBSCRIBE x", "UNSUBSCRIBE"),
+        ("LIST \"\" *", "LIST"),
+        ("LSUB \"\" *", "LSUB"),
+        ("STATUS INBOX (MESSAGES)", "STATUS"),
+        ("CHECK", "CHECK"),
+        ("CLOSE", "CLOSE"),
+        ("EXPUNGE", "EXPUNGE"),
+        ("UNSELECT", "UNSELECT"),
+    ] {
+        assert_eq!(
+            c.cmd(cmd),
+            vec![format!("TAG BAD {name} needs a login first")],
+            "{cmd}"
+        );
+    }
+    assert_eq!(c.cmd("LOGIN alice wonderland"), vec![CAPS_AUTH]);
+    for (cmd, name) in [
+        ("CHECK", "CHECK"),
+        ("CLOSE", "CLOSE"),
+        ("EXPUNGE", "EXPUNGE"),
+        ("UNSELECT", "UNSELECT"),
+    ] {
+        assert_eq!(
+            c.cmd(cmd),
+            vec![format!(
+                "TAG BAD {name} needs a selected mailbox (SELECT or EXAMINE first)"
+            )],
+            "{cmd}"
+        );
+    }
+    assert_eq!(
+        c.cmd("AUTHENTICATE PLAIN AGFsaWNlAHdvbmRlcmxhbmQ="),
+        vec!["TAG BAD AUTHENTICATE: already logged in"]
+    );
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(
+        c.cmd("LOGIN alice wonderland"),
+        vec!["TAG BAD LOGIN: already logged in"]
+    );
+    // Still selected: CHECK works.
+    assert_eq!(c.cmd("CHECK"), vec!["TAG OK CHECK completed"]);
+}
+
+#[test]
+fn garbled_lines_get_bad_and_the_next_command_works() {
+    let dir = TempDir::new("garbled");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    c.send(b"\r\n");
+    let l = c.read_line();
+    assert!(l.starts_with("* BAD "), "{l}");
+    c.send(b"a1 FROBNICATE now\r\n");
+    let l = c.read_line();
+    assert!(l.starts_with("a1 BAD "), "{l}");
+    c.send(b"a2 LOGIN alice\r\n");
+    let l = c.read_line();
+    assert!(l.starts_with("a2 BAD "), "{l}");
+    c.send(b"a3 SELECT\r\n");
+    let l = c.read_line();
+    assert!(l.starts_with("a3 BAD "), "{l}");
+    c.send(b"no-space-at-all\r\n");
+    let l = c.read_line();
+    assert!(l.contains(" BAD "), "{l}");
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(c.cmd("LOGIN alice wonderland"), vec![CAPS_AUTH]);
+    c.send(b"b1 LIST \"\r\n");
+    let l = c.read_line();
+    assert!(l.starts_with("b1 BAD ") || l.starts_with("* BAD "), "{l}");
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}
+
+#[test]
+fn login_failures_look_the_same() {
+    let dir = TempDir::new("loginfail");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    let fail = vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"];
+    assert_eq!(c.cmd("LOGIN alice wrong"), fail);
+    assert_eq!(c.cmd("LOGIN mallory wonderland"), fail);
+    assert_eq!(c.cmd("LOGIN ALICE wonderland"), fail);
+    assert_eq!(c.cmd("AUTHENTICATE PLAIN AGFsaWNlAHdyb25n"), fail);
+    // Still not authenticated.
+    assert_eq!(
+        c.cmd("SELECT INBOX"),
+        vec!["TAG BAD SELECT needs a login first"]
+    );
+    assert_eq!(c.cmd("LOGIN \"alice\" \"wonderland\""), vec![CAPS_AUTH]);
+}
+
+#[test]
+fn authenticate_plain_with_initial_response() {
+    let dir = TempDir::new("plainir");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    assert_eq!(
+        c.cmd("AUTHENTICATE PLAIN AGFsaWNlAHdvbmRlcmxhbmQ="),
+        vec![CAPS_AUTH]
+    );
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+}
+
+#[test]
+fn authenticate_plain_with_continuation() {
+    let dir = TempDir::new("plaincont");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    c.send(b"a1 AUTHENTICATE PLAIN\r\n");
+    assert_eq!(c.read_line(), "+ ");
+    c.send(b"AGFsaWNlAHdvbmRlcmxhbmQ=\r\n");
+    assert_eq!(c.until_tagged("a1"), vec![CAPS_AUTH]);
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}
+
+#[test]
+fn authenticate_cancelled_and_malformed() {
+    let dir = TempDir::new("plaincancel");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    c.send(b"a1 AUTHENTICATE PLAIN\r\n");
+    assert_eq!(c.read_line(), "+ ");
+    c.send(b"*\r\n");
+    assert_eq!(c.until_tagged("a1"), vec!["TAG BAD AUTHENTICATE cancelled"]);
+    c.send(b"a2 AUTHENTICATE PLAIN\r\n");
+    assert_eq!(c.read_line(), "+ ");
+    c.send(b"!!!not-base64\r\n");
+    let r = c.until_tagged("a2");
+    assert_eq!(r, vec!["TAG BAD Invalid base64 in AUTHENTICATE response"]);
+    // "alice\0wonderland" without the authzid separator: malformed.
+    assert_eq!(
+        c.cmd("AUTHENTICATE PLAIN YWxpY2UAd29uZGVybGFuZA=="),
+        vec!["TAG BAD Malformed PLAIN response (authzid NUL authcid NUL password)"]
+    );
+    assert_eq!(
+        c.cmd("AUTHENTICATE CRAM-MD5"),
+        vec!["TAG NO Unsupported authentication mechanism CRAM-MD5"]
+    );
+    // Not logged in after all of that; the session goes on.
+    assert_eq!(
+        c.cmd("CREATE x"),
+        vec!["TAG BAD CREATE needs a login first"]
+    );
+    assert_eq!(
+        c.cmd("AUTHENTICATE PLAIN AGFsaWNlAHdvbmRlcmxhbmQ="),
+        vec![CAPS_AUTH]
+    );
+}
+
+#[test]
+fn authenticate_plain_with_foreign_authorization_identity() {
+    let dir = TempDir::new("plainauthz");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    // authzid "bob", authcid "alice": alice may not act as bob.
+    assert_eq!(
+        c.cmd("AUTHENTICATE PLAIN Ym9iAGFsaWNlAHdvbmRlcmxhbmQ="),
+        vec![
+            "TAG NO [AUTHENTICATIONFAILED] Authorization identity must be empty or equal the user"
+        ]
+    );
+    // authzid equal to the user is fine.
+    let same = "YWxpY2UAYWxpY2UAd29uZGVybGFuZA=="; // alice\0alice\0wonderland
+    assert_eq!(
+        c.cmd(&format!("AUTHENTICATE PLAIN {same}")),
+        vec![CAPS_AUTH]
+    );
+}
+
+#[test]
+fn authenticate_login() {
+    let dir = TempDir::new("authlogin");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    c.send(b"a1 AUTHENTICATE LOGIN\r\n");
+    assert_eq!(c.read_line(), "+ VXNlcm5hbWU6"); // "Username:"
+    c.send(b"YWxpY2U=\r\n");
+    assert_eq!(c.read_line(), "+ UGFzc3dvcmQ6"); // "Password:"
+    c.send(b"d29uZGVybGFuZA==\r\n");
+    assert_eq!(c.until_tagged("a1"), vec![CAPS_AUTH]);
+
+    // Wrong password through AUTHENTICATE LOGIN: the same NO as LOGIN.
+    let mut c = srv.connect();
+    c.send(b"a1 AUTHENTICATE LOGIN YWxpY2U=\r\n");
+    assert_eq!(c.read_line(), "+ UGFzc3dvcmQ6");
+    c.send(b"eHh4\r\n");
+    assert_eq!(
+        c.until_tagged("a1"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+}
+
+#[test]
+fn select_close_unselect_and_failed_select_transitions() {
+    let dir = TempDir::new("transitions");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let not_selected = "TAG BAD CHECK needs a selected mailbox (SELECT or EXAMINE first)";
+    // authenticated → selected → (CLOSE) authenticated
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(c.cmd("CHECK"), vec!["TAG OK CHECK completed"]);
+    assert_eq!(c.cmd("CLOSE"), vec!["TAG OK CLOSE completed"]);
+    assert_eq!(c.cmd("CHECK"), vec![not_selected]);
+    // → (EXAMINE) selected → (UNSELECT) authenticated
+    assert_eq!(
+        tagged(&c.cmd("EXAMINE INBOX")),
+        "TAG OK [READ-ONLY] EXAMINE completed"
+    );
+    assert_eq!(c.cmd("CHECK"), vec!["TAG OK CHECK completed"]);
+    assert_eq!(c.cmd("UNSELECT"), vec!["TAG OK UNSELECT completed"]);
+    assert_eq!(c.cmd("CHECK"), vec![not_selected]);
+    // selected → failed SELECT → authenticated
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(
+        c.cmd("SELECT nosuch"),
+        vec!["TAG NO [NONEXISTENT] No such mailbox: nosuch"]
+    );
+    assert_eq!(c.cmd("CHECK"), vec![not_selected]);
+    // selected → failed EXAMINE → authenticated
+    assert_eq!(
+        tagged(&c.cmd("EXAMINE INBOX")),
+        "TAG OK [READ-ONLY] EXAMINE completed"
+    );
+    assert_eq!(
+        c.cmd("EXAMINE nosuch"),
+        vec!["TAG NO [NONEXISTENT] No such mailbox: nosuch"]
+    );
+    assert_eq!(c.cmd("CHECK"), vec![not_selected]);
+    // selected → SELECT of another folder → selected there
+    assert_eq!(c.cmd("CREATE other"), vec!["TAG OK CREATE completed"]);
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(
+        tagged(&c.cmd("EXAMINE other")),
+        "TAG OK [READ-ONLY] EXAMINE completed"
+    );
+    assert_eq!(
+        c.cmd("EXPUNGE"),
+        vec!["TAG NO [CANNOT] Mailbox is read-only (EXAMINE): nothing can be expunged"]
+    );
+}
+
+#[test]
+fn logout_from_every_state() {
+    let dir = TempDir::new("logout");
+    let srv = TestServer::start(&dir);
+    let bye = vec!["* BYE liteimap logging out", "TAG OK LOGOUT completed"];
+    // not authenticated
+    let mut c = srv.connect();
+    assert_eq!(c.cmd("LOGOUT"), bye);
+    assert!(c.is_closed());
+    // authenticated
+    let mut c = srv.login(ALICE);
+    assert_eq!(c.cmd("LOGOUT"), bye);
+    assert!(c.is_closed());
+    // selected
+    let mut c = srv.login(ALICE);
+    assert_eq!(
+        tagged(&c.cmd("SELECT INBOX")),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(c.cmd("LOGOUT"), bye);
+    assert!(c.is_closed());
+    // selected read-only
+    let mut c = srv.login(ALICE);
+    assert_eq!(
+        tagged(&c.cmd("EXAMINE INBOX")),
+        "TAG OK [READ-ONLY] EXAMINE completed"
+    );
+    assert_eq!(c.cmd("LOGOUT"), bye);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn examine_is_read_only() {
+    let dir = TempDir::new("examine");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    c.append("INBOX", "\\Seen", &message("a", "b"));
+    c.append("INBOX", "", &message("b", "b"));
+    let r = c.cmd("EXAMINE INBOX");
+    let v = r
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [UIDVALIDITY "))
+        .and_then(|l| l.split(']').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        r,
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)".to_string(),
+            "* OK [PERMANENTFLAGS ()] No permanent flags permitted".into(),
+            "* 2 EXISTS".into(),
+            "* 2 RECENT".into(),
+            "* OK [UNSEEN 2] Message 2 is first unseen".into(),
+            format!("* OK [UIDVALIDITY {v}] UIDs valid"),
+            "* OK [UIDNEXT 3] Predicted next UID".into(),
+            "TAG OK [READ-ONLY] EXAMINE completed".into(),
+        ]
+    );
+    // EXAMINE shows \Recent without claiming it: the next SELECT still sees both as recent.
+    c.cmd("CLOSE");
+    let r = c.cmd("SELECT INBOX");
+    assert!(r.contains(&"* 2 RECENT".to_string()), "{r:?}");
+}
