@@ -445,3 +445,87 @@ fn examine_is_read_only() {
     let r = c.cmd("SELECT INBOX");
     assert!(r.contains(&"* 2 RECENT".to_string()), "{r:?}");
 }
+
+/// Python's imaplib, a real client with its own parser, against the server.
+const IMAPLIB_SCRIPT: &str = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+m = imaplib.IMAP4("127.0.0.1", port)
+print("caps", " ".join(sorted(m.capabilities)))
+print("login", m.login("alice", "wonderland")[0])
+print("create", m.create("Work/Projects")[0], m.create("Archive")[0])
+typ, data = m.list()
+print("list", typ, [d.decode() for d in data])
+msg = b"From: a@example.org\r\nSubject: %d\r\n\r\nbody %d\r\n"
+for i in range(3):
+    typ, data = m.append("Work/Projects", "(\\Seen)" if i == 0 else None, None, msg % (i, i))
+    print("append", typ, data[0].decode().split(" ", 2)[2])
+typ, data = m.append("Work/Projects", "(\\Deleted)", imaplib.Time2Internaldate(1594719865), msg % (3, 3))
+print("append", typ, data[0].decode().split(" ", 2)[2])
+typ, data = m.select("Work/Projects")
+print("select", typ, data, m.untagged_responses.get("RECENT"), m.untagged_responses.get("UIDNEXT"))
+typ, data = m.status("Work/Projects", "(MESSAGES RECENT UIDNEXT UNSEEN)")
+print("status", typ, data[0].decode())
+typ, data = m.expunge()
+print("expunge", typ, data)
+print("close", m.close()[0])
+typ, data = m.status("Work/Projects", "(MESSAGES UIDNEXT)")
+print("status", typ, data[0].decode())
+print("rename", m.rename("Archive", "Work/Archive")[0])
+print("delete", m.delete("Work")[0])
+typ, data = m.list("\"\"", "*")
+print("list", typ, [d.decode() for d in data])
+typ, data = m.select("Nope")
+print("select", typ, data)
+print("logout", m.logout()[0])
+"#;
+
+#[test]
+fn python_imaplib_session() {
+    let dir = TempDir::new("imaplib");
+    let srv = TestServer::start(&dir);
+    let out = match std::process::Command::new("python3")
+        .args(["-c", IMAPLIB_SCRIPT, &srv.port.to_string()])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("python3 is not available ({e}); skipping the imaplib test");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "imaplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let expected = vec![
+        "caps AUTH=LOGIN AUTH=PLAIN IMAP4REV1 SASL-IR",
+        "login OK",
+        "create OK OK",
+        r#"list OK ['(\\HasNoChildren) "/" Archive', '(\\HasNoChildren) "/" INBOX', '(\\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Projects']"#,
+        "append OK 1] APPEND completed",
+        "append OK 2] APPEND completed",
+        "append OK 3] APPEND completed",
+        "append OK 4] APPEND completed",
+        "select OK [b'4'] [b'4'] [b'5']",
+        // The SELECT claimed \Recent, so STATUS says 0.
+        "status OK Work/Projects (MESSAGES 4 RECENT 0 UIDNEXT 5 UNSEEN 3)",
+        "expunge OK [b'4']",
+        "close OK",
+        "status OK Work/Projects (MESSAGES 3 UIDNEXT 5)",
+        "rename OK",
+        "delete OK",
+        r#"list OK ['(\\HasNoChildren) "/" INBOX', '(\\Noselect \\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Archive', '(\\HasNoChildren) "/" Work/Projects']"#,
+        "select NO [b'[NONEXISTENT] No such mailbox: Nope']",
+        "logout BYE",
+    ];
+    assert_eq!(
+        lines,
+        expected,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
