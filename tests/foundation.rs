@@ -529,3 +529,111 @@ fn python_imaplib_session() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn login_with_literals_and_pipelined_commands() {
+    let dir = TempDir::new("literal-login");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    c.send(b"a1 LOGIN {5}\r\n");
+    assert_eq!(c.read_line(), "+ Ready for literal data");
+    c.send(b"alice {10}\r\n");
+    assert_eq!(c.read_line(), "+ Ready for literal data");
+    c.send(b"wonderland\r\n");
+    assert_eq!(c.until_tagged("a1"), vec![CAPS_AUTH]);
+    // Three commands in one write are answered in order.
+    c.send(b"p1 NOOP\r\np2 CREATE pipe\r\np3 STATUS pipe (MESSAGES)\r\n");
+    assert_eq!(c.until_tagged("p1"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(c.until_tagged("p2"), vec!["TAG OK CREATE completed"]);
+    assert_eq!(
+        c.until_tagged("p3"),
+        vec!["* STATUS pipe (MESSAGES 0)", "TAG OK STATUS completed"]
+    );
+}
+
+#[test]
+fn limits_connections_literals_lines_and_bad_commands() {
+    use liteimap::server::Config;
+    let dir = TempDir::new("limits");
+    let mut config = Config {
+        max_connections: 2,
+        ..Config::default()
+    };
+    config.limits.max_literal = 1000;
+    config.limits.max_line = 2048;
+    let srv = TestServer::start_with(&dir, config);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.connect();
+    // Over the limit: a BYE greeting, then the connection closes.
+    let mut c = Client::connect(srv.port);
+    assert_eq!(
+        c.read_line(),
+        "* BYE Too many connections (limit 2); try again later"
+    );
+    assert!(c.is_closed());
+    // A literal over the limit is refused before the client sends it; the session goes on.
+    let r = a.cmd_literal("APPEND INBOX", &vec![b'x'; 1001], "");
+    assert_eq!(
+        r,
+        vec!["TAG NO [TOOBIG] Literal of 1001 bytes exceeds the limit of 1000 bytes"]
+    );
+    assert_eq!(a.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert!(a
+        .append("INBOX", "", &message("fits", "x"))
+        .starts_with("TAG OK [APPENDUID "));
+    // Too many garbled lines in a row end the connection.
+    for i in 0..20 {
+        b.send(format!("x{i} GARBAGE\r\n").as_bytes());
+        assert_eq!(b.read_line(), format!("x{i} BAD Could not parse command"));
+    }
+    b.send(b"x20 GARBAGE\r\n");
+    assert_eq!(b.read_line(), "* BYE Too many invalid commands");
+    assert!(b.is_closed());
+    // A command line over the limit: BYE and close. (The slot of the closed session is freed
+    // just after its socket closes: retry the greeting briefly.)
+    let connect = || {
+        for _ in 0..100 {
+            let c = srv.connect();
+            if c.greeting.starts_with("* OK ") {
+                return c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no free connection slot");
+    };
+    let mut d = connect();
+    d.send(format!("t1 LOGIN {} x\r\n", "a".repeat(3000)).as_bytes());
+    assert_eq!(d.read_line(), "* BYE Command line longer than 2048 bytes");
+    assert!(d.is_closed());
+    // The slots are free again.
+    let mut e = connect();
+    assert_eq!(e.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}
+
+#[test]
+fn login_timeout_says_bye() {
+    use liteimap::server::Config;
+    let dir = TempDir::new("timeout");
+    let config = Config {
+        login_timeout: std::time::Duration::from_millis(300),
+        ..Config::default()
+    };
+    let srv = TestServer::start_with(&dir, config);
+    let mut c = srv.connect();
+    assert_eq!(c.read_line(), "* BYE Autologout: idle for too long");
+    assert!(c.is_closed());
+}
+
+#[test]
+fn shutdown_says_bye_to_every_session() {
+    let dir = TempDir::new("shutdown");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.connect();
+    let mut b = srv.login(ALICE);
+    b.cmd("SELECT INBOX");
+    srv.stop();
+    assert_eq!(a.read_line(), "* BYE Server shutting down");
+    assert!(a.is_closed());
+    assert_eq!(b.read_line(), "* BYE Server shutting down");
+    assert!(b.is_closed());
+}

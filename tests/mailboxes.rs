@@ -788,3 +788,82 @@ fn users_cannot_reach_each_others_folders() {
         vec!["* STATUS INBOX (MESSAGES 1)", "TAG OK STATUS completed"]
     );
 }
+
+#[test]
+fn recent_belongs_to_the_first_read_write_session() {
+    let dir = TempDir::new("recent");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(ALICE);
+    let mut e = srv.login(ALICE);
+    a.cmd("SELECT INBOX");
+    b.cmd("SELECT INBOX");
+    e.cmd("EXAMINE INBOX");
+    let mut w = srv.login(ALICE);
+    w.append("INBOX", "", &message("1", "x"));
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec!["* 1 EXISTS", "* 1 RECENT", "TAG OK NOOP completed"]
+    );
+    assert_eq!(
+        b.cmd("NOOP"),
+        vec!["* 1 EXISTS", "* 0 RECENT", "TAG OK NOOP completed"]
+    );
+    assert_eq!(
+        e.cmd("NOOP"),
+        vec!["* 1 EXISTS", "* 0 RECENT", "TAG OK NOOP completed"]
+    );
+    // A later SELECT does not see it as recent either.
+    let r = w.cmd("SELECT INBOX");
+    assert!(r.contains(&"* 0 RECENT".to_string()), "{r:?}");
+}
+
+#[test]
+fn expunge_of_a_message_not_yet_announced() {
+    let dir = TempDir::new("unannounced");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.append("INBOX", "", &message("1", "x"));
+    a.append("INBOX", "\\Deleted", &message("2", "x"));
+    a.cmd("SELECT INBOX");
+    let mut b = srv.login(ALICE);
+    b.append("INBOX", "\\Deleted", &message("3", "x"));
+    b.append("INBOX", "", &message("4", "x"));
+    // A's EXPUNGE removes message 2 (known) and UID 3 (never announced): only "* 2 EXPUNGE"
+    // refers to A's view; UID 4 arrives as the new message 2.
+    let r = a.cmd("EXPUNGE");
+    assert_eq!(
+        r,
+        vec![
+            "* 2 EXPUNGE",
+            "* 2 EXISTS",
+            "* 2 RECENT",
+            "TAG OK EXPUNGE completed"
+        ]
+    );
+    assert_eq!(
+        a.cmd("STATUS INBOX (MESSAGES UIDNEXT)"),
+        vec![
+            "* STATUS INBOX (MESSAGES 2 UIDNEXT 5)",
+            "TAG OK STATUS completed"
+        ]
+    );
+}
+
+#[test]
+fn close_after_rename_of_the_selected_mailbox() {
+    let dir = TempDir::new("renamesel");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    ok(c.cmd("CREATE f"), "CREATE");
+    c.append("f", "\\Deleted", &message("1", "x"));
+    c.append("f", "", &message("2", "x"));
+    c.cmd("SELECT f");
+    ok(c.cmd("RENAME f g"), "RENAME");
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    ok(c.cmd("CLOSE"), "CLOSE");
+    assert_eq!(
+        c.cmd("STATUS g (MESSAGES)"),
+        vec!["* STATUS g (MESSAGES 1)", "TAG OK STATUS completed"]
+    );
+}
