@@ -867,3 +867,67 @@ fn close_after_rename_of_the_selected_mailbox() {
         vec!["* STATUS g (MESSAGES 1)", "TAG OK STATUS completed"]
     );
 }
+
+/// (internal_date, date_offset, flags) of every message in alice's `mailbox`, by UID.
+fn stored(db: &std::path::Path, mailbox: &str) -> Vec<(u32, i64, i64, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut st = conn
+        .prepare(
+            "SELECT m.uid, m.internal_date, m.date_offset, \
+             coalesce((SELECT group_concat(flag, ' ') FROM \
+                (SELECT flag FROM flags f WHERE f.message_id = m.id ORDER BY flag)), '') \
+             FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id \
+             JOIN users u ON u.id = b.user_id \
+             WHERE u.name = 'alice' AND b.name = ?1 ORDER BY m.uid",
+        )
+        .unwrap();
+    st.query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn append_stores_flags_keywords_and_the_internal_date() {
+    let dir = TempDir::new("appendstore");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let r = c.cmd_literal(
+        "APPEND INBOX (\\seen $Forwarded Junk \\Recent \\SEEN) \"14-Jul-2020 02:44:25 -0700\"",
+        &message("1", "x"),
+        "",
+    );
+    assert!(r[0].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    let r = c.cmd_literal(
+        "APPEND INBOX () \" 1-Jan-2000 00:00:00 +0130\"",
+        &message("2", "x"),
+        "",
+    );
+    assert!(r[0].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    c.append("INBOX", "\\Flagged \\Answered \\Draft \\Deleted", &message("3", "x"));
+    let rows = stored(&srv.db, "INBOX");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0],
+        (1, 1594719865, -7 * 3600, "$Forwarded \\Seen Junk".to_string())
+    );
+    assert_eq!(rows[1], (2, 946679400, 5400, String::new()));
+    assert_eq!(rows[2].0, 3);
+    assert!((rows[2].1 - before).abs() <= 5, "{rows:?}");
+    assert_eq!(rows[2].3, "\\Answered \\Deleted \\Draft \\Flagged");
+    // The keywords show up in FLAGS on SELECT.
+    let r = c.cmd("SELECT INBOX");
+    assert_eq!(
+        r[0],
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded Junk)"
+    );
+    assert_eq!(r[4], "* OK [UNSEEN 2] Message 2 is first unseen");
+    // An unknown system flag is a BAD, and nothing is stored.
+    let r = c.cmd_literal("APPEND INBOX (\\Frob)", &message("4", "x"), "");
+    assert_eq!(r, vec!["TAG BAD Unknown system flag \\Frob"]);
+    assert_eq!(stored(&srv.db, "INBOX").len(), 3);
+}
