@@ -881,10 +881,12 @@ fn stored(db: &std::path::Path, mailbox: &str) -> Vec<(u32, i64, i64, String)> {
              WHERE u.name = 'alice' AND b.name = ?1 ORDER BY m.uid",
         )
         .unwrap();
-    st.query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    st.query_map([mailbox], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 #[test]
@@ -908,12 +910,21 @@ fn append_stores_flags_keywords_and_the_internal_date() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    c.append("INBOX", "\\Flagged \\Answered \\Draft \\Deleted", &message("3", "x"));
+    c.append(
+        "INBOX",
+        "\\Flagged \\Answered \\Draft \\Deleted",
+        &message("3", "x"),
+    );
     let rows = stored(&srv.db, "INBOX");
     assert_eq!(rows.len(), 3);
     assert_eq!(
         rows[0],
-        (1, 1594719865, -7 * 3600, "$Forwarded \\Seen Junk".to_string())
+        (
+            1,
+            1594719865,
+            -7 * 3600,
+            "$Forwarded \\Seen Junk".to_string()
+        )
     );
     assert_eq!(rows[1], (2, 946679400, 5400, String::new()));
     assert_eq!(rows[2].0, 3);
@@ -930,4 +941,44 @@ fn append_stores_flags_keywords_and_the_internal_date() {
     let r = c.cmd_literal("APPEND INBOX (\\Frob)", &message("4", "x"), "");
     assert_eq!(r, vec!["TAG BAD Unknown system flag \\Frob"]);
     assert_eq!(stored(&srv.db, "INBOX").len(), 3);
+}
+
+#[test]
+fn inbox_is_case_insensitive_in_patterns_and_lsub() {
+    let dir = TempDir::new("inboxcase");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    ok(c.cmd("CREATE Inbox/kid"), "CREATE");
+    ok(c.cmd("SUBSCRIBE inbox"), "SUBSCRIBE");
+    ok(c.cmd("SUBSCRIBE inbox/kid"), "SUBSCRIBE");
+    let all = vec![
+        "* LIST (\\HasChildren) \"/\" INBOX",
+        "* LIST (\\HasNoChildren) \"/\" INBOX/kid",
+        "TAG OK LIST completed",
+    ];
+    assert_eq!(c.cmd("LIST \"\" *"), all);
+    assert_eq!(c.cmd("LIST \"\" inbox*"), all);
+    assert_eq!(c.cmd("LIST \"\" Inbox/*").len(), 2);
+    assert_eq!(c.cmd("LIST inbox/ %").len(), 2);
+    assert_eq!(
+        c.cmd("LSUB \"\" *"),
+        vec![
+            "* LSUB () \"/\" INBOX",
+            "* LSUB () \"/\" INBOX/kid",
+            "TAG OK LSUB completed",
+        ]
+    );
+    assert_eq!(
+        c.cmd("STATUS iNbOx/kid (MESSAGES)"),
+        vec!["* STATUS INBOX/kid (MESSAGES 0)", "TAG OK STATUS completed"]
+    );
+    ok(c.cmd("RENAME inbox/kid INBOX/grown"), "RENAME");
+    ok(c.cmd("DELETE inbox/grown"), "DELETE");
+    assert_eq!(
+        c.cmd("LIST \"\" *"),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "TAG OK LIST completed"
+        ]
+    );
 }
