@@ -660,11 +660,12 @@ fn copy(
 }
 
 fn changes_since(c: &Connection, mailbox: MailboxId, modseq: u64) -> Result<Changes> {
+    // A mailbox deleted under a session is an error the session must act on, not "no news".
     let highest: i64 = c
         .prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
         .query_row([mailbox.0], |r| r.get(0))
         .optional()?
-        .unwrap_or(0);
+        .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))?;
     let mut ch = Changes {
         highest_modseq: highest as u64,
         ..Changes::default()
