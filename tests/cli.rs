@@ -535,3 +535,66 @@ fn every_acknowledged_append_survives_sigkill() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn stdio_is_preauthenticated() {
+    let dir = TempDir::new("stdio");
+    let db = dir.path().join("s.db");
+    let o = run(&db, &["user", "add", "erin", "--password-stdin"], "pw\n");
+    assert!(o.status.success());
+    let o = run(
+        &db,
+        &["stdio", "--user", "erin"],
+        "a1 LOGIN erin pw\r\na2 CREATE box\r\na3 STATUS box (MESSAGES)\r\na4 LOGOUT\r\n",
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert_eq!(
+        lines,
+        vec![
+            "* PREAUTH [CAPABILITY IMAP4REV1 UNSELECT UIDPLUS] liteimap: logged in as erin",
+            "a1 BAD LOGIN: already logged in",
+            "a2 OK CREATE completed",
+            "* STATUS box (MESSAGES 0)",
+            "a3 OK STATUS completed",
+            "* BYE liteimap logging out",
+            "a4 OK LOGOUT completed",
+            "",
+        ]
+    );
+    let o = run(&db, &["stdio", "--user", "nobody"], "");
+    assert!(!o.status.success());
+    assert_eq!(stderr_lines(&o), vec!["liteimap: no such user: nobody"]);
+}
+
+#[test]
+fn sigint_says_bye_and_exits_zero() {
+    let dir = TempDir::new("sigint");
+    let db = dir.path().join("i.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let mut s = Served::start(&db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    let mut d = Client::connect(s.port);
+    d.greeting = d.read_line();
+    assert_eq!(
+        c.cmd("LOGIN u p")[0],
+        "TAG OK [CAPABILITY IMAP4REV1 UNSELECT UIDPLUS] Logged in"
+    );
+    let st = Command::new("kill")
+        .args(["-INT", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for client in [&mut c, &mut d] {
+        assert_eq!(client.read_line(), "* BYE Server shutting down");
+        assert!(client.is_closed());
+    }
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    s.wait_for_line("liteimap stopped");
+    // Nothing listens any more.
+    assert!(TcpStream::connect(("127.0.0.1", s.port)).is_err());
+}

@@ -982,3 +982,31 @@ fn inbox_is_case_insensitive_in_patterns_and_lsub() {
         ]
     );
 }
+
+#[test]
+fn selected_mailbox_deleted_by_another_session() {
+    let dir = TempDir::new("delother");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    ok(a.cmd("CREATE f"), "CREATE");
+    a.append("f", "", &message("1", "x"));
+    a.cmd("SELECT f");
+    let mut b = srv.login(ALICE);
+    ok(b.cmd("DELETE f"), "DELETE");
+    // The view cannot be kept consistent with a folder that is gone: BYE and close.
+    a.send(b"n1 NOOP\r\n");
+    assert_eq!(a.read_line(), "* BYE The selected mailbox was deleted");
+    assert!(a.is_closed());
+    // Deleted with children (it stays as \Noselect): its messages are expunged under the
+    // session that has it selected.
+    ok(b.cmd("CREATE p/c"), "CREATE");
+    b.append("p", "", &message("1", "x"));
+    b.append("p", "", &message("2", "x"));
+    let mut a = srv.login(ALICE);
+    a.cmd("SELECT p");
+    ok(b.cmd("DELETE p"), "DELETE");
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec!["* 1 EXPUNGE", "* 1 EXPUNGE", "TAG OK NOOP completed"]
+    );
+}
