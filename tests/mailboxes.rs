@@ -262,6 +262,34 @@ fn rename_inbox_moves_messages_and_keeps_uidnext() {
         c.cmd("RENAME INBOX old"),
         vec!["TAG NO [ALREADYEXISTS] mailbox old already exists"]
     );
+    // The new folder continues the UIDs it was given.
+    let r = c.cmd("SELECT old");
+    let v_old = uidvalidity_of(&r);
+    assert!(r.contains(&"* 3 EXISTS".to_string()), "{r:?}");
+    assert!(r.contains(&"* 0 RECENT".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"* OK [UIDNEXT 4] Predicted next UID".to_string()),
+        "{r:?}"
+    );
+    let r = c.append("old", "", &message("more", "x"));
+    assert_eq!(appenduid(&r), (v_old, 4));
+    c.cmd("CLOSE");
+    // Renaming INBOX again, into a hierarchy that does not exist yet.
+    ok(c.cmd("RENAME INBOX arch/2020"), "RENAME");
+    assert_eq!(
+        c.cmd("STATUS arch/2020 (MESSAGES UIDNEXT)"),
+        vec![
+            "* STATUS arch/2020 (MESSAGES 1 UIDNEXT 5)",
+            "TAG OK STATUS completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("STATUS INBOX (MESSAGES UIDNEXT)"),
+        vec![
+            "* STATUS INBOX (MESSAGES 0 UIDNEXT 5)",
+            "TAG OK STATUS completed"
+        ]
+    );
 }
 
 #[test]
