@@ -143,12 +143,29 @@ fn wrong_state_commands_get_bad_and_the_session_goes_on() {
             "{cmd}"
         );
     }
+    // An APPEND before login: its literal is read, then refused.
+    let r = c.cmd_literal("APPEND INBOX", &message("early", "x"), "");
+    assert_eq!(r, vec!["TAG BAD APPEND needs a login first"]);
+    assert_eq!(
+        c.cmd("FETCH 1 FLAGS"),
+        vec!["TAG BAD FETCH needs a login first"]
+    );
     assert_eq!(c.cmd("LOGIN alice wonderland"), vec![CAPS_AUTH]);
+    assert_eq!(
+        c.cmd("STATUS INBOX (MESSAGES)"),
+        vec!["* STATUS INBOX (MESSAGES 0)", "TAG OK STATUS completed"],
+        "the APPEND before login stored nothing"
+    );
     for (cmd, name) in [
         ("CHECK", "CHECK"),
         ("CLOSE", "CLOSE"),
         ("EXPUNGE", "EXPUNGE"),
         ("UNSELECT", "UNSELECT"),
+        ("FETCH 1 FLAGS", "FETCH"),
+        ("UID FETCH 1 FLAGS", "FETCH"),
+        ("STORE 1 +FLAGS (\\Seen)", "STORE"),
+        ("SEARCH ALL", "SEARCH"),
+        ("COPY 1 INBOX", "COPY"),
     ] {
         assert_eq!(
             c.cmd(cmd),
