@@ -327,6 +327,7 @@ impl Session {
             C::Close => self.cmd_close().await,
             C::Unselect => self.cmd_unselect().await,
             C::Expunge => self.cmd_expunge(None).await,
+            C::ExpungeUid { sequence_set } => self.cmd_uid_expunge(sequence_set).await,
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }

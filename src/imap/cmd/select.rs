@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use imap_codec::imap_types::flag::Flag;
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::sequence::SequenceSet;
 
 use super::{flag_from_store, permanent_flags, SYSTEM_FLAGS};
 use crate::imap::cmd::mailbox::nz;
@@ -117,6 +118,21 @@ impl Session {
     pub(crate) async fn cmd_unselect(&mut self) -> CmdResult<Done> {
         self.state.deselect();
         Ok(Done::ok("UNSELECT completed"))
+    }
+
+    /// UID EXPUNGE (RFC 4315, advertised with UIDPLUS): only the `\Deleted` messages among
+    /// the UIDs of `set` that this session's view holds.
+    pub(crate) async fn cmd_uid_expunge(&mut self, set: SequenceSet) -> CmdResult<Done> {
+        let uids: Vec<u32> = match self.state.selected() {
+            Some(s) => s
+                .view
+                .resolve_uids(&set)
+                .into_iter()
+                .filter_map(|i| s.view.uids().get(i).copied())
+                .collect(),
+            None => return Err(CmdError::bad("No mailbox selected")),
+        };
+        self.cmd_expunge(Some(uids)).await
     }
 
     /// EXPUNGE, and UID EXPUNGE when `only` names the UIDs (RFC 4315).
