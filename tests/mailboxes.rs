@@ -1038,3 +1038,43 @@ fn selected_mailbox_deleted_by_another_session() {
         vec!["* 1 EXPUNGE", "* 1 EXPUNGE", "TAG OK NOOP completed"]
     );
 }
+
+#[test]
+fn uid_expunge_of_uidplus() {
+    let dir = TempDir::new("uidexpunge");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    // UIDs 1..=5; 1, 2, 4 and 5 are \Deleted.
+    for i in 1..=5 {
+        c.append(
+            "INBOX",
+            if i == 3 { "" } else { "\\Deleted" },
+            &message(&format!("{i}"), "x"),
+        );
+    }
+    c.cmd("SELECT INBOX");
+    // Only the \Deleted ones among the named UIDs go; 99 does not exist.
+    assert_eq!(
+        c.cmd("UID EXPUNGE 2:4,99"),
+        vec!["* 2 EXPUNGE", "* 3 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(c.cmd("UID EXPUNGE 2:3"), vec!["TAG OK EXPUNGE completed"]);
+    assert_eq!(
+        c.cmd("UID EXPUNGE 5:*"),
+        vec!["* 3 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(
+        c.cmd("STATUS INBOX (MESSAGES)"),
+        vec!["* STATUS INBOX (MESSAGES 2)", "TAG OK STATUS completed"]
+    );
+    c.cmd("EXAMINE INBOX");
+    assert_eq!(
+        c.cmd("UID EXPUNGE 1"),
+        vec!["TAG NO [CANNOT] Mailbox is read-only (EXAMINE): nothing can be expunged"]
+    );
+    c.cmd("CLOSE");
+    assert_eq!(
+        c.cmd("UID EXPUNGE 1"),
+        vec!["TAG BAD EXPUNGE needs a selected mailbox (SELECT or EXAMINE first)"]
+    );
+}
