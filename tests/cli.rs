@@ -598,3 +598,78 @@ fn sigint_says_bye_and_exits_zero() {
     // Nothing listens any more.
     assert!(TcpStream::connect(("127.0.0.1", s.port)).is_err());
 }
+
+#[test]
+fn newer_database_is_refused_and_left_alone() {
+    let dir = TempDir::new("newer");
+    let db = dir.path().join("n.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    for args in [
+        &["user", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let o = run(&db, args, "");
+        assert!(!o.status.success(), "{args:?}");
+        let lines = stderr_lines(&o);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "liteimap: cannot open database {}: ",
+                db.display()
+            )) && lines[0].contains("newer"),
+            "{lines:?}"
+        );
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99);
+}
+
+#[test]
+fn serve_listens_on_every_address_given() {
+    let dir = TempDir::new("twolisten");
+    let db = dir.path().join("l.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let (p1, p2) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{p1}"),
+            "--listen",
+            &format!("127.0.0.1:{p2}"),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for p in [p1, p2] {
+        let s = loop {
+            match TcpStream::connect(("127.0.0.1", p)) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => panic!("{p}: {e}"),
+            }
+        };
+        drop(s);
+        let mut c = Client::connect(p);
+        c.greeting = c.read_line();
+        assert_eq!(
+            c.cmd("LOGIN u p")[0],
+            "TAG OK [CAPABILITY IMAP4REV1 UNSELECT UIDPLUS] Logged in"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -654,3 +654,18 @@ fn shutdown_says_bye_to_every_session() {
     assert_eq!(b.read_line(), "* BYE Server shutting down");
     assert!(b.is_closed());
 }
+
+#[test]
+fn idle_timeout_after_login_says_bye() {
+    use liteimap::server::Config;
+    let dir = TempDir::new("idle");
+    let config = Config {
+        idle_timeout: std::time::Duration::from_millis(400),
+        ..Config::default()
+    };
+    let srv = TestServer::start_with(&dir, config);
+    let mut c = srv.login(ALICE);
+    c.cmd("SELECT INBOX");
+    assert_eq!(c.read_line(), "* BYE Autologout: idle for too long");
+    assert!(c.is_closed());
+}
