@@ -1078,3 +1078,41 @@ fn uid_expunge_of_uidplus() {
         vec!["TAG BAD EXPUNGE needs a selected mailbox (SELECT or EXAMINE first)"]
     );
 }
+
+#[test]
+fn names_that_need_quoting_round_trip() {
+    let dir = TempDir::new("quoting");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    ok(c.cmd("CREATE \"my folder\""), "CREATE");
+    ok(c.cmd("CREATE \"q\\\"uote\""), "CREATE");
+    ok(c.cmd_literal("CREATE", b"lit{x}", ""), "CREATE");
+    assert_eq!(
+        c.cmd("LIST \"\" *"),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren) \"/\" \"lit{x}\"",
+            "* LIST (\\HasNoChildren) \"/\" \"my folder\"",
+            "* LIST (\\HasNoChildren) \"/\" \"q\\\"uote\"",
+            "TAG OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        c.cmd("STATUS \"my folder\" (MESSAGES)"),
+        vec![
+            "* STATUS \"my folder\" (MESSAGES 0)",
+            "TAG OK STATUS completed"
+        ]
+    );
+    assert!(c
+        .append("\"my folder\"", "", &message("1", "x"))
+        .starts_with("TAG OK [APPENDUID "));
+    assert_eq!(
+        c.cmd("SELECT \"my folder\"").last().unwrap(),
+        "TAG OK [READ-WRITE] SELECT completed"
+    );
+    assert_eq!(
+        c.cmd("SELECT \"\""),
+        vec!["TAG NO [CANNOT] Empty mailbox name"]
+    );
+}
