@@ -595,6 +595,15 @@ fn limits_connections_literals_lines_and_bad_commands() {
         vec!["TAG NO [TOOBIG] Literal of 1001 bytes exceeds the limit of 1000 bytes"]
     );
     assert_eq!(a.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    // A non-synchronising literal over the limit arrives anyway: read, dropped, refused.
+    a.send(b"nl APPEND INBOX {1500+}\r\n");
+    a.send(&vec![b'y'; 1500]);
+    a.send(b"\r\n");
+    assert_eq!(
+        a.until_tagged("nl"),
+        vec!["TAG NO [TOOBIG] Literal exceeds the size limit"]
+    );
+    assert_eq!(a.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
     assert!(a
         .append("INBOX", "", &message("fits", "x"))
         .starts_with("TAG OK [APPENDUID "));
