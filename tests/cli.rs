@@ -673,3 +673,43 @@ fn serve_listens_on_every_address_given() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn info_log_has_connections_and_failed_logins_but_no_secrets() {
+    let dir = TempDir::new("log");
+    let db = dir.path().join("g.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "RightPw1\n");
+    assert!(o.status.success());
+    let mut s = Served::start(&db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    assert_eq!(
+        c.cmd("LOGIN u WrongPw7"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    assert_eq!(
+        c.cmd("LOGIN u RightPw1")[0],
+        "TAG OK [CAPABILITY IMAP4REV1 UNSELECT UIDPLUS] Logged in"
+    );
+    assert!(c
+        .append("INBOX", "", &message("SubjectMark", "BodyMark"))
+        .starts_with("TAG OK"));
+    c.cmd("LOGOUT");
+    assert!(c.is_closed());
+    let lines = s.wait_for_line("disconnected");
+    let _ = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status();
+    let _ = s.child.wait();
+    let mut all = lines;
+    while let Ok(l) = s.stderr.recv_timeout(Duration::from_millis(500)) {
+        all.push(l);
+    }
+    let text = all.join("\n");
+    assert!(text.contains("): connected"), "{text}");
+    assert!(text.contains("login failed for user \"u\""), "{text}");
+    assert!(text.contains("): disconnected"), "{text}");
+    for secret in ["WrongPw7", "RightPw1", "SubjectMark", "BodyMark"] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{text}");
+    }
+}
