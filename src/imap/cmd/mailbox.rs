@@ -156,6 +156,13 @@ impl Session {
         let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
         if lsub {
             let subscribed: BTreeSet<&str> = subscriptions.iter().map(String::as_str).collect();
+            // A subscribed name is \Noselect when no folder of that name can be selected: it
+            // does not exist, or only as a \Noselect parent.
+            let selectable: BTreeSet<&str> = mailboxes
+                .iter()
+                .filter(|m| !m.noselect)
+                .map(|m| m.name.as_str())
+                .collect();
             let mut out: Vec<(String, bool)> = Vec::new();
             for name in &subscribed {
                 if list_match(&full, name) {
@@ -174,7 +181,7 @@ impl Session {
             out.sort();
             out.dedup();
             for (name, noselect) in out {
-                let attrs = if noselect || !names.contains(name.as_str()) {
+                let attrs = if noselect || !selectable.contains(name.as_str()) {
                     vec![FlagNameAttribute::Noselect]
                 } else {
                     vec![]
