@@ -1123,3 +1123,35 @@ fn names_that_need_quoting_round_trip() {
         vec!["TAG NO [CANNOT] Empty mailbox name"]
     );
 }
+
+#[test]
+fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
+    let dir = TempDir::new("lsubnoselect");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    ok(c.cmd("CREATE p/c"), "CREATE");
+    ok(c.cmd("SUBSCRIBE p"), "SUBSCRIBE");
+    ok(c.cmd("SUBSCRIBE p/c"), "SUBSCRIBE");
+    assert_eq!(
+        c.cmd("LSUB \"\" *"),
+        vec![
+            "* LSUB () \"/\" p",
+            "* LSUB () \"/\" p/c",
+            "TAG OK LSUB completed"
+        ]
+    );
+    ok(c.cmd("DELETE p"), "DELETE");
+    // The subscription stays (RFC 3501 §6.3.6), but p can no longer be selected.
+    assert_eq!(
+        c.cmd("LSUB \"\" *"),
+        vec![
+            "* LSUB (\\Noselect) \"/\" p",
+            "* LSUB () \"/\" p/c",
+            "TAG OK LSUB completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("LSUB \"\" %"),
+        vec!["* LSUB (\\Noselect) \"/\" p", "TAG OK LSUB completed"]
+    );
+}
