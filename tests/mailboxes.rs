@@ -1122,6 +1122,15 @@ fn names_that_need_quoting_round_trip() {
         c.cmd("SELECT \"\""),
         vec!["TAG NO [CANNOT] Empty mailbox name"]
     );
+    ok(c.cmd("CREATE \"[Gmail]/Sent Mail\""), "CREATE");
+    let r = c.cmd("LIST \"\" \"[Gmail]*\"");
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert_eq!(r[1], "* LIST (\\HasNoChildren) \"/\" \"[Gmail]/Sent Mail\"");
+    assert_eq!(
+        c.cmd("SELECT \"[nope]\""),
+        vec!["TAG NO [NONEXISTENT] No such mailbox: [nope]"]
+    );
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
 }
 
 #[test]
