@@ -1164,3 +1164,55 @@ fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
         vec!["* LSUB (\\Noselect) \"/\" p", "TAG OK LSUB completed"]
     );
 }
+
+#[test]
+fn concurrent_expunges_and_appends_keep_numbers_valid() {
+    let dir = TempDir::new("concurrent");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.append("INBOX", "\\Deleted", &message("1", "x"));
+    a.append("INBOX", "", &message("2", "x"));
+    a.append("INBOX", "\\Deleted", &message("3", "x"));
+    a.cmd("SELECT INBOX");
+    let mut b = srv.login(ALICE);
+    b.cmd("SELECT INBOX");
+    assert_eq!(
+        b.cmd("EXPUNGE"),
+        vec!["* 1 EXPUNGE", "* 2 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    // A's own EXPUNGE finds nothing left to remove, and reports B's removals.
+    assert_eq!(
+        a.cmd("EXPUNGE"),
+        vec!["* 1 EXPUNGE", "* 2 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    // Removals are sent before new messages, so every number is valid when it is sent.
+    // A's view is [2]. B adds 4 (\Deleted); A learns of it.
+    b.append("INBOX", "\\Deleted", &message("4", "x"));
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec!["* 2 EXISTS", "* 1 RECENT", "TAG OK NOOP completed"]
+    );
+    // B adds 5 and removes 4: A hears of the removal first, then of the new message, which
+    // took number 2 again.
+    b.append("INBOX", "", &message("5", "x"));
+    assert_eq!(
+        b.cmd("EXPUNGE"),
+        vec!["* 2 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec![
+            "* 2 EXPUNGE",
+            "* 2 EXISTS",
+            "* 1 RECENT",
+            "TAG OK NOOP completed"
+        ]
+    );
+    assert_eq!(
+        a.cmd("STATUS INBOX (MESSAGES UIDNEXT)"),
+        vec![
+            "* STATUS INBOX (MESSAGES 2 UIDNEXT 6)",
+            "TAG OK STATUS completed"
+        ]
+    );
+}
