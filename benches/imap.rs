@@ -268,9 +268,11 @@ fn bench_idle(n: usize) {
                     let mut w = s;
                     let mut line = String::new();
                     r.read_line(&mut line).await.unwrap();
-                    w.write_all(format!("a LOGIN {USER} {PASS}\r\nb SELECT INBOX\r\nc IDLE\r\n").as_bytes())
-                        .await
-                        .unwrap();
+                    w.write_all(
+                        format!("a LOGIN {USER} {PASS}\r\nb SELECT INBOX\r\nc IDLE\r\n").as_bytes(),
+                    )
+                    .await
+                    .unwrap();
                     loop {
                         line.clear();
                         r.read_line(&mut line).await.unwrap();
@@ -353,7 +355,10 @@ fn bench_idle(n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let which = args.first().map(String::as_str).unwrap_or("all");
     match which {
         "fetch" => bench_fetch(),

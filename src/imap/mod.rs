@@ -154,7 +154,14 @@ pub fn validate_name(bytes: &[u8]) -> CmdResult<String> {
             "Mailbox name contains a wildcard character (* or %)",
         ));
     }
-    let name = String::from_utf8_lossy(bytes).into_owned();
+    let mut name = String::from_utf8_lossy(bytes).into_owned();
+    // INBOX is case-insensitive also as the first level of a child's name: "inbox/x" is "INBOX/x".
+    if name.len() >= 6
+        && name[..5].eq_ignore_ascii_case(crate::store::INBOX)
+        && name[5..].starts_with(DELIMITER)
+    {
+        name.replace_range(..5, crate::store::INBOX);
+    }
     if name.starts_with(DELIMITER) || name.split(DELIMITER).any(|level| level.is_empty()) {
         return Err(CmdError::no_code(
             code_cannot(),
@@ -205,6 +212,8 @@ mod tests {
         assert_eq!(mailbox_name(&m("inbox")).unwrap(), "INBOX");
         assert_eq!(mailbox_name(&m("a/b")).unwrap(), "a/b");
         assert_eq!(mailbox_name(&m("&AOQ-")).unwrap(), "&AOQ-");
+        assert_eq!(mailbox_name(&m("inBox/x")).unwrap(), "INBOX/x");
+        assert_eq!(mailbox_name(&m("inboxes/x")).unwrap(), "inboxes/x");
         for bad in ["a//b", "/a", "a/", "x*", "%", "../x", "a/../b"] {
             assert!(mailbox_name(&m(bad)).is_err(), "{bad}");
         }

@@ -237,10 +237,13 @@ pub(crate) fn create_mailbox(tx: &Transaction, user: UserId, name: &str) -> Resu
                 "mailbox {name} already exists"
             )));
         }
+        // A new mailbox under the old name, with a new id: a session that still has the old
+        // one selected then learns it is gone instead of seeing its UIDs start again at 1.
+        tx.execute("DELETE FROM mailboxes WHERE id = ?1", [existing.id.0])?;
         let v = next_uidvalidity(tx)?;
         tx.execute(
-            "UPDATE mailboxes SET noselect = 0, uidvalidity = ?2, uidnext = 1, recent_floor = 1 WHERE id = ?1",
-            params![existing.id.0, v],
+            "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES (?1, ?2, ?3)",
+            params![user.0, name, v],
         )?;
     } else {
         for parent in ancestors(name) {

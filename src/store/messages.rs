@@ -762,11 +762,13 @@ fn copy(
 }
 
 fn changes_since(c: &Connection, mailbox: MailboxId, modseq: u64) -> Result<Changes> {
+    // A mailbox deleted under a session is an error the session must act on, not "no news";
+    // so is one deleted down to a \Noselect name, which a CREATE may revive with UIDs from 1.
     let highest: i64 = c
-        .prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
+        .prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1 AND noselect = 0")?
         .query_row([mailbox.0], |r| r.get(0))
         .optional()?
-        .unwrap_or(0);
+        .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))?;
     let mut ch = Changes {
         highest_modseq: highest as u64,
         ..Changes::default()

@@ -156,17 +156,23 @@ impl Session {
         let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
         if lsub {
             let subscribed: BTreeSet<&str> = subscriptions.iter().map(String::as_str).collect();
+            // A subscribed name is \Noselect when no folder of that name can be selected: it
+            // does not exist, or only as a \Noselect parent.
+            let selectable: BTreeSet<&str> = mailboxes
+                .iter()
+                .filter(|m| !m.noselect)
+                .map(|m| m.name.as_str())
+                .collect();
             let mut out: Vec<(String, bool)> = Vec::new();
             for name in &subscribed {
-                if wildcard_match(&full, name.as_bytes()) {
+                if list_match(&full, name) {
                     out.push((name.to_string(), false));
                 } else if full.contains(&b'%') {
                     // RFC 3501 §6.3.9: a parent matched by % whose child is subscribed is
                     // listed \Noselect when it is not subscribed itself.
                     for (i, _) in name.match_indices(DELIMITER) {
                         let parent = &name[..i];
-                        if !subscribed.contains(parent) && wildcard_match(&full, parent.as_bytes())
-                        {
+                        if !subscribed.contains(parent) && list_match(&full, parent) {
                             out.push((parent.to_string(), true));
                         }
                     }
@@ -175,7 +181,7 @@ impl Session {
             out.sort();
             out.dedup();
             for (name, noselect) in out {
-                let attrs = if noselect || !names.contains(name.as_str()) {
+                let attrs = if noselect || !selectable.contains(name.as_str()) {
                     vec![FlagNameAttribute::Noselect]
                 } else {
                     vec![]
@@ -186,7 +192,7 @@ impl Session {
             return Ok(Done::ok(done));
         }
         for mb in &mailboxes {
-            if !wildcard_match(&full, mb.name.as_bytes()) {
+            if !list_match(&full, &mb.name) {
                 continue;
             }
             let attrs = list_attributes(mb, &names);
@@ -295,6 +301,22 @@ fn list_attributes(mb: &MailboxRow, names: &BTreeSet<&str>) -> Vec<FlagNameAttri
 /// RFC 3501 LIST matching: `*` matches anything, `%` anything but the delimiter. Dynamic
 /// programming, so hostile patterns cost at most pattern × name steps.
 pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
+    match_folding(pattern, name, 0)
+}
+
+/// LIST/LSUB matching of a stored name: its INBOX level matches in any case (RFC 3501 §5.1),
+/// so `inbox*` finds INBOX and INBOX/x.
+fn list_match(pattern: &[u8], name: &str) -> bool {
+    let inbox = name == INBOX || name.starts_with("INBOX/");
+    match_folding(
+        pattern,
+        name.as_bytes(),
+        if inbox { INBOX.len() } else { 0 },
+    )
+}
+
+/// `wildcard_match` where the first `fold` bytes of the name compare case-insensitively.
+fn match_folding(pattern: &[u8], name: &[u8], fold: usize) -> bool {
     let (p, n) = (pattern.len(), name.len());
     // row[j]: does pattern[..i] match name[..j]
     let mut prev = vec![false; n + 1];
@@ -317,7 +339,9 @@ pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
             }
             _ => {
                 for j in 1..=n {
-                    cur[j] = prev[j - 1] && name[j - 1] == c;
+                    cur[j] = prev[j - 1]
+                        && (name[j - 1] == c
+                            || (j <= fold && name[j - 1].eq_ignore_ascii_case(&c)));
                 }
             }
         }
@@ -345,6 +369,10 @@ mod tests {
         assert!(!m(b"INBOX", b"INBOXX"));
         assert!(m(b"%/%", b"a/b"));
         assert!(m(b"", b""));
+        assert!(super::list_match(b"inbox*", "INBOX/x"));
+        assert!(super::list_match(b"Inbox", "INBOX"));
+        assert!(!super::list_match(b"inbox/X", "INBOX/x"));
+        assert!(!super::list_match(b"inboxx", "INBOXX"));
         let hostile = [b'*'; 500];
         assert!(m(&hostile, &[b'x'; 1000]));
     }

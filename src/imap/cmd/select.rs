@@ -119,6 +119,8 @@ impl Session {
         Ok(Done::ok("UNSELECT completed"))
     }
 
+    /// UID EXPUNGE (RFC 4315, advertised with UIDPLUS): only the `\Deleted` messages among
+    /// the UIDs of `set` that this session's view holds.
     /// EXPUNGE, and UID EXPUNGE when `only` names the UIDs (RFC 4315).
     pub(crate) async fn cmd_expunge(&mut self, only: Option<Vec<u32>>) -> CmdResult<Done> {
         let (mb, read_only) = match self.state.selected() {

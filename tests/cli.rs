@@ -1,0 +1,715 @@
+//! The liteimap binary: --help, user management, refusing bad databases and busy ports, the
+//! demo user, SIGTERM, and a crash (SIGKILL) during concurrent APPENDs.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_liteimap");
+
+fn run(db: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The process may exit before reading its input (a bad name): a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn stderr_lines(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `liteimap serve`; its stderr lines arrive on `stderr`.
+struct Served {
+    child: Child,
+    port: u16,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(db: &Path) -> Self {
+        let port = free_port();
+        let mut child = Command::new(BIN)
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let s = Served {
+            child,
+            port,
+            stderr: rx,
+        };
+        s.wait_for_line("listening on");
+        s
+    }
+
+    /// Stderr lines up to and including the first that contains `needle`.
+    fn wait_for_line(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match self.stderr.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) => {
+                    let found = l.contains(needle);
+                    seen.push(l);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("no stderr line with {needle:?}; got {seen:?}");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn help_of_every_command_exits_zero() {
+    let dir = TempDir::new("help");
+    let db = dir.path().join("h.db");
+    for (args, words) in [
+        (&["--help"][..], "IMAP4rev1 server"),
+        (&["serve", "--help"][..], "Run the IMAP server"),
+        (&["user", "--help"][..], "Manage users"),
+        (&["user", "add", "--help"][..], "Create a user"),
+        (&["user", "list", "--help"][..], "List users"),
+        (&["user", "remove", "--help"][..], "Remove a user"),
+        (
+            &["user", "passwd", "--help"][..],
+            "Change a user's password",
+        ),
+        (&["stdio", "--help"][..], "stdin/stdout"),
+    ] {
+        let o = run(&db, args, "");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+        assert!(out.contains(words), "{args:?}: {out}");
+    }
+    // --help never creates the database.
+    assert!(!db.exists());
+}
+
+#[test]
+fn bad_flags_exit_non_zero() {
+    let dir = TempDir::new("badflag");
+    let db = dir.path().join("b.db");
+    for args in [
+        &["--frobnicate", "serve"][..],
+        &["serve", "--frobnicate"][..],
+        &["user", "add"][..],
+        &["user", "frob"][..],
+        &[][..],
+        &["serve", "--max-connections", "many"][..],
+    ] {
+        let o = run(&db, args, "");
+        assert!(!o.status.success(), "{args:?}: {o:?}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!text.trim().is_empty(), "{args:?} said nothing");
+    }
+    let o = run(&db, &["serve", "--listen", "nonsense"], "");
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr_lines(&o).last().unwrap(),
+        "liteimap: invalid listen address \"nonsense\" (expected IP:PORT, e.g. 127.0.0.1:1143)"
+    );
+}
+
+#[test]
+fn user_add_list_passwd_remove() {
+    let dir = TempDir::new("users");
+    let db = dir.path().join("u.db");
+    let o = run(
+        &db,
+        &["user", "add", "carol", "--password-stdin"],
+        "s3cret\n",
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stderr_lines(&o), vec!["created user carol"]);
+    let o = run(&db, &["user", "add", "carol", "--password-stdin"], "x\n");
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr_lines(&o),
+        vec!["liteimap: user carol already exists"]
+    );
+    let o = run(&db, &["user", "add", "bad name", "--password-stdin"], "x\n");
+    assert!(!o.status.success());
+    assert_eq!(stderr_lines(&o).len(), 1, "{o:?}");
+    let o = run(&db, &["user", "add", "dave", "--password-stdin"], "\n");
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr_lines(&o),
+        vec!["liteimap: empty password on standard input"]
+    );
+    let o = run(&db, &["user", "list"], "");
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "carol\t0 messages\n");
+
+    // The password works over IMAP, and a changed one replaces it.
+    let s = Served::start(&db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    assert_eq!(
+        c.cmd("LOGIN carol s3cret"),
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"]
+    );
+    assert!(c
+        .append("INBOX", "", &message("m", "x"))
+        .starts_with("TAG OK"));
+    let o = run(
+        &db,
+        &["user", "passwd", "carol", "--password-stdin"],
+        "n3w\n",
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stderr_lines(&o), vec!["changed password of carol"]);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    assert_eq!(
+        c.cmd("LOGIN carol s3cret"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    assert_eq!(
+        c.cmd("LOGIN carol n3w"),
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"]
+    );
+    let o = run(&db, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "carol\t1 messages\n");
+    let o = run(
+        &db,
+        &["user", "passwd", "nobody", "--password-stdin"],
+        "x\n",
+    );
+    assert!(!o.status.success());
+    assert_eq!(stderr_lines(&o), vec!["liteimap: no such user: nobody"]);
+
+    let o = run(&db, &["user", "remove", "carol"], "");
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stderr_lines(&o), vec!["removed user carol"]);
+    let o = run(&db, &["user", "remove", "carol"], "");
+    assert!(!o.status.success());
+    assert_eq!(stderr_lines(&o), vec!["liteimap: no such user: carol"]);
+    let o = run(&db, &["user", "list"], "");
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    assert_eq!(
+        c.cmd("LOGIN carol n3w"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+}
+
+#[test]
+fn junk_database_is_refused_with_one_line() {
+    let dir = TempDir::new("junk");
+    for (name, junk) in [
+        ("long.db", vec![0x5au8; 8192]),
+        ("short.db", b"hello, I am not a database\n".to_vec()),
+    ] {
+        let db = dir.path().join(name);
+        std::fs::write(&db, &junk).unwrap();
+        for args in [
+            &["user", "list"][..],
+            &["serve", "--listen", "127.0.0.1:0"][..],
+        ] {
+            let o = run(&db, args, "");
+            assert!(!o.status.success(), "{name} {args:?}: {o:?}");
+            assert_eq!(
+                stderr_lines(&o),
+                vec![format!(
+                    "liteimap: cannot open database {}: {} is not a liteimap database",
+                    db.display(),
+                    db.display()
+                )],
+                "{name} {args:?}"
+            );
+        }
+        assert_eq!(std::fs::read(&db).unwrap(), junk, "the file was changed");
+    }
+    // A SQLite database of another program.
+    let db = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    let o = run(&db, &["user", "list"], "");
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr_lines(&o),
+        vec![format!(
+            "liteimap: cannot open database {}: {} is not a liteimap database",
+            db.display(),
+            db.display()
+        )]
+    );
+    // A path that cannot be opened.
+    let db = dir.path().join("no/such/dir/x.db");
+    let o = run(&db, &["user", "list"], "");
+    assert!(!o.status.success());
+    let lines = stderr_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "liteimap: cannot open database {}: ",
+            db.display()
+        )),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn serve_on_a_busy_port_fails_with_one_line() {
+    let dir = TempDir::new("busy");
+    let db = dir.path().join("p.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let o = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{o:?}");
+    let lines = stderr_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("liteimap: cannot listen on {addr}: ")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn demo_user_and_sigterm() {
+    let dir = TempDir::new("demo");
+    let db = dir.path().join("d.db");
+    let s = Served::start(&db);
+    let o = run(&db, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "demo\t0 messages\n");
+    drop(s);
+    let db2 = dir.path().join("d2.db");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db2)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    let mut pass = None;
+    loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "{lines:?}");
+        if let Some(rest) =
+            l.strip_prefix("liteimap: no users yet, so created user \"demo\" with password \"")
+        {
+            pass = Some(rest.trim_end().trim_end_matches('"').to_string());
+        }
+        let done = l.contains("listening on");
+        lines.push(l);
+        if done {
+            break;
+        }
+    }
+    let pass = pass.unwrap_or_else(|| panic!("no demo password in {lines:?}"));
+    assert!(pass.len() >= 12, "{pass}");
+    // The password is not logged anywhere else.
+    assert_eq!(lines.iter().filter(|l| l.contains(&pass)).count(), 1);
+    let mut c = Client::connect(port);
+    c.greeting = c.read_line();
+    assert_eq!(
+        c.cmd(&format!("LOGIN demo \"{pass}\"")),
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"]
+    );
+    c.cmd("SELECT INBOX");
+    // SIGTERM: the connected client gets BYE, the process exits 0.
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(c.read_line(), "* BYE Server shutting down");
+    assert!(c.is_closed());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    let _ = err.read_to_string(&mut rest);
+    assert!(!rest.contains(&pass));
+    // A second start does not create another demo user.
+    let o = run(&db2, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "demo\t0 messages\n");
+}
+
+/// Append in a loop over a raw socket until the connection breaks; the UIDs answered OK.
+fn append_until_broken(port: u16, id: usize) -> Vec<u32> {
+    let mut ok = Vec::new();
+    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return ok;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    let read = |r: &mut BufReader<TcpStream>, line: &mut String| -> bool {
+        line.clear();
+        matches!(r.read_line(line), Ok(n) if n > 0)
+    };
+    if !read(&mut r, &mut line) {
+        return ok;
+    }
+    if w.write_all(b"l LOGIN crash test\r\n").is_err() || !read(&mut r, &mut line) {
+        return ok;
+    }
+    assert!(line.starts_with("l OK"), "{line}");
+    for n in 0.. {
+        let msg = message(
+            &format!("t{id}-{n}"),
+            &"crash test body line\r\n".repeat(20),
+        );
+        let tag = format!("a{n}");
+        if w.write_all(format!("{tag} APPEND INBOX {{{}}}\r\n", msg.len()).as_bytes())
+            .is_err()
+            || !read(&mut r, &mut line)
+        {
+            return ok;
+        }
+        if !line.starts_with('+') {
+            return ok;
+        }
+        if w.write_all(&msg).is_err() || w.write_all(b"\r\n").is_err() {
+            return ok;
+        }
+        loop {
+            if !read(&mut r, &mut line) {
+                return ok;
+            }
+            if line.starts_with(&format!("{tag} ")) {
+                break;
+            }
+        }
+        let Some(rest) = line.strip_prefix(&format!("{tag} OK [APPENDUID ")) else {
+            panic!("{line}");
+        };
+        let uid: u32 = rest.split([' ', ']']).nth(1).unwrap().parse().unwrap();
+        ok.push(uid);
+    }
+    ok
+}
+
+#[test]
+fn every_acknowledged_append_survives_sigkill() {
+    let dir = TempDir::new("crash");
+    let db = dir.path().join("c.db");
+    let o = run(&db, &["user", "add", "crash", "--password-stdin"], "test\n");
+    assert!(o.status.success(), "{o:?}");
+    let mut s = Served::start(&db);
+    let port = s.port;
+    let threads: Vec<_> = (0..4)
+        .map(|i| std::thread::spawn(move || append_until_broken(port, i)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1200));
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    let mut acked = Vec::new();
+    for t in threads {
+        acked.extend(t.join().unwrap());
+    }
+    eprintln!("{} appends acknowledged before SIGKILL", acked.len());
+    let unique: BTreeSet<u32> = acked.iter().copied().collect();
+    assert_eq!(unique.len(), acked.len(), "a UID was given out twice");
+    assert!(
+        acked.len() >= 4,
+        "too few appends before the kill: {}",
+        acked.len()
+    );
+
+    // The database as left by the crash (WAL included).
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let mut st = conn
+            .prepare(
+                "SELECT m.uid FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id \
+                 JOIN users u ON u.id = b.user_id WHERE u.name = 'crash' AND b.name = 'INBOX'",
+            )
+            .unwrap();
+        let present: BTreeSet<u32> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let missing: Vec<_> = unique.difference(&present).collect();
+        assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    }
+
+    // The restarted server agrees, and goes on with higher UIDs.
+    let s = Served::start(&db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    c.cmd("LOGIN crash test");
+    let r = c.cmd("STATUS INBOX (MESSAGES UIDNEXT)");
+    let fields: Vec<u32> = r[0]
+        .trim_start_matches("* STATUS INBOX (")
+        .trim_end_matches(')')
+        .split(' ')
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let (messages, uidnext) = (fields[0], fields[1]);
+    assert!(
+        messages as usize >= unique.len(),
+        "{r:?} vs {}",
+        unique.len()
+    );
+    assert!(uidnext > *unique.iter().max().unwrap(), "{r:?}");
+    let r = c.cmd("SELECT INBOX");
+    assert!(r.contains(&format!("* {messages} EXISTS")), "{r:?}");
+    let r = c.append("INBOX", "", &message("after", "x"));
+    assert!(
+        r.starts_with("TAG OK [APPENDUID ") && r.contains(&format!(" {uidnext}] ")),
+        "{r}"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn stdio_is_preauthenticated() {
+    let dir = TempDir::new("stdio");
+    let db = dir.path().join("s.db");
+    let o = run(&db, &["user", "add", "erin", "--password-stdin"], "pw\n");
+    assert!(o.status.success());
+    let o = run(
+        &db,
+        &["stdio", "--user", "erin"],
+        "a1 LOGIN erin pw\r\na2 CREATE box\r\na3 STATUS box (MESSAGES)\r\na4 LOGOUT\r\n",
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.split("\r\n").collect();
+    assert_eq!(
+        lines,
+        vec![
+            "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] liteimap: logged in as erin",
+            "a1 BAD LOGIN: already logged in",
+            "a2 OK CREATE completed",
+            "* STATUS box (MESSAGES 0)",
+            "a3 OK STATUS completed",
+            "* BYE liteimap logging out",
+            "a4 OK LOGOUT completed",
+            "",
+        ]
+    );
+    let o = run(&db, &["stdio", "--user", "nobody"], "");
+    assert!(!o.status.success());
+    assert_eq!(stderr_lines(&o), vec!["liteimap: no such user: nobody"]);
+}
+
+#[test]
+fn sigint_says_bye_and_exits_zero() {
+    let dir = TempDir::new("sigint");
+    let db = dir.path().join("i.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let mut s = Served::start(&db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    let mut d = Client::connect(s.port);
+    d.greeting = d.read_line();
+    assert_eq!(
+        c.cmd("LOGIN u p")[0],
+        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"
+    );
+    let st = Command::new("kill")
+        .args(["-INT", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for client in [&mut c, &mut d] {
+        assert_eq!(client.read_line(), "* BYE Server shutting down");
+        assert!(client.is_closed());
+    }
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    s.wait_for_line("liteimap stopped");
+    // Nothing listens any more.
+    assert!(TcpStream::connect(("127.0.0.1", s.port)).is_err());
+}
+
+#[test]
+fn newer_database_is_refused_and_left_alone() {
+    let dir = TempDir::new("newer");
+    let db = dir.path().join("n.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    for args in [
+        &["user", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let o = run(&db, args, "");
+        assert!(!o.status.success(), "{args:?}");
+        let lines = stderr_lines(&o);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "liteimap: cannot open database {}: ",
+                db.display()
+            )) && lines[0].contains("newer"),
+            "{lines:?}"
+        );
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99);
+}
+
+#[test]
+fn serve_listens_on_every_address_given() {
+    let dir = TempDir::new("twolisten");
+    let db = dir.path().join("l.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
+    assert!(o.status.success());
+    let (p1, p2) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{p1}"),
+            "--listen",
+            &format!("127.0.0.1:{p2}"),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for p in [p1, p2] {
+        let s = loop {
+            match TcpStream::connect(("127.0.0.1", p)) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => panic!("{p}: {e}"),
+            }
+        };
+        drop(s);
+        let mut c = Client::connect(p);
+        c.greeting = c.read_line();
+        assert_eq!(
+            c.cmd("LOGIN u p")[0],
+            "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn info_log_has_connections_and_failed_logins_but_no_secrets() {
+    let dir = TempDir::new("log");
+    let db = dir.path().join("g.db");
+    let o = run(&db, &["user", "add", "u", "--password-stdin"], "RightPw1\n");
+    assert!(o.status.success());
+    let mut s = Served::start(&db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    assert_eq!(
+        c.cmd("LOGIN u WrongPw7"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    assert_eq!(
+        c.cmd("LOGIN u RightPw1")[0],
+        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS] Logged in"
+    );
+    assert!(c
+        .append("INBOX", "", &message("SubjectMark", "BodyMark"))
+        .starts_with("TAG OK"));
+    c.cmd("LOGOUT");
+    assert!(c.is_closed());
+    let lines = s.wait_for_line("disconnected");
+    let _ = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status();
+    let _ = s.child.wait();
+    let mut all = lines;
+    while let Ok(l) = s.stderr.recv_timeout(Duration::from_millis(500)) {
+        all.push(l);
+    }
+    let text = all.join("\n");
+    assert!(text.contains("): connected"), "{text}");
+    assert!(text.contains("login failed for user \"u\""), "{text}");
+    assert!(text.contains("): disconnected"), "{text}");
+    for secret in ["WrongPw7", "RightPw1", "SubjectMark", "BodyMark"] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{text}");
+    }
+}
