@@ -48,6 +48,7 @@ impl Session {
         for (uid, modseq, flags) in changes.changed {
             if uid > max_known {
                 new_uids.push(uid);
+                flag_updates.push((uid, flags)); // for its keywords; no seq yet, so no FETCH
             } else if sel.view.seq(uid).is_some()
                 && !sel.pending_expunges.contains(&uid)
                 && !sel.own_modseqs.contains(&modseq)
