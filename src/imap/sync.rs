@@ -79,7 +79,9 @@ impl Session {
         if let Some(sel) = self.state.selected() {
             for (_, flags) in &flag_updates {
                 for f in flags {
-                    if !f.starts_with('\\') && !sel.keywords.contains(f) {
+                    if !f.starts_with('\\')
+                        && !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f))
+                    {
                         new_keywords.insert(f.clone());
                     }
                 }
