@@ -339,3 +339,44 @@ fn copy_into_selected_mailbox() {
         vec![format!("TAG OK [COPYUID {va} 5 1] COPY completed")]
     );
 }
+
+/// A keyword the session has not announced yet, arriving on a new message (APPEND or COPY by
+/// any session), is announced with `* FLAGS` before the client can see it in a FETCH.
+#[test]
+fn keywords_of_new_messages_are_announced() {
+    let dir = TempDir::new("kw-new");
+    let srv = TestServer::start(&dir);
+    let mut c = three(&srv);
+    c.cmd("CREATE Other");
+    c.cmd("SELECT INBOX");
+    let mut d = srv.login(ALICE);
+    d.append("INBOX", "$Important \\Seen", &message("four", "x"));
+    assert_eq!(
+        c.cmd("NOOP"),
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important)",
+            "* 4 EXISTS",
+            "* 4 RECENT",
+            "TAG OK NOOP completed"
+        ]
+    );
+    // Known already: not announced again.
+    d.append("INBOX", "$important", &message("five", "x"));
+    assert_eq!(
+        c.cmd("NOOP"),
+        vec!["* 5 EXISTS", "* 5 RECENT", "TAG OK NOOP completed"]
+    );
+    // Via COPY from another mailbox.
+    d.append("Other", "Later", &message("six", "x"));
+    d.cmd("SELECT Other");
+    d.cmd("COPY 1 INBOX");
+    assert_eq!(
+        c.cmd("NOOP"),
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important Later)",
+            "* 6 EXISTS",
+            "* 6 RECENT",
+            "TAG OK NOOP completed"
+        ]
+    );
+}
