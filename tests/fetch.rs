@@ -514,3 +514,44 @@ fn uid_fetch() {
         )
     );
 }
+
+/// RFC 3501 §9 (seq-number): a sequence number beyond the mailbox is BAD, "This includes
+/// `*` if the selected mailbox is empty"; UIDs that match nothing are not an error.
+#[test]
+fn empty_mailbox_sequence_numbers_are_bad() {
+    let dir = TempDir::new("fetch-empty");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    c.cmd("CREATE Empty");
+    c.cmd("SELECT Empty");
+    for cmd in [
+        "FETCH 1 FLAGS",
+        "FETCH 1:* FLAGS",
+        "FETCH * FLAGS",
+        "STORE 1 +FLAGS (\\Seen)",
+        "STORE *:1 FLAGS ()",
+        "COPY 1:* INBOX",
+    ] {
+        assert_eq!(
+            c.cmd(cmd),
+            vec!["TAG BAD Sequence number beyond the mailbox (0 messages)"],
+            "{cmd}"
+        );
+    }
+    assert_eq!(
+        c.cmd("UID FETCH 1:* FLAGS"),
+        vec!["TAG OK UID FETCH completed"]
+    );
+    assert_eq!(
+        c.cmd("UID STORE 1:* +FLAGS (\\Seen)"),
+        vec!["TAG OK UID STORE completed"]
+    );
+    assert_eq!(
+        c.cmd("UID COPY 1:* INBOX"),
+        vec!["TAG OK UID COPY completed"]
+    );
+    assert_eq!(
+        c.cmd("SEARCH ALL"),
+        vec!["* SEARCH", "TAG OK SEARCH completed"]
+    );
+}
