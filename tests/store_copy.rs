@@ -379,4 +379,22 @@ fn keywords_of_new_messages_are_announced() {
             "TAG OK NOOP completed"
         ]
     );
+    // The session's own APPEND into the selected mailbox.
+    let v = uidvalidity_of(&srv);
+    assert_eq!(
+        c.cmd_literal("APPEND INBOX ($Own)", &message("seven", "x"), ""),
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Important $Own Later)"
+                .to_string(),
+            "* 7 EXISTS".to_string(),
+            "* 7 RECENT".to_string(),
+            format!("TAG OK [APPENDUID {v} 7] APPEND completed"),
+        ]
+    );
+}
+
+fn uidvalidity_of(srv: &TestServer) -> u32 {
+    let store = &srv.ctx.store;
+    let u = store.find_user("alice").unwrap().unwrap();
+    store.mailbox(u.id, "INBOX").unwrap().unwrap().uidvalidity
 }
