@@ -48,6 +48,7 @@ impl Session {
         for (uid, modseq, flags) in changes.changed {
             if uid > max_known {
                 new_uids.push(uid);
+                flag_updates.push((uid, flags)); // for its keywords; no seq yet, so no FETCH
             } else if sel.view.seq(uid).is_some()
                 && !sel.pending_expunges.contains(&uid)
                 && !sel.own_modseqs.contains(&modseq)
@@ -78,7 +79,9 @@ impl Session {
         if let Some(sel) = self.state.selected() {
             for (_, flags) in &flag_updates {
                 for f in flags {
-                    if !f.starts_with('\\') && !sel.keywords.contains(f) {
+                    if !f.starts_with('\\')
+                        && !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f))
+                    {
                         new_keywords.insert(f.clone());
                     }
                 }

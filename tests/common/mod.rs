@@ -142,6 +142,11 @@ impl Client {
     /// One response line without CRLF; a literal `{n}` at its end is read and appended
     /// (with the CRLF inside kept), followed by the rest of the line.
     pub fn read_line(&mut self) -> String {
+        String::from_utf8_lossy(&self.read_line_bytes()).into_owned()
+    }
+
+    /// [`Client::read_line`] as raw bytes (literals may hold 8-bit data).
+    pub fn read_line_bytes(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
             let mut line = Vec::new();
@@ -162,7 +167,7 @@ impl Client {
                 out.extend_from_slice(&lit);
                 continue;
             }
-            return String::from_utf8_lossy(&out).into_owned();
+            return out;
         }
     }
 
@@ -170,6 +175,11 @@ impl Client {
     pub fn is_closed(&mut self) -> bool {
         let mut buf = [0u8; 1];
         matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+    }
+
+    /// The number of the tag the next command will use (`t{n}`).
+    pub fn peek_tag(&self) -> usize {
+        self.next_tag
     }
 
     pub fn tag(&mut self) -> String {
@@ -184,6 +194,21 @@ impl Client {
         let tag = self.tag();
         self.send(format!("{tag} {command}\r\n").as_bytes());
         self.until_tagged(&tag)
+    }
+
+    /// [`Client::cmd`] with raw byte lines (the tagged line keeps its real tag).
+    pub fn cmd_bytes(&mut self, command: &str) -> Vec<Vec<u8>> {
+        let tag = self.tag();
+        self.send(format!("{tag} {command}\r\n").as_bytes());
+        let mut lines = Vec::new();
+        loop {
+            let l = self.read_line_bytes();
+            let done = l.starts_with(format!("{tag} ").as_bytes());
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
     }
 
     /// Read lines until the tagged response for `tag`.
@@ -221,6 +246,82 @@ impl Client {
         };
         self.cmd_literal(&prefix, message, "").pop().unwrap()
     }
+}
+
+/// APPEND with flags (may be empty) and an explicit internal date; returns the tagged line.
+impl Client {
+    pub fn append_dated(
+        &mut self,
+        mailbox: &str,
+        flags: &str,
+        date: &str,
+        message: &[u8],
+    ) -> String {
+        let prefix = format!("APPEND {mailbox} ({flags}) \"{date}\"");
+        self.cmd_literal(&prefix, message, "").pop().unwrap()
+    }
+}
+
+/// Put a message straight into the store (the import/delivery path), for bytes that APPEND
+/// cannot carry.
+pub fn store_message(srv: &TestServer, user: &str, mailbox: &str, raw: Vec<u8>) {
+    let store = &srv.ctx.store;
+    let u = store.find_user(user).unwrap().unwrap();
+    let mb = store.mailbox(u.id, mailbox).unwrap().unwrap();
+    store
+        .append(mb.id, &[liteimap::message::prepare(raw, vec![], None)])
+        .unwrap();
+}
+
+/// The `testdata/` directory.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// The fixture names (`X` for `testdata/X.eml`), sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(testdata())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".eml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fixture as it is APPENDed: CRLF-normalized, with huge-line.eml's `@@HUGE_LINE@@` marker
+/// expanded to 1 MiB of `x` as tests/mime_fixtures.rs does.
+pub fn fixture(name: &str) -> Vec<u8> {
+    const HUGE_MARKER: &[u8] = b"@@HUGE_LINE@@";
+    let raw = std::fs::read(testdata().join(format!("{name}.eml"))).unwrap();
+    let raw = match raw
+        .windows(HUGE_MARKER.len())
+        .position(|w| w == HUGE_MARKER)
+    {
+        Some(p) => {
+            let mut v = raw[..p].to_vec();
+            v.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+            v.extend_from_slice(&raw[p + HUGE_MARKER.len()..]);
+            v
+        }
+        None => raw,
+    };
+    liteimap::mime::normalize_crlf(&raw).into_owned()
+}
+
+/// The two lines of `testdata/X.expected`: the ENVELOPE item and the BODYSTRUCTURE item.
+pub fn expected(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let want = std::fs::read(testdata().join(format!("{name}.expected"))).unwrap();
+    let want = want.strip_suffix(b"\n").unwrap_or(&want);
+    // Literals inside hold CRLF only; the separator is the one bare LF.
+    let sep = want
+        .iter()
+        .enumerate()
+        .position(|(i, b)| *b == b'\n' && (i == 0 || want[i - 1] != b'\r'))
+        .unwrap();
+    (want[..sep].to_vec(), want[sep + 1..].to_vec())
 }
 
 fn literal_len(line: &[u8]) -> Option<usize> {

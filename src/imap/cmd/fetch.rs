@@ -80,7 +80,7 @@ impl Session {
             .state
             .selected()
             .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
-        if !uid && !sel.view.seqs_in_range(&set) && !sel.view.is_empty() {
+        if !uid && !sel.view.seqs_in_range(&set) {
             return Err(CmdError::bad(format!(
                 "Sequence number beyond the mailbox ({} messages)",
                 sel.view.len()
