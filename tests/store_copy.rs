@@ -79,7 +79,7 @@ fn store_forms() {
     assert_eq!(
         c.cmd("FETCH 2 FLAGS"),
         vec![
-            "* 2 FETCH (FLAGS (\\Deleted \\Flagged \\Recent))",
+            "* 2 FETCH (FLAGS (\\Flagged \\Deleted \\Recent))",
             "TAG OK FETCH completed"
         ]
     );
@@ -92,7 +92,7 @@ fn store_forms() {
     assert_eq!(
         c.cmd("STORE 3 FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)"),
         vec![
-            "* 3 FETCH (FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft \\Recent))",
+            "* 3 FETCH (FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\Recent))",
             "TAG OK STORE completed"
         ]
     );
@@ -115,7 +115,7 @@ fn store_forms() {
         d.cmd("FETCH 2:3 FLAGS"),
         vec![
             "* 2 FETCH (FLAGS ())",
-            "* 3 FETCH (FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen))",
+            "* 3 FETCH (FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft))",
             "TAG OK FETCH completed"
         ]
     );
