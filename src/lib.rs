@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - `cli`: the argh command-line structs (main.rs acts on them).
+//! - `dbpool`: a fixed pool of threads that run store calls for the async side.
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
 //! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.
@@ -17,6 +18,7 @@
 //!   only, never an IMAP type or a socket.
 //! - `password`: argon2id hashing.
 pub mod cli;
+pub mod dbpool;
 pub mod imap;
 pub mod message;
 pub mod mime;

@@ -16,11 +16,16 @@ use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::response::Capability;
 
+use crate::dbpool::DbPool;
 use crate::imap::conn::{Conn, Limits, Stream};
 use crate::imap::session::{Session, Start};
 use crate::imap::state::State;
 use crate::notify::Notifier;
 use crate::store::Store;
+
+/// Database worker threads: enough to keep both SQLite's writer and several readers busy,
+/// few enough that a burst of clients cannot multiply connections and memory.
+const DB_WORKERS: usize = 8;
 
 /// How often the database is checked for commits by other processes.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -49,6 +54,8 @@ impl Default for Config {
 /// What every session shares.
 pub struct Context {
     pub store: Arc<Store>,
+    /// Where sessions run their store calls.
+    pub db: DbPool,
     pub config: Config,
     pub notifier: Arc<Notifier>,
     shutdown_rx: Receiver<()>,
@@ -67,7 +74,9 @@ impl Context {
                 hub.publish(*m);
             }
         }));
+        let db = DbPool::new(store.clone(), DB_WORKERS);
         Arc::new(Context {
+            db,
             store,
             config,
             notifier,

@@ -98,7 +98,7 @@ impl Conn {
             frag: Fragmentizer::new(max_message),
             limits,
             out: Vec::with_capacity(4096),
-            buf: vec![0; 16 * 1024],
+            buf: vec![0; 4 * 1024],
             fragment_end: 0,
             in_literal: false,
             literals: 0,

@@ -79,14 +79,16 @@ impl Session {
         }
     }
 
-    /// Run the store call `f` on the blocking pool. The future does not borrow the session.
-    pub(crate) fn db<T, F>(&self, f: F) -> async_std::task::JoinHandle<Result<T, StoreError>>
+    /// Run the store call `f` on a database worker. The future does not borrow the session.
+    pub(crate) fn db<T, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static
     where
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.ctx.store.clone();
-        async_std::task::spawn_blocking(move || f(&store))
+        self.ctx.db.run(f)
     }
 
     /// Queue an untagged data response.
