@@ -216,6 +216,22 @@ pub fn spawn_session(
     });
 }
 
+/// Pending connections the kernel queues before we accept them. std's fixed 128 overflows when
+/// a thousand clients reconnect at once (after a restart, a network blip), and the overflow
+/// costs them seconds of SYN back-off.
+const LISTEN_BACKLOG: i32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    let std_listener: std::net::TcpListener = socket.into();
+    Ok(TcpListener::from(std_listener))
+}
+
 /// Bind every address, failing with one clear line for the first that cannot be bound.
 pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
@@ -223,9 +239,7 @@ pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, String> {
         let addr: SocketAddr = a.parse().map_err(|_| {
             format!("invalid listen address {a:?} (expected IP:PORT, e.g. 127.0.0.1:1143)")
         })?;
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let l = listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         if !addr.ip().is_loopback() {
             log::warn!("listening on {addr} without TLS: passwords cross the network in the clear");
         }
