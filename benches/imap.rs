@@ -250,7 +250,19 @@ fn bench_idle(n: usize) {
     let db = dir.join("bench.db");
     populate(&db, 10);
     let limit = (n + 100).to_string();
-    let srv = Server::start(&dir, &db, &["--max-connections", &limit]);
+    // All clients come from 127.0.0.1 as one user: lift the per-address limits.
+    let srv = Server::start(
+        &dir,
+        &db,
+        &[
+            "--max-connections",
+            &limit,
+            "--max-connections-per-ip",
+            &limit,
+            "--max-user-connections-per-ip",
+            &limit,
+        ],
+    );
     std::thread::sleep(Duration::from_millis(200));
     let base = srv.rss_kib();
     println!("## {n} connections idling on one mailbox");

@@ -52,6 +52,42 @@ pub struct Serve {
     /// longest command line in bytes, literals excluded (default 65536)
     #[argh(option, default = "64 * 1024")]
     pub max_line_length: usize,
+
+    /// address for implicit-TLS IMAP (the port 993 kind), IP:PORT (repeatable; needs --cert
+    /// and --key)
+    #[argh(option)]
+    pub tls_listen: Vec<String>,
+
+    /// PEM certificate chain, leaf first; with --key enables TLS: implicit-TLS listeners and
+    /// STARTTLS on the plain ones. SIGHUP reloads it.
+    #[argh(option)]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, RSA or EC) for --cert
+    #[argh(option)]
+    pub key: Option<PathBuf>,
+
+    /// allow LOGIN/AUTHENTICATE over cleartext from non-loopback addresses even with TLS
+    /// configured (by default such clients must use STARTTLS first)
+    #[argh(switch)]
+    pub allow_plaintext: bool,
+
+    /// most connections from one IP address (default 100)
+    #[argh(option, default = "100")]
+    pub max_connections_per_ip: usize,
+
+    /// most logged-in connections of one user from one IP address (default 10)
+    #[argh(option, default = "10")]
+    pub max_user_connections_per_ip: usize,
+
+    /// failed logins after which a connection is closed (default 5)
+    #[argh(option, default = "5")]
+    pub max_auth_failures: u32,
+
+    /// milliseconds before answering the first failed login; doubles with each further failure
+    /// of the connection or its address, up to 16 times (default 500)
+    #[argh(option, default = "500")]
+    pub auth_failure_delay_ms: u64,
 }
 
 /// Manage users: add, list, remove, passwd.

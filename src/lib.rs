@@ -16,7 +16,8 @@
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
 //!   only, never an IMAP type or a socket.
-//! - `password`: argon2id hashing.
+//! - `password`: argon2id hashing on a fixed pool of workers.
+//! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
 pub mod cli;
 pub mod dbpool;
 pub mod imap;
@@ -27,3 +28,4 @@ pub mod password;
 pub mod server;
 pub mod stdio;
 pub mod store;
+pub mod tls;

@@ -10,6 +10,7 @@ use liteimap::imap::conn::Limits;
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
+use liteimap::tls::Tls;
 use liteimap::{password, stdio};
 
 fn main() -> ExitCode {
@@ -68,31 +69,71 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         login_timeout: Duration::from_secs(args.login_timeout.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip.max(1),
+        max_user_connections_per_ip: args.max_user_connections_per_ip.max(1),
+        max_auth_failures: args.max_auth_failures.max(1),
+        auth_failure_delay: Duration::from_millis(args.auth_failure_delay_ms),
+        allow_plaintext: args.allow_plaintext,
     };
-    let ctx = Context::new(store, config);
+    let tls = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+        (None, None) if args.tls_listen.is_empty() => None,
+        (None, None) => return Err("--tls-listen needs --cert and --key".into()),
+        _ => return Err("--cert and --key go together".into()),
+    };
+    let ctx = Context::with_tls(store, config, tls);
     async_std::task::block_on(async {
-        let listeners = server::bind_all(&listen).await?;
-        for l in &listeners {
+        let plain = server::bind_all(&listen, ctx.tls.is_some()).await?;
+        let implicit = server::bind_all(&args.tls_listen, true).await?;
+        for (l, kind) in plain
+            .iter()
+            .map(|l| {
+                (
+                    l,
+                    if ctx.tls.is_some() {
+                        "IMAP, STARTTLS"
+                    } else {
+                        "IMAP"
+                    },
+                )
+            })
+            .chain(implicit.iter().map(|l| (l, "IMAP over TLS")))
+        {
             if let Ok(a) = l.local_addr() {
-                log::info!("liteimap listening on {a} (database {})", cli.db.display());
+                log::info!(
+                    "liteimap listening on {a} ({kind}; database {})",
+                    cli.db.display()
+                );
             }
         }
         watch_signals(ctx.clone())?;
-        server::serve(ctx, listeners).await;
+        server::serve_with_tls(ctx, plain, implicit).await;
         log::info!("liteimap stopped");
         Ok(())
     })
 }
 
-/// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0.
+/// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0. SIGHUP
+/// reloads the TLS certificate; established connections keep theirs.
 fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
+        for sig in signals.forever() {
+            if sig == SIGHUP {
+                match &ctx.tls {
+                    Some(tls) => match tls.reload() {
+                        Ok(()) => log::info!("SIGHUP: certificate reloaded"),
+                        Err(e) => log::error!("SIGHUP: {e}; keeping the old certificate"),
+                    },
+                    None => log::info!("SIGHUP: no TLS configured, nothing to reload"),
+                }
+                continue;
+            }
             log::info!("signal {sig}: shutting down");
             ctx.shutdown();
+            return;
         }
     });
     Ok(())

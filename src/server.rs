@@ -1,13 +1,15 @@
 //! Accept loops, the connection limit, graceful shutdown and spawning sessions.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
+use std::time::Instant;
 
 use async_std::channel::{Receiver, Sender};
 use async_std::net::{TcpListener, TcpStream};
@@ -22,6 +24,7 @@ use crate::imap::session::{Session, Start};
 use crate::imap::state::State;
 use crate::notify::Notifier;
 use crate::store::Store;
+use crate::tls::Tls;
 
 /// Database worker threads: enough to keep both SQLite's writer and several readers busy,
 /// few enough that a burst of clients cannot multiply connections and memory.
@@ -38,6 +41,19 @@ pub struct Config {
     /// An authenticated connection silent for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Logged-in connections of one user from one IP address (Dovecot's
+    /// mail_max_userip_connections).
+    pub max_user_connections_per_ip: usize,
+    /// Failed logins after which a connection is closed.
+    pub max_auth_failures: u32,
+    /// The first failed login's delay; each further failure (on the connection, or recently
+    /// from its IP address) doubles it, up to 16 times this.
+    pub auth_failure_delay: Duration,
+    /// Allow LOGIN/AUTHENTICATE over cleartext from non-loopback addresses even when TLS is
+    /// configured.
+    pub allow_plaintext: bool,
 }
 
 impl Default for Config {
@@ -47,6 +63,67 @@ impl Default for Config {
             login_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30 * 60),
             max_connections: 1000,
+            max_connections_per_ip: 100,
+            max_user_connections_per_ip: 10,
+            max_auth_failures: 5,
+            auth_failure_delay: Duration::from_millis(500),
+            allow_plaintext: false,
+        }
+    }
+}
+
+/// How long a failed login counts against its IP address.
+const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
+
+/// Counts of open connections per key, with guards that give the slot back when dropped.
+pub struct Counter<K: std::hash::Hash + Eq + Clone> {
+    counts: Mutex<HashMap<K, usize>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Default for Counter<K> {
+    fn default() -> Self {
+        Counter {
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+pub struct CountGuard<K: std::hash::Hash + Eq + Clone> {
+    counter: Arc<Counter<K>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Counter<K> {
+    /// Take a slot for `key` unless `limit` are taken.
+    pub fn acquire(self: &Arc<Self>, key: K, limit: usize) -> Option<CountGuard<K>> {
+        let mut c = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = c.entry(key.clone()).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(CountGuard {
+            counter: self.clone(),
+            key,
+        })
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Drop for CountGuard<K> {
+    fn drop(&mut self) {
+        let mut c = self
+            .counter
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = c.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.key);
+            }
         }
     }
 }
@@ -62,10 +139,20 @@ pub struct Context {
     shutdown_tx: Mutex<Option<Sender<()>>>,
     session_ids: AtomicU64,
     active: AtomicUsize,
+    /// TLS, when a certificate is configured: implicit-TLS listeners and STARTTLS.
+    pub tls: Option<Arc<Tls>>,
+    pub per_ip: Arc<Counter<IpAddr>>,
+    pub per_user_ip: Arc<Counter<(crate::store::UserId, IpAddr)>>,
+    /// Recent failed logins per IP address: (count, time of the last).
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl Context {
     pub fn new(store: Arc<Store>, config: Config) -> Arc<Self> {
+        Self::with_tls(store, config, None)
+    }
+
+    pub fn with_tls(store: Arc<Store>, config: Config, tls: Option<Arc<Tls>>) -> Arc<Self> {
         let (tx, rx) = async_std::channel::bounded(1);
         let notifier = Arc::new(Notifier::default());
         let hub = notifier.clone();
@@ -84,6 +171,10 @@ impl Context {
             shutdown_tx: Mutex::new(Some(tx)),
             session_ids: AtomicU64::new(1),
             active: AtomicUsize::new(0),
+            tls,
+            per_ip: Arc::default(),
+            per_user_ip: Arc::default(),
+            failures: Mutex::new(HashMap::new()),
         })
     }
 
@@ -139,14 +230,65 @@ impl Context {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// CAPABILITY for a state: what we advertise is exactly what works.
-    pub fn capabilities(&self, state: &State, _secure: bool) -> Vec1<Capability<'static>> {
+    /// Recent failed logins from `ip` (forgotten after FAILURE_MEMORY).
+    pub fn recent_failures(&self, ip: IpAddr) -> u32 {
+        let f = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match f.get(&ip) {
+            Some((n, last)) if last.elapsed() < FAILURE_MEMORY => *n,
+            _ => 0,
+        }
+    }
+
+    /// Count a failed login from `ip`; returns the new count.
+    pub fn record_failure(&self, ip: IpAddr) -> u32 {
+        let mut f = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Keep the table small: forget addresses whose failures are old.
+        if f.len() > 10_000 {
+            f.retain(|_, (_, last)| last.elapsed() < FAILURE_MEMORY);
+        }
+        let e = f.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= FAILURE_MEMORY {
+            e.0 = 0;
+        }
+        e.0 = e.0.saturating_add(1);
+        e.1 = Instant::now();
+        e.0
+    }
+
+    pub fn clear_failures(&self, ip: IpAddr) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&ip);
+    }
+
+    /// CAPABILITY for a state: what we advertise is exactly what works. `login_allowed` is the
+    /// plaintext policy's verdict for this connection.
+    pub fn capabilities(
+        &self,
+        state: &State,
+        secure: bool,
+        login_allowed: bool,
+    ) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         match state {
             State::NotAuthenticated => {
-                caps.push(Capability::SaslIr);
-                caps.push(Capability::Auth(AuthMechanism::Plain));
-                caps.push(Capability::Auth(AuthMechanism::Login));
+                if self.tls.is_some() && !secure {
+                    caps.push(Capability::StartTls);
+                }
+                if login_allowed {
+                    caps.push(Capability::SaslIr);
+                    caps.push(Capability::Auth(AuthMechanism::Plain));
+                    caps.push(Capability::Auth(AuthMechanism::Login));
+                } else {
+                    caps.push(Capability::LoginDisabled);
+                }
             }
             _ => {
                 caps.push(Capability::Idle);
@@ -190,24 +332,55 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// Run one session on `stream` in its own task.
-pub fn spawn_session(
-    ctx: Arc<Context>,
-    stream: Box<dyn Stream>,
-    peer: String,
-    secure: bool,
-    start: Start,
-) {
+/// Run one session in its own task: TLS handshake first for an implicit-TLS listener.
+pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, implicit_tls: bool) {
     ctx.active.fetch_add(1, Ordering::SeqCst);
     let guard = ActiveGuard(ctx.clone());
     async_std::task::spawn(async move {
         let _guard = guard;
+        let ip = peer.ip();
+        let limit = ctx.config.max_connections_per_ip;
+        let Some(_ip_slot) = ctx.per_ip.acquire(ip, limit) else {
+            log::warn!("refusing {peer}: {limit} connections from this address already open");
+            let why = format!("Too many connections from your address (limit {limit})");
+            let conn = Conn::new(
+                Box::new(stream),
+                ctx.config.limits.clone(),
+                Duration::from_secs(5),
+            );
+            Session::new(conn, ctx.clone(), peer.to_string(), false)
+                .run(Start::Refuse(why))
+                .await;
+            return;
+        };
+        let (stream, secure): (Box<dyn Stream>, bool) = match (&ctx.tls, implicit_tls) {
+            (Some(tls), true) => {
+                let handshake = tls.acceptor().accept(stream);
+                match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok(s)) => (Box::new(s), true),
+                    Ok(Err(e)) => {
+                        log::info!("{peer}: TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        log::info!("{peer}: TLS handshake timed out");
+                        return;
+                    }
+                }
+            }
+            _ => (Box::new(stream), false),
+        };
+        let peer = peer.to_string();
         let timeout = ctx.config.login_timeout;
         let conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
-        let session = Session::new(conn, ctx.clone(), peer.clone(), secure);
+        let mut session = Session::new(conn, ctx.clone(), peer.clone(), secure);
+        session.peer_ip = Some(ip);
         let id = session.id;
-        log::info!("session {id} ({peer}): connected");
-        match CatchUnwind(Box::pin(session.run(start))).await {
+        log::info!(
+            "session {id} ({peer}): connected{}",
+            if secure { " (TLS)" } else { "" }
+        );
+        match CatchUnwind(Box::pin(session.run(Start::Login))).await {
             Ok(()) => log::info!("session {id} ({peer}): disconnected"),
             Err(panic) => log::error!(
                 "session {id} ({peer}): internal error (panic): {panic}; connection closed"
@@ -215,6 +388,9 @@ pub fn spawn_session(
         }
     });
 }
+
+/// Time a client has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Pending connections the kernel queues before we accept them. std's fixed 128 overflows when
 /// a thousand clients reconnect at once (after a restart, a network blip), and the overflow
@@ -233,14 +409,16 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Bind every address, failing with one clear line for the first that cannot be bound.
-pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, String> {
+/// `protected`: whether passwords on these listeners are protected by TLS (implicit TLS, or
+/// STARTTLS required by the plaintext policy); otherwise a non-loopback address is warned of.
+pub async fn bind_all(addrs: &[String], protected: bool) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
     for a in addrs {
         let addr: SocketAddr = a.parse().map_err(|_| {
             format!("invalid listen address {a:?} (expected IP:PORT, e.g. 127.0.0.1:1143)")
         })?;
         let l = listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        if !addr.ip().is_loopback() {
+        if !protected && !addr.ip().is_loopback() {
             log::warn!("listening on {addr} without TLS: passwords cross the network in the clear");
         }
         out.push(l);
@@ -249,12 +427,25 @@ pub async fn bind_all(addrs: &[String]) -> Result<Vec<TcpListener>, String> {
 }
 
 /// Accept on every listener until shutdown, then wait (briefly) for the sessions to say BYE.
+/// Each listener is plain (STARTTLS offered when TLS is configured) or implicit TLS.
 pub async fn serve(ctx: Arc<Context>, listeners: Vec<TcpListener>) {
+    serve_with_tls(ctx, listeners, Vec::new()).await
+}
+
+pub async fn serve_with_tls(
+    ctx: Arc<Context>,
+    plain: Vec<TcpListener>,
+    implicit_tls: Vec<TcpListener>,
+) {
     ctx.watch_other_processes();
     let mut tasks = Vec::new();
-    for listener in listeners {
+    for (listener, tls) in plain
+        .into_iter()
+        .map(|l| (l, false))
+        .chain(implicit_tls.into_iter().map(|l| (l, true)))
+    {
         let ctx = ctx.clone();
-        tasks.push(async_std::task::spawn(accept_loop(ctx, listener)));
+        tasks.push(async_std::task::spawn(accept_loop(ctx, listener, tls)));
     }
     for t in tasks {
         t.await;
@@ -266,7 +457,7 @@ pub async fn serve(ctx: Arc<Context>, listeners: Vec<TcpListener>) {
     }
 }
 
-async fn accept_loop(ctx: Arc<Context>, listener: TcpListener) {
+async fn accept_loop(ctx: Arc<Context>, listener: TcpListener, implicit_tls: bool) {
     let stop = ctx.shutdown_signal();
     loop {
         let accept = async { Some(listener.accept().await) };
@@ -285,17 +476,15 @@ async fn accept_loop(ctx: Arc<Context>, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let peer_s = peer.to_string();
         if ctx.active_connections() >= ctx.config.max_connections {
             log::warn!(
-                "refusing {peer_s}: {} connections already open",
+                "refusing {peer}: {} connections already open",
                 ctx.config.max_connections
             );
-            refuse(ctx.clone(), stream, peer_s);
+            refuse(ctx.clone(), stream, peer.to_string());
             continue;
         }
-        let secure = false;
-        spawn_session(ctx.clone(), Box::new(stream), peer_s, secure, Start::Login);
+        spawn_session(ctx.clone(), stream, peer, implicit_tls);
     }
 }
 

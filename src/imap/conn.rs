@@ -107,25 +107,15 @@ impl Conn {
         }
     }
 
-    /// Replace the underlying stream (STARTTLS). Bytes the client pipelined before the switch
-    /// are discarded, never executed: they did not come through the new stream.
-    pub fn replace_stream(&mut self, f: impl FnOnce(Box<dyn Stream>) -> Box<dyn Stream>) {
-        let placeholder: Box<dyn Stream> = Box::new(async_std::io::Cursor::new(Vec::new()));
-        let old = std::mem::replace(&mut self.stream, placeholder);
-        self.stream = f(old);
-        let max = self
-            .limits
-            .max_literal
-            .saturating_add(self.limits.max_line as u32 * 2);
-        self.frag = Fragmentizer::new(max);
-        self.reset_message();
-    }
-
+    /// Take the stream out (for a TLS handshake); the connection is unusable until
+    /// `set_stream`.
     pub fn take_stream(&mut self) -> Box<dyn Stream> {
         let placeholder: Box<dyn Stream> = Box::new(async_std::io::Cursor::new(Vec::new()));
         std::mem::replace(&mut self.stream, placeholder)
     }
 
+    /// Continue on a new stream (after a STARTTLS handshake). Bytes the client pipelined
+    /// before the switch are discarded with the old framer, never executed.
     pub fn set_stream(&mut self, stream: Box<dyn Stream>) {
         self.stream = stream;
         let max = self

@@ -73,6 +73,9 @@ pub fn code_serverbug() -> Code<'static> {
 pub fn code_authenticationfailed() -> Code<'static> {
     other_code("AUTHENTICATIONFAILED")
 }
+pub fn code_privacyrequired() -> Code<'static> {
+    other_code("PRIVACYREQUIRED")
+}
 pub fn code_limit() -> Code<'static> {
     other_code("LIMIT")
 }

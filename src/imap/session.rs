@@ -62,6 +62,14 @@ pub struct Session {
     pub(crate) id: u64,
     /// Whether the connection is encrypted (TLS or local stdio).
     pub(crate) secure: bool,
+    /// The client's IP address (none for stdio).
+    pub peer_ip: Option<std::net::IpAddr>,
+    /// Failed logins on this connection.
+    pub(crate) auth_failures: u32,
+    /// This user's slot among its connections from this address, held while logged in (and
+    /// given back when the session ends).
+    pub(crate) _user_slot:
+        Option<crate::server::CountGuard<(crate::store::UserId, std::net::IpAddr)>>,
     bad_commands: u32,
 }
 
@@ -75,6 +83,9 @@ impl Session {
             peer,
             id,
             secure,
+            peer_ip: None,
+            auth_failures: 0,
+            _user_slot: None,
             bad_commands: 0,
         }
     }
@@ -149,7 +160,17 @@ impl Session {
 
     /// The capabilities for the current state and connection.
     pub(crate) fn capabilities(&self) -> Vec1<Capability<'static>> {
-        self.ctx.capabilities(&self.state, self.secure)
+        self.ctx
+            .capabilities(&self.state, self.secure, self.login_allowed())
+    }
+
+    /// The plaintext policy: passwords only over TLS, unless no TLS is configured, the client
+    /// is on this machine, or --allow-plaintext says otherwise.
+    pub(crate) fn login_allowed(&self) -> bool {
+        self.secure
+            || self.ctx.tls.is_none()
+            || self.ctx.config.allow_plaintext
+            || self.peer_ip.is_none_or(|ip| ip.is_loopback())
     }
 
     pub async fn run(mut self, start: Start) {
@@ -283,6 +304,9 @@ impl Session {
         if let Err(why) = allowed(&self.state, &body) {
             return self.tagged(tag, Err(CmdError::Bad(why))).await;
         }
+        if matches!(body, CommandBody::StartTLS) {
+            return self.starttls(tag).await;
+        }
         let uses_seqs = uses_sequence_numbers(&body);
         let result = self.dispatch(&tag, body).await;
         // Bring the client up to date before the tagged answer, where the RFC allows: no
@@ -307,7 +331,6 @@ impl Session {
             C::Capability => self.cmd_capability().await,
             C::Noop => Ok(Done::ok("NOOP completed")),
             C::Logout => self.cmd_logout().await,
-            C::StartTLS => self.cmd_starttls().await,
             C::Login { username, password } => self.cmd_login(username, password).await,
             C::Authenticate {
                 mechanism,
@@ -396,10 +419,58 @@ impl Session {
         Ok(Done::ok("LOGOUT completed"))
     }
 
-    async fn cmd_starttls(&mut self) -> CmdResult<Done> {
-        Err(CmdError::bad(
-            "STARTTLS is not available: the server has no certificate",
-        ))
+    /// STARTTLS (RFC 3501 §6.2.1): OK, then the handshake on the same socket. Whatever the
+    /// client pipelined behind the command is discarded, never executed: it was not protected.
+    async fn starttls(&mut self, tag: Tag<'static>) -> bool {
+        let Some(tls) = self.ctx.tls.clone() else {
+            return self
+                .tagged(
+                    tag,
+                    Err(CmdError::bad(
+                        "STARTTLS is not available: the server has no certificate",
+                    )),
+                )
+                .await;
+        };
+        if self.secure {
+            return self
+                .tagged(tag, Err(CmdError::bad("TLS is already active")))
+                .await;
+        }
+        if !self
+            .tagged(tag, Ok(Done::ok("Begin TLS negotiation now")))
+            .await
+            || self.conn.flush().await.is_err()
+        {
+            return false;
+        }
+        let plain = self.conn.take_stream();
+        let handshake = tls.acceptor().accept(plain);
+        match async_std::future::timeout(Duration::from_secs(30), handshake).await {
+            Ok(Ok(stream)) => {
+                // set_stream starts a fresh framer: pipelined cleartext bytes are gone.
+                self.conn.set_stream(Box::new(stream));
+                self.secure = true;
+                log::debug!("session {} ({}): TLS established", self.id, self.peer);
+                true
+            }
+            Ok(Err(e)) => {
+                log::info!(
+                    "session {} ({}): STARTTLS handshake failed: {e}",
+                    self.id,
+                    self.peer
+                );
+                false
+            }
+            Err(_) => {
+                log::info!(
+                    "session {} ({}): STARTTLS handshake timed out",
+                    self.id,
+                    self.peer
+                );
+                false
+            }
+        }
     }
 }
 

@@ -51,9 +51,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// A server on a new database with the users alice and bob.
+    /// A server on a new database with the users alice and bob. Failed logins are answered
+    /// without the growing delay (tests of the delay set it themselves).
     pub fn start(dir: &TempDir) -> Self {
-        Self::start_with(dir, Config::default())
+        Self::start_with(
+            dir,
+            Config {
+                auth_failure_delay: Duration::ZERO,
+                ..Config::default()
+            },
+        )
     }
 
     pub fn start_with(dir: &TempDir, config: Config) -> Self {
@@ -69,7 +76,8 @@ impl TestServer {
         }
         let ctx = Context::new(store, config);
         let listeners =
-            async_std::task::block_on(server::bind_all(&["127.0.0.1:0".to_string()])).unwrap();
+            async_std::task::block_on(server::bind_all(&["127.0.0.1:0".to_string()], false))
+                .unwrap();
         let port = listeners[0].local_addr().unwrap().port();
         let c = ctx.clone();
         let thread = std::thread::spawn(move || {

@@ -11,7 +11,9 @@ use imap_codec::AuthenticateDataCodec;
 use crate::imap::conn::ReadError;
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{State, User};
-use crate::imap::{code_authenticationfailed, lossy, CmdError, CmdResult};
+use crate::imap::{
+    code_authenticationfailed, code_limit, code_privacyrequired, lossy, CmdError, CmdResult,
+};
 use crate::password;
 
 /// The longest user name or password considered; longer ones fail without hashing.
@@ -23,6 +25,7 @@ impl Session {
         username: AString<'static>,
         password: Secret<AString<'static>>,
     ) -> CmdResult<Done> {
+        self.require_privacy()?;
         let user = lossy(username.as_ref()).into_owned();
         let pass = password.declassify().as_ref().to_vec();
         self.authenticate_user(user, pass).await
@@ -34,6 +37,7 @@ impl Session {
         mechanism: AuthMechanism<'static>,
         initial: Option<Secret<Cow<'static, [u8]>>>,
     ) -> CmdResult<Done> {
+        self.require_privacy()?;
         let initial = initial.map(|s| s.declassify().to_vec());
         match mechanism {
             AuthMechanism::Plain => {
@@ -80,6 +84,17 @@ impl Session {
         }
     }
 
+    /// The plaintext policy: no password over an unprotected connection from afar.
+    fn require_privacy(&self) -> CmdResult {
+        if self.login_allowed() {
+            return Ok(());
+        }
+        Err(CmdError::no_code(
+            code_privacyrequired(),
+            "Logins need TLS on this connection: use STARTTLS first",
+        ))
+    }
+
     /// Send a SASL challenge and read the client's base64 answer (`*` cancels).
     async fn sasl_step(&mut self, challenge: &[u8]) -> CmdResult<Vec<u8>> {
         let cont = CommandContinuationRequest::base64(challenge.to_vec());
@@ -120,6 +135,25 @@ impl Session {
         };
         match found {
             Some(row) => {
+                if let Some(ip) = self.peer_ip {
+                    let limit = self.ctx.config.max_user_connections_per_ip;
+                    let Some(slot) = self.ctx.per_user_ip.acquire((row.id, ip), limit) else {
+                        log::info!(
+                            "session {} ({}): refused login of {}: {limit} connections from this address",
+                            self.id,
+                            self.peer,
+                            row.name
+                        );
+                        return Err(CmdError::no_code(
+                            code_limit(),
+                            format!(
+                                "Too many connections for this user from your address (limit {limit})"
+                            ),
+                        ));
+                    };
+                    self._user_slot = Some(slot);
+                    self.ctx.clear_failures(ip);
+                }
                 log::info!(
                     "session {} ({}): logged in as {}",
                     self.id,
@@ -136,12 +170,28 @@ impl Session {
                 ))
             }
             None => {
+                self.auth_failures += 1;
+                let from_ip = self.peer_ip.map_or(0, |ip| self.ctx.record_failure(ip));
                 log::info!(
-                    "session {} ({}): login failed for user {:?}",
+                    "session {} ({}): login failed for user {:?} ({} on this connection, {} recently from this address)",
                     self.id,
                     self.peer,
-                    name
+                    name,
+                    self.auth_failures,
+                    from_ip
                 );
+                // Each failure doubles the wait before the answer, counting this
+                // connection's failures and its address's recent ones: a new connection
+                // does not start a guesser afresh.
+                let n = self.auth_failures.max(from_ip).clamp(1, 5);
+                let delay = self.ctx.config.auth_failure_delay * (1u32 << (n - 1));
+                async_std::task::sleep(delay).await;
+                if self.auth_failures >= self.ctx.config.max_auth_failures {
+                    return Err(CmdError::Bye(format!(
+                        "Too many failed logins ({})",
+                        self.auth_failures
+                    )));
+                }
                 Err(CmdError::no_code(
                     code_authenticationfailed(),
                     "Authentication failed",
