@@ -74,6 +74,7 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         max_auth_failures: args.max_auth_failures.max(1),
         auth_failure_delay: Duration::from_millis(args.auth_failure_delay_ms),
         allow_plaintext: args.allow_plaintext,
+        ..Config::default()
     };
     let tls = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),

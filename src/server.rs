@@ -54,6 +54,9 @@ pub struct Config {
     /// Allow LOGIN/AUTHENTICATE over cleartext from non-loopback addresses even when TLS is
     /// configured.
     pub allow_plaintext: bool,
+    /// Treat clients on 127.0.0.0/8 and ::1 as local: plaintext logins allowed. Always true in
+    /// the server; tests switch it off to see what a remote client sees.
+    pub trust_loopback: bool,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             max_auth_failures: 5,
             auth_failure_delay: Duration::from_millis(500),
             allow_plaintext: false,
+            trust_loopback: true,
         }
     }
 }

@@ -170,7 +170,9 @@ impl Session {
         self.secure
             || self.ctx.tls.is_none()
             || self.ctx.config.allow_plaintext
-            || self.peer_ip.is_none_or(|ip| ip.is_loopback())
+            || self
+                .peer_ip
+                .is_none_or(|ip| ip.is_loopback() && self.ctx.config.trust_loopback)
     }
 
     pub async fn run(mut self, start: Start) {

@@ -1,0 +1,594 @@
+//! TLS and login hardening: implicit TLS and STARTTLS with real clients (Python's imaplib,
+//! curl), the plaintext policy, STARTTLS command injection, growing failure delays, per-address
+//! limits, hostile mailbox names, certificate reload on SIGHUP.
+
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use liteimap::server::{self, Config, Context};
+use liteimap::store::Store;
+use liteimap::tls::Tls;
+
+/// A self-signed certificate for localhost, written as PEM files.
+fn make_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+struct TlsServer {
+    plain: u16,
+    implicit: u16,
+    ctx: Arc<Context>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.ctx.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start(dir: &TempDir, config: Config) -> TlsServer {
+    let (cert, key) = make_cert(dir.path(), "server");
+    let store = Arc::new(Store::open(&dir.path().join("tls.db")).unwrap());
+    for (u, p) in [ALICE, BOB] {
+        store
+            .create_user(u, &liteimap::password::hash(p.as_bytes()).unwrap())
+            .unwrap();
+    }
+    let ctx = Context::with_tls(store, config, Some(Tls::load(&cert, &key).unwrap()));
+    let bind = |tls| {
+        async_std::task::block_on(server::bind_all(&["127.0.0.1:0".to_string()], tls)).unwrap()
+    };
+    let (plain, implicit) = (bind(false), bind(true));
+    let ports = (
+        plain[0].local_addr().unwrap().port(),
+        implicit[0].local_addr().unwrap().port(),
+    );
+    let c = ctx.clone();
+    let thread = std::thread::spawn(move || {
+        async_std::task::block_on(server::serve_with_tls(c, plain, implicit));
+    });
+    TlsServer {
+        plain: ports.0,
+        implicit: ports.1,
+        ctx,
+        thread: Some(thread),
+    }
+}
+
+/// A client that is treated as remote: the loopback exemption is off.
+fn remote() -> Config {
+    Config {
+        trust_loopback: false,
+        auth_failure_delay: Duration::ZERO,
+        ..Config::default()
+    }
+}
+
+fn python(script: &str) -> Option<String> {
+    let out = match Command::new("python3").args(["-c", script]).output() {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("SKIPPED: python3 is not installed");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+const PY_PRELUDE: &str = "import imaplib, ssl, socket\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\n";
+
+#[test]
+fn implicit_tls_and_starttls_with_imaplib() {
+    let dir = TempDir::new("tls-imaplib");
+    let srv = start(&dir, remote());
+    let script = format!(
+        "{PY_PRELUDE}
+M = imaplib.IMAP4_SSL('127.0.0.1', {implicit}, ssl_context=ctx)
+print(M.capabilities)
+print(M.login('alice', 'wonderland')[0])
+print(M.select('INBOX')[0])
+M.logout()
+P = imaplib.IMAP4('127.0.0.1', {plain})
+print(P.capabilities)
+print(P.starttls(ssl_context=ctx)[0])
+print(P.capabilities)
+print(P.login('alice', 'wonderland')[0])
+P.logout()
+",
+        implicit = srv.implicit,
+        plain = srv.plain
+    );
+    let Some(out) = python(&script) else { return };
+    let lines: Vec<&str> = out.lines().collect();
+    // Implicit TLS: logins allowed, no STARTTLS offered.
+    assert_eq!(
+        lines[0],
+        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN')"
+    );
+    assert_eq!(lines[1], "OK");
+    assert_eq!(lines[2], "OK");
+    // Cleartext from "afar": STARTTLS and LOGINDISABLED; after STARTTLS, logins allowed.
+    assert_eq!(lines[3], "('IMAP4REV1', 'STARTTLS', 'LOGINDISABLED')");
+    assert_eq!(lines[4], "OK");
+    assert_eq!(
+        lines[5],
+        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN')"
+    );
+    assert_eq!(lines[6], "OK");
+}
+
+#[test]
+fn curl_over_implicit_tls_and_starttls() {
+    let dir = TempDir::new("tls-curl");
+    let srv = start(&dir, remote());
+    let mut c = Client::connect(srv.plain);
+    c.read_line();
+    // Put a message in over a loopback-trusted path: STARTTLS is required here, so use the
+    // store directly.
+    drop(c);
+    let store = srv.ctx.store.clone();
+    let user = store.find_user("alice").unwrap().unwrap();
+    let inbox = store.mailbox(user.id, "INBOX").unwrap().unwrap().id;
+    let raw = message("over-tls", "secret body");
+    store
+        .append(
+            inbox,
+            &[liteimap::message::prepare(raw.clone(), vec![], None)],
+        )
+        .unwrap();
+    for url in [
+        format!("imaps://127.0.0.1:{}/INBOX;UID=1", srv.implicit),
+        format!("imap://127.0.0.1:{}/INBOX;UID=1", srv.plain),
+    ] {
+        let out = match Command::new("curl")
+            .args([
+                "-s",
+                "-k",
+                "--ssl-reqd",
+                "--url",
+                &url,
+                "--user",
+                "alice:wonderland",
+            ])
+            .output()
+        {
+            Ok(o) => o,
+            Err(_) => {
+                eprintln!("SKIPPED: curl is not installed");
+                return;
+            }
+        };
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, raw, "{url}");
+    }
+}
+
+#[test]
+fn plaintext_policy_refuses_logins_before_starttls() {
+    let dir = TempDir::new("tls-policy");
+    let srv = start(&dir, remote());
+    let mut c = Client::connect(srv.plain);
+    assert_eq!(
+        c.read_line(),
+        "* OK [CAPABILITY IMAP4REV1 STARTTLS LOGINDISABLED] liteimap ready"
+    );
+    assert_eq!(
+        c.cmd("LOGIN alice wonderland"),
+        vec!["TAG NO [PRIVACYREQUIRED] Logins need TLS on this connection: use STARTTLS first"]
+    );
+    assert_eq!(
+        c.cmd("AUTHENTICATE PLAIN AGFsaWNlAHdvbmRlcmxhbmQ="),
+        vec!["TAG NO [PRIVACYREQUIRED] Logins need TLS on this connection: use STARTTLS first"]
+    );
+    // Loopback clients (the default) may log in without TLS.
+    drop(c);
+    let dir2 = TempDir::new("tls-policy-local");
+    let local = start(
+        &dir2,
+        Config {
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    let mut c = Client::connect(local.plain);
+    assert_eq!(
+        c.read_line(),
+        "* OK [CAPABILITY IMAP4REV1 STARTTLS SASL-IR AUTH=PLAIN AUTH=LOGIN] liteimap ready"
+    );
+    assert!(c
+        .cmd("LOGIN alice wonderland")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+    // --allow-plaintext lifts the policy for remote clients.
+    let dir3 = TempDir::new("tls-policy-allow");
+    let allow = start(
+        &dir3,
+        Config {
+            allow_plaintext: true,
+            ..remote()
+        },
+    );
+    let mut c = Client::connect(allow.plain);
+    assert!(c.read_line().contains("AUTH=PLAIN"));
+    assert!(c
+        .cmd("LOGIN alice wonderland")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+}
+
+#[test]
+fn commands_pipelined_behind_starttls_are_not_executed() {
+    let dir = TempDir::new("tls-inject");
+    let srv = start(
+        &dir,
+        Config {
+            allow_plaintext: true,
+            ..remote()
+        },
+    );
+    let script = format!(
+        "{PY_PRELUDE}
+s = socket.create_connection(('127.0.0.1', {plain}))
+f = s.makefile('rb')
+f.readline()
+s.sendall(b'a STARTTLS\\r\\nb LOGIN alice wonderland\\r\\n')
+print(f.readline().decode().strip())
+t = ctx.wrap_socket(s)
+t.sendall(b'c SELECT INBOX\\r\\n')
+g = t.makefile('rb')
+print(g.readline().decode().strip())
+t.sendall(b'd LOGOUT\\r\\n')
+print(g.readline().decode().strip())
+print(g.readline().decode().strip())
+",
+        plain = srv.plain
+    );
+    let Some(out) = python(&script) else { return };
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "a OK Begin TLS negotiation now");
+    // `b LOGIN` was never run: SELECT finds the session not logged in, and no `b` answer came.
+    assert_eq!(lines[1], "c BAD SELECT needs a login first");
+    assert_eq!(lines[2], "* BYE liteimap logging out");
+    assert_eq!(lines[3], "d OK LOGOUT completed");
+}
+
+#[test]
+fn failed_logins_slow_down_then_bye_and_the_address_stays_slow() {
+    let dir = TempDir::new("tls-brute");
+    let delay = Duration::from_millis(100);
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            auth_failure_delay: delay,
+            max_auth_failures: 3,
+            ..Config::default()
+        },
+    );
+    let mut c = srv.connect();
+    let mut took = Vec::new();
+    for _ in 0..2 {
+        let t = Instant::now();
+        assert_eq!(
+            c.cmd("LOGIN alice wrong"),
+            vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+        );
+        took.push(t.elapsed());
+    }
+    assert!(took[0] >= delay, "{took:?}");
+    assert!(took[1] >= delay * 2, "{took:?}");
+    // An unknown user is answered the same way.
+    let t = Instant::now();
+    let tag = c.tag();
+    c.send(format!("{tag} LOGIN nosuchuser wrong\r\n").as_bytes());
+    assert_eq!(c.read_line(), "* BYE Too many failed logins (3)");
+    assert!(t.elapsed() >= delay * 4, "{:?}", t.elapsed());
+    assert!(c.is_closed());
+    // A new connection from the same address starts slow, not afresh.
+    let mut d = srv.connect();
+    let t = Instant::now();
+    assert_eq!(
+        d.cmd("LOGIN bob wrong"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    assert!(t.elapsed() >= delay * 8, "{:?}", t.elapsed());
+    // A successful login clears the address's record.
+    assert!(d
+        .cmd("LOGIN bob builder")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+}
+
+#[test]
+fn connection_limits_per_address_and_per_user() {
+    let dir = TempDir::new("tls-limits");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            max_connections_per_ip: 3,
+            max_user_connections_per_ip: 1,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    let mut a = srv.login(ALICE);
+    let mut b = srv.connect();
+    assert_eq!(
+        b.cmd("LOGIN alice wonderland"),
+        vec!["TAG NO [LIMIT] Too many connections for this user from your address (limit 1)"]
+    );
+    // Another user from the same address is fine.
+    assert!(b
+        .cmd("LOGIN bob builder")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+    let mut c = srv.connect();
+    // The fourth connection from this address is greeted with BYE.
+    let mut d = Client::connect(srv.port);
+    assert_eq!(
+        d.read_line(),
+        "* BYE Too many connections from your address (limit 3)"
+    );
+    // A slot comes back when its session ends.
+    a.cmd("LOGOUT");
+    assert!(a.is_closed());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(c
+        .cmd("LOGIN alice wonderland")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+}
+
+#[test]
+fn hostile_mailbox_names_touch_nothing() {
+    let dir = TempDir::new("tls-names");
+    let srv = TestServer::start(&dir);
+    let mut bob = srv.login(BOB);
+    assert!(bob
+        .cmd("CREATE private")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+    let mut c = srv.login(ALICE);
+    let long = "x".repeat(10_000);
+    for (cmd, expect) in [
+        (
+            "SELECT ../x",
+            "TAG NO [CANNOT] Mailbox name has a . or .. level",
+        ),
+        (
+            "CREATE ../x",
+            "TAG NO [CANNOT] Mailbox name has a . or .. level",
+        ),
+        (
+            "CREATE a/../../b",
+            "TAG NO [CANNOT] Mailbox name has a . or .. level",
+        ),
+        (
+            "CREATE \"%\"",
+            "TAG NO [CANNOT] Mailbox name contains a wildcard character (* or %)",
+        ),
+        (
+            "CREATE \"a*\"",
+            "TAG NO [CANNOT] Mailbox name contains a wildcard character (* or %)",
+        ),
+        (
+            "SELECT private",
+            "TAG NO [NONEXISTENT] No such mailbox: private",
+        ),
+        (
+            "STATUS private (MESSAGES)",
+            "TAG NO [NONEXISTENT] No such mailbox: private",
+        ),
+        (
+            "SELECT bob/private",
+            "TAG NO [NONEXISTENT] No such mailbox: bob/private",
+        ),
+        ("CREATE \"a\\\\b\"", "TAG OK CREATE completed"),
+    ] {
+        assert_eq!(c.cmd(cmd), vec![expect], "{cmd}");
+    }
+    let r = c.cmd_literal("CREATE", long.as_bytes(), "");
+    assert_eq!(
+        r,
+        vec!["TAG NO [LIMIT] Mailbox name longer than 1024 bytes"]
+    );
+    let r = c.cmd_literal("CREATE", b"a\x01b", "");
+    assert_eq!(
+        r,
+        vec!["TAG NO [CANNOT] Mailbox name contains byte 0x01: names are 7-bit (modified UTF-7)"]
+    );
+    // A NUL byte cannot even be sent in an IMAP string.
+    let r = c.cmd_literal("CREATE", b"a\x00b", "");
+    assert!(r.last().unwrap().starts_with("TAG BAD"), "{r:?}");
+    let m = message("x", "y");
+    let r = c.append("private", "", &m);
+    assert_eq!(r, "TAG NO [TRYCREATE] No such mailbox: private");
+    // LIST shows only alice's folders whatever the pattern.
+    let r = c.cmd("LIST \"\" *");
+    assert!(r.iter().all(|l| !l.contains("private")), "{r:?}");
+    // Nothing of bob's changed.
+    let r = bob.cmd("LIST \"\" *");
+    assert_eq!(r.len(), 3, "{r:?}");
+}
+
+#[test]
+fn missing_certificate_is_one_clear_line() {
+    let dir = TempDir::new("tls-missing");
+    let exe = env!("CARGO_BIN_EXE_liteimap");
+    let db = dir.path().join("m.db");
+    let out = Command::new(exe)
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cert",
+            "/nonexistent/cert.pem",
+            "--key",
+            "/nonexistent/key.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "liteimap: cannot read /nonexistent/cert.pem: No such file or directory (os error 2)"
+    );
+    let (cert, _) = make_cert(dir.path(), "c");
+    let out = Command::new(exe)
+        .args(["--db", db.to_str().unwrap(), "serve", "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no PEM private key (PKCS#8, RSA or EC) in"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sighup_reloads_the_certificate_without_dropping_connections() {
+    let dir = TempDir::new("tls-hup");
+    let (cert, key) = make_cert(dir.path(), "live");
+    let db = dir.path().join("h.db");
+    let exe = env!("CARGO_BIN_EXE_liteimap");
+    let st = Command::new(exe)
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"wonderland\n")?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(st.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(exe)
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // One long-lived TLS session, its certificate, then a new certificate and SIGHUP; the old
+    // session keeps working and a new one gets the new certificate.
+    let script = format!(
+        "{PY_PRELUDE}
+import hashlib, os, subprocess, time, shutil
+def fp(sock): return hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()[:16]
+M = imaplib.IMAP4_SSL('127.0.0.1', {port}, ssl_context=ctx)
+M.login('alice', 'wonderland')
+first = fp(M.sock)
+shutil.copy('{newcert}', '{cert}')
+shutil.copy('{newkey}', '{key}')
+os.kill({pid}, 1)
+time.sleep(0.5)
+N = imaplib.IMAP4_SSL('127.0.0.1', {port}, ssl_context=ctx)
+second = fp(N.sock)
+print(first != second)
+print(M.noop()[0])
+print(N.login('alice', 'wonderland')[0])
+",
+        port = port,
+        cert = cert.display(),
+        key = key.display(),
+        newcert = make_cert(dir.path(), "next").0.display(),
+        newkey = dir.path().join("next.key").display(),
+        pid = child.id()
+    );
+    let out = python(&script);
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some(out) = out else { return };
+    assert_eq!(out, "True\nOK\nOK\n");
+}
+
+#[test]
+fn the_systemd_unit_names_flags_the_binary_accepts() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/liteimap.service"
+    ))
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    // Every flag parses: the same command line with --help appended after `serve` prints help.
+    let serve = args.iter().position(|a| *a == "serve").unwrap();
+    let mut check: Vec<&str> = args[..=serve].to_vec();
+    check.push("--help");
+    let out = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .args(&check)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in args[serve + 1..].iter().filter(|a| a.starts_with("--")) {
+        assert!(help.contains(flag), "{flag} is not a serve flag");
+    }
+}
