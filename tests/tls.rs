@@ -592,3 +592,26 @@ fn the_systemd_unit_names_flags_the_binary_accepts() {
         assert!(help.contains(flag), "{flag} is not a serve flag");
     }
 }
+
+#[test]
+fn literals_are_small_until_login() {
+    let dir = TempDir::new("tls-prelogin");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    let tag = c.tag();
+    c.send(format!("{tag} LOGIN alice {{9000}}\r\n").as_bytes());
+    assert_eq!(
+        c.read_line(),
+        format!(
+            "{tag} NO [TOOBIG] Literal of 9000 bytes exceeds the limit of 8192 bytes before login"
+        )
+    );
+    // The connection goes on; a password in a literal is fine.
+    let r = c.cmd_literal("LOGIN alice", b"wonderland", "");
+    assert!(r.last().unwrap().starts_with("TAG OK"), "{r:?}");
+    // Logged in, the configured limit applies.
+    let big = vec![b'x'; 100_000];
+    let mut m = message("big", "");
+    m.extend_from_slice(&big);
+    assert!(c.append("INBOX", "", &m).starts_with("TAG OK"));
+}

@@ -82,7 +82,13 @@ pub struct Conn {
     too_big: bool,
     /// Reads time out after this long (autologout).
     pub timeout: Duration,
+    /// Whether the client has logged in: before that, literals are limited to
+    /// PRE_AUTH_MAX_LITERAL (a password fits; a 50 MB upload from a stranger does not).
+    pub authenticated: bool,
 }
+
+/// The largest literal accepted before login.
+pub const PRE_AUTH_MAX_LITERAL: u32 = 8 * 1024;
 
 /// Bytes of output buffered before they are written out even mid-command, so a large FETCH
 /// response does not accumulate in memory.
@@ -104,6 +110,7 @@ impl Conn {
             literals: 0,
             too_big: false,
             timeout,
+            authenticated: false,
         }
     }
 
@@ -222,8 +229,8 @@ impl Conn {
                     self.fragment_end = end;
                     if let Some(LiteralAnnouncement { mode, length }) = announcement {
                         self.literals += 1;
-                        let over = length > self.limits.max_literal
-                            || self.literals > self.limits.max_literals;
+                        let over =
+                            length > self.max_literal() || self.literals > self.limits.max_literals;
                         match mode {
                             LiteralMode::Sync if over => {
                                 // The client waits for our "+": refuse now, read nothing.
@@ -258,6 +265,15 @@ impl Conn {
         }
     }
 
+    /// The largest literal accepted now.
+    fn max_literal(&self) -> u32 {
+        if self.authenticated {
+            self.limits.max_literal
+        } else {
+            self.limits.max_literal.min(PRE_AUTH_MAX_LITERAL)
+        }
+    }
+
     async fn refuse_literal(
         &mut self,
         tag: Option<Tag<'static>>,
@@ -270,8 +286,13 @@ impl Conn {
             )
         } else {
             format!(
-                "Literal of {length} bytes exceeds the limit of {} bytes",
-                self.limits.max_literal
+                "Literal of {length} bytes exceeds the limit of {} bytes{}",
+                self.max_literal(),
+                if self.authenticated {
+                    ""
+                } else {
+                    " before login"
+                }
             )
         };
         let line = match tag {

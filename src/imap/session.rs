@@ -216,6 +216,7 @@ impl Session {
         let shutdown = self.ctx.shutdown_signal();
         loop {
             self.conn.timeout = self.read_timeout();
+            self.conn.authenticated = self.state.user().is_some();
             let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
             let stop = async {
                 let _ = shutdown.recv().await;
