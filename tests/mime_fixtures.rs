@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use imap_codec::encode::Encoder;
 use imap_codec::imap_types::fetch::MessageDataItem;
@@ -20,28 +20,8 @@ use imap_codec::ResponseCodec;
 use liteimap::imap::render;
 use liteimap::mime::{self, MessageInfo, SectionKind};
 
-const HUGE_MARKER: &[u8] = b"@@HUGE_LINE@@";
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
-fn load(name: &str) -> Vec<u8> {
-    let raw = std::fs::read(testdata().join(format!("{name}.eml"))).unwrap();
-    let raw = match raw
-        .windows(HUGE_MARKER.len())
-        .position(|w| w == HUGE_MARKER)
-    {
-        Some(p) => {
-            let mut v = raw[..p].to_vec();
-            v.extend(std::iter::repeat_n(b'x', 1024 * 1024));
-            v.extend_from_slice(&raw[p + HUGE_MARKER.len()..]);
-            v
-        }
-        None => raw,
-    };
-    mime::normalize_crlf(&raw).into_owned()
-}
+mod common;
+use common::{fixture as load, testdata};
 
 fn fixture_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(testdata())

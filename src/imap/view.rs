@@ -94,27 +94,10 @@ impl MailboxView {
         if n == 0 {
             return Vec::new();
         }
-        let value = |s: &SeqOrUid| match s {
-            SeqOrUid::Asterisk => n,
-            SeqOrUid::Value(v) => v.get(),
-        };
-        let mut ranges: Vec<(u32, u32)> = set
-            .0
-            .as_ref()
-            .iter()
-            .filter_map(|seq| {
-                let (a, b) = match seq {
-                    Sequence::Single(s) => (value(s), value(s)),
-                    Sequence::Range(a, b) => (value(a), value(b)),
-                };
-                let (lo, hi) = (a.min(b), a.max(b).min(n));
-                (lo <= hi).then_some((lo, hi))
-            })
-            .collect();
-        merge(&mut ranges);
-        ranges
+        ranges(set, n)
             .into_iter()
-            .flat_map(|(lo, hi)| (lo as usize - 1)..(hi as usize))
+            .filter(|&(lo, _)| lo <= n)
+            .flat_map(|(lo, hi)| (lo as usize - 1)..(hi.min(n) as usize))
             .collect()
     }
 
@@ -140,31 +123,37 @@ impl MailboxView {
         let Some(max) = self.max_uid() else {
             return Vec::new();
         };
-        let value = |s: &SeqOrUid| match s {
-            SeqOrUid::Asterisk => max,
-            SeqOrUid::Value(v) => v.get(),
-        };
-        let mut ranges: Vec<(u32, u32)> = set
-            .0
-            .as_ref()
-            .iter()
-            .map(|seq| {
-                let (a, b) = match seq {
-                    Sequence::Single(s) => (value(s), value(s)),
-                    Sequence::Range(a, b) => (value(a), value(b)),
-                };
-                (a.min(b), a.max(b))
-            })
-            .collect();
-        merge(&mut ranges);
         let mut out = Vec::new();
-        for (lo, hi) in ranges {
+        for (lo, hi) in ranges(set, max) {
             let start = self.uids.partition_point(|&u| u < lo);
             let end = self.uids.partition_point(|&u| u <= hi);
             out.extend(start..end);
         }
         out
     }
+}
+
+/// The set as sorted, merged, inclusive ranges, with `*` standing for `star` and ranges written
+/// backwards turned round. Its size is that of the set as written, never of the numbers.
+fn ranges(set: &SequenceSet, star: u32) -> Vec<(u32, u32)> {
+    let value = |s: &SeqOrUid| match s {
+        SeqOrUid::Asterisk => star,
+        SeqOrUid::Value(v) => v.get(),
+    };
+    let mut out: Vec<(u32, u32)> = set
+        .0
+        .as_ref()
+        .iter()
+        .map(|seq| {
+            let (a, b) = match seq {
+                Sequence::Single(s) => (value(s), value(s)),
+                Sequence::Range(a, b) => (value(a), value(b)),
+            };
+            (a.min(b), a.max(b))
+        })
+        .collect();
+    merge(&mut out);
+    out
 }
 
 /// Sort and merge overlapping or adjacent inclusive ranges in place.
