@@ -523,3 +523,62 @@ fn serve_import_testdata_for_imaplib_and_curl() {
     }
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn ctrl_c_stops_after_a_batch_and_a_rerun_finishes() {
+    let dir = TempDir::new("imp-sigint");
+    let srv = TestServer::start(&dir);
+    let f = dir.path().join("big.mbox");
+    let n = 20_000;
+    let mut mbox = Vec::new();
+    for i in 0..n {
+        mbox.extend_from_slice(b"From x@example.org Mon Jan  1 00:00:00 2024\n");
+        mbox.extend_from_slice(&message(&format!("m{i}"), &"filler ".repeat(100)));
+        mbox.extend_from_slice(b"\n");
+    }
+    write(&f, &mbox);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(&srv.db)
+        .args(["import", "--user", "alice"])
+        .arg(&f)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first batch is committed.
+    let user = srv.ctx.store.find_user("alice").unwrap().unwrap();
+    let inbox = srv.ctx.store.mailbox(user.id, "INBOX").unwrap().unwrap().id;
+    while srv.ctx.store.counts(inbox).unwrap().0 == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("import interrupted: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let done: u32 = line["import interrupted: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(done > 0 && done < n, "{line}");
+    // The batch being filled at the signal is committed too; the database holds exactly what
+    // the summary says.
+    assert_eq!(srv.ctx.store.counts(inbox).unwrap().0, done);
+    assert_eq!(srv.ctx.store.integrity_check().unwrap(), "ok");
+    let err = import_ok(&srv.db, &["--user", "alice", f.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!("{} imported, {done} skipped", n - done)),
+        "{err}"
+    );
+}

@@ -64,12 +64,12 @@ impl Summary {
     pub fn report(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-3);
         let mut s = format!(
-            "import {}: {} imported, {} skipped (already there), {} failed; {:.1} MB in {:.1} s ({:.0} messages/s)",
+            "import {}: {} imported, {} skipped (already there), {} failed; {} in {:.1} s ({:.0} messages/s)",
             if self.interrupted { "interrupted" } else { "done" },
             self.imported,
             self.skipped,
             self.failed.len(),
-            self.bytes as f64 / 1e6,
+            size(self.bytes),
             secs,
             (self.imported + self.skipped) as f64 / secs,
         );
@@ -83,6 +83,15 @@ impl Summary {
             ));
         }
         s
+    }
+}
+
+/// Bytes for people: kB below a megabyte, MB above.
+fn size(bytes: u64) -> String {
+    if bytes < 1_000_000 {
+        format!("{:.1} kB", bytes as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
     }
 }
 
@@ -342,9 +351,9 @@ pub fn run(store: &Arc<Store>, opts: &Options, stop: &AtomicBool) -> Result<Summ
         ids.push(ensure_folder(store, user.id, name)?);
     }
     log::info!(
-        "import: {} files, {:.1} MB, into {} folder(s) of {}",
+        "import: {} files, {}, into {} folder(s) of {}",
         plan.items.len(),
-        plan.total_bytes as f64 / 1e6,
+        size(plan.total_bytes),
         plan.folders.len(),
         user.name
     );
