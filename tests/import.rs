@@ -582,3 +582,29 @@ fn ctrl_c_stops_after_a_batch_and_a_rerun_finishes() {
         "{err}"
     );
 }
+
+#[test]
+fn file_time_is_the_last_resort_date() {
+    let dir = TempDir::new("imp-mtime");
+    let srv = TestServer::start(&dir);
+    let f = dir.path().join("undated.eml");
+    write(&f, b"Subject: no dates at all\r\n\r\nx\r\n");
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_234_567_890);
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    import_ok(&srv.db, &["--user", "alice", f.to_str().unwrap()]);
+    let mut c = srv.login(ALICE);
+    select(&mut c, "INBOX");
+    let date = liteimap::message::internal_date(1_234_567_890, 0)
+        .with_timezone(&chrono::Local)
+        .format("%d-%b-%Y %H:%M:%S %z")
+        .to_string();
+    assert_eq!(
+        fetch(&mut c, "INTERNALDATE"),
+        vec![format!("* 1 FETCH (INTERNALDATE \"{date}\")")]
+    );
+}
