@@ -367,6 +367,7 @@ pub fn run(store: &Arc<Store>, opts: &Options, stop: &AtomicBool) -> Result<Summ
             .name("import-writer".into())
             .spawn(move || -> Result<(), String> {
                 for batch in rx {
+                    let started = Instant::now();
                     let stored = store
                         .append_new(batch.mailbox, &batch.msgs)
                         .map_err(|e| format!("database: {e}"))?;
@@ -375,6 +376,11 @@ pub fn run(store: &Arc<Store>, opts: &Options, stop: &AtomicBool) -> Result<Summ
                     counters
                         .skipped
                         .fetch_add(stored.len() as u64 - new, Ordering::Relaxed);
+                    log::debug!(
+                        "import: batch of {} committed in {:?}",
+                        stored.len(),
+                        started.elapsed()
+                    );
                 }
                 Ok(())
             })
