@@ -4,6 +4,7 @@
 //!   cargo bench --bench imap                 # all
 //!   cargo bench --bench imap -- fetch        # FETCH/SEARCH on 10,000 messages
 //!   cargo bench --bench imap -- idle [N]     # N idle connections (default 1000)
+//!   cargo bench --bench imap -- import [N]   # `liteimap import` of an N-message mbox (100,000)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -366,6 +367,138 @@ fn bench_idle(n: usize) {
     );
 }
 
+/// A tiny deterministic generator (xorshift64*): the corpus is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Write an mbox of `n` distinct messages of 2 KB–200 KB (sizes log-uniform, so most are
+/// small as in real mail). Returns its size in bytes.
+fn write_mbox(path: &Path, n: usize) -> u64 {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // 1 MiB of 76-column text lines to cut message bodies from.
+    let mut text = Vec::with_capacity(1 << 20);
+    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+    while text.len() < (1 << 20) {
+        for _ in 0..76 {
+            text.push(alphabet[(rng.next() % alphabet.len() as u64) as usize]);
+        }
+        text.extend_from_slice(b"\r\n");
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let mut total = 0u64;
+    for i in 0..n {
+        let size = (2_000.0 * 100f64.powf((rng.next() % 10_000) as f64 / 10_000.0)) as usize;
+        let t = 1_500_000_000 + i as i64 * 600;
+        let date = chrono::DateTime::from_timestamp(t, 0).unwrap();
+        let head = format!(
+            "From bench@example.org {}\r\nFrom: Bench <bench@example.org>\r\nTo: you@example.org\r\nSubject: message {i}\r\nDate: {}\r\nMessage-ID: <{i}@bench.example>\r\n\r\n",
+            date.format("%a %b %e %H:%M:%S %Y"),
+            date.to_rfc2822(),
+        );
+        out.write_all(head.as_bytes()).unwrap();
+        let body = size.saturating_sub(head.len());
+        let start = (rng.next() as usize % ((1 << 19) / 78)) * 78;
+        let body = &text[start..start + body.min(text.len() - start - 2)];
+        // Keep whole lines.
+        let end = body.len() - body.len() % 78;
+        out.write_all(&body[..end]).unwrap();
+        out.write_all(b"\r\n").unwrap();
+        total += (head.len() + end + 2) as u64;
+    }
+    out.flush().unwrap();
+    total
+}
+
+/// VmHWM (peak resident set) of a live process, in KiB.
+fn peak_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// One import of an n-message mbox into a fresh database: (seconds, MB of mbox, peak KiB).
+fn import_once(n: usize) -> (f64, f64, u64) {
+    let dir = temp_dir(&format!("import-{n}"));
+    let mbox = dir.join("bench.mbox");
+    let db = dir.join("bench.db");
+    let (wrote, bytes) = time(|| write_mbox(&mbox, n));
+    println!(
+        "  wrote {n} messages, {:.0} MB of mbox, in {:.1} s",
+        bytes as f64 / 1e6,
+        wrote.as_secs_f64()
+    );
+    {
+        let store = Store::open(&db).unwrap();
+        let hash = liteimap::password::hash(PASS.as_bytes()).unwrap();
+        store.create_user(USER, &hash).unwrap();
+    }
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(&db)
+        .args(["import", "--user", USER])
+        .arg(&mbox)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start liteimap import");
+    let pid = child.id();
+    let mut peak = 0;
+    // VmHWM only grows: the last reading before the process exits is its peak (to within the
+    // 20 ms between readings).
+    while child.try_wait().unwrap().is_none() {
+        if let Some(p) = peak_kib(pid) {
+            peak = peak.max(p);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let summary = err.lines().find(|l| l.starts_with("import ")).unwrap_or("");
+    println!("  {summary}");
+    assert!(summary.contains(&format!("{n} imported")), "{err}");
+    let db_mb = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    println!("  database {db_mb:.0} MB");
+    let _ = std::fs::remove_dir_all(&dir);
+    (secs, bytes as f64 / 1e6, peak)
+}
+
+fn bench_import(n: usize) {
+    println!("## liteimap import: generated mbox of 2 KB-200 KB messages into a fresh database");
+    println!("| messages | MB | time | messages/s | MB/s | peak RSS (VmHWM) |");
+    println!("|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for count in [n / 10, n] {
+        let (secs, mb, peak) = import_once(count.max(1));
+        rows.push(format!(
+            "| {count} | {mb:.0} | {secs:.1} s | {:.0} | {:.1} | {:.0} MiB |",
+            count as f64 / secs,
+            mb / secs,
+            peak as f64 / 1024.0
+        ));
+    }
+    for r in rows {
+        println!("{r}");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -375,6 +508,7 @@ fn main() {
     match which {
         "fetch" => bench_fetch(),
         "idle" => bench_idle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
+        "import" => bench_import(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         _ => {
             bench_fetch();
             println!();

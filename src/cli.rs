@@ -22,6 +22,7 @@ pub enum Command {
     Serve(Serve),
     User(User),
     Stdio(Stdio),
+    Import(Import),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -88,6 +89,15 @@ pub struct Serve {
     /// of the connection or its address, up to 16 times (default 500)
     #[argh(option, default = "500")]
     pub auth_failure_delay_ms: u64,
+
+    /// import mail (.eml file, directory, Maildir, Maildir++ or mbox) into the INBOX of
+    /// --user before serving (repeatable)
+    #[argh(option)]
+    pub import: Vec<PathBuf>,
+
+    /// the user --import fills (default demo)
+    #[argh(option)]
+    pub user: Option<String>,
 }
 
 /// Manage users: add, list, remove, passwd.
@@ -156,4 +166,24 @@ pub struct Stdio {
     /// the user to log in as
     #[argh(option)]
     pub user: String,
+}
+
+/// Import mail into a folder: .eml files, directories of them (recursively), a Maildir, a
+/// Maildir++ tree (its .Sub.Folder directories become folders) or an mbox file. Messages
+/// already in the folder (the same bytes) are skipped, so running it again is harmless.
+/// Ctrl-C stops after the current batch with everything so far stored.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import")]
+pub struct Import {
+    /// the user whose folder receives the mail
+    #[argh(option)]
+    pub user: String,
+
+    /// the folder (default INBOX; created when missing)
+    #[argh(option, default = "String::from(\"INBOX\")")]
+    pub mailbox: String,
+
+    /// files and directories to import
+    #[argh(positional, greedy)]
+    pub paths: Vec<PathBuf>,
 }

@@ -12,6 +12,8 @@
 //!   RFC 3501 state machine; `view` is a session's UID ↔ sequence-number mapping; `sync` is the
 //!   one place that turns store changes into untagged responses; `cmd/*` one file per command
 //!   family.
+//! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
+//!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
 //! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
@@ -21,6 +23,7 @@
 pub mod cli;
 pub mod dbpool;
 pub mod imap;
+pub mod import;
 pub mod message;
 pub mod mime;
 pub mod notify;

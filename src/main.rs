@@ -2,16 +2,17 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use liteimap::cli::{Cli, Command, Serve, Stdio, User, UserAction};
+use liteimap::cli::{Cli, Command, Import, Serve, Stdio, User, UserAction};
 use liteimap::imap::conn::Limits;
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 use liteimap::tls::Tls;
-use liteimap::{password, stdio};
+use liteimap::{import, password, stdio};
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
@@ -38,7 +39,45 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(s) => serve(&cli, s),
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
+        Command::Import(i) => run_import(&cli, i),
     }
+}
+
+fn run_import(cli: &Cli, args: &Import) -> Result<(), String> {
+    if args.paths.is_empty() {
+        return Err("import: name at least one file or directory".into());
+    }
+    let store = open_store(cli)?;
+    let opts = import::Options {
+        user: args.user.clone(),
+        mailbox: args.mailbox.clone(),
+        paths: args.paths.clone(),
+    };
+    let interrupted = import_with_interrupt(&store, &opts)?;
+    drop(store);
+    if interrupted {
+        // Conventional status of a process stopped by SIGINT; the database is consistent.
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+/// Run an import with Ctrl-C stopping it after the current batch (a second Ctrl-C ends the
+/// process at once; SQLite's transactions keep the file consistent either way). Prints the
+/// summary; returns whether it was interrupted.
+fn import_with_interrupt(store: &Arc<Store>, opts: &import::Options) -> Result<bool, String> {
+    use signal_hook::consts::SIGINT;
+    let stop = Arc::new(AtomicBool::new(false));
+    let kill_on_second = signal_hook::flag::register_conditional_default(SIGINT, stop.clone())
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let set_on_first = signal_hook::flag::register(SIGINT, stop.clone())
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let result = import::run(store, opts, &stop);
+    signal_hook::low_level::unregister(set_on_first);
+    signal_hook::low_level::unregister(kill_on_second);
+    let summary = result?;
+    eprintln!("{}", summary.report());
+    Ok(summary.interrupted)
 }
 
 fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
@@ -54,6 +93,18 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
             "liteimap: (change it with: liteimap --db {} user passwd demo)",
             cli.db.display()
         );
+    }
+    if !args.import.is_empty() {
+        let opts = import::Options {
+            user: args.user.clone().unwrap_or_else(|| "demo".into()),
+            mailbox: "INBOX".into(),
+            paths: args.import.clone(),
+        };
+        if import_with_interrupt(&store, &opts)? {
+            return Err("import interrupted; not serving".into());
+        }
+    } else if args.user.is_some() {
+        return Err("--user only says whose INBOX --import fills".into());
     }
     let listen = if args.listen.is_empty() {
         vec!["127.0.0.1:1143".to_string()]

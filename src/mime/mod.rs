@@ -32,7 +32,7 @@ mod section;
 use std::borrow::Cow;
 
 pub use address::parse_address_list;
-pub use parse::parse;
+pub use parse::{parse, parse_date};
 pub use search::{body_contains, header_contains, text_contains};
 pub use section::SectionKind;
 

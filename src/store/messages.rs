@@ -193,10 +193,13 @@ fn content_hash(raw: &[u8]) -> Vec<u8> {
 
 /// Store the body once; a body with the same bytes is shared.
 fn insert_body(tx: &Transaction, raw: &[u8], parsed: &[u8]) -> Result<i64> {
-    let hash = content_hash(raw);
+    insert_hashed_body(tx, &content_hash(raw), raw, parsed)
+}
+
+fn insert_hashed_body(tx: &Transaction, hash: &[u8], raw: &[u8], parsed: &[u8]) -> Result<i64> {
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM bodies WHERE hash = ?1")?
-        .query_row([&hash], |r| r.get(0))
+        .query_row([hash], |r| r.get(0))
         .optional()?
     {
         return Ok(id);
@@ -219,6 +222,13 @@ impl Store {
     /// Append messages to a mailbox, all or nothing, in one transaction. Returns their UIDs.
     pub fn append(&self, mailbox: MailboxId, msgs: &[NewMessage]) -> Result<Vec<AppendedMessage>> {
         self.write(|tx| append(tx, mailbox, msgs))
+    }
+
+    /// Append the messages whose bytes are not already in the mailbox (import: running it
+    /// twice stores nothing the second time), in one transaction. A message repeated within
+    /// `msgs` is stored once. Returns, per message, whether it was stored.
+    pub fn append_new(&self, mailbox: MailboxId, msgs: &[NewMessage]) -> Result<Vec<bool>> {
+        self.write(|tx| append_new(tx, mailbox, msgs))
     }
 
     /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE. Claiming makes the messages that
@@ -422,6 +432,60 @@ pub(crate) fn append(
     }
     tx.prepare_cached("UPDATE mailboxes SET uidnext = ?2 WHERE id = ?1")?
         .execute(params![mailbox.0, uid])?;
+    Ok(out)
+}
+
+pub(crate) fn append_new(
+    tx: &Transaction,
+    mailbox: MailboxId,
+    msgs: &[NewMessage],
+) -> Result<Vec<bool>> {
+    let mb = mailbox_by_id(tx, mailbox)?;
+    if mb.noselect {
+        return Err(StoreError::NotAllowed(format!(
+            "{} cannot hold messages",
+            mb.name
+        )));
+    }
+    // The modseq is taken only when something is stored: a batch of duplicates changes nothing
+    // and wakes nobody.
+    let mut modseq = None;
+    let mut uid = mb.uidnext;
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let hash = content_hash(&m.raw);
+        let present = tx
+            .prepare_cached(
+                "SELECT 1 FROM bodies b JOIN messages m ON m.body_id = b.id
+                 WHERE b.hash = ?1 AND m.mailbox_id = ?2 LIMIT 1",
+            )?
+            .query_row(params![hash, mailbox.0], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if present {
+            out.push(false);
+            continue;
+        }
+        if uid == u32::MAX {
+            return Err(StoreError::NotAllowed("mailbox has run out of UIDs".into()));
+        }
+        let modseq = match modseq {
+            Some(m) => m,
+            None => *modseq.insert(bump_modseq(tx, mailbox)?),
+        };
+        let body = insert_hashed_body(tx, &hash, &m.raw, &m.parsed)?;
+        tx.prepare_cached(
+            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64])?;
+        insert_flags(tx, tx.last_insert_rowid(), &m.flags)?;
+        out.push(true);
+        uid += 1;
+    }
+    if uid != mb.uidnext {
+        tx.prepare_cached("UPDATE mailboxes SET uidnext = ?2 WHERE id = ?1")?
+            .execute(params![mailbox.0, uid])?;
+    }
     Ok(out)
 }
 
@@ -822,6 +886,33 @@ mod tests {
             internal_date: 1_700_000_000,
             date_offset: 3600,
         }
+    }
+
+    #[test]
+    fn append_new_skips_bytes_already_in_the_mailbox() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        let other = t.store.create_mailbox(u, "other").unwrap().id;
+        t.store.append(other, &[msg("b", &[])]).unwrap();
+        let before = t.store.highest_modseq(inbox).unwrap();
+        let got = t
+            .store
+            .append_new(inbox, &[msg("a", &[]), msg("b", &[]), msg("a", &[])])
+            .unwrap();
+        // "b" lives in another folder only, so it is new here; the second "a" is a repeat.
+        assert_eq!(got, vec![true, true, false]);
+        let mid = t.store.highest_modseq(inbox).unwrap();
+        assert_eq!(mid, before + 1);
+        let again = t
+            .store
+            .append_new(inbox, &[msg("b", &[]), msg("a", &[])])
+            .unwrap();
+        assert_eq!(again, vec![false, false]);
+        // Nothing stored: no modseq taken, UIDs unchanged.
+        assert_eq!(t.store.highest_modseq(inbox).unwrap(), mid);
+        assert_eq!(t.store.select(inbox, false).unwrap().uids, vec![1, 2]);
+        assert_eq!(t.store.mailbox_by_id(inbox).unwrap().uidnext, 3);
     }
 
     #[test]
