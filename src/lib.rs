@@ -12,6 +12,8 @@
 //!   RFC 3501 state machine; `view` is a session's UID ↔ sequence-number mapping; `sync` is the
 //!   one place that turns store changes into untagged responses; `cmd/*` one file per command
 //!   family.
+//! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.
+//! - `deliver`: one message from stdin into a mailbox, with sysexits exit codes.
 //! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
@@ -19,7 +21,9 @@
 //! - `password`: argon2id hashing.
 pub mod cli;
 pub mod dbpool;
+pub mod deliver;
 pub mod imap;
+pub mod lmtp;
 pub mod message;
 pub mod mime;
 pub mod notify;
