@@ -451,3 +451,62 @@ fn idle_session_sees_lmtp_delivery_at_once() {
     b.send(b"DONE\r\n");
     assert_eq!(b.until_tagged(&tag), vec!["TAG OK IDLE terminated"]);
 }
+
+#[test]
+fn unix_socket_replaces_stale_socket_and_delivers() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let dir = TempDir::new("lmtp-unix");
+    let srv = TestServer::start(&dir);
+    let path = dir.path().join("lmtp.sock");
+    // A socket left behind by a crashed server (nobody listens on it).
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let listener = async_std::task::block_on(lmtp::bind_unix(&path)).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    // A second server on the same path is refused while the first listens; a regular file is
+    // never removed.
+    let err = async_std::task::block_on(lmtp::bind_unix(&path))
+        .err()
+        .unwrap();
+    assert!(err.contains("another process is listening"), "{err}");
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, b"keep me").unwrap();
+    let err = async_std::task::block_on(lmtp::bind_unix(&file))
+        .err()
+        .unwrap();
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+
+    let settings = Arc::new(lmtp::Settings {
+        hostname: "lmtp.test".into(),
+        ..lmtp::Settings::default()
+    });
+    let ctx = srv.ctx.clone();
+    let t = std::thread::spawn(move || {
+        async_std::task::block_on(lmtp::serve(ctx, settings, listener));
+    });
+    let s = UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    w.write_all(
+        b"LHLO x\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\nSubject: unix\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+    )
+    .unwrap();
+    let mut all = String::new();
+    for _ in 0..11 {
+        r.read_line(&mut all).unwrap();
+    }
+    assert!(
+        all.ends_with(
+            "250 2.0.0 <alice@x> delivered\r\n221 2.0.0 lmtp.test closing connection\r\n"
+        ),
+        "{all}"
+    );
+    assert_eq!(message_count(&srv, ALICE, "INBOX"), 1);
+    // Shutdown removes the socket.
+    srv.ctx.shutdown();
+    t.join().unwrap();
+    assert!(!path.exists());
+}
