@@ -172,8 +172,9 @@ pub async fn serve(ctx: Arc<Context>, settings: Arc<Settings>, listener: Listene
         let settings = settings.clone();
         let active = active.clone();
         async_std::task::spawn(async move {
-            if active.fetch_add(1, Ordering::SeqCst) >= settings.max_connections {
-                active.fetch_sub(1, Ordering::SeqCst);
+            let over = active.fetch_add(1, Ordering::SeqCst) >= settings.max_connections;
+            let _count = Counted(active);
+            if over {
                 log::warn!("LMTP: refusing {peer}: too many connections");
                 let _ = conn
                     .write_all(b"421 4.3.2 too many connections, try again later\r\n")
@@ -184,11 +185,25 @@ pub async fn serve(ctx: Arc<Context>, settings: Arc<Settings>, listener: Listene
                 Conn::Tcp(s) => run_connection(ctx, settings, s, &peer).await,
                 Conn::Unix(s) => run_connection(ctx, settings, s, &peer).await,
             }
-            active.fetch_sub(1, Ordering::SeqCst);
         });
     }
     if let Listener::Unix(_, path) = &listener {
         let _ = std::fs::remove_file(path);
+    }
+    // Idle connections answer 421 at once; a delivery in progress gets a moment to commit and
+    // reply, so the MTA does not retry a message that was in fact stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while active.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        async_std::task::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One open connection in the listener's count, however its task ends.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -510,3 +510,14 @@ fn unix_socket_replaces_stale_socket_and_delivers() {
     t.join().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn shutdown_says_421_to_idle_connections() {
+    let dir = TempDir::new("lmtp-stop");
+    let l = start(&dir, 100_000, &[]);
+    let mut c = Raw::connect(l.port);
+    c.send("LHLO client.test\r\n");
+    assert_eq!(c.lines(5), LHLO_REPLY);
+    l.srv.ctx.shutdown();
+    assert_eq!(c.line(), "421 4.3.2 server shutting down");
+}
