@@ -42,13 +42,18 @@ struct Raw {
 
 impl Raw {
     fn connect(port: u16) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Raw::connect_any(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    /// Read the greeting (whatever the host name) on a connected stream.
+    fn connect_any(s: TcpStream) -> Raw {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut raw = Raw {
             r: BufReader::new(s.try_clone().unwrap()),
             w: s,
         };
-        assert_eq!(raw.line(), "220 lmtp.test LMTP liteimap ready");
+        let greeting = raw.line();
+        assert!(greeting.starts_with("220 ") && greeting.ends_with(" LMTP liteimap ready"));
         raw
     }
 
@@ -520,4 +525,77 @@ fn shutdown_says_421_to_idle_connections() {
     assert_eq!(c.lines(5), LHLO_REPLY);
     l.srv.ctx.shutdown();
     assert_eq!(c.line(), "421 4.3.2 server shutting down");
+}
+
+/// The binary's flags: `--lmtp-listen` (with the warning off loopback), `--lmtp-socket` and
+/// `--lmtp-domain`, then SIGTERM removes the socket.
+#[test]
+fn serve_flags_start_lmtp_listeners() {
+    use std::os::unix::net::UnixStream;
+    use std::process::Stdio;
+    let dir = TempDir::new("lmtp-bin");
+    let db = dir.path().join("b.db");
+    let store = liteimap::store::Store::open(&db).unwrap();
+    store.create_user("alice", "x").unwrap();
+    drop(store);
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (imap, lmtp_port) = (free(), free());
+    let sock = dir.path().join("lmtp.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", &format!("127.0.0.1:{imap}")])
+        .args(["--lmtp-listen", &format!("0.0.0.0:{lmtp_port}")])
+        .arg("--lmtp-socket")
+        .arg(&sock)
+        .args(["--lmtp-domain", "Example.ORG"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while log.matches("accepting LMTP on").count() < 2 {
+        assert!(err.read_line(&mut log).unwrap() > 0, "{log}");
+    }
+    assert!(log.contains("LMTP has no authentication"), "{log}");
+
+    let mut c = Raw::connect_any(TcpStream::connect(("127.0.0.1", lmtp_port)).unwrap());
+    assert!(c.cmd("LHLO x").starts_with("250-"));
+
+    let s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    w.write_all(b"LHLO x\r\nMAIL FROM:<s@x>\r\nRCPT TO:<alice@elsewhere.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: bin\r\n\r\nhi\r\n.\r\n").unwrap();
+    let mut lines = Vec::new();
+    for _ in 0..11 {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        lines.push(l.trim_end().to_string());
+    }
+    assert_eq!(
+        lines[7..],
+        [
+            "550 5.1.2 <alice@elsewhere.net>: domain not handled here",
+            "250 2.1.5 <alice@example.org> OK",
+            "354 3.0.0 send the message, end with a line holding only \".\"",
+            "250 2.0.0 <alice@example.org> delivered",
+        ]
+    );
+    drop((r, w, c));
+    // SIGTERM: a graceful stop that removes the socket.
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(!sock.exists());
 }
