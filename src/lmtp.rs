@@ -839,6 +839,45 @@ fn unquote(local: &str) -> String {
 mod tests {
     use super::*;
 
+    /// DATA through buffers of every small size, so each state meets a chunk boundary.
+    #[test]
+    fn data_unstuffing_across_chunk_boundaries() {
+        let wire: &[u8] = b"a\r\n..b\r\n.\rc\r\n.x\r\n\r\n.\r\nNOOP\r\n";
+        let want: &[u8] = b"a\r\n.b\r\n\rc\r\nx\r\n\r\n";
+        for size in 1..=wire.len() {
+            let mut input = Input {
+                stream: async_std::io::Cursor::new(wire.to_vec()),
+                buf: vec![0; size],
+                start: 0,
+                end: 0,
+            };
+            let got = async_std::task::block_on(input.data(1000)).unwrap();
+            assert_eq!(got.as_deref(), Some(want), "buffer of {size}");
+            // The pipelined command after the dot is left for the command reader.
+            match async_std::task::block_on(input.line(100)).unwrap() {
+                Line::Text(l) => assert_eq!(l, b"NOOP"),
+                _ => panic!("no NOOP line"),
+            }
+            // One byte under the content's size: refused, still read to the end.
+            let mut input = Input {
+                stream: async_std::io::Cursor::new(wire.to_vec()),
+                buf: vec![0; size],
+                start: 0,
+                end: 0,
+            };
+            let got = async_std::task::block_on(input.data(want.len() as u64 - 1)).unwrap();
+            assert_eq!(got, None);
+            assert!(matches!(
+                async_std::task::block_on(input.line(100)).unwrap(),
+                Line::Text(l) if l == b"NOOP"
+            ));
+        }
+        // A bare LF ends the message too.
+        let mut input = Input::new(async_std::io::Cursor::new(b"x\n.\n".to_vec()));
+        let got = async_std::task::block_on(input.data(1000)).unwrap();
+        assert_eq!(got.as_deref(), Some(&b"x\n"[..]));
+    }
+
     #[test]
     fn paths() {
         assert_eq!(parse_path("<a@b.c>").unwrap(), ("a@b.c".into(), ""));
