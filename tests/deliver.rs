@@ -129,7 +129,27 @@ fn exit_codes() {
         "{err}"
     );
 
-    assert_eq!(count(&db, "INBOX"), 1);
+    // --mailbox names an existing folder: stored there (INBOX in any case means INBOX).
+    let store = Store::open(&db).unwrap();
+    let u = store.find_user("alice").unwrap().unwrap();
+    store.create_mailbox(u.id, "Archive").unwrap();
+    drop(store);
+    let o = deliver(
+        &db,
+        &["--user", "alice", "--mailbox", "Archive"],
+        Stdio::piped(),
+        MSG,
+    );
+    assert_eq!(code_and_err(&o), (0, String::new()));
+    let o = deliver(
+        &db,
+        &["--user", "alice", "--mailbox", "inbox"],
+        Stdio::piped(),
+        MSG,
+    );
+    assert_eq!(code_and_err(&o), (0, String::new()));
+    assert_eq!(count(&db, "Archive"), 1);
+    assert_eq!(count(&db, "INBOX"), 2);
 }
 
 #[test]
