@@ -5,6 +5,7 @@
 //!   cargo bench --bench imap -- fetch        # FETCH/SEARCH on 10,000 messages
 //!   cargo bench --bench imap -- idle [N]     # N idle connections (default 1000)
 //!   cargo bench --bench imap -- import [N]   # `liteimap import` of an N-message mbox (100,000)
+//!   cargo bench --bench imap -- lmtp [SECS]  # 4 LMTP clients delivering ~4 KB messages (10 s)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -499,6 +500,110 @@ fn bench_import(n: usize) {
     }
 }
 
+/// A ~4 KB message, different for every delivery.
+fn lmtp_message(client: usize, n: usize) -> String {
+    let mut m = format!(
+        "From: Sender <sender@example.net>\r\nTo: {USER}@example.org\r\nSubject: bench {client}-{n}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{client}.{n}@example.net>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    );
+    let mut line = 0;
+    while m.len() < 4000 {
+        m.push_str(&format!(
+            "line {line} of message {n} from client {client}: the quick brown fox jumps over the lazy dog\r\n"
+        ));
+        line += 1;
+    }
+    m
+}
+
+fn bench_lmtp(secs: u64) {
+    const CLIENTS: usize = 4;
+    let dir = temp_dir("lmtp");
+    let db = dir.join("bench.db");
+    populate(&db, 0);
+    let lmtp_port = free_port();
+    let lmtp_addr = format!("127.0.0.1:{lmtp_port}");
+    let srv = Server::start(&dir, &db, &["--lmtp-listen", &lmtp_addr]);
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", lmtp_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("## LMTP: {CLIENTS} clients delivering ~4 KB messages for {secs} s (release build)");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            std::thread::spawn(move || {
+                let s = TcpStream::connect(("127.0.0.1", lmtp_port)).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut w = s;
+                let mut line = String::new();
+                let mut reply = |r: &mut BufReader<TcpStream>| {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    line.clone()
+                };
+                reply(&mut r);
+                w.write_all(b"LHLO bench.test\r\n").unwrap();
+                while reply(&mut r).starts_with("250-") {}
+                let mut latencies = Vec::new();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let msg = lmtp_message(client, n);
+                    let t = Instant::now();
+                    // MAIL, RCPT and DATA pipelined in one write, as Postfix does.
+                    w.write_all(
+                        format!(
+                            "MAIL FROM:<sender@example.net> SIZE={}\r\nRCPT TO:<{USER}@example.org>\r\nDATA\r\n",
+                            msg.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .unwrap();
+                    for want in ["250", "250", "354"] {
+                        let got = reply(&mut r);
+                        assert!(got.starts_with(want), "{got}");
+                    }
+                    w.write_all(msg.as_bytes()).unwrap();
+                    w.write_all(b".\r\n").unwrap();
+                    let got = reply(&mut r);
+                    assert!(got.starts_with("250 "), "{got}");
+                    latencies.push(t.elapsed());
+                    n += 1;
+                }
+                w.write_all(b"QUIT\r\n").unwrap();
+                latencies
+            })
+        })
+        .collect();
+    let mut all: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    println!(
+        "{} deliveries in {:.1} s: {:.0} deliveries/s; latency (MAIL to final 250) p50 {}, p99 {}, max {}",
+        all.len(),
+        elapsed.as_secs_f64(),
+        all.len() as f64 / elapsed.as_secs_f64(),
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        ms(all[all.len() - 1])
+    );
+    let store = Store::open(&db).unwrap();
+    let user = store.find_user(USER).unwrap().unwrap();
+    let inbox = store.mailbox(user.id, "INBOX").unwrap().unwrap();
+    println!(
+        "messages in INBOX afterwards: {}; server RSS {} MiB",
+        store.counts(inbox.id).unwrap().0,
+        srv.rss_kib() / 1024
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -509,10 +614,13 @@ fn main() {
         "fetch" => bench_fetch(),
         "idle" => bench_idle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         "import" => bench_import(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
+        "lmtp" => bench_lmtp(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10)),
         _ => {
             bench_fetch();
             println!();
             bench_idle(1000);
+            println!();
+            bench_lmtp(10);
         }
     }
 }

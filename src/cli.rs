@@ -18,11 +18,14 @@ pub struct Cli {
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
+// Parsed once at start-up; boxing `Serve` would only obscure the argh derive.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Serve(Serve),
     User(User),
     Stdio(Stdio),
     Import(Import),
+    Deliver(Deliver),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -98,6 +101,18 @@ pub struct Serve {
     /// the user --import fills (default demo)
     #[argh(option)]
     pub user: Option<String>,
+    /// address to accept LMTP deliveries on, IP:PORT (repeatable; LMTP has no authentication,
+    /// so keep it on loopback)
+    #[argh(option)]
+    pub lmtp_listen: Vec<String>,
+
+    /// path of a Unix socket to accept LMTP deliveries on (created 0660; a stale one is replaced)
+    #[argh(option)]
+    pub lmtp_socket: Vec<PathBuf>,
+
+    /// recipient domain LMTP accepts (repeatable; default: every domain)
+    #[argh(option)]
+    pub lmtp_domain: Vec<String>,
 }
 
 /// Manage users: add, list, remove, passwd.
@@ -155,6 +170,25 @@ pub struct UserPasswd {
     /// read the password from the first line of standard input instead of prompting
     #[argh(switch)]
     pub password_stdin: bool,
+}
+
+/// Store one message read from standard input (for an MTA's mailbox_command). Exit codes follow
+/// sysexits.h: 0 stored, 64 usage, 65 empty or oversized message, 67 no such user, 73 no such
+/// mailbox, 74 cannot read standard input, 75 temporary failure (database busy; the MTA retries).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "deliver")]
+pub struct Deliver {
+    /// the user to deliver to
+    #[argh(option)]
+    pub user: String,
+
+    /// the folder to deliver into (default INBOX; it must exist)
+    #[argh(option, default = "String::from(\"INBOX\")")]
+    pub mailbox: String,
+
+    /// largest message in bytes (default 52428800 = 50 MiB)
+    #[argh(option, default = "50 * 1024 * 1024")]
+    pub max_message_size: u64,
 }
 
 /// Speak IMAP on stdin/stdout, already logged in as a user (PREAUTH), for mail clients that

@@ -14,6 +14,8 @@
 //!   family.
 //! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
+//! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.
+//! - `deliver`: one message from stdin into a mailbox, with sysexits exit codes.
 //! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
@@ -22,8 +24,10 @@
 //! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
 pub mod cli;
 pub mod dbpool;
+pub mod deliver;
 pub mod imap;
 pub mod import;
+pub mod lmtp;
 pub mod message;
 pub mod mime;
 pub mod notify;

@@ -6,16 +6,20 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use liteimap::cli::{Cli, Command, Import, Serve, Stdio, User, UserAction};
+use argh::FromArgs;
+use liteimap::cli::{Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
 use liteimap::imap::conn::Limits;
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 use liteimap::tls::Tls;
-use liteimap::{import, password, stdio};
+use liteimap::{deliver, import, lmtp, password, stdio};
 
 fn main() -> ExitCode {
-    let cli: Cli = argh::from_env();
+    let cli = parse_args();
+    if let Command::Deliver(d) = &cli.command {
+        return run_deliver(&cli, d);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
@@ -24,6 +28,49 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("liteimap: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// argh's `from_env`, except that a usage error of `deliver` exits with EX_USAGE (64): an MTA
+/// reads our exit status, not our text.
+fn parse_args() -> Cli {
+    let args: Vec<String> = std::env::args().collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("liteimap");
+    let cmd = cmd.rsplit('/').next().unwrap_or(cmd);
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    Cli::from_args(&[cmd], &rest).unwrap_or_else(|early| {
+        let code = match early.status {
+            Ok(()) => {
+                println!("{}", early.output);
+                0
+            }
+            Err(()) => {
+                eprintln!("{}\nRun {cmd} --help for more information.", early.output);
+                if rest.contains(&"deliver") {
+                    i32::from(deliver::EX_USAGE)
+                } else {
+                    1
+                }
+            }
+        };
+        std::process::exit(code)
+    })
+}
+
+/// `deliver`: no logging setup (stderr carries exactly one line per failure).
+fn run_deliver(cli: &Cli, d: &Deliver) -> ExitCode {
+    match deliver::deliver(
+        &cli.db,
+        &d.user,
+        &d.mailbox,
+        d.max_message_size,
+        std::io::stdin().lock(),
+    ) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("liteimap deliver: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -40,6 +87,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
         Command::Import(i) => run_import(&cli, i),
+        Command::Deliver(d) => match run_deliver(&cli, d) {
+            c if c == ExitCode::SUCCESS => Ok(()),
+            _ => Err("delivery failed".into()),
+        },
     }
 }
 
@@ -133,6 +184,16 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         (None, None) => return Err("--tls-listen needs --cert and --key".into()),
         _ => return Err("--cert and --key go together".into()),
     };
+    let lmtp_settings = Arc::new(lmtp::Settings {
+        max_message_size: u64::from(args.max_message_size),
+        domains: args
+            .lmtp_domain
+            .iter()
+            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
+        hostname: lmtp::hostname(),
+        max_connections: args.max_connections,
+    });
     let ctx = Context::with_tls(store, config, tls);
     async_std::task::block_on(async {
         let plain = server::bind_all(&listen, ctx.tls.is_some()).await?;
@@ -158,8 +219,24 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
                 );
             }
         }
+        let mut lmtp_listeners = Vec::new();
+        for a in &args.lmtp_listen {
+            lmtp_listeners.push(lmtp::bind_tcp(a).await?);
+        }
+        for p in &args.lmtp_socket {
+            lmtp_listeners.push(lmtp::bind_unix(p).await?);
+        }
         watch_signals(ctx.clone())?;
+        let mut lmtp_tasks = Vec::new();
+        for l in lmtp_listeners {
+            log::info!("liteimap accepting LMTP on {}", l.describe());
+            let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
+            lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
+        }
         server::serve_with_tls(ctx, plain, implicit).await;
+        for t in lmtp_tasks {
+            t.await;
+        }
         log::info!("liteimap stopped");
         Ok(())
     })

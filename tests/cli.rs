@@ -127,6 +127,7 @@ fn help_of_every_command_exits_zero() {
             "Change a user's password",
         ),
         (&["stdio", "--help"][..], "stdin/stdout"),
+        (&["deliver", "--help"][..], "Store one message"),
     ] {
         let o = run(&db, args, "");
         let out = String::from_utf8_lossy(&o.stdout);

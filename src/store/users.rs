@@ -21,6 +21,29 @@ impl Store {
         self.read(|c| find_user(c, name))
     }
 
+    /// The user a delivery address names: the exact name, else the one user whose name matches
+    /// ignoring ASCII case (none when two users differ only in case: we would have to guess).
+    pub fn find_user_for_delivery(&self, name: &str) -> Result<Option<UserRow>> {
+        self.read(|c| {
+            if let Some(u) = find_user(c, name)? {
+                return Ok(Some(u));
+            }
+            let mut st = c.prepare_cached(
+                "SELECT id, name, password_hash FROM users WHERE name = ?1 COLLATE NOCASE LIMIT 2",
+            )?;
+            let mut rows = st
+                .query_map([name], |r| {
+                    Ok(UserRow {
+                        id: UserId(r.get(0)?),
+                        name: r.get(1)?,
+                        password_hash: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(if rows.len() == 1 { rows.pop() } else { None })
+        })
+    }
+
     /// All users with their message counts, by name.
     pub fn list_users(&self) -> Result<Vec<(String, u64)>> {
         self.read(|c| {
