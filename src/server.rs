@@ -298,6 +298,7 @@ impl Context {
                 caps.push(Capability::Idle);
                 caps.push(Capability::Unselect);
                 caps.push(Capability::UidPlus);
+                caps.push(Capability::Move);
             }
         }
         Vec1::unvalidated(caps)

@@ -398,6 +398,11 @@ impl Session {
                 mailbox,
                 uid,
             } => self.cmd_copy(sequence_set, mailbox, uid).await,
+            C::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.cmd_move(sequence_set, mailbox, uid).await,
             C::Search {
                 charset,
                 criteria,

@@ -331,6 +331,19 @@ impl Store {
         self.write(|tx| copy(tx, from, uids, to))
     }
 
+    /// Move messages to another mailbox of the same user (RFC 6851): the copies and the
+    /// removal from the source commit together, so no other session ever sees a message in
+    /// both places or in neither. Returns the target's UIDVALIDITY and (source UID, new UID)
+    /// pairs; the source UIDs are the ones expunged, ascending.
+    pub fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+    ) -> Result<(u32, Vec<(u32, u32)>)> {
+        self.write(|tx| move_messages(tx, from, uids, to))
+    }
+
     /// Everything that changed in `mailbox` after `modseq`.
     pub fn changes_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Changes> {
         self.read(|c| changes_since(c, mailbox, modseq))
@@ -825,6 +838,36 @@ fn copy(
     Ok((dst.uidvalidity, pairs))
 }
 
+fn move_messages(
+    tx: &Transaction,
+    from: MailboxId,
+    uids: &[u32],
+    to: MailboxId,
+) -> Result<(u32, Vec<(u32, u32)>)> {
+    // The source rows are read before the copy: a move within one mailbox adds rows there.
+    let rows = for_uids(
+        tx,
+        from,
+        uids,
+        "m.uid, m.id, m.body_id",
+        "messages m",
+        |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
+    )?;
+    let (uidvalidity, pairs) = copy(tx, from, uids, to)?;
+    if !rows.is_empty() {
+        let modseq = bump_modseq(tx, from)?;
+        // The copies share the bodies, so none of them is collected here.
+        remove_messages(tx, from, &rows, modseq)?;
+    }
+    Ok((uidvalidity, pairs))
+}
+
 fn changes_since(c: &Connection, mailbox: MailboxId, modseq: u64) -> Result<Changes> {
     // A mailbox deleted under a session is an error the session must act on, not "no news";
     // so is one deleted down to a \Noselect name, which a CREATE may revive with UIDs from 1.
@@ -957,6 +1000,48 @@ mod tests {
             .read(|c| Ok(c.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(bodies, 1);
+    }
+
+    #[test]
+    fn move_is_copy_and_expunge_in_one_commit() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        let other = t.store.create_mailbox(u, "other").unwrap().id;
+        t.store
+            .append(
+                inbox,
+                &[msg("a", &["\\Seen"]), msg("b", &[]), msg("c", &[])],
+            )
+            .unwrap();
+        let base = t.store.highest_modseq(inbox).unwrap();
+        let (_, pairs) = t.store.move_messages(inbox, &[1, 3, 7], other).unwrap();
+        assert_eq!(pairs, vec![(1, 1), (3, 2)]);
+        let ch = t.store.changes_since(inbox, base).unwrap();
+        assert_eq!(ch.expunged, vec![1, 3]);
+        assert_eq!(
+            t.store.messages(other, &[1]).unwrap()[0].flags,
+            vec!["\\Seen"]
+        );
+        assert_eq!(t.store.messages(inbox, &[1, 2, 3]).unwrap().len(), 1);
+        // Within one mailbox: new UIDs, the old ones gone, the body kept.
+        let (_, pairs) = t.store.move_messages(inbox, &[2], inbox).unwrap();
+        assert_eq!(pairs, vec![(2, 4)]);
+        assert_eq!(t.store.messages(inbox, &[2, 4]).unwrap().len(), 1);
+        assert!(!t
+            .store
+            .raw(t.store.messages(inbox, &[4]).unwrap()[0].body_id)
+            .unwrap()
+            .is_empty());
+        // Nothing to move: nothing changes.
+        let m = t.store.highest_modseq(other).unwrap();
+        assert!(t
+            .store
+            .move_messages(inbox, &[99], other)
+            .unwrap()
+            .1
+            .is_empty());
+        assert_eq!(t.store.highest_modseq(other).unwrap(), m);
     }
 
     #[test]

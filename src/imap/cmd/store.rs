@@ -128,6 +128,55 @@ impl Session {
         target: Mailbox<'static>,
         uid: bool,
     ) -> CmdResult<Done> {
+        let (uidvalidity, pairs) = self.copy_or_move(set, target, uid, false).await?;
+        let text = if uid {
+            "UID COPY completed"
+        } else {
+            "COPY completed"
+        };
+        match copyuid(uidvalidity, &pairs) {
+            Some(code) => Ok(Done::with_code(code, text)),
+            None => Ok(Done::ok(text)),
+        }
+    }
+
+    /// MOVE and UID MOVE (RFC 6851): copy and expunge in one transaction, then
+    /// `* OK [COPYUID ...]` before the `* N EXPUNGE` responses (§4.3), then the tagged OK. An
+    /// empty set, or UIDs that no longer exist, move nothing and answer a plain OK.
+    pub(crate) async fn cmd_move(
+        &mut self,
+        set: SequenceSet,
+        target: Mailbox<'static>,
+        uid: bool,
+    ) -> CmdResult<Done> {
+        if self.state.selected().is_some_and(|s| s.read_only) {
+            return Err(CmdError::no_code(
+                code_cannot(),
+                "Mailbox is read-only (EXAMINE): messages cannot be moved out of it",
+            ));
+        }
+        let (uidvalidity, pairs) = self.copy_or_move(set, target, uid, true).await?;
+        if let Some(code) = copyuid(uidvalidity, &pairs) {
+            self.untagged_ok(Some(code), "Moved").await?;
+        }
+        let gone: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        self.announce_expunges(&gone).await?;
+        Ok(Done::ok(if uid {
+            "UID MOVE completed"
+        } else {
+            "MOVE completed"
+        }))
+    }
+
+    /// The work shared by COPY and MOVE: resolve the set and the target folder, then copy
+    /// (or move) in one transaction. A missing target is `NO [TRYCREATE]`.
+    async fn copy_or_move(
+        &mut self,
+        set: SequenceSet,
+        target: Mailbox<'static>,
+        uid: bool,
+        remove: bool,
+    ) -> CmdResult<(u32, Vec<(u32, u32)>)> {
         let from = self
             .state
             .selected()
@@ -152,24 +201,14 @@ impl Session {
                     }
                     None => return Ok(None),
                 };
-                Ok(Some(s.copy(from, &uids, dst.id)?))
+                if remove {
+                    Ok(Some(s.move_messages(from, &uids, dst.id)?))
+                } else {
+                    Ok(Some(s.copy(from, &uids, dst.id)?))
+                }
             })
             .await?;
-        let Some((uidvalidity, pairs)) = result else {
-            return Err(CmdError::no_code(
-                Code::TryCreate,
-                format!("No such mailbox: {name}"),
-            ));
-        };
-        let text = if uid {
-            "UID COPY completed"
-        } else {
-            "COPY completed"
-        };
-        match copyuid(uidvalidity, &pairs) {
-            Some(code) => Ok(Done::with_code(code, text)),
-            None => Ok(Done::ok(text)),
-        }
+        result.ok_or_else(|| CmdError::no_code(Code::TryCreate, format!("No such mailbox: {name}")))
     }
 }
 

@@ -1,0 +1,182 @@
+//! Issue 8, the mailbox side: MOVE, LITERAL+/APPENDLIMIT, NAMESPACE, ID, ENABLE, CHILDREN,
+//! SPECIAL-USE / CREATE-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, STATUS=SIZE. Exact responses,
+//! with the RFC edge cases.
+
+mod common;
+use common::*;
+
+/// A logged-in client with `n` messages in INBOX (subjects m1..mn), INBOX selected.
+fn with_messages(srv: &TestServer, n: usize) -> Client {
+    let mut c = srv.login(ALICE);
+    for i in 1..=n {
+        let r = c.append("INBOX", "", &message(&format!("m{i}"), "body"));
+        assert!(r.starts_with("TAG OK"), "{r}");
+    }
+    let r = c.cmd("SELECT INBOX");
+    assert_eq!(r.last().unwrap(), "TAG OK [READ-WRITE] SELECT completed");
+    c
+}
+
+/// The UIDVALIDITY of a folder, from STATUS.
+fn uidvalidity(c: &mut Client, mailbox: &str) -> u32 {
+    let r = c.cmd(&format!("STATUS {mailbox} (UIDVALIDITY)"));
+    let line = &r[0];
+    let v = line.rsplit(' ').next().unwrap().trim_end_matches(')');
+    v.parse().unwrap()
+}
+
+// ---- MOVE (RFC 6851) ----
+
+#[test]
+fn move_sends_copyuid_then_expunges_then_ok() {
+    let dir = TempDir::new("move");
+    let srv = TestServer::start(&dir);
+    let mut c = with_messages(&srv, 6);
+    assert_eq!(c.cmd("CREATE Dest"), vec!["TAG OK CREATE completed"]);
+    let v = uidvalidity(&mut c, "Dest");
+    // Non-contiguous source UIDs: 2, 4:5 map onto 1:3 in the target.
+    assert_eq!(
+        c.cmd("UID MOVE 2,4:5 Dest"),
+        vec![
+            format!("* OK [COPYUID {v} 2,4:5 1:3] Moved"),
+            "* 2 EXPUNGE".to_string(),
+            "* 3 EXPUNGE".to_string(),
+            "* 3 EXPUNGE".to_string(),
+            "TAG OK UID MOVE completed".to_string(),
+        ]
+    );
+    // What is left keeps its UIDs; the moved ones keep their flags.
+    assert_eq!(
+        c.cmd("UID SEARCH ALL"),
+        vec!["* SEARCH 1 3 6", "TAG OK UID SEARCH completed"]
+    );
+    // MOVE by sequence number: seq 2 is UID 3.
+    assert_eq!(
+        c.cmd("MOVE 2:3 Dest"),
+        vec![
+            format!("* OK [COPYUID {v} 3,6 4:5] Moved"),
+            "* 2 EXPUNGE".to_string(),
+            "* 2 EXPUNGE".to_string(),
+            "TAG OK MOVE completed".to_string(),
+        ]
+    );
+    let r = c.cmd("STATUS Dest (MESSAGES UIDNEXT)");
+    assert_eq!(r[0], "* STATUS Dest (MESSAGES 5 UIDNEXT 6)");
+    let r = c.cmd("EXAMINE Dest");
+    assert!(r.contains(&"* 5 EXISTS".to_string()), "{r:?}");
+    assert_eq!(
+        c.cmd("FETCH 1:5 (UID BODY[HEADER.FIELDS (SUBJECT)])")
+            .iter()
+            .filter(|l| l.contains("Subject:"))
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn move_of_nothing_and_to_missing_or_readonly_folders() {
+    let dir = TempDir::new("move-edge");
+    let srv = TestServer::start(&dir);
+    let mut c = with_messages(&srv, 2);
+    c.cmd("CREATE Dest");
+    // UIDs that do not exist: nothing moves, no COPYUID, no EXPUNGE.
+    assert_eq!(
+        c.cmd("UID MOVE 50:60 Dest"),
+        vec!["TAG OK UID MOVE completed"]
+    );
+    // A sequence number beyond the mailbox is an error, as for COPY.
+    assert_eq!(
+        c.cmd("MOVE 5 Dest"),
+        vec!["TAG BAD Sequence number beyond the mailbox (2 messages)"]
+    );
+    // A missing target: NO [TRYCREATE], and nothing is removed.
+    assert_eq!(
+        c.cmd("UID MOVE 1:* Nowhere"),
+        vec!["TAG NO [TRYCREATE] No such mailbox: Nowhere"]
+    );
+    assert_eq!(
+        c.cmd("UID SEARCH ALL"),
+        vec!["* SEARCH 1 2", "TAG OK UID SEARCH completed"]
+    );
+    // Read-only: EXAMINE'd mailboxes cannot lose messages.
+    c.cmd("EXAMINE INBOX");
+    assert_eq!(
+        c.cmd("MOVE 1 Dest"),
+        vec!["TAG NO [CANNOT] Mailbox is read-only (EXAMINE): messages cannot be moved out of it"]
+    );
+    // MOVE needs a selected mailbox.
+    c.cmd("UNSELECT");
+    assert_eq!(
+        c.cmd("MOVE 1 Dest"),
+        vec!["TAG BAD MOVE needs a selected mailbox (SELECT or EXAMINE first)"]
+    );
+    assert_eq!(
+        c.cmd("STATUS INBOX (MESSAGES)")[0],
+        "* STATUS INBOX (MESSAGES 2)"
+    );
+}
+
+#[test]
+fn move_within_the_same_mailbox_gives_new_uids() {
+    let dir = TempDir::new("move-self");
+    let srv = TestServer::start(&dir);
+    let mut c = with_messages(&srv, 2);
+    let v = uidvalidity(&mut c, "INBOX");
+    assert_eq!(
+        c.cmd("UID MOVE 1 INBOX"),
+        vec![
+            format!("* OK [COPYUID {v} 1 3] Moved"),
+            "* 1 EXPUNGE".to_string(),
+            "* 2 EXISTS".to_string(),
+            "* 2 RECENT".to_string(),
+            "TAG OK UID MOVE completed".to_string(),
+        ]
+    );
+    assert_eq!(
+        c.cmd("FETCH 1:* (UID)"),
+        vec![
+            "* 1 FETCH (UID 2)",
+            "* 2 FETCH (UID 3)",
+            "TAG OK FETCH completed"
+        ]
+    );
+}
+
+#[test]
+fn other_sessions_see_a_move_as_expunge_and_exists() {
+    let dir = TempDir::new("move-sync");
+    let srv = TestServer::start(&dir);
+    let mut a = with_messages(&srv, 3);
+    a.cmd("CREATE Dest");
+    let mut inbox_watcher = srv.login(ALICE);
+    inbox_watcher.cmd("SELECT INBOX");
+    let mut dest_watcher = srv.login(ALICE);
+    dest_watcher.cmd("SELECT Dest");
+    assert!(a
+        .cmd("UID MOVE 2 Dest")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+    assert_eq!(
+        inbox_watcher.cmd("NOOP"),
+        vec!["* 2 EXPUNGE", "TAG OK NOOP completed"]
+    );
+    assert_eq!(
+        dest_watcher.cmd("NOOP"),
+        vec!["* 1 EXISTS", "* 1 RECENT", "TAG OK NOOP completed"]
+    );
+    // Held back during a FETCH by sequence number (RFC 3501 §7.4.1), like any expunge.
+    assert!(a
+        .cmd("UID MOVE 3 Dest")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+    assert_eq!(
+        inbox_watcher.cmd("FETCH 1 (UID)"),
+        vec!["* 1 FETCH (UID 1)", "TAG OK FETCH completed"]
+    );
+    assert_eq!(
+        inbox_watcher.cmd("NOOP"),
+        vec!["* 2 EXPUNGE", "TAG OK NOOP completed"]
+    );
+}
