@@ -293,12 +293,21 @@ impl Context {
                 } else {
                     caps.push(Capability::LoginDisabled);
                 }
+                // RFC 7888 allows it before login; the pre-login literal limit still holds.
+                caps.push(Capability::LiteralPlus);
             }
             _ => {
                 caps.push(Capability::Idle);
                 caps.push(Capability::Unselect);
                 caps.push(Capability::UidPlus);
                 caps.push(Capability::Move);
+                caps.push(Capability::LiteralPlus);
+                // RFC 7889: the largest message APPEND accepts.
+                if let Ok(c) =
+                    Capability::try_from(format!("APPENDLIMIT={}", self.config.limits.max_literal))
+                {
+                    caps.push(c);
+                }
             }
         }
         Vec1::unvalidated(caps)

@@ -180,3 +180,97 @@ fn other_sessions_see_a_move_as_expunge_and_exists() {
         vec!["* 2 EXPUNGE", "TAG OK NOOP completed"]
     );
 }
+
+// ---- LITERAL+ (RFC 7888) and APPENDLIMIT (RFC 7889) ----
+
+fn small_limit_server(dir: &TempDir) -> TestServer {
+    let mut config = liteimap::server::Config {
+        auth_failure_delay: std::time::Duration::ZERO,
+        ..liteimap::server::Config::default()
+    };
+    config.limits.max_literal = 1000;
+    TestServer::start_with(dir, config)
+}
+
+#[test]
+fn literal_plus_is_advertised_and_needs_no_continuation() {
+    let dir = TempDir::new("literal-plus");
+    let srv = small_limit_server(&dir);
+    let mut c = srv.connect();
+    assert!(c.greeting.contains(" LITERAL+"), "{}", c.greeting);
+    assert!(!c.greeting.contains("APPENDLIMIT"), "{}", c.greeting);
+    // Before login, in LOGIN: no "+" is sent, the bytes just follow.
+    c.send(b"l1 LOGIN {5+}\r\nalice {10+}\r\nwonderland\r\n");
+    let r = c.until_tagged("l1");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with("TAG OK [CAPABILITY "), "{r:?}");
+    // After login: APPENDLIMIT is the configured maximum message size.
+    assert!(r[0].contains(" LITERAL+ APPENDLIMIT=1000]"), "{r:?}");
+    let m = message("plus", "x");
+    c.send(format!("a1 APPEND INBOX (\\Seen) {{{}+}}\r\n", m.len()).as_bytes());
+    c.send(&m);
+    c.send(b"\r\n");
+    let r = c.until_tagged("a1");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    // Exactly at the limit is accepted.
+    let mut exact = message("exact", "");
+    exact.resize(1000, b'x');
+    c.send(b"a2 APPEND INBOX {1000+}\r\n");
+    c.send(&exact);
+    c.send(b"\r\n");
+    assert!(c.until_tagged("a2")[0].starts_with("TAG OK [APPENDUID "));
+    assert_eq!(
+        c.cmd("STATUS INBOX (MESSAGES)")[0],
+        "* STATUS INBOX (MESSAGES 2)"
+    );
+}
+
+#[test]
+fn literal_plus_over_the_limit_is_refused_and_the_connection_closed() {
+    let dir = TempDir::new("literal-plus-big");
+    let srv = small_limit_server(&dir);
+    // After login: the message limit.
+    let mut c = srv.login(ALICE);
+    c.send(b"nl APPEND INBOX {1001+}\r\n");
+    c.send(&[b'y'; 1001]);
+    c.send(b"\r\n");
+    assert_eq!(
+        c.read_line(),
+        "nl NO [TOOBIG] Literal of 1001 bytes exceeds the limit of 1000 bytes"
+    );
+    assert_eq!(
+        c.read_line(),
+        "* BYE Non-synchronising literal over the size limit"
+    );
+    assert!(c.is_closed());
+    // Nothing was stored.
+    let mut d = srv.login(ALICE);
+    assert_eq!(
+        d.cmd("STATUS INBOX (MESSAGES)")[0],
+        "* STATUS INBOX (MESSAGES 0)"
+    );
+    // Before login the limit is 8 KiB, whatever the message limit.
+    let dir2 = TempDir::new("literal-plus-prelogin");
+    let srv2 = TestServer::start(&dir2);
+    let mut e = srv2.connect();
+    e.send(b"l1 LOGIN alice {8193+}\r\n");
+    assert_eq!(
+        e.read_line(),
+        "l1 NO [TOOBIG] Literal of 8193 bytes exceeds the limit of 8192 bytes before login"
+    );
+    assert_eq!(
+        e.read_line(),
+        "* BYE Non-synchronising literal over the size limit"
+    );
+    assert!(e.is_closed());
+    // A synchronising literal over the limit is still refused before any byte is sent, and
+    // the session goes on.
+    let mut f = srv2.connect();
+    f.send(b"l2 LOGIN alice {8193}\r\n");
+    assert_eq!(
+        f.read_line(),
+        "l2 NO [TOOBIG] Literal of 8193 bytes exceeds the limit of 8192 bytes before login"
+    );
+    assert_eq!(f.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}

@@ -5,7 +5,11 @@
 //! never mistaken for commands. Limits are enforced here, before memory is spent: a line longer
 //! than `max_line` ends the connection (the stream cannot be resynchronised), a synchronising
 //! literal over `max_literal` is refused by tag before any byte of it is read (the client waits
-//! for our `+`), and a non-synchronising one is read and dropped, then refused.
+//! for our `+`), and a non-synchronising one (LITERAL+, RFC 7888) is refused by tag and the
+//! connection closed: its bytes are already on the way, and skipping them would mean buffering
+//! up to a whole message's worth (the framer keeps a message's bytes) for a command we refuse —
+//! 50 MB from a stranger whose limit before login is 8 KiB. A client that reads APPENDLIMIT
+//! never gets there.
 
 use std::io;
 use std::time::Duration;
@@ -79,7 +83,6 @@ pub struct Conn {
     /// A literal was announced and its bytes are being read.
     in_literal: bool,
     literals: usize,
-    too_big: bool,
     /// Reads time out after this long (autologout).
     pub timeout: Duration,
     /// Whether the client has logged in: before that, literals are limited to
@@ -108,7 +111,6 @@ impl Conn {
             fragment_end: 0,
             in_literal: false,
             literals: 0,
-            too_big: false,
             timeout,
             authenticated: false,
         }
@@ -141,7 +143,6 @@ impl Conn {
         self.fragment_end = 0;
         self.in_literal = false;
         self.literals = 0;
-        self.too_big = false;
     }
 
     /// Queue a greeting.
@@ -245,9 +246,18 @@ impl Conn {
                                 self.flush().await.map_err(ReadError::Io)?;
                             }
                             LiteralMode::NonSync if over => {
-                                // The bytes are coming anyway: read and drop them, refuse after.
-                                self.too_big = true;
-                                self.frag.poison_message();
+                                // The bytes are coming anyway (see the module doc): refuse and
+                                // close rather than buffer them.
+                                let tag = self.frag.decode_tag().map(|t| t.into_static());
+                                self.refuse_literal(tag, length).await?;
+                                log::info!(
+                                    "closing: non-synchronising literal of {length} bytes over the limit"
+                                );
+                                self.out.extend_from_slice(
+                                    b"* BYE Non-synchronising literal over the size limit\r\n",
+                                );
+                                self.flush().await.map_err(ReadError::Io)?;
+                                return Err(ReadError::Closed);
                             }
                             LiteralMode::NonSync => {}
                         }
@@ -313,7 +323,6 @@ impl Conn {
         for<'a> C::Message<'a>: IntoStatic<Static = C::Message<'static>>,
     {
         self.next_message().await?;
-        let too_big = self.too_big;
         self.reset_message();
         let tag = || self.frag.decode_tag().map(|t| t.into_static());
         let result = match self.frag.decode_message(codec) {
@@ -325,7 +334,7 @@ impl Conn {
             }),
             Err(DecodeMessageError::MessagePoisoned { .. }) => Err(Rejected {
                 tag: tag(),
-                too_big,
+                too_big: true,
                 reason: "Literal exceeds the size limit".into(),
             }),
             Err(DecodeMessageError::DecodingRemainder { .. }) => Err(Rejected {
