@@ -295,6 +295,7 @@ impl Context {
                 }
                 // RFC 7888 allows it before login; the pre-login literal limit still holds.
                 caps.push(Capability::LiteralPlus);
+                caps.push(Capability::Id);
             }
             _ => {
                 caps.push(Capability::Idle);
@@ -308,6 +309,9 @@ impl Context {
                 {
                     caps.push(c);
                 }
+                caps.push(Capability::Namespace);
+                caps.push(Capability::Id);
+                caps.push(Capability::Enable);
             }
         }
         Vec1::unvalidated(caps)

@@ -205,7 +205,10 @@ fn literal_plus_is_advertised_and_needs_no_continuation() {
     assert_eq!(r.len(), 1, "{r:?}");
     assert!(r[0].starts_with("TAG OK [CAPABILITY "), "{r:?}");
     // After login: APPENDLIMIT is the configured maximum message size.
-    assert!(r[0].contains(" LITERAL+ APPENDLIMIT=1000]"), "{r:?}");
+    assert!(
+        r[0].contains(" LITERAL+ APPENDLIMIT=1000 NAMESPACE ID ENABLE]"),
+        "{r:?}"
+    );
     let m = message("plus", "x");
     c.send(format!("a1 APPEND INBOX (\\Seen) {{{}+}}\r\n", m.len()).as_bytes());
     c.send(&m);
@@ -273,4 +276,70 @@ fn literal_plus_over_the_limit_is_refused_and_the_connection_closed() {
         "l2 NO [TOOBIG] Literal of 8193 bytes exceeds the limit of 8192 bytes before login"
     );
     assert_eq!(f.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}
+
+// ---- NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161) ----
+
+#[test]
+fn namespace_id_and_enable() {
+    let dir = TempDir::new("info");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    // ID works (and is advertised) before login; NIL and a list are both accepted.
+    assert!(c.greeting.contains(" ID"), "{}", c.greeting);
+    let ours = format!(
+        "* ID (\"name\" \"liteimap\" \"version\" \"{}\")",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        c.cmd("ID NIL"),
+        vec![ours.clone(), "TAG OK ID completed".into()]
+    );
+    assert_eq!(
+        c.cmd("ID (\"name\" \"Thunderbird\" \"version\" \"128.0\" \"os\" NIL)"),
+        vec![ours.clone(), "TAG OK ID completed".into()]
+    );
+    // More than 30 pairs is a client error (RFC 2971 §3.3).
+    let many: Vec<String> = (0..31).map(|i| format!("\"k{i}\" \"v\"")).collect();
+    assert_eq!(
+        c.cmd(&format!("ID ({})", many.join(" "))),
+        vec!["TAG BAD ID takes at most 30 field-value pairs"]
+    );
+    // NAMESPACE and ENABLE need a login.
+    assert_eq!(
+        c.cmd("NAMESPACE"),
+        vec!["TAG BAD NAMESPACE needs a login first"]
+    );
+    assert_eq!(
+        c.cmd("ENABLE CONDSTORE"),
+        vec!["TAG BAD ENABLE needs a login first"]
+    );
+    let r = c.cmd("LOGIN alice wonderland");
+    assert!(r[0].contains(" NAMESPACE ID ENABLE"), "{r:?}");
+    assert_eq!(
+        c.cmd("NAMESPACE"),
+        vec![
+            "* NAMESPACE ((\"\" \"/\")) NIL NIL",
+            "TAG OK NAMESPACE completed"
+        ]
+    );
+    assert_eq!(c.cmd("ID NIL"), vec![ours, "TAG OK ID completed".into()]);
+    // Nothing we support needs enabling: an empty ENABLED, also for unknown names.
+    assert_eq!(
+        c.cmd("ENABLE CONDSTORE X-UNKNOWN"),
+        vec!["* ENABLED", "TAG OK ENABLE completed"]
+    );
+    // ENABLE is for the authenticated state only (RFC 5161 §3.1).
+    c.cmd("SELECT INBOX");
+    assert_eq!(
+        c.cmd("ENABLE CONDSTORE"),
+        vec!["TAG BAD ENABLE is only valid before a mailbox is selected"]
+    );
+    assert_eq!(
+        c.cmd("NAMESPACE"),
+        vec![
+            "* NAMESPACE ((\"\" \"/\")) NIL NIL",
+            "TAG OK NAMESPACE completed"
+        ]
+    );
 }

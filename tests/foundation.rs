@@ -10,7 +10,7 @@ fn greeting_login_logout() {
     let mut c = srv.connect();
     assert_eq!(
         c.greeting,
-        "* OK [CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+] liteimap ready"
+        "* OK [CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID] liteimap ready"
     );
     assert_eq!(
         c.cmd("SELECT INBOX"),
@@ -19,7 +19,7 @@ fn greeting_login_logout() {
     let r = c.cmd("LOGIN alice wonderland");
     assert_eq!(
         r,
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE] Logged in"]
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),
@@ -74,7 +74,7 @@ fn select_reports_counts_and_expunge_numbers() {
     );
 }
 
-const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800] Logged in";
+const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE] Logged in";
 
 /// Select INBOX and return the tagged line (the untagged lines are checked elsewhere).
 fn tagged(lines: &[String]) -> &str {
@@ -89,7 +89,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+",
+            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -98,7 +98,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -111,7 +111,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -519,7 +519,7 @@ fn python_imaplib_session() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let expected = vec![
-        "caps AUTH=LOGIN AUTH=PLAIN IMAP4REV1 LITERAL+ SASL-IR",
+        "caps AUTH=LOGIN AUTH=PLAIN ID IMAP4REV1 LITERAL+ SASL-IR",
         "login OK",
         "create OK OK",
         r#"list OK ['(\\HasNoChildren) "/" Archive', '(\\HasNoChildren) "/" INBOX', '(\\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Projects']"#,

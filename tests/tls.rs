@@ -122,19 +122,19 @@ P.logout()
     // Implicit TLS: logins allowed, no STARTTLS offered.
     assert_eq!(
         lines[0],
-        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL+')"
+        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL+', 'ID')"
     );
     assert_eq!(lines[1], "OK");
     assert_eq!(lines[2], "OK");
     // Cleartext from "afar": STARTTLS and LOGINDISABLED; after STARTTLS, logins allowed.
     assert_eq!(
         lines[3],
-        "('IMAP4REV1', 'STARTTLS', 'LOGINDISABLED', 'LITERAL+')"
+        "('IMAP4REV1', 'STARTTLS', 'LOGINDISABLED', 'LITERAL+', 'ID')"
     );
     assert_eq!(lines[4], "OK");
     assert_eq!(
         lines[5],
-        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL+')"
+        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL+', 'ID')"
     );
     assert_eq!(lines[6], "OK");
 }
@@ -196,7 +196,7 @@ fn plaintext_policy_refuses_logins_before_starttls() {
     let mut c = Client::connect(srv.plain);
     assert_eq!(
         c.read_line(),
-        "* OK [CAPABILITY IMAP4REV1 STARTTLS LOGINDISABLED LITERAL+] liteimap ready"
+        "* OK [CAPABILITY IMAP4REV1 STARTTLS LOGINDISABLED LITERAL+ ID] liteimap ready"
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),
@@ -219,7 +219,7 @@ fn plaintext_policy_refuses_logins_before_starttls() {
     let mut c = Client::connect(local.plain);
     assert_eq!(
         c.read_line(),
-        "* OK [CAPABILITY IMAP4REV1 STARTTLS SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+] liteimap ready"
+        "* OK [CAPABILITY IMAP4REV1 STARTTLS SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID] liteimap ready"
     );
     assert!(c
         .cmd("LOGIN alice wonderland")

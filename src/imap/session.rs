@@ -403,6 +403,9 @@ impl Session {
                 mailbox,
                 uid,
             } => self.cmd_move(sequence_set, mailbox, uid).await,
+            C::Namespace => self.cmd_namespace().await,
+            C::Id { parameters } => self.cmd_id(parameters).await,
+            C::Enable { capabilities } => self.cmd_enable(capabilities.into_inner()).await,
             C::Search {
                 charset,
                 criteria,
@@ -513,6 +516,10 @@ fn allowed(state: &State, body: &CommandBody) -> Result<(), String> {
             "{} needs a selected mailbox (SELECT or EXAMINE first)",
             body.name()
         )),
+        // RFC 5161 §3.1: only before a mailbox is selected.
+        State::Selected(..) if matches!(body, C::Enable { .. }) => {
+            Err("ENABLE is only valid before a mailbox is selected".into())
+        }
         State::Logout => Err("logging out".into()),
         _ => Ok(()),
     }

@@ -5,6 +5,7 @@ pub mod append;
 pub mod auth;
 pub mod fetch;
 pub mod idle;
+pub mod info;
 pub mod mailbox;
 pub mod search;
 pub mod select;
