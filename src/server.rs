@@ -312,6 +312,9 @@ impl Context {
                 caps.push(Capability::Namespace);
                 caps.push(Capability::Id);
                 caps.push(Capability::Enable);
+                if let Ok(c) = Capability::try_from("CHILDREN") {
+                    caps.push(c);
+                }
             }
         }
         Vec1::unvalidated(caps)

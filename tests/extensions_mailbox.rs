@@ -206,7 +206,7 @@ fn literal_plus_is_advertised_and_needs_no_continuation() {
     assert!(r[0].starts_with("TAG OK [CAPABILITY "), "{r:?}");
     // After login: APPENDLIMIT is the configured maximum message size.
     assert!(
-        r[0].contains(" LITERAL+ APPENDLIMIT=1000 NAMESPACE ID ENABLE]"),
+        r[0].contains(" LITERAL+ APPENDLIMIT=1000 NAMESPACE ID ENABLE CHILDREN]"),
         "{r:?}"
     );
     let m = message("plus", "x");
@@ -315,7 +315,7 @@ fn namespace_id_and_enable() {
         vec!["TAG BAD ENABLE needs a login first"]
     );
     let r = c.cmd("LOGIN alice wonderland");
-    assert!(r[0].contains(" NAMESPACE ID ENABLE"), "{r:?}");
+    assert!(r[0].contains(" NAMESPACE ID ENABLE CHILDREN"), "{r:?}");
     assert_eq!(
         c.cmd("NAMESPACE"),
         vec![
@@ -340,6 +340,43 @@ fn namespace_id_and_enable() {
         vec![
             "* NAMESPACE ((\"\" \"/\")) NIL NIL",
             "TAG OK NAMESPACE completed"
+        ]
+    );
+}
+
+// ---- CHILDREN (RFC 3348) ----
+
+#[test]
+fn children_attributes_follow_the_hierarchy() {
+    let dir = TempDir::new("children");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    assert!(c.cmd("CAPABILITY")[0].contains(" CHILDREN"));
+    c.cmd("CREATE top/mid/leaf");
+    c.cmd("SUBSCRIBE top/mid");
+    assert_eq!(
+        c.cmd("LIST top *"),
+        vec![
+            "* LIST (\\HasChildren) \"/\" top",
+            "* LIST (\\HasChildren) \"/\" top/mid",
+            "* LIST (\\HasNoChildren) \"/\" top/mid/leaf",
+            "TAG OK LIST completed",
+        ]
+    );
+    // LSUB says whether any child exists, subscribed or not.
+    assert_eq!(
+        c.cmd("LSUB top/ *"),
+        vec![
+            "* LSUB (\\HasChildren) \"/\" top/mid",
+            "TAG OK LSUB completed"
+        ]
+    );
+    c.cmd("DELETE top/mid/leaf");
+    assert_eq!(
+        c.cmd("LIST top/ %"),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" top/mid",
+            "TAG OK LIST completed"
         ]
     );
 }

@@ -324,9 +324,9 @@ fn subscribe_unsubscribe_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
-            "* LSUB () \"/\" INBOX",
-            "* LSUB () \"/\" a/b",
-            "* LSUB () \"/\" c",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" a/b",
+            "* LSUB (\\HasNoChildren) \"/\" c",
             "* LSUB (\\Noselect) \"/\" ghost",
             "TAG OK LSUB completed",
         ]
@@ -335,16 +335,19 @@ fn subscribe_unsubscribe_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" %"),
         vec![
-            "* LSUB () \"/\" INBOX",
-            "* LSUB (\\Noselect) \"/\" a",
-            "* LSUB () \"/\" c",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\Noselect \\HasChildren) \"/\" a",
+            "* LSUB (\\HasNoChildren) \"/\" c",
             "* LSUB (\\Noselect) \"/\" ghost",
             "TAG OK LSUB completed",
         ]
     );
     assert_eq!(
         c.cmd("LSUB \"a/\" %"),
-        vec!["* LSUB () \"/\" a/b", "TAG OK LSUB completed"]
+        vec![
+            "* LSUB (\\HasNoChildren) \"/\" a/b",
+            "TAG OK LSUB completed"
+        ]
     );
     ok(c.cmd("UNSUBSCRIBE c"), "UNSUBSCRIBE");
     ok(c.cmd("UNSUBSCRIBE ghost"), "UNSUBSCRIBE");
@@ -355,8 +358,8 @@ fn subscribe_unsubscribe_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
-            "* LSUB () \"/\" INBOX",
-            "* LSUB () \"/\" a/b",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" a/b",
             "TAG OK LSUB completed",
         ]
     );
@@ -991,8 +994,8 @@ fn inbox_is_case_insensitive_in_patterns_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
-            "* LSUB () \"/\" INBOX",
-            "* LSUB () \"/\" INBOX/kid",
+            "* LSUB (\\HasChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX/kid",
             "TAG OK LSUB completed",
         ]
     );
@@ -1144,8 +1147,8 @@ fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
-            "* LSUB () \"/\" p",
-            "* LSUB () \"/\" p/c",
+            "* LSUB (\\HasChildren) \"/\" p",
+            "* LSUB (\\HasNoChildren) \"/\" p/c",
             "TAG OK LSUB completed"
         ]
     );
@@ -1154,14 +1157,17 @@ fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
-            "* LSUB (\\Noselect) \"/\" p",
-            "* LSUB () \"/\" p/c",
+            "* LSUB (\\Noselect \\HasChildren) \"/\" p",
+            "* LSUB (\\HasNoChildren) \"/\" p/c",
             "TAG OK LSUB completed"
         ]
     );
     assert_eq!(
         c.cmd("LSUB \"\" %"),
-        vec!["* LSUB (\\Noselect) \"/\" p", "TAG OK LSUB completed"]
+        vec![
+            "* LSUB (\\Noselect \\HasChildren) \"/\" p",
+            "TAG OK LSUB completed"
+        ]
     );
 }
 

@@ -181,11 +181,17 @@ impl Session {
             out.sort();
             out.dedup();
             for (name, noselect) in out {
-                let attrs = if noselect || !selectable.contains(name.as_str()) {
+                let mut attrs = if noselect || !selectable.contains(name.as_str()) {
                     vec![FlagNameAttribute::Noselect]
                 } else {
                     vec![]
                 };
+                // CHILDREN (RFC 3348) on LSUB too: whether the name has any child folder,
+                // subscribed or not.
+                // A subscribed name that does not exist says nothing about children.
+                if names.contains(name.as_str()) || has_children(&name, &names) {
+                    attrs.extend(child_attribute(&name, &names));
+                }
                 self.data(list_data(attrs, wire_mailbox(&name), true))
                     .await?;
             }
@@ -282,20 +288,32 @@ fn list_attributes(mb: &MailboxRow, names: &BTreeSet<&str>) -> Vec<FlagNameAttri
     if mb.noselect {
         attrs.push(FlagNameAttribute::Noselect);
     }
-    let prefix = format!("{}{DELIMITER}", mb.name);
-    let has_children = names
+    attrs.extend(child_attribute(&mb.name, names));
+    attrs
+}
+
+/// Whether any folder name is below `name`.
+pub(crate) fn has_children(name: &str, names: &BTreeSet<&str>) -> bool {
+    let prefix = format!("{name}{DELIMITER}");
+    names
         .range(prefix.as_str()..)
         .next()
-        .is_some_and(|n| n.starts_with(&prefix));
-    let child_attr = if has_children {
+        .is_some_and(|n| n.starts_with(&prefix))
+}
+
+/// `\HasChildren` or `\HasNoChildren` (RFC 3348) for `name` among the folder names.
+pub(crate) fn child_attribute(
+    name: &str,
+    names: &BTreeSet<&str>,
+) -> Option<FlagNameAttribute<'static>> {
+    let child_attr = if has_children(name, names) {
         "HasChildren"
     } else {
         "HasNoChildren"
     };
-    if let Ok(a) = imap_codec::imap_types::core::Atom::try_from(child_attr) {
-        attrs.push(FlagNameAttribute::from(a));
-    }
-    attrs
+    imap_codec::imap_types::core::Atom::try_from(child_attr)
+        .ok()
+        .map(FlagNameAttribute::from)
 }
 
 /// RFC 3501 LIST matching: `*` matches anything, `%` anything but the delimiter. Dynamic
