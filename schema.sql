@@ -1,4 +1,4 @@
--- liteimap schema, version 1.
+-- liteimap schema, version 2 (version 1 had the same tables; 2 fills in special_use).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
 -- it to an empty database; later versions add migration steps keyed on PRAGMA user_version.

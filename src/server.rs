@@ -312,8 +312,10 @@ impl Context {
                 caps.push(Capability::Namespace);
                 caps.push(Capability::Id);
                 caps.push(Capability::Enable);
-                if let Ok(c) = Capability::try_from("CHILDREN") {
-                    caps.push(c);
+                for name in ["CHILDREN", "SPECIAL-USE"] {
+                    if let Ok(c) = Capability::try_from(name) {
+                        caps.push(c);
+                    }
                 }
             }
         }

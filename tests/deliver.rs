@@ -110,13 +110,13 @@ fn exit_codes() {
     // 73: no such mailbox (never created, never replaced by INBOX).
     let o = deliver(
         &db,
-        &["--user", "alice", "--mailbox", "Archive"],
+        &["--user", "alice", "--mailbox", "Projects"],
         Stdio::piped(),
         MSG,
     );
     assert_eq!(
         code_and_err(&o),
-        (73, "liteimap deliver: no such mailbox: Archive\n".into())
+        (73, "liteimap deliver: no such mailbox: Projects\n".into())
     );
 
     // 74: standard input cannot be read (a directory).
@@ -132,11 +132,11 @@ fn exit_codes() {
     // --mailbox names an existing folder: stored there (INBOX in any case means INBOX).
     let store = Store::open(&db).unwrap();
     let u = store.find_user("alice").unwrap().unwrap();
-    store.create_mailbox(u.id, "Archive").unwrap();
+    store.create_mailbox(u.id, "Projects").unwrap();
     drop(store);
     let o = deliver(
         &db,
-        &["--user", "alice", "--mailbox", "Archive"],
+        &["--user", "alice", "--mailbox", "Projects"],
         Stdio::piped(),
         MSG,
     );
@@ -148,7 +148,7 @@ fn exit_codes() {
         MSG,
     );
     assert_eq!(code_and_err(&o), (0, String::new()));
-    assert_eq!(count(&db, "Archive"), 1);
+    assert_eq!(count(&db, "Projects"), 1);
     assert_eq!(count(&db, "INBOX"), 2);
 }
 

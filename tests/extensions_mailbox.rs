@@ -206,7 +206,7 @@ fn literal_plus_is_advertised_and_needs_no_continuation() {
     assert!(r[0].starts_with("TAG OK [CAPABILITY "), "{r:?}");
     // After login: APPENDLIMIT is the configured maximum message size.
     assert!(
-        r[0].contains(" LITERAL+ APPENDLIMIT=1000 NAMESPACE ID ENABLE CHILDREN]"),
+        r[0].contains(" LITERAL+ APPENDLIMIT=1000 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE]"),
         "{r:?}"
     );
     let m = message("plus", "x");
@@ -315,7 +315,10 @@ fn namespace_id_and_enable() {
         vec!["TAG BAD ENABLE needs a login first"]
     );
     let r = c.cmd("LOGIN alice wonderland");
-    assert!(r[0].contains(" NAMESPACE ID ENABLE CHILDREN"), "{r:?}");
+    assert!(
+        r[0].contains(" NAMESPACE ID ENABLE CHILDREN SPECIAL-USE"),
+        "{r:?}"
+    );
     assert_eq!(
         c.cmd("NAMESPACE"),
         vec![
@@ -379,4 +382,41 @@ fn children_attributes_follow_the_hierarchy() {
             "TAG OK LIST completed"
         ]
     );
+}
+
+// ---- SPECIAL-USE (RFC 6154): default folders ----
+
+#[test]
+fn new_users_get_the_special_folders_subscribed() {
+    let dir = TempDir::new("special-use");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(BOB);
+    assert!(c.cmd("CAPABILITY")[0].contains(" SPECIAL-USE"));
+    assert_eq!(
+        c.cmd("LIST \"\" *"),
+        vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
+            "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
+            "TAG OK LIST completed",
+        ]
+    );
+    assert_eq!(c.cmd("LSUB \"\" *").len(), 7);
+    // The attribute belongs to the folder: it follows a RENAME.
+    c.cmd("RENAME Sent \"Sent Items\"");
+    assert_eq!(
+        c.cmd("LIST \"\" Sent*"),
+        vec![
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"",
+            "TAG OK LIST completed"
+        ]
+    );
+    // Each of them holds mail like any folder.
+    for name in ["Drafts", "\"Sent Items\"", "Trash", "Junk", "Archive"] {
+        let r = c.append(name, "", &message("s", "x"));
+        assert!(r.starts_with("TAG OK [APPENDUID "), "{name}: {r}");
+    }
 }

@@ -19,7 +19,7 @@ fn greeting_login_logout() {
     let r = c.cmd("LOGIN alice wonderland");
     assert_eq!(
         r,
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"]
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),
@@ -74,7 +74,7 @@ fn select_reports_counts_and_expunge_numbers() {
     );
 }
 
-const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN] Logged in";
+const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in";
 
 /// Select INBOX and return the tagged line (the untagged lines are checked elsewhere).
 fn tagged(lines: &[String]) -> &str {
@@ -98,7 +98,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -111,7 +111,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -470,7 +470,7 @@ port = int(sys.argv[1])
 m = imaplib.IMAP4("127.0.0.1", port)
 print("caps", " ".join(sorted(m.capabilities)))
 print("login", m.login("alice", "wonderland")[0])
-print("create", m.create("Work/Projects")[0], m.create("Archive")[0])
+print("create", m.create("Work/Projects")[0], m.create("Stash")[0])
 typ, data = m.list()
 print("list", typ, [d.decode() for d in data])
 msg = b"From: a@example.org\r\nSubject: %d\r\n\r\nbody %d\r\n"
@@ -488,7 +488,7 @@ print("expunge", typ, data)
 print("close", m.close()[0])
 typ, data = m.status("Work/Projects", "(MESSAGES UIDNEXT)")
 print("status", typ, data[0].decode())
-print("rename", m.rename("Archive", "Work/Archive")[0])
+print("rename", m.rename("Stash", "Work/Stash")[0])
 print("delete", m.delete("Work")[0])
 typ, data = m.list("\"\"", "*")
 print("list", typ, [d.decode() for d in data])
@@ -522,7 +522,7 @@ fn python_imaplib_session() {
         "caps AUTH=LOGIN AUTH=PLAIN ID IMAP4REV1 LITERAL+ SASL-IR",
         "login OK",
         "create OK OK",
-        r#"list OK ['(\\HasNoChildren) "/" Archive', '(\\HasNoChildren) "/" INBOX', '(\\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Projects']"#,
+        r#"list OK ['(\\HasNoChildren \\Archive) "/" Archive', '(\\HasNoChildren \\Drafts) "/" Drafts', '(\\HasNoChildren) "/" INBOX', '(\\HasNoChildren \\Junk) "/" Junk', '(\\HasNoChildren \\Sent) "/" Sent', '(\\HasNoChildren) "/" Stash', '(\\HasNoChildren \\Trash) "/" Trash', '(\\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Projects']"#,
         "append OK 1] APPEND completed",
         "append OK 2] APPEND completed",
         "append OK 3] APPEND completed",
@@ -535,7 +535,7 @@ fn python_imaplib_session() {
         "status OK Work/Projects (MESSAGES 3 UIDNEXT 5)",
         "rename OK",
         "delete OK",
-        r#"list OK ['(\\HasNoChildren) "/" INBOX', '(\\Noselect \\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Archive', '(\\HasNoChildren) "/" Work/Projects']"#,
+        r#"list OK ['(\\HasNoChildren \\Archive) "/" Archive', '(\\HasNoChildren \\Drafts) "/" Drafts', '(\\HasNoChildren) "/" INBOX', '(\\HasNoChildren \\Junk) "/" Junk', '(\\HasNoChildren \\Sent) "/" Sent', '(\\HasNoChildren \\Trash) "/" Trash', '(\\Noselect \\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Projects', '(\\HasNoChildren) "/" Work/Stash']"#,
         "select NO [b'[NONEXISTENT] No such mailbox: Nope']",
         "logout BYE",
     ];

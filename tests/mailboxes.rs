@@ -43,7 +43,12 @@ fn create_makes_intermediate_levels_and_handles_trailing_delimiter() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\HasChildren) \"/\" a",
             "* LIST (\\HasChildren) \"/\" a/b",
             "* LIST (\\HasNoChildren) \"/\" a/b/c",
@@ -110,7 +115,12 @@ fn delete_rules() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\Noselect \\HasChildren) \"/\" p",
             "* LIST (\\HasNoChildren) \"/\" p/c",
             "TAG OK LIST completed",
@@ -136,7 +146,12 @@ fn delete_rules() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "TAG OK LIST completed"
         ]
     );
@@ -176,7 +191,12 @@ fn rename_moves_children_and_refuses_existing_targets() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\HasChildren) \"/\" x",
             "* LIST (\\HasChildren) \"/\" x/y",
             "* LIST (\\HasChildren) \"/\" x/y/b",
@@ -249,8 +269,13 @@ fn rename_inbox_moves_messages_and_keeps_uidnext() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasChildren) \"/\" INBOX",
             "* LIST (\\HasNoChildren) \"/\" INBOX/kid",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\HasNoChildren) \"/\" old",
             "TAG OK LIST completed",
         ]
@@ -324,7 +349,12 @@ fn subscribe_unsubscribe_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
             "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "* LSUB (\\HasNoChildren) \"/\" a/b",
             "* LSUB (\\HasNoChildren) \"/\" c",
             "* LSUB (\\Noselect) \"/\" ghost",
@@ -335,7 +365,12 @@ fn subscribe_unsubscribe_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" %"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
             "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "* LSUB (\\Noselect \\HasChildren) \"/\" a",
             "* LSUB (\\HasNoChildren) \"/\" c",
             "* LSUB (\\Noselect) \"/\" ghost",
@@ -358,7 +393,12 @@ fn subscribe_unsubscribe_and_lsub() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
             "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "* LSUB (\\HasNoChildren) \"/\" a/b",
             "TAG OK LSUB completed",
         ]
@@ -382,7 +422,12 @@ fn list_wildcards_and_references() {
         c.cmd("LIST \"\" %"),
         vec![
             "* LIST (\\HasNoChildren) \"/\" &AOQ-pfel",
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\HasChildren) \"/\" a",
             "TAG OK LIST completed",
         ]
@@ -391,7 +436,12 @@ fn list_wildcards_and_references() {
         c.cmd("LIST \"\" *"),
         vec![
             "* LIST (\\HasNoChildren) \"/\" &AOQ-pfel",
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\HasChildren) \"/\" a",
             "* LIST (\\HasChildren) \"/\" a/b",
             "* LIST (\\HasNoChildren) \"/\" a/b/c",
@@ -799,7 +849,12 @@ fn users_cannot_reach_each_others_folders() {
     assert_eq!(
         b.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "TAG OK LIST completed"
         ]
     );
@@ -987,15 +1042,20 @@ fn inbox_is_case_insensitive_in_patterns_and_lsub() {
         "* LIST (\\HasNoChildren) \"/\" INBOX/kid",
         "TAG OK LIST completed",
     ];
-    assert_eq!(c.cmd("LIST \"\" *"), all);
+    assert_eq!(c.cmd("LIST \"\" INBOX*"), all);
     assert_eq!(c.cmd("LIST \"\" inbox*"), all);
     assert_eq!(c.cmd("LIST \"\" Inbox/*").len(), 2);
     assert_eq!(c.cmd("LIST inbox/ %").len(), 2);
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
             "* LSUB (\\HasChildren) \"/\" INBOX",
             "* LSUB (\\HasNoChildren) \"/\" INBOX/kid",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "TAG OK LSUB completed",
         ]
     );
@@ -1008,7 +1068,12 @@ fn inbox_is_case_insensitive_in_patterns_and_lsub() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "TAG OK LIST completed"
         ]
     );
@@ -1100,7 +1165,12 @@ fn names_that_need_quoting_round_trip() {
     assert_eq!(
         c.cmd("LIST \"\" *"),
         vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
             "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
             "* LIST (\\HasNoChildren) \"/\" \"lit{x}\"",
             "* LIST (\\HasNoChildren) \"/\" \"my folder\"",
             "* LIST (\\HasNoChildren) \"/\" \"q\\\"uote\"",
@@ -1147,6 +1217,12 @@ fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "* LSUB (\\HasChildren) \"/\" p",
             "* LSUB (\\HasNoChildren) \"/\" p/c",
             "TAG OK LSUB completed"
@@ -1157,6 +1233,12 @@ fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
     assert_eq!(
         c.cmd("LSUB \"\" *"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "* LSUB (\\Noselect \\HasChildren) \"/\" p",
             "* LSUB (\\HasNoChildren) \"/\" p/c",
             "TAG OK LSUB completed"
@@ -1165,6 +1247,12 @@ fn lsub_marks_a_subscribed_folder_deleted_to_noselect() {
     assert_eq!(
         c.cmd("LSUB \"\" %"),
         vec![
+            "* LSUB (\\HasNoChildren) \"/\" Archive",
+            "* LSUB (\\HasNoChildren) \"/\" Drafts",
+            "* LSUB (\\HasNoChildren) \"/\" INBOX",
+            "* LSUB (\\HasNoChildren) \"/\" Junk",
+            "* LSUB (\\HasNoChildren) \"/\" Sent",
+            "* LSUB (\\HasNoChildren) \"/\" Trash",
             "* LSUB (\\Noselect \\HasChildren) \"/\" p",
             "TAG OK LSUB completed"
         ]

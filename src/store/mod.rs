@@ -12,7 +12,7 @@ mod mailboxes;
 mod messages;
 mod users;
 
-pub use mailboxes::{MailboxRow, INBOX};
+pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
 };
@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -259,8 +259,23 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if marker.as_deref() != Some("liteimap") {
         return Err(StoreError::NotLiteimap(path.to_path_buf()));
     }
-    // Future steps go here: `if version < 2 { migrate_to_2(&tx)? }` and so on, each in its own
-    // transaction that also sets user_version.
+    // One step per version, each in its own transaction that also sets user_version.
+    if version < 2 {
+        migrate_step(conn, 2, mailboxes::tag_well_known_folders)?;
+    }
+    Ok(())
+}
+
+/// Run one migration step and record its version, all or nothing.
+fn migrate_step(
+    conn: &Connection,
+    to: i64,
+    step: impl FnOnce(&Transaction) -> Result<()>,
+) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    step(&tx)?;
+    tx.execute_batch(&format!("PRAGMA user_version = {to}"))?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -330,6 +345,82 @@ mod tests {
         drop(c);
         let err = Store::open(&other).err().unwrap();
         assert!(matches!(err, StoreError::NotLiteimap(_)), "{err}");
+    }
+
+    /// A database as liteimap with schema 1 wrote it: users with folders, no special uses.
+    #[test]
+    fn migrates_a_version_1_database() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            // Schema 1 is schema.sql as it stands (the special_use column was there from the
+            // start; version 2 only fills it in).
+            c.execute_batch(&format!("{SCHEMA}; PRAGMA user_version = 1;"))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0), (2, 'other', 'x', 0);
+                 INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES
+                   (1, 'INBOX', 1), (1, 'Sent Messages', 2), (1, 'Sent', 3), (1, 'Spam', 4),
+                   (1, 'Trash', 5), (1, 'Projects/Drafts', 6),
+                   (2, 'INBOX', 7), (2, 'Junk', 8);
+                 UPDATE mailboxes SET noselect = 1 WHERE name = 'Trash';",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let uses = |user: &str| -> Vec<(String, Option<String>)> {
+            let u = store.find_user(user).unwrap().unwrap();
+            store
+                .mailboxes(u.id)
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.name, m.special_use))
+                .collect()
+        };
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            uses("old"),
+            vec![
+                ("INBOX".into(), None),
+                // Top-level only, and a \Noselect name cannot hold sent mail.
+                ("Projects/Drafts".into(), None),
+                // "Sent" is preferred over "Sent Messages".
+                ("Sent".into(), s("\\Sent")),
+                ("Sent Messages".into(), None),
+                ("Spam".into(), s("\\Junk")),
+                ("Trash".into(), None),
+            ]
+        );
+        assert_eq!(
+            uses("other"),
+            vec![("INBOX".into(), None), ("Junk".into(), s("\\Junk"))]
+        );
+        // No folders were created for existing users; new users get the defaults.
+        let id = store.create_user("new", "x").unwrap();
+        let names: Vec<String> = store
+            .mailboxes(id)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+        );
+        assert_eq!(store.subscriptions(id).unwrap().len(), 6);
+        // Opening again changes nothing.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

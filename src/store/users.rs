@@ -12,7 +12,8 @@ pub struct UserRow {
 }
 
 impl Store {
-    /// Create a user with an INBOX.
+    /// Create a user with the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive; see
+    /// `mailboxes::DEFAULT_FOLDERS`), all subscribed.
     pub fn create_user(&self, name: &str, password_hash: &str) -> Result<UserId> {
         self.write(|tx| create_user(tx, name, password_hash))
     }
@@ -99,7 +100,11 @@ pub(crate) fn create_user(tx: &Transaction, name: &str, password_hash: &str) -> 
         params![name, password_hash, now()],
     )?;
     let id = UserId(tx.last_insert_rowid());
-    mailboxes::create_mailbox(tx, id, mailboxes::INBOX)?;
+    for (name, special_use) in mailboxes::DEFAULT_FOLDERS {
+        let uses: Vec<&str> = special_use.into_iter().collect();
+        mailboxes::create_mailbox_with_use(tx, id, name, &uses)?;
+        mailboxes::subscribe_in(tx, id, name)?;
+    }
     Ok(id)
 }
 

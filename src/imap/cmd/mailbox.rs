@@ -8,6 +8,7 @@ use imap_codec::imap_types::flag::FlagNameAttribute;
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
+use imap_codec::imap_types::IntoStatic;
 
 use crate::imap::session::{Done, Session};
 use crate::imap::{
@@ -289,7 +290,21 @@ fn list_attributes(mb: &MailboxRow, names: &BTreeSet<&str>) -> Vec<FlagNameAttri
         attrs.push(FlagNameAttribute::Noselect);
     }
     attrs.extend(child_attribute(&mb.name, names));
+    attrs.extend(special_use_attributes(mb));
     attrs
+}
+
+/// The folder's special-use attributes (RFC 6154), e.g. `\Sent`.
+pub(crate) fn special_use_attributes(mb: &MailboxRow) -> Vec<FlagNameAttribute<'static>> {
+    mb.special_use
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|a| {
+            imap_codec::imap_types::core::Atom::try_from(a.trim_start_matches('\\')).ok()
+        })
+        .map(|a| FlagNameAttribute::from(a.into_static()))
+        .collect()
 }
 
 /// Whether any folder name is below `name`.
