@@ -82,6 +82,12 @@ impl Session {
         &mut self,
         capabilities: Vec<CapabilityEnable<'static>>,
     ) -> CmdResult<Done> {
+        // RFC 5161 §3.1: only in the authenticated state, before a mailbox is selected.
+        if self.state.selected().is_some() {
+            return Err(CmdError::bad(
+                "ENABLE is only valid before a mailbox is selected",
+            ));
+        }
         log::debug!(
             "session {} ({}): ENABLE {} (none supported)",
             self.id,
