@@ -298,6 +298,7 @@ impl Context {
                 caps.push(Capability::Idle);
                 caps.push(Capability::Unselect);
                 caps.push(Capability::UidPlus);
+                caps.push(Capability::Within);
             }
         }
         Vec1::unvalidated(caps)
