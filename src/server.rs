@@ -299,6 +299,7 @@ impl Context {
                 caps.push(Capability::Unselect);
                 caps.push(Capability::UidPlus);
                 caps.push(Capability::Within);
+                caps.push(Capability::Binary);
             }
         }
         Vec1::unvalidated(caps)

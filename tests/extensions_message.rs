@@ -68,3 +68,211 @@ fn within_younger_and_older() {
         assert!(r[0].starts_with("TAG BAD"), "{bad}: {r:?}");
     }
 }
+
+// ---- BINARY ----------------------------------------------------------------------------
+
+/// A multipart with a quoted-printable text, a base64 blob holding NUL, a part in an encoding
+/// nobody decodes, and a nested multipart.
+fn binary_message() -> Vec<u8> {
+    b"From: a@example.org\r\nSubject: binary\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=C3=A9 soft=\r\nbreak\r\n\
+--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: BASE64\r\n\r\nAAECAwBo\r\naQ==\r\n\
+--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\nend\r\n\
+--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain\r\n\r\nplain 7bit\r\n--b2--\r\n\
+--b1--\r\n"
+        .to_vec()
+}
+
+/// A single-part message whose body is base64.
+fn base64_message() -> Vec<u8> {
+    b"From: a@example.org\r\nSubject: b64\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n".to_vec()
+}
+
+fn binary_mailbox(srv: &TestServer) -> Client {
+    let mut c = srv.login(ALICE);
+    assert!(c
+        .append("INBOX", "", &binary_message())
+        .starts_with("TAG OK"));
+    assert!(c
+        .append("INBOX", "", &base64_message())
+        .starts_with("TAG OK"));
+    c.cmd("SELECT INBOX");
+    c
+}
+
+#[test]
+fn binary_decodes_parts() {
+    let dir = TempDir::new("binary");
+    let srv = TestServer::start(&dir);
+    let mut c = binary_mailbox(&srv);
+    let caps = c.cmd("CAPABILITY");
+    assert!(caps[0].split(' ').any(|w| w == "BINARY"), "{caps:?}");
+    // Quoted-printable undone (soft line break gone); a plain literal, as it holds no NUL.
+    assert_eq!(
+        c.cmd("FETCH 1 (BINARY.PEEK[1])"),
+        vec![
+            "* 1 FETCH (BINARY[1] {15}\r\nCafé softbreak)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    // Base64 with NUL inside: a literal8.
+    let r = c.cmd_bytes("FETCH 1 (BINARY.PEEK[2])");
+    assert_eq!(
+        r[0],
+        b"* 1 FETCH (BINARY[2] ~{7}\r\n\x00\x01\x02\x03\x00hi)".to_vec()
+    );
+    assert!(r[1].ends_with(b" OK FETCH completed"));
+    // BINARY.SIZE is the decoded size; a nested leaf decodes too.
+    assert_eq!(
+        c.cmd("FETCH 1 (BINARY.SIZE[1] BINARY.SIZE[2] BINARY.SIZE[4.1])"),
+        vec![
+            "* 1 FETCH (BINARY.SIZE[1] 15 BINARY.SIZE[2] 7 BINARY.SIZE[4.1] 10)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("FETCH 1 (BINARY.PEEK[4.1])"),
+        vec![
+            "* 1 FETCH (BINARY[4.1] {10}\r\nplain 7bit)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    // Partial: offsets count decoded octets; the response has no origin (RFC 3516 grammar).
+    assert_eq!(
+        c.cmd("FETCH 1 (BINARY.PEEK[1]<5.4>)"),
+        vec![
+            "* 1 FETCH (BINARY[1] {4}\r\n sof)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    let r = c.cmd_bytes("FETCH 1 (BINARY.PEEK[2]<3.3>)");
+    assert_eq!(r[0], b"* 1 FETCH (BINARY[2] ~{3}\r\n\x03\x00h)".to_vec());
+    assert_eq!(
+        c.cmd("FETCH 1 (BINARY.PEEK[1]<100.5>)"),
+        vec!["* 1 FETCH (BINARY[1] {0}\r\n)", "TAG OK FETCH completed"]
+    );
+    // A part that does not exist is empty, as BODY[] answers.
+    assert_eq!(
+        c.cmd("FETCH 1 (BINARY.PEEK[9] BINARY.SIZE[9])"),
+        vec![
+            "* 1 FETCH (BINARY[9] {0}\r\n BINARY.SIZE[9] 0)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    // BINARY[] of a single-part message: its header, then the decoded body; [1] the body.
+    let header = "From: a@example.org\r\nSubject: b64\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    let whole = format!("{header}hello world");
+    assert_eq!(
+        c.cmd("UID FETCH 2 (BINARY.PEEK[] BINARY.SIZE[] BINARY.PEEK[1])"),
+        vec![
+            format!(
+                "* 2 FETCH (UID 2 BINARY[] {{{}}}\r\n{whole} BINARY.SIZE[] {} BINARY[1] {{11}}\r\nhello world)",
+                whole.len(),
+                whole.len()
+            ),
+            "TAG OK UID FETCH completed".to_string()
+        ]
+    );
+    // PEEK left \Seen alone.
+    assert_eq!(
+        c.cmd("FETCH 1:2 (FLAGS)"),
+        vec![
+            "* 1 FETCH (FLAGS (\\Recent))",
+            "* 2 FETCH (FLAGS (\\Recent))",
+            "TAG OK FETCH completed"
+        ]
+    );
+}
+
+#[test]
+fn binary_errors_and_seen() {
+    let dir = TempDir::new("binary-errors");
+    let srv = TestServer::start(&dir);
+    let mut c = binary_mailbox(&srv);
+    // An encoding the server cannot undo: NO [UNKNOWN-CTE], for BINARY and BINARY.SIZE.
+    for item in ["BINARY.PEEK[3]", "BINARY.SIZE[3]", "BINARY[3]"] {
+        let r = c.cmd(&format!("FETCH 1 ({item})"));
+        assert_eq!(r.len(), 1, "{item}: {r:?}");
+        assert!(r[0].starts_with("TAG NO [UNKNOWN-CTE] "), "{item}: {r:?}");
+        assert!(r[0].contains("x-uuencode"), "{r:?}");
+    }
+    // A multipart has no transfer encoding of its own: NO, for a part and for the message.
+    for item in ["BINARY.PEEK[4]", "BINARY.SIZE[4]", "BINARY.PEEK[]"] {
+        let r = c.cmd(&format!("FETCH 1 ({item})"));
+        assert_eq!(r.len(), 1, "{item}: {r:?}");
+        assert!(r[0].starts_with("TAG NO "), "{item}: {r:?}");
+        assert!(r[0].contains("multipart"), "{item}: {r:?}");
+    }
+    // BINARY takes part numbers only.
+    for bad in [
+        "BINARY[1.TEXT]",
+        "BINARY[HEADER]",
+        "BINARY[0]",
+        "BINARY.SIZE[1]<0.5>",
+    ] {
+        let r = c.cmd(&format!("FETCH 1 ({bad})"));
+        assert!(r[0].starts_with("TAG BAD"), "{bad}: {r:?}");
+    }
+    // Without PEEK, \Seen is set and reported in the same response.
+    assert_eq!(
+        c.cmd("FETCH 2 (BINARY[1])"),
+        vec![
+            "* 2 FETCH (BINARY[1] {11}\r\nhello world FLAGS (\\Seen \\Recent))",
+            "TAG OK FETCH completed"
+        ]
+    );
+    // BINARY.SIZE alone does not.
+    c.cmd("FETCH 1 (BINARY.SIZE[1])");
+    assert_eq!(
+        c.cmd("FETCH 1 (FLAGS)"),
+        vec!["* 1 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    );
+    // In a read-only session BINARY does not set it either.
+    c.cmd("EXAMINE INBOX");
+    c.cmd("FETCH 1 (BINARY[1])");
+    assert_eq!(
+        c.cmd("FETCH 1 (FLAGS)"),
+        vec!["* 1 FETCH (FLAGS ())", "TAG OK FETCH completed"]
+    );
+}
+
+#[test]
+fn append_literal8_keeps_nul() {
+    let dir = TempDir::new("literal8");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let raw = b"Subject: nul\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\x00c\r\n";
+    let tag = c.tag();
+    c.send(format!("{tag} APPEND INBOX (\\Flagged) ~{{{}}}\r\n", raw.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    c.send(raw);
+    c.send(b"\r\n");
+    let r = c.until_tagged(&tag);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    c.cmd("SELECT INBOX");
+    // Stored as sent: the size counts every octet, BINARY gives the NULs back in a literal8.
+    let r = c.cmd_bytes("FETCH 1 (RFC822.SIZE BINARY.PEEK[1])");
+    let mut want =
+        format!("* 1 FETCH (RFC822.SIZE {} BINARY[1] ~{{7}}\r\n", raw.len()).into_bytes();
+    want.extend_from_slice(b"a\x00b\x00c\r\n)");
+    assert_eq!(r[0], want);
+    let r = c.cmd_bytes("FETCH 1 (BINARY.PEEK[])");
+    let mut want = format!("* 1 FETCH (BINARY[] ~{{{}}}\r\n", raw.len()).into_bytes();
+    want.extend_from_slice(raw);
+    want.push(b')');
+    assert_eq!(r[0], want);
+    // BODY[] cannot carry NUL: sent as 0x80, as before.
+    let r = c.cmd_bytes("FETCH 1 (BODY.PEEK[TEXT])");
+    assert_eq!(
+        r[0],
+        b"* 1 FETCH (BODY[TEXT] {7}\r\na\x80b\x80c\r\n)".to_vec()
+    );
+    // A non-synchronising literal8 works too.
+    let tag = c.tag();
+    c.send(format!("{tag} APPEND INBOX ~{{{}+}}\r\n", raw.len()).as_bytes());
+    c.send(raw);
+    c.send(b"\r\n");
+    let r = c.until_tagged(&tag);
+    assert!(r.last().unwrap().starts_with("TAG OK [APPENDUID "), "{r:?}");
+}
