@@ -66,6 +66,9 @@ pub struct Rejected {
     pub too_big: bool,
     /// A short reason for a tagged BAD.
     pub reason: String,
+    /// The whole message (line and literals) when it was read completely but not understood,
+    /// for the extension layer (`ext`) to try; empty otherwise.
+    pub raw: Vec<u8>,
 }
 
 pub struct Conn {
@@ -322,21 +325,25 @@ impl Conn {
                 tag: tag(),
                 too_big: true,
                 reason: "Command exceeds the size limit".into(),
+                raw: Vec::new(),
             }),
             Err(DecodeMessageError::MessagePoisoned { .. }) => Err(Rejected {
                 tag: tag(),
                 too_big,
                 reason: "Literal exceeds the size limit".into(),
+                raw: Vec::new(),
             }),
             Err(DecodeMessageError::DecodingRemainder { .. }) => Err(Rejected {
                 tag: tag(),
                 too_big: false,
                 reason: "Unexpected characters after the command".into(),
+                raw: self.frag.message_bytes().to_vec(),
             }),
             Err(DecodeMessageError::DecodingFailure(_)) => Err(Rejected {
                 tag: tag(),
                 too_big: false,
                 reason: "Could not parse command".into(),
+                raw: self.frag.message_bytes().to_vec(),
             }),
         };
         Ok(result)

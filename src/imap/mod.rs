@@ -1,10 +1,11 @@
 //! The IMAP side: framing (`conn`), the per-connection loop (`session`), the state machine
 //! (`state`), a session's numbering of its mailbox (`view`), turning store changes into
-//! untagged responses (`sync`), ENVELOPE/BODYSTRUCTURE rendering (`render`) and one module per
-//! command family (`cmd`).
+//! untagged responses (`sync`), ENVELOPE/BODYSTRUCTURE rendering (`render`), one module per
+//! command family (`cmd`), and the extension forms imap-codec does not model (`ext`).
 
 pub mod cmd;
 pub mod conn;
+pub mod ext;
 pub mod render;
 pub mod session;
 pub mod state;

@@ -13,7 +13,8 @@ use imap_codec::imap_types::response::{
 use imap_codec::CommandCodec;
 
 use super::conn::{Conn, ReadError, Rejected};
-use super::state::{State, User};
+use super::ext::{self, ExtCommand};
+use super::state::{Needs, State, User};
 use super::{text, CmdError, CmdResult};
 use crate::server::Context;
 use crate::store::{Store, StoreError};
@@ -270,7 +271,19 @@ impl Session {
         }
     }
 
-    async fn reject(&mut self, r: Rejected) -> bool {
+    async fn reject(&mut self, mut r: Rejected) -> bool {
+        // A form imap-codec does not model may be an extension's (ext).
+        match ext::parse(&r.raw) {
+            Some(Ok((tag, command))) => {
+                self.bad_commands = 0;
+                return self.execute_ext(tag, command).await;
+            }
+            Some(Err((tag, reason))) => {
+                r.tag = Some(tag);
+                r.reason = reason;
+            }
+            None => {}
+        }
         self.bad_commands += 1;
         if self.bad_commands > MAX_BAD_COMMANDS {
             self.bye("Too many invalid commands").await;
@@ -304,7 +317,7 @@ impl Session {
             tag.inner(),
             name
         );
-        if let Err(why) = allowed(&self.state, &body) {
+        if let Err(why) = allowed(&self.state, name, needs(&body)) {
             return self.tagged(tag, Err(CmdError::Bad(why))).await;
         }
         if matches!(body, CommandBody::StartTLS) {
@@ -312,8 +325,35 @@ impl Session {
         }
         let uses_seqs = uses_sequence_numbers(&body);
         let result = self.dispatch(&tag, body).await;
-        // Bring the client up to date before the tagged answer, where the RFC allows: no
-        // EXPUNGE during a command that uses sequence numbers (RFC 3501 §7.4.1).
+        self.finish(tag, result, uses_seqs).await
+    }
+
+    /// Run one command parsed by the extension layer, exactly as `execute` runs the others.
+    async fn execute_ext(&mut self, tag: Tag<'static>, command: ExtCommand) -> bool {
+        let name = command.name();
+        log::debug!(
+            "session {} ({}): {} {} (extension form)",
+            self.id,
+            self.peer,
+            tag.inner(),
+            name
+        );
+        if let Err(why) = allowed(&self.state, name, command.needs()) {
+            return self.tagged(tag, Err(CmdError::Bad(why))).await;
+        }
+        let uses_seqs = command.uses_sequence_numbers();
+        let result = self.dispatch_ext(&tag, command).await;
+        self.finish(tag, result, uses_seqs).await
+    }
+
+    /// Bring the client up to date before the tagged answer, where the RFC allows: no
+    /// EXPUNGE during a command that uses sequence numbers (RFC 3501 §7.4.1). Then answer.
+    async fn finish(
+        &mut self,
+        tag: Tag<'static>,
+        result: CmdResult<Done>,
+        uses_seqs: bool,
+    ) -> bool {
         let result = match result {
             Err(CmdError::Bye(t)) => Err(CmdError::Bye(t)),
             other => match self.sync(!uses_seqs).await {
@@ -322,6 +362,11 @@ impl Session {
             },
         };
         self.tagged(tag, result).await
+    }
+
+    /// The commands of the extension layer.
+    async fn dispatch_ext(&mut self, _tag: &Tag<'static>, command: ExtCommand) -> CmdResult<Done> {
+        match command {}
     }
 
     async fn dispatch(
@@ -478,37 +523,39 @@ impl Session {
 }
 
 /// RFC 3501 §6: which commands each state accepts. The text names the problem.
-fn allowed(state: &State, body: &CommandBody) -> Result<(), String> {
+/// The state a command of imap-codec's needs.
+fn needs(body: &CommandBody) -> Needs {
     use CommandBody as C;
-    let any = matches!(body, C::Capability | C::Noop | C::Logout | C::Id { .. });
-    let not_auth = matches!(body, C::StartTLS | C::Login { .. } | C::Authenticate { .. });
-    let selected_only = matches!(
-        body,
+    match body {
+        C::Capability | C::Noop | C::Logout | C::Id { .. } => Needs::Any,
+        C::StartTLS | C::Login { .. } | C::Authenticate { .. } => Needs::NotAuthenticated,
         C::Check
-            | C::Close
-            | C::Expunge
-            | C::ExpungeUid { .. }
-            | C::Search { .. }
-            | C::Sort { .. }
-            | C::Thread { .. }
-            | C::Fetch { .. }
-            | C::Store { .. }
-            | C::Copy { .. }
-            | C::Move { .. }
-            | C::Unselect
-    );
-    if any {
-        return Ok(());
+        | C::Close
+        | C::Expunge
+        | C::ExpungeUid { .. }
+        | C::Search { .. }
+        | C::Sort { .. }
+        | C::Thread { .. }
+        | C::Fetch { .. }
+        | C::Store { .. }
+        | C::Copy { .. }
+        | C::Move { .. }
+        | C::Unselect => Needs::Selected,
+        _ => Needs::Authenticated,
     }
-    match state {
-        State::NotAuthenticated if not_auth => Ok(()),
-        State::NotAuthenticated => Err(format!("{} needs a login first", body.name())),
-        _ if not_auth => Err(format!("{}: already logged in", body.name())),
-        State::Authenticated(_) if selected_only => Err(format!(
-            "{} needs a selected mailbox (SELECT or EXAMINE first)",
-            body.name()
+}
+
+/// Whether a command that needs `needs` may run in `state`; the BAD text when not.
+fn allowed(state: &State, name: &str, needs: Needs) -> Result<(), String> {
+    match (state, needs) {
+        (_, Needs::Any) => Ok(()),
+        (State::NotAuthenticated, Needs::NotAuthenticated) => Ok(()),
+        (State::NotAuthenticated, _) => Err(format!("{name} needs a login first")),
+        (_, Needs::NotAuthenticated) => Err(format!("{name}: already logged in")),
+        (State::Authenticated(_), Needs::Selected) => Err(format!(
+            "{name} needs a selected mailbox (SELECT or EXAMINE first)"
         )),
-        State::Logout => Err("logging out".into()),
+        (State::Logout, _) => Err("logging out".into()),
         _ => Ok(()),
     }
 }

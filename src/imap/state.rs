@@ -32,6 +32,16 @@ pub struct Selected {
     pub keywords: BTreeSet<String>,
 }
 
+/// The state a command needs (RFC 3501 §6: commands valid in any state, only before login,
+/// after login, or with a mailbox selected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    Any,
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+}
+
 #[derive(Debug, Default)]
 pub enum State {
     #[default]

@@ -1,0 +1,85 @@
+//! The extension layer: command forms that imap-codec does not model (LIST-EXTENDED,
+//! ESEARCH's `SEARCH RETURN`, MULTIAPPEND, …) are parsed here from the bytes imap-codec
+//! rejected, and the responses it cannot encode are written here. Everything hand-parsed lives
+//! in this module and nowhere else.
+//!
+//! A command reaches this layer only after imap-codec has refused it, so the standard forms
+//! always go through the real parser. [`parse`] looks the command name up in [`PARSERS`];
+//! a name it does not know leaves the original BAD standing.
+
+pub mod lex;
+
+use imap_codec::imap_types::core::Tag;
+
+use self::lex::{LexResult, Lexer};
+use super::state::Needs;
+
+/// A command parsed by this layer. Each variant is dispatched by `Session::dispatch_ext`.
+#[derive(Debug)]
+pub enum ExtCommand {}
+
+impl ExtCommand {
+    /// The command's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match *self {}
+    }
+
+    /// The state the command needs.
+    pub fn needs(&self) -> Needs {
+        match *self {}
+    }
+
+    /// Whether the command addresses messages by sequence number (no EXPUNGE may be sent
+    /// while it runs, RFC 3501 §7.4.1).
+    pub fn uses_sequence_numbers(&self) -> bool {
+        match *self {}
+    }
+}
+
+/// A parser for one command: called with the lexer just after the command name and its
+/// space (when the command has arguments).
+type Parser = fn(&mut Lexer<'_>) -> LexResult<ExtCommand>;
+
+/// The extension forms: (`UID` prefix, command name, parser).
+const PARSERS: &[(bool, &str, Parser)] = &[];
+
+/// The result of [`parse`]: the command, or its tag and why it is malformed.
+pub type Parsed = Result<(Tag<'static>, ExtCommand), (Tag<'static>, String)>;
+
+/// Parse a message imap-codec refused. `None`: it is not a form of this layer (the original
+/// rejection stands); `Some(Err(..))`: it is, but malformed (tagged BAD with the reason).
+pub fn parse(raw: &[u8]) -> Option<Parsed> {
+    let mut lx = Lexer::new(raw);
+    let tag = lx.tag().ok()?;
+    let mut name = lx.atom().ok()?;
+    let uid = name.eq_ignore_ascii_case("UID");
+    if uid {
+        lx.sp().ok()?;
+        name = lx.atom().ok()?;
+    }
+    let (_, _, parser) = PARSERS
+        .iter()
+        .find(|(u, n, _)| *u == uid && n.eq_ignore_ascii_case(name))?;
+    if !lx.at_end() {
+        if let Err(e) = lx.sp() {
+            return Some(Err((tag, e)));
+        }
+    }
+    Some(match parser(&mut lx) {
+        Ok(cmd) => Ok((tag, cmd)),
+        Err(e) => Err((tag, e)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_forms_are_left_to_the_original_rejection() {
+        assert!(parse(b"a1 FROBNICATE x\r\n").is_none());
+        assert!(parse(b"a1 UID FROBNICATE x\r\n").is_none());
+        assert!(parse(b"\r\n").is_none());
+        assert!(parse(b"").is_none());
+    }
+}
