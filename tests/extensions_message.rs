@@ -196,13 +196,30 @@ fn binary_errors_and_seen() {
         assert!(r[0].starts_with("TAG NO [UNKNOWN-CTE] "), "{item}: {r:?}");
         assert!(r[0].contains("x-uuencode"), "{r:?}");
     }
-    // A multipart has no transfer encoding of its own: NO, for a part and for the message.
-    for item in ["BINARY.PEEK[4]", "BINARY.SIZE[4]", "BINARY.PEEK[]"] {
-        let r = c.cmd(&format!("FETCH 1 ({item})"));
+    // BINARY takes leaf parts only (RFC 9051 §6.4.5): NO for a multipart part, a multipart
+    // message and a message/rfc822 part; the embedded message's own part is a leaf.
+    let nested = b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--x--\r\n";
+    assert!(c.append("INBOX", "", nested).starts_with("TAG OK"));
+    c.cmd("NOOP");
+    for (n, item) in [
+        (1, "BINARY.PEEK[4]"),
+        (1, "BINARY.SIZE[4]"),
+        (1, "BINARY.PEEK[]"),
+        (3, "BINARY.PEEK[1]"),
+        (3, "BINARY.SIZE[1]"),
+    ] {
+        let r = c.cmd(&format!("FETCH {n} ({item})"));
         assert_eq!(r.len(), 1, "{item}: {r:?}");
         assert!(r[0].starts_with("TAG NO "), "{item}: {r:?}");
-        assert!(r[0].contains("multipart"), "{item}: {r:?}");
+        assert!(r[0].contains("leaf parts only"), "{item}: {r:?}");
     }
+    assert_eq!(
+        c.cmd("FETCH 3 (BINARY.PEEK[1.1])"),
+        vec![
+            "* 3 FETCH (BINARY[1.1] {2}\r\nhi)",
+            "TAG OK FETCH completed"
+        ]
+    );
     // BINARY takes part numbers only.
     for bad in [
         "BINARY[1.TEXT]",

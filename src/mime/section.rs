@@ -141,8 +141,9 @@ impl MessageInfo {
 /// Why a BINARY[section] cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BinaryError {
-    /// The section is a multipart: it has no transfer encoding of its own to undo.
-    Multipart,
+    /// The section is not a leaf (a multipart, or a message/rfc822 part): RFC 9051 §6.4.5
+    /// allows BINARY of leaf parts only.
+    NotLeaf,
     /// The part's Content-Transfer-Encoding is not one this server can decode (as sent).
     UnknownCte(Vec<u8>),
 }
@@ -159,8 +160,12 @@ impl MessageInfo {
                 None => return Ok(None),
             }
         };
-        if matches!(part.kind, PartKind::Multipart(_)) {
-            return Err(BinaryError::Multipart);
+        match part.kind {
+            PartKind::Multipart(_) => return Err(BinaryError::NotLeaf),
+            // BINARY[] of a message is its header and decoded body; a message/rfc822 part
+            // within it is not a leaf.
+            PartKind::Message(_) if !path.is_empty() => return Err(BinaryError::NotLeaf),
+            _ => {}
         }
         let cte = Cte::from_name(&part.encoding)
             .ok_or_else(|| BinaryError::UnknownCte(part.encoding.clone()))?;

@@ -321,8 +321,8 @@ fn binary_section<'a>(
     match info.binary(raw, &path) {
         // A part that does not exist is an empty string, as for BODY[].
         Ok(data) => Ok(data.unwrap_or_default()),
-        Err(BinaryError::Multipart) => Err(CmdError::no(format!(
-            "BINARY[{}] is a multipart, which has no transfer encoding to undo: fetch its parts",
+        Err(BinaryError::NotLeaf) => Err(CmdError::no(format!(
+            "BINARY[{}] is a multipart or message part; BINARY takes leaf parts only",
             name()
         ))),
         Err(BinaryError::UnknownCte(cte)) => Err(CmdError::no_code(
