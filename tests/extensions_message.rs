@@ -293,3 +293,209 @@ fn append_literal8_keeps_nul() {
     let r = c.until_tagged(&tag);
     assert!(r.last().unwrap().starts_with("TAG OK [APPENDUID "), "{r:?}");
 }
+
+// ---- ESEARCH ---------------------------------------------------------------------------
+
+/// INBOX with six messages; 1, 3, 4 and 6 are \Seen, 2 and 5 \Flagged. Returns the client with
+/// INBOX selected.
+fn search_mailbox(srv: &TestServer) -> Client {
+    let mut c = srv.login(ALICE);
+    for (i, flags) in [
+        "\\Seen",
+        "\\Flagged",
+        "\\Seen",
+        "\\Seen",
+        "\\Flagged",
+        "\\Seen",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = c.append("INBOX", flags, &message(&format!("s{}", i + 1), "text"));
+        assert!(r.starts_with("TAG OK"), "{r}");
+    }
+    c.cmd("SELECT INBOX");
+    c
+}
+
+/// Send `command` with tag "T1"... and return the lines, the tagged one with "TAG".
+fn tagged(c: &mut Client, command: &str) -> (String, Vec<String>) {
+    let tag = format!("t{}", c.peek_tag());
+    (tag, c.cmd(command))
+}
+
+#[test]
+fn esearch_return_options() {
+    let dir = TempDir::new("esearch");
+    let srv = TestServer::start(&dir);
+    let mut c = search_mailbox(&srv);
+    let caps = c.cmd("CAPABILITY");
+    assert!(caps[0].split(' ').any(|w| w == "ESEARCH"), "{caps:?}");
+    let cases = [
+        (
+            "SEARCH RETURN (MIN MAX COUNT ALL) SEEN",
+            " MIN 1 MAX 6 COUNT 4 ALL 1,3:4,6",
+        ),
+        ("SEARCH RETURN (ALL MIN) SEEN", " MIN 1 ALL 1,3:4,6"),
+        ("SEARCH RETURN (COUNT) SEEN", " COUNT 4"),
+        ("SEARCH RETURN (MAX) FLAGGED", " MAX 5"),
+        // RETURN () is ALL (RFC 4731 §3.1).
+        ("SEARCH RETURN () FLAGGED", " ALL 2,5"),
+        (
+            "search return (count all) charset utf-8 all",
+            " COUNT 6 ALL 1:6",
+        ),
+        // No match: MIN, MAX and ALL are left out, COUNT is 0.
+        ("SEARCH RETURN (MIN MAX COUNT ALL) DELETED", " COUNT 0"),
+        ("SEARCH RETURN (MIN MAX ALL) DELETED", ""),
+        (
+            "UID SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN",
+            " UID MIN 2 MAX 5 COUNT 2 ALL 2,5",
+        ),
+    ];
+    for (command, want) in cases {
+        let (tag, r) = tagged(&mut c, command);
+        let ok = if command.starts_with("UID") {
+            "TAG OK UID SEARCH completed"
+        } else {
+            "TAG OK SEARCH completed"
+        };
+        assert_eq!(
+            r,
+            vec![format!("* ESEARCH (TAG \"{tag}\"){want}"), ok.to_string()],
+            "{command}"
+        );
+    }
+    // The criteria go through the ordinary SEARCH parser: a literal works, errors are errors.
+    let tag = c.tag();
+    c.send(format!("{tag} SEARCH RETURN (COUNT) SUBJECT {{2}}\r\n").as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    c.send(b"s3\r\n");
+    assert_eq!(
+        c.until_tagged(&tag),
+        vec![
+            format!("* ESEARCH (TAG \"{tag}\") COUNT 1"),
+            "TAG OK SEARCH completed".into()
+        ]
+    );
+    for bad in [
+        "SEARCH RETURN (FOO) ALL",
+        "SEARCH RETURN ALL",
+        "SEARCH RETURN (COUNT)",
+        "SEARCH RETURN (COUNT) FROBNICATE",
+        "SEARCH RETURN (COUNT) SEEN)",
+    ] {
+        let r = c.cmd(bad);
+        assert_eq!(r.len(), 1, "{bad}: {r:?}");
+        assert!(r[0].starts_with("TAG BAD"), "{bad}: {r:?}");
+    }
+    let r = c.cmd("SEARCH RETURN (COUNT) CHARSET KOI8-R ALL");
+    assert!(r[0].starts_with("TAG NO [BADCHARSET"), "{r:?}");
+    // UID SEARCH of UIDs beyond sequence numbers: after an expunge the two differ.
+    c.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    c.cmd("EXPUNGE");
+    let (tag, r) = tagged(&mut c, "SEARCH RETURN (ALL) SEEN");
+    assert_eq!(r[0], format!("* ESEARCH (TAG \"{tag}\") ALL 2:3,5"));
+    let (tag, r) = tagged(&mut c, "UID SEARCH RETURN (ALL MIN) SEEN");
+    assert_eq!(
+        r[0],
+        format!("* ESEARCH (TAG \"{tag}\") UID MIN 3 ALL 3:4,6")
+    );
+    // Plain SEARCH is unchanged.
+    assert_eq!(
+        c.cmd("SEARCH SEEN"),
+        vec!["* SEARCH 2 3 5", "TAG OK SEARCH completed"]
+    );
+    // Needs a selected mailbox.
+    c.cmd("UNSELECT");
+    let r = c.cmd("SEARCH RETURN (COUNT) ALL");
+    assert!(
+        r[0].starts_with("TAG BAD") && r[0].contains("selected"),
+        "{r:?}"
+    );
+}
+
+// ---- Real client: Python's IMAPClient --------------------------------------------------
+
+const IMAPCLIENT_SCRIPT: &str = r#"
+import datetime, sys
+from imapclient import IMAPClient
+c = IMAPClient("127.0.0.1", port=int(sys.argv[1]), ssl=False)
+c.login("alice", "wonderland")
+for cap in (b"ESEARCH", b"WITHIN"):
+    assert c.has_capability(cap), (cap, c.capabilities())
+now = datetime.datetime.now(datetime.timezone.utc)
+for i, age in enumerate([3 * 86400, 7200, 60]):
+    flags = [] if i == 1 else [b"\\Seen"]
+    c.append("INBOX", b"Subject: m%d\r\n\r\nbody\r\n" % i, flags=flags,
+             msg_time=now - datetime.timedelta(seconds=age))
+c.select_folder("INBOX")
+print("YOUNGER", sorted(c.search(["YOUNGER", 3600])))
+print("OLDER", sorted(c.search(["OLDER", 3600])))
+print("WINDOW", sorted(c.search(["OLDER", 600, "YOUNGER", 86400])))
+# IMAPClient has no RETURN options: send through its imaplib connection and read the
+# untagged ESEARCH it collected.
+imap = c._imap
+typ, _ = imap._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "SEEN")
+assert typ == "OK", typ
+print("ESEARCH", imap.untagged_responses.pop("ESEARCH")[0].decode())
+typ, _ = imap.uid("SEARCH", "RETURN", "(COUNT)", "UNSEEN")
+assert typ == "OK", typ
+print("UID ESEARCH", imap.untagged_responses.pop("ESEARCH")[0].decode())
+typ, _ = imap._simple_command("SEARCH", "RETURN", "(MIN MAX ALL)", "DELETED")
+print("NONE", imap.untagged_responses.pop("ESEARCH")[0].decode())
+c.logout()
+print("DONE")
+"#;
+
+#[test]
+fn imapclient_esearch_and_within() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import imapclient"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!("note: python3 with imapclient is not installed; skipping");
+        return;
+    }
+    let dir = TempDir::new("imapclient-esearch");
+    let srv = TestServer::start(&dir);
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(IMAPCLIENT_SCRIPT)
+        .arg(srv.port.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // imaplib numbers its tags itself; compare without them.
+    let lines: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let Some(at) = l.find("(TAG \"") else {
+                return l.to_string();
+            };
+            let end = l[at + 6..]
+                .find('"')
+                .map(|e| at + 6 + e + 2)
+                .unwrap_or(l.len());
+            format!("{}(TAG){}", &l[..at], &l[end..])
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "YOUNGER [3]",
+            "OLDER [1, 2]",
+            "WINDOW [2]",
+            "ESEARCH (TAG) MIN 1 MAX 3 COUNT 2 ALL 1,3",
+            "UID ESEARCH (TAG) UID COUNT 1",
+            "NONE (TAG)",
+            "DONE"
+        ]
+    );
+}
