@@ -301,6 +301,7 @@ impl Context {
                 caps.push(Capability::Within);
                 caps.push(Capability::Binary);
                 caps.extend(named_capability("ESEARCH"));
+                caps.extend(named_capability("SEARCHRES"));
             }
         }
         Vec1::unvalidated(caps)

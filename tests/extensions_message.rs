@@ -499,3 +499,179 @@ fn imapclient_esearch_and_within() {
         ]
     );
 }
+
+// ---- SEARCHRES -------------------------------------------------------------------------
+
+#[test]
+fn searchres_save_and_dollar() {
+    let dir = TempDir::new("searchres");
+    let srv = TestServer::start(&dir);
+    let mut c = search_mailbox(&srv);
+    let caps = c.cmd("CAPABILITY");
+    assert!(caps[0].split(' ').any(|w| w == "SEARCHRES"), "{caps:?}");
+    // Before any SAVE, $ is empty: no data, no error.
+    assert_eq!(
+        c.cmd("FETCH $ (FLAGS)"),
+        vec!["TAG OK FETCH completed (the saved search result is empty)"]
+    );
+    assert_eq!(
+        c.cmd("SEARCH $"),
+        vec!["* SEARCH", "TAG OK SEARCH completed"]
+    );
+    // SAVE alone: no ESEARCH response (RFC 5182 §2.4), just OK.
+    assert_eq!(
+        c.cmd("SEARCH RETURN (SAVE) FLAGGED"),
+        vec!["TAG OK SEARCH completed"]
+    );
+    assert_eq!(
+        c.cmd("FETCH $ (FLAGS)"),
+        vec![
+            "* 2 FETCH (FLAGS (\\Flagged \\Recent))",
+            "* 5 FETCH (FLAGS (\\Flagged \\Recent))",
+            "TAG OK FETCH completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("UID FETCH $ (UID)"),
+        vec![
+            "* 2 FETCH (UID 2)",
+            "* 5 FETCH (UID 5)",
+            "TAG OK UID FETCH completed"
+        ]
+    );
+    // With MIN (and neither ALL nor COUNT) only the minimum is saved; with ALL, everything.
+    let (tag, r) = tagged(&mut c, "SEARCH RETURN (MIN SAVE) SEEN");
+    assert_eq!(r[0], format!("* ESEARCH (TAG \"{tag}\") MIN 1"));
+    assert_eq!(
+        c.cmd("SEARCH $"),
+        vec!["* SEARCH 1", "TAG OK SEARCH completed"]
+    );
+    let (tag, r) = tagged(&mut c, "SEARCH RETURN (MIN MAX SAVE) SEEN");
+    assert_eq!(r[0], format!("* ESEARCH (TAG \"{tag}\") MIN 1 MAX 6"));
+    assert_eq!(
+        c.cmd("SEARCH $"),
+        vec!["* SEARCH 1 6", "TAG OK SEARCH completed"]
+    );
+    let (tag, r) = tagged(&mut c, "UID SEARCH RETURN (SAVE ALL) SEEN");
+    assert_eq!(r[0], format!("* ESEARCH (TAG \"{tag}\") UID ALL 1,3:4,6"));
+    // $ inside criteria: as a sequence set, after UID, under NOT and OR; a "$" string is text.
+    for (criteria, want) in [
+        ("$", "* SEARCH 1 3 4 6"),
+        ("$ SUBJECT s3", "* SEARCH 3"),
+        ("NOT $", "* SEARCH 2 5"),
+        ("OR $ FLAGGED", "* SEARCH 1 2 3 4 5 6"),
+        ("UID $", "* SEARCH 1 3 4 6"),
+        ("SUBJECT $", "* SEARCH"),
+    ] {
+        assert_eq!(
+            c.cmd(&format!("SEARCH {criteria}")),
+            vec![want.to_string(), "TAG OK SEARCH completed".into()],
+            "{criteria}"
+        );
+    }
+    // A saved result survives a new SEARCH without SAVE, and drives STORE.
+    c.cmd("SEARCH FLAGGED");
+    assert_eq!(
+        c.cmd("STORE $ +FLAGS (\\Answered)"),
+        vec![
+            "* 1 FETCH (FLAGS (\\Answered \\Seen \\Recent))",
+            "* 3 FETCH (FLAGS (\\Answered \\Seen \\Recent))",
+            "* 4 FETCH (FLAGS (\\Answered \\Seen \\Recent))",
+            "* 6 FETCH (FLAGS (\\Answered \\Seen \\Recent))",
+            "TAG OK STORE completed"
+        ]
+    );
+    // After an EXPUNGE the saved messages keep their identity: sequence numbers move, the
+    // expunged one drops out.
+    c.cmd("STORE 3 +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(
+        c.cmd("EXPUNGE"),
+        vec!["* 3 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(
+        c.cmd("FETCH $ (UID)"),
+        vec![
+            "* 1 FETCH (UID 1)",
+            "* 3 FETCH (UID 4)",
+            "* 5 FETCH (UID 6)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("UID SEARCH $"),
+        vec!["* SEARCH 1 4 6", "TAG OK UID SEARCH completed"]
+    );
+    // COPY $ (with COPYUID), UID STORE $ and UID EXPUNGE $.
+    c.cmd("CREATE Saved");
+    let r = c.cmd("COPY $ Saved");
+    assert!(
+        r[0].starts_with("TAG OK [COPYUID ") && r[0].contains(" 1,4,6 1:3]"),
+        "{r:?}"
+    );
+    c.cmd("UID STORE $ +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(
+        c.cmd("UID EXPUNGE $"),
+        vec![
+            "* 1 EXPUNGE",
+            "* 2 EXPUNGE",
+            "* 3 EXPUNGE",
+            "TAG OK EXPUNGE completed"
+        ]
+    );
+    // Everything saved is gone now: $ is empty.
+    assert_eq!(
+        c.cmd("SEARCH $"),
+        vec!["* SEARCH", "TAG OK SEARCH completed"]
+    );
+    // Pipelined: SAVE then FETCH $ in one write are run in order.
+    let (t1, t2) = (c.tag(), c.tag());
+    c.send(format!("{t1} SEARCH RETURN (SAVE) ALL\r\n{t2} FETCH $ (UID)\r\n").as_bytes());
+    assert_eq!(c.until_tagged(&t1), vec!["TAG OK SEARCH completed"]);
+    assert_eq!(
+        c.until_tagged(&t2),
+        vec![
+            "* 1 FETCH (UID 2)",
+            "* 2 FETCH (UID 5)",
+            "TAG OK FETCH completed"
+        ]
+    );
+    // A failed SAVE search empties $ (RFC 5182 §2.1): NO and BAD alike.
+    let r = c.cmd("SEARCH RETURN (SAVE) CHARSET KOI8-R ALL");
+    assert!(r[0].starts_with("TAG NO [BADCHARSET"), "{r:?}");
+    assert_eq!(
+        c.cmd("SEARCH $"),
+        vec!["* SEARCH", "TAG OK SEARCH completed"]
+    );
+    c.cmd("SEARCH RETURN (SAVE) ALL");
+    let r = c.cmd("SEARCH RETURN (SAVE) FROBNICATE");
+    assert!(r[0].starts_with("TAG BAD"), "{r:?}");
+    assert_eq!(
+        c.cmd("SEARCH $"),
+        vec!["* SEARCH", "TAG OK SEARCH completed"]
+    );
+    // SELECT, EXAMINE, UNSELECT and CLOSE reset it.
+    for reset in ["SELECT INBOX", "EXAMINE INBOX", "UNSELECT", "CLOSE"] {
+        c.cmd("SELECT INBOX");
+        c.cmd("SEARCH RETURN (SAVE) ALL");
+        assert_eq!(
+            c.cmd("SEARCH $"),
+            vec!["* SEARCH 1 2", "TAG OK SEARCH completed"]
+        );
+        c.cmd(reset);
+        c.cmd("SELECT INBOX");
+        assert_eq!(
+            c.cmd("SEARCH $"),
+            vec!["* SEARCH", "TAG OK SEARCH completed"],
+            "after {reset}"
+        );
+    }
+    // $ is a whole sequence set, never part of one; and needs a selected mailbox.
+    let r = c.cmd("FETCH 1,$ (UID)");
+    assert!(r[0].starts_with("TAG BAD"), "{r:?}");
+    c.cmd("UNSELECT");
+    let r = c.cmd("FETCH $ (UID)");
+    assert!(
+        r[0].starts_with("TAG BAD") && r[0].contains("selected"),
+        "{r:?}"
+    );
+}
