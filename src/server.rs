@@ -302,6 +302,7 @@ impl Context {
                 caps.push(Capability::Binary);
                 caps.extend(named_capability("ESEARCH"));
                 caps.extend(named_capability("SEARCHRES"));
+                caps.extend(named_capability("MULTIAPPEND"));
             }
         }
         Vec1::unvalidated(caps)

@@ -675,3 +675,186 @@ fn searchres_save_and_dollar() {
         "{r:?}"
     );
 }
+
+// ---- MULTIAPPEND -----------------------------------------------------------------------
+
+/// MESSAGES and UIDNEXT of INBOX.
+fn inbox_status(c: &mut Client) -> String {
+    c.cmd("STATUS INBOX (MESSAGES UIDNEXT)").remove(0)
+}
+
+/// Send a whole command at once (non-synchronising literals) and return its lines.
+fn send_whole(c: &mut Client, command: &[u8]) -> Vec<String> {
+    let tag = c.tag();
+    let mut line = format!("{tag} ").into_bytes();
+    line.extend_from_slice(command);
+    c.send(&line);
+    c.until_tagged(&tag)
+}
+
+#[test]
+fn multiappend_all_or_nothing() {
+    let dir = TempDir::new("multiappend");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let caps = c.cmd("CAPABILITY");
+    assert!(caps[0].split(' ').any(|w| w == "MULTIAPPEND"), "{caps:?}");
+    // One message first, so the set of new UIDs does not start at 1.
+    assert!(c
+        .append("INBOX", "", &message("zero", "x"))
+        .starts_with("TAG OK"));
+    // Three messages with synchronising literals: a "+" for each.
+    let (m1, m2, m3) = (
+        message("one", "1"),
+        message("two", "2"),
+        message("three", "3"),
+    );
+    let tag = c.tag();
+    c.send(format!("{tag} APPEND INBOX (\\Seen) {{{}}}\r\n", m1.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    c.send(&m1);
+    c.send(
+        format!(
+            " (\\Flagged $Work) \"05-Mar-2021 08:30:00 +0100\" {{{}}}\r\n",
+            m2.len()
+        )
+        .as_bytes(),
+    );
+    assert!(c.read_line().starts_with('+'));
+    c.send(&m2);
+    c.send(format!(" {{{}}}\r\n", m3.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    c.send(&m3);
+    c.send(b"\r\n");
+    let r = c.until_tagged(&tag);
+    let uidvalidity = r[0]
+        .strip_prefix("TAG OK [APPENDUID ")
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or_else(|| panic!("{r:?}"))
+        .to_string();
+    assert_eq!(
+        r,
+        vec![format!(
+            "TAG OK [APPENDUID {uidvalidity} 2:4] APPEND completed"
+        )]
+    );
+    c.cmd("SELECT INBOX");
+    assert_eq!(
+        c.cmd("FETCH 2:4 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1],
+        "* 3 FETCH (FLAGS (\\Flagged $Work \\Recent) INTERNALDATE \"05-Mar-2021 08:30:00 +0100\" BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: two\r\n\r\n)"
+    );
+    let r = c.cmd("UID FETCH 2,4 (FLAGS RFC822.SIZE)");
+    assert_eq!(
+        r[..2],
+        [
+            format!(
+                "* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent) RFC822.SIZE {})",
+                m1.len()
+            ),
+            format!(
+                "* 4 FETCH (UID 4 FLAGS (\\Recent) RFC822.SIZE {})",
+                m3.len()
+            ),
+        ]
+    );
+    c.cmd("UNSELECT");
+
+    // One bad message among three: nothing is stored, UIDNEXT does not move.
+    let before = inbox_status(&mut c);
+    let with = |second: &[u8], flags3: &str| {
+        let mut cmd = format!("APPEND INBOX {{{}+}}\r\n", m1.len()).into_bytes();
+        cmd.extend_from_slice(&m1);
+        cmd.extend_from_slice(format!(" {{{}+}}\r\n", second.len()).as_bytes());
+        cmd.extend_from_slice(second);
+        cmd.extend_from_slice(format!(" ({flags3}) {{{}+}}\r\n", m3.len()).as_bytes());
+        cmd.extend_from_slice(&m3);
+        cmd.extend_from_slice(b"\r\n");
+        cmd
+    };
+    let r = send_whole(&mut c, &with(b"", "\\Seen"));
+    assert!(
+        r[0].starts_with("TAG NO [CANNOT] Message 2 is empty"),
+        "{r:?}"
+    );
+    let r = send_whole(&mut c, &with(&m2, "\\Bogus"));
+    assert!(r[0].starts_with("TAG BAD Message 3: "), "{r:?}");
+    let mut bad_date = format!("APPEND INBOX {{{}+}}\r\n", m1.len()).into_bytes();
+    bad_date.extend_from_slice(&m1);
+    bad_date.extend_from_slice(
+        format!(" \"31-Foo-2021 00:00:00 +0000\" {{{}+}}\r\n", m2.len()).as_bytes(),
+    );
+    bad_date.extend_from_slice(&m2);
+    bad_date.extend_from_slice(b"\r\n");
+    let r = send_whole(&mut c, &bad_date);
+    assert!(r[0].starts_with("TAG BAD Message 2 of APPEND"), "{r:?}");
+    assert_eq!(inbox_status(&mut c), before);
+
+    // A folder that does not exist: [TRYCREATE], nothing created.
+    let mut cmd = format!("APPEND Nowhere {{{}+}}\r\n", m1.len()).into_bytes();
+    cmd.extend_from_slice(&m1);
+    cmd.extend_from_slice(format!(" {{{}+}}\r\n", m2.len()).as_bytes());
+    cmd.extend_from_slice(&m2);
+    cmd.extend_from_slice(b"\r\n");
+    let r = send_whole(&mut c, &cmd);
+    assert!(r[0].starts_with("TAG NO [TRYCREATE]"), "{r:?}");
+    assert!(c.cmd("STATUS Nowhere (MESSAGES)")[0].starts_with("TAG NO"));
+
+    // literal8 among them, into the selected mailbox: EXISTS arrives with the OK.
+    c.cmd("SELECT INBOX");
+    let bin = b"Subject: bin\r\n\r\n\x00\x01\r\n";
+    let mut cmd = format!("APPEND INBOX {{{}+}}\r\n", m1.len()).into_bytes();
+    cmd.extend_from_slice(&m1);
+    cmd.extend_from_slice(format!(" ~{{{}+}}\r\n", bin.len()).as_bytes());
+    cmd.extend_from_slice(bin);
+    cmd.extend_from_slice(b"\r\n");
+    let r = send_whole(&mut c, &cmd);
+    assert_eq!(r[0], "* 6 EXISTS");
+    assert_eq!(
+        r.last().unwrap(),
+        &format!("TAG OK [APPENDUID {uidvalidity} 5:6] APPEND completed")
+    );
+    let r = c.cmd_bytes("FETCH 6 (BINARY.PEEK[1])");
+    assert_eq!(r[0], b"* 6 FETCH (BINARY[1] ~{4}\r\n\x00\x01\r\n)".to_vec());
+}
+
+#[test]
+fn multiappend_size_limits() {
+    let dir = TempDir::new("multiappend-limits");
+    let srv = TestServer::start_with(
+        &dir,
+        liteimap::server::Config {
+            auth_failure_delay: std::time::Duration::ZERO,
+            limits: liteimap::imap::conn::Limits {
+                max_line: 1024,
+                max_literal: 1000,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    let mut c = srv.login(ALICE);
+    let before = inbox_status(&mut c);
+    // A literal over the limit, announced after the first message: refused by tag before it
+    // is sent, and nothing stored.
+    let m1 = message("one", "1");
+    let tag = c.tag();
+    c.send(format!("{tag} APPEND INBOX {{{}}}\r\n", m1.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    c.send(&m1);
+    c.send(b" {5000}\r\n");
+    let r = c.until_tagged(&tag);
+    assert!(r[0].starts_with("TAG NO [TOOBIG]"), "{r:?}");
+    // Messages each under the limit that together exceed the command size limit.
+    let big = message("big", &"x".repeat(900));
+    let mut cmd = b"APPEND INBOX".to_vec();
+    for _ in 0..5 {
+        cmd.extend_from_slice(format!(" {{{}+}}\r\n", big.len()).as_bytes());
+        cmd.extend_from_slice(&big);
+    }
+    cmd.extend_from_slice(b"\r\n");
+    let r = send_whole(&mut c, &cmd);
+    assert!(r.last().unwrap().starts_with("TAG NO [TOOBIG]"), "{r:?}");
+    assert_eq!(inbox_status(&mut c), before);
+    // The connection is still in step.
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}

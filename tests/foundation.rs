@@ -19,7 +19,7 @@ fn greeting_login_logout() {
     let r = c.cmd("LOGIN alice wonderland");
     assert_eq!(
         r,
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"]
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),
@@ -75,7 +75,7 @@ fn select_reports_counts_and_expunge_numbers() {
 }
 
 const CAPS_AUTH: &str =
-    "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES] Logged in";
+    "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in";
 
 /// Select INBOX and return the tagged line (the untagged lines are checked elsewhere).
 fn tagged(lines: &[String]) -> &str {
@@ -99,7 +99,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -112,7 +112,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND",
             "TAG OK CAPABILITY completed"
         ]
     );

@@ -369,6 +369,7 @@ impl Session {
         match command {
             ExtCommand::Search(s) => self.cmd_ext_search(tag, s).await,
             ExtCommand::Saved(s) => self.cmd_saved(tag, s).await,
+            ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
         }
     }
 

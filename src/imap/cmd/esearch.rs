@@ -2,26 +2,13 @@
 //! answered with `* ESEARCH`, the saved result, and commands on `$`. Parsing and the response
 //! encoding live in `ext::search`; the criteria themselves are parsed by imap-codec.
 
-use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
-use imap_codec::imap_types::IntoStatic;
-use imap_codec::CommandCodec;
 
+use crate::imap::ext::decode_command as decode;
 use crate::imap::ext::search::{self, ExtSearch, SavedRef};
 use crate::imap::session::{Done, Session};
 use crate::imap::{CmdError, CmdResult};
-
-/// Decode `x <command> <args>` with imap-codec: the command as if it had been sent that way.
-fn decode(command: &str, args: &[u8]) -> Option<CommandBody<'static>> {
-    let mut line = format!("x {command} ").into_bytes();
-    line.extend_from_slice(args);
-    line.extend_from_slice(b"\r\n");
-    match CommandCodec::default().decode(&line) {
-        Ok((b"", cmd)) => Some(cmd.body.into_static()),
-        _ => None,
-    }
-}
 
 impl Session {
     fn saved_and_view(&self) -> CmdResult<&crate::imap::state::Selected> {

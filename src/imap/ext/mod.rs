@@ -7,10 +7,15 @@
 //! always go through the real parser. [`parse`] looks the command name up in [`PARSERS`];
 //! a name it does not know leaves the original BAD standing.
 
+pub mod append;
 pub mod lex;
 pub mod search;
 
+use imap_codec::decode::Decoder;
+use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::CommandCodec;
 
 use self::lex::{LexResult, Lexer};
 use super::state::Needs;
@@ -22,6 +27,8 @@ pub enum ExtCommand {
     Search(search::ExtSearch),
     /// FETCH / STORE / COPY / MOVE / UID EXPUNGE on `$`, the saved result (SEARCHRES).
     Saved(search::SavedRef),
+    /// APPEND of several messages at once (MULTIAPPEND).
+    MultiAppend(append::MultiAppend),
 }
 
 impl ExtCommand {
@@ -31,6 +38,7 @@ impl ExtCommand {
             ExtCommand::Search(s) if s.uid => "UID SEARCH",
             ExtCommand::Search(_) => "SEARCH",
             ExtCommand::Saved(s) => s.display_name(),
+            ExtCommand::MultiAppend(_) => "APPEND",
         }
     }
 
@@ -38,6 +46,7 @@ impl ExtCommand {
     pub fn needs(&self) -> Needs {
         match self {
             ExtCommand::Search(_) | ExtCommand::Saved(_) => Needs::Selected,
+            ExtCommand::MultiAppend(_) => Needs::Authenticated,
         }
     }
 
@@ -47,6 +56,7 @@ impl ExtCommand {
         match self {
             ExtCommand::Search(s) => !s.uid,
             ExtCommand::Saved(s) => !s.uid,
+            ExtCommand::MultiAppend(_) => false,
         }
     }
 }
@@ -68,7 +78,20 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "MOVE", search::r#move),
     (true, "MOVE", search::uid_move),
     (true, "EXPUNGE", search::uid_expunge),
+    (false, "APPEND", append::append),
 ];
+
+/// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
+/// after `RETURN`, a command with `$` replaced, one message of a MULTIAPPEND).
+pub fn decode_command(command: &str, args: &[u8]) -> Option<CommandBody<'static>> {
+    let mut line = format!("x {command} ").into_bytes();
+    line.extend_from_slice(args);
+    line.extend_from_slice(b"\r\n");
+    match CommandCodec::default().decode(&line) {
+        Ok((b"", cmd)) => Some(cmd.body.into_static()),
+        _ => None,
+    }
+}
 
 /// What a parser returns for a command that is not its extension form after all (e.g. a
 /// FETCH without `$`): the original rejection then stands, as for an unknown name.
