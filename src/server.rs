@@ -317,10 +317,22 @@ impl Context {
                         caps.push(c);
                     }
                 }
+                caps.push(Capability::Within);
+                caps.push(Capability::Binary);
+                caps.extend(named_capability("ESEARCH"));
+                caps.extend(named_capability("SEARCHRES"));
+                caps.extend(named_capability("MULTIAPPEND"));
             }
         }
         Vec1::unvalidated(caps)
     }
+}
+
+/// A capability imap-codec has no variant for (only ever called with constants).
+fn named_capability(name: &'static str) -> Option<Capability<'static>> {
+    imap_codec::imap_types::core::Atom::try_from(name)
+        .ok()
+        .map(Capability::from)
 }
 
 /// Runs a session, turning a panic into a logged error for that connection only.

@@ -204,7 +204,7 @@ fn user_add_list_passwd_remove() {
     c.greeting = c.read_line();
     assert_eq!(
         c.cmd("LOGIN carol s3cret"),
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"]
     );
     assert!(c
         .append("INBOX", "", &message("m", "x"))
@@ -224,7 +224,7 @@ fn user_add_list_passwd_remove() {
     );
     assert_eq!(
         c.cmd("LOGIN carol n3w"),
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"]
     );
     let o = run(&db, &["user", "list"], "");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "carol\t1 messages\n");
@@ -378,7 +378,7 @@ fn demo_user_and_sigterm() {
     c.greeting = c.read_line();
     assert_eq!(
         c.cmd(&format!("LOGIN demo \"{pass}\"")),
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"]
     );
     c.cmd("SELECT INBOX");
     // SIGTERM: the connected client gets BYE, the process exits 0.
@@ -554,7 +554,7 @@ fn stdio_is_preauthenticated() {
     assert_eq!(
         lines,
         vec![
-            "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] liteimap: logged in as erin",
+            "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] liteimap: logged in as erin",
             "a1 BAD LOGIN: already logged in",
             "a2 OK CREATE completed",
             "* STATUS box (MESSAGES 0)",
@@ -582,7 +582,7 @@ fn sigint_says_bye_and_exits_zero() {
     d.greeting = d.read_line();
     assert_eq!(
         c.cmd("LOGIN u p")[0],
-        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"
+        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"
     );
     let st = Command::new("kill")
         .args(["-INT", &s.child.id().to_string()])
@@ -668,7 +668,7 @@ fn serve_listens_on_every_address_given() {
         c.greeting = c.read_line();
         assert_eq!(
             c.cmd("LOGIN u p")[0],
-            "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"
+            "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"
         );
     }
     let _ = child.kill();
@@ -690,7 +690,7 @@ fn info_log_has_connections_and_failed_logins_but_no_secrets() {
     );
     assert_eq!(
         c.cmd("LOGIN u RightPw1")[0],
-        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] Logged in"
+        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] Logged in"
     );
     assert!(c
         .append("INBOX", "", &message("SubjectMark", "BodyMark"))

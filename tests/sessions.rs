@@ -356,7 +356,7 @@ fn stdio_speaks_preauth() {
     out.read_line(&mut line).unwrap();
     assert_eq!(
         line,
-        "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE] liteimap: logged in as alice\r\n"
+        "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND] liteimap: logged in as alice\r\n"
     );
     input
         .write_all(b"a LOGIN alice wonderland\r\nb SELECT INBOX\r\nc LOGOUT\r\n")

@@ -164,6 +164,16 @@ impl Conn {
         Ok(())
     }
 
+    /// Queue a response written by the extension layer (`ext`) for a form imap-codec cannot
+    /// encode (ESEARCH); writes out when enough has accumulated.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.extend_from_slice(bytes);
+        if self.out.len() >= OUT_HIGH_WATER {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Write out everything queued.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {

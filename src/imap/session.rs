@@ -365,11 +365,15 @@ impl Session {
     }
 
     /// The commands of the extension layer.
-    async fn dispatch_ext(&mut self, _tag: &Tag<'static>, command: ExtCommand) -> CmdResult<Done> {
-        match command {}
+    async fn dispatch_ext(&mut self, tag: &Tag<'static>, command: ExtCommand) -> CmdResult<Done> {
+        match command {
+            ExtCommand::Search(s) => self.cmd_ext_search(tag, s).await,
+            ExtCommand::Saved(s) => self.cmd_saved(tag, s).await,
+            ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
+        }
     }
 
-    async fn dispatch(
+    pub(crate) async fn dispatch(
         &mut self,
         tag: &Tag<'static>,
         body: CommandBody<'static>,

@@ -30,6 +30,9 @@ pub struct Selected {
     pub recent: BTreeSet<u32>,
     /// Keywords announced in the last FLAGS response.
     pub keywords: BTreeSet<String>,
+    /// UIDs saved by `SEARCH RETURN (SAVE)`, what `$` refers to (RFC 5182); empty until a
+    /// search saves, and gone with the selection.
+    pub saved_search: Vec<u32>,
 }
 
 /// The state a command needs (RFC 3501 §6: commands valid in any state, only before login,

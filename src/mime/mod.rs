@@ -5,6 +5,8 @@
 //! - [`MessageInfo::encode`] / [`MessageInfo::decode`] are the compact cache blob stored beside
 //!   the message, so FETCH ENVELOPE/BODYSTRUCTURE never re-parses.
 //! - [`MessageInfo::section`] answers FETCH BODY[section] as a slice of the raw bytes.
+//! - [`MessageInfo::binary`] answers FETCH BINARY[section] with the transfer encoding undone
+//!   (`transfer`).
 //! - [`search`] holds the SEARCH helpers (decoded headers, decoded text parts).
 //!
 //! Values are kept as sent (bytes, not decoded): ENVELOPE must carry encoded words untouched.
@@ -28,13 +30,15 @@ mod headers;
 mod parse;
 mod search;
 mod section;
+mod transfer;
 
 use std::borrow::Cow;
 
 pub use address::parse_address_list;
 pub use parse::{parse, parse_date};
 pub use search::{body_contains, header_contains, text_contains};
-pub use section::SectionKind;
+pub use section::{BinaryError, SectionKind};
+pub use transfer::Cte;
 
 /// Nesting cap: a multipart or message/rfc822 at this depth (the root counts as 1) is kept as
 /// an opaque application/octet-stream part, exactly where Dovecot 2.3 stops.

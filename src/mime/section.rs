@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::headers;
+use super::transfer::Cte;
 use super::{MessageInfo, PartInfo, PartKind};
 
 /// The text part of a section specifier.
@@ -134,5 +135,68 @@ impl MessageInfo {
                 _ => None,
             },
         }
+    }
+}
+
+/// Why a BINARY[section] cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BinaryError {
+    /// The section is not a leaf (a multipart, or a message/rfc822 part): RFC 9051 §6.4.5
+    /// allows BINARY of leaf parts only.
+    NotLeaf,
+    /// The part's Content-Transfer-Encoding is not one this server can decode (as sent).
+    UnknownCte(Vec<u8>),
+}
+
+impl MessageInfo {
+    /// The part BINARY[path] decodes and its encoding; `Ok(None)` when it does not exist. Needs
+    /// only the structure, so a FETCH can refuse before it has any side effect (\Seen).
+    pub fn binary_part(&self, path: &[u32]) -> Result<Option<(&PartInfo, Cte)>, BinaryError> {
+        let part = if path.is_empty() {
+            &self.root
+        } else {
+            match resolve(self, path) {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        };
+        match part.kind {
+            PartKind::Multipart(_) => return Err(BinaryError::NotLeaf),
+            // BINARY[] of a message is its header and decoded body; a message/rfc822 part
+            // within it is not a leaf.
+            PartKind::Message(_) if !path.is_empty() => return Err(BinaryError::NotLeaf),
+            _ => {}
+        }
+        let cte = Cte::from_name(&part.encoding)
+            .ok_or_else(|| BinaryError::UnknownCte(part.encoding.clone()))?;
+        Ok(Some((part, cte)))
+    }
+
+    /// BINARY[path] (RFC 3516): the part's body with its Content-Transfer-Encoding undone.
+    /// `BINARY[]` is the message's header followed by its decoded body. `Ok(None)` when the
+    /// part does not exist.
+    pub fn binary<'a>(
+        &self,
+        raw: &'a [u8],
+        path: &[u32],
+    ) -> Result<Option<Cow<'a, [u8]>>, BinaryError> {
+        let Some((part, cte)) = self.binary_part(path)? else {
+            return Ok(None);
+        };
+        let Some(body) = raw.get(part.body_start..part.body_end) else {
+            return Ok(None);
+        };
+        if !path.is_empty() {
+            return Ok(Some(cte.decode(body)));
+        }
+        if cte == Cte::Identity {
+            return Ok(slice(raw, part.header_start, part.body_end));
+        }
+        let header = raw
+            .get(part.header_start..part.body_start)
+            .unwrap_or_default();
+        let mut out = header.to_vec();
+        out.extend_from_slice(&cte.decode(body));
+        Ok(Some(Cow::Owned(out)))
     }
 }

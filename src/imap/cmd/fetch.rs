@@ -1,25 +1,27 @@
 //! FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8).
 //!
 //! Metadata (flags, dates, sizes) comes from one query per chunk of messages; ENVELOPE and
-//! BODYSTRUCTURE from the parse cached at APPEND time; sections are slices of the raw message.
+//! BODYSTRUCTURE from the parse cached at APPEND time; sections are slices of the raw message,
+//! BINARY[] sections (RFC 3516) those slices with their transfer encoding undone.
 //! Responses are written chunk by chunk, so a `FETCH 1:*` of a large mailbox never holds more
 //! than one chunk in memory.
 
 use std::num::NonZeroU32;
 
-use imap_codec::imap_types::core::{IString, Literal, NString, Vec1};
+use imap_codec::imap_types::core::{IString, Literal, LiteralMode, NString, NString8, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::extensions::binary::Literal8;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
 };
-use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::response::{Code, Data};
 use imap_codec::imap_types::sequence::SequenceSet;
 
 use super::fetch_flags;
 use crate::imap::cmd::mailbox::nz;
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
-use crate::mime::{self, MessageInfo, SectionKind};
+use crate::mime::{self, BinaryError, MessageInfo, SectionKind};
 use crate::store::{FlagOp, MessageMeta};
 
 /// Messages per store round trip.
@@ -69,8 +71,14 @@ impl Session {
                     needs.raw = true;
                     needs.parsed = true;
                 }
-                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. } => {
-                    return Err(CmdError::bad("BINARY is not supported"));
+                MessageDataItemName::Binary { peek, .. } => {
+                    needs.raw = true;
+                    needs.parsed = true;
+                    needs.sets_seen |= !peek;
+                }
+                MessageDataItemName::BinarySize { .. } => {
+                    needs.raw = true;
+                    needs.parsed = true;
                 }
                 _ => {}
             }
@@ -128,9 +136,15 @@ impl Session {
                 .await?;
             missing += uids.len() - rows.len();
 
+            // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at that
+            // message: neither it nor the ones after it get \Seen.
+            let failing = rows
+                .iter()
+                .position(|(_, info)| binary_refused(&items, info.as_ref()))
+                .unwrap_or(rows.len());
             let mut seen_now = std::collections::HashSet::new();
             if mark_seen {
-                let unseen: Vec<u32> = rows
+                let unseen: Vec<u32> = rows[..failing]
                     .iter()
                     .filter(|(m, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
                     .map(|(m, _)| m.uid)
@@ -175,7 +189,7 @@ impl Session {
                         info.as_ref(),
                         raw.as_deref(),
                         recent,
-                    ));
+                    )?);
                 }
                 if seen_now.contains(&meta.uid) && !items.contains(&MessageDataItemName::Flags) {
                     // The \Seen side effect is reported in the same response.
@@ -268,17 +282,84 @@ fn date_time(meta: &MessageMeta) -> DateTime {
     })
 }
 
+/// Whether one of the BINARY items cannot be answered for this message.
+fn binary_refused(items: &[MessageDataItemName<'static>], info: Option<&MessageInfo>) -> bool {
+    let Some(info) = info else {
+        return false;
+    };
+    items.iter().any(|item| match item {
+        MessageDataItemName::Binary { section, .. }
+        | MessageDataItemName::BinarySize { section } => {
+            let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+            info.binary_part(&path).is_err()
+        }
+        _ => false,
+    })
+}
+
+/// BINARY[section] (RFC 3516): the decoded part, or why it cannot be given.
+fn binary_section<'a>(
+    info: Option<&MessageInfo>,
+    raw: &'a [u8],
+    section: &[NonZeroU32],
+) -> CmdResult<std::borrow::Cow<'a, [u8]>> {
+    let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+    let name = || {
+        path.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let parsed;
+    let info = match info {
+        Some(i) => i,
+        None => {
+            parsed = mime::parse(raw);
+            &parsed
+        }
+    };
+    match info.binary(raw, &path) {
+        // A part that does not exist is an empty string, as for BODY[].
+        Ok(data) => Ok(data.unwrap_or_default()),
+        Err(BinaryError::NotLeaf) => Err(CmdError::no(format!(
+            "BINARY[{}] is a multipart or message part; BINARY takes leaf parts only",
+            name()
+        ))),
+        Err(BinaryError::UnknownCte(cte)) => Err(CmdError::no_code(
+            Code::UnknownCte,
+            format!(
+                "BINARY[{}]: cannot decode Content-Transfer-Encoding {}",
+                name(),
+                crate::imap::lossy(&cte)
+            ),
+        )),
+    }
+}
+
+/// Decoded data for BINARY[]: a literal8 (`~{n}`) when it holds NUL, which no IMAP string may
+/// carry; an ordinary literal otherwise (RFC 3516 §4.3).
+fn binary_value(data: &[u8]) -> NString8<'static> {
+    if data.contains(&0) {
+        NString8::Literal8(Literal8 {
+            data: std::borrow::Cow::Owned(data.to_vec()),
+            mode: LiteralMode::Sync,
+        })
+    } else {
+        NString8::NString(literal(data))
+    }
+}
+
 fn fetch_item(
     item: &MessageDataItemName<'static>,
     meta: &MessageMeta,
     info: Option<&MessageInfo>,
     raw: Option<&[u8]>,
     recent: bool,
-) -> MessageDataItem<'static> {
+) -> CmdResult<MessageDataItem<'static>> {
     use MessageDataItemName as N;
     let raw = raw.unwrap_or_default();
     let whole = || info.map(|i| (i.root.body_start, raw.len()));
-    match item {
+    Ok(match item {
         N::Uid => MessageDataItem::Uid(NonZeroU32::new(meta.uid).unwrap_or(NonZeroU32::MIN)),
         N::Flags => MessageDataItem::Flags(fetch_flags(&meta.flags, recent)),
         N::InternalDate => MessageDataItem::InternalDate(date_time(meta)),
@@ -331,10 +412,31 @@ fn fetch_item(
                 data: literal(data),
             }
         }
-        // Refused before any data is read (see cmd_fetch).
-        N::Binary { .. } | N::BinarySize { .. } => MessageDataItem::Rfc822Size(meta.size),
+        N::Binary {
+            section, partial, ..
+        } => {
+            let data = binary_section(info, raw, section)?;
+            // The response carries no origin: RFC 3516's grammar has none for BINARY (see
+            // RFC 9051 erratum 7246), unlike BODY[]<origin>.
+            let data = match partial {
+                Some((start, count)) => {
+                    let s = (*start as usize).min(data.len());
+                    let e = s.saturating_add(count.get() as usize).min(data.len());
+                    &data[s..e]
+                }
+                None => &data[..],
+            };
+            MessageDataItem::Binary {
+                section: section.clone(),
+                value: binary_value(data),
+            }
+        }
+        N::BinarySize { section } => MessageDataItem::BinarySize {
+            section: section.clone(),
+            size: u32::try_from(binary_section(info, raw, section)?.len()).unwrap_or(u32::MAX),
+        },
         N::ModSeq => MessageDataItem::ModSeq(
             std::num::NonZeroU64::new(meta.modseq).unwrap_or(std::num::NonZeroU64::MIN),
         ),
-    }
+    })
 }

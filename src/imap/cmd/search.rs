@@ -254,6 +254,30 @@ impl Session {
         criteria: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> CmdResult<Done> {
+        let found = self.search_uids(charset, criteria).await?;
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        let numbers: Vec<NonZeroU32> = found
+            .into_iter()
+            .filter_map(|u| if uid { Some(u) } else { sel.view.seq(u) })
+            .filter_map(NonZeroU32::new)
+            .collect();
+        self.data(Data::Search(numbers, None)).await?;
+        Ok(Done::ok(if uid {
+            "UID SEARCH completed"
+        } else {
+            "SEARCH completed"
+        }))
+    }
+
+    /// The UIDs (ascending) of the messages in this session's view that match.
+    pub(crate) async fn search_uids(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: Vec1<SearchKey<'static>>,
+    ) -> CmdResult<Vec<u32>> {
         if let Some(cs) = &charset {
             let name: &str = cs.as_ref();
             if !name.eq_ignore_ascii_case("UTF-8") && !name.eq_ignore_ascii_case("US-ASCII") {
@@ -283,20 +307,6 @@ impl Session {
         let found =
             async_std::task::spawn_blocking(move || run(&store, mailbox, crit, known, recent))
                 .await?;
-        let sel = self
-            .state
-            .selected()
-            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
-        let numbers: Vec<NonZeroU32> = found
-            .into_iter()
-            .filter_map(|u| if uid { Some(u) } else { sel.view.seq(u) })
-            .filter_map(NonZeroU32::new)
-            .collect();
-        self.data(Data::Search(numbers, None)).await?;
-        Ok(Done::ok(if uid {
-            "UID SEARCH completed"
-        } else {
-            "SEARCH completed"
-        }))
+        Ok(found)
     }
 }

@@ -90,6 +90,7 @@ impl Session {
             pending_expunges: BTreeSet::new(),
             recent: snapshot.recent.iter().copied().collect(),
             keywords: keywords.into_iter().collect(),
+            saved_search: Vec::new(),
         };
         // The snapshot may be newer than the row read before it; sync catches up from the
         // row's modseq, which is never newer than the snapshot.

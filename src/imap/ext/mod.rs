@@ -7,32 +7,57 @@
 //! always go through the real parser. [`parse`] looks the command name up in [`PARSERS`];
 //! a name it does not know leaves the original BAD standing.
 
+pub mod append;
 pub mod lex;
+pub mod search;
 
+use imap_codec::decode::Decoder;
+use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::CommandCodec;
 
 use self::lex::{LexResult, Lexer};
 use super::state::Needs;
 
 /// A command parsed by this layer. Each variant is dispatched by `Session::dispatch_ext`.
 #[derive(Debug)]
-pub enum ExtCommand {}
+pub enum ExtCommand {
+    /// SEARCH / UID SEARCH with RETURN (ESEARCH, SEARCHRES) or with `$` in its criteria.
+    Search(search::ExtSearch),
+    /// FETCH / STORE / COPY / MOVE / UID EXPUNGE on `$`, the saved result (SEARCHRES).
+    Saved(search::SavedRef),
+    /// APPEND of several messages at once (MULTIAPPEND).
+    MultiAppend(append::MultiAppend),
+}
 
 impl ExtCommand {
     /// The command's name, for logs and errors.
     pub fn name(&self) -> &'static str {
-        match *self {}
+        match self {
+            ExtCommand::Search(s) if s.uid => "UID SEARCH",
+            ExtCommand::Search(_) => "SEARCH",
+            ExtCommand::Saved(s) => s.display_name(),
+            ExtCommand::MultiAppend(_) => "APPEND",
+        }
     }
 
     /// The state the command needs.
     pub fn needs(&self) -> Needs {
-        match *self {}
+        match self {
+            ExtCommand::Search(_) | ExtCommand::Saved(_) => Needs::Selected,
+            ExtCommand::MultiAppend(_) => Needs::Authenticated,
+        }
     }
 
     /// Whether the command addresses messages by sequence number (no EXPUNGE may be sent
     /// while it runs, RFC 3501 §7.4.1).
     pub fn uses_sequence_numbers(&self) -> bool {
-        match *self {}
+        match self {
+            ExtCommand::Search(s) => !s.uid,
+            ExtCommand::Saved(s) => !s.uid,
+            ExtCommand::MultiAppend(_) => false,
+        }
     }
 }
 
@@ -41,7 +66,36 @@ impl ExtCommand {
 type Parser = fn(&mut Lexer<'_>) -> LexResult<ExtCommand>;
 
 /// The extension forms: (`UID` prefix, command name, parser).
-const PARSERS: &[(bool, &str, Parser)] = &[];
+const PARSERS: &[(bool, &str, Parser)] = &[
+    (false, "SEARCH", search::search),
+    (true, "SEARCH", search::uid_search),
+    (false, "FETCH", search::fetch),
+    (true, "FETCH", search::uid_fetch),
+    (false, "STORE", search::store),
+    (true, "STORE", search::uid_store),
+    (false, "COPY", search::copy),
+    (true, "COPY", search::uid_copy),
+    (false, "MOVE", search::r#move),
+    (true, "MOVE", search::uid_move),
+    (true, "EXPUNGE", search::uid_expunge),
+    (false, "APPEND", append::append),
+];
+
+/// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
+/// after `RETURN`, a command with `$` replaced, one message of a MULTIAPPEND).
+pub fn decode_command(command: &str, args: &[u8]) -> Option<CommandBody<'static>> {
+    let mut line = format!("x {command} ").into_bytes();
+    line.extend_from_slice(args);
+    line.extend_from_slice(b"\r\n");
+    match CommandCodec::default().decode(&line) {
+        Ok((b"", cmd)) => Some(cmd.body.into_static()),
+        _ => None,
+    }
+}
+
+/// What a parser returns for a command that is not its extension form after all (e.g. a
+/// FETCH without `$`): the original rejection then stands, as for an unknown name.
+pub const NOT_THIS_FORM: &str = "(not an extension form)";
 
 /// The result of [`parse`]: the command, or its tag and why it is malformed.
 pub type Parsed = Result<(Tag<'static>, ExtCommand), (Tag<'static>, String)>;
@@ -65,10 +119,11 @@ pub fn parse(raw: &[u8]) -> Option<Parsed> {
             return Some(Err((tag, e)));
         }
     }
-    Some(match parser(&mut lx) {
-        Ok(cmd) => Ok((tag, cmd)),
-        Err(e) => Err((tag, e)),
-    })
+    match parser(&mut lx) {
+        Ok(cmd) => Some(Ok((tag, cmd))),
+        Err(e) if e == NOT_THIS_FORM => None,
+        Err(e) => Some(Err((tag, e))),
+    }
 }
 
 #[cfg(test)]

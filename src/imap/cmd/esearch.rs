@@ -1,0 +1,97 @@
+//! ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) as the session runs them: `SEARCH RETURN (...)`
+//! answered with `* ESEARCH`, the saved result, and commands on `$`. Parsing and the response
+//! encoding live in `ext::search`; the criteria themselves are parsed by imap-codec.
+
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::core::Tag;
+
+use crate::imap::ext::decode_command as decode;
+use crate::imap::ext::search::{self, ExtSearch, SavedRef};
+use crate::imap::session::{Done, Session};
+use crate::imap::{CmdError, CmdResult};
+
+impl Session {
+    fn saved_and_view(&self) -> CmdResult<&crate::imap::state::Selected> {
+        self.state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))
+    }
+
+    fn set_saved(&mut self, uids: Vec<u32>) {
+        if let Some(sel) = self.state.selected_mut() {
+            sel.saved_search = uids;
+        }
+    }
+
+    pub(crate) async fn cmd_ext_search(
+        &mut self,
+        tag: &Tag<'static>,
+        s: ExtSearch,
+    ) -> CmdResult<Done> {
+        let save = s.ret.is_some_and(|r| r.save);
+        let result = self.ext_search(tag, &s).await;
+        if save && result.is_err() {
+            // A failed SEARCH ... SAVE leaves `$` empty (RFC 5182 §2.1).
+            self.set_saved(Vec::new());
+        }
+        result
+    }
+
+    async fn ext_search(&mut self, tag: &Tag<'static>, s: &ExtSearch) -> CmdResult<Done> {
+        let sel = self.saved_and_view()?;
+        let criteria = search::substitute(&s.criteria, &sel.saved_search, &sel.view, true, s.uid)
+            .unwrap_or_default();
+        let Some(CommandBody::Search {
+            charset, criteria, ..
+        }) = decode("SEARCH", &criteria)
+        else {
+            return Err(CmdError::bad("Could not parse SEARCH criteria"));
+        };
+        let Some(opts) = s.ret else {
+            // A plain SEARCH that used `$`.
+            return self.cmd_search(charset, criteria, s.uid).await;
+        };
+        let found = self.search_uids(charset, criteria).await?;
+        if opts.save {
+            self.set_saved(opts.saved_part(&found));
+        }
+        if opts.answers() {
+            let numbers: Vec<u32> = if s.uid {
+                found
+            } else {
+                let sel = self.saved_and_view()?;
+                found.iter().filter_map(|u| sel.view.seq(*u)).collect()
+            };
+            let line = search::esearch_response(tag.inner(), s.uid, &opts, &numbers);
+            self.conn
+                .send_raw(&line)
+                .await
+                .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+        }
+        Ok(Done::ok(if s.uid {
+            "UID SEARCH completed"
+        } else {
+            "SEARCH completed"
+        }))
+    }
+
+    /// A command on `$`: the saved messages put in its place, then run as usual.
+    pub(crate) async fn cmd_saved(&mut self, tag: &Tag<'static>, r: SavedRef) -> CmdResult<Done> {
+        let sel = self.saved_and_view()?;
+        let Some(args) = search::substitute(&r.args, &sel.saved_search, &sel.view, false, r.uid)
+        else {
+            // `$` names no message: nothing to do, and that is no error (RFC 5182 §2.1).
+            return Ok(Done::ok(format!(
+                "{} completed (the saved search result is empty)",
+                r.display_name()
+            )));
+        };
+        let Some(body) = decode(r.display_name(), &args) else {
+            return Err(CmdError::bad(format!(
+                "Could not parse {}",
+                r.display_name()
+            )));
+        };
+        Box::pin(self.dispatch(tag, body)).await
+    }
+}

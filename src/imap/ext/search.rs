@@ -1,0 +1,536 @@
+//! ESEARCH (RFC 4731) and SEARCHRES (RFC 5182): the forms imap-codec does not parse.
+//!
+//! - `SEARCH RETURN (MIN MAX COUNT ALL SAVE) criteria` and its UID variant. Only the RETURN
+//!   clause is read here; the criteria go back through imap-codec's own SEARCH parser (as
+//!   `x SEARCH criteria`), so no search-key grammar is written twice.
+//! - `$`, the saved result, as the sequence set of FETCH / STORE / COPY / MOVE / UID EXPUNGE
+//!   and inside SEARCH criteria. The command is kept as bytes and `$` is replaced by the saved
+//!   messages when it runs ([`substitute`]), as UIDs or as the current sequence numbers
+//!   depending on where it stands; the result goes through imap-codec like any command.
+//! - The `* ESEARCH` response ([`esearch_response`]) and the compact sequence-set form
+//!   ([`compact_set`]) it and MULTIAPPEND's APPENDUID use.
+
+use super::lex::{LexResult, Lexer};
+use super::{ExtCommand, NOT_THIS_FORM};
+use crate::imap::view::MailboxView;
+
+/// RFC 4731 / RFC 5182 result options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReturnOpts {
+    pub min: bool,
+    pub max: bool,
+    pub count: bool,
+    pub all: bool,
+    pub save: bool,
+}
+
+impl ReturnOpts {
+    /// Whether an ESEARCH response is sent: SAVE alone suppresses it (RFC 5182 §2.4).
+    pub fn answers(&self) -> bool {
+        self.min || self.max || self.count || self.all
+    }
+
+    /// The part of the result SAVE keeps: with MIN and/or MAX but neither ALL nor COUNT only
+    /// those messages, otherwise all of them (RFC 5182 §2.4).
+    pub fn saved_part(&self, found: &[u32]) -> Vec<u32> {
+        if (self.min || self.max) && !(self.all || self.count) {
+            let mut out = Vec::new();
+            if let (true, Some(&first)) = (self.min, found.first()) {
+                out.push(first);
+            }
+            if let (true, Some(&last)) = (self.max, found.last()) {
+                if out.last() != Some(&last) {
+                    out.push(last);
+                }
+            }
+            out
+        } else {
+            found.to_vec()
+        }
+    }
+}
+
+/// SEARCH or UID SEARCH as this layer took it.
+#[derive(Debug)]
+pub struct ExtSearch {
+    pub uid: bool,
+    /// `None`: a plain SEARCH (it came here for its `$`), answered with `* SEARCH`.
+    pub ret: Option<ReturnOpts>,
+    /// `[CHARSET x] criteria`, as sent (may hold `$`, literals), without the final CRLF.
+    pub criteria: Vec<u8>,
+}
+
+/// FETCH / STORE / COPY / MOVE / UID EXPUNGE with `$` as its sequence set.
+#[derive(Debug)]
+pub struct SavedRef {
+    pub uid: bool,
+    pub name: &'static str,
+    /// The arguments after the command name, as sent, without the final CRLF.
+    pub args: Vec<u8>,
+}
+
+impl SavedRef {
+    /// The full command name, for logs and errors.
+    pub fn display_name(&self) -> &'static str {
+        match (self.uid, self.name) {
+            (true, "FETCH") => "UID FETCH",
+            (true, "STORE") => "UID STORE",
+            (true, "COPY") => "UID COPY",
+            (true, "MOVE") => "UID MOVE",
+            (true, _) => "UID EXPUNGE",
+            (false, name) => name,
+        }
+    }
+}
+
+/// The rest of the message without its final CRLF.
+fn rest_of_command(lx: &Lexer<'_>) -> Vec<u8> {
+    let rest = lx.rest();
+    rest.strip_suffix(b"\r\n").unwrap_or(rest).to_vec()
+}
+
+fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> LexResult<ExtCommand> {
+    let ret = if lx.keyword("RETURN") {
+        lx.sp()?;
+        let words = lx.list(|l| l.atom().map(str::to_ascii_uppercase))?;
+        let mut opts = ReturnOpts::default();
+        for w in words {
+            match w.as_str() {
+                "MIN" => opts.min = true,
+                "MAX" => opts.max = true,
+                "COUNT" => opts.count = true,
+                "ALL" => opts.all = true,
+                "SAVE" => opts.save = true,
+                other => return Err(format!("Unknown SEARCH RETURN option {other}")),
+            }
+        }
+        // RETURN () means ALL (RFC 4731 §3.1).
+        if opts == ReturnOpts::default() {
+            opts.all = true;
+        }
+        lx.sp()?;
+        Some(opts)
+    } else {
+        None
+    };
+    let criteria = rest_of_command(lx);
+    if ret.is_none() && !has_saved_marker(&criteria, true) {
+        // Neither RETURN nor `$`: a malformed plain SEARCH, imap-codec's rejection stands.
+        return Err(NOT_THIS_FORM.into());
+    }
+    Ok(ExtCommand::Search(ExtSearch { uid, ret, criteria }))
+}
+
+pub fn search(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_search(lx, false)
+}
+
+pub fn uid_search(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_search(lx, true)
+}
+
+fn parse_saved(lx: &mut Lexer<'_>, uid: bool, name: &'static str) -> LexResult<ExtCommand> {
+    let args = rest_of_command(lx);
+    if !has_saved_marker(&args, false) {
+        return Err(NOT_THIS_FORM.into());
+    }
+    Ok(ExtCommand::Saved(SavedRef { uid, name, args }))
+}
+
+pub fn fetch(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, false, "FETCH")
+}
+pub fn uid_fetch(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, true, "FETCH")
+}
+pub fn store(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, false, "STORE")
+}
+pub fn uid_store(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, true, "STORE")
+}
+pub fn copy(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, false, "COPY")
+}
+pub fn uid_copy(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, true, "COPY")
+}
+pub fn r#move(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, false, "MOVE")
+}
+pub fn uid_move(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, true, "MOVE")
+}
+pub fn uid_expunge(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_saved(lx, true, "EXPUNGE")
+}
+
+/// One token of a command's arguments: its byte range, and whether it is an atom (only atoms
+/// can be `$` or a search-key name).
+struct Token {
+    start: usize,
+    end: usize,
+    atom: bool,
+}
+
+/// Split arguments into tokens, stepping over quoted strings and literals (whose bytes are
+/// never looked into) and treating parentheses as separators.
+fn tokens(bytes: &[u8]) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'(' | b')' | b'\r' | b'\n' => i += 1,
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(bytes.len());
+                out.push(Token {
+                    start,
+                    end: i,
+                    atom: false,
+                });
+            }
+            b'{' | b'~' if literal_at(bytes, i).is_some() => {
+                let (start, end) = (i, literal_at(bytes, i).unwrap_or(bytes.len()));
+                i = end;
+                out.push(Token {
+                    start,
+                    end,
+                    atom: false,
+                });
+            }
+            _ => {
+                let start = i;
+                while i < bytes.len() && !matches!(bytes[i], b' ' | b'(' | b')' | b'\r' | b'\n') {
+                    i += 1;
+                }
+                out.push(Token {
+                    start,
+                    end: i,
+                    atom: true,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The end of a literal (`{n}` / `{n+}` / `~{n}`, CRLF, n bytes) starting at `i`.
+fn literal_at(bytes: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    if bytes.get(j) == Some(&b'~') {
+        j += 1;
+    }
+    if bytes.get(j) != Some(&b'{') {
+        return None;
+    }
+    j += 1;
+    let digits_start = j;
+    while bytes.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    let n: usize = std::str::from_utf8(bytes.get(digits_start..j)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    if bytes.get(j) == Some(&b'+') {
+        j += 1;
+    }
+    if bytes.get(j..j + 3) != Some(b"}\r\n") {
+        return None;
+    }
+    Some((j + 3).saturating_add(n).min(bytes.len()))
+}
+
+/// Search keys whose next argument is a string (so a `$` there is text, not the saved result).
+const STRING_KEYS: &[&str] = &[
+    "BCC",
+    "BODY",
+    "CC",
+    "FROM",
+    "SUBJECT",
+    "TEXT",
+    "TO",
+    "KEYWORD",
+    "UNKEYWORD",
+    "HEADER",
+    "CHARSET",
+];
+
+/// Where a `$` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Seqs,
+    Uids,
+}
+
+/// The `$` markers among the arguments: (token index, kind). In a command other than SEARCH
+/// only its first argument, the sequence set, can be one.
+fn markers(
+    bytes: &[u8],
+    toks: &[Token],
+    is_search: bool,
+    uid_command: bool,
+) -> Vec<(usize, Marker)> {
+    let text = |t: &Token| &bytes[t.start..t.end];
+    let is_dollar = |t: &Token| t.atom && text(t) == b"$";
+    if !is_search {
+        return match toks.first() {
+            Some(t) if is_dollar(t) => vec![(
+                0,
+                if uid_command {
+                    Marker::Uids
+                } else {
+                    Marker::Seqs
+                },
+            )],
+            _ => Vec::new(),
+        };
+    }
+    let key = |i: usize, name: &str| {
+        toks.get(i)
+            .is_some_and(|t| t.atom && text(t).eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if !is_dollar(t) {
+            continue;
+        }
+        let prev = i.checked_sub(1);
+        let is_string_arg = prev.is_some_and(|p| STRING_KEYS.iter().any(|k| key(p, k)))
+            || i.checked_sub(2).is_some_and(|p| key(p, "HEADER"));
+        if is_string_arg {
+            continue;
+        }
+        let kind = if prev.is_some_and(|p| key(p, "UID")) {
+            Marker::Uids
+        } else {
+            Marker::Seqs
+        };
+        out.push((i, kind));
+    }
+    out
+}
+
+/// Whether the arguments use `$`.
+fn has_saved_marker(args: &[u8], is_search: bool) -> bool {
+    !markers(args, &tokens(args), is_search, false).is_empty()
+}
+
+/// The arguments with every `$` replaced by the saved messages still in `view`: UIDs where a
+/// UID set stands, their current sequence numbers elsewhere. `None` when the saved result is
+/// empty and `$` is a command's own sequence set (the command then does nothing, RFC 5182
+/// §2.1). In SEARCH an empty `$` becomes a key that matches nothing.
+pub fn substitute(
+    args: &[u8],
+    saved: &[u32],
+    view: &MailboxView,
+    is_search: bool,
+    uid_command: bool,
+) -> Option<Vec<u8>> {
+    let toks = tokens(args);
+    let found = markers(args, &toks, is_search, uid_command);
+    let uids: Vec<u32> = saved
+        .iter()
+        .copied()
+        .filter(|u| view.seq(*u).is_some())
+        .collect();
+    let seqs: Vec<u32> = uids.iter().filter_map(|u| view.seq(*u)).collect();
+    let mut out = Vec::with_capacity(args.len() + 16);
+    let mut at = 0;
+    for (i, kind) in found {
+        let t = &toks[i];
+        out.extend_from_slice(&args[at..t.start]);
+        let set = match kind {
+            Marker::Uids => &uids,
+            Marker::Seqs => &seqs,
+        };
+        if set.is_empty() {
+            if !is_search {
+                return None;
+            }
+            // UIDs are below 2^32-1 (the store refuses the last one), so this matches nothing.
+            out.extend_from_slice(match kind {
+                Marker::Uids => b"4294967295" as &[u8],
+                Marker::Seqs => b"UID 4294967295",
+            });
+        } else {
+            out.extend_from_slice(compact_set(set).as_bytes());
+        }
+        at = t.end;
+    }
+    out.extend_from_slice(&args[at..]);
+    Some(out)
+}
+
+/// Ascending numbers as a sequence set with runs compressed: `1:3,5,7:8`.
+pub fn compact_set(nums: &[u32]) -> String {
+    let mut sorted = nums.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` for `found` (ascending
+/// numbers, sequence numbers or UIDs as `uid` says). MIN, MAX and ALL are left out when
+/// nothing matched; COUNT is always given when asked (RFC 4731 §3.1).
+pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
+    // A tag is astring characters without quotes or backslashes, so it quotes as it is.
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    if let (true, Some(min)) = (opts.min, found.first()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (opts.max, found.last()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if opts.count {
+        line.push_str(&format!(" COUNT {}", found.len()));
+    }
+    if opts.all && !found.is_empty() {
+        line.push_str(&format!(" ALL {}", compact_set(found)));
+    }
+    line.push_str("\r\n");
+    line.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(raw: &str) -> ExtCommand {
+        match super::super::parse(raw.as_bytes()) {
+            Some(Ok((_, cmd))) => cmd,
+            other => panic!("{raw}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn return_options() {
+        let ExtCommand::Search(s) = parsed("a UID SEARCH RETURN (min Count) CHARSET UTF-8 ALL\r\n")
+        else {
+            panic!()
+        };
+        assert!(s.uid);
+        let o = s.ret.unwrap();
+        assert!(o.min && o.count && !o.max && !o.all && !o.save);
+        assert_eq!(s.criteria, b"CHARSET UTF-8 ALL");
+        let ExtCommand::Search(s) = parsed("a SEARCH RETURN () SEEN\r\n") else {
+            panic!()
+        };
+        assert_eq!(
+            s.ret,
+            Some(ReturnOpts {
+                all: true,
+                ..Default::default()
+            })
+        );
+        let bad = super::super::parse(b"a SEARCH RETURN (FOO) ALL\r\n");
+        assert!(matches!(bad, Some(Err(_))), "{bad:?}");
+        let bad = super::super::parse(b"a SEARCH RETURN ALL\r\n");
+        assert!(matches!(bad, Some(Err(_))), "{bad:?}");
+        // Not an extension form: the rejection of a malformed plain SEARCH or FETCH stands.
+        assert!(super::super::parse(b"a SEARCH FROBNICATE\r\n").is_none());
+        assert!(super::super::parse(b"a UID FETCH 2\r\n").is_none());
+        assert!(super::super::parse(b"a FETCH 1 +FLAGS ($)\r\n").is_none());
+        assert!(super::super::parse(b"a FETCH $ (FLAGS\r\n").is_some());
+    }
+
+    #[test]
+    fn dollar_positions() {
+        let view = MailboxView::new(vec![3, 5, 7, 9, 10]);
+        let saved = [5, 7, 8, 10];
+        let sub = |args: &str, search: bool, uid: bool| {
+            substitute(args.as_bytes(), &saved, &view, search, uid)
+                .map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(sub("$ (FLAGS)", false, false).unwrap(), "2:3,5 (FLAGS)");
+        assert_eq!(sub("$ (FLAGS)", false, true).unwrap(), "5,7,10 (FLAGS)");
+        assert_eq!(
+            sub("$ +FLAGS ($)", false, false).unwrap(),
+            "2:3,5 +FLAGS ($)"
+        );
+        assert_eq!(
+            sub("UID $ OR $ SUBJECT $ (HEADER $ $)", true, true).unwrap(),
+            "UID 5,7,10 OR 2:3,5 SUBJECT $ (HEADER $ $)"
+        );
+        assert_eq!(
+            sub("SUBJECT {1}\r\n$ $", true, false).unwrap(),
+            "SUBJECT {1}\r\n$ 2:3,5"
+        );
+        assert_eq!(sub("\"$\" $", true, false).unwrap(), "\"$\" 2:3,5");
+        let empty = |args: &str, search: bool| {
+            substitute(args.as_bytes(), &[8], &view, search, false)
+                .map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(empty("$ FLAGS", false), None);
+        assert_eq!(
+            empty("$ UID $", true).unwrap(),
+            "UID 4294967295 UID 4294967295"
+        );
+    }
+
+    #[test]
+    fn response_forms() {
+        assert_eq!(compact_set(&[1, 2, 3, 5, 7, 8, 10]), "1:3,5,7:8,10");
+        assert_eq!(compact_set(&[4]), "4");
+        let all = ReturnOpts {
+            min: true,
+            max: true,
+            count: true,
+            all: true,
+            save: false,
+        };
+        assert_eq!(
+            esearch_response("a1", true, &all, &[2, 3, 4, 9]),
+            b"* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 COUNT 4 ALL 2:4,9\r\n"
+        );
+        assert_eq!(
+            esearch_response("a1", false, &all, &[]),
+            b"* ESEARCH (TAG \"a1\") COUNT 0\r\n"
+        );
+        let min_save = ReturnOpts {
+            min: true,
+            save: true,
+            ..Default::default()
+        };
+        assert_eq!(min_save.saved_part(&[3, 4, 5]), vec![3]);
+        let all_save = ReturnOpts {
+            min: true,
+            all: true,
+            save: true,
+            ..Default::default()
+        };
+        assert_eq!(all_save.saved_part(&[3, 4, 5]), vec![3, 4, 5]);
+        assert!(!ReturnOpts {
+            save: true,
+            ..Default::default()
+        }
+        .answers());
+    }
+}
