@@ -312,7 +312,14 @@ impl Context {
                 caps.push(Capability::Namespace);
                 caps.push(Capability::Id);
                 caps.push(Capability::Enable);
-                for name in ["CHILDREN", "SPECIAL-USE"] {
+                for name in [
+                    "CHILDREN",
+                    "SPECIAL-USE",
+                    "CREATE-SPECIAL-USE",
+                    "LIST-EXTENDED",
+                    "LIST-STATUS",
+                    "STATUS=SIZE",
+                ] {
                     if let Ok(c) = Capability::try_from(name) {
                         caps.push(c);
                     }

@@ -419,3 +419,243 @@ fn new_users_get_the_special_folders_subscribed() {
         assert!(r.starts_with("TAG OK [APPENDUID "), "{name}: {r}");
     }
 }
+
+// ---- CREATE-SPECIAL-USE (RFC 6154 §3) ----
+
+#[test]
+fn create_with_use_and_unknown_use_attributes() {
+    let dir = TempDir::new("create-use");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    assert!(c.cmd("CAPABILITY")[0].contains(" CREATE-SPECIAL-USE "));
+    assert_eq!(
+        c.cmd("CREATE \"Old Mail\" (USE (\\Archive \\archive))"),
+        vec!["TAG OK CREATE completed"]
+    );
+    assert_eq!(
+        c.cmd("CREATE Outbox/Sent (USE (\\Sent \\Drafts))"),
+        vec!["TAG OK CREATE completed"]
+    );
+    assert_eq!(
+        c.cmd("LIST \"\" (\"Old Mail\" Outbox*)"),
+        vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" \"Old Mail\"",
+            "* LIST (\\HasChildren) \"/\" Outbox",
+            "* LIST (\\HasNoChildren \\Sent \\Drafts) \"/\" Outbox/Sent",
+            "TAG OK LIST completed",
+        ]
+    );
+    // A use this server does not support: NO [USEATTR], and nothing is created.
+    assert_eq!(
+        c.cmd("CREATE Everything (USE (\\All))"),
+        vec!["TAG NO [USEATTR] Special use \\All is not supported"]
+    );
+    assert_eq!(
+        c.cmd("CREATE Other (USE (\\Sent \\Important))"),
+        vec!["TAG NO [USEATTR] Special use \\Important is not supported"]
+    );
+    assert_eq!(c.cmd("LIST \"\" Everything"), vec!["TAG OK LIST completed"]);
+    // Other CREATE rules hold as without USE; malformed parameters are BAD.
+    assert_eq!(
+        c.cmd("CREATE Sent (USE (\\Sent))"),
+        vec!["TAG NO [ALREADYEXISTS] mailbox Sent already exists"]
+    );
+    assert_eq!(
+        c.cmd("CREATE inbox (USE (\\Sent))"),
+        vec!["TAG NO [ALREADYEXISTS] INBOX always exists"]
+    );
+    assert_eq!(
+        c.cmd("CREATE x (COLOR (red))"),
+        vec!["TAG BAD Unknown CREATE parameter COLOR"]
+    );
+}
+
+// ---- LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), STATUS=SIZE (RFC 8438) ----
+
+/// alice with: a/b (a unsubscribed, a/b subscribed), c (subscribed), d/e/f (only f
+/// subscribed), "ghost" subscribed but never created; defaults unsubscribed except INBOX.
+fn list_fixture(srv: &TestServer) -> Client {
+    let mut c = srv.login(ALICE);
+    for n in ["Drafts", "Sent", "Trash", "Junk", "Archive"] {
+        c.cmd(&format!("UNSUBSCRIBE {n}"));
+    }
+    for n in ["a/b", "c", "d/e/f"] {
+        assert_eq!(
+            c.cmd(&format!("CREATE {n}")),
+            vec!["TAG OK CREATE completed"]
+        );
+    }
+    for n in ["a/b", "c", "d/e/f", "ghost"] {
+        c.cmd(&format!("SUBSCRIBE {n}"));
+    }
+    c
+}
+
+#[test]
+fn list_extended_subscribed_nonexistent_and_multiple_patterns() {
+    let dir = TempDir::new("list-ext");
+    let srv = TestServer::start(&dir);
+    let mut c = list_fixture(&srv);
+    assert!(c.cmd("CAPABILITY")[0].contains(" LIST-EXTENDED "));
+    // SUBSCRIBED: subscribed names only, \Subscribed on each, \NonExistent for ghost.
+    assert_eq!(
+        c.cmd("LIST (SUBSCRIBED) \"\" *"),
+        vec![
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" INBOX",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" a/b",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" c",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" d/e/f",
+            "* LIST (\\NonExistent \\Subscribed) \"/\" ghost",
+            "TAG OK LIST completed",
+        ]
+    );
+    // RETURN (SUBSCRIBED) on an ordinary LIST; several patterns; REMOTE changes nothing here.
+    assert_eq!(
+        c.cmd("LIST (REMOTE) \"\" (c \"a*\" INBOX) RETURN (SUBSCRIBED CHILDREN)"),
+        vec![
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" INBOX",
+            "* LIST (\\HasChildren) \"/\" a",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" a/b",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" c",
+            "TAG OK LIST completed",
+        ]
+    );
+    // SPECIAL-USE selection: only the folders with a special use.
+    assert_eq!(
+        c.cmd("LIST (SPECIAL-USE) \"\" *"),
+        vec![
+            "* LIST (\\HasNoChildren \\Archive) \"/\" Archive",
+            "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts",
+            "* LIST (\\HasNoChildren \\Junk) \"/\" Junk",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" Sent",
+            "* LIST (\\HasNoChildren \\Trash) \"/\" Trash",
+            "TAG OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        c.cmd("LIST \"\" % RETURN (SPECIAL-USE)")[3],
+        "* LIST (\\HasNoChildren \\Junk) \"/\" Junk"
+    );
+    // Malformed: BAD with the reason; the plain forms still go through imap-codec.
+    assert_eq!(
+        c.cmd("LIST (RECURSIVEMATCH) \"\" *"),
+        vec!["TAG BAD RECURSIVEMATCH needs another selection option"]
+    );
+    assert_eq!(
+        c.cmd("LIST (BOGUS) \"\" *"),
+        vec!["TAG BAD Unknown LIST selection option BOGUS"]
+    );
+    assert_eq!(
+        c.cmd("LIST \"\" \"\" RETURN ()"),
+        vec!["* LIST (\\Noselect) \"/\" \"\"", "TAG OK LIST completed"]
+    );
+}
+
+#[test]
+fn list_extended_recursivematch_over_unsubscribed_parents() {
+    let dir = TempDir::new("list-recursive");
+    let srv = TestServer::start(&dir);
+    let mut c = list_fixture(&srv);
+    // %: a and d are not subscribed but have subscribed descendants that % does not reach:
+    // listed with CHILDINFO. ghost exists only as a subscription.
+    assert_eq!(
+        c.cmd("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %"),
+        vec![
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" INBOX",
+            "* LIST (\\HasChildren) \"/\" a (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" c",
+            "* LIST (\\HasChildren) \"/\" d (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\NonExistent \\Subscribed) \"/\" ghost",
+            "TAG OK LIST completed",
+        ]
+    );
+    // d/%: d/e is the unsubscribed parent of d/e/f.
+    assert_eq!(
+        c.cmd("LIST (SUBSCRIBED RECURSIVEMATCH) d/ %"),
+        vec![
+            "* LIST (\\HasChildren) \"/\" d/e (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "TAG OK LIST completed",
+        ]
+    );
+    // *: every subscribed descendant is listed itself, so no parent is listed for it.
+    assert_eq!(
+        c.cmd("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" d*"),
+        vec![
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" d/e/f",
+            "TAG OK LIST completed",
+        ]
+    );
+    // A subscribed parent with a subscribed child % does not reach: \Subscribed and CHILDINFO.
+    c.cmd("SUBSCRIBE a");
+    assert_eq!(
+        c.cmd("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" a"),
+        vec![
+            "* LIST (\\HasChildren \\Subscribed) \"/\" a (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "TAG OK LIST completed",
+        ]
+    );
+    // Without RECURSIVEMATCH the unsubscribed parents are not listed.
+    assert_eq!(
+        c.cmd("LIST (SUBSCRIBED) \"\" d/%"),
+        vec!["TAG OK LIST completed"]
+    );
+}
+
+#[test]
+fn list_status_skips_noselect_and_nonexistent() {
+    let dir = TempDir::new("list-status");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    assert!(c.cmd("CAPABILITY")[0].contains(" LIST-STATUS STATUS=SIZE "));
+    c.cmd("CREATE p/q");
+    c.cmd("DELETE p"); // p stays as \Noselect: it has a child
+    c.cmd("SUBSCRIBE nothere");
+    let m1 = message("one", "hello");
+    let m2 = message("two", "world!");
+    c.append("p/q", "\\Seen", &m1);
+    c.append("p/q", "", &m2);
+    let size = m1.len() + m2.len();
+    let r = c.cmd("LIST \"\" (p* nothere) RETURN (STATUS (MESSAGES UNSEEN SIZE))");
+    assert_eq!(
+        r,
+        vec![
+            "* LIST (\\Noselect \\HasChildren) \"/\" p".to_string(),
+            "* LIST (\\HasNoChildren) \"/\" p/q".to_string(),
+            format!("* STATUS p/q (MESSAGES 2 UNSEEN 1 SIZE {size})"),
+            "TAG OK LIST completed".to_string(),
+        ]
+    );
+    // With SUBSCRIBED: a subscription without a folder gets no STATUS either.
+    let r = c.cmd("LIST (SUBSCRIBED) \"\" * RETURN (STATUS (MESSAGES))");
+    assert_eq!(
+        r,
+        vec![
+            "* LIST (\\HasNoChildren \\Subscribed \\Archive) \"/\" Archive",
+            "* STATUS Archive (MESSAGES 0)",
+            "* LIST (\\HasNoChildren \\Subscribed \\Drafts) \"/\" Drafts",
+            "* STATUS Drafts (MESSAGES 0)",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" INBOX",
+            "* STATUS INBOX (MESSAGES 0)",
+            "* LIST (\\HasNoChildren \\Subscribed \\Junk) \"/\" Junk",
+            "* STATUS Junk (MESSAGES 0)",
+            "* LIST (\\HasNoChildren \\Subscribed \\Sent) \"/\" Sent",
+            "* STATUS Sent (MESSAGES 0)",
+            "* LIST (\\HasNoChildren \\Subscribed \\Trash) \"/\" Trash",
+            "* STATUS Trash (MESSAGES 0)",
+            "* LIST (\\NonExistent \\Subscribed) \"/\" nothere",
+            "TAG OK LIST completed",
+        ]
+    );
+    // STATUS=SIZE on its own: the bytes of every message.
+    assert_eq!(
+        c.cmd("STATUS p/q (SIZE MESSAGES)"),
+        vec![
+            format!("* STATUS p/q (SIZE {size} MESSAGES 2)"),
+            "TAG OK STATUS completed".to_string(),
+        ]
+    );
+    assert_eq!(
+        c.cmd("LIST \"\" p/q RETURN (STATUS (DELETED))"),
+        vec!["TAG BAD Unknown STATUS item DELETED"]
+    );
+}

@@ -83,6 +83,9 @@ pub fn code_limit() -> Code<'static> {
 pub fn code_clientbug() -> Code<'static> {
     other_code("CLIENTBUG")
 }
+pub fn code_useattr() -> Code<'static> {
+    other_code("USEATTR")
+}
 
 impl From<StoreError> for CmdError {
     fn from(e: StoreError) -> Self {

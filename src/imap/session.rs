@@ -370,6 +370,8 @@ impl Session {
             ExtCommand::Search(s) => self.cmd_ext_search(tag, s).await,
             ExtCommand::Saved(s) => self.cmd_saved(tag, s).await,
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
+            ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
+            ExtCommand::ListExtended(l) => self.cmd_list_extended(l).await,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::imap::{
 use crate::store::{MailboxRow, INBOX};
 
 impl Session {
-    fn user_id(&self) -> CmdResult<crate::store::UserId> {
+    pub(crate) fn user_id(&self) -> CmdResult<crate::store::UserId> {
         self.state
             .user()
             .map(|u| u.id)
@@ -26,24 +26,10 @@ impl Session {
     }
 
     pub(crate) async fn cmd_create(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
-        // A trailing delimiter only declares that the name will have children (RFC 3501).
         let name = match &mailbox {
-            Mailbox::Other(o) if o.as_ref().len() > 1 && o.as_ref().ends_with(b"/") => {
-                let trimmed = &o.as_ref()[..o.as_ref().len() - 1];
-                if trimmed.eq_ignore_ascii_case(b"INBOX") {
-                    INBOX.to_string()
-                } else {
-                    validate_name(trimmed)?
-                }
-            }
-            _ => mailbox_name(&mailbox)?,
+            Mailbox::Other(o) => create_name(o.as_ref())?,
+            Mailbox::Inbox => create_name(b"INBOX")?,
         };
-        if name == INBOX {
-            return Err(CmdError::no_code(
-                code_alreadyexists(),
-                "INBOX always exists",
-            ));
-        }
         let user = self.user_id()?;
         self.db(move |s| s.create_mailbox(user, &name)).await?;
         Ok(Done::ok("CREATE completed"))
@@ -136,20 +122,7 @@ impl Session {
         if pattern.len() + reference.len() > 2 * crate::imap::MAX_MAILBOX_NAME {
             return Err(CmdError::bad("LIST pattern too long"));
         }
-        // A pattern that starts with the delimiter is absolute; otherwise it extends the
-        // reference.
-        let mut full = if pattern.first() == Some(&(DELIMITER as u8)) {
-            pattern.clone()
-        } else {
-            [reference.as_slice(), pattern.as_slice()].concat()
-        };
-        // INBOX matches in any case.
-        if full.len() >= 5
-            && full[..5].eq_ignore_ascii_case(b"INBOX")
-            && (full.len() == 5 || full[5] == DELIMITER as u8)
-        {
-            full[..5].copy_from_slice(b"INBOX");
-        }
+        let full = full_pattern(&reference, &pattern);
         let user = self.user_id()?;
         let (mailboxes, subscriptions) = self
             .db(move |s| Ok((s.mailboxes(user)?, s.subscriptions(user)?)))
@@ -232,24 +205,7 @@ impl Session {
             .ok_or_else(|| {
                 CmdError::no_code(code_nonexistent(), format!("No such mailbox: {name}"))
             })?;
-        let (messages, recent, unseen, size) = counts;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            out.push(match item {
-                StatusDataItemName::Messages => StatusDataItem::Messages(messages),
-                StatusDataItemName::Recent => StatusDataItem::Recent(recent),
-                StatusDataItemName::Unseen => StatusDataItem::Unseen(unseen),
-                StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(row.uidnext)),
-                StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(row.uidvalidity)),
-                StatusDataItemName::Size => StatusDataItem::Size(size),
-                StatusDataItemName::HighestModSeq => {
-                    StatusDataItem::HighestModSeq(row.highest_modseq)
-                }
-                StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage => {
-                    return Err(CmdError::bad("STATUS DELETED is not supported"));
-                }
-            });
-        }
+        let out = status_items(&row, counts, &items)?;
         self.data(Data::Status {
             mailbox: wire_mailbox(&row.name),
             items: Cow::Owned(out),
@@ -259,11 +215,76 @@ impl Session {
     }
 }
 
+/// The store name for a CREATE: a trailing delimiter only declares that the name will have
+/// children (RFC 3501); INBOX always exists.
+pub(crate) fn create_name(bytes: &[u8]) -> CmdResult<String> {
+    let name = match bytes.strip_suffix(b"/") {
+        Some(trimmed) if !trimmed.is_empty() => {
+            if trimmed.eq_ignore_ascii_case(b"INBOX") {
+                INBOX.to_string()
+            } else {
+                validate_name(trimmed)?
+            }
+        }
+        _ if bytes.eq_ignore_ascii_case(b"INBOX") => INBOX.to_string(),
+        _ => validate_name(bytes)?,
+    };
+    if name == INBOX {
+        return Err(CmdError::no_code(
+            code_alreadyexists(),
+            "INBOX always exists",
+        ));
+    }
+    Ok(name)
+}
+
+/// A LIST pattern made absolute: one that starts with the delimiter stands alone, otherwise
+/// it extends the reference; INBOX as the first level matches in any case.
+pub(crate) fn full_pattern(reference: &[u8], pattern: &[u8]) -> Vec<u8> {
+    let mut full = if pattern.first() == Some(&(DELIMITER as u8)) {
+        pattern.to_vec()
+    } else {
+        [reference, pattern].concat()
+    };
+    if full.len() >= 5
+        && full[..5].eq_ignore_ascii_case(b"INBOX")
+        && (full.len() == 5 || full[5] == DELIMITER as u8)
+    {
+        full[..5].copy_from_slice(b"INBOX");
+    }
+    full
+}
+
+/// The STATUS items asked for, from a folder's row and counts.
+pub(crate) fn status_items(
+    row: &MailboxRow,
+    counts: (u32, u32, u32, u64),
+    items: &[StatusDataItemName],
+) -> CmdResult<Vec<StatusDataItem>> {
+    let (messages, recent, unseen, size) = counts;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(match item {
+            StatusDataItemName::Messages => StatusDataItem::Messages(messages),
+            StatusDataItemName::Recent => StatusDataItem::Recent(recent),
+            StatusDataItemName::Unseen => StatusDataItem::Unseen(unseen),
+            StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(row.uidnext)),
+            StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(row.uidvalidity)),
+            StatusDataItemName::Size => StatusDataItem::Size(size),
+            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(row.highest_modseq),
+            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage => {
+                return Err(CmdError::bad("STATUS DELETED is not supported"));
+            }
+        });
+    }
+    Ok(out)
+}
+
 pub(crate) fn nz(v: u32) -> std::num::NonZeroU32 {
     std::num::NonZeroU32::new(v).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
-fn list_data(
+pub(crate) fn list_data(
     items: Vec<FlagNameAttribute<'static>>,
     mailbox: Mailbox<'static>,
     lsub: bool,
@@ -339,7 +360,7 @@ pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
 
 /// LIST/LSUB matching of a stored name: its INBOX level matches in any case (RFC 3501 §5.1),
 /// so `inbox*` finds INBOX and INBOX/x.
-fn list_match(pattern: &[u8], name: &str) -> bool {
+pub(crate) fn list_match(pattern: &[u8], name: &str) -> bool {
     let inbox = name == INBOX || name.starts_with("INBOX/");
     match_folding(
         pattern,

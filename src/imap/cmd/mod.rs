@@ -7,6 +7,7 @@ pub mod esearch;
 pub mod fetch;
 pub mod idle;
 pub mod info;
+pub mod list_ext;
 pub mod mailbox;
 pub mod search;
 pub mod select;

@@ -9,6 +9,7 @@
 
 pub mod append;
 pub mod lex;
+pub mod list;
 pub mod search;
 
 use imap_codec::decode::Decoder;
@@ -29,6 +30,10 @@ pub enum ExtCommand {
     Saved(search::SavedRef),
     /// APPEND of several messages at once (MULTIAPPEND).
     MultiAppend(append::MultiAppend),
+    /// `CREATE name (USE (...))` (RFC 6154).
+    CreateWithUse(list::CreateWithUse),
+    /// LIST with selection options, several patterns or RETURN (RFC 5258, 5819, 6154).
+    ListExtended(list::ListExtended),
 }
 
 impl ExtCommand {
@@ -39,6 +44,8 @@ impl ExtCommand {
             ExtCommand::Search(_) => "SEARCH",
             ExtCommand::Saved(s) => s.display_name(),
             ExtCommand::MultiAppend(_) => "APPEND",
+            ExtCommand::CreateWithUse(_) => "CREATE",
+            ExtCommand::ListExtended(_) => "LIST",
         }
     }
 
@@ -47,6 +54,7 @@ impl ExtCommand {
         match self {
             ExtCommand::Search(_) | ExtCommand::Saved(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
+            ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
         }
     }
 
@@ -57,6 +65,7 @@ impl ExtCommand {
             ExtCommand::Search(s) => !s.uid,
             ExtCommand::Saved(s) => !s.uid,
             ExtCommand::MultiAppend(_) => false,
+            ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
         }
     }
 }
@@ -79,6 +88,8 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (true, "MOVE", search::uid_move),
     (true, "EXPUNGE", search::uid_expunge),
     (false, "APPEND", append::append),
+    (false, "CREATE", list::parse_create),
+    (false, "LIST", list::parse_list),
 ];
 
 /// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria

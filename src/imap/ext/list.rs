@@ -1,0 +1,261 @@
+//! The mailbox-side forms imap-codec does not parse: `CREATE name (USE (...))` (RFC 6154
+//! CREATE-SPECIAL-USE) and the extended LIST (RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS,
+//! RFC 6154 SPECIAL-USE options), plus the one response form imap-codec cannot encode: a LIST
+//! line with extended data items (`("CHILDINFO" ("SUBSCRIBED"))`).
+
+use imap_codec::imap_types::status::StatusDataItemName;
+
+use super::lex::{LexResult, Lexer};
+use super::ExtCommand;
+
+/// `CREATE name (USE (attr ...))`.
+#[derive(Debug)]
+pub struct CreateWithUse {
+    /// The name as sent (validated by the command, like a plain CREATE's).
+    pub mailbox: Vec<u8>,
+    /// The use attributes as sent, with their backslash (`\Sent`); checked by the command so
+    /// that an unknown one is `NO [USEATTR]`, not BAD.
+    pub uses: Vec<String>,
+}
+
+/// LIST selection options (RFC 5258 §3.1, RFC 6154 §5).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    pub subscribed: bool,
+    pub remote: bool,
+    pub recursive_match: bool,
+    pub special_use: bool,
+}
+
+/// LIST return options (RFC 5258 §3.2, RFC 6154 §5, RFC 5819).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Return {
+    pub children: bool,
+    pub subscribed: bool,
+    pub special_use: bool,
+    /// `STATUS (...)`: a STATUS response after each selectable mailbox.
+    pub status: Option<Vec<StatusDataItemName>>,
+}
+
+/// An extended LIST.
+#[derive(Debug)]
+pub struct ListExtended {
+    pub selection: Selection,
+    pub reference: Vec<u8>,
+    /// One or more patterns (`LIST "" ("INBOX" "Sent*")`).
+    pub patterns: Vec<Vec<u8>>,
+    pub ret: Return,
+}
+
+/// `CREATE`: only the form with parameters reaches this layer (imap-codec parses the rest).
+pub fn parse_create(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    let mailbox = lx.astring()?;
+    lx.sp()?;
+    let mut uses = None;
+    lx.list(|lx| {
+        if lx.keyword("USE") {
+            lx.sp()?;
+            if uses.is_some() {
+                return Err("USE given twice".to_string());
+            }
+            uses = Some(lx.list(|lx| lx.flag().map(str::to_string))?);
+            Ok(())
+        } else {
+            let name = lx.atom().unwrap_or("");
+            Err(format!("Unknown CREATE parameter {name}"))
+        }
+    })?;
+    lx.end()?;
+    let uses = uses.ok_or_else(|| "CREATE parameters without USE".to_string())?;
+    Ok(ExtCommand::CreateWithUse(CreateWithUse { mailbox, uses }))
+}
+
+/// `LIST [(selection)] reference (pattern | (patterns)) [RETURN (options)]`.
+pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    let mut selection = Selection::default();
+    if lx.peek() == Some(b'(') {
+        lx.list(|lx| {
+            let name = lx.atom()?;
+            match name.to_ascii_uppercase().as_str() {
+                "SUBSCRIBED" => selection.subscribed = true,
+                "REMOTE" => selection.remote = true,
+                "RECURSIVEMATCH" => selection.recursive_match = true,
+                "SPECIAL-USE" => selection.special_use = true,
+                _ => return Err(format!("Unknown LIST selection option {name}")),
+            }
+            Ok(())
+        })?;
+        lx.sp()?;
+        // RFC 5258 §3.1: RECURSIVEMATCH alone would select nothing to recurse for.
+        if selection.recursive_match && !selection.subscribed && !selection.special_use {
+            return Err("RECURSIVEMATCH needs another selection option".into());
+        }
+    }
+    let reference = lx.astring()?;
+    lx.sp()?;
+    let patterns = if lx.peek() == Some(b'(') {
+        let p = lx.list(Lexer::list_mailbox)?;
+        if p.is_empty() {
+            return Err("Empty list of mailbox patterns".into());
+        }
+        p
+    } else {
+        vec![lx.list_mailbox()?]
+    };
+    let mut ret = Return::default();
+    if !lx.at_end() {
+        lx.sp()?;
+        if !lx.keyword("RETURN") {
+            return Err("Expected RETURN".into());
+        }
+        lx.sp()?;
+        lx.list(|lx| {
+            let name = lx.atom()?;
+            match name.to_ascii_uppercase().as_str() {
+                "CHILDREN" => ret.children = true,
+                "SUBSCRIBED" => ret.subscribed = true,
+                "SPECIAL-USE" => ret.special_use = true,
+                "STATUS" => {
+                    lx.sp()?;
+                    ret.status = Some(lx.list(status_item)?);
+                }
+                _ => return Err(format!("Unknown LIST return option {name}")),
+            }
+            Ok(())
+        })?;
+    }
+    lx.end()?;
+    Ok(ExtCommand::ListExtended(ListExtended {
+        selection,
+        reference,
+        patterns,
+        ret,
+    }))
+}
+
+/// A STATUS item name (RFC 3501 and STATUS=SIZE).
+fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
+    let name = lx.atom()?;
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "MESSAGES" => StatusDataItemName::Messages,
+        "RECENT" => StatusDataItemName::Recent,
+        "UIDNEXT" => StatusDataItemName::UidNext,
+        "UIDVALIDITY" => StatusDataItemName::UidValidity,
+        "UNSEEN" => StatusDataItemName::Unseen,
+        "SIZE" => StatusDataItemName::Size,
+        _ => return Err(format!("Unknown STATUS item {name}")),
+    })
+}
+
+/// A LIST line as imap-codec encoded it (ending in CRLF) with the CHILDINFO extended item
+/// (RFC 5258 §3.5) for `reasons` (e.g. `SUBSCRIBED`) appended.
+pub fn with_childinfo(mut line: Vec<u8>, reasons: &[&str]) -> Vec<u8> {
+    if reasons.is_empty() {
+        return line;
+    }
+    if line.ends_with(b"\r\n") {
+        line.truncate(line.len() - 2);
+    }
+    line.extend_from_slice(b" (\"CHILDINFO\" (");
+    for (i, r) in reasons.iter().enumerate() {
+        if i > 0 {
+            line.push(b' ');
+        }
+        line.push(b'"');
+        line.extend_from_slice(r.as_bytes());
+        line.push(b'"');
+    }
+    line.extend_from_slice(b"))\r\n");
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::ext::parse;
+
+    fn list(raw: &[u8]) -> ListExtended {
+        match parse(raw) {
+            Some(Ok((_, ExtCommand::ListExtended(l)))) => l,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn bad(raw: &[u8]) -> String {
+        match parse(raw) {
+            Some(Err((_, e))) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn extended_list_forms() {
+        let l = list(b"a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (CHILDREN)\r\n");
+        assert!(l.selection.subscribed && l.selection.recursive_match);
+        assert_eq!(l.patterns, vec![b"%".to_vec()]);
+        assert!(l.ret.children);
+        let l = list(b"a list \"\" (\"INBOX\" Sent* {3}\r\nx/%) return (status (messages size) special-use)\r\n");
+        assert_eq!(
+            l.patterns,
+            vec![b"INBOX".to_vec(), b"Sent*".to_vec(), b"x/%".to_vec()]
+        );
+        assert_eq!(
+            l.ret.status,
+            Some(vec![StatusDataItemName::Messages, StatusDataItemName::Size])
+        );
+        assert!(l.ret.special_use);
+        let l = list(b"a LIST () \"\" * RETURN ()\r\n");
+        assert_eq!(l.selection, Selection::default());
+        assert_eq!(l.ret, Return::default());
+    }
+
+    #[test]
+    fn malformed_lists_are_bad_with_a_reason() {
+        assert_eq!(
+            bad(b"a LIST (RECURSIVEMATCH) \"\" *\r\n"),
+            "RECURSIVEMATCH needs another selection option"
+        );
+        assert_eq!(
+            bad(b"a LIST (FOO) \"\" *\r\n"),
+            "Unknown LIST selection option FOO"
+        );
+        assert_eq!(
+            bad(b"a LIST \"\" * RETURN (BAR)\r\n"),
+            "Unknown LIST return option BAR"
+        );
+        assert_eq!(
+            bad(b"a LIST \"\" * RETURN (STATUS (DELETED))\r\n"),
+            "Unknown STATUS item DELETED"
+        );
+        assert_eq!(bad(b"a LIST \"\" ()\r\n"), "Empty list of mailbox patterns");
+        assert_eq!(bad(b"a LIST \"\" * x\r\n"), "Expected RETURN");
+    }
+
+    #[test]
+    fn create_with_use() {
+        match parse(b"a CREATE \"My Sent\" (USE (\\Sent \\Archive))\r\n") {
+            Some(Ok((_, ExtCommand::CreateWithUse(c)))) => {
+                assert_eq!(c.mailbox, b"My Sent");
+                assert_eq!(c.uses, vec!["\\Sent", "\\Archive"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            bad(b"a CREATE x (COLOR (red))\r\n"),
+            "Unknown CREATE parameter COLOR"
+        );
+        assert_eq!(bad(b"a CREATE x ()\r\n"), "CREATE parameters without USE");
+    }
+
+    #[test]
+    fn childinfo_is_appended_to_the_list_line() {
+        assert_eq!(
+            with_childinfo(b"* LIST () \"/\" Foo\r\n".to_vec(), &["SUBSCRIBED"]),
+            b"* LIST () \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
+        );
+        assert_eq!(
+            with_childinfo(b"* LIST () \"/\" Foo\r\n".to_vec(), &[]),
+            b"* LIST () \"/\" Foo\r\n"
+        );
+    }
+}
