@@ -659,3 +659,81 @@ fn list_status_skips_noselect_and_nonexistent() {
         vec!["TAG BAD Unknown STATUS item DELETED"]
     );
 }
+
+// ---- A real client: Python's IMAPClient (PyPI; .ci/run installs it) ----
+
+const IMAPCLIENT_SCRIPT: &str = r#"
+import sys, imapclient
+from imapclient.imapclient import SENT, DRAFTS, TRASH, JUNK, ARCHIVE, DELETED
+port = int(sys.argv[1])
+c = imapclient.IMAPClient("127.0.0.1", port=port, ssl=False)
+print("id", [x.decode() for x in c.id_({"name": "imapclient-test"})[0]])
+c.login("alice", "wonderland")
+for cap in (b"MOVE", b"UIDPLUS", b"NAMESPACE", b"SPECIAL-USE", b"LITERAL+"):
+    assert c.has_capability(cap.decode()), cap
+ns = c.namespace()
+print("namespace", ns.personal, ns.other, ns.shared)
+for use in (SENT, DRAFTS, TRASH, JUNK, ARCHIVE):
+    print("special", use.decode(), c.find_special_folder(use))
+c.select_folder("INBOX")
+for i in range(4):
+    c.append("INBOX", b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i))
+uids = c.search("ALL")
+print("uids", uids)
+c.move(uids[1:3], c.find_special_folder(ARCHIVE))
+print("after move", c.search("ALL"), c.folder_status("Archive", ["MESSAGES"])[b"MESSAGES"])
+c.add_flags(uids, [DELETED])
+c.uid_expunge([uids[0]])
+print("after uid expunge", c.search("ALL"))
+c.logout()
+print("DONE")
+"#;
+
+#[test]
+fn python_imapclient_move_expunge_namespace_id_special_use() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import imapclient"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!(
+            "note: python3 with imapclient is not installed; skipping (pip install imapclient)"
+        );
+        return;
+    }
+    let dir = TempDir::new("imapclient");
+    let srv = TestServer::start(&dir);
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(IMAPCLIENT_SCRIPT)
+        .arg(srv.port.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!(
+                "id ['name', 'liteimap', 'version', '{}']",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str(),
+            "namespace (('', '/'),) None None",
+            "special \\Sent Sent",
+            "special \\Drafts Drafts",
+            "special \\Trash Trash",
+            "special \\Junk Junk",
+            "special \\Archive Archive",
+            "uids [1, 2, 3, 4]",
+            "after move [1, 4] 2",
+            "after uid expunge [4]",
+            "DONE",
+        ]
+    );
+}
