@@ -6,6 +6,7 @@
 //!   cargo bench --bench imap -- idle [N]     # N idle connections (default 1000)
 //!   cargo bench --bench imap -- import [N]   # `liteimap import` of an N-message mbox (100,000)
 //!   cargo bench --bench imap -- lmtp [SECS]  # 4 LMTP clients delivering ~4 KB messages (10 s)
+//!   cargo bench --bench imap -- mailbox      # LIST-STATUS over 200 folders, MOVE of 5,000
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -245,6 +246,64 @@ fn bench_fetch() {
         );
     }
     println!("server RSS after the run: {} MiB", srv.rss_kib() / 1024);
+}
+
+/// LIST-STATUS against one STATUS per folder, and a MOVE of half of a 10,000-message INBOX.
+fn bench_mailbox() {
+    let count = 10_000;
+    let folders = 200;
+    let dir = temp_dir("mailbox");
+    let db = dir.join("bench.db");
+    populate(&db, count);
+    {
+        let store = Store::open(&db).unwrap();
+        let user = store.find_user(USER).unwrap().unwrap().id;
+        for i in 0..folders {
+            store
+                .create_mailbox(user, &format!("Projects/p{i:03}"))
+                .unwrap();
+        }
+    }
+    println!(
+        "## Folder commands: {folders} extra folders, {count} messages in INBOX (release build)"
+    );
+    let srv = Server::start(&dir, &db, &[]);
+    let mut c = Client::login(srv.port);
+    let (d, (_, lines)) = time(|| c.cmd("LIST \"\" * RETURN (STATUS (MESSAGES UNSEEN SIZE))"));
+    println!("| command | time |");
+    println!("|---|---|");
+    println!(
+        "| `LIST \"\" * RETURN (STATUS (MESSAGES UNSEEN SIZE))` ({lines} lines) | {} |",
+        ms(d)
+    );
+    let names: Vec<String> = (0..folders)
+        .map(|i| format!("Projects/p{i:03}"))
+        .chain(
+            ["INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
+        .collect();
+    let (d, _) = time(|| {
+        c.cmd("LIST \"\" *");
+        for n in &names {
+            c.cmd(&format!("STATUS {n} (MESSAGES UNSEEN SIZE)"));
+        }
+    });
+    println!(
+        "| `LIST \"\" *`, then one `STATUS` per folder ({} round trips) | {} |",
+        names.len() + 1,
+        ms(d)
+    );
+    c.cmd("SELECT INBOX");
+    let half = count / 2;
+    let (d, (_, lines)) = time(|| c.cmd(&format!("UID MOVE 1:{half} Archive")));
+    println!(
+        "| `UID MOVE 1:{half} Archive` ({lines} response lines) | {} |",
+        ms(d)
+    );
+    let (d, _) = time(|| c.cmd("MOVE 1:* Trash"));
+    println!("| `MOVE 1:* Trash` (the other {half}) | {} |", ms(d));
 }
 
 fn bench_idle(n: usize) {
@@ -615,12 +674,15 @@ fn main() {
         "idle" => bench_idle(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         "import" => bench_import(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         "lmtp" => bench_lmtp(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10)),
+        "mailbox" => bench_mailbox(),
         _ => {
             bench_fetch();
             println!();
             bench_idle(1000);
             println!();
             bench_lmtp(10);
+            println!();
+            bench_mailbox();
         }
     }
 }
