@@ -737,3 +737,30 @@ fn python_imapclient_move_expunge_namespace_id_special_use() {
         ]
     );
 }
+
+#[test]
+fn move_of_a_saved_search_result() {
+    let dir = TempDir::new("move-saved");
+    let srv = TestServer::start(&dir);
+    let mut c = with_messages(&srv, 4);
+    c.cmd("STORE 2,4 +FLAGS (\\Flagged)");
+    assert_eq!(
+        c.cmd("UID SEARCH RETURN (SAVE) FLAGGED"),
+        vec!["TAG OK UID SEARCH completed"]
+    );
+    let v = uidvalidity(&mut c, "Archive");
+    assert_eq!(
+        c.cmd("UID MOVE $ Archive"),
+        vec![
+            format!("* OK [COPYUID {v} 2,4 1:2] Moved"),
+            "* 2 EXPUNGE".to_string(),
+            "* 3 EXPUNGE".to_string(),
+            "TAG OK UID MOVE completed".to_string(),
+        ]
+    );
+    // The moved messages are gone from $, so a second MOVE moves nothing.
+    assert_eq!(
+        c.cmd("MOVE $ Archive"),
+        vec!["TAG OK MOVE completed (the saved search result is empty)"]
+    );
+}
