@@ -46,7 +46,7 @@ struct Args {
     #[argh(option, default = "16")]
     clients: usize,
 
-    /// messages in the big folder (default 100000; --quick 5000)
+    /// messages in the big folder (default 100000; --quick 2000)
     #[argh(option)]
     big: Option<usize>,
 
@@ -54,7 +54,7 @@ struct Args {
     #[argh(option)]
     idle: Option<usize>,
 
-    /// idle connections to Dovecot, one imap process each (default 2000; --quick 300); memory
+    /// idle connections to Dovecot, one imap process each (default 2000; --quick 200); memory
     /// at the liteimap count is extrapolated from it and marked
     #[argh(option)]
     dovecot_idle: Option<usize>,
@@ -380,13 +380,13 @@ fn main() {
         append_time: secs,
         mixed_time: secs,
         users: 100,
-        seed_messages: if quick { 10 } else { 20 },
-        big: args.big.unwrap_or(if quick { 5_000 } else { 100_000 }),
+        seed_messages: if quick { 5 } else { 20 },
+        big: args.big.unwrap_or(if quick { 2_000 } else { 100_000 }),
         idle: args.idle.unwrap_or(if quick { 1_000 } else { 10_000 }),
     };
     let dovecot_idle = args
         .dovecot_idle
-        .unwrap_or(if quick { 300 } else { 2_000 })
+        .unwrap_or(if quick { 200 } else { 2_000 })
         .min(params.idle);
     if !args.liteimap.exists() {
         eprintln!(
@@ -420,12 +420,12 @@ fn main() {
             1
         }
     };
-    eprintln!("total time {:.0} s", started.elapsed().as_secs_f64());
     if args.keep {
         eprintln!("kept {}", tmp.display());
     } else {
         let _ = std::fs::remove_dir_all(&tmp);
     }
+    eprintln!("total time {:.0} s", started.elapsed().as_secs_f64());
     std::process::exit(code);
 }
 
