@@ -10,7 +10,7 @@ mod servers;
 mod workloads;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
@@ -68,24 +68,72 @@ struct Args {
     keep: bool,
 }
 
-/// Processes to kill if the run overruns its time limit.
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// The servers this run started, to stop if it overruns its time limit or is interrupted.
+/// Atomics, not a lock: the signal handler reads them.
+static CHILDREN: [AtomicU32; 8] = [const { AtomicU32::new(0) }; 8];
 
 pub fn register_child(pid: u32) {
-    CHILDREN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(pid);
+    for slot in &CHILDREN {
+        if slot
+            .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+    }
 }
 
-/// Every run stops by itself: past `limit` the servers are killed and the tool exits.
+/// A server stopped normally: forget it (its pid may be reused).
+pub fn unregister_child(pid: u32) {
+    for slot in &CHILDREN {
+        let _ = slot.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// SIGTERM to every server started (Dovecot's master then stops its own children).
+/// Async-signal-safe: atomics and kill(2) only.
+fn stop_children() {
+    for slot in &CHILDREN {
+        let pid = slot.load(Ordering::SeqCst);
+        if pid != 0 {
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP: Dovecot runs as a daemon in its own session and would outlive
+/// the tool, so stop the servers before going (the temporary directory is left behind).
+extern "C" fn on_signal(_: libc::c_int) {
+    stop_children();
+    unsafe { libc::_exit(130) }
+}
+
+fn stop_on_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+}
+
+/// Every run stops by itself: past `limit` the servers are stopped and the tool exits.
 fn watchdog(limit: Duration, tmp: PathBuf, keep: bool) {
     std::thread::spawn(move || {
         std::thread::sleep(limit);
         eprintln!("liteimap-bench: time limit of {limit:?} reached; stopping the servers");
-        for pid in CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            unsafe {
-                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+        stop_children();
+        std::thread::sleep(Duration::from_secs(3));
+        for slot in &CHILDREN {
+            let pid = slot.load(Ordering::SeqCst);
+            if pid != 0 {
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
             }
         }
         if !keep {
@@ -400,6 +448,7 @@ fn main() {
         eprintln!("liteimap-bench: Dovecot is not installed (apt-get install dovecot-imapd); measuring liteimap alone");
     }
     raise_nofile(65_536);
+    stop_on_signals();
     let tmp = std::env::temp_dir().join(format!("liteimap-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     if let Err(e) = std::fs::create_dir_all(&tmp) {

@@ -153,6 +153,7 @@ impl Server for Liteimap {
 
 impl Drop for Liteimap {
     fn drop(&mut self) {
+        crate::unregister_child(self.child.id());
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
@@ -317,6 +318,7 @@ impl Server for Dovecot {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
+        crate::unregister_child(self.master);
         let _ = Command::new("doveadm")
             .arg("-c")
             .arg(&self.conf)
