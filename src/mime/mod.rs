@@ -34,7 +34,7 @@ use std::borrow::Cow;
 pub use address::parse_address_list;
 pub use parse::{parse, parse_date};
 pub use search::{body_contains, header_contains, text_contains};
-pub use section::SectionKind;
+pub use section::{filter_header, SectionBytes, SectionKind};
 
 /// Nesting cap: a multipart or message/rfc822 at this depth (the root counts as 1) is kept as
 /// an opaque application/octet-stream part, exactly where Dovecot 2.3 stops.
