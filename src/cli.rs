@@ -57,6 +57,30 @@ pub struct Serve {
     #[argh(option, default = "64 * 1024")]
     pub max_line_length: usize,
 
+    /// most literals in one command; the one over gets NO [TOOBIG] (default 1000)
+    #[argh(option, default = "1000")]
+    pub max_literals: usize,
+
+    /// bytes of responses queued for a client before they are written out, even in the middle
+    /// of a command: what a client that does not read can make the server hold (default
+    /// 262144)
+    #[argh(option, default = "256 * 1024")]
+    pub max_output_buffer: usize,
+
+    /// seconds a write to a client may make no progress (the client does not read) before
+    /// the connection is closed (default 60)
+    #[argh(option, default = "60")]
+    pub write_timeout: u64,
+
+    /// commands a client may send ahead of reading the answers; the next one gets NO [LIMIT]
+    /// (default 1000)
+    #[argh(option, default = "1000")]
+    pub max_pipelined: usize,
+
+    /// deepest nesting of SEARCH keys in parentheses, OR and NOT (default 8, at most 8)
+    #[argh(option, default = "8")]
+    pub max_search_depth: usize,
+
     /// address for implicit-TLS IMAP (the port 993 kind), IP:PORT (repeatable; needs --cert
     /// and --key)
     #[argh(option)]

@@ -22,9 +22,13 @@
 //!   only, never an IMAP type or a socket.
 //! - `password`: argon2id hashing on a fixed pool of workers.
 //! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
+//! - `fuzzing`: entry points for the `cargo fuzz` targets in `fuzz/` (a session over an
+//!   in-memory stream on a scratch database); not used by the server.
 pub mod cli;
 pub mod dbpool;
 pub mod deliver;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod imap;
 pub mod import;
 pub mod lmtp;

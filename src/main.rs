@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use liteimap::cli::{Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
-use liteimap::imap::conn::Limits;
+use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
@@ -166,7 +166,11 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         limits: Limits {
             max_line: args.max_line_length.max(1024),
             max_literal: args.max_message_size,
-            ..Limits::default()
+            max_literals: args.max_literals.max(1),
+            max_output: args.max_output_buffer.max(4096),
+            write_timeout: Duration::from_secs(args.write_timeout.max(1)),
+            max_pipelined: args.max_pipelined.max(1),
+            max_search_depth: args.max_search_depth.clamp(1, MAX_SEARCH_DEPTH),
         },
         login_timeout: Duration::from_secs(args.login_timeout.max(1)),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),

@@ -546,3 +546,26 @@ fn refuse(ctx: Arc<Context>, stream: TcpStream, peer: String) {
         s.run(Start::Refuse(why)).await;
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::PoisonError;
+
+    #[test]
+    fn a_panicking_session_is_caught_and_the_lock_it_held_stays_usable() {
+        let shared = Arc::new(Mutex::new(7));
+        let held = shared.clone();
+        let result = async_std::task::block_on(CatchUnwind(Box::pin(async move {
+            let _guard = held.lock().unwrap_or_else(PoisonError::into_inner);
+            panic!("session bug");
+        })));
+        assert_eq!(result, Err("session bug".to_string()));
+        // The mutex is poisoned; the server's lock helpers take it anyway, data intact.
+        assert!(shared.is_poisoned());
+        assert_eq!(*shared.lock().unwrap_or_else(PoisonError::into_inner), 7);
+        // A session that does not panic is unaffected.
+        let ok = async_std::task::block_on(CatchUnwind(Box::pin(async {})));
+        assert_eq!(ok, Ok(()));
+    }
+}

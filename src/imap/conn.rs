@@ -11,7 +11,9 @@
 //! 50 MB from a stranger whose limit before login is 8 KiB. A client that reads APPENDLIMIT
 //! never gets there.
 
+use std::future::Future;
 use std::io;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_std::io::prelude::*;
@@ -26,6 +28,10 @@ use imap_codec::imap_types::response::{Greeting, Response};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::{GreetingCodec, ResponseCodec};
 
+/// The deepest SEARCH nesting imap-codec's parser accepts (it refuses deeper input to keep its
+/// recursion off the end of the stack); `max_search_depth` can only lower it.
+pub const MAX_SEARCH_DEPTH: usize = 8;
+
 /// Anything a session can talk over: TCP, TLS over TCP, or stdin/stdout.
 pub trait Stream: Read + Write + Unpin + Send {}
 impl<T: Read + Write + Unpin + Send> Stream for T {}
@@ -38,6 +44,17 @@ pub struct Limits {
     pub max_literal: u32,
     /// Most literals in one command.
     pub max_literals: usize,
+    /// Bytes of output queued before they are written out, even mid-command: a large FETCH
+    /// response never accumulates in memory beyond this (plus one response line).
+    pub max_output: usize,
+    /// A write that makes no progress for this long (the client does not read) closes the
+    /// connection.
+    pub write_timeout: Duration,
+    /// Commands a client may send ahead of reading their answers: the one after that many,
+    /// counted while unread input was waiting each time, gets `NO [LIMIT]`.
+    pub max_pipelined: usize,
+    /// Deepest nesting of parenthesised / OR / NOT SEARCH keys.
+    pub max_search_depth: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +63,10 @@ impl Default for Limits {
             max_line: 64 * 1024,
             max_literal: 50 * 1024 * 1024,
             max_literals: 1000,
+            max_output: 256 * 1024,
+            write_timeout: Duration::from_secs(60),
+            max_pipelined: 1000,
+            max_search_depth: MAX_SEARCH_DEPTH,
         }
     }
 }
@@ -88,6 +109,13 @@ pub struct Conn {
     literals: usize,
     /// Reads time out after this long (autologout).
     pub timeout: Duration,
+    /// Reads fail with `Timeout` at this instant, however the bytes trickle in (the login
+    /// deadline).
+    pub deadline: Option<std::time::Instant>,
+    /// The server had to wait for input since `take_waited` was last called.
+    waited: bool,
+    /// A write failed or timed out: the stream is out of step, nothing more is written.
+    write_failed: bool,
     /// Whether the client has logged in: before that, literals are limited to
     /// PRE_AUTH_MAX_LITERAL (a password fits; a 50 MB upload from a stranger does not).
     pub authenticated: bool,
@@ -95,10 +123,6 @@ pub struct Conn {
 
 /// The largest literal accepted before login.
 pub const PRE_AUTH_MAX_LITERAL: u32 = 8 * 1024;
-
-/// Bytes of output buffered before they are written out even mid-command, so a large FETCH
-/// response does not accumulate in memory.
-const OUT_HIGH_WATER: usize = 256 * 1024;
 
 impl Conn {
     pub fn new(stream: Box<dyn Stream>, limits: Limits, timeout: Duration) -> Self {
@@ -115,6 +139,9 @@ impl Conn {
             in_literal: false,
             literals: 0,
             timeout,
+            deadline: None,
+            waited: false,
+            write_failed: false,
             authenticated: false,
         }
     }
@@ -156,57 +183,123 @@ impl Conn {
 
     /// Queue a response; writes out when enough has accumulated.
     pub async fn send(&mut self, response: &Response<'_>) -> io::Result<()> {
+        if self.write_failed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
         self.out
             .extend_from_slice(&ResponseCodec::default().encode(response).dump());
-        if self.out.len() >= OUT_HIGH_WATER {
+        if self.out.len() >= self.limits.max_output {
             self.flush().await?;
         }
         Ok(())
     }
 
-    /// Queue a response written by the extension layer (`ext`) for a form imap-codec cannot
-    /// encode (ESEARCH); writes out when enough has accumulated.
+    /// Queue bytes that are already encoded: a streamed literal's header and data, or a
+    /// response of the extension layer (`ext`) that imap-codec cannot encode (ESEARCH);
+    /// writes out when enough has accumulated.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.write_failed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
         self.out.extend_from_slice(bytes);
-        if self.out.len() >= OUT_HIGH_WATER {
+        if self.out.len() >= self.limits.max_output {
             self.flush().await?;
         }
         Ok(())
     }
 
-    /// Write out everything queued.
+    /// Write out everything queued. Each write must make progress within the write timeout:
+    /// a client that stops reading is disconnected, and its queued output freed, instead of
+    /// holding memory until the idle timeout.
     pub async fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            let write = async {
-                self.stream.write_all(&self.out).await?;
-                self.stream.flush().await
-            };
-            // A client that does not read cannot make us hold its output forever.
-            match async_std::future::timeout(self.timeout, write).await {
+        if self.write_failed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "an earlier write failed",
+            ));
+        }
+        let result = self.write_out().await;
+        if result.is_err() {
+            self.discard_output();
+        }
+        result
+    }
+
+    async fn write_out(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        while written < self.out.len() {
+            let n = match async_std::future::timeout(
+                self.limits.write_timeout,
+                self.stream.write(&self.out[written..]),
+            )
+            .await
+            {
                 Ok(r) => r?,
                 Err(_) => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "client does not read its responses",
-                    ))
+                    ));
                 }
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
             }
-            self.out.clear();
-            if self.out.capacity() > OUT_HIGH_WATER * 2 {
-                self.out.shrink_to(4096);
+            written += n;
+        }
+        let flushed = async_std::future::timeout(self.limits.write_timeout, self.stream.flush());
+        match flushed.await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client does not read its responses",
+                ));
             }
+        }
+        self.out.clear();
+        if self.out.capacity() > self.limits.max_output * 2 {
+            self.out.shrink_to(4096);
         }
         Ok(())
     }
 
+    /// Drop queued output and its memory (the connection is being given up).
+    fn discard_output(&mut self) {
+        self.out = Vec::new();
+        self.write_failed = true;
+    }
+
     async fn fill(&mut self) -> Result<(), ReadError> {
         self.flush().await.map_err(ReadError::Io)?;
-        let n =
-            match async_std::future::timeout(self.timeout, self.stream.read(&mut self.buf)).await {
-                Err(_) => return Err(ReadError::Timeout),
-                Ok(Err(e)) => return Err(ReadError::Io(e)),
-                Ok(Ok(n)) => n,
-            };
+        if self
+            .deadline
+            .is_some_and(|d| d <= std::time::Instant::now())
+        {
+            return Err(ReadError::Timeout);
+        }
+        let mut read = std::pin::pin!(self.stream.read(&mut self.buf));
+        // Poll once before waiting: whether the bytes were already there tells a client that
+        // sends ahead (pipelines) from one that waited for our answer.
+        let first = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+        let read = match first {
+            Poll::Ready(r) => Ok(r),
+            Poll::Pending => {
+                self.waited = true;
+                let wait = match self.deadline {
+                    Some(d) => d
+                        .saturating_duration_since(std::time::Instant::now())
+                        .min(self.timeout),
+                    None => self.timeout,
+                };
+                async_std::future::timeout(wait, read).await
+            }
+        };
+        let n = match read {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Err(e)) => return Err(ReadError::Io(e)),
+            Ok(Ok(n)) => n,
+        };
         if n == 0 {
             return Err(ReadError::Closed);
         }
@@ -223,7 +316,7 @@ impl Conn {
                 if !self.in_literal
                     && self.frag.message_bytes().len()
                         - self.fragment_end.min(self.frag.message_bytes().len())
-                        > self.limits.max_line
+                        > self.limits.max_line + 2
                 {
                     return Err(ReadError::LineTooLong);
                 }
@@ -361,15 +454,52 @@ impl Conn {
             Err(DecodeMessageError::DecodingFailure(_)) => Err(Rejected {
                 tag: tag(),
                 too_big: false,
-                reason: "Could not parse command".into(),
+                reason: if maybe_deep_search(self.frag.message_bytes()) {
+                    format!(
+                        "Could not parse command (SEARCH keys may nest at most \
+                         {MAX_SEARCH_DEPTH} deep: parentheses, NOT, OR)"
+                    )
+                } else {
+                    "Could not parse command".into()
+                },
                 raw: self.frag.message_bytes().to_vec(),
             }),
         };
         Ok(result)
     }
 
+    /// Whether the server waited for input (the client had sent nothing more) since the last
+    /// call; false means every command read since was already waiting (pipelined).
+    pub fn take_waited(&mut self) -> bool {
+        std::mem::take(&mut self.waited)
+    }
+
     /// Whether the client has already sent bytes that have not been read as a message yet.
     pub fn has_pipelined_input(&self) -> bool {
         !self.frag.message_bytes().is_empty()
     }
+}
+
+/// Whether a command that failed to parse is a SEARCH with more nesting operators than the
+/// parser accepts, so the client learns why (the parser does not say).
+fn maybe_deep_search(message: &[u8]) -> bool {
+    let upper = message.to_ascii_uppercase();
+    let mut words = upper
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let _tag = words.next();
+    let is_search = match words.next() {
+        Some(b"SEARCH") => true,
+        Some(b"UID") => words.next() == Some(b"SEARCH"),
+        _ => false,
+    };
+    if !is_search {
+        return false;
+    }
+    let operators = upper.iter().filter(|&&b| b == b'(').count()
+        + upper
+            .split(|b| b.is_ascii_whitespace() || *b == b'(' || *b == b')')
+            .filter(|w| *w == b"NOT" || *w == b"OR")
+            .count();
+    operators > MAX_SEARCH_DEPTH
 }

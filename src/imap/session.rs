@@ -72,6 +72,10 @@ pub struct Session {
     pub(crate) _user_slot:
         Option<crate::server::CountGuard<(crate::store::UserId, std::net::IpAddr)>>,
     bad_commands: u32,
+    /// When the connection started (the login deadline counts from here).
+    started: std::time::Instant,
+    /// Commands read in a row that the client had sent before seeing earlier answers.
+    pipelined: usize,
 }
 
 impl Session {
@@ -88,6 +92,8 @@ impl Session {
             auth_failures: 0,
             _user_slot: None,
             bad_commands: 0,
+            pipelined: 0,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -213,10 +219,20 @@ impl Session {
         }
     }
 
+    /// Before login the time is counted from the connection's start, not per read: a client
+    /// that dribbles a byte now and then cannot stay without logging in.
+    fn read_deadline(&self) -> Option<std::time::Instant> {
+        match self.state {
+            State::NotAuthenticated => Some(self.started + self.ctx.config.login_timeout),
+            _ => None,
+        }
+    }
+
     async fn main_loop(&mut self) {
         let shutdown = self.ctx.shutdown_signal();
         loop {
             self.conn.timeout = self.read_timeout();
+            self.conn.deadline = self.read_deadline();
             self.conn.authenticated = self.state.user().is_some();
             let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
             let stop = async {
@@ -257,7 +273,24 @@ impl Session {
                 }
                 Ok(Ok(command)) => {
                     self.bad_commands = 0;
-                    if !self.execute(command).await {
+                    if self.conn.take_waited() {
+                        self.pipelined = 0;
+                    } else {
+                        self.pipelined += 1;
+                    }
+                    let limit = self.conn.limits().max_pipelined;
+                    if self.pipelined > limit {
+                        let refusal = Err(CmdError::No(
+                            Some(super::code_limit()),
+                            format!(
+                                "More than {limit} commands sent ahead of their answers; \
+                                 read the responses, then send it again"
+                            ),
+                        ));
+                        if !self.tagged(command.tag, refusal).await {
+                            return;
+                        }
+                    } else if !self.execute(command).await {
                         return;
                     }
                 }

@@ -218,6 +218,17 @@ mod tests {
     }
 
     #[test]
+    fn a_million_messages_cost_what_they_are() {
+        let v = MailboxView::new((1..=1_000_000).map(|u| u * 2).collect());
+        assert_eq!(v.resolve_uids(&set("1:*")).len(), 1_000_000);
+        assert_eq!(v.resolve_uids(&set("*:1")).len(), 1_000_000);
+        assert_eq!(v.resolve_seqs(&set("*:1")).len(), 1_000_000);
+        assert_eq!(v.resolve_uids(&set("1:4294967295")).len(), 1_000_000);
+        assert_eq!(v.resolve_uids(&set("2000001:4294967295")).len(), 0);
+        assert_eq!(v.resolve_uids(&set("4294967295:*")), vec![999_999]);
+    }
+
+    #[test]
     fn expunge_numbering() {
         let mut v = view();
         // Removing UIDs 5 and 10 (seq 2 and 4): 2 first, then 4 has become 3.

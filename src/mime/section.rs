@@ -56,84 +56,120 @@ pub(crate) fn resolve<'m>(msg: &'m MessageInfo, path: &[u32]) -> Option<&'m Part
     Some(part)
 }
 
-fn slice(raw: &[u8], s: usize, e: usize) -> Option<Cow<'_, [u8]>> {
-    raw.get(s..e).map(Cow::Borrowed)
+/// Where the bytes of a section are: a range of the raw message, or a header block to filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionBytes {
+    /// `raw[start..end]`, sent as is (FETCH streams it from the database).
+    Range(usize, usize),
+    /// HEADER.FIELDS (`keep = true`) or HEADER.FIELDS.NOT (`keep = false`) of the header block
+    /// `raw[start..end]`.
+    Filtered {
+        start: usize,
+        end: usize,
+        names: Vec<String>,
+        keep: bool,
+    },
 }
 
 /// HEADER.FIELDS (`keep = true`): the listed fields verbatim (folding kept), then CRLF.
 /// HEADER.FIELDS.NOT (`keep = false`): the header block minus the listed fields, everything
 /// else verbatim (unparsable lines and the blank line included). Both as Dovecot does.
-fn filter_fields<'a>(
-    raw: &'a [u8],
-    start: usize,
-    end: usize,
-    names: &[String],
-    keep: bool,
-) -> Cow<'a, [u8]> {
+pub fn filter_header(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
     let listed = |f: &headers::Field<'_>| {
         names
             .iter()
             .any(|n| n.as_bytes().eq_ignore_ascii_case(f.name))
     };
-    let fields = headers::fields(raw, start, end);
+    let fields = headers::fields(header, 0, header.len());
     let mut out = Vec::new();
     if keep {
         for f in fields.iter().filter(|f| listed(f)) {
-            out.extend_from_slice(raw.get(f.start..f.end).unwrap_or_default());
+            out.extend_from_slice(header.get(f.start..f.end).unwrap_or_default());
         }
         out.extend_from_slice(b"\r\n");
     } else {
-        let mut at = start;
+        let mut at = 0;
         for f in fields.iter().filter(|f| listed(f)) {
-            out.extend_from_slice(raw.get(at..f.start).unwrap_or_default());
+            out.extend_from_slice(header.get(at..f.start).unwrap_or_default());
             at = f.end;
         }
-        out.extend_from_slice(raw.get(at..end).unwrap_or_default());
+        out.extend_from_slice(header.get(at..).unwrap_or_default());
     }
-    Cow::Owned(out)
+    out
 }
 
 /// HEADER / HEADER.FIELDS / TEXT of a message entity.
-fn message_section<'a>(
-    raw: &'a [u8],
-    msg: &MessageInfo,
-    kind: &SectionKind,
-) -> Option<Cow<'a, [u8]>> {
+fn message_section(msg: &MessageInfo, kind: &SectionKind) -> Option<SectionBytes> {
     let r = &msg.root;
+    let filtered = |names: &Vec<String>, keep| SectionBytes::Filtered {
+        start: r.header_start,
+        end: r.body_start,
+        names: names.clone(),
+        keep,
+    };
     match kind {
-        SectionKind::Full => slice(raw, r.header_start, r.body_end),
-        SectionKind::Header => slice(raw, r.header_start, r.body_start),
-        SectionKind::Text => slice(raw, r.body_start, r.body_end),
-        SectionKind::HeaderFields(n) => {
-            Some(filter_fields(raw, r.header_start, r.body_start, n, true))
-        }
-        SectionKind::HeaderFieldsNot(n) => {
-            Some(filter_fields(raw, r.header_start, r.body_start, n, false))
-        }
+        SectionKind::Full => Some(SectionBytes::Range(r.header_start, r.body_end)),
+        SectionKind::Header => Some(SectionBytes::Range(r.header_start, r.body_start)),
+        SectionKind::Text => Some(SectionBytes::Range(r.body_start, r.body_end)),
+        SectionKind::HeaderFields(n) => Some(filtered(n, true)),
+        SectionKind::HeaderFieldsNot(n) => Some(filtered(n, false)),
         SectionKind::Mime => None,
     }
 }
 
 impl MessageInfo {
-    /// BODY[path.kind]. `None` when the part does not exist or the specifier does not apply
-    /// (HEADER/TEXT of a part that is not message/rfc822, MIME without a part).
+    /// Where BODY[path.kind] is in a raw message of `raw_len` bytes. `None` when the part does
+    /// not exist or the specifier does not apply (HEADER/TEXT of a part that is not
+    /// message/rfc822, MIME without a part).
+    pub fn section_bytes(
+        &self,
+        raw_len: usize,
+        path: &[u32],
+        kind: &SectionKind,
+    ) -> Option<SectionBytes> {
+        let found = if path.is_empty() {
+            message_section(self, kind)?
+        } else {
+            let part = resolve(self, path)?;
+            match kind {
+                SectionKind::Full => SectionBytes::Range(part.body_start, part.body_end),
+                SectionKind::Mime => SectionBytes::Range(part.header_start, part.body_start),
+                _ => match &part.kind {
+                    PartKind::Message(inner) => message_section(inner, kind)?,
+                    _ => return None,
+                },
+            }
+        };
+        // A cached parse that does not fit the message (it cannot happen, but the cache is
+        // data from disk) answers nothing rather than reading out of bounds.
+        let (s, e) = match &found {
+            SectionBytes::Range(s, e)
+            | SectionBytes::Filtered {
+                start: s, end: e, ..
+            } => (*s, *e),
+        };
+        (s <= e && e <= raw_len).then_some(found)
+    }
+
+    /// BODY[path.kind] of `raw` (see [`MessageInfo::section_bytes`]).
     pub fn section<'a>(
         &self,
         raw: &'a [u8],
         path: &[u32],
         kind: &SectionKind,
     ) -> Option<Cow<'a, [u8]>> {
-        if path.is_empty() {
-            return message_section(raw, self, kind);
-        }
-        let part = resolve(self, path)?;
-        match kind {
-            SectionKind::Full => slice(raw, part.body_start, part.body_end),
-            SectionKind::Mime => slice(raw, part.header_start, part.body_start),
-            _ => match &part.kind {
-                PartKind::Message(inner) => message_section(raw, inner, kind),
-                _ => None,
-            },
+        match self.section_bytes(raw.len(), path, kind)? {
+            SectionBytes::Range(s, e) => raw.get(s..e).map(Cow::Borrowed),
+            SectionBytes::Filtered {
+                start,
+                end,
+                names,
+                keep,
+            } => Some(Cow::Owned(filter_header(
+                raw.get(start..end)?,
+                &names,
+                keep,
+            ))),
         }
     }
 }
@@ -190,7 +226,7 @@ impl MessageInfo {
             return Ok(Some(cte.decode(body)));
         }
         if cte == Cte::Identity {
-            return Ok(slice(raw, part.header_start, part.body_end));
+            return Ok(raw.get(part.header_start..part.body_end).map(Cow::Borrowed));
         }
         let header = raw
             .get(part.header_start..part.body_start)

@@ -292,6 +292,23 @@ impl Store {
         })
     }
 
+    /// Up to `len` bytes of a stored body from `offset` (fewer at its end, none past it), read
+    /// with SQLite's incremental blob I/O: FETCH streams a large message in chunks instead of
+    /// loading it whole.
+    pub fn raw_range(&self, body_id: i64, offset: usize, len: usize) -> Result<Vec<u8>> {
+        self.read(|c| {
+            let blob = c
+                .blob_open("main", "bodies", "raw", body_id, true)
+                .map_err(|_| StoreError::NotFound("message body no longer exists".into()))?;
+            let size = blob.len();
+            let start = offset.min(size);
+            let end = start.saturating_add(len).min(size);
+            let mut buf = vec![0; end - start];
+            blob.read_at_exact(&mut buf, start)?;
+            Ok(buf)
+        })
+    }
+
     /// The MIME layer's cached parse of a stored body.
     pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
         self.read(|c| {

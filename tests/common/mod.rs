@@ -131,9 +131,23 @@ pub struct Client {
     pub greeting: String,
 }
 
+/// A connection whose receive buffer is fixed small (64 KiB), so a client that stops reading
+/// stalls the server's writes soon instead of after the kernel's auto-tuned megabytes.
+pub fn small_buffer_stream(port: u16) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(64 * 1024).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    s.connect(&addr.into()).unwrap();
+    s.into()
+}
+
 impl Client {
     pub fn connect(port: u16) -> Self {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Self::from_stream(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    pub fn from_stream(s: TcpStream) -> Self {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Client {
             reader: BufReader::new(s.try_clone().unwrap()),
@@ -177,6 +191,29 @@ impl Client {
             }
             return out;
         }
+    }
+
+    /// The socket, for writes below the level of commands.
+    pub fn writer_mut(&mut self) -> &mut TcpStream {
+        &mut self.writer
+    }
+
+    /// The buffered reader, for reads below the level of lines.
+    pub fn reader_mut(&mut self) -> &mut BufReader<TcpStream> {
+        &mut self.reader
+    }
+
+    /// Whether something (or the end of the connection) can be read without waiting.
+    pub fn has_data(&mut self) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return true;
+        }
+        let s = self.reader.get_ref();
+        let _ = s.set_nonblocking(true);
+        let mut b = [0u8; 1];
+        let r = s.peek(&mut b);
+        let _ = s.set_nonblocking(false);
+        r.is_ok()
     }
 
     /// Whether the server has closed the connection (reads EOF within the timeout).

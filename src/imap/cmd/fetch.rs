@@ -1,27 +1,31 @@
 //! FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8).
 //!
 //! Metadata (flags, dates, sizes) comes from one query per chunk of messages; ENVELOPE and
-//! BODYSTRUCTURE from the parse cached at APPEND time; sections are slices of the raw message,
-//! BINARY[] sections (RFC 3516) those slices with their transfer encoding undone.
-//! Responses are written chunk by chunk, so a `FETCH 1:*` of a large mailbox never holds more
-//! than one chunk in memory.
+//! BODYSTRUCTURE from the parse cached at APPEND time; sections are byte ranges of the raw
+//! message, streamed from the database in chunks (only HEADER.FIELDS reads its header block
+//! whole, to filter it). Responses are written as they are made, so neither a `FETCH 1:*` of a
+//! large mailbox nor a `BODY[]` of a 50 MB message is ever held in memory. BINARY[] sections
+//! (RFC 3516) are the exception: their transfer encoding is undone on the whole message, read
+//! at once (up to the message size limit).
 
 use std::num::NonZeroU32;
 
+use imap_codec::encode::{Encoder, Fragment};
 use imap_codec::imap_types::core::{IString, Literal, LiteralMode, NString, NString8, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::Literal8;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
 };
-use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::response::{Code, Data, Response};
 use imap_codec::imap_types::sequence::SequenceSet;
+use imap_codec::ResponseCodec;
 
 use super::fetch_flags;
 use crate::imap::cmd::mailbox::nz;
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
-use crate::mime::{self, BinaryError, MessageInfo, SectionKind};
+use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
 use crate::store::{FlagOp, MessageMeta};
 
 /// Messages per store round trip.
@@ -31,6 +35,7 @@ const CHUNK: usize = 256;
 #[derive(Default)]
 struct Needs {
     parsed: bool,
+    /// BINARY items: the whole raw message, to decode.
     raw: bool,
     /// A non-PEEK body item: sets \Seen.
     sets_seen: bool,
@@ -58,17 +63,14 @@ impl Session {
                 | MessageDataItemName::Body
                 | MessageDataItemName::BodyStructure => needs.parsed = true,
                 MessageDataItemName::BodyExt { section, peek, .. } => {
-                    needs.raw = true;
                     needs.parsed |= section.is_some();
                     needs.sets_seen |= !peek;
                 }
                 MessageDataItemName::Rfc822 | MessageDataItemName::Rfc822Text => {
-                    needs.raw = true;
                     needs.parsed = true;
                     needs.sets_seen = true;
                 }
                 MessageDataItemName::Rfc822Header => {
-                    needs.raw = true;
                     needs.parsed = true;
                 }
                 MessageDataItemName::Binary { peek, .. } => {
@@ -113,8 +115,10 @@ impl Session {
         for chunk in targets.chunks(CHUNK) {
             let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
             let want_parsed = needs.parsed;
+            let want_raw = needs.raw;
             let query = uids.clone();
-            let mut rows: Vec<(MessageMeta, Option<MessageInfo>)> = self
+            #[allow(clippy::type_complexity)]
+            let mut rows: Vec<(MessageMeta, Option<MessageInfo>, Option<Vec<u8>>)> = self
                 .db(move |s| {
                     let metas = s.messages(mailbox, &query)?;
                     let mut out = Vec::with_capacity(metas.len());
@@ -129,7 +133,12 @@ impl Session {
                         } else {
                             None
                         };
-                        out.push((m, info));
+                        let raw = if want_raw {
+                            Some(s.raw(m.body_id)?)
+                        } else {
+                            None
+                        };
+                        out.push((m, info, raw));
                     }
                     Ok(out)
                 })
@@ -140,14 +149,14 @@ impl Session {
             // message: neither it nor the ones after it get \Seen.
             let failing = rows
                 .iter()
-                .position(|(_, info)| binary_refused(&items, info.as_ref()))
+                .position(|(_, info, _)| binary_refused(&items, info.as_ref()))
                 .unwrap_or(rows.len());
             let mut seen_now = std::collections::HashSet::new();
             if mark_seen {
                 let unseen: Vec<u32> = rows[..failing]
                     .iter()
-                    .filter(|(m, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
-                    .map(|(m, _)| m.uid)
+                    .filter(|(m, _, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
+                    .map(|(m, _, _)| m.uid)
                     .collect();
                 if !unseen.is_empty() {
                     let (modseq, changes) = self
@@ -159,7 +168,7 @@ impl Session {
                         sel.own_modseqs.insert(modseq);
                     }
                     for ch in changes {
-                        if let Some((m, _)) = rows.iter_mut().find(|(m, _)| m.uid == ch.uid) {
+                        if let Some((m, _, _)) = rows.iter_mut().find(|(m, _, _)| m.uid == ch.uid) {
                             m.flags = ch.flags;
                             seen_now.insert(ch.uid);
                         }
@@ -167,7 +176,7 @@ impl Session {
                 }
             }
 
-            for (meta, info) in rows {
+            for (meta, info, raw) in rows {
                 let Some(sel) = self.state.selected() else {
                     break;
                 };
@@ -175,21 +184,47 @@ impl Session {
                     continue;
                 };
                 let recent = sel.recent.contains(&meta.uid);
-                let raw = if needs.raw {
-                    let body = meta.body_id;
-                    Some(self.db(move |s| s.raw(body)).await?)
-                } else {
-                    None
-                };
                 let mut out = Vec::with_capacity(items.len() + 1);
+                let mut streams = Vec::new();
                 for item in &items {
-                    out.push(fetch_item(
-                        item,
-                        &meta,
-                        info.as_ref(),
-                        raw.as_deref(),
-                        recent,
-                    )?);
+                    if let Some(data) = binary_item(item, info.as_ref(), raw.as_deref()) {
+                        out.push(data?);
+                        continue;
+                    }
+                    let data = match plan_item(item, &meta, info.as_ref(), recent) {
+                        Planned::Ready(data) => data,
+                        Planned::Body {
+                            item: body_item,
+                            bytes,
+                            partial,
+                        } => {
+                            let value = match bytes {
+                                // A part that does not exist is an empty string, as Dovecot
+                                // answers.
+                                None => literal(b""),
+                                Some(SectionBytes::Range(s, e)) => {
+                                    streams.push(apply_partial(s, e, partial));
+                                    placeholder()
+                                }
+                                Some(SectionBytes::Filtered {
+                                    start,
+                                    end,
+                                    names,
+                                    keep,
+                                }) => {
+                                    let body = meta.body_id;
+                                    let header = self
+                                        .db(move |s| s.raw_range(body, start, end - start))
+                                        .await?;
+                                    let bytes = mime::filter_header(&header, &names, keep);
+                                    let (s, e) = apply_partial(0, bytes.len(), partial);
+                                    literal(&bytes[s..e])
+                                }
+                            };
+                            body_item.with(value)
+                        }
+                    };
+                    out.push(data);
                 }
                 if seen_now.contains(&meta.uid) && !items.contains(&MessageDataItemName::Flags) {
                     // The \Seen side effect is reported in the same response.
@@ -198,11 +233,15 @@ impl Session {
                 let Ok(items_out) = Vec1::try_from(out) else {
                     continue;
                 };
-                self.data(Data::Fetch {
+                let response = Data::Fetch {
                     seq: nz(seq),
                     items: items_out,
-                })
-                .await?;
+                };
+                if streams.is_empty() {
+                    self.data(response).await?;
+                } else {
+                    self.send_streamed(response, meta.body_id, &streams).await?;
+                }
             }
         }
         if missing > 0 && !uid {
@@ -349,73 +388,17 @@ fn binary_value(data: &[u8]) -> NString8<'static> {
     }
 }
 
-fn fetch_item(
+/// The answer to a BINARY or BINARY.SIZE item; `None` for every other item.
+fn binary_item(
     item: &MessageDataItemName<'static>,
-    meta: &MessageMeta,
     info: Option<&MessageInfo>,
     raw: Option<&[u8]>,
-    recent: bool,
-) -> CmdResult<MessageDataItem<'static>> {
-    use MessageDataItemName as N;
+) -> Option<CmdResult<MessageDataItem<'static>>> {
     let raw = raw.unwrap_or_default();
-    let whole = || info.map(|i| (i.root.body_start, raw.len()));
-    Ok(match item {
-        N::Uid => MessageDataItem::Uid(NonZeroU32::new(meta.uid).unwrap_or(NonZeroU32::MIN)),
-        N::Flags => MessageDataItem::Flags(fetch_flags(&meta.flags, recent)),
-        N::InternalDate => MessageDataItem::InternalDate(date_time(meta)),
-        N::Rfc822Size => MessageDataItem::Rfc822Size(meta.size),
-        N::Envelope => MessageDataItem::Envelope(match info {
-            Some(i) => render::envelope(&i.envelope),
-            None => render::envelope(&Default::default()),
-        }),
-        N::Body => MessageDataItem::Body(match info {
-            Some(i) => render::body_structure(&i.root, false),
-            None => render::body_structure(&mime::parse(b"").root, false),
-        }),
-        N::BodyStructure => MessageDataItem::BodyStructure(match info {
-            Some(i) => render::body_structure(&i.root, true),
-            None => render::body_structure(&mime::parse(b"").root, true),
-        }),
-        N::Rfc822 => MessageDataItem::Rfc822(literal(raw)),
-        N::Rfc822Header => {
-            let end = whole().map(|(b, _)| b).unwrap_or(raw.len()).min(raw.len());
-            MessageDataItem::Rfc822Header(literal(&raw[..end]))
-        }
-        N::Rfc822Text => {
-            let start = whole().map(|(b, _)| b).unwrap_or(0).min(raw.len());
-            MessageDataItem::Rfc822Text(literal(&raw[start..]))
-        }
-        N::BodyExt {
+    Some(match item {
+        MessageDataItemName::Binary {
             section, partial, ..
-        } => {
-            let (path, kind) = section_spec(section);
-            let bytes = match info {
-                Some(i) => i.section(raw, &path, &kind),
-                None if path.is_empty() && kind == SectionKind::Full => {
-                    Some(std::borrow::Cow::Borrowed(raw))
-                }
-                None => None,
-            };
-            // A part that does not exist is an empty string, as Dovecot answers.
-            let bytes = bytes.unwrap_or_default();
-            let (origin, data) = match partial {
-                Some((start, count)) => {
-                    let s = (*start as usize).min(bytes.len());
-                    let e = s.saturating_add(count.get() as usize).min(bytes.len());
-                    (Some(*start), &bytes[s..e])
-                }
-                None => (None, &bytes[..]),
-            };
-            MessageDataItem::BodyExt {
-                section: section.clone(),
-                origin,
-                data: literal(data),
-            }
-        }
-        N::Binary {
-            section, partial, ..
-        } => {
-            let data = binary_section(info, raw, section)?;
+        } => binary_section(info, raw, section).map(|data| {
             // The response carries no origin: RFC 3516's grammar has none for BINARY (see
             // RFC 9051 erratum 7246), unlike BODY[]<origin>.
             let data = match partial {
@@ -430,13 +413,232 @@ fn fetch_item(
                 section: section.clone(),
                 value: binary_value(data),
             }
+        }),
+        MessageDataItemName::BinarySize { section } => {
+            binary_section(info, raw, section).map(|data| MessageDataItem::BinarySize {
+                section: section.clone(),
+                size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            })
         }
-        N::BinarySize { section } => MessageDataItem::BinarySize {
-            section: section.clone(),
-            size: u32::try_from(binary_section(info, raw, section)?.len()).unwrap_or(u32::MAX),
-        },
-        N::ModSeq => MessageDataItem::ModSeq(
-            std::num::NonZeroU64::new(meta.modseq).unwrap_or(std::num::NonZeroU64::MIN),
-        ),
+        _ => return None,
     })
+}
+
+/// A body item, waiting for its bytes.
+enum BodyItem {
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    BodyExt {
+        section: Option<Section<'static>>,
+        origin: Option<u32>,
+    },
+}
+
+impl BodyItem {
+    fn with(self, data: NString<'static>) -> MessageDataItem<'static> {
+        match self {
+            BodyItem::Rfc822 => MessageDataItem::Rfc822(data),
+            BodyItem::Rfc822Header => MessageDataItem::Rfc822Header(data),
+            BodyItem::Rfc822Text => MessageDataItem::Rfc822Text(data),
+            BodyItem::BodyExt { section, origin } => MessageDataItem::BodyExt {
+                section,
+                origin,
+                data,
+            },
+        }
+    }
+}
+
+/// What one FETCH item answers: data at hand, or a body item and where its bytes are.
+// Short-lived, one per item being answered: boxing the data would only add allocations.
+#[allow(clippy::large_enum_variant)]
+enum Planned {
+    Ready(MessageDataItem<'static>),
+    Body {
+        item: BodyItem,
+        /// `None`: the part does not exist.
+        bytes: Option<SectionBytes>,
+        partial: Option<(u32, NonZeroU32)>,
+    },
+}
+
+/// `<start.count>` of the bytes `s..e`.
+fn apply_partial(s: usize, e: usize, partial: Option<(u32, NonZeroU32)>) -> (usize, usize) {
+    match partial {
+        Some((start, count)) => {
+            let s = s.saturating_add(start as usize).min(e);
+            (s, s.saturating_add(count.get() as usize).min(e))
+        }
+        None => (s, e),
+    }
+}
+
+fn plan_item(
+    item: &MessageDataItemName<'static>,
+    meta: &MessageMeta,
+    info: Option<&MessageInfo>,
+    recent: bool,
+) -> Planned {
+    use MessageDataItemName as N;
+    let size = meta.size as usize;
+    let body_start = || info.map(|i| i.root.body_start.min(size));
+    let ready = Planned::Ready;
+    let body = |item, bytes| Planned::Body {
+        item,
+        bytes,
+        partial: None,
+    };
+    match item {
+        N::Uid => ready(MessageDataItem::Uid(
+            NonZeroU32::new(meta.uid).unwrap_or(NonZeroU32::MIN),
+        )),
+        N::Flags => ready(MessageDataItem::Flags(fetch_flags(&meta.flags, recent))),
+        N::InternalDate => ready(MessageDataItem::InternalDate(date_time(meta))),
+        N::Rfc822Size => ready(MessageDataItem::Rfc822Size(meta.size)),
+        N::Envelope => ready(MessageDataItem::Envelope(match info {
+            Some(i) => render::envelope(&i.envelope),
+            None => render::envelope(&Default::default()),
+        })),
+        N::Body => ready(MessageDataItem::Body(match info {
+            Some(i) => render::body_structure(&i.root, false),
+            None => render::body_structure(&mime::parse(b"").root, false),
+        })),
+        N::BodyStructure => ready(MessageDataItem::BodyStructure(match info {
+            Some(i) => render::body_structure(&i.root, true),
+            None => render::body_structure(&mime::parse(b"").root, true),
+        })),
+        N::Rfc822 => body(BodyItem::Rfc822, Some(SectionBytes::Range(0, size))),
+        N::Rfc822Header => body(
+            BodyItem::Rfc822Header,
+            Some(SectionBytes::Range(0, body_start().unwrap_or(size))),
+        ),
+        N::Rfc822Text => body(
+            BodyItem::Rfc822Text,
+            Some(SectionBytes::Range(body_start().unwrap_or(0), size)),
+        ),
+        N::BodyExt {
+            section, partial, ..
+        } => {
+            let (path, kind) = section_spec(section);
+            let bytes = match info {
+                Some(i) => i.section_bytes(size, &path, &kind),
+                None if path.is_empty() && kind == SectionKind::Full => {
+                    Some(SectionBytes::Range(0, size))
+                }
+                None => None,
+            };
+            Planned::Body {
+                item: BodyItem::BodyExt {
+                    section: section.clone(),
+                    origin: partial.map(|(start, _)| start),
+                },
+                bytes,
+                partial: *partial,
+            }
+        }
+        // Answered by binary_item before any item is planned.
+        N::Binary { .. } | N::BinarySize { .. } => ready(MessageDataItem::Rfc822Size(meta.size)),
+        N::ModSeq => ready(MessageDataItem::ModSeq(
+            std::num::NonZeroU64::new(meta.modseq).unwrap_or(std::num::NonZeroU64::MIN),
+        )),
+    }
+}
+
+/// Bytes per database read while a body is streamed. Each read opens the blob afresh (no
+/// transaction is held across network writes), and SQLite walks a blob's overflow pages from
+/// its start to reach an offset, so smaller chunks cost quadratically more page lookups.
+const STREAM_CHUNK: usize = 1024 * 1024;
+
+/// The stand-in for a streamed literal while the rest of its response is encoded: random per
+/// process, so no message data can be mistaken for it.
+fn marker() -> &'static [u8] {
+    static MARKER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        use blake2::{Blake2b512, Digest};
+        let mut h = Blake2b512::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        h.update(now.as_nanos().to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        let on_heap = Box::new(0u8);
+        h.update((&*on_heap as *const u8 as usize).to_le_bytes());
+        let digest = h.finalize();
+        let mut m = b"liteimap-stream-".to_vec();
+        for b in &digest[..16] {
+            m.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+        m
+    })
+}
+
+fn placeholder() -> NString<'static> {
+    literal(marker())
+}
+
+impl Session {
+    /// Send a FETCH response whose body literals (the placeholders, in order) are the byte
+    /// ranges `streams` of the stored body: the codec encodes everything else, and each range
+    /// is read from the database and written out a chunk at a time, so a 50 MB message costs
+    /// a chunk of memory, not 50 MB (or twice that, encoded).
+    async fn send_streamed(
+        &mut self,
+        response: Data<'static>,
+        body_id: i64,
+        streams: &[(usize, usize)],
+    ) -> CmdResult {
+        let broken = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
+        let marker = marker();
+        let announce = format!("{{{}}}\r\n", marker.len());
+        let mut ranges = streams.iter();
+        let mut fragments = ResponseCodec::default()
+            .encode(&Response::Data(response))
+            .peekable();
+        while let Some(fragment) = fragments.next() {
+            let data = match fragment {
+                Fragment::Line { data } | Fragment::Literal { data, .. } => data,
+            };
+            let placeholder_next = matches!(
+                fragments.peek(),
+                Some(Fragment::Literal { data, .. }) if data == marker
+            );
+            let line = match data.strip_suffix(announce.as_bytes()) {
+                Some(line) if placeholder_next => line,
+                _ => {
+                    self.conn.send_raw(&data).await.map_err(broken)?;
+                    continue;
+                }
+            };
+            fragments.next();
+            let &(start, end) = ranges
+                .next()
+                .ok_or_else(|| CmdError::Bye("internal error: FETCH streaming".into()))?;
+            self.conn.send_raw(line).await.map_err(broken)?;
+            // The literal's length is announced before its bytes are read: from here on, a
+            // failure can only end the connection.
+            let header = format!("{{{}}}\r\n", end - start);
+            self.conn
+                .send_raw(header.as_bytes())
+                .await
+                .map_err(broken)?;
+            let mut at = start;
+            while at < end {
+                let len = STREAM_CHUNK.min(end - at);
+                let chunk = self
+                    .db(move |s| s.raw_range(body_id, at, len))
+                    .await
+                    .map_err(|e| CmdError::Bye(format!("cannot read the message: {e}")))?;
+                if chunk.len() != len {
+                    return Err(CmdError::Bye(
+                        "the message was removed while being sent".into(),
+                    ));
+                }
+                let chunk = mime::without_nul(std::borrow::Cow::Owned(chunk));
+                self.conn.send_raw(&chunk).await.map_err(broken)?;
+                at += len;
+            }
+        }
+        Ok(())
+    }
 }

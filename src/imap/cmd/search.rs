@@ -73,6 +73,16 @@ fn or(a: Crit, b: Crit) -> Crit {
     }
 }
 
+/// How deeply a key nests others: parentheses, NOT and OR each add a level.
+fn nesting(key: &SearchKey) -> usize {
+    match key {
+        SearchKey::And(keys) => 1 + keys.as_ref().iter().map(nesting).max().unwrap_or(0),
+        SearchKey::Not(k) => 1 + nesting(k),
+        SearchKey::Or(a, b) => 1 + nesting(a).max(nesting(b)),
+        _ => 0,
+    }
+}
+
 fn uids_of(view: &MailboxView, idx: Vec<usize>) -> Vec<u32> {
     idx.into_iter()
         .filter_map(|i| view.uids().get(i).copied())
@@ -278,6 +288,13 @@ impl Session {
         charset: Option<Charset<'static>>,
         criteria: Vec1<SearchKey<'static>>,
     ) -> CmdResult<Vec<u32>> {
+        let depth = criteria.as_ref().iter().map(nesting).max().unwrap_or(0);
+        let limit = self.conn.limits().max_search_depth;
+        if depth > limit {
+            return Err(CmdError::bad(format!(
+                "SEARCH keys nested {depth} deep (parentheses, NOT, OR); the limit is {limit}"
+            )));
+        }
         if let Some(cs) = &charset {
             let name: &str = cs.as_ref();
             if !name.eq_ignore_ascii_case("UTF-8") && !name.eq_ignore_ascii_case("US-ASCII") {
