@@ -11,9 +11,7 @@
 //! 50 MB from a stranger whose limit before login is 8 KiB. A client that reads APPENDLIMIT
 //! never gets there.
 
-use std::future::Future;
 use std::io;
-use std::task::Poll;
 use std::time::Duration;
 
 use async_std::io::prelude::*;
@@ -112,7 +110,8 @@ pub struct Conn {
     /// Reads fail with `Timeout` at this instant, however the bytes trickle in (the login
     /// deadline).
     pub deadline: Option<std::time::Instant>,
-    /// The server had to wait for input since `take_waited` was last called.
+    /// The server read from the socket since `take_waited` was last called (the commands
+    /// already buffered had run out).
     waited: bool,
     /// A write failed or timed out: the stream is out of step, nothing more is written.
     write_failed: bool,
@@ -278,23 +277,18 @@ impl Conn {
         {
             return Err(ReadError::Timeout);
         }
-        let mut read = std::pin::pin!(self.stream.read(&mut self.buf));
-        // Poll once before waiting: whether the bytes were already there tells a client that
-        // sends ahead (pipelines) from one that waited for our answer.
-        let first = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
-        let read = match first {
-            Poll::Ready(r) => Ok(r),
-            Poll::Pending => {
-                self.waited = true;
-                let wait = match self.deadline {
-                    Some(d) => d
-                        .saturating_duration_since(std::time::Instant::now())
-                        .min(self.timeout),
-                    None => self.timeout,
-                };
-                async_std::future::timeout(wait, read).await
-            }
+        // Every command of the buffer has been answered (and the answers flushed) before
+        // this read: what arrives now counts afresh towards the pipelining limit. Telling
+        // by whether the bytes were already waiting in the socket would misjudge a quick
+        // client that answered before this task was scheduled again.
+        self.waited = true;
+        let wait = match self.deadline {
+            Some(d) => d
+                .saturating_duration_since(std::time::Instant::now())
+                .min(self.timeout),
+            None => self.timeout,
         };
+        let read = async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await;
         let n = match read {
             Err(_) => return Err(ReadError::Timeout),
             Ok(Err(e)) => return Err(ReadError::Io(e)),
@@ -468,8 +462,8 @@ impl Conn {
         Ok(result)
     }
 
-    /// Whether the server waited for input (the client had sent nothing more) since the last
-    /// call; false means every command read since was already waiting (pipelined).
+    /// Whether the server read from the socket since the last call; false means the command
+    /// was already buffered, received before the previous one was answered (pipelined).
     pub fn take_waited(&mut self) -> bool {
         std::mem::take(&mut self.waited)
     }
