@@ -13,7 +13,41 @@ use crate::imap::ext::append::MultiAppend;
 use crate::imap::ext::search::compact_set;
 use crate::imap::session::{Done, Session};
 use crate::imap::{code_cannot, mailbox_name, CmdError, CmdResult};
-use crate::store::StoreError;
+use crate::store::{AppendedMessage, StoreError};
+
+/// One message of an APPEND, checked and ready to store: bytes, flags, internal date.
+type Checked = (
+    Vec<u8>,
+    Vec<String>,
+    Option<chrono::DateTime<chrono::FixedOffset>>,
+);
+
+/// Check one message of an APPEND; `which` names it in errors of a MULTIAPPEND.
+fn check(
+    flags: &[Flag<'static>],
+    date: Option<DateTime>,
+    message: LiteralOrLiteral8<'static>,
+    which: Option<usize>,
+) -> CmdResult<Checked> {
+    let flags = flags_to_store(flags).map_err(|e| match (e, which) {
+        (CmdError::Bad(t), Some(i)) => CmdError::Bad(format!("Message {i}: {t}")),
+        (other, _) => other,
+    })?;
+    let raw: Vec<u8> = match message {
+        LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
+        LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
+    };
+    if raw.is_empty() {
+        return Err(CmdError::no_code(
+            code_cannot(),
+            match which {
+                Some(i) => format!("Message {i} is empty; nothing was appended"),
+                None => "Cannot store an empty message".into(),
+            },
+        ));
+    }
+    Ok((raw, flags, date.map(|d| *d.as_ref())))
+}
 
 impl Session {
     pub(crate) async fn cmd_append(
@@ -24,46 +58,9 @@ impl Session {
         message: LiteralOrLiteral8<'static>,
     ) -> CmdResult<Done> {
         let name = mailbox_name(&mailbox)?;
-        let user = self
-            .state
-            .user()
-            .map(|u| u.id)
-            .ok_or_else(|| CmdError::bad("Not logged in"))?;
-        let flags = flags_to_store(&flags)?;
-        let raw: Vec<u8> = match message {
-            LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
-            LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
-        };
-        if raw.is_empty() {
-            return Err(CmdError::no_code(
-                code_cannot(),
-                "Cannot store an empty message",
-            ));
-        }
-        let date = date.map(|d| *d.as_ref());
-        let size = raw.len();
-        let lookup = name.clone();
-        let result = self
-            .db(move |s| {
-                let mb = match s.mailbox(user, &lookup)? {
-                    Some(mb) if !mb.noselect => mb,
-                    Some(_) => {
-                        return Err(StoreError::NotAllowed(format!(
-                            "{lookup} is \\Noselect and cannot hold messages"
-                        )))
-                    }
-                    None => return Ok(None),
-                };
-                let msg = crate::message::prepare(raw, flags, date);
-                Ok(Some(s.append(mb.id, std::slice::from_ref(&msg))?))
-            })
-            .await?;
-        let Some(appended) = result else {
-            return Err(CmdError::no_code(
-                Code::TryCreate,
-                format!("No such mailbox: {name}"),
-            ));
-        };
+        let msg = check(&flags, date, message, None)?;
+        let size = msg.0.len();
+        let appended = self.store_appended(&name, vec![msg]).await?;
         let Some(a) = appended.first() else {
             return Err(CmdError::no("Nothing was appended"));
         };
@@ -81,62 +78,17 @@ impl Session {
             "APPEND completed",
         ))
     }
-}
 
-impl Session {
     pub(crate) async fn cmd_multiappend(&mut self, m: MultiAppend) -> CmdResult<Done> {
         let name = mailbox_name(&m.mailbox)?;
-        let user = self
-            .state
-            .user()
-            .map(|u| u.id)
-            .ok_or_else(|| CmdError::bad("Not logged in"))?;
         let count = m.messages.len();
         // Everything is checked before anything is stored: one bad message stores none.
-        let mut prepared = Vec::with_capacity(count);
+        let mut checked = Vec::with_capacity(count);
         for (i, msg) in m.messages.into_iter().enumerate() {
-            let flags = flags_to_store(&msg.flags).map_err(|e| match e {
-                CmdError::Bad(t) => CmdError::Bad(format!("Message {}: {t}", i + 1)),
-                other => other,
-            })?;
-            let raw: Vec<u8> = match msg.message {
-                LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
-                LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
-            };
-            if raw.is_empty() {
-                return Err(CmdError::no_code(
-                    code_cannot(),
-                    format!("Message {} is empty; nothing was appended", i + 1),
-                ));
-            }
-            prepared.push((raw, flags, msg.date.map(|d| *d.as_ref())));
+            checked.push(check(&msg.flags, msg.date, msg.message, Some(i + 1))?);
         }
-        let size: usize = prepared.iter().map(|(r, _, _)| r.len()).sum();
-        let lookup = name.clone();
-        let result = self
-            .db(move |s| {
-                let mb = match s.mailbox(user, &lookup)? {
-                    Some(mb) if !mb.noselect => mb,
-                    Some(_) => {
-                        return Err(StoreError::NotAllowed(format!(
-                            "{lookup} is \\Noselect and cannot hold messages"
-                        )))
-                    }
-                    None => return Ok(None),
-                };
-                let msgs: Vec<_> = prepared
-                    .into_iter()
-                    .map(|(raw, flags, date)| crate::message::prepare(raw, flags, date))
-                    .collect();
-                Ok(Some(s.append(mb.id, &msgs)?))
-            })
-            .await?;
-        let Some(appended) = result else {
-            return Err(CmdError::no_code(
-                Code::TryCreate,
-                format!("No such mailbox: {name}"),
-            ));
-        };
+        let size: usize = checked.iter().map(|(r, _, _)| r.len()).sum();
+        let appended = self.store_appended(&name, checked).await?;
         let Some(first) = appended.first() else {
             return Err(CmdError::no("Nothing was appended"));
         };
@@ -153,5 +105,39 @@ impl Session {
             Code::Other(CodeOther::unvalidated(code.into_bytes())),
             "APPEND completed",
         ))
+    }
+
+    /// Store checked messages in the user's folder `name`, in one transaction; `[TRYCREATE]`
+    /// when it does not exist.
+    async fn store_appended(
+        &mut self,
+        name: &str,
+        messages: Vec<Checked>,
+    ) -> CmdResult<Vec<AppendedMessage>> {
+        let user = self
+            .state
+            .user()
+            .map(|u| u.id)
+            .ok_or_else(|| CmdError::bad("Not logged in"))?;
+        let lookup = name.to_string();
+        let result = self
+            .db(move |s| {
+                let mb = match s.mailbox(user, &lookup)? {
+                    Some(mb) if !mb.noselect => mb,
+                    Some(_) => {
+                        return Err(StoreError::NotAllowed(format!(
+                            "{lookup} is \\Noselect and cannot hold messages"
+                        )))
+                    }
+                    None => return Ok(None),
+                };
+                let msgs: Vec<_> = messages
+                    .into_iter()
+                    .map(|(raw, flags, date)| crate::message::prepare(raw, flags, date))
+                    .collect();
+                Ok(Some(s.append(mb.id, &msgs)?))
+            })
+            .await?;
+        result.ok_or_else(|| CmdError::no_code(Code::TryCreate, format!("No such mailbox: {name}")))
     }
 }
