@@ -691,30 +691,9 @@ print("DONE")
 
 #[test]
 fn python_imapclient_move_expunge_namespace_id_special_use() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import imapclient"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        println!(
-            "note: python3 with imapclient is not installed; skipping (pip install imapclient)"
-        );
-        return;
-    }
     let dir = TempDir::new("imapclient");
     let srv = TestServer::start(&dir);
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(IMAPCLIENT_SCRIPT)
-        .arg(srv.port.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python(IMAPCLIENT_SCRIPT, &[&srv.port.to_string()]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,

@@ -450,28 +450,9 @@ print("DONE")
 
 #[test]
 fn imapclient_esearch_and_within() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import imapclient"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        println!("note: python3 with imapclient is not installed; skipping");
-        return;
-    }
     let dir = TempDir::new("imapclient-esearch");
     let srv = TestServer::start(&dir);
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(IMAPCLIENT_SCRIPT)
-        .arg(srv.port.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python(IMAPCLIENT_SCRIPT, &[&srv.port.to_string()]);
     // imaplib numbers its tags itself; compare without them.
     let lines: Vec<String> = stdout
         .lines()

@@ -387,3 +387,22 @@ pub fn message(subject: &str, body: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Run a Python script (`python3 -c SCRIPT ARGS…`) and return its standard output. Python and
+/// the modules the script imports (imaplib; IMAPClient from PyPI) are installed by `.ci/run`:
+/// a missing one fails the test, it is never skipped.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 could not run ({e}); .ci/run installs it"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the Python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
