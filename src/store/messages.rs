@@ -293,6 +293,17 @@ impl Store {
         self.read(|c| messages(c, mailbox, uids))
     }
 
+    /// As `messages`; without `with_size` the bodies table is not read (a page read per
+    /// message, most of the cost of a `FETCH 1:* (UID FLAGS)`) and `size` is 0.
+    pub fn messages_with(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        self.read(|c| messages_with(c, mailbox, uids, with_size))
+    }
+
     /// The raw bytes of a stored body.
     pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
         self.read(|c| {

@@ -26,10 +26,15 @@ use crate::store::{FlagOp, MessageMeta};
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
+/// Messages per store round trip when only metadata (flags, UID, dates, size) is fetched: each
+/// round trip to a database thread costs two context switches, and a row is small.
+const META_CHUNK: usize = 2048;
 
 /// What a FETCH needs from the store beyond the metadata.
 #[derive(Default)]
 struct Needs {
+    /// RFC822.SIZE: the only item that needs the body's size (read from the bodies table).
+    size: bool,
     parsed: bool,
     raw: bool,
     /// A non-PEEK body item: sets \Seen.
@@ -54,6 +59,7 @@ impl Session {
         let mut needs = Needs::default();
         for item in &items {
             match item {
+                MessageDataItemName::Rfc822Size => needs.size = true,
                 MessageDataItemName::Envelope
                 | MessageDataItemName::Body
                 | MessageDataItemName::BodyStructure => needs.parsed = true,
@@ -110,22 +116,29 @@ impl Session {
             .collect();
 
         let mut missing = 0usize;
-        for chunk in targets.chunks(CHUNK) {
+        let chunk_len = if needs.parsed || needs.raw {
+            CHUNK
+        } else {
+            META_CHUNK
+        };
+        for chunk in targets.chunks(chunk_len) {
             let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
             let want_parsed = needs.parsed;
+            let want_size = needs.size;
             let query = uids.clone();
-            let mut rows: Vec<(MessageMeta, Option<MessageInfo>)> = self
+            // Boxed: a MessageInfo is large, and the rows are moved around by value.
+            let mut rows: Vec<(MessageMeta, Option<Box<MessageInfo>>)> = self
                 .db(move |s| {
-                    let metas = s.messages(mailbox, &query)?;
+                    let metas = s.messages_with(mailbox, &query, want_size)?;
                     let mut out = Vec::with_capacity(metas.len());
                     for m in metas {
                         let info = if want_parsed {
                             let blob = s.parsed(m.body_id)?;
                             // A missing or unreadable cache is rebuilt from the raw message.
-                            Some(match MessageInfo::decode(&blob) {
+                            Some(Box::new(match MessageInfo::decode(&blob) {
                                 Some(i) => i,
                                 None => mime::parse(&s.raw(m.body_id)?),
-                            })
+                            }))
                         } else {
                             None
                         };
@@ -140,7 +153,7 @@ impl Session {
             // message: neither it nor the ones after it get \Seen.
             let failing = rows
                 .iter()
-                .position(|(_, info)| binary_refused(&items, info.as_ref()))
+                .position(|(_, info)| binary_refused(&items, info.as_deref()))
                 .unwrap_or(rows.len());
             let mut seen_now = std::collections::HashSet::new();
             if mark_seen {
@@ -186,7 +199,7 @@ impl Session {
                     out.push(fetch_item(
                         item,
                         &meta,
-                        info.as_ref(),
+                        info.as_deref(),
                         raw.as_deref(),
                         recent,
                     )?);
