@@ -250,6 +250,27 @@ fn date_and_size_keys() {
             .count(),
         3
     );
+    // A size key under a text key is evaluated per message, not in SQL: the size must still be
+    // there (alice is message 1).
+    let mut want: Vec<usize> = vec![1, big_n];
+    want.sort();
+    want.dedup();
+    let want = want
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        hits(&mut c, &format!("OR FROM alice LARGER {}", big - 1)),
+        want
+    );
+    assert_eq!(
+        hits(&mut c, &format!("NOT OR FROM alice SMALLER {}", small + 1))
+            .split(' ')
+            .filter(|n| *n == "1" || *n == small_n.to_string())
+            .count(),
+        0
+    );
 }
 
 #[test]

@@ -151,6 +151,17 @@ impl Cond {
         }
     }
 
+    /// Whether the condition looks at the message's size (in SQL: the bodies table `d`).
+    pub fn needs_size(&self) -> bool {
+        match self {
+            Cond::Larger(_) | Cond::Smaller(_) => true,
+            Cond::Not(c) => c.needs_size(),
+            Cond::And(cs) => cs.iter().any(Cond::needs_size),
+            Cond::Or(a, b) => a.needs_size() || b.needs_size(),
+            _ => false,
+        }
+    }
+
     /// The same condition evaluated on one message's metadata (for conditions nested under a
     /// text key, which SQL cannot answer).
     pub fn matches(&self, m: &MessageMeta) -> bool {
@@ -282,6 +293,17 @@ impl Store {
         self.read(|c| messages(c, mailbox, uids))
     }
 
+    /// As `messages`; without `with_size` the bodies table is not read (a page read per
+    /// message, most of the cost of a `FETCH 1:* (UID FLAGS)`) and `size` is 0.
+    pub fn messages_with(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        self.read(|c| messages_with(c, mailbox, uids, with_size))
+    }
+
     /// The raw bytes of a stored body.
     pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
         self.read(|c| {
@@ -381,16 +403,7 @@ impl Store {
 
     /// UIDs (ascending) of the messages that satisfy `cond`.
     pub fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
-        let mut params = vec![rusqlite::types::Value::Integer(mailbox.0)];
-        let expr = cond.sql(&mut params);
-        self.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT m.uid FROM messages m JOIN bodies d ON d.id = m.body_id
-                 WHERE m.mailbox_id = ? AND ({expr}) ORDER BY m.uid"
-            ))?;
-            let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<u32>>>()?)
-        })
+        self.read(|c| search(c, mailbox, cond))
     }
 
     /// Keywords (flags without a backslash) used by any message of the mailbox.
@@ -426,6 +439,23 @@ impl Store {
             })?)
         })
     }
+}
+
+pub(crate) fn search(c: &Connection, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
+    let mut params = vec![rusqlite::types::Value::Integer(mailbox.0)];
+    let expr = cond.sql(&mut params);
+    // Only a size key needs the bodies table; joining it otherwise reads a page of every body.
+    let join = if cond.needs_size() {
+        "JOIN bodies d ON d.id = m.body_id"
+    } else {
+        ""
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT m.uid FROM messages m {join}
+         WHERE m.mailbox_id = ? AND ({expr}) ORDER BY m.uid"
+    ))?;
+    let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<u32>>>()?)
 }
 
 pub(crate) fn append(
@@ -621,24 +651,42 @@ pub(crate) fn messages(
     mailbox: MailboxId,
     uids: &[u32],
 ) -> Result<Vec<MessageMeta>> {
-    let mut metas = for_uids(
-        c,
-        mailbox,
-        uids,
-        "m.uid, m.body_id, d.size, m.internal_date, m.date_offset, m.modseq",
-        "messages m JOIN bodies d ON d.id = m.body_id",
-        |r| {
-            Ok(MessageMeta {
-                uid: r.get(0)?,
-                body_id: r.get(1)?,
-                size: r.get::<_, i64>(2)?.clamp(0, u32::MAX as i64) as u32,
-                internal_date: r.get(3)?,
-                date_offset: r.get(4)?,
-                modseq: r.get::<_, i64>(5)? as u64,
-                flags: Vec::new(),
-            })
-        },
-    )?;
+    messages_with(c, mailbox, uids, true)
+}
+
+/// As `messages`; without `with_size` the bodies table is not read and `size` is 0.
+pub(crate) fn messages_with(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[u32],
+    with_size: bool,
+) -> Result<Vec<MessageMeta>> {
+    let (columns, from) = if with_size {
+        (
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, d.size",
+            "messages m JOIN bodies d ON d.id = m.body_id",
+        )
+    } else {
+        (
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq",
+            "messages m",
+        )
+    };
+    let mut metas = for_uids(c, mailbox, uids, columns, from, |r| {
+        Ok(MessageMeta {
+            uid: r.get(0)?,
+            body_id: r.get(1)?,
+            internal_date: r.get(2)?,
+            date_offset: r.get(3)?,
+            modseq: r.get::<_, i64>(4)? as u64,
+            size: if with_size {
+                r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32
+            } else {
+                0
+            },
+            flags: Vec::new(),
+        })
+    })?;
     let mut flags = flags_of(c, mailbox, uids)?;
     for m in &mut metas {
         if let Some(f) = flags.remove(&m.uid) {

@@ -10,12 +10,14 @@
 
 mod mailboxes;
 mod messages;
+mod scan;
 mod users;
 
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
 };
+pub use scan::Scan;
 pub use users::UserRow;
 
 use std::fmt;

@@ -30,10 +30,16 @@ use crate::store::{FlagOp, MessageMeta};
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
+/// Messages per store round trip when only metadata (flags, UID, dates, size) is fetched: each
+/// round trip to a database thread costs two context switches, and a row is small.
+const META_CHUNK: usize = 2048;
 
 /// What a FETCH needs from the store beyond the metadata.
 #[derive(Default)]
 struct Needs {
+    /// The body's size (read from the bodies table): RFC822.SIZE, and every body item, whose
+    /// byte ranges end at it.
+    size: bool,
     parsed: bool,
     /// BINARY items: the whole raw message, to decode.
     raw: bool,
@@ -59,18 +65,22 @@ impl Session {
         let mut needs = Needs::default();
         for item in &items {
             match item {
+                MessageDataItemName::Rfc822Size => needs.size = true,
                 MessageDataItemName::Envelope
                 | MessageDataItemName::Body
                 | MessageDataItemName::BodyStructure => needs.parsed = true,
                 MessageDataItemName::BodyExt { section, peek, .. } => {
+                    needs.size = true;
                     needs.parsed |= section.is_some();
                     needs.sets_seen |= !peek;
                 }
                 MessageDataItemName::Rfc822 | MessageDataItemName::Rfc822Text => {
+                    needs.size = true;
                     needs.parsed = true;
                     needs.sets_seen = true;
                 }
                 MessageDataItemName::Rfc822Header => {
+                    needs.size = true;
                     needs.parsed = true;
                 }
                 MessageDataItemName::Binary { peek, .. } => {
@@ -112,33 +122,33 @@ impl Session {
             .collect();
 
         let mut missing = 0usize;
-        for chunk in targets.chunks(CHUNK) {
+        let chunk_len = if needs.parsed || needs.raw {
+            CHUNK
+        } else {
+            META_CHUNK
+        };
+        for chunk in targets.chunks(chunk_len) {
             let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
             let want_parsed = needs.parsed;
-            let want_raw = needs.raw;
+            let want_size = needs.size;
             let query = uids.clone();
-            #[allow(clippy::type_complexity)]
-            let mut rows: Vec<(MessageMeta, Option<MessageInfo>, Option<Vec<u8>>)> = self
+            // Boxed: a MessageInfo is large, and the rows are moved around by value.
+            let mut rows: Vec<(MessageMeta, Option<Box<MessageInfo>>)> = self
                 .db(move |s| {
-                    let metas = s.messages(mailbox, &query)?;
+                    let metas = s.messages_with(mailbox, &query, want_size)?;
                     let mut out = Vec::with_capacity(metas.len());
                     for m in metas {
                         let info = if want_parsed {
                             let blob = s.parsed(m.body_id)?;
                             // A missing or unreadable cache is rebuilt from the raw message.
-                            Some(match MessageInfo::decode(&blob) {
+                            Some(Box::new(match MessageInfo::decode(&blob) {
                                 Some(i) => i,
                                 None => mime::parse(&s.raw(m.body_id)?),
-                            })
+                            }))
                         } else {
                             None
                         };
-                        let raw = if want_raw {
-                            Some(s.raw(m.body_id)?)
-                        } else {
-                            None
-                        };
-                        out.push((m, info, raw));
+                        out.push((m, info));
                     }
                     Ok(out)
                 })
@@ -149,14 +159,14 @@ impl Session {
             // message: neither it nor the ones after it get \Seen.
             let failing = rows
                 .iter()
-                .position(|(_, info, _)| binary_refused(&items, info.as_ref()))
+                .position(|(_, info)| binary_refused(&items, info.as_deref()))
                 .unwrap_or(rows.len());
             let mut seen_now = std::collections::HashSet::new();
             if mark_seen {
                 let unseen: Vec<u32> = rows[..failing]
                     .iter()
-                    .filter(|(m, _, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
-                    .map(|(m, _, _)| m.uid)
+                    .filter(|(m, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
+                    .map(|(m, _)| m.uid)
                     .collect();
                 if !unseen.is_empty() {
                     let (modseq, changes) = self
@@ -168,7 +178,7 @@ impl Session {
                         sel.own_modseqs.insert(modseq);
                     }
                     for ch in changes {
-                        if let Some((m, _, _)) = rows.iter_mut().find(|(m, _, _)| m.uid == ch.uid) {
+                        if let Some((m, _)) = rows.iter_mut().find(|(m, _)| m.uid == ch.uid) {
                             m.flags = ch.flags;
                             seen_now.insert(ch.uid);
                         }
@@ -176,7 +186,7 @@ impl Session {
                 }
             }
 
-            for (meta, info, raw) in rows {
+            for (meta, info) in rows {
                 let Some(sel) = self.state.selected() else {
                     break;
                 };
@@ -184,14 +194,21 @@ impl Session {
                     continue;
                 };
                 let recent = sel.recent.contains(&meta.uid);
+                // BINARY decodes the whole message: read it for this message alone.
+                let raw = if needs.raw {
+                    let body = meta.body_id;
+                    Some(self.db(move |s| s.raw(body)).await?)
+                } else {
+                    None
+                };
                 let mut out = Vec::with_capacity(items.len() + 1);
                 let mut streams = Vec::new();
                 for item in &items {
-                    if let Some(data) = binary_item(item, info.as_ref(), raw.as_deref()) {
+                    if let Some(data) = binary_item(item, info.as_deref(), raw.as_deref()) {
                         out.push(data?);
                         continue;
                     }
-                    let data = match plan_item(item, &meta, info.as_ref(), recent) {
+                    let data = match plan_item(item, &meta, info.as_deref(), recent) {
                         Planned::Ready(data) => data,
                         Planned::Body {
                             item: body_item,

@@ -27,6 +27,9 @@ pub const SYSTEM_FLAGS: [Flag<'static>; 5] = [
     Flag::Draft,
 ];
 
+/// SYSTEM_FLAGS as text, in the same order (FETCH sorts every message's flags by it).
+const SYSTEM_FLAG_NAMES: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
 /// Flags from a client (APPEND, STORE) as the store keeps them. `\Recent` cannot be set by a
 /// client and is ignored; any other unknown system flag is an error.
 pub fn flags_to_store(flags: &[Flag]) -> CmdResult<Vec<String>> {
@@ -56,18 +59,26 @@ pub fn flag_from_store(s: &str) -> Option<Flag<'static>> {
 /// system flags as in FLAGS, then keywords alphabetically (case-insensitively), then \Recent.
 pub fn fetch_flags(stored: &[String], recent: bool) -> Vec<FlagFetch<'static>> {
     let rank = |s: &str| {
-        SYSTEM_FLAGS
+        SYSTEM_FLAG_NAMES
             .iter()
-            .position(|f| f.to_string().eq_ignore_ascii_case(s))
-            .unwrap_or(SYSTEM_FLAGS.len())
+            .position(|f| f.eq_ignore_ascii_case(s))
+            .unwrap_or(SYSTEM_FLAG_NAMES.len())
     };
-    let mut sorted: Vec<&String> = stored.iter().collect();
-    sorted.sort_by_cached_key(|s| (rank(s), s.to_ascii_lowercase()));
-    let mut out: Vec<FlagFetch<'static>> = sorted
-        .into_iter()
-        .filter_map(|s| flag_from_store(s))
-        .map(FlagFetch::Flag)
-        .collect();
+    let mut out: Vec<FlagFetch<'static>> = Vec::with_capacity(stored.len() + usize::from(recent));
+    match stored {
+        [] => {}
+        [one] => out.extend(flag_from_store(one).map(FlagFetch::Flag)),
+        _ => {
+            let mut sorted: Vec<&String> = stored.iter().collect();
+            sorted.sort_by_cached_key(|s| (rank(s), s.to_ascii_lowercase()));
+            out.extend(
+                sorted
+                    .into_iter()
+                    .filter_map(|s| flag_from_store(s))
+                    .map(FlagFetch::Flag),
+            );
+        }
+    }
     if recent {
         out.push(FlagFetch::Recent);
     }
@@ -83,4 +94,38 @@ pub fn permanent_flags(read_only: bool) -> Vec<FlagPerm<'static>> {
         SYSTEM_FLAGS.iter().cloned().map(FlagPerm::Flag).collect();
     out.push(FlagPerm::Asterisk);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_flag_names_match_the_wire_flags() {
+        let names: Vec<String> = SYSTEM_FLAGS.iter().map(|f| f.to_string()).collect();
+        assert_eq!(names, SYSTEM_FLAG_NAMES);
+    }
+
+    fn names(flags: Vec<FlagFetch<'static>>) -> Vec<String> {
+        flags
+            .iter()
+            .map(|f| match f {
+                FlagFetch::Flag(f) => f.to_string(),
+                FlagFetch::Recent => "\\Recent".to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fetch_flags_order() {
+        let stored: Vec<String> = ["zeta", "\\seen", "Alpha", "\\Answered"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let got = names(fetch_flags(&stored, true));
+        assert_eq!(got, ["\\Answered", "\\Seen", "Alpha", "zeta", "\\Recent"]);
+        let one = names(fetch_flags(&stored[1..2], false));
+        assert_eq!(one, ["\\Seen"]);
+        assert!(fetch_flags(&[], false).is_empty());
+    }
 }

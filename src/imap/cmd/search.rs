@@ -2,7 +2,8 @@
 //!
 //! The criteria become a tree whose flag, date and size subtrees are answered by the store in
 //! SQL; what remains (text keys, sent dates, sequence sets, \Recent) is evaluated here on the
-//! SQL candidates, loading a message's bytes only when a text key needs them.
+//! SQL candidates, loading a message's bytes only when a text key needs them (and only its
+//! header block for header keys). The whole search reads one snapshot of the store.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -15,7 +16,7 @@ use crate::imap::session::{Done, Session};
 use crate::imap::view::MailboxView;
 use crate::imap::{lossy, CmdError, CmdResult};
 use crate::mime::{self, MessageInfo};
-use crate::store::{Cond, MailboxId, MessageMeta, Store, StoreError};
+use crate::store::{Cond, MailboxId, MessageMeta, Scan, StoreError};
 
 /// A SEARCH criterion after sequence sets have been resolved against the session's view.
 #[derive(Debug, Clone)]
@@ -136,25 +137,52 @@ fn convert(key: &SearchKey, view: &MailboxView) -> Crit {
     }
 }
 
+impl Crit {
+    /// Whether evaluating this needs the message's size (LARGER/SMALLER under a text key).
+    fn needs_size(&self) -> bool {
+        match self {
+            Crit::Sql(c) => c.needs_size(),
+            Crit::Not(c) => c.needs_size(),
+            Crit::And(cs) => cs.iter().any(Crit::needs_size),
+            Crit::Or(a, b) => a.needs_size() || b.needs_size(),
+            _ => false,
+        }
+    }
+}
+
 /// One message under evaluation; its bytes are loaded on first need.
-struct Candidate<'a> {
+struct Candidate<'a, 'c> {
     meta: &'a MessageMeta,
-    store: &'a Store,
+    scan: &'a Scan<'c>,
     raw: Option<Vec<u8>>,
+    /// The header block alone, when a header key needed it before anything needed `raw`.
+    header: Option<Vec<u8>>,
     info: Option<MessageInfo>,
 }
 
-impl Candidate<'_> {
+impl Candidate<'_, '_> {
     fn raw(&mut self) -> Result<&[u8], StoreError> {
         if self.raw.is_none() {
-            self.raw = Some(self.store.raw(self.meta.body_id)?);
+            self.raw = Some(self.scan.raw(self.meta.body_id)?);
         }
         Ok(self.raw.as_deref().unwrap_or_default())
     }
 
+    /// The top-level header block (or the whole message, when that is loaded already: the
+    /// header functions stop at the empty line).
+    fn header(&mut self) -> Result<&[u8], StoreError> {
+        if let Some(raw) = &self.raw {
+            return Ok(raw);
+        }
+        if self.header.is_none() {
+            self.header = Some(self.scan.header(self.meta.body_id)?);
+        }
+        Ok(self.header.as_deref().unwrap_or_default())
+    }
+
     fn info(&mut self) -> Result<&MessageInfo, StoreError> {
         if self.info.is_none() {
-            let blob = self.store.parsed(self.meta.body_id)?;
+            let blob = self.scan.parsed(self.meta.body_id)?;
             let info = match MessageInfo::decode(&blob) {
                 Some(i) => i,
                 None => mime::parse(self.raw()?),
@@ -182,7 +210,7 @@ fn eval(c: &Crit, m: &mut Candidate, recent: &BTreeSet<u32>) -> Result<bool, Sto
         Crit::Sql(cond) => cond.matches(m.meta),
         Crit::Uids(uids) => uids.binary_search(&m.meta.uid).is_ok(),
         Crit::Recent => recent.contains(&m.meta.uid),
-        Crit::Header(field, needle) => mime::header_contains(m.raw()?, field, needle),
+        Crit::Header(field, needle) => mime::header_contains(m.header()?, field, needle),
         Crit::Body(needle) => {
             let (raw, info) = m.raw_and_info()?;
             mime::body_contains(raw, info, needle)
@@ -209,7 +237,7 @@ fn eval(c: &Crit, m: &mut Candidate, recent: &BTreeSet<u32>) -> Result<bool, Sto
 
 /// Run a search on the blocking pool: SQL for what it can answer, then the rest per message.
 fn run(
-    store: &Store,
+    store: &Scan,
     mailbox: MailboxId,
     crit: Crit,
     known: Vec<u32>,
@@ -240,13 +268,17 @@ fn run(
         return Ok(candidates);
     }
     let rest = Crit::And(rest);
+    let with_size = rest.needs_size();
     let mut out = Vec::new();
-    for chunk in candidates.chunks(512) {
-        for meta in store.messages(mailbox, chunk)? {
+    // Small chunks: the body pages the metadata query reads are still in SQLite's page cache
+    // when the header or body of the same messages is read.
+    for chunk in candidates.chunks(128) {
+        for meta in store.messages(mailbox, chunk, with_size)? {
             let mut m = Candidate {
                 meta: &meta,
-                store,
+                scan: store,
                 raw: None,
+                header: None,
                 info: None,
             };
             if eval(&rest, &mut m, &recent)? {
@@ -321,9 +353,10 @@ impl Session {
         let known = sel.view.uids().to_vec();
         let recent = sel.recent.clone();
         let store = self.ctx.store.clone();
-        let found =
-            async_std::task::spawn_blocking(move || run(&store, mailbox, crit, known, recent))
-                .await?;
+        let found = async_std::task::spawn_blocking(move || {
+            store.scan(|scan| run(scan, mailbox, crit, known, recent))
+        })
+        .await?;
         Ok(found)
     }
 }

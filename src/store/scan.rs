@@ -1,0 +1,231 @@
+//! Reading many messages in one snapshot, for SEARCH: one read transaction for the whole scan
+//! (not one per message), and header-only reads of stored bodies through SQLite's incremental
+//! blob I/O, so a header-keyed search reads a few KiB of each body instead of all of it.
+
+use std::cell::RefCell;
+
+use rusqlite::blob::Blob;
+use rusqlite::{Connection, OptionalExtension, MAIN_DB};
+
+use super::messages::{messages_with, search};
+use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError};
+
+/// How much of a body one blob read takes; most headers fit in the first read.
+const HEADER_CHUNK: usize = 4096;
+
+/// Reads within one read transaction: every call sees the same snapshot.
+pub struct Scan<'c> {
+    conn: &'c Connection,
+    /// One blob handle, moved from row to row (`sqlite3_blob_reopen` is much cheaper than
+    /// opening a handle per body).
+    blob: RefCell<Option<Blob<'c>>>,
+}
+
+impl Store {
+    /// Run `f` with a [`Scan`] over one snapshot of the database.
+    pub fn scan<T>(&self, f: impl FnOnce(&Scan<'_>) -> Result<T>) -> Result<T> {
+        self.read(|c| {
+            let scan = Scan {
+                conn: c,
+                blob: RefCell::new(None),
+            };
+            f(&scan)
+        })
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::NotFound("message body no longer exists".into())
+}
+
+impl Scan<'_> {
+    /// As [`Store::search`].
+    pub fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
+        search(self.conn, mailbox, cond)
+    }
+
+    /// As [`Store::messages`]; without `with_size` the bodies are not looked at (one page read
+    /// per message saved) and `size` is 0.
+    pub fn messages(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        messages_with(self.conn, mailbox, uids, with_size)
+    }
+
+    /// As [`Store::raw`].
+    pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
+        self.column("SELECT raw FROM bodies WHERE id = ?1", body_id)
+    }
+
+    /// As [`Store::parsed`].
+    pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
+        self.column("SELECT parsed FROM bodies WHERE id = ?1", body_id)
+    }
+
+    fn column(&self, sql: &str, body_id: i64) -> Result<Vec<u8>> {
+        self.conn
+            .prepare_cached(sql)?
+            .query_row([body_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(gone)
+    }
+
+    /// The header block of a stored body: its bytes up to and including the first empty line
+    /// (all of it when there is none). Reads the body in chunks and stops there.
+    pub fn header(&self, body_id: i64) -> Result<Vec<u8>> {
+        let mut slot = self.blob.borrow_mut();
+        let moved = match slot.as_mut() {
+            Some(b) => b.reopen(body_id).is_ok(),
+            None => false,
+        };
+        if !moved {
+            // A handle whose reopen failed is unusable: open a fresh one (and report a body
+            // that is really missing as such).
+            *slot = None;
+            let b = self
+                .conn
+                .blob_open(MAIN_DB, c"bodies", c"raw", body_id, true)
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(ref f, _)
+                        if f.code == rusqlite::ErrorCode::Unknown =>
+                    {
+                        gone()
+                    }
+                    other => StoreError::Db(other),
+                })?;
+            *slot = Some(b);
+        }
+        let Some(blob) = slot.as_ref() else {
+            return Err(gone());
+        };
+        let total = blob.len();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut scanned = 0;
+        while buf.len() < total {
+            let start = buf.len();
+            let want = (total - start).min(HEADER_CHUNK.max(start));
+            buf.resize(start + want, 0);
+            let got = blob.read_at(&mut buf[start..], start)?;
+            buf.truncate(start + got);
+            if got == 0 {
+                break;
+            }
+            if let Some(end) = header_end(&buf, scanned) {
+                buf.truncate(end);
+                return Ok(buf);
+            }
+            // Resume at the last line start that may begin an empty line.
+            scanned = buf.len().saturating_sub(2);
+        }
+        Ok(buf)
+    }
+}
+
+/// Index just past the first empty line ("\n" or "\r\n" at the start of a line) of `buf`,
+/// looking at lines that start at or after `from`.
+fn header_end(buf: &[u8], from: usize) -> Option<usize> {
+    let blank_at = |i: usize| -> Option<usize> {
+        match buf.get(i..) {
+            Some([b'\n', ..]) => Some(i + 1),
+            Some([b'\r', b'\n', ..]) => Some(i + 2),
+            _ => None,
+        }
+    };
+    if from == 0 {
+        if let Some(e) = blank_at(0) {
+            return Some(e);
+        }
+    }
+    let mut i = from;
+    while let Some(p) = buf
+        .get(i..)
+        .and_then(|s| s.iter().position(|&b| b == b'\n'))
+    {
+        let line_start = i + p + 1;
+        if let Some(e) = blank_at(line_start) {
+            return Some(e);
+        }
+        i = line_start;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::temp_store;
+    use super::super::NewMessage;
+    use super::*;
+
+    #[test]
+    fn header_end_finds_the_first_empty_line() {
+        assert_eq!(header_end(b"A: 1\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"A: 1\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"A: 1\r\nB: 2\r\n", 0), None);
+        assert_eq!(header_end(b"A: 1\r\nB: 2\r", 0), None);
+        // Resuming where the previous chunk ended, inside the line break.
+        assert_eq!(header_end(b"A: 1\r\n\r\n", 4), Some(8));
+        assert_eq!(header_end(b"A: 1\r\n\r\n", 5), Some(8));
+    }
+
+    fn stored(raw: &[u8]) -> (super::super::testutil::TempDb, i64) {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        t.store
+            .append(
+                inbox,
+                &[NewMessage {
+                    raw: raw.to_vec(),
+                    parsed: Vec::new(),
+                    flags: Vec::new(),
+                    internal_date: 1_700_000_000,
+                    date_offset: 0,
+                }],
+            )
+            .unwrap();
+        let body = t.store.messages(inbox, &[1]).unwrap()[0].body_id;
+        (t, body)
+    }
+
+    #[test]
+    fn header_reads_up_to_the_empty_line() {
+        // A header longer than one chunk, with the blank line right at a chunk boundary.
+        for pad in [
+            0,
+            10,
+            HEADER_CHUNK - 12,
+            HEADER_CHUNK - 11,
+            HEADER_CHUNK - 10,
+        ] {
+            let mut raw = format!("X-Pad: {}\r\n", "p".repeat(pad)).into_bytes();
+            raw.extend_from_slice(b"From: a@b\r\n\r\n");
+            let head_len = raw.len();
+            raw.extend_from_slice(&vec![b'z'; 3 * HEADER_CHUNK]);
+            let (t, body) = stored(&raw);
+            let head = t.store.scan(|s| s.header(body)).unwrap();
+            assert_eq!(head, raw[..head_len], "pad {pad}");
+            assert_eq!(t.store.scan(|s| s.raw(body)).unwrap(), raw);
+        }
+    }
+
+    #[test]
+    fn header_only_message_is_read_whole() {
+        let raw = b"From: a@b\r\nSubject: no body\r\n";
+        let (t, body) = stored(raw);
+        assert_eq!(t.store.scan(|s| s.header(body)).unwrap(), raw);
+        // The same handle moves between rows and reports a missing one.
+        let err = t
+            .store
+            .scan(|s| {
+                s.header(body)?;
+                s.header(body + 1000)
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    }
+}
