@@ -156,7 +156,8 @@ pub enum UserAction {
     Passwd(UserPasswd),
 }
 
-/// Create a user (with an INBOX). Prompts for the password twice, without echo.
+/// Create a user with the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive). Prompts
+/// for the password twice, without echo.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "add")]
 pub struct UserAdd {

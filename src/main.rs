@@ -42,7 +42,9 @@ fn parse_args() -> Cli {
     Cli::from_args(&[cmd], &rest).unwrap_or_else(|early| {
         let code = match early.status {
             Ok(()) => {
-                println!("{}", early.output);
+                // `liteimap --help | head` closes the pipe early: not an error worth a panic.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout(), "{}", early.output);
                 0
             }
             Err(()) => {
