@@ -844,20 +844,12 @@ pub(crate) fn move_all(tx: &Transaction, from: MailboxId, to: MailboxId) -> Resu
     Ok(())
 }
 
-fn copy(
-    tx: &Transaction,
-    from: MailboxId,
-    uids: &[u32],
-    to: MailboxId,
-) -> Result<(u32, Vec<(u32, u32)>)> {
-    let dst = mailbox_by_id(tx, to)?;
-    if dst.noselect {
-        return Err(StoreError::NotAllowed(format!(
-            "{} cannot hold messages",
-            dst.name
-        )));
-    }
-    let rows = for_uids(
+/// A message to copy: uid, message id, body id, internal date, date offset.
+type SourceRow = (u32, i64, i64, i64, i32);
+
+/// The rows of `uids` in `from` that COPY and MOVE work on.
+fn source_rows(tx: &Transaction, from: MailboxId, uids: &[u32]) -> Result<Vec<SourceRow>> {
+    for_uids(
         tx,
         from,
         uids,
@@ -872,7 +864,32 @@ fn copy(
                 r.get::<_, i32>(4)?,
             ))
         },
-    )?;
+    )
+}
+
+fn copy(
+    tx: &Transaction,
+    from: MailboxId,
+    uids: &[u32],
+    to: MailboxId,
+) -> Result<(u32, Vec<(u32, u32)>)> {
+    let rows = source_rows(tx, from, uids)?;
+    copy_rows(tx, &rows, to)
+}
+
+/// Copy `rows` into `to` with new UIDs (bodies shared, flags copied); the UID pairs.
+fn copy_rows(
+    tx: &Transaction,
+    rows: &[SourceRow],
+    to: MailboxId,
+) -> Result<(u32, Vec<(u32, u32)>)> {
+    let dst = mailbox_by_id(tx, to)?;
+    if dst.noselect {
+        return Err(StoreError::NotAllowed(format!(
+            "{} cannot hold messages",
+            dst.name
+        )));
+    }
     if rows.is_empty() {
         return Ok((dst.uidvalidity, Vec::new()));
     }
@@ -885,7 +902,7 @@ fn copy(
     let mut fl = tx.prepare_cached(
         "INSERT INTO flags (message_id, flag) SELECT ?2, flag FROM flags WHERE message_id = ?1",
     )?;
-    for (src_uid, id, body, date, offset) in rows {
+    for &(src_uid, id, body, date, offset) in rows {
         if uid == u32::MAX {
             return Err(StoreError::NotAllowed(
                 "target mailbox has run out of UIDs".into(),
@@ -909,26 +926,17 @@ fn move_messages(
     uids: &[u32],
     to: MailboxId,
 ) -> Result<(u32, Vec<(u32, u32)>)> {
-    // The source rows are read before the copy: a move within one mailbox adds rows there.
-    let rows = for_uids(
-        tx,
-        from,
-        uids,
-        "m.uid, m.id, m.body_id",
-        "messages m",
-        |r| {
-            Ok((
-                r.get::<_, u32>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        },
-    )?;
-    let (uidvalidity, pairs) = copy(tx, from, uids, to)?;
+    // Read once, before the copy: a move within one mailbox adds rows there.
+    let rows = source_rows(tx, from, uids)?;
+    let (uidvalidity, pairs) = copy_rows(tx, &rows, to)?;
     if !rows.is_empty() {
         let modseq = bump_modseq(tx, from)?;
+        let removed: Vec<(u32, i64, i64)> = rows
+            .iter()
+            .map(|&(uid, id, body, _, _)| (uid, id, body))
+            .collect();
         // The copies share the bodies, so none of them is collected here.
-        remove_messages(tx, from, &rows, modseq)?;
+        remove_messages(tx, from, &removed, modseq)?;
     }
     Ok((uidvalidity, pairs))
 }
