@@ -22,11 +22,13 @@
 //!   only, never an IMAP type or a socket.
 //! - `password`: argon2id hashing on a fixed pool of workers.
 //! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
-//! - `fuzzing`: entry points for the `cargo fuzz` targets in `fuzz/` (a session over an
-//!   in-memory stream on a scratch database); not used by the server.
+//! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
+//!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
+//!   the server binary.
 pub mod cli;
 pub mod dbpool;
 pub mod deliver;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod imap;
