@@ -245,6 +245,34 @@ fn pipelined_commands_just_under_and_just_over() {
 }
 
 #[test]
+fn pipelined_extension_commands_count_too() {
+    let dir = TempDir::new("pipeline-ext");
+    let srv = start_with_limits(
+        &dir,
+        Limits {
+            max_pipelined: 2,
+            ..Limits::default()
+        },
+    );
+    let mut c = srv.login(ALICE);
+    c.cmd("SELECT INBOX");
+    std::thread::sleep(Duration::from_millis(200));
+    // SEARCH RETURN is parsed by the extension layer, not by imap-codec: the limit is the same.
+    let tags: Vec<String> = (0..4).map(|_| c.tag()).collect();
+    let mut bytes = Vec::new();
+    for t in &tags {
+        bytes.extend_from_slice(format!("{t} SEARCH RETURN (COUNT) ALL\r\n").as_bytes());
+    }
+    c.send(&bytes);
+    let r: Vec<String> = tags
+        .iter()
+        .map(|t| last(&c.until_tagged(t)).to_string())
+        .collect();
+    assert!(r[..3].iter().all(|l| l == "TAG OK SEARCH completed"), "{r:?}");
+    assert!(r[3].starts_with("TAG NO [LIMIT] More than 2 commands"), "{r:?}");
+}
+
+#[test]
 fn login_timeout_counts_from_the_connection_not_per_byte() {
     let dir = TempDir::new("logintimeout");
     let srv = TestServer::start_with(

@@ -266,31 +266,25 @@ impl Session {
                     log::debug!("session {} ({}): read error: {e}", self.id, self.peer);
                     return;
                 }
-                Ok(Err(rejected)) => {
-                    if !self.reject(rejected).await {
-                        return;
-                    }
-                }
-                Ok(Ok(command)) => {
-                    self.bad_commands = 0;
+                Ok(message) => {
+                    // Every message counts towards the pipelining limit, whichever parser
+                    // understands it.
                     if self.conn.take_waited() {
                         self.pipelined = 0;
                     } else {
                         self.pipelined += 1;
                     }
-                    let limit = self.conn.limits().max_pipelined;
-                    if self.pipelined > limit {
-                        let refusal = Err(CmdError::No(
-                            Some(super::code_limit()),
-                            format!(
-                                "More than {limit} commands sent ahead of their answers; \
-                                 read the responses, then send it again"
-                            ),
-                        ));
-                        if !self.tagged(command.tag, refusal).await {
-                            return;
+                    let go_on = match message {
+                        Err(rejected) => self.reject(rejected).await,
+                        Ok(command) => {
+                            self.bad_commands = 0;
+                            match self.over_pipelining_limit() {
+                                Some(refusal) => self.tagged(command.tag, Err(refusal)).await,
+                                None => self.execute(command).await,
+                            }
                         }
-                    } else if !self.execute(command).await {
+                    };
+                    if !go_on {
                         return;
                     }
                 }
@@ -304,12 +298,29 @@ impl Session {
         }
     }
 
+    /// `NO [LIMIT]` for a command beyond `--max-pipelined` sent ahead of its answers.
+    fn over_pipelining_limit(&self) -> Option<CmdError> {
+        let limit = self.conn.limits().max_pipelined;
+        (self.pipelined > limit).then(|| {
+            CmdError::No(
+                Some(super::code_limit()),
+                format!(
+                    "More than {limit} commands sent ahead of their answers; \
+                     read the responses, then send it again"
+                ),
+            )
+        })
+    }
+
     async fn reject(&mut self, mut r: Rejected) -> bool {
         // A form imap-codec does not model may be an extension's (ext).
         match ext::parse(&r.raw) {
             Some(Ok((tag, command))) => {
                 self.bad_commands = 0;
-                return self.execute_ext(tag, command).await;
+                return match self.over_pipelining_limit() {
+                    Some(refusal) => self.tagged(tag, Err(refusal)).await,
+                    None => self.execute_ext(tag, command).await,
+                };
             }
             Some(Err((tag, reason))) => {
                 r.tag = Some(tag);
