@@ -588,6 +588,10 @@ fn the_systemd_unit_names_flags_the_binary_accepts() {
     for flag in args[serve + 1..].iter().filter(|a| a.starts_with("--")) {
         assert!(help.contains(flag), "{flag} is not a serve flag");
     }
+    // Whatever the service writes is for its own user only.
+    for line in ["UMask=0077", "StateDirectoryMode=0700"] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
 }
 
 #[test]

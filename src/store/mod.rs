@@ -57,6 +57,8 @@ pub enum StoreError {
     NotAllowed(String),
     /// SQLite failed.
     Db(rusqlite::Error),
+    /// Creating the database file or its directory failed.
+    Io(PathBuf, std::io::Error),
 }
 
 impl fmt::Display for StoreError {
@@ -71,6 +73,7 @@ impl fmt::Display for StoreError {
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
             StoreError::NotAllowed(what) => write!(f, "{what}"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
         }
     }
 }
@@ -112,18 +115,23 @@ pub(crate) fn mark_changed(mailbox: MailboxId) {
 
 pub struct Store {
     path: PathBuf,
+    /// The permission bits of an existing database file that others may read (see `open`).
+    loose_mode: Option<u32>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
 }
 
 impl Store {
-    /// Open (creating if needed) and migrate the database at `path`.
+    /// Open (creating if needed) and migrate the database at `path`. A new file (and a missing
+    /// directory for it) is created for the owner only, whatever the umask.
     pub fn open(path: &Path) -> Result<Store> {
+        let loose_mode = create_private(path)?;
         let writer = open_connection(path, true)?;
         migrate(&writer, path)?;
         Ok(Store {
             path: path.to_path_buf(),
+            loose_mode,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
@@ -137,6 +145,12 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The permission bits of the database file when it already existed with group or other
+    /// bits set (mail and password hashes readable by other local users), for a warning.
+    pub fn loose_mode(&self) -> Option<u32> {
+        self.loose_mode
     }
 
     /// Run `f` on a reader connection (a snapshot of the last commit).
@@ -193,6 +207,55 @@ impl Store {
     pub fn integrity_check(&self) -> Result<String> {
         self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
     }
+}
+
+/// Create the database file with mode 0600 (and a missing directory for it with 0700) before
+/// SQLite opens it: SQLite gives the -wal and -shm files the main file's permission bits, so all
+/// three stay private whatever the umask. An existing file is left as it is; its mode is
+/// returned when group or other bits are set.
+fn create_private(path: &Path) -> Result<Option<u32>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| StoreError::Io(p, e)
+    };
+    // A URI or an in-memory name is SQLite's to interpret, not a file name.
+    let name = path.to_string_lossy();
+    if name.starts_with("file:") || name == ":memory:" {
+        return Ok(None);
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            return Ok((mode & 0o077 != 0).then_some(mode));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io(dir))?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        // The umask may have taken owner bits away: set the mode exactly.
+        Ok(file) => file
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io(path))?,
+        // Another process created it meanwhile: it is that one's file now.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    Ok(None)
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection> {
