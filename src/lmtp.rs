@@ -797,8 +797,9 @@ impl Target {
         let Some(user) = store.find_user_for_delivery(name)? else {
             return Ok(None);
         };
-        if !tag.is_empty() {
-            if let Some(mb) = store.mailbox(user.id, tag)? {
+        // A tag that is no valid mailbox name (by the store's one rule) names no folder.
+        if let Ok(folder) = crate::store::mailbox_name(tag.as_bytes()) {
+            if let Some(mb) = store.mailbox(user.id, &folder)? {
                 if !mb.noselect {
                     return Ok(Some(mb.id));
                 }

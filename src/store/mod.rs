@@ -10,6 +10,7 @@
 
 mod mailboxes;
 mod messages;
+mod names;
 mod scan;
 mod users;
 
@@ -17,6 +18,7 @@ pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
 };
+pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;
 pub use users::UserRow;
 
