@@ -675,6 +675,11 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 Err(StoreError::NotFound(_)) => {
                     format!("550 5.1.1 <{}>: mailbox no longer exists", r.address)
                 }
+                // RFC 3463 4.3.1: mail system full (the store logs it once).
+                Err(StoreError::Full) => format!(
+                    "452 4.3.1 <{}>: insufficient system storage, try again later",
+                    r.address
+                ),
                 Err(e) => {
                     log::warn!("LMTP: delivering to <{}>: {e}", r.address);
                     format!(

@@ -92,6 +92,11 @@ impl From<StoreError> for CmdError {
             StoreError::NotFound(t) => CmdError::No(Some(code_nonexistent()), t),
             StoreError::AlreadyExists(t) => CmdError::No(Some(code_alreadyexists()), t),
             StoreError::NotAllowed(t) => CmdError::No(Some(code_cannot()), t),
+            // RFC 5530 has no code for it; LIMIT is the closest. Logged once by the store.
+            StoreError::Full => CmdError::No(
+                Some(code_limit()),
+                "The server is out of disk space; nothing was changed".into(),
+            ),
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(

@@ -243,7 +243,8 @@ impl Store {
     }
 
     /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE. Claiming makes the messages that
-    /// arrived since the last claim \Recent in this session only.
+    /// arrived since the last claim \Recent in this session only. On a full disk the claim is
+    /// skipped (nothing is \Recent to this session) and the mailbox still opens.
     pub fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot> {
         let needs_claim = claim_recent
             && self.read(|c| {
@@ -256,18 +257,25 @@ impl Store {
                 .unwrap_or(false))
             })?;
         if needs_claim {
-            self.write(|tx| snapshot(tx, mailbox, true))
-        } else {
-            self.read(|c| snapshot(c, mailbox, false))
+            match self.write(|tx| snapshot(tx, mailbox, true)) {
+                Err(StoreError::Full) => {}
+                claimed => return claimed,
+            }
         }
+        let mut unclaimed = self.read(|c| snapshot(c, mailbox, false))?;
+        if needs_claim {
+            unclaimed.recent.clear();
+        }
+        Ok(unclaimed)
     }
 
-    /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see.
+    /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see
+    /// (none on a full disk, where the claim cannot be written).
     pub fn claim_recent(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
         let Some(&max) = uids.iter().max() else {
             return Ok(Vec::new());
         };
-        self.write(|tx| {
+        let claimed = self.write(|tx| {
             let floor: u32 = tx.query_row(
                 "SELECT recent_floor FROM mailboxes WHERE id = ?1",
                 [mailbox.0],
@@ -280,7 +288,11 @@ impl Store {
                 )?;
             }
             Ok(uids.iter().copied().filter(|&u| u >= floor).collect())
-        })
+        });
+        match claimed {
+            Err(StoreError::Full) => Ok(Vec::new()),
+            other => other,
+        }
     }
 
     pub fn mailbox_by_id(&self, mailbox: MailboxId) -> Result<MailboxRow> {

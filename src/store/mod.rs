@@ -24,6 +24,7 @@ pub use users::UserRow;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The operation is not allowed on this object (with the reason).
     NotAllowed(String),
+    /// The disk (or the database's size limit) is full: the write was not done. Reading goes on.
+    Full,
     /// SQLite failed.
     Db(rusqlite::Error),
     /// Creating the database file or its directory failed.
@@ -74,6 +77,7 @@ impl fmt::Display for StoreError {
             StoreError::NotFound(what) => write!(f, "{what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
             StoreError::NotAllowed(what) => write!(f, "{what}"),
+            StoreError::Full => write!(f, "the disk is full (database or disk is full)"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
         }
@@ -84,7 +88,10 @@ impl std::error::Error for StoreError {}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e)
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Db(e),
+        }
     }
 }
 
@@ -122,6 +129,10 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
+    /// The last write failed for a full disk (logged once until a write succeeds again).
+    full: AtomicBool,
+    /// Tests only: every write fails as on a full disk.
+    simulate_full: AtomicBool,
 }
 
 impl Store {
@@ -137,6 +148,8 @@ impl Store {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
+            full: AtomicBool::new(false),
+            simulate_full: AtomicBool::new(false),
         })
     }
 
@@ -182,13 +195,18 @@ impl Store {
     pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = lock(&self.writer);
         CHANGED.with(|c| c.borrow_mut().clear());
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
+        let result = if self.simulate_full.load(Ordering::Relaxed) {
+            Err(StoreError::Full)
+        } else {
+            (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })()
+        };
         drop(conn);
+        self.note_disk_state(&result);
         let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
         if result.is_ok() && !changed.is_empty() {
             if let Some(hook) = self.on_commit.get() {
@@ -196,6 +214,34 @@ impl Store {
             }
         }
         result
+    }
+
+    /// Log the start and the end of a full disk once each, not once per refused write.
+    fn note_disk_state<T>(&self, result: &Result<T>) {
+        match result {
+            Err(StoreError::Full) => {
+                if !self.full.swap(true, Ordering::Relaxed) {
+                    log::error!(
+                        "{}: database or disk is full: changes are refused (APPEND gets NO [LIMIT]) until space is freed; SELECT skips the \\Recent claim and FETCH the \\Seen flag",
+                        self.path.display()
+                    );
+                }
+            }
+            Ok(_) => {
+                if self.full.swap(false, Ordering::Relaxed) {
+                    log::info!("{}: writes succeed again", self.path.display());
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Tests only: make every write fail as it does on a full disk (`StoreError::Full`), for
+    /// the paths where a real full disk is not deterministic (an UPDATE in place may or may
+    /// not need a new page). Not reachable from the command line.
+    #[doc(hidden)]
+    pub fn simulate_full_disk(&self, on: bool) {
+        self.simulate_full.store(on, Ordering::Relaxed);
     }
 
     /// A number that changes whenever another connection (in this process or another) commits;
@@ -488,6 +534,50 @@ mod tests {
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A database that cannot grow (SQLite's max_page_count: the same SQLITE_FULL as a full
+    /// disk): the APPEND that does not fit fails as `Full` and leaves nothing behind, every
+    /// APPEND before it is intact, reading and SELECT go on, and writes work again once there
+    /// is room.
+    #[test]
+    fn a_full_database_refuses_writes_and_loses_nothing() {
+        let t = temp_store();
+        let user = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(user, INBOX).unwrap().unwrap().id;
+        let pages: i64 = t
+            .store
+            .read(|c| Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?))
+            .unwrap();
+        let limit = |n: i64| {
+            let w = lock(&t.store.writer);
+            w.pragma_update(None, "max_page_count", n).unwrap();
+        };
+        limit(pages + 40);
+        let msg = |i: usize| {
+            let raw = format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(20_000)).into_bytes();
+            crate::message::prepare(raw, Vec::new(), None)
+        };
+        let mut stored = Vec::new();
+        let err = loop {
+            assert!(stored.len() < 100, "the size limit never took effect");
+            match t.store.append(inbox, &[msg(stored.len())]) {
+                Ok(a) => stored.push(a[0].uid),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, StoreError::Full), "{err}");
+        assert!(!stored.is_empty());
+        let snapshot = t.store.select(inbox, true).unwrap();
+        assert_eq!(snapshot.uids, stored);
+        for (i, m) in t.store.messages(inbox, &stored).unwrap().iter().enumerate() {
+            let raw = t.store.raw(m.body_id).unwrap();
+            assert!(raw.starts_with(format!("Subject: {i}\r\n").as_bytes()));
+        }
+        assert_eq!(t.store.integrity_check().unwrap(), "ok");
+        limit(pages + 1000);
+        t.store.append(inbox, &[msg(stored.len())]).unwrap();
+        assert_eq!(t.store.counts(inbox).unwrap().0 as usize, stored.len() + 1);
     }
 
     #[test]
