@@ -28,11 +28,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -376,7 +376,35 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 2 {
         migrate_step(conn, 2, mailboxes::tag_well_known_folders)?;
     }
+    if version < 3 {
+        migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
+    }
     Ok(())
+}
+
+/// A step that rebuilds a table other tables refer to (SQLite's "make other kinds of table
+/// schema changes" procedure): foreign keys are off while it runs, which SQLite allows only
+/// outside a transaction, and checked before the step commits.
+fn migrate_rebuild_step(
+    conn: &Connection,
+    to: i64,
+    step: impl FnOnce(&Transaction) -> Result<()>,
+) -> Result<()> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = migrate_step(conn, to, |tx| {
+        step(tx)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        match broken {
+            Some(table) => Err(StoreError::NotAllowed(format!(
+                "migration to schema {to} left a broken reference in table {table}"
+            ))),
+            None => Ok(()),
+        }
+    });
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    result
 }
 
 /// Run one migration step and record its version, all or nothing.
@@ -578,6 +606,142 @@ mod tests {
         limit(pages + 1000);
         t.store.append(inbox, &[msg(stored.len())]).unwrap();
         assert_eq!(t.store.counts(inbox).unwrap().0 as usize, stored.len() + 1);
+    }
+
+    /// A database as liteimap with schema 2 wrote it, where bodies were deduplicated across
+    /// users: a body held by three users (twice by the first), one held by one user, and one
+    /// no message uses.
+    #[test]
+    fn migrates_a_version_2_database_to_per_user_bodies() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v2.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            // Schema 2 is schema.sql with the bodies table as it was then.
+            c.execute_batch(&format!(
+                "{SCHEMA};
+                 DROP TABLE bodies;
+                 CREATE TABLE bodies (
+                     id     INTEGER PRIMARY KEY,
+                     hash   BLOB    NOT NULL UNIQUE,
+                     size   INTEGER NOT NULL,
+                     parsed BLOB    NOT NULL,
+                     raw    BLOB    NOT NULL
+                 );
+                 PRAGMA user_version = 2;"
+            ))
+            .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES
+                   (1, 'a', 'x', 0), (2, 'b', 'x', 0), (3, 'c', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
+                   (1, 1, 'INBOX', 1, 3), (2, 1, 'Archive', 2, 2), (3, 2, 'INBOX', 3, 3),
+                   (4, 3, 'INBOX', 4, 2);
+                 INSERT INTO bodies (id, hash, size, parsed, raw) VALUES
+                   (10, x'01', 6, x'aa', CAST('shared' AS BLOB)),
+                   (11, x'02', 4, x'bb', CAST('mine' AS BLOB)),
+                   (12, x'03', 6, x'cc', CAST('orphan' AS BLOB));
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 0, 1), (2, 1, 2, 11, 0, 1), (3, 2, 1, 10, 0, 1),
+                   (4, 3, 1, 10, 0, 1), (5, 3, 2, 11, 0, 1), (6, 4, 1, 10, 0, 1);
+                 INSERT INTO flags (message_id, flag) VALUES (4, '\\Seen');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        // (message, user, raw, hash, parsed)
+        type Row = (i64, i64, String, Vec<u8>, Vec<u8>);
+        let q = |sql: &str| -> Vec<Row> {
+            store
+                .read(|c| {
+                    let mut st = c.prepare(sql)?;
+                    let rows = st.query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?;
+                    Ok(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .unwrap()
+        };
+        // (message, user, raw, hash, parsed): every message has its own user's body, with the
+        // same bytes, hash and cached parse as before.
+        let rows = q(
+            "SELECT m.id, b.user_id, CAST(b.raw AS TEXT), b.hash, b.parsed
+                      FROM messages m JOIN bodies b ON b.id = m.body_id
+                      JOIN mailboxes mb ON mb.id = m.mailbox_id
+                      WHERE b.user_id = mb.user_id ORDER BY m.id",
+        );
+        let shared = (b"\x01".to_vec(), b"\xaa".to_vec());
+        let mine = (b"\x02".to_vec(), b"\xbb".to_vec());
+        let row = |m: i64, u: i64, raw: &str, (h, p): &(Vec<u8>, Vec<u8>)| {
+            (m, u, raw.to_string(), h.clone(), p.clone())
+        };
+        assert_eq!(
+            rows,
+            vec![
+                row(1, 1, "shared", &shared),
+                row(2, 1, "mine", &mine),
+                row(3, 1, "shared", &shared),
+                row(4, 2, "shared", &shared),
+                row(5, 2, "mine", &mine),
+                row(6, 3, "shared", &shared),
+            ]
+        );
+        let body_of = |m: i64| -> i64 {
+            store
+                .read(|c| {
+                    Ok(
+                        c.query_row("SELECT body_id FROM messages WHERE id = ?1", [m], |r| {
+                            r.get(0)
+                        })?,
+                    )
+                })
+                .unwrap()
+        };
+        // The first holder keeps the row (and within a user the body stays shared); the others
+        // got copies; the unused body is gone.
+        assert_eq!((body_of(1), body_of(3)), (10, 10));
+        assert_eq!(body_of(2), 11);
+        assert_ne!(body_of(4), body_of(6));
+        assert_ne!(body_of(5), 11);
+        let bodies: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(bodies, 5);
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let fk: Option<String> = store
+            .read(|c| {
+                Ok(c.query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                    .optional()?)
+            })
+            .unwrap();
+        assert_eq!(fk, None);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        // Foreign keys are on again, flags stayed, and removing a user leaves the others' mail.
+        let fks: bool = store
+            .read(|c| Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
+            .unwrap();
+        let fks_writer: bool = lock(&store.writer)
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fks && fks_writer);
+        let b = store.find_user("b").unwrap().unwrap();
+        let b_inbox = store.mailbox(b.id, INBOX).unwrap().unwrap().id;
+        assert_eq!(
+            store.messages(b_inbox, &[1]).unwrap()[0].flags,
+            vec!["\\Seen"]
+        );
+        store.remove_user("a").unwrap();
+        assert_eq!(store.raw(body_of(4)).unwrap(), b"shared");
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
