@@ -628,3 +628,24 @@ fn serve_flags_start_lmtp_listeners() {
     assert!(child.wait().unwrap().success());
     assert!(!sock.exists());
 }
+
+/// A full disk is a temporary failure the MTA retries (RFC 3463 4.3.1), not a generic error.
+#[test]
+fn full_disk_is_insufficient_storage() {
+    let dir = TempDir::new("lmtp-full");
+    let l = start(&dir, 100_000, &[]);
+    l.srv.ctx.store.simulate_full_disk(true);
+    let mut c = Raw::connect(l.port);
+    c.send("LHLO client.test\r\n");
+    c.lines(5);
+    c.cmd("MAIL FROM:<a@b.c>");
+    assert_eq!(c.cmd("RCPT TO:<alice@x>"), "250 2.1.5 <alice@x> OK");
+    c.cmd("DATA");
+    c.send("Subject: full\r\n\r\nx\r\n.\r\n");
+    assert_eq!(
+        c.lines(1),
+        ["452 4.3.1 <alice@x>: insufficient system storage, try again later"]
+    );
+    l.srv.ctx.store.simulate_full_disk(false);
+    assert_eq!(message_count(&l.srv, ALICE, "INBOX"), 0);
+}
