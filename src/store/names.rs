@@ -74,7 +74,8 @@ pub fn mailbox_name(bytes: &[u8]) -> Result<String, NameError> {
 
 /// Every `&` starts a shift to modified BASE64 that `-` ends (`&-` is a literal `&`); the
 /// BASE64 is UTF-16 that ends on a character boundary with zero padding bits, has no unpaired
-/// surrogate, and encodes no US-ASCII (which must be written as itself).
+/// surrogate, and encodes no US-ASCII (which must be written as itself); a shift does not
+/// directly follow another. So each name has one spelling.
 fn check_modified_utf7(name: &str) -> Result<(), NameError> {
     let bytes = name.as_bytes();
     let mut i = 0;
@@ -87,6 +88,14 @@ fn check_modified_utf7(name: &str) -> Result<(), NameError> {
             )));
         };
         let end = start + 1 + len;
+        // Two shifts in a row spell what one shift spells ("&AOQ-&AOQ-" is "&AOQA5A-"): one
+        // folder would have two names. Dovecot refuses them too; `&-` (an ampersand) is fine.
+        if len > 0 && bytes.get(end + 1) == Some(&b'&') && bytes.get(end + 2) != Some(&b'-') {
+            return Err(invalid(format!(
+                "Mailbox name is not valid modified UTF-7: {:?} has two shifts in a row; write them as one",
+                &name[start..]
+            )));
+        }
         decode_shifted(&bytes[start + 1..end]).map_err(|why| {
             invalid(format!(
                 "Mailbox name is not valid modified UTF-7: {:?} {why}",
@@ -193,5 +202,9 @@ mod tests {
         assert!(why("&AAA-").contains("encodes US-ASCII"));
         // A high surrogate alone.
         assert!(why("&2D0-").contains("unpaired UTF-16 surrogate"));
+        // Two shifts in a row are one shift written twice.
+        assert!(why("&AOQ-&AOQ-").contains("\"&AOQ-&AOQ-\" has two shifts in a row"));
+        assert_eq!(ok("&AOQ-&-&AOQ-"), "&AOQ-&-&AOQ-");
+        assert_eq!(ok("&AOQA5A-"), "&AOQA5A-");
     }
 }
