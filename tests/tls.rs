@@ -744,3 +744,64 @@ fn mismatched_key_and_certificate_are_refused() {
     let n = std::io::Read::read(&mut c, &mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("* OK "));
 }
+
+/// SIGHUP with a renewed certificate but the old key: the running server says why in its log,
+/// keeps the old pair, and handshakes go on with it.
+#[test]
+fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
+    use std::io::BufRead;
+    let dir = TempDir::new("tls-hup-mismatch");
+    let (cert, key) = make_cert(dir.path(), "live");
+    let (other_cert, _) = make_cert(dir.path(), "other");
+    let first_der = cert_der(&cert);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(dir.path().join("h.db"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut until = |needle: &str| -> String {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("the server ended without logging {needle:?}");
+    };
+    until(&format!("127.0.0.1:{port}"));
+    std::fs::copy(&other_cert, &cert).unwrap();
+    let st = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let line = until("SIGHUP");
+    assert!(
+        line.ends_with(&format!(
+            "SIGHUP: the private key in {} does not match the certificate in {} (every TLS handshake would fail); keeping the old certificate",
+            key.display(),
+            cert.display()
+        )),
+        "{line}"
+    );
+    let mut c = tls_client(port, &first_der);
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut c, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("* OK "));
+    let _ = child.kill();
+    let _ = child.wait();
+}
