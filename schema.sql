@@ -1,4 +1,5 @@
--- liteimap schema, version 2 (version 1 had the same tables; 2 fills in special_use).
+-- liteimap schema, version 3 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- each user its own bodies).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
 -- it to an empty database; later versions add migration steps keyed on PRAGMA user_version.
@@ -42,15 +43,19 @@ CREATE TABLE subscriptions (
     PRIMARY KEY (user_id, name)
 ) WITHOUT ROWID;
 
--- One immutable raw message, shared by all of its copies (COPY, MOVE, the same bytes appended
--- twice). `parsed` is the MIME layer's cached parse (envelope, structure, part offsets), so FETCH
--- never re-parses a message for ENVELOPE or BODYSTRUCTURE.
+-- One immutable raw message of one user, shared by all of that user's copies (COPY, MOVE, the
+-- same bytes appended or imported twice). Never shared across users: an APPEND that found
+-- another user's copy would be faster, telling the appender that someone holds that message.
+-- `parsed` is the MIME layer's cached parse (envelope, structure, part offsets), so FETCH never
+-- re-parses a message for ENVELOPE or BODYSTRUCTURE.
 CREATE TABLE bodies (
-    id     INTEGER PRIMARY KEY,
-    hash   BLOB    NOT NULL UNIQUE,
-    size   INTEGER NOT NULL,
-    parsed BLOB    NOT NULL,
-    raw    BLOB    NOT NULL
+    id      INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    hash    BLOB    NOT NULL,
+    size    INTEGER NOT NULL,
+    parsed  BLOB    NOT NULL,
+    raw     BLOB    NOT NULL,
+    UNIQUE (user_id, hash)
 );
 
 -- A message in a mailbox.

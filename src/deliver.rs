@@ -77,6 +77,9 @@ pub fn deliver(
     if mailbox.is_empty() {
         return Err(DeliverError::Usage("--mailbox must not be empty".into()));
     }
+    // The store's one rule for names; a bad --mailbox is the MTA configuration's mistake.
+    let name = crate::store::mailbox_name(mailbox.as_bytes())
+        .map_err(|e| DeliverError::Usage(format!("invalid --mailbox {mailbox:?}: {e}")))?;
     let mut raw = Vec::new();
     input
         .take(max_size.saturating_add(1))
@@ -96,12 +99,7 @@ pub fn deliver(
     let row = store
         .find_user(user)?
         .ok_or_else(|| DeliverError::NoUser(user.to_string()))?;
-    let name = if mailbox.eq_ignore_ascii_case(crate::store::INBOX) {
-        crate::store::INBOX
-    } else {
-        mailbox
-    };
-    let mb = match store.mailbox(row.id, name)? {
+    let mb = match store.mailbox(row.id, &name)? {
         Some(mb) if !mb.noselect => mb,
         _ => return Err(DeliverError::NoMailbox(mailbox.to_string())),
     };

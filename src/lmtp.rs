@@ -675,6 +675,11 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 Err(StoreError::NotFound(_)) => {
                     format!("550 5.1.1 <{}>: mailbox no longer exists", r.address)
                 }
+                // RFC 3463 4.3.1: mail system full (the store logs it once).
+                Err(StoreError::Full) => format!(
+                    "452 4.3.1 <{}>: insufficient system storage, try again later",
+                    r.address
+                ),
                 Err(e) => {
                     log::warn!("LMTP: delivering to <{}>: {e}", r.address);
                     format!(
@@ -797,8 +802,9 @@ impl Target {
         let Some(user) = store.find_user_for_delivery(name)? else {
             return Ok(None);
         };
-        if !tag.is_empty() {
-            if let Some(mb) = store.mailbox(user.id, tag)? {
+        // A tag that is no valid mailbox name (by the store's one rule) names no folder.
+        if let Ok(folder) = crate::store::mailbox_name(tag.as_bytes()) {
+            if let Some(mb) = store.mailbox(user.id, &folder)? {
                 if !mb.noselect {
                     return Ok(Some(mb.id));
                 }

@@ -78,9 +78,15 @@ fn run_deliver(cli: &Cli, d: &Deliver) -> ExitCode {
 }
 
 fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
-    Store::open(&cli.db)
-        .map(Arc::new)
-        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))
+    let store = Store::open(&cli.db)
+        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
+    if let Some(mode) = store.loose_mode() {
+        log::warn!(
+            "{} has mode {mode:03o}: other local users can read its mail and password hashes; run chmod 600 on it (and on its -wal and -shm files)",
+            cli.db.display()
+        );
+    }
+    Ok(Arc::new(store))
 }
 
 fn run(cli: Cli) -> Result<(), String> {

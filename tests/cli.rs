@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_liteimap");
 
 fn run(db: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
+    run_from(Command::new(BIN), db, args, stdin)
+}
+
+/// Run `cmd` (the binary, or a shell that execs it) on `db` with `args` and `stdin`.
+fn run_from(mut cmd: Command, db: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = cmd
         .arg("--db")
         .arg(db)
         .args(args)
@@ -49,12 +54,19 @@ struct Served {
     child: Child,
     port: u16,
     stderr: mpsc::Receiver<String>,
+    /// The stderr lines up to "listening on".
+    startup: Vec<String>,
 }
 
 impl Served {
     fn start(db: &Path) -> Self {
+        Self::start_from(Command::new(BIN), db)
+    }
+
+    /// Start `serve` through `cmd` (the binary itself, or a shell that sets the umask first).
+    fn start_from(mut cmd: Command, db: &Path) -> Self {
         let port = free_port();
-        let mut child = Command::new(BIN)
+        let mut child = cmd
             .arg("--db")
             .arg(db)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -74,12 +86,13 @@ impl Served {
                 }
             }
         });
-        let s = Served {
+        let mut s = Served {
             child,
             port,
             stderr: rx,
+            startup: Vec::new(),
         };
-        s.wait_for_line("listening on");
+        s.startup = s.wait_for_line("listening on");
         s
     }
 
@@ -109,6 +122,89 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The binary started by a shell that sets umask 022 first (the usual default, which would
+/// make new files world-readable).
+fn with_umask_022() -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\"", BIN]);
+    cmd
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn run_umask_022(db: &Path, args: &[&str], stdin: &str) -> Output {
+    run_from(with_umask_022(), db, args, stdin)
+}
+
+/// Mail and password hashes are for the owner only: every command that creates the database
+/// creates it 0600 (and the directories it creates for it 0700) under umask 022; the -wal and
+/// -shm files follow; an existing database with group/other bits gets one warning at start.
+#[test]
+fn database_files_are_private_whatever_the_umask() {
+    let dir = TempDir::new("modes");
+    let db = dir.path().join("state/sub/mail.db");
+    let o = run_umask_022(&db, &["user", "add", "carol", "--password-stdin"], "pw\n");
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    assert_eq!(mode(&dir.path().join("state/sub")), 0o700);
+    assert_eq!(mode(&db), 0o600);
+
+    let s = Served::start_from(with_umask_022(), &db);
+    let mut c = Client::connect(s.port);
+    c.greeting = c.read_line();
+    assert!(c
+        .cmd("LOGIN carol pw")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK"));
+    assert!(c
+        .append("INBOX", "", &message("m", "x"))
+        .starts_with("TAG OK"));
+    for suffix in ["-wal", "-shm"] {
+        let p = dir.path().join(format!("state/sub/mail.db{suffix}"));
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    drop(c);
+    drop(s);
+
+    // import and deliver create a missing database just as privately (and then find no user).
+    let imp = dir.path().join("imported.db");
+    let o = run_umask_022(&imp, &["import", "--user", "nobody", "/nonexistent"], "");
+    assert!(!o.status.success());
+    assert_eq!(mode(&imp), 0o600);
+    let del = dir.path().join("delivered.db");
+    let o = run_umask_022(
+        &del,
+        &["deliver", "--user", "nobody"],
+        "Subject: x\r\n\r\nx\r\n",
+    );
+    assert!(!o.status.success());
+    assert_eq!(mode(&del), 0o600);
+
+    // An existing database that others can read: one warning line at start, left as it is.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = Served::start(&db);
+    let warnings: Vec<&String> = s
+        .startup
+        .iter()
+        .filter(|l| l.contains("mode 644"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", s.startup);
+    assert!(
+        warnings[0].contains("other local users can read its mail"),
+        "{warnings:?}"
+    );
+    assert_eq!(mode(&db), 0o644);
 }
 
 #[test]
@@ -296,8 +392,8 @@ fn junk_database_is_refused_with_one_line() {
             db.display()
         )]
     );
-    // A path that cannot be opened.
-    let db = dir.path().join("no/such/dir/x.db");
+    // A path that cannot be opened (a missing directory is created; a file in the way is not).
+    let db = dir.path().join("long.db/x.db");
     let o = run(&db, &["user", "list"], "");
     assert!(!o.status.success());
     let lines = stderr_lines(&o);

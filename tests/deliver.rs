@@ -194,3 +194,38 @@ fn idle_session_sees_delivery_by_another_process() {
     b.send(b"DONE\r\n");
     assert_eq!(b.until_tagged(&tag), vec!["TAG OK IDLE terminated"]);
 }
+
+/// `--mailbox` goes through the same rule for names as IMAP: `..` levels, wildcards and invalid
+/// modified UTF-7 are a usage error (nothing stored), and `inbox/x` is the folder INBOX/x.
+#[test]
+fn mailbox_names_follow_the_imap_rule() {
+    let dir = TempDir::new("deliver-names");
+    let db = setup(&dir);
+    for bad in ["../etc", "bad*name", "&Jjo", "a//b"] {
+        let o = deliver(
+            &db,
+            &["--user", "alice", "--mailbox", bad],
+            Stdio::piped(),
+            MSG,
+        );
+        let (code, err) = code_and_err(&o);
+        assert_eq!(code, 64, "{bad}: {err}");
+        assert!(
+            err.starts_with(&format!("liteimap deliver: invalid --mailbox {bad:?}: ")),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(count(&db, "INBOX"), 0);
+    let store = Store::open(&db).unwrap();
+    let u = store.find_user("alice").unwrap().unwrap();
+    store.create_mailbox(u.id, "INBOX/lists").unwrap();
+    drop(store);
+    let o = deliver(
+        &db,
+        &["--user", "alice", "--mailbox", "inbox/lists"],
+        Stdio::piped(),
+        MSG,
+    );
+    assert_eq!(code_and_err(&o), (0, String::new()));
+    assert_eq!(count(&db, "INBOX/lists"), 1);
+}

@@ -613,3 +613,39 @@ fn file_time_is_the_last_resort_date() {
         vec![format!("* 1 FETCH (INTERNALDATE \"{date}\")")]
     );
 }
+
+/// `--mailbox` and the folders of a Maildir++ tree go through IMAP's one rule for names, before
+/// anything is written: no folder appears that IMAP could not select, rename or delete.
+#[test]
+fn mailbox_names_follow_the_imap_rule() {
+    let dir = TempDir::new("imp-names");
+    let srv = TestServer::start(&dir);
+    let f = dir.path().join("one.eml");
+    write(&f, LF_MESSAGE);
+    for bad in ["bad*name", "../etc", "a/../b", "&Jjo", "x//y"] {
+        let out = import(
+            &srv.db,
+            &["--user", "alice", "--mailbox", bad, f.to_str().unwrap()],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {err}");
+        assert!(
+            err.contains(&format!("invalid mailbox name {bad:?}: ")),
+            "{bad}: {err}"
+        );
+    }
+    let md = dir.path().join("Maildir");
+    maildir(&md);
+    maildir(&md.join(".We*rd"));
+    let out = import(&srv.db, &["--user", "alice", md.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("invalid mailbox name \"We*rd\": Mailbox name contains a wildcard"),
+        "{err}"
+    );
+    let mut c = srv.login(ALICE);
+    // Only the six default folders, and nothing in INBOX.
+    assert_eq!(c.cmd("LIST \"\" *").len(), 7);
+    assert!(select(&mut c, "INBOX").contains(&"* 0 EXISTS".to_string()));
+}

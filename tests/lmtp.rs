@@ -335,6 +335,38 @@ fn domain_list_and_plus_tags() {
     assert_eq!(message_count(&l.srv, ALICE, "INBOX"), 1);
 }
 
+/// A `+folder` tag is a mailbox name by IMAP's one rule: `inbox/x` is INBOX/x, and a tag that
+/// is no valid name (`..`, a wildcard, bad modified UTF-7) names no folder, so INBOX gets it.
+#[test]
+fn plus_tags_follow_the_imap_rule_for_names() {
+    let dir = TempDir::new("lmtp-names");
+    let l = start(&dir, 100_000, &[]);
+    let mut imap = l.srv.login(ALICE);
+    assert_eq!(
+        imap.cmd("CREATE INBOX/lists"),
+        vec!["TAG OK CREATE completed"]
+    );
+    let mut c = Raw::connect(l.port);
+    c.send("LHLO client.test\r\n");
+    c.lines(5);
+    c.cmd("MAIL FROM:<a@b.c>");
+    let rcpts = ["alice+inbox/lists@x", "alice+../etc@x", "alice+&Jjo@x"];
+    for r in rcpts {
+        assert_eq!(
+            c.cmd(&format!("RCPT TO:<{r}>")),
+            format!("250 2.1.5 <{r}> OK")
+        );
+    }
+    c.cmd("DATA");
+    c.send("Subject: tagged\r\n\r\nx\r\n.\r\n");
+    assert_eq!(
+        c.lines(3),
+        rcpts.map(|r| format!("250 2.0.0 <{r}> delivered"))
+    );
+    assert_eq!(message_count(&l.srv, ALICE, "INBOX/lists"), 1);
+    assert_eq!(message_count(&l.srv, ALICE, "INBOX"), 2);
+}
+
 #[test]
 fn smtplib_single_and_multiple_recipients() {
     let dir = TempDir::new("lmtp-py");
@@ -595,4 +627,25 @@ fn serve_flags_start_lmtp_listeners() {
         .unwrap();
     assert!(child.wait().unwrap().success());
     assert!(!sock.exists());
+}
+
+/// A full disk is a temporary failure the MTA retries (RFC 3463 4.3.1), not a generic error.
+#[test]
+fn full_disk_is_insufficient_storage() {
+    let dir = TempDir::new("lmtp-full");
+    let l = start(&dir, 100_000, &[]);
+    l.srv.ctx.store.simulate_full_disk(true);
+    let mut c = Raw::connect(l.port);
+    c.send("LHLO client.test\r\n");
+    c.lines(5);
+    c.cmd("MAIL FROM:<a@b.c>");
+    assert_eq!(c.cmd("RCPT TO:<alice@x>"), "250 2.1.5 <alice@x> OK");
+    c.cmd("DATA");
+    c.send("Subject: full\r\n\r\nx\r\n.\r\n");
+    assert_eq!(
+        c.lines(1),
+        ["452 4.3.1 <alice@x>: insufficient system storage, try again later"]
+    );
+    l.srv.ctx.store.simulate_full_disk(false);
+    assert_eq!(message_count(&l.srv, ALICE, "INBOX"), 0);
 }

@@ -1310,3 +1310,55 @@ fn concurrent_expunges_and_appends_keep_numbers_valid() {
         ]
     );
 }
+
+/// Modified UTF-7 (RFC 3501 §5.1.3) is checked by the one rule for names: a shift that is not
+/// ended, BASE64 that stops mid-character, and `&` sequences that spell printable ASCII are
+/// refused with the reason, by every command that names a mailbox; valid ones work.
+#[test]
+fn invalid_modified_utf7_names_are_refused() {
+    let dir = TempDir::new("mutf7");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    assert_eq!(
+        c.cmd("CREATE &Jjo"),
+        vec!["TAG NO [CANNOT] Mailbox name is not valid modified UTF-7: \"&Jjo\" is not ended by '-'"]
+    );
+    assert_eq!(
+        c.cmd("CREATE a/&AO-"),
+        vec!["TAG NO [CANNOT] Mailbox name is not valid modified UTF-7: \"&AO-\" does not end on a UTF-16 character"]
+    );
+    assert_eq!(
+        c.cmd("CREATE &AEE-"),
+        vec!["TAG NO [CANNOT] Mailbox name is not valid modified UTF-7: \"&AEE-\" encodes US-ASCII, which is written as itself"]
+    );
+    for cmd in [
+        "SELECT &Jjo",
+        "RENAME INBOX &Jjo",
+        "DELETE &Jjo",
+        "STATUS &Jjo (MESSAGES)",
+        "SUBSCRIBE &Jjo",
+    ] {
+        let r = c.cmd(cmd);
+        assert_eq!(r.len(), 1, "{cmd}: {r:?}");
+        assert!(
+            r[0].starts_with("TAG NO [CANNOT] Mailbox name is not valid modified UTF-7"),
+            "{cmd}: {r:?}"
+        );
+    }
+    let r = c.append("&Jjo", "", &message("m", "x"));
+    assert!(
+        r.starts_with("TAG NO [CANNOT] Mailbox name is not valid"),
+        "{r}"
+    );
+    // ☺, an ampersand, and "Tom & Jerry" are fine.
+    ok(c.cmd("CREATE &Jjo-"), "CREATE");
+    ok(c.cmd("CREATE \"Tom &- Jerry\""), "CREATE");
+    assert_eq!(
+        c.cmd("LIST \"\" *&*"),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" &Jjo-",
+            "* LIST (\\HasNoChildren) \"/\" \"Tom &- Jerry\"",
+            "TAG OK LIST completed",
+        ]
+    );
+}

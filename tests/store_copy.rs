@@ -398,3 +398,48 @@ fn uidvalidity_of(srv: &TestServer) -> u32 {
     let u = store.find_user("alice").unwrap().unwrap();
     store.mailbox(u.id, "INBOX").unwrap().unwrap().uidvalidity
 }
+
+/// Stored bodies are shared within one user only: the same bytes APPENDed by two users are two
+/// bodies (an APPEND never finds, and is never sped up by, another user's copy), while one
+/// user's APPENDs, COPY and MOVE of the same bytes share one.
+#[test]
+fn bodies_are_never_shared_between_users() {
+    let dir = TempDir::new("bodies-per-user");
+    let srv = TestServer::start(&dir);
+    let raw = message("same", "identical bytes");
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(BOB);
+    assert!(a.append("INBOX", "", &raw).starts_with("TAG OK"));
+    assert!(a.append("Archive", "", &raw).starts_with("TAG OK"));
+    assert!(b.append("INBOX", "", &raw).starts_with("TAG OK"));
+    a.cmd("SELECT INBOX");
+    assert!(a
+        .cmd("COPY 1 Drafts")
+        .last()
+        .unwrap()
+        .ends_with("COPY completed"));
+    assert!(a
+        .cmd("MOVE 1 Trash")
+        .last()
+        .unwrap()
+        .contains("MOVE completed"));
+    let body_ids = |user: &str, folders: &[&str]| -> Vec<i64> {
+        let store = &srv.ctx.store;
+        let u = store.find_user(user).unwrap().unwrap();
+        folders
+            .iter()
+            .flat_map(|f| {
+                let mb = store.mailbox(u.id, f).unwrap().unwrap();
+                let uids = store.select(mb.id, false).unwrap().uids;
+                store.messages(mb.id, &uids).unwrap()
+            })
+            .map(|m| m.body_id)
+            .collect()
+    };
+    let alice = body_ids("alice", &["Archive", "Drafts", "Trash"]);
+    let bob = body_ids("bob", &["INBOX"]);
+    assert_eq!(alice.len(), 3);
+    assert!(alice.iter().all(|id| *id == alice[0]), "{alice:?}");
+    assert_eq!(bob.len(), 1);
+    assert_ne!(bob[0], alice[0]);
+}

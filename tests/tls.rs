@@ -41,13 +41,17 @@ impl Drop for TlsServer {
 
 fn start(dir: &TempDir, config: Config) -> TlsServer {
     let (cert, key) = make_cert(dir.path(), "server");
+    start_with_tls(dir, config, Tls::load(&cert, &key).unwrap())
+}
+
+fn start_with_tls(dir: &TempDir, config: Config, tls: Arc<Tls>) -> TlsServer {
     let store = Arc::new(Store::open(&dir.path().join("tls.db")).unwrap());
     for (u, p) in [ALICE, BOB] {
         store
             .create_user(u, &liteimap::password::hash(p.as_bytes()).unwrap())
             .unwrap();
     }
-    let ctx = Context::with_tls(store, config, Some(Tls::load(&cert, &key).unwrap()));
+    let ctx = Context::with_tls(store, config, Some(tls));
     let bind = |tls| {
         async_std::task::block_on(server::bind_all(&["127.0.0.1:0".to_string()], tls)).unwrap()
     };
@@ -436,25 +440,29 @@ fn hostile_mailbox_names_touch_nothing() {
     assert_eq!(r.len(), 8, "{r:?}");
 }
 
+/// `serve` with this certificate and key, expected to fail at start.
+fn serve_once(db: &Path, cert: &Path, key: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn missing_certificate_is_one_clear_line() {
     let dir = TempDir::new("tls-missing");
     let exe = env!("CARGO_BIN_EXE_liteimap");
     let db = dir.path().join("m.db");
-    let out = Command::new(exe)
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cert",
-            "/nonexistent/cert.pem",
-            "--key",
-            "/nonexistent/key.pem",
-        ])
-        .output()
-        .unwrap();
+    let out = serve_once(
+        &db,
+        Path::new("/nonexistent/cert.pem"),
+        Path::new("/nonexistent/key.pem"),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap_or_default();
@@ -588,6 +596,10 @@ fn the_systemd_unit_names_flags_the_binary_accepts() {
     for flag in args[serve + 1..].iter().filter(|a| a.starts_with("--")) {
         assert!(help.contains(flag), "{flag} is not a serve flag");
     }
+    // Whatever the service writes is for its own user only.
+    for line in ["UMask=0077", "StateDirectoryMode=0700"] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
 }
 
 #[test]
@@ -611,4 +623,185 @@ fn literals_are_small_until_login() {
     let mut m = message("big", "");
     m.extend_from_slice(&big);
     assert!(c.append("INBOX", "", &m).starts_with("TAG OK"));
+}
+
+/// The DER of the first certificate in a PEM file.
+fn cert_der(pem: &Path) -> Vec<u8> {
+    let mut r = std::io::BufReader::new(std::fs::File::open(pem).unwrap());
+    rustls_pemfile::certs(&mut r).unwrap().remove(0)
+}
+
+/// A TLS client (rustls) on the implicit-TLS port that trusts only `trusted` (DER).
+fn tls_client(
+    port: u16,
+    trusted: &[u8],
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(&rustls::Certificate(trusted.to_vec())).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_safe_defaults()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Only a safety net against a hung test: every read below ends long before.
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+/// Everything the server sends until the end of the stream, and how it ended: Ok for a TLS
+/// close_notify, the error otherwise (an unexpected EOF: the TCP connection closed without it).
+fn read_to_end(
+    tls: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+) -> (String, std::io::Result<()>) {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), end)
+}
+
+/// After LOGOUT, and after the BYE of a shutdown, the server ends TLS with close_notify: the
+/// client can tell a finished session from a connection cut by someone in between.
+#[test]
+fn logout_and_bye_end_tls_with_close_notify() {
+    use std::io::Write;
+    let dir = TempDir::new("tls-close");
+    let (cert, key) = make_cert(dir.path(), "server");
+    let srv = start_with_tls(&dir, remote(), Tls::load(&cert, &key).unwrap());
+    let der = cert_der(&cert);
+
+    let mut c = tls_client(srv.implicit, &der);
+    c.write_all(b"a LOGIN alice wonderland\r\nb LOGOUT\r\n")
+        .unwrap();
+    let (text, end) = read_to_end(&mut c);
+    assert!(
+        text.ends_with("* BYE liteimap logging out\r\nb OK LOGOUT completed\r\n"),
+        "{text}"
+    );
+    assert!(end.is_ok(), "no close_notify after LOGOUT: {end:?}");
+
+    let mut c = tls_client(srv.implicit, &der);
+    c.write_all(b"a LOGIN alice wonderland\r\n").unwrap();
+    // The tagged OK has arrived once the line ends with "Logged in".
+    let mut seen = String::new();
+    while !seen.contains("Logged in\r\n") {
+        let mut buf = [0u8; 4096];
+        let n = std::io::Read::read(&mut c, &mut buf).unwrap();
+        assert!(n > 0, "{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    srv.ctx.shutdown();
+    let (text, end) = read_to_end(&mut c);
+    assert_eq!(text, "* BYE Server shutting down\r\n");
+    assert!(end.is_ok(), "no close_notify after BYE: {end:?}");
+}
+
+/// A key that is not the certificate's: refused at start with one line and a non-zero exit;
+/// on reload the old pair stays in use (and handshakes keep working with it).
+#[test]
+fn mismatched_key_and_certificate_are_refused() {
+    let dir = TempDir::new("tls-mismatch");
+    let (cert, key) = make_cert(dir.path(), "one");
+    let (other_cert, other_key) = make_cert(dir.path(), "two");
+    let out = serve_once(&dir.path().join("m.db"), &cert, &other_key);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().last().unwrap_or_default(),
+        format!(
+            "liteimap: the private key in {} does not match the certificate in {} (every TLS handshake would fail)",
+            other_key.display(),
+            cert.display()
+        ),
+        "{err}"
+    );
+
+    let tls = Tls::load(&cert, &key).unwrap();
+    let srv = start_with_tls(&dir, remote(), tls.clone());
+    let first_der = cert_der(&cert);
+    // The certificate is renewed but the key is not: the reload is refused, the old pair kept.
+    std::fs::copy(&other_cert, &cert).unwrap();
+    let why = tls.reload().unwrap_err();
+    assert!(why.contains("does not match the certificate"), "{why}");
+    // The first certificate still serves: a client trusting only it completes the handshake.
+    let mut c = tls_client(srv.implicit, &first_der);
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut c, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("* OK "));
+    // Both files renewed together: accepted.
+    std::fs::copy(&other_key, &key).unwrap();
+    tls.reload().unwrap();
+    let mut c = tls_client(srv.implicit, &cert_der(&other_cert));
+    let n = std::io::Read::read(&mut c, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("* OK "));
+}
+
+/// SIGHUP with a renewed certificate but the old key: the running server says why in its log,
+/// keeps the old pair, and handshakes go on with it.
+#[test]
+fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
+    use std::io::BufRead;
+    let dir = TempDir::new("tls-hup-mismatch");
+    let (cert, key) = make_cert(dir.path(), "live");
+    let (other_cert, _) = make_cert(dir.path(), "other");
+    let first_der = cert_der(&cert);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(dir.path().join("h.db"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut until = |needle: &str| -> String {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("the server ended without logging {needle:?}");
+    };
+    until(&format!("127.0.0.1:{port}"));
+    std::fs::copy(&other_cert, &cert).unwrap();
+    let st = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let line = until("SIGHUP");
+    assert!(
+        line.ends_with(&format!(
+            "SIGHUP: the private key in {} does not match the certificate in {} (every TLS handshake would fail); keeping the old certificate",
+            key.display(),
+            cert.display()
+        )),
+        "{line}"
+    );
+    let mut c = tls_client(port, &first_der);
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut c, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("* OK "));
+    let _ = child.kill();
+    let _ = child.wait();
 }

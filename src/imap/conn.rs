@@ -263,6 +263,18 @@ impl Conn {
         Ok(())
     }
 
+    /// Write out everything queued and end the stream. On TLS this sends close_notify, so the
+    /// client can tell the server ended the session (after LOGOUT or BYE) from a connection cut
+    /// by someone else; on plain TCP it is a FIN. Bounded by the write timeout like any write.
+    pub async fn close(&mut self) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        let stream = &mut self.stream;
+        let close = std::future::poll_fn(|cx| std::pin::Pin::new(&mut **stream).poll_close(cx));
+        let _ = async_std::future::timeout(self.limits.write_timeout, close).await;
+    }
+
     /// Drop queued output and its memory (the connection is being given up).
     fn discard_output(&mut self) {
         self.out = Vec::new();

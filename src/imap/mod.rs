@@ -18,13 +18,12 @@ use imap_codec::imap_types::core::{AString, Text};
 use imap_codec::imap_types::mailbox::{Mailbox, MailboxOther};
 use imap_codec::imap_types::response::{Code, CodeOther};
 
-use crate::store::StoreError;
+use crate::store::{NameError, StoreError};
 
 /// The hierarchy delimiter of every mailbox name.
 pub const DELIMITER: char = '/';
 
-/// Longest mailbox name accepted, in bytes.
-pub const MAX_MAILBOX_NAME: usize = 1024;
+pub use crate::store::MAX_MAILBOX_NAME;
 
 /// How a command ended, when it did not end in OK.
 #[derive(Debug)]
@@ -93,6 +92,11 @@ impl From<StoreError> for CmdError {
             StoreError::NotFound(t) => CmdError::No(Some(code_nonexistent()), t),
             StoreError::AlreadyExists(t) => CmdError::No(Some(code_alreadyexists()), t),
             StoreError::NotAllowed(t) => CmdError::No(Some(code_cannot()), t),
+            // RFC 5530 has no code for it; LIMIT is the closest. Logged once by the store.
+            StoreError::Full => CmdError::No(
+                Some(code_limit()),
+                "The server is out of disk space; nothing was changed".into(),
+            ),
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(
@@ -138,53 +142,13 @@ pub fn mailbox_name(mailbox: &Mailbox) -> CmdResult<String> {
     validate_name(bytes)
 }
 
-/// Validation shared by mailbox names and LIST references.
+/// Validation shared by mailbox names and LIST references: the store's one rule for names
+/// (`store::mailbox_name`), answered as `NO [LIMIT]` (too long) or `NO [CANNOT]` with the reason.
 pub fn validate_name(bytes: &[u8]) -> CmdResult<String> {
-    if bytes.is_empty() {
-        return Err(CmdError::no_code(code_cannot(), "Empty mailbox name"));
-    }
-    if bytes.len() > MAX_MAILBOX_NAME {
-        return Err(CmdError::no_code(
-            code_limit(),
-            format!("Mailbox name longer than {MAX_MAILBOX_NAME} bytes"),
-        ));
-    }
-    if let Some(b) = bytes.iter().find(|b| **b < 0x20 || **b >= 0x7f) {
-        return Err(CmdError::no_code(
-            code_cannot(),
-            format!("Mailbox name contains byte 0x{b:02x}: names are 7-bit (modified UTF-7)"),
-        ));
-    }
-    if bytes.iter().any(|b| *b == b'*' || *b == b'%') {
-        return Err(CmdError::no_code(
-            code_cannot(),
-            "Mailbox name contains a wildcard character (* or %)",
-        ));
-    }
-    let mut name = String::from_utf8_lossy(bytes).into_owned();
-    // INBOX is case-insensitive also as the first level of a child's name: "inbox/x" is "INBOX/x".
-    if name.len() >= 6
-        && name[..5].eq_ignore_ascii_case(crate::store::INBOX)
-        && name[5..].starts_with(DELIMITER)
-    {
-        name.replace_range(..5, crate::store::INBOX);
-    }
-    if name.starts_with(DELIMITER) || name.split(DELIMITER).any(|level| level.is_empty()) {
-        return Err(CmdError::no_code(
-            code_cannot(),
-            "Mailbox name has an empty hierarchy level",
-        ));
-    }
-    if name
-        .split(DELIMITER)
-        .any(|level| level == "." || level == "..")
-    {
-        return Err(CmdError::no_code(
-            code_cannot(),
-            "Mailbox name has a . or .. level",
-        ));
-    }
-    Ok(name)
+    crate::store::mailbox_name(bytes).map_err(|e| match e {
+        NameError::TooLong => CmdError::no_code(code_limit(), e.to_string()),
+        NameError::Invalid(why) => CmdError::no_code(code_cannot(), why),
+    })
 }
 
 /// The wire form of a stored mailbox name.

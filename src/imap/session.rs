@@ -204,12 +204,10 @@ impl Session {
             },
         };
         self.conn.greet(&greeting);
-        if matches!(start, Start::Refuse(_)) {
-            let _ = self.conn.flush().await;
-            return;
+        if !matches!(start, Start::Refuse(_)) {
+            self.main_loop().await;
         }
-        self.main_loop().await;
-        let _ = self.conn.flush().await;
+        self.conn.close().await;
     }
 
     fn read_timeout(&self) -> Duration {

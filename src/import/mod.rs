@@ -218,21 +218,11 @@ fn subfolder_name(target: &str, sub: &str) -> String {
     }
 }
 
-/// `inbox` in any case is INBOX, also as the first level of a longer name.
+/// A folder name from `--mailbox` or a Maildir++ tree, through the store's one rule for names
+/// (INBOX in any case is INBOX, also as the first level of a longer name).
 pub fn normalize_mailbox(name: &str) -> Result<String, String> {
-    let bad = name.is_empty()
-        || name.starts_with('/')
-        || name.ends_with('/')
-        || name.contains("//")
-        || name.chars().any(|c| c.is_control());
-    if bad {
-        return Err(format!("invalid mailbox name {name:?}"));
-    }
-    let first = name.split('/').next().unwrap_or(name);
-    if first.eq_ignore_ascii_case(INBOX) {
-        return Ok(format!("{INBOX}{}", &name[first.len()..]));
-    }
-    Ok(name.to_string())
+    crate::store::mailbox_name(name.as_bytes())
+        .map_err(|e| format!("invalid mailbox name {name:?}: {e}"))
 }
 
 /// The folder's id, creating it (and its parents) when missing.
@@ -346,8 +336,14 @@ pub fn run(store: &Arc<Store>, opts: &Options, stop: &AtomicBool) -> Result<Summ
         .ok_or_else(|| format!("no such user: {}", opts.user))?;
     let target = normalize_mailbox(&opts.mailbox)?;
     let mut plan = plan(&opts.paths, &target)?;
-    let mut ids = Vec::with_capacity(plan.folders.len());
-    for name in &plan.folders {
+    // Every folder name is checked before the first one is created.
+    let names = plan
+        .folders
+        .iter()
+        .map(|n| normalize_mailbox(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ids = Vec::with_capacity(names.len());
+    for name in &names {
         ids.push(ensure_folder(store, user.id, name)?);
     }
     log::info!(
@@ -687,6 +683,9 @@ mod tests {
         assert_eq!(normalize_mailbox("Inbox/a").unwrap(), "INBOX/a");
         assert_eq!(normalize_mailbox("Inboxes").unwrap(), "Inboxes");
         assert!(normalize_mailbox("a//b").is_err());
+        assert!(normalize_mailbox("../etc").is_err());
+        assert!(normalize_mailbox("bad*name").is_err());
+        assert!(normalize_mailbox("&Jjo").is_err());
         assert_eq!(subfolder_name("INBOX", "Sent"), "Sent");
         assert_eq!(subfolder_name("old", "a/b"), "old/a/b");
     }

@@ -1,5 +1,6 @@
 //! Folders and subscriptions of one user. Names are full hierarchical names with '/' as the
-//! delimiter; the IMAP layer has already normalised INBOX and validated the name.
+//! delimiter; callers have passed them through `names::mailbox_name` (INBOX normalised), and
+//! the writes that create a name check it again, so no path stores one IMAP cannot address.
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
@@ -72,6 +73,17 @@ fn ancestors(name: &str) -> Vec<&str> {
         .collect()
 }
 
+/// A name about to be created must be one `mailbox_name` gives back unchanged.
+fn check_name(name: &str) -> Result<()> {
+    match super::mailbox_name(name.as_bytes()) {
+        Ok(n) if n == name => Ok(()),
+        Ok(n) => Err(StoreError::NotAllowed(format!(
+            "mailbox name {name} is stored as {n}"
+        ))),
+        Err(e) => Err(StoreError::NotAllowed(e.to_string())),
+    }
+}
+
 impl Store {
     pub fn mailbox(&self, user: UserId, name: &str) -> Result<Option<MailboxRow>> {
         self.read(|c| mailbox(c, user, name))
@@ -88,6 +100,7 @@ impl Store {
     }
 
     pub fn create_mailbox(&self, user: UserId, name: &str) -> Result<MailboxRow> {
+        check_name(name)?;
         self.write(|tx| create_mailbox(tx, user, name))
     }
 
@@ -99,6 +112,7 @@ impl Store {
         name: &str,
         uses: &[&str],
     ) -> Result<MailboxRow> {
+        check_name(name)?;
         self.write(|tx| create_mailbox_with_use(tx, user, name, uses))
     }
 
@@ -135,6 +149,7 @@ impl Store {
     /// RFC 3501 RENAME. Children move with their parent; renaming INBOX moves its messages to a
     /// new folder and leaves INBOX empty (its children stay where they are).
     pub fn rename_mailbox(&self, user: UserId, from: &str, to: &str) -> Result<()> {
+        check_name(to)?;
         self.write(|tx| {
             let src = mailbox(tx, user, from)?
                 .ok_or_else(|| StoreError::NotFound(format!("no such mailbox: {from}")))?;

@@ -202,21 +202,39 @@ fn content_hash(raw: &[u8]) -> Vec<u8> {
     h.finalize()[..32].to_vec()
 }
 
-/// Store the body once; a body with the same bytes is shared.
-fn insert_body(tx: &Transaction, raw: &[u8], parsed: &[u8]) -> Result<i64> {
-    insert_hashed_body(tx, &content_hash(raw), raw, parsed)
+/// The user whose mailbox this is: bodies are shared only among that user's messages.
+fn owner(tx: &Transaction, mailbox: MailboxId) -> Result<i64> {
+    tx.prepare_cached("SELECT user_id FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox.0], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))
 }
 
-fn insert_hashed_body(tx: &Transaction, hash: &[u8], raw: &[u8], parsed: &[u8]) -> Result<i64> {
+/// Store the body once per user; the same bytes appended again by that user are shared.
+fn insert_body(tx: &Transaction, user: i64, raw: &[u8], parsed: &[u8]) -> Result<i64> {
+    insert_hashed_body(tx, user, &content_hash(raw), raw, parsed)
+}
+
+/// Never shared across users: finding another user's copy would make an APPEND measurably
+/// faster, which tells the appender that someone else holds exactly this message.
+fn insert_hashed_body(
+    tx: &Transaction,
+    user: i64,
+    hash: &[u8],
+    raw: &[u8],
+    parsed: &[u8],
+) -> Result<i64> {
     if let Some(id) = tx
-        .prepare_cached("SELECT id FROM bodies WHERE hash = ?1")?
-        .query_row([hash], |r| r.get(0))
+        .prepare_cached("SELECT id FROM bodies WHERE user_id = ?1 AND hash = ?2")?
+        .query_row(params![user, hash], |r| r.get(0))
         .optional()?
     {
         return Ok(id);
     }
-    tx.prepare_cached("INSERT INTO bodies (hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![hash, raw.len() as i64, parsed, raw])?;
+    tx.prepare_cached(
+        "INSERT INTO bodies (user_id, hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![user, hash, raw.len() as i64, parsed, raw])?;
     Ok(tx.last_insert_rowid())
 }
 
@@ -243,7 +261,8 @@ impl Store {
     }
 
     /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE. Claiming makes the messages that
-    /// arrived since the last claim \Recent in this session only.
+    /// arrived since the last claim \Recent in this session only. On a full disk the claim is
+    /// skipped (nothing is \Recent to this session) and the mailbox still opens.
     pub fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot> {
         let needs_claim = claim_recent
             && self.read(|c| {
@@ -256,18 +275,25 @@ impl Store {
                 .unwrap_or(false))
             })?;
         if needs_claim {
-            self.write(|tx| snapshot(tx, mailbox, true))
-        } else {
-            self.read(|c| snapshot(c, mailbox, false))
+            match self.write(|tx| snapshot(tx, mailbox, true)) {
+                Err(StoreError::Full) => {}
+                claimed => return claimed,
+            }
         }
+        let mut unclaimed = self.read(|c| snapshot(c, mailbox, false))?;
+        if needs_claim {
+            unclaimed.recent.clear();
+        }
+        Ok(unclaimed)
     }
 
-    /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see.
+    /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see
+    /// (none on a full disk, where the claim cannot be written).
     pub fn claim_recent(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
         let Some(&max) = uids.iter().max() else {
             return Ok(Vec::new());
         };
-        self.write(|tx| {
+        let claimed = self.write(|tx| {
             let floor: u32 = tx.query_row(
                 "SELECT recent_floor FROM mailboxes WHERE id = ?1",
                 [mailbox.0],
@@ -280,7 +306,11 @@ impl Store {
                 )?;
             }
             Ok(uids.iter().copied().filter(|&u| u >= floor).collect())
-        })
+        });
+        match claimed {
+            Err(StoreError::Full) => Ok(Vec::new()),
+            other => other,
+        }
     }
 
     pub fn mailbox_by_id(&self, mailbox: MailboxId) -> Result<MailboxRow> {
@@ -471,13 +501,14 @@ pub(crate) fn append(
         )));
     }
     let modseq = bump_modseq(tx, mailbox)?;
+    let user = owner(tx, mailbox)?;
     let mut uid = mb.uidnext;
     let mut out = Vec::with_capacity(msgs.len());
     for m in msgs {
         if uid == u32::MAX {
             return Err(StoreError::NotAllowed("mailbox has run out of UIDs".into()));
         }
-        let body = insert_body(tx, &m.raw, &m.parsed)?;
+        let body = insert_body(tx, user, &m.raw, &m.parsed)?;
         tx.prepare_cached(
             "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
@@ -510,6 +541,7 @@ pub(crate) fn append_new(
     // The modseq is taken only when something is stored: a batch of duplicates changes nothing
     // and wakes nobody.
     let mut modseq = None;
+    let user = owner(tx, mailbox)?;
     let mut uid = mb.uidnext;
     let mut out = Vec::with_capacity(msgs.len());
     for m in msgs {
@@ -517,9 +549,9 @@ pub(crate) fn append_new(
         let present = tx
             .prepare_cached(
                 "SELECT 1 FROM bodies b JOIN messages m ON m.body_id = b.id
-                 WHERE b.hash = ?1 AND m.mailbox_id = ?2 LIMIT 1",
+                 WHERE b.user_id = ?3 AND b.hash = ?1 AND m.mailbox_id = ?2 LIMIT 1",
             )?
-            .query_row(params![hash, mailbox.0], |_| Ok(()))
+            .query_row(params![hash, mailbox.0, user], |_| Ok(()))
             .optional()?
             .is_some();
         if present {
@@ -533,7 +565,7 @@ pub(crate) fn append_new(
             Some(m) => m,
             None => *modseq.insert(bump_modseq(tx, mailbox)?),
         };
-        let body = insert_hashed_body(tx, &hash, &m.raw, &m.parsed)?;
+        let body = insert_hashed_body(tx, user, &hash, &m.raw, &m.parsed)?;
         tx.prepare_cached(
             "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
@@ -980,6 +1012,60 @@ fn changes_since(c: &Connection, mailbox: MailboxId, modseq: u64) -> Result<Chan
     Ok(ch)
 }
 
+/// Schema 3: each user gets its own copy of a body that several users' messages share (bodies
+/// were deduplicated across users before, a side channel). The table is rebuilt with its
+/// `user_id` column and per-user uniqueness; a shared body stays with the lowest user id that
+/// holds it (same row id, so most messages keep their reference) and is copied once for each
+/// other user, whose messages are pointed at the copy. Bodies no message uses are dropped.
+pub(crate) fn bodies_per_user(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE bodies_per_user (
+             id      INTEGER PRIMARY KEY,
+             user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+             hash    BLOB    NOT NULL,
+             size    INTEGER NOT NULL,
+             parsed  BLOB    NOT NULL,
+             raw     BLOB    NOT NULL,
+             UNIQUE (user_id, hash)
+         );
+         INSERT INTO bodies_per_user (id, user_id, hash, size, parsed, raw)
+             SELECT b.id, o.user_id, b.hash, b.size, b.parsed, b.raw
+             FROM bodies b
+             JOIN (SELECT m.body_id, min(mb.user_id) AS user_id
+                   FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id
+                   GROUP BY m.body_id) o ON o.body_id = b.id;",
+    )?;
+    let others: Vec<(i64, i64)> = {
+        let mut st = tx.prepare(
+            "SELECT DISTINCT m.body_id, mb.user_id
+             FROM messages m
+             JOIN mailboxes mb ON mb.id = m.mailbox_id
+             JOIN bodies_per_user b ON b.id = m.body_id
+             WHERE mb.user_id != b.user_id",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (body, user) in others {
+        tx.execute(
+            "INSERT INTO bodies_per_user (user_id, hash, size, parsed, raw)
+             SELECT ?2, hash, size, parsed, raw FROM bodies_per_user WHERE id = ?1",
+            params![body, user],
+        )?;
+        let copy = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE messages SET body_id = ?3
+             WHERE body_id = ?1 AND mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = ?2)",
+            params![body, user, copy],
+        )?;
+    }
+    tx.execute_batch(
+        "DROP TABLE bodies;
+         ALTER TABLE bodies_per_user RENAME TO bodies;",
+    )?;
+    Ok(())
+}
+
 /// Drop bodies that no message uses (after removing a user or a folder).
 pub(crate) fn delete_orphan_bodies(tx: &Transaction) -> Result<()> {
     tx.execute(
@@ -1029,6 +1115,43 @@ mod tests {
         assert_eq!(t.store.highest_modseq(inbox).unwrap(), mid);
         assert_eq!(t.store.select(inbox, false).unwrap().uids, vec![1, 2]);
         assert_eq!(t.store.mailbox_by_id(inbox).unwrap().uidnext, 3);
+    }
+
+    fn body_rows(t: &super::super::testutil::TempDb) -> Vec<(i64, Vec<u8>)> {
+        t.store
+            .read(|c| {
+                let mut st = c.prepare("SELECT user_id, raw FROM bodies ORDER BY id")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap()
+    }
+
+    /// The same bytes from two users are two bodies (no user can time an APPEND to learn what
+    /// another holds); from one user, in any of its folders or through append_new (import),
+    /// one body.
+    #[test]
+    fn bodies_are_shared_within_one_user_only() {
+        let t = temp_store();
+        let a = t.store.create_user("a", "x").unwrap();
+        let b = t.store.create_user("b", "x").unwrap();
+        let a_inbox = t.store.mailbox(a, "INBOX").unwrap().unwrap().id;
+        let a_other = t.store.create_mailbox(a, "other").unwrap().id;
+        let b_inbox = t.store.mailbox(b, "INBOX").unwrap().unwrap().id;
+        t.store.append(a_inbox, &[msg("same", &[])]).unwrap();
+        t.store.append(b_inbox, &[msg("same", &[])]).unwrap();
+        assert_eq!(
+            body_rows(&t),
+            vec![(a.0, b"same".to_vec()), (b.0, b"same".to_vec())]
+        );
+        t.store.append(a_other, &[msg("same", &[])]).unwrap();
+        t.store.append_new(a_inbox, &[msg("same", &[])]).unwrap();
+        t.store.append_new(a_other, &[msg("same", &[])]).unwrap();
+        t.store.copy(a_inbox, &[1], a_other).unwrap();
+        assert_eq!(body_rows(&t).len(), 2);
+        // The other user's copy outlives the first user's removal, and vice versa.
+        t.store.remove_user("a").unwrap();
+        assert_eq!(body_rows(&t), vec![(b.0, b"same".to_vec())]);
     }
 
     #[test]

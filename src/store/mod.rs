@@ -10,6 +10,7 @@
 
 mod mailboxes;
 mod messages;
+mod names;
 mod scan;
 mod users;
 
@@ -17,19 +18,21 @@ pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
 };
+pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;
 pub use users::UserRow;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -55,8 +58,12 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The operation is not allowed on this object (with the reason).
     NotAllowed(String),
+    /// The disk (or the database's size limit) is full: the write was not done. Reading goes on.
+    Full,
     /// SQLite failed.
     Db(rusqlite::Error),
+    /// Creating the database file or its directory failed.
+    Io(PathBuf, std::io::Error),
 }
 
 impl fmt::Display for StoreError {
@@ -70,7 +77,9 @@ impl fmt::Display for StoreError {
             StoreError::NotFound(what) => write!(f, "{what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
             StoreError::NotAllowed(what) => write!(f, "{what}"),
+            StoreError::Full => write!(f, "the disk is full (database or disk is full)"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
         }
     }
 }
@@ -79,7 +88,10 @@ impl std::error::Error for StoreError {}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e)
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Db(e),
+        }
     }
 }
 
@@ -112,21 +124,32 @@ pub(crate) fn mark_changed(mailbox: MailboxId) {
 
 pub struct Store {
     path: PathBuf,
+    /// The permission bits of an existing database file that others may read (see `open`).
+    loose_mode: Option<u32>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
+    /// The last write failed for a full disk (logged once until a write succeeds again).
+    full: AtomicBool,
+    /// Tests only: every write fails as on a full disk.
+    simulate_full: AtomicBool,
 }
 
 impl Store {
-    /// Open (creating if needed) and migrate the database at `path`.
+    /// Open (creating if needed) and migrate the database at `path`. A new file (and a missing
+    /// directory for it) is created for the owner only, whatever the umask.
     pub fn open(path: &Path) -> Result<Store> {
+        let loose_mode = create_private(path)?;
         let writer = open_connection(path, true)?;
         migrate(&writer, path)?;
         Ok(Store {
             path: path.to_path_buf(),
+            loose_mode,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
+            full: AtomicBool::new(false),
+            simulate_full: AtomicBool::new(false),
         })
     }
 
@@ -137,6 +160,12 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The permission bits of the database file when it already existed with group or other
+    /// bits set (mail and password hashes readable by other local users), for a warning.
+    pub fn loose_mode(&self) -> Option<u32> {
+        self.loose_mode
     }
 
     /// Run `f` on a reader connection (a snapshot of the last commit).
@@ -166,13 +195,18 @@ impl Store {
     pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let mut conn = lock(&self.writer);
         CHANGED.with(|c| c.borrow_mut().clear());
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
+        let result = if self.simulate_full.load(Ordering::Relaxed) {
+            Err(StoreError::Full)
+        } else {
+            (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })()
+        };
         drop(conn);
+        self.note_disk_state(&result);
         let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
         if result.is_ok() && !changed.is_empty() {
             if let Some(hook) = self.on_commit.get() {
@@ -180,6 +214,34 @@ impl Store {
             }
         }
         result
+    }
+
+    /// Log the start and the end of a full disk once each, not once per refused write.
+    fn note_disk_state<T>(&self, result: &Result<T>) {
+        match result {
+            Err(StoreError::Full) => {
+                if !self.full.swap(true, Ordering::Relaxed) {
+                    log::error!(
+                        "{}: database or disk is full: changes are refused (APPEND gets NO [LIMIT]) until space is freed; SELECT skips the \\Recent claim and FETCH the \\Seen flag",
+                        self.path.display()
+                    );
+                }
+            }
+            Ok(_) => {
+                if self.full.swap(false, Ordering::Relaxed) {
+                    log::info!("{}: writes succeed again", self.path.display());
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Tests only: make every write fail as it does on a full disk (`StoreError::Full`), for
+    /// the paths where a real full disk is not deterministic (an UPDATE in place may or may
+    /// not need a new page). Not reachable from the command line.
+    #[doc(hidden)]
+    pub fn simulate_full_disk(&self, on: bool) {
+        self.simulate_full.store(on, Ordering::Relaxed);
     }
 
     /// A number that changes whenever another connection (in this process or another) commits;
@@ -193,6 +255,55 @@ impl Store {
     pub fn integrity_check(&self) -> Result<String> {
         self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
     }
+}
+
+/// Create the database file with mode 0600 (and a missing directory for it with 0700) before
+/// SQLite opens it: SQLite gives the -wal and -shm files the main file's permission bits, so all
+/// three stay private whatever the umask. An existing file is left as it is; its mode is
+/// returned when group or other bits are set.
+fn create_private(path: &Path) -> Result<Option<u32>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| StoreError::Io(p, e)
+    };
+    // A URI or an in-memory name is SQLite's to interpret, not a file name.
+    let name = path.to_string_lossy();
+    if name.starts_with("file:") || name == ":memory:" {
+        return Ok(None);
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            return Ok((mode & 0o077 != 0).then_some(mode));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io(dir))?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        // The umask may have taken owner bits away: set the mode exactly.
+        Ok(file) => file
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io(path))?,
+        // Another process created it meanwhile: it is that one's file now.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    Ok(None)
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection> {
@@ -265,7 +376,35 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 2 {
         migrate_step(conn, 2, mailboxes::tag_well_known_folders)?;
     }
+    if version < 3 {
+        migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
+    }
     Ok(())
+}
+
+/// A step that rebuilds a table other tables refer to (SQLite's "make other kinds of table
+/// schema changes" procedure): foreign keys are off while it runs, which SQLite allows only
+/// outside a transaction, and checked before the step commits.
+fn migrate_rebuild_step(
+    conn: &Connection,
+    to: i64,
+    step: impl FnOnce(&Transaction) -> Result<()>,
+) -> Result<()> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = migrate_step(conn, to, |tx| {
+        step(tx)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        match broken {
+            Some(table) => Err(StoreError::NotAllowed(format!(
+                "migration to schema {to} left a broken reference in table {table}"
+            ))),
+            None => Ok(()),
+        }
+    });
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    result
 }
 
 /// Run one migration step and record its version, all or nothing.
@@ -418,6 +557,186 @@ mod tests {
         );
         assert_eq!(store.subscriptions(id).unwrap().len(), 6);
         // Opening again changes nothing.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A database that cannot grow (SQLite's max_page_count: the same SQLITE_FULL as a full
+    /// disk): the APPEND that does not fit fails as `Full` and leaves nothing behind, every
+    /// APPEND before it is intact, reading and SELECT go on, and writes work again once there
+    /// is room.
+    #[test]
+    fn a_full_database_refuses_writes_and_loses_nothing() {
+        let t = temp_store();
+        let user = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(user, INBOX).unwrap().unwrap().id;
+        let pages: i64 = t
+            .store
+            .read(|c| Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?))
+            .unwrap();
+        let limit = |n: i64| {
+            let w = lock(&t.store.writer);
+            w.pragma_update(None, "max_page_count", n).unwrap();
+        };
+        limit(pages + 40);
+        let msg = |i: usize| {
+            let raw = format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(20_000)).into_bytes();
+            crate::message::prepare(raw, Vec::new(), None)
+        };
+        let mut stored = Vec::new();
+        let err = loop {
+            assert!(stored.len() < 100, "the size limit never took effect");
+            match t.store.append(inbox, &[msg(stored.len())]) {
+                Ok(a) => stored.push(a[0].uid),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, StoreError::Full), "{err}");
+        assert!(!stored.is_empty());
+        let snapshot = t.store.select(inbox, true).unwrap();
+        assert_eq!(snapshot.uids, stored);
+        for (i, m) in t.store.messages(inbox, &stored).unwrap().iter().enumerate() {
+            let raw = t.store.raw(m.body_id).unwrap();
+            assert!(raw.starts_with(format!("Subject: {i}\r\n").as_bytes()));
+        }
+        assert_eq!(t.store.integrity_check().unwrap(), "ok");
+        limit(pages + 1000);
+        t.store.append(inbox, &[msg(stored.len())]).unwrap();
+        assert_eq!(t.store.counts(inbox).unwrap().0 as usize, stored.len() + 1);
+    }
+
+    /// A database as liteimap with schema 2 wrote it, where bodies were deduplicated across
+    /// users: a body held by three users (twice by the first), one held by one user, and one
+    /// no message uses.
+    #[test]
+    fn migrates_a_version_2_database_to_per_user_bodies() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v2.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            // Schema 2 is schema.sql with the bodies table as it was then.
+            c.execute_batch(&format!(
+                "{SCHEMA};
+                 DROP TABLE bodies;
+                 CREATE TABLE bodies (
+                     id     INTEGER PRIMARY KEY,
+                     hash   BLOB    NOT NULL UNIQUE,
+                     size   INTEGER NOT NULL,
+                     parsed BLOB    NOT NULL,
+                     raw    BLOB    NOT NULL
+                 );
+                 PRAGMA user_version = 2;"
+            ))
+            .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES
+                   (1, 'a', 'x', 0), (2, 'b', 'x', 0), (3, 'c', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
+                   (1, 1, 'INBOX', 1, 3), (2, 1, 'Archive', 2, 2), (3, 2, 'INBOX', 3, 3),
+                   (4, 3, 'INBOX', 4, 2);
+                 INSERT INTO bodies (id, hash, size, parsed, raw) VALUES
+                   (10, x'01', 6, x'aa', CAST('shared' AS BLOB)),
+                   (11, x'02', 4, x'bb', CAST('mine' AS BLOB)),
+                   (12, x'03', 6, x'cc', CAST('orphan' AS BLOB));
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 0, 1), (2, 1, 2, 11, 0, 1), (3, 2, 1, 10, 0, 1),
+                   (4, 3, 1, 10, 0, 1), (5, 3, 2, 11, 0, 1), (6, 4, 1, 10, 0, 1);
+                 INSERT INTO flags (message_id, flag) VALUES (4, '\\Seen');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        // (message, user, raw, hash, parsed)
+        type Row = (i64, i64, String, Vec<u8>, Vec<u8>);
+        let q = |sql: &str| -> Vec<Row> {
+            store
+                .read(|c| {
+                    let mut st = c.prepare(sql)?;
+                    let rows = st.query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?;
+                    Ok(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .unwrap()
+        };
+        // (message, user, raw, hash, parsed): every message has its own user's body, with the
+        // same bytes, hash and cached parse as before.
+        let rows = q(
+            "SELECT m.id, b.user_id, CAST(b.raw AS TEXT), b.hash, b.parsed
+                      FROM messages m JOIN bodies b ON b.id = m.body_id
+                      JOIN mailboxes mb ON mb.id = m.mailbox_id
+                      WHERE b.user_id = mb.user_id ORDER BY m.id",
+        );
+        let shared = (b"\x01".to_vec(), b"\xaa".to_vec());
+        let mine = (b"\x02".to_vec(), b"\xbb".to_vec());
+        let row = |m: i64, u: i64, raw: &str, (h, p): &(Vec<u8>, Vec<u8>)| {
+            (m, u, raw.to_string(), h.clone(), p.clone())
+        };
+        assert_eq!(
+            rows,
+            vec![
+                row(1, 1, "shared", &shared),
+                row(2, 1, "mine", &mine),
+                row(3, 1, "shared", &shared),
+                row(4, 2, "shared", &shared),
+                row(5, 2, "mine", &mine),
+                row(6, 3, "shared", &shared),
+            ]
+        );
+        let body_of = |m: i64| -> i64 {
+            store
+                .read(|c| {
+                    Ok(
+                        c.query_row("SELECT body_id FROM messages WHERE id = ?1", [m], |r| {
+                            r.get(0)
+                        })?,
+                    )
+                })
+                .unwrap()
+        };
+        // The first holder keeps the row (and within a user the body stays shared); the others
+        // got copies; the unused body is gone.
+        assert_eq!((body_of(1), body_of(3)), (10, 10));
+        assert_eq!(body_of(2), 11);
+        assert_ne!(body_of(4), body_of(6));
+        assert_ne!(body_of(5), 11);
+        let bodies: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(bodies, 5);
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let fk: Option<String> = store
+            .read(|c| {
+                Ok(c.query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                    .optional()?)
+            })
+            .unwrap();
+        assert_eq!(fk, None);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        // Foreign keys are on again, flags stayed, and removing a user leaves the others' mail.
+        let fks: bool = store
+            .read(|c| Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
+            .unwrap();
+        let fks_writer: bool = lock(&store.writer)
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fks && fks_writer);
+        let b = store.find_user("b").unwrap().unwrap();
+        let b_inbox = store.mailbox(b.id, INBOX).unwrap().unwrap().id;
+        assert_eq!(
+            store.messages(b_inbox, &[1]).unwrap()[0].flags,
+            vec!["\\Seen"]
+        );
+        store.remove_user("a").unwrap();
+        assert_eq!(store.raw(body_of(4)).unwrap(), b"shared");
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(store.integrity_check().unwrap(), "ok");

@@ -26,7 +26,7 @@ use crate::imap::cmd::mailbox::nz;
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
-use crate::store::{FlagOp, MessageMeta};
+use crate::store::{FlagOp, MessageMeta, StoreError};
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
@@ -168,12 +168,23 @@ impl Session {
                     .filter(|(m, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
                     .map(|(m, _)| m.uid)
                     .collect();
-                if !unseen.is_empty() {
-                    let (modseq, changes) = self
+                // On a full disk the flag cannot be written: the data is served without it
+                // (the store logs the full disk once).
+                let marked = if unseen.is_empty() {
+                    None
+                } else {
+                    match self
                         .db(move |s| {
                             s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".to_string()])
                         })
-                        .await?;
+                        .await
+                    {
+                        Ok(marked) => Some(marked),
+                        Err(StoreError::Full) => None,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                if let Some((modseq, changes)) = marked {
                     if let Some(sel) = self.state.selected_mut() {
                         sel.own_modseqs.insert(modseq);
                     }
