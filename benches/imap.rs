@@ -7,6 +7,8 @@
 //!   cargo bench --bench imap -- import [N]   # `liteimap import` of an N-message mbox (100,000)
 //!   cargo bench --bench imap -- lmtp [SECS]  # 4 LMTP clients delivering ~4 KB messages (10 s)
 //!   cargo bench --bench imap -- mailbox      # LIST-STATUS over 200 folders, MOVE of 5,000
+//!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
+//!                                            # a 45 MB message of 4.5 M MIME parts (8)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -663,6 +665,118 @@ fn bench_lmtp(secs: u64) {
     );
 }
 
+/// A 45 MB message of 4.5 million 10-byte MIME parts, `id` making each copy distinct.
+fn part_bomb(id: usize) -> Vec<u8> {
+    let parts = 4_500_000;
+    let mut raw =
+        format!("Subject: part bomb {id}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+            .into_bytes();
+    raw.reserve(parts * 10 + 16);
+    for _ in 0..parts {
+        raw.extend_from_slice(b"--b\r\nabc\r\n");
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    raw
+}
+
+/// Sessions APPEND a MIME part bomb each, all at once, then FETCH its BODYSTRUCTURE, all at
+/// once; the server's resident set is sampled throughout.
+fn bench_part_bomb(sessions: usize) {
+    let dir = temp_dir("partbomb");
+    let db = dir.join("bench.db");
+    populate(&db, 1);
+    let srv = Server::start(&dir, &db, &["--max-user-connections-per-ip", "100"]);
+    let port = srv.port;
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = srv.rss_kib();
+    println!(
+        "## {sessions} sessions: APPEND, then FETCH BODYSTRUCTURE of a 45 MB / 4.5 M-part message"
+    );
+    let messages: Vec<Vec<u8>> = (0..sessions).map(part_bomb).collect();
+    let size = messages[0].len();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let pid = srv.child.id();
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering;
+            while !stop.load(Ordering::SeqCst) {
+                let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                peak.fetch_max(rss, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let phase = |name: &str, f: &(dyn Fn(&mut Client, usize, &[u8]) + Sync)| {
+        peak.store(0, std::sync::atomic::Ordering::SeqCst);
+        let (d, _) = time(|| {
+            std::thread::scope(|scope| {
+                for (i, m) in messages.iter().enumerate() {
+                    scope.spawn(move || {
+                        let mut c = Client::login(port);
+                        f(&mut c, i, m);
+                    });
+                }
+            })
+        });
+        let p = peak.load(std::sync::atomic::Ordering::SeqCst);
+        println!(
+            "| {name} | {} | peak RSS {} MiB (+{} MiB over idle) |",
+            ms(d),
+            p / 1024,
+            p.saturating_sub(idle) / 1024
+        );
+    };
+    println!(
+        "message: {:.1} MB; server RSS idle {} MiB",
+        size as f64 / 1e6,
+        idle / 1024
+    );
+    println!("| phase | time | server memory |");
+    println!("|---|---|---|");
+    phase("APPEND", &|c, _, m| {
+        c.n += 1;
+        let tag = format!("b{}", c.n);
+        c.w.write_all(format!("{tag} APPEND INBOX {{{}}}\r\n", m.len()).as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        c.r.read_line(&mut line).unwrap();
+        assert!(line.starts_with('+'), "APPEND refused: {line}");
+        c.w.write_all(m).unwrap();
+        c.w.write_all(b"\r\n").unwrap();
+        loop {
+            line.clear();
+            c.r.read_line(&mut line).unwrap();
+            if line.starts_with(&tag) {
+                assert!(line.contains("OK"), "APPEND: {line}");
+                break;
+            }
+        }
+    });
+    // Each session its own message (the first in INBOX is populate's).
+    phase("FETCH BODYSTRUCTURE", &|c, i, _| {
+        c.cmd("SELECT INBOX");
+        c.cmd(&format!("FETCH {} BODYSTRUCTURE", i + 2));
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = sampler.join();
+    let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.join("bench.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!(
+        "database + WAL afterwards: {:.1} MB for {:.1} MB of mail",
+        db_size as f64 / 1e6,
+        (size * sessions) as f64 / 1e6
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -675,6 +789,7 @@ fn main() {
         "import" => bench_import(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         "lmtp" => bench_lmtp(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10)),
         "mailbox" => bench_mailbox(),
+        "partbomb" => bench_part_bomb(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8)),
         _ => {
             bench_fetch();
             println!();

@@ -268,8 +268,14 @@ fn pipelined_extension_commands_count_too() {
         .iter()
         .map(|t| last(&c.until_tagged(t)).to_string())
         .collect();
-    assert!(r[..3].iter().all(|l| l == "TAG OK SEARCH completed"), "{r:?}");
-    assert!(r[3].starts_with("TAG NO [LIMIT] More than 2 commands"), "{r:?}");
+    assert!(
+        r[..3].iter().all(|l| l == "TAG OK SEARCH completed"),
+        "{r:?}"
+    );
+    assert!(
+        r[3].starts_with("TAG NO [LIMIT] More than 2 commands"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -435,5 +441,82 @@ fn client_that_never_reads_is_disconnected_and_others_are_served() {
     assert_eq!(
         last(&other.cmd("FETCH 4 RFC822.SIZE")),
         "TAG OK FETCH completed"
+    );
+}
+
+#[test]
+fn mime_part_bomb_is_cut_into_one_opaque_tail_seen_alike_by_every_command() {
+    use liteimap::mime::MAX_PARTS;
+    let dir = TempDir::new("partbomb");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let mut raw = b"Subject: bomb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+    let mut tail_start = 0;
+    for i in 0..MAX_PARTS + 10 {
+        raw.extend_from_slice(b"--b\r\n");
+        if i == MAX_PARTS - 1 {
+            tail_start = raw.len();
+        }
+        raw.extend_from_slice(format!("Content-Type: text/plain\r\n\r\nw{i}x\r\n").as_bytes());
+    }
+    let tail_end = raw.len() - 2;
+    raw.extend_from_slice(b"--b--\r\n");
+    assert!(c.append("INBOX", "", &raw).contains("OK"));
+    c.cmd("SELECT INBOX");
+
+    // The root and MAX_PARTS - 1 parts, then one opaque part for the rest.
+    let r = c.cmd("FETCH 1 BODYSTRUCTURE");
+    assert_eq!(last(&r), "TAG OK FETCH completed");
+    let bs = r.join("\n");
+    assert_eq!(bs.matches("\"plain\"").count(), MAX_PARTS - 1);
+    assert_eq!(bs.matches("\"octet-stream\"").count(), 1);
+    let tail_len = tail_end - tail_start;
+    assert!(
+        bs.contains(&format!("(\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" {tail_len} NIL NIL NIL NIL) \"mixed\"")),
+        "{}",
+        &bs[bs.len().saturating_sub(300)..]
+    );
+
+    // BODY[n] of the last real part and of the tail; BINARY agrees.
+    let r = c.cmd(&format!("FETCH 1 BODY.PEEK[{}]", MAX_PARTS - 1));
+    assert_eq!(
+        r[0],
+        format!(
+            "* 1 FETCH (BODY[{}] {{6}}\r\nw{}x)",
+            MAX_PARTS - 1,
+            MAX_PARTS - 2
+        )
+    );
+    let tail = String::from_utf8_lossy(&raw[tail_start..tail_end]).into_owned();
+    let r = c.cmd(&format!("FETCH 1 BODY.PEEK[{MAX_PARTS}]"));
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (BODY[{MAX_PARTS}] {{{tail_len}}}\r\n{tail})")
+    );
+    assert!(tail.starts_with(&format!(
+        "Content-Type: text/plain\r\n\r\nw{}x",
+        MAX_PARTS - 1
+    )));
+    assert!(tail.ends_with(&format!("w{}x", MAX_PARTS + 9)));
+    let r = c.cmd(&format!("FETCH 1 BINARY.PEEK[{MAX_PARTS}]"));
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (BINARY[{MAX_PARTS}] {{{tail_len}}}\r\n{tail})")
+    );
+    let r = c.cmd(&format!("FETCH 1 BODY.PEEK[{}]", MAX_PARTS + 1));
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (BODY[{}] {{0}}\r\n)", MAX_PARTS + 1)
+    );
+
+    // SEARCH looks into text parts only: the words of the opaque tail are not text.
+    assert_eq!(c.cmd("SEARCH BODY w5x")[0], "* SEARCH 1");
+    assert_eq!(
+        c.cmd(&format!("SEARCH BODY w{}x", MAX_PARTS - 2))[0],
+        "* SEARCH 1"
+    );
+    assert_eq!(
+        c.cmd(&format!("SEARCH BODY w{}x", MAX_PARTS + 5))[0],
+        "* SEARCH"
     );
 }
