@@ -53,6 +53,12 @@ pub struct Serve {
     #[argh(option, default = "50 * 1024 * 1024")]
     pub max_message_size: u32,
 
+    /// bytes the literals (APPENDed messages) of all logged-in sessions may hold in memory
+    /// together while they arrive and are stored; a literal that does not fit waits for room
+    /// (default 67108864 = 64 MiB; one larger than this waits until it is alone)
+    #[argh(option, default = "64 * 1024 * 1024")]
+    pub max_literal_memory: usize,
+
     /// longest command line in bytes, literals excluded (default 65536)
     #[argh(option, default = "64 * 1024")]
     pub max_line_length: usize,

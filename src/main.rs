@@ -175,6 +175,7 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
             max_search_depth: args.max_search_depth.clamp(1, MAX_SEARCH_DEPTH),
         },
         login_timeout: Duration::from_secs(args.login_timeout.max(1)),
+        literal_memory: args.max_literal_memory.max(64 * 1024),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip.max(1),

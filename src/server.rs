@@ -19,6 +19,7 @@ use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::response::Capability;
 
 use crate::dbpool::DbPool;
+use crate::imap::budget::ByteBudget;
 use crate::imap::conn::{Conn, Limits, Stream};
 use crate::imap::session::{Session, Start};
 use crate::imap::state::State;
@@ -38,6 +39,8 @@ pub struct Config {
     pub limits: Limits,
     /// A connection that has not logged in within this time is closed.
     pub login_timeout: Duration,
+    /// Bytes the literals of all logged-in sessions may hold together (`ByteBudget`).
+    pub literal_memory: usize,
     /// An authenticated connection silent for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
@@ -64,6 +67,7 @@ impl Default for Config {
         Config {
             limits: Limits::default(),
             login_timeout: Duration::from_secs(60),
+            literal_memory: 64 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
             max_connections: 1000,
             max_connections_per_ip: 100,
@@ -149,6 +153,8 @@ pub struct Context {
     pub per_user_ip: Arc<Counter<(crate::store::UserId, IpAddr)>>,
     /// Recent failed logins per IP address: (count, time of the last).
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// The memory the literals of logged-in sessions share.
+    pub literal_budget: Arc<ByteBudget>,
 }
 
 impl Context {
@@ -169,7 +175,6 @@ impl Context {
         Arc::new(Context {
             db,
             store,
-            config,
             notifier,
             shutdown_rx: rx,
             shutdown_tx: Mutex::new(Some(tx)),
@@ -179,6 +184,8 @@ impl Context {
             per_ip: Arc::default(),
             per_user_ip: Arc::default(),
             failures: Mutex::new(HashMap::new()),
+            literal_budget: ByteBudget::new(config.literal_memory),
+            config,
         })
     }
 
@@ -414,7 +421,8 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
         };
         let peer = peer.to_string();
         let timeout = ctx.config.login_timeout;
-        let conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
+        let mut conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
+        conn.set_literal_budget(ctx.literal_budget.clone());
         let mut session = Session::new(conn, ctx.clone(), peer.clone(), secure);
         session.peer_ip = Some(ip);
         let id = session.id;

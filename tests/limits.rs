@@ -520,3 +520,102 @@ fn mime_part_bomb_is_cut_into_one_opaque_tail_seen_alike_by_every_command() {
         "* SEARCH"
     );
 }
+
+#[test]
+fn commands_pipelined_behind_a_large_append_still_run() {
+    // After a message over 1 MiB the framer is replaced (to give its buffer back); the bytes
+    // the client sent behind it must survive that.
+    let dir = TempDir::new("bigpipe");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let mut msg = b"Subject: big\r\n\r\n".to_vec();
+    msg.resize(3 * 1024 * 1024 + 17, b'x');
+    // LITERAL+: the literal and two more commands in one write.
+    let mut burst = format!("a1 APPEND INBOX {{{}+}}\r\n", msg.len()).into_bytes();
+    burst.extend_from_slice(&msg);
+    burst.extend_from_slice(b"\r\na2 NOOP\r\na3 STATUS INBOX (MESSAGES)\r\n");
+    c.send(&burst);
+    assert!(c
+        .until_tagged("a1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    assert_eq!(c.until_tagged("a2"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(
+        c.until_tagged("a3"),
+        vec!["* STATUS INBOX (MESSAGES 1)", "TAG OK STATUS completed"]
+    );
+    // Synchronising: after the "+", the literal with the next command right behind it.
+    c.send(format!("b1 APPEND INBOX {{{}}}\r\n", msg.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    let mut rest = msg.clone();
+    rest.extend_from_slice(b"\r\nb2 STATUS INBOX (MESSAGES)\r\n");
+    c.send(&rest);
+    assert!(c
+        .until_tagged("b1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    assert_eq!(
+        c.until_tagged("b2"),
+        vec!["* STATUS INBOX (MESSAGES 2)", "TAG OK STATUS completed"]
+    );
+}
+
+#[test]
+fn literals_of_logged_in_sessions_wait_for_room_in_the_shared_pool() {
+    let dir = TempDir::new("litpool");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            literal_memory: 100_000,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    let msg = |n: usize| {
+        let mut m = b"Subject: x\r\n\r\n".to_vec();
+        m.resize(n, b'a');
+        m
+    };
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(BOB);
+    a.send(b"a1 APPEND INBOX {80000}\r\n");
+    assert!(a.read_line().starts_with('+'));
+    assert_eq!(srv.ctx.literal_budget.used(), 80_000);
+    // 80,000 + 30,000 bytes do not fit: b's literal waits for a's command to finish.
+    b.send(b"b1 APPEND INBOX {30000}\r\n");
+    assert!(!b.has_data());
+    a.send(&msg(80_000));
+    a.send(b"\r\n");
+    assert!(a
+        .until_tagged("a1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    // a reads its next command: the pool is free, b goes on.
+    a.send(b"a2 NOOP\r\n");
+    assert_eq!(a.until_tagged("a2"), vec!["TAG OK NOOP completed"]);
+    assert!(b.read_line().starts_with('+'));
+    b.send(&msg(30_000));
+    b.send(b"\r\n");
+    assert!(b
+        .until_tagged("b1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    // A literal larger than the whole pool waits until it is alone, then goes through.
+    assert!(b.append("INBOX", "", &msg(150_000)).contains("OK"));
+    // So does a MULTIAPPEND whose literals together are larger: it does not wait for itself.
+    let m = msg(60_000);
+    b.send(b"b2 APPEND INBOX {60000+}\r\n");
+    b.send(&m);
+    b.send(b" {60000+}\r\n");
+    b.send(&m);
+    b.send(b"\r\n");
+    assert!(b
+        .until_tagged("b2")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+}

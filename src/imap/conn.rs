@@ -9,9 +9,12 @@
 //! connection closed: its bytes are already on the way, and skipping them would mean buffering
 //! up to a whole message's worth (the framer keeps a message's bytes) for a command we refuse —
 //! 50 MB from a stranger whose limit before login is 8 KiB. A client that reads APPENDLIMIT
-//! never gets there.
+//! never gets there. Once logged in, a literal first takes its size from the pool all sessions
+//! share (`budget`), waiting for room: eight 45 MB APPENDs at once arrive one after another
+//! instead of holding 8 × 3 copies.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::prelude::*;
@@ -25,6 +28,8 @@ use imap_codec::imap_types::core::{LiteralMode, Tag};
 use imap_codec::imap_types::response::{Greeting, Response};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::{GreetingCodec, ResponseCodec};
+
+use super::budget::{ByteBudget, Hold};
 
 /// The deepest SEARCH nesting imap-codec's parser accepts (it refuses deeper input to keep its
 /// recursion off the end of the stack); `max_search_depth` can only lower it.
@@ -118,19 +123,38 @@ pub struct Conn {
     /// Whether the client has logged in: before that, literals are limited to
     /// PRE_AUTH_MAX_LITERAL (a password fits; a 50 MB upload from a stranger does not).
     pub authenticated: bool,
+    /// The pool the literals of logged-in sessions share (None: unlimited).
+    literal_budget: Option<Arc<ByteBudget>>,
+    /// What the current message's literals took from it; given back when the next message
+    /// is read (the command has run by then).
+    holds: Vec<Hold>,
+    /// Bytes of the last read from the socket, and how long the message being read was just
+    /// before they were enqueued: what is left of them once the message completes is the
+    /// start of the next one (see `release_large_buffer`).
+    last_fill: usize,
+    fill_mark: Option<usize>,
 }
 
 /// The largest literal accepted before login.
 pub const PRE_AUTH_MAX_LITERAL: u32 = 8 * 1024;
 
+/// After a message longer than this the framer is replaced: its buffer keeps the capacity of
+/// the largest message it ever held (64 MiB after a 45 MB APPEND), for as long as the
+/// connection lasts.
+const RELEASE_BUFFER_OVER: usize = 1024 * 1024;
+
+fn fragmentizer(limits: &Limits) -> Fragmentizer {
+    let max_message = (limits.max_literal as u64)
+        .saturating_add(limits.max_line as u64 * 2)
+        .min(u32::MAX as u64) as u32;
+    Fragmentizer::new(max_message)
+}
+
 impl Conn {
     pub fn new(stream: Box<dyn Stream>, limits: Limits, timeout: Duration) -> Self {
-        let max_message = (limits.max_literal as u64)
-            .saturating_add(limits.max_line as u64 * 2)
-            .min(u32::MAX as u64) as u32;
         Conn {
             stream,
-            frag: Fragmentizer::new(max_message),
+            frag: fragmentizer(&limits),
             limits,
             out: Vec::with_capacity(4096),
             buf: vec![0; 4 * 1024],
@@ -142,7 +166,17 @@ impl Conn {
             waited: false,
             write_failed: false,
             authenticated: false,
+            literal_budget: None,
+            holds: Vec::new(),
+            last_fill: 0,
+            fill_mark: None,
         }
+    }
+
+    /// Share `budget` with other connections: once logged in, a literal waits until its
+    /// size fits in it.
+    pub fn set_literal_budget(&mut self, budget: Arc<ByteBudget>) {
+        self.literal_budget = Some(budget);
     }
 
     /// Take the stream out (for a TLS handshake); the connection is unusable until
@@ -156,11 +190,7 @@ impl Conn {
     /// before the switch are discarded with the old framer, never executed.
     pub fn set_stream(&mut self, stream: Box<dyn Stream>) {
         self.stream = stream;
-        let max = self
-            .limits
-            .max_literal
-            .saturating_add(self.limits.max_line as u32 * 2);
-        self.frag = Fragmentizer::new(max);
+        self.frag = fragmentizer(&self.limits);
         self.reset_message();
     }
 
@@ -172,6 +202,27 @@ impl Conn {
         self.fragment_end = 0;
         self.in_literal = false;
         self.literals = 0;
+        self.fill_mark = None;
+    }
+
+    /// Replace the framer after a large message, keeping the bytes the client already sent
+    /// after it (they are the tail of the last read: the framer consumes everything it is
+    /// given before asking for more).
+    fn release_large_buffer(&mut self) {
+        let len = self.frag.message_bytes().len();
+        let Some(mark) = self.fill_mark else {
+            return;
+        };
+        if len <= RELEASE_BUFFER_OVER || self.frag.is_max_message_size_exceeded() {
+            return;
+        }
+        let consumed = len.saturating_sub(mark);
+        let Some(rest) = self.buf.get(consumed..self.last_fill) else {
+            return;
+        };
+        let mut frag = fragmentizer(&self.limits);
+        frag.enqueue_bytes(rest);
+        self.frag = frag;
     }
 
     /// Queue a greeting.
@@ -297,6 +348,8 @@ impl Conn {
         if n == 0 {
             return Err(ReadError::Closed);
         }
+        self.last_fill = n;
+        self.fill_mark = Some(self.frag.message_bytes().len());
         self.frag.enqueue_bytes(&self.buf[..n]);
         Ok(())
     }
@@ -342,6 +395,7 @@ impl Conn {
                                 continue;
                             }
                             LiteralMode::Sync => {
+                                self.take_budget(length).await;
                                 self.out.extend_from_slice(b"+ Ready for literal data\r\n");
                                 self.flush().await.map_err(ReadError::Io)?;
                             }
@@ -359,7 +413,8 @@ impl Conn {
                                 self.flush().await.map_err(ReadError::Io)?;
                                 return Err(ReadError::Closed);
                             }
-                            LiteralMode::NonSync => {}
+                            // Its bytes wait in the socket until there is room.
+                            LiteralMode::NonSync => self.take_budget(length).await,
                         }
                         self.in_literal = true;
                     }
@@ -372,6 +427,17 @@ impl Conn {
             if self.frag.is_message_complete() {
                 return Ok(());
             }
+        }
+    }
+
+    /// Room for a literal of `length` bytes in the shared pool, waiting for it (logged in).
+    async fn take_budget(&mut self, length: u32) {
+        if !self.authenticated {
+            return;
+        }
+        if let Some(budget) = self.literal_budget.clone() {
+            let mine = self.holds.iter().map(Hold::bytes).sum();
+            self.holds.push(budget.take(length as usize, mine).await);
         }
     }
 
@@ -422,8 +488,20 @@ impl Conn {
         C: Decoder,
         for<'a> C::Message<'a>: IntoStatic<Static = C::Message<'static>>,
     {
+        // The previous command has run: its literals' room goes back to the pool.
+        self.holds.clear();
         self.next_message().await?;
+        let result = self.decode(codec);
+        self.release_large_buffer();
         self.reset_message();
+        Ok(result)
+    }
+
+    fn decode<C>(&self, codec: &C) -> Result<C::Message<'static>, Rejected>
+    where
+        C: Decoder,
+        for<'a> C::Message<'a>: IntoStatic<Static = C::Message<'static>>,
+    {
         let tag = || self.frag.decode_tag().map(|t| t.into_static());
         let result = match self.frag.decode_message(codec) {
             Ok(message) => Ok(message.into_static()),
@@ -459,7 +537,7 @@ impl Conn {
                 raw: self.frag.message_bytes().to_vec(),
             }),
         };
-        Ok(result)
+        result
     }
 
     /// Whether the server read from the socket since the last call; false means the command
