@@ -7,6 +7,8 @@
 //!   cargo bench --bench imap -- import [N]   # `liteimap import` of an N-message mbox (100,000)
 //!   cargo bench --bench imap -- lmtp [SECS]  # 4 LMTP clients delivering ~4 KB messages (10 s)
 //!   cargo bench --bench imap -- mailbox      # LIST-STATUS over 200 folders, MOVE of 5,000
+//!   cargo bench --bench imap -- prelogin [N] # N connections that never log in, each holding
+//!                                            # the largest command it may (1000)
 //!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
 //!                                            # a 45 MB message of 4.5 M MIME parts (8)
 
@@ -777,6 +779,74 @@ fn bench_part_bomb(sessions: usize) {
     );
 }
 
+/// Connections that never log in, each sending LOGIN with 8 KiB literals until refused and then
+/// holding the half-sent command open: the server's RSS before and after.
+fn bench_prelogin(n: usize) {
+    let dir = temp_dir("prelogin");
+    let db = dir.join("bench.db");
+    populate(&db, 1);
+    let limit = (n + 100).to_string();
+    let srv = Server::start(
+        &dir,
+        &db,
+        &[
+            "--max-connections",
+            &limit,
+            "--max-connections-per-ip",
+            &limit,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = srv.rss_kib();
+    println!("## {n} connections that never log in, each with LOGIN literals up to its limit");
+    let chunk = vec![b'u'; 8000];
+    let mut held = Vec::new();
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    let (d, _) = time(|| {
+        for _ in 0..n {
+            let s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut w = s;
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            w.write_all(b"a LOGIN {8000}\r\n").unwrap();
+            // Literals until one is refused (at most 1000, the old per-command limit); the
+            // last one accepted is left half sent, so the command stays open.
+            for i in 0..1000 {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || !line.starts_with('+') {
+                    break;
+                }
+                if i == 7 {
+                    w.write_all(&chunk[..4000]).unwrap();
+                    accepted += 4000;
+                    line.clear();
+                    break;
+                }
+                accepted += chunk.len();
+                w.write_all(&chunk).unwrap();
+                w.write_all(b" {8000}\r\n").unwrap();
+            }
+            if line.contains("NO") {
+                refused += 1;
+            }
+            held.push((r, w));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = srv.rss_kib();
+    println!(
+        "{} literal bytes accepted from {n} connections in {}, {refused} commands refused; \
+         server RSS {} MiB idle, {} MiB with them open (+{} MiB)",
+        accepted,
+        ms(d),
+        idle / 1024,
+        after / 1024,
+        after.saturating_sub(idle) / 1024
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -789,6 +859,7 @@ fn main() {
         "import" => bench_import(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         "lmtp" => bench_lmtp(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10)),
         "mailbox" => bench_mailbox(),
+        "prelogin" => bench_prelogin(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         "partbomb" => bench_part_bomb(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8)),
         _ => {
             bench_fetch();

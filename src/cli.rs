@@ -59,6 +59,12 @@ pub struct Serve {
     #[argh(option, default = "64 * 1024 * 1024")]
     pub max_literal_memory: usize,
 
+    /// bytes the commands of all connections that have not logged in may hold in memory
+    /// together (each is at most 65536 bytes, literals included); past it their literals get
+    /// NO [LIMIT] and a growing command line BYE (default 16777216 = 16 MiB)
+    #[argh(option, default = "16 * 1024 * 1024")]
+    pub max_pre_login_memory: usize,
+
     /// longest command line in bytes, literals excluded (default 65536)
     #[argh(option, default = "64 * 1024")]
     pub max_line_length: usize,

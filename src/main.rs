@@ -176,6 +176,7 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         },
         login_timeout: Duration::from_secs(args.login_timeout.max(1)),
         literal_memory: args.max_literal_memory.max(64 * 1024),
+        pre_auth_memory: args.max_pre_login_memory.max(64 * 1024),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip.max(1),

@@ -41,6 +41,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Bytes the literals of all logged-in sessions may hold together (`ByteBudget`).
     pub literal_memory: usize,
+    /// Bytes the commands of all connections that have not logged in may hold together.
+    pub pre_auth_memory: usize,
     /// An authenticated connection silent for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
@@ -68,6 +70,7 @@ impl Default for Config {
             limits: Limits::default(),
             login_timeout: Duration::from_secs(60),
             literal_memory: 64 * 1024 * 1024,
+            pre_auth_memory: 16 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
             max_connections: 1000,
             max_connections_per_ip: 100,
@@ -155,6 +158,8 @@ pub struct Context {
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// The memory the literals of logged-in sessions share.
     pub literal_budget: Arc<ByteBudget>,
+    /// The memory the commands of connections that have not logged in share.
+    pub pre_auth_budget: Arc<ByteBudget>,
 }
 
 impl Context {
@@ -185,6 +190,7 @@ impl Context {
             per_user_ip: Arc::default(),
             failures: Mutex::new(HashMap::new()),
             literal_budget: ByteBudget::new(config.literal_memory),
+            pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
             config,
         })
     }
@@ -422,7 +428,7 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
         let peer = peer.to_string();
         let timeout = ctx.config.login_timeout;
         let mut conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
-        conn.set_literal_budget(ctx.literal_budget.clone());
+        conn.set_budgets(ctx.literal_budget.clone(), ctx.pre_auth_budget.clone());
         let mut session = Session::new(conn, ctx.clone(), peer.clone(), secure);
         session.peer_ip = Some(ip);
         let id = session.id;

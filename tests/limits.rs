@@ -619,3 +619,117 @@ fn literals_of_logged_in_sessions_wait_for_room_in_the_shared_pool() {
         .unwrap()
         .starts_with("TAG OK [APPENDUID"));
 }
+
+/// Send `TAG LOGIN {8000}` and up to `n` more 8,000-byte literals, each after its `+`;
+/// returns the server's answer to the first announcement it does not continue.
+fn login_with_literals(c: &mut Client, tag: &str, n: usize) -> String {
+    let chunk = vec![b'u'; 8000];
+    c.send(format!("{tag} LOGIN {{8000}}\r\n").as_bytes());
+    for _ in 0..n {
+        let l = c.read_line();
+        if !l.starts_with('+') {
+            return l;
+        }
+        c.send(&chunk);
+        c.send(b" {8000}\r\n");
+    }
+    c.read_line()
+}
+
+#[test]
+fn before_login_a_whole_command_is_at_most_64_kib_and_refused_unread() {
+    let dir = TempDir::new("prelogin");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    // Each literal is under the 8 KiB pre-login limit; the ninth would take the command past
+    // 64 KiB and is refused before the client sends a byte of it (no "+" for it).
+    let r = login_with_literals(&mut c, "a1", 1000);
+    assert_eq!(
+        r,
+        "a1 NO [TOOBIG] Command of more than 65536 bytes (literals included) before login"
+    );
+    assert_eq!(srv.ctx.pre_auth_budget.used(), 0);
+    // The connection goes on; LITERAL+ over the command limit closes it (its bytes are on the
+    // way), after eight literals of the same command were accepted.
+    let r = c.cmd("NOOP");
+    assert_eq!(last(&r), "TAG OK NOOP completed");
+    let mut burst = b"a2 LOGIN".to_vec();
+    for _ in 0..9 {
+        burst.extend_from_slice(b" {8000+}\r\n");
+        burst.extend_from_slice(&[b'u'; 8000]);
+    }
+    c.send(&burst);
+    assert_eq!(
+        c.read_line(),
+        "a2 NO [TOOBIG] Command of more than 65536 bytes (literals included) before login"
+    );
+    assert!(c.read_line().starts_with("* BYE"));
+    assert!(c.is_closed());
+    // A long line is part of the command too: lines after a literal count.
+    let mut c = srv.connect();
+    c.send(b"a3 LOGIN {8000}\r\n");
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[b'u'; 8000]);
+    c.send(b" \"");
+    c.send(&vec![b'p'; 60_000]);
+    c.send(b"\"\r\n");
+    assert_eq!(
+        c.read_line(),
+        "* BYE Command longer than 65536 bytes before login"
+    );
+    // Once logged in, only the normal limits apply: a tenth literal is asked for.
+    let mut c = srv.login(ALICE);
+    let r = login_with_literals(&mut c, "a4", 9);
+    assert!(r.starts_with('+'), "{r}");
+}
+
+#[test]
+fn commands_before_login_share_a_bounded_pool() {
+    let dir = TempDir::new("prepool");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            pre_auth_memory: 20_000,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    // Two strangers each hold a LOGIN with an 8,000-byte literal half sent: 16,034 bytes.
+    let mut a = srv.connect();
+    let mut b = srv.connect();
+    for (c, tag) in [(&mut a, "a1"), (&mut b, "b1")] {
+        c.send(format!("{tag} LOGIN {{8000}}\r\n").as_bytes());
+        assert!(c.read_line().starts_with('+'));
+        c.send(&[b'u'; 4000]);
+    }
+    assert_eq!(srv.ctx.pre_auth_budget.used(), 16_034);
+    // A third has no room: refused before a byte of its literal is read.
+    let mut c = srv.connect();
+    c.send(b"c1 LOGIN {8000}\r\n");
+    assert_eq!(
+        c.read_line(),
+        "c1 NO [LIMIT] Too many connections are sending commands before logging in; try again later"
+    );
+    // A small command still fits.
+    assert_eq!(last(&c.cmd("NOOP")), "TAG OK NOOP completed");
+    // a finishes (and fails) its LOGIN; once it has read its next command, its room is back.
+    a.send(&[b'u'; 4000]);
+    a.send(b" x\r\n");
+    assert_eq!(
+        a.until_tagged("a1"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    assert_eq!(last(&a.cmd("NOOP")), "TAG OK NOOP completed");
+    c.send(b"c2 LOGIN {8000}\r\n");
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[b'u'; 8000]);
+    c.send(b" x\r\n");
+    assert_eq!(
+        c.until_tagged("c2"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    // Logging in gives the room back: b's whole literal is dropped with the connection.
+    drop(b);
+    let mut d = srv.login(ALICE);
+    assert!(d.append("INBOX", "", &[b'm'; 30_000]).contains("OK"));
+}

@@ -83,6 +83,9 @@ pub enum ReadError {
     Timeout,
     /// A line exceeded the limit; the stream cannot be resynchronised.
     LineTooLong,
+    /// The connection must end with this BYE text: a command over the pre-login size, or
+    /// no room left in the memory shared by the connections that have not logged in.
+    Refused(String),
     Io(io::Error),
 }
 
@@ -125,8 +128,11 @@ pub struct Conn {
     pub authenticated: bool,
     /// The pool the literals of logged-in sessions share (None: unlimited).
     literal_budget: Option<Arc<ByteBudget>>,
-    /// What the current message's literals took from it; given back when the next message
-    /// is read (the command has run by then).
+    /// The pool the commands of connections that have not logged in share, every byte of
+    /// them (None: unlimited).
+    pre_auth_budget: Option<Arc<ByteBudget>>,
+    /// What the current message took from its pool; given back when the next message is
+    /// read (the command has run by then).
     holds: Vec<Hold>,
     /// Bytes of the last read from the socket, and how long the message being read was just
     /// before they were enqueued: what is left of them once the message completes is the
@@ -138,10 +144,28 @@ pub struct Conn {
 /// The largest literal accepted before login.
 pub const PRE_AUTH_MAX_LITERAL: u32 = 8 * 1024;
 
+/// The largest command before login: its lines and all its literals together.
+pub const PRE_AUTH_MAX_COMMAND: usize = 64 * 1024;
+
+/// Why a literal is refused before any of it is read.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// Over the literal size or count limit.
+    TooBig,
+    /// Before login: the command with this literal is over PRE_AUTH_MAX_COMMAND.
+    CommandTooBig,
+    /// Before login: the pool shared by connections that have not logged in is full.
+    Busy,
+}
+
+const BUSY: &str = "Too many connections are sending commands before logging in; try again later";
+
 /// After a message longer than this the framer is replaced: its buffer keeps the capacity of
 /// the largest message it ever held (64 MiB after a 45 MB APPEND), for as long as the
-/// connection lasts.
+/// connection lasts. Before login the bar is lower: a thousand strangers that each sent one
+/// 60 KB command would otherwise keep 60 MB between them, outside the pre-login pool.
 const RELEASE_BUFFER_OVER: usize = 1024 * 1024;
+const PRE_AUTH_RELEASE_BUFFER_OVER: usize = 8 * 1024;
 
 fn fragmentizer(limits: &Limits) -> Fragmentizer {
     let max_message = (limits.max_literal as u64)
@@ -167,16 +191,38 @@ impl Conn {
             write_failed: false,
             authenticated: false,
             literal_budget: None,
+            pre_auth_budget: None,
             holds: Vec::new(),
             last_fill: 0,
             fill_mark: None,
         }
     }
 
-    /// Share `budget` with other connections: once logged in, a literal waits until its
-    /// size fits in it.
-    pub fn set_literal_budget(&mut self, budget: Arc<ByteBudget>) {
-        self.literal_budget = Some(budget);
+    /// Share memory with other connections: once logged in, a literal waits until its size
+    /// fits in `literal`; before login, every byte of a command must fit in `pre_auth`, or
+    /// the command is refused.
+    pub fn set_budgets(&mut self, literal: Arc<ByteBudget>, pre_auth: Arc<ByteBudget>) {
+        self.literal_budget = Some(literal);
+        self.pre_auth_budget = Some(pre_auth);
+    }
+
+    /// Before login: make sure the current message holds `bytes` of the pre-login pool.
+    /// False when the pool has no room (nothing more is taken).
+    async fn hold_pre_auth(&mut self, bytes: usize) -> bool {
+        let Some(budget) = self.pre_auth_budget.clone() else {
+            return true;
+        };
+        let held: usize = self.holds.iter().map(Hold::bytes).sum();
+        if bytes <= held {
+            return true;
+        }
+        match budget.try_take(bytes - held).await {
+            Some(h) => {
+                self.holds.push(h);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Take the stream out (for a TLS handshake); the connection is unusable until
@@ -213,7 +259,12 @@ impl Conn {
         let Some(mark) = self.fill_mark else {
             return;
         };
-        if len <= RELEASE_BUFFER_OVER || self.frag.is_max_message_size_exceeded() {
+        let over = if self.authenticated {
+            RELEASE_BUFFER_OVER
+        } else {
+            PRE_AUTH_RELEASE_BUFFER_OVER
+        };
+        if len <= over || self.frag.is_max_message_size_exceeded() {
             return;
         }
         let consumed = len.saturating_sub(mark);
@@ -349,7 +400,19 @@ impl Conn {
             return Err(ReadError::Closed);
         }
         self.last_fill = n;
-        self.fill_mark = Some(self.frag.message_bytes().len());
+        let len = self.frag.message_bytes().len();
+        self.fill_mark = Some(len);
+        if !self.authenticated {
+            if len > PRE_AUTH_MAX_COMMAND {
+                return Err(ReadError::Refused(format!(
+                    "Command longer than {PRE_AUTH_MAX_COMMAND} bytes before login"
+                )));
+            }
+            if !self.hold_pre_auth(len + n).await {
+                log::info!("closing: no room left for commands before login");
+                return Err(ReadError::Refused(BUSY.into()));
+            }
+        }
         self.frag.enqueue_bytes(&self.buf[..n]);
         Ok(())
     }
@@ -383,13 +446,33 @@ impl Conn {
                     self.fragment_end = end;
                     if let Some(LiteralAnnouncement { mode, length }) = announcement {
                         self.literals += 1;
-                        let over =
-                            length > self.max_literal() || self.literals > self.limits.max_literals;
+                        // Before login the whole command counts, and must fit in the pool.
+                        let command = end.saturating_add(length as usize);
+                        let refusal = if length > self.max_literal()
+                            || self.literals > self.limits.max_literals
+                        {
+                            Some(Refusal::TooBig)
+                        } else if self.authenticated {
+                            None
+                        } else if command > PRE_AUTH_MAX_COMMAND {
+                            Some(Refusal::CommandTooBig)
+                        } else if !self.hold_pre_auth(command).await {
+                            log::info!(
+                                "refusing a literal: no room left for commands before login"
+                            );
+                            Some(Refusal::Busy)
+                        } else {
+                            None
+                        };
+                        let over = refusal.is_some();
                         match mode {
                             LiteralMode::Sync if over => {
                                 // The client waits for our "+": refuse now, read nothing.
                                 let tag = self.frag.decode_tag().map(|t| t.into_static());
-                                self.refuse_literal(tag, length).await?;
+                                // The room goes back before the client hears of it.
+                                self.holds.clear();
+                                self.refuse_literal(tag, length, refusal).await?;
+                                self.release_large_buffer();
                                 self.frag.skip_message();
                                 self.reset_message();
                                 continue;
@@ -403,7 +486,7 @@ impl Conn {
                                 // The bytes are coming anyway (see the module doc): refuse and
                                 // close rather than buffer them.
                                 let tag = self.frag.decode_tag().map(|t| t.into_static());
-                                self.refuse_literal(tag, length).await?;
+                                self.refuse_literal(tag, length, refusal).await?;
                                 log::info!(
                                     "closing: non-synchronising literal of {length} bytes over the limit"
                                 );
@@ -454,8 +537,28 @@ impl Conn {
         &mut self,
         tag: Option<Tag<'static>>,
         length: u32,
+        refusal: Option<Refusal>,
     ) -> Result<(), ReadError> {
-        let text = if self.literals > self.limits.max_literals {
+        let (code, text) = match refusal {
+            Some(Refusal::CommandTooBig) => (
+                "TOOBIG",
+                format!(
+                    "Command of more than {PRE_AUTH_MAX_COMMAND} bytes (literals included) before login"
+                ),
+            ),
+            Some(Refusal::Busy) => ("LIMIT", BUSY.to_string()),
+            _ => ("TOOBIG", self.too_big_text(length)),
+        };
+        let line = match tag {
+            Some(t) => format!("{} NO [{code}] {text}\r\n", t.inner()),
+            None => format!("* BAD [{code}] {text}\r\n"),
+        };
+        self.out.extend_from_slice(line.as_bytes());
+        self.flush().await.map_err(ReadError::Io)
+    }
+
+    fn too_big_text(&self, length: u32) -> String {
+        if self.literals > self.limits.max_literals {
             format!(
                 "Too many literals in one command (limit {})",
                 self.limits.max_literals
@@ -470,13 +573,7 @@ impl Conn {
                     " before login"
                 }
             )
-        };
-        let line = match tag {
-            Some(t) => format!("{} NO [TOOBIG] {text}\r\n", t.inner()),
-            None => format!("* BAD [TOOBIG] {text}\r\n"),
-        };
-        self.out.extend_from_slice(line.as_bytes());
-        self.flush().await.map_err(ReadError::Io)
+        }
     }
 
     /// Read and decode the next message with `codec`.

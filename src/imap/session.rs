@@ -266,6 +266,11 @@ impl Session {
                     log::debug!("session {} ({}): read error: {e}", self.id, self.peer);
                     return;
                 }
+                Err(ReadError::Refused(why)) => {
+                    log::info!("session {} ({}): closing: {why}", self.id, self.peer);
+                    self.bye(&why).await;
+                    return;
+                }
                 Ok(message) => {
                     // Every message counts towards the pipelining limit, whichever parser
                     // understands it.

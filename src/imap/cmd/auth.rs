@@ -112,6 +112,7 @@ impl Session {
                 Err(CmdError::Bye("AUTHENTICATE response too long".into()))
             }
             Err(ReadError::Io(e)) => Err(CmdError::Bye(e.to_string())),
+            Err(ReadError::Refused(why)) => Err(CmdError::Bye(why)),
         }
     }
 
