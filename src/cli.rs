@@ -41,7 +41,14 @@ pub struct Serve {
     #[argh(option, default = "1000")]
     pub max_connections: usize,
 
-    /// seconds a connection may take to log in before it is closed (default 60)
+    /// connections that have not logged in yet, a share of --max-connections; when it (or the
+    /// whole limit) is full, a new connection closes the oldest waiting one of the address
+    /// that has the most waiting (default: half of --max-connections)
+    #[argh(option)]
+    pub max_pre_login_connections: Option<usize>,
+
+    /// seconds a connection may take to log in before it is closed; at most 10 while the
+    /// --max-pre-login-connections share is three quarters full (default 60)
     #[argh(option, default = "60")]
     pub login_timeout: u64,
 

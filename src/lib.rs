@@ -6,6 +6,8 @@
 //! - `dbpool`: a fixed pool of threads that run store calls for the async side.
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
 //! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox.
+//! - `prelogin`: the connections that have not logged in: their share of the connection
+//!   limit, who makes room when it is full, and the summed-up log of refusals.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.
 //! - `imap`: the protocol. `conn` frames bytes into commands (imap-codec's Fragmentizer) and
 //!   enforces limits; `session` runs the per-connection loop and the state check; `state` is the
@@ -38,6 +40,7 @@ pub mod message;
 pub mod mime;
 pub mod notify;
 pub mod password;
+pub mod prelogin;
 pub mod server;
 pub mod stdio;
 pub mod store;

@@ -179,6 +179,7 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         pre_auth_memory: args.max_pre_login_memory.max(64 * 1024),
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         max_connections: args.max_connections,
+        max_pre_login_connections: args.max_pre_login_connections,
         max_connections_per_ip: args.max_connections_per_ip.max(1),
         max_user_connections_per_ip: args.max_user_connections_per_ip.max(1),
         max_auth_failures: args.max_auth_failures.max(1),

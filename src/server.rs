@@ -24,6 +24,7 @@ use crate::imap::conn::{Conn, Limits, Stream};
 use crate::imap::session::{Session, Start};
 use crate::imap::state::State;
 use crate::notify::Notifier;
+use crate::prelogin::{PreLogin, RefusalLog, Refused};
 use crate::store::Store;
 use crate::tls::Tls;
 
@@ -46,6 +47,9 @@ pub struct Config {
     /// An authenticated connection silent for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Connections that have not logged in (their share of `max_connections`); None: half
+    /// of it.
+    pub max_pre_login_connections: Option<usize>,
     /// Connections from one IP address.
     pub max_connections_per_ip: usize,
     /// Logged-in connections of one user from one IP address (Dovecot's
@@ -73,6 +77,7 @@ impl Default for Config {
             pre_auth_memory: 16 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
             max_connections: 1000,
+            max_pre_login_connections: None,
             max_connections_per_ip: 100,
             max_user_connections_per_ip: 10,
             max_auth_failures: 5,
@@ -160,6 +165,10 @@ pub struct Context {
     pub literal_budget: Arc<ByteBudget>,
     /// The memory the commands of connections that have not logged in share.
     pub pre_auth_budget: Arc<ByteBudget>,
+    /// The connections that have not logged in.
+    pub prelogin: Arc<PreLogin>,
+    /// Refused connections, logged as a summary.
+    pub refusals: Arc<RefusalLog>,
 }
 
 impl Context {
@@ -191,6 +200,8 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             literal_budget: ByteBudget::new(config.literal_memory),
             pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
+            prelogin: Arc::default(),
+            refusals: Arc::default(),
             config,
         })
     }
@@ -245,6 +256,26 @@ impl Context {
 
     pub fn active_connections(&self) -> usize {
         self.active.load(Ordering::SeqCst)
+    }
+
+    /// How many connections may wait to log in at once.
+    pub fn pre_login_share(&self) -> usize {
+        self.config
+            .max_pre_login_connections
+            .unwrap_or(self.config.max_connections / 2)
+            .clamp(1, self.config.max_connections.max(1))
+    }
+
+    /// The time a connection has to log in, counted from its start: shorter while the
+    /// pre-login share is nearly full.
+    pub fn login_timeout_now(&self) -> Duration {
+        if self.prelogin.is_busy(self.pre_login_share()) {
+            self.config
+                .login_timeout
+                .min(crate::prelogin::BUSY_LOGIN_TIMEOUT)
+        } else {
+            self.config.login_timeout
+        }
     }
 
     /// Recent failed logins from `ip` (forgotten after FAILURE_MEMORY).
@@ -396,7 +427,7 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
         let ip = peer.ip();
         let limit = ctx.config.max_connections_per_ip;
         let Some(_ip_slot) = ctx.per_ip.acquire(ip, limit) else {
-            log::warn!("refusing {peer}: {limit} connections from this address already open");
+            ctx.refusals.note(Refused::PerAddress, limit);
             let why = format!("Too many connections from your address (limit {limit})");
             let conn = Conn::new(
                 Box::new(stream),
@@ -408,6 +439,8 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
                 .await;
             return;
         };
+        // Waiting to log in from now on (the TLS handshake included).
+        let slot = ctx.prelogin.register(ip);
         let (stream, secure): (Box<dyn Stream>, bool) = match (&ctx.tls, implicit_tls) {
             (Some(tls), true) => {
                 let handshake = tls.acceptor().accept(stream);
@@ -431,6 +464,7 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
         conn.set_budgets(ctx.literal_budget.clone(), ctx.pre_auth_budget.clone());
         let mut session = Session::new(conn, ctx.clone(), peer.clone(), secure);
         session.peer_ip = Some(ip);
+        session.prelogin = Some(slot);
         let id = session.id;
         log::info!(
             "session {id} ({peer}): connected{}",
@@ -494,6 +528,10 @@ pub async fn serve_with_tls(
     implicit_tls: Vec<TcpListener>,
 ) {
     ctx.watch_other_processes();
+    async_std::task::spawn(crate::prelogin::summarise(
+        ctx.refusals.clone(),
+        ctx.shutdown_signal(),
+    ));
     let mut tasks = Vec::new();
     for (listener, tls) in plain
         .into_iter()
@@ -532,13 +570,19 @@ async fn accept_loop(ctx: Arc<Context>, listener: TcpListener, implicit_tls: boo
             }
         };
         let _ = stream.set_nodelay(true);
-        if ctx.active_connections() >= ctx.config.max_connections {
-            log::warn!(
-                "refusing {peer}: {} connections already open",
-                ctx.config.max_connections
-            );
-            refuse(ctx.clone(), stream, peer.to_string());
-            continue;
+        // Strangers never lock out a newcomer: when their share, or the whole limit, is full,
+        // the oldest of the busiest address makes room (see `prelogin`).
+        let share = ctx.pre_login_share();
+        let full = ctx.active_connections() >= ctx.config.max_connections;
+        if full || ctx.prelogin.count() >= share {
+            if ctx.prelogin.evict_one() {
+                ctx.refusals.note(Refused::Evicted, share);
+            } else {
+                ctx.refusals
+                    .note(Refused::MaxConnections, ctx.config.max_connections);
+                refuse(ctx.clone(), stream, peer.to_string());
+                continue;
+            }
         }
         spawn_session(ctx.clone(), stream, peer, implicit_tls);
     }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use async_std::io::prelude::*;
 use async_std::io::{Read, Write};
+use async_std::prelude::FutureExt as _;
 use imap_codec::decode::Decoder;
 use imap_codec::encode::Encoder;
 use imap_codec::fragmentizer::{
@@ -126,6 +127,9 @@ pub struct Conn {
     /// Whether the client has logged in: before that, literals are limited to
     /// PRE_AUTH_MAX_LITERAL (a password fits; a 50 MB upload from a stranger does not).
     pub authenticated: bool,
+    /// When this channel closes, reads fail with `Refused` (the connection was chosen to
+    /// make room among those waiting to log in).
+    pub close_signal: Option<async_std::channel::Receiver<()>>,
     /// The pool the literals of logged-in sessions share (None: unlimited).
     literal_budget: Option<Arc<ByteBudget>>,
     /// The pool the commands of connections that have not logged in share, every byte of
@@ -157,6 +161,8 @@ enum Refusal {
     /// Before login: the pool shared by connections that have not logged in is full.
     Busy,
 }
+
+const MADE_ROOM: &str = "Too many connections waiting to log in; closing the oldest";
 
 const BUSY: &str = "Too many connections are sending commands before logging in; try again later";
 
@@ -190,6 +196,7 @@ impl Conn {
             waited: false,
             write_failed: false,
             authenticated: false,
+            close_signal: None,
             literal_budget: None,
             pre_auth_budget: None,
             holds: Vec::new(),
@@ -390,11 +397,25 @@ impl Conn {
                 .min(self.timeout),
             None => self.timeout,
         };
-        let read = async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await;
-        let n = match read {
-            Err(_) => return Err(ReadError::Timeout),
-            Ok(Err(e)) => return Err(ReadError::Io(e)),
-            Ok(Ok(n)) => n,
+        let close = self.close_signal.clone();
+        let closed = async {
+            match close {
+                Some(rx) => {
+                    let _ = rx.recv().await;
+                    None
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let read =
+            async { Some(async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await) };
+        let n = match read.race(closed).await {
+            None => {
+                return Err(ReadError::Refused(MADE_ROOM.into()));
+            }
+            Some(Err(_)) => return Err(ReadError::Timeout),
+            Some(Ok(Err(e))) => return Err(ReadError::Io(e)),
+            Some(Ok(Ok(n))) => n,
         };
         if n == 0 {
             return Err(ReadError::Closed);

@@ -161,6 +161,8 @@ impl Session {
                     self.peer,
                     row.name
                 );
+                // No longer waiting to log in: out of the pre-login share.
+                self.prelogin = None;
                 self.state = State::Authenticated(User {
                     id: row.id,
                     name: row.name,
