@@ -132,7 +132,8 @@ pub struct Serve {
     pub max_auth_failures: u32,
 
     /// milliseconds before answering the first failed login; doubles with each further failure
-    /// of the connection or its address, up to 16 times (default 500)
+    /// of the connection, its address or the user name, up to 16 times; an address's logins
+    /// take turns, each waiting for the previous answer (default 500)
     #[argh(option, default = "500")]
     pub auth_failure_delay_ms: u64,
 

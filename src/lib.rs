@@ -23,6 +23,8 @@
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
 //!   only, never an IMAP type or a socket.
 //! - `password`: argon2id hashing on a fixed pool of workers.
+//! - `throttle`: failed logins counted per address and per target name; an address's
+//!   attempts take turns.
 //! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
@@ -44,4 +46,5 @@ pub mod prelogin;
 pub mod server;
 pub mod stdio;
 pub mod store;
+pub mod throttle;
 pub mod tls;

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use std::time::Instant;
 
 use async_std::channel::{Receiver, Sender};
 use async_std::net::{TcpListener, TcpStream};
@@ -26,6 +25,7 @@ use crate::imap::state::State;
 use crate::notify::Notifier;
 use crate::prelogin::{PreLogin, RefusalLog, Refused};
 use crate::store::Store;
+use crate::throttle::LoginThrottle;
 use crate::tls::Tls;
 
 /// Database worker threads: enough to keep both SQLite's writer and several readers busy,
@@ -58,7 +58,8 @@ pub struct Config {
     /// Failed logins after which a connection is closed.
     pub max_auth_failures: u32,
     /// The first failed login's delay; each further failure (on the connection, or recently
-    /// from its IP address) doubles it, up to 16 times this.
+    /// from its IP address or for the same user name) doubles it, up to 16 times this (see
+    /// `throttle`).
     pub auth_failure_delay: Duration,
     /// Allow LOGIN/AUTHENTICATE over cleartext from non-loopback addresses even when TLS is
     /// configured.
@@ -87,9 +88,6 @@ impl Default for Config {
         }
     }
 }
-
-/// How long a failed login counts against its IP address.
-const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 
 /// Counts of open connections per key, with guards that give the slot back when dropped.
 pub struct Counter<K: std::hash::Hash + Eq + Clone> {
@@ -159,8 +157,8 @@ pub struct Context {
     pub tls: Option<Arc<Tls>>,
     pub per_ip: Arc<Counter<IpAddr>>,
     pub per_user_ip: Arc<Counter<(crate::store::UserId, IpAddr)>>,
-    /// Recent failed logins per IP address: (count, time of the last).
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Failed logins per address and per target name; an address's attempts take turns.
+    pub throttle: Arc<LoginThrottle>,
     /// The memory the literals of logged-in sessions share.
     pub literal_budget: Arc<ByteBudget>,
     /// The memory the commands of connections that have not logged in share.
@@ -197,7 +195,7 @@ impl Context {
             tls,
             per_ip: Arc::default(),
             per_user_ip: Arc::default(),
-            failures: Mutex::new(HashMap::new()),
+            throttle: Arc::new(LoginThrottle::new(config.auth_failure_delay)),
             literal_budget: ByteBudget::new(config.literal_memory),
             pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
             prelogin: Arc::default(),
@@ -276,44 +274,6 @@ impl Context {
         } else {
             self.config.login_timeout
         }
-    }
-
-    /// Recent failed logins from `ip` (forgotten after FAILURE_MEMORY).
-    pub fn recent_failures(&self, ip: IpAddr) -> u32 {
-        let f = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match f.get(&ip) {
-            Some((n, last)) if last.elapsed() < FAILURE_MEMORY => *n,
-            _ => 0,
-        }
-    }
-
-    /// Count a failed login from `ip`; returns the new count.
-    pub fn record_failure(&self, ip: IpAddr) -> u32 {
-        let mut f = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Keep the table small: forget addresses whose failures are old.
-        if f.len() > 10_000 {
-            f.retain(|_, (_, last)| last.elapsed() < FAILURE_MEMORY);
-        }
-        let e = f.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= FAILURE_MEMORY {
-            e.0 = 0;
-        }
-        e.0 = e.0.saturating_add(1);
-        e.1 = Instant::now();
-        e.0
-    }
-
-    pub fn clear_failures(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&ip);
     }
 
     /// CAPABILITY for a state: what we advertise is exactly what works. `login_allowed` is the

@@ -171,3 +171,64 @@ fn refused_connections_are_logged_as_a_summary_not_one_line_each() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+const FAILED: &str = "TAG NO [AUTHENTICATIONFAILED] Authentication failed";
+
+#[test]
+fn failed_logins_count_per_address_and_per_name_across_connections() {
+    let dir = TempDir::new("bruteforce");
+    let srv = small_server(&dir);
+    let local: std::net::IpAddr = [127, 0, 0, 1].into();
+    let mut c1 = srv.connect();
+    let mut c2 = srv.connect();
+    // A wrong password and an unknown user get the same answer.
+    assert_eq!(c1.cmd("LOGIN alice wrong"), vec![FAILED]);
+    assert_eq!(c1.cmd("LOGIN alice wrong2"), vec![FAILED]);
+    assert_eq!(c2.cmd("LOGIN Alice wrong3"), vec![FAILED]);
+    assert_eq!(c2.cmd("LOGIN nosuchuser wrong"), vec![FAILED]);
+    assert_eq!(
+        c2.cmd("AUTHENTICATE PLAIN AG5vc3VjaHVzZXIAd3Jvbmc="),
+        vec![FAILED]
+    );
+    let throttle = &srv.ctx.throttle;
+    assert_eq!(throttle.address_failures(local), 5);
+    assert_eq!(throttle.user_failures("alice"), 3);
+    assert_eq!(throttle.user_failures("nosuchuser"), 2);
+    // Logging into one's own account clears nobody's count: not the address's, not alice's.
+    let mut bob = srv.connect();
+    assert_eq!(last_line(&bob.cmd("LOGIN bob builder")), "TAG OK");
+    assert_eq!(throttle.address_failures(local), 5);
+    assert_eq!(throttle.user_failures("alice"), 3);
+    // The right password still works: counting slows guessing, it locks nobody out.
+    assert_eq!(last_line(&c1.cmd("LOGIN alice wonderland")), "TAG OK");
+    assert_eq!(throttle.user_failures("alice"), 3);
+}
+
+#[test]
+fn parallel_guesses_from_one_address_take_turns() {
+    let dir = TempDir::new("parallel-guess");
+    let srv = small_server(&dir);
+    let port = srv.port;
+    // Twenty connections, each sending one guess at the same moment (bounded: one each).
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let answers: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let barrier = barrier.clone();
+                s.spawn(move || {
+                    let mut c = Client::connect(port);
+                    c.read_line();
+                    barrier.wait();
+                    c.cmd(&format!("LOGIN alice guess{i}"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|a| a == &vec![FAILED.to_string()]));
+    // They were checked one after another, and every one counted for the address and name.
+    assert_eq!(srv.ctx.throttle.max_in_flight(), 1);
+    let local: std::net::IpAddr = [127, 0, 0, 1].into();
+    assert_eq!(srv.ctx.throttle.address_failures(local), 20);
+    assert_eq!(srv.ctx.throttle.user_failures("alice"), 20);
+}

@@ -120,6 +120,10 @@ impl Session {
     /// user and a wrong password take the same time and get the same answer.
     async fn authenticate_user(&mut self, user: String, pass: Vec<u8>) -> CmdResult<Done> {
         let name = user.clone();
+        // One attempt at a time from an address, across its connections (see `throttle`).
+        let throttle = self.ctx.throttle.clone();
+        let address = self.peer_ip.map(|ip| throttle.address(ip));
+        let turn = throttle.turn(address.as_deref()).await;
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
@@ -136,6 +140,7 @@ impl Session {
         };
         match found {
             Some(row) => {
+                drop(turn);
                 if let Some(ip) = self.peer_ip {
                     let limit = self.ctx.config.max_user_connections_per_ip;
                     let Some(slot) = self.ctx.per_user_ip.acquire((row.id, ip), limit) else {
@@ -153,7 +158,6 @@ impl Session {
                         ));
                     };
                     self._user_slot = Some(slot);
-                    self.ctx.clear_failures(ip);
                 }
                 log::info!(
                     "session {} ({}): logged in as {}",
@@ -174,21 +178,23 @@ impl Session {
             }
             None => {
                 self.auth_failures += 1;
-                let from_ip = self.peer_ip.map_or(0, |ip| self.ctx.record_failure(ip));
+                let (from_ip, for_name) = throttle.failure(self.peer_ip, &name);
                 log::info!(
-                    "session {} ({}): login failed for user {:?} ({} on this connection, {} recently from this address)",
+                    "session {} ({}): login failed for user {:?} ({} on this connection, {} recently from this address, {} recently for this name)",
                     self.id,
                     self.peer,
                     name,
                     self.auth_failures,
-                    from_ip
+                    from_ip,
+                    for_name
                 );
                 // Each failure doubles the wait before the answer, counting this
-                // connection's failures and its address's recent ones: a new connection
-                // does not start a guesser afresh.
-                let n = self.auth_failures.max(from_ip).clamp(1, 5);
-                let delay = self.ctx.config.auth_failure_delay * (1u32 << (n - 1));
-                async_std::task::sleep(delay).await;
+                // connection's failures, its address's and the name's recent ones: neither a
+                // new connection nor a new address starts a guesser afresh. The address's
+                // next attempt waits for this answer.
+                let n = self.auth_failures.max(from_ip).max(for_name);
+                async_std::task::sleep(throttle.delay(n)).await;
+                drop(turn);
                 if self.auth_failures >= self.ctx.config.max_auth_failures {
                     return Err(CmdError::Bye(format!(
                         "Too many failed logins ({})",
