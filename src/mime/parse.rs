@@ -9,6 +9,32 @@ use super::{
     PARSE_SIZE_FACTOR, PARSE_SIZE_SLACK,
 };
 
+/// The fields a part's structure is read from.
+const PART_FIELDS: &[&str] = &[
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "Content-Language",
+    "Content-ID",
+    "Content-Description",
+    "Content-MD5",
+    "Content-Location",
+];
+
+/// The fields a message's envelope is read from (its root part's are [`PART_FIELDS`]).
+const ENVELOPE_FIELDS: &[&str] = &[
+    "Date",
+    "Subject",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "In-Reply-To",
+    "Message-ID",
+];
+
 /// RFC 2231 segments of one parameter: (index, extended, value).
 type Segments = Vec<(u32, bool, Vec<u8>)>;
 
@@ -104,7 +130,7 @@ fn parse_message(
     budget: &mut Budget,
 ) -> Option<MessageInfo> {
     let body_start = headers::body_start(raw, start, end);
-    let fields = headers::fields(raw, start, body_start);
+    let fields = headers::first_of(raw, start, body_start, &[ENVELOPE_FIELDS, PART_FIELDS]);
     let root = parse_part(raw, start, body_start, end, &fields, false, depth, budget)?;
     let mut envelope = envelope(&fields);
     // Address lists are copied (Sender and Reply-To default to From): a header of tiny
@@ -244,7 +270,7 @@ fn parse_part(
             let mut ranges = MultipartSplit::new(raw, body_start, body_end, b);
             while let Some((s, e)) = ranges.next() {
                 let bs = headers::body_start(raw, s, e);
-                let f = headers::fields(raw, s, bs);
+                let f = headers::first_of(raw, s, bs, &[PART_FIELDS]);
                 match parse_part(raw, s, bs, e, &f, digest, depth + 1, budget) {
                     Some(child) => children.push(child),
                     None => {
