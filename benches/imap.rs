@@ -9,6 +9,8 @@
 //!   cargo bench --bench imap -- mailbox      # LIST-STATUS over 200 folders, MOVE of 5,000
 //!   cargo bench --bench imap -- prelogin [N] # N connections that never log in, each holding
 //!                                            # the largest command it may (1000)
+//!   cargo bench --bench imap -- guess [SECS] # 100 connections from one address guessing
+//!                                            # alice's password in parallel (30 s)
 //!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
 //!                                            # a 45 MB message of 4.5 M MIME parts (8)
 
@@ -847,6 +849,69 @@ fn bench_prelogin(n: usize) {
     );
 }
 
+/// 100 connections from 127.0.0.1 guessing a password in parallel for `secs` seconds (a
+/// connection that gets BYE after its failures reconnects): how many guesses were answered.
+fn bench_guess(secs: u64) {
+    let dir = temp_dir("guess");
+    let db = dir.join("bench.db");
+    populate(&db, 1);
+    let srv = Server::start(&dir, &db, &["--max-connections-per-ip", "300"]);
+    let port = srv.port;
+    std::thread::sleep(Duration::from_millis(300));
+    println!("## 100 connections from one address guessing in parallel for {secs} s");
+    let end = Instant::now() + Duration::from_secs(secs);
+    let answered = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..100 {
+            let answered = &answered;
+            scope.spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+                        return;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                    let mut r = BufReader::new(s.try_clone().unwrap());
+                    let mut w = s;
+                    let mut line = String::new();
+                    let _ = r.read_line(&mut line);
+                    // Up to this connection's failure limit, then a new connection.
+                    for _ in 0..5 {
+                        n += 1;
+                        if w.write_all(format!("g{n} LOGIN {USER} wrong{t}x{n}\r\n").as_bytes())
+                            .is_err()
+                        {
+                            break;
+                        }
+                        line.clear();
+                        // Wait for the answer, or give up at the end of the run.
+                        let got = loop {
+                            match r.read_line(&mut line) {
+                                Ok(0) => break false,
+                                Ok(_) => break true,
+                                Err(_) if Instant::now() < end => continue,
+                                Err(_) => break false,
+                            }
+                        };
+                        if !got {
+                            return;
+                        }
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if line.starts_with("* BYE") || Instant::now() >= end {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let n = answered.load(std::sync::atomic::Ordering::SeqCst);
+    println!(
+        "{n} guesses answered in {secs} s: {:.2} guesses/s",
+        n as f64 / secs as f64
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -860,6 +925,7 @@ fn main() {
         "lmtp" => bench_lmtp(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10)),
         "mailbox" => bench_mailbox(),
         "prelogin" => bench_prelogin(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
+        "guess" => bench_guess(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(30)),
         "partbomb" => bench_part_bomb(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8)),
         _ => {
             bench_fetch();
