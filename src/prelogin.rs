@@ -52,6 +52,16 @@ pub struct PreLoginSlot {
     pub evicted: Receiver<()>,
 }
 
+/// Completes when `signal` closes (the connection was chosen to make room); never without one.
+pub async fn made_room(signal: Option<Receiver<()>>) {
+    match signal {
+        Some(rx) => {
+            let _ = rx.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 impl PreLogin {
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)

@@ -733,3 +733,32 @@ fn commands_before_login_share_a_bounded_pool() {
     let mut d = srv.login(ALICE);
     assert!(d.append("INBOX", "", &[b'm'; 30_000]).contains("OK"));
 }
+
+#[test]
+fn literal_that_stalls_gives_its_room_back() {
+    let dir = TempDir::new("litstall");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            limits: Limits {
+                write_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            literal_memory: 100_000,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    let mut a = srv.login(ALICE);
+    a.send(b"a1 APPEND INBOX {90000}\r\n");
+    assert!(a.read_line().starts_with('+'));
+    a.send(b"Subject: half\r\n\r\n");
+    assert_eq!(srv.ctx.literal_budget.used(), 90_000);
+    // Nothing more comes: the connection is closed and its room given back.
+    assert_eq!(a.read_line(), "* BYE Autologout: idle for too long");
+    assert!(a.is_closed());
+    let mut b = srv.login(BOB);
+    let mut m = b"Subject: x\r\n\r\n".to_vec();
+    m.resize(90_000, b'a');
+    assert!(b.append("INBOX", "", &m).contains("OK"));
+}

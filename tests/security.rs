@@ -207,7 +207,15 @@ fn failed_logins_count_per_address_and_per_name_across_connections() {
 #[test]
 fn parallel_guesses_from_one_address_take_turns() {
     let dir = TempDir::new("parallel-guess");
-    let srv = small_server(&dir);
+    // Room for all twenty in the pre-login share.
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            max_connections: 100,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
     let port = srv.port;
     // Twenty connections, each sending one guess at the same moment (bounded: one each).
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
@@ -231,4 +239,26 @@ fn parallel_guesses_from_one_address_take_turns() {
     let local: std::net::IpAddr = [127, 0, 0, 1].into();
     assert_eq!(srv.ctx.throttle.address_failures(local), 20);
     assert_eq!(srv.ctx.throttle.user_failures("alice"), 20);
+}
+
+#[test]
+fn a_guess_waiting_for_its_turn_can_still_be_closed_to_make_room() {
+    let dir = TempDir::new("turn-evict");
+    let srv = small_server(&dir);
+    // Another attempt from this address is under way (the test holds its turn).
+    let local: std::net::IpAddr = [127, 0, 0, 1].into();
+    let address = srv.ctx.throttle.address(local);
+    let turn = async_std::task::block_on(srv.ctx.throttle.turn(Some(&address)));
+    let mut waiting = srv.connect();
+    let tag = waiting.tag();
+    waiting.send(format!("{tag} LOGIN alice wonderland\r\n").as_bytes());
+    // Ten newer connections fill the share: the waiting one, the oldest, makes room at once,
+    // although its turn has not come.
+    let _newer: Vec<Client> = (0..10).map(|_| srv.connect()).collect();
+    assert_eq!(
+        waiting.read_line(),
+        "* BYE Too many connections waiting to log in; closing the oldest"
+    );
+    assert!(waiting.is_closed());
+    drop(turn);
 }

@@ -162,7 +162,7 @@ enum Refusal {
     Busy,
 }
 
-const MADE_ROOM: &str = "Too many connections waiting to log in; closing the oldest";
+pub const MADE_ROOM: &str = "Too many connections waiting to log in; closing the oldest";
 
 const BUSY: &str = "Too many connections are sending commands before logging in; try again later";
 
@@ -391,21 +391,21 @@ impl Conn {
         // by whether the bytes were already waiting in the socket would misjudge a quick
         // client that answered before this task was scheduled again.
         self.waited = true;
-        let wait = match self.deadline {
+        let mut wait = match self.deadline {
             Some(d) => d
                 .saturating_duration_since(std::time::Instant::now())
                 .min(self.timeout),
             None => self.timeout,
         };
+        // A literal holding room in a shared pool must keep coming: one that stalls for the
+        // write timeout is given up (its room back to the others), not kept till autologout.
+        if !self.holds.is_empty() {
+            wait = wait.min(self.limits.write_timeout);
+        }
         let close = self.close_signal.clone();
         let closed = async {
-            match close {
-                Some(rx) => {
-                    let _ = rx.recv().await;
-                    None
-                }
-                None => std::future::pending().await,
-            }
+            crate::prelogin::made_room(close).await;
+            None
         };
         let read =
             async { Some(async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await) };

@@ -76,7 +76,7 @@ pub struct Session {
         Option<crate::server::CountGuard<(crate::store::UserId, std::net::IpAddr)>>,
     bad_commands: u32,
     /// When the connection started (the login deadline counts from here).
-    started: std::time::Instant,
+    pub(crate) started: std::time::Instant,
     /// Commands read in a row that the client had sent before seeing earlier answers.
     pipelined: usize,
 }

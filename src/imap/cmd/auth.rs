@@ -8,13 +8,15 @@ use imap_codec::imap_types::response::{Code, CommandContinuationRequest, Respons
 use imap_codec::imap_types::secret::Secret;
 use imap_codec::AuthenticateDataCodec;
 
-use crate::imap::conn::ReadError;
+use crate::imap::conn::{ReadError, MADE_ROOM};
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{State, User};
 use crate::imap::{
     code_authenticationfailed, code_limit, code_privacyrequired, lossy, CmdError, CmdResult,
 };
 use crate::password;
+use crate::throttle::{LoginThrottle, Turn};
+use async_std::prelude::FutureExt as _;
 
 /// The longest user name or password considered; longer ones fail without hashing.
 const MAX_CREDENTIAL: usize = 1024;
@@ -123,7 +125,13 @@ impl Session {
         // One attempt at a time from an address, across its connections (see `throttle`).
         let throttle = self.ctx.throttle.clone();
         let address = self.peer_ip.map(|ip| throttle.address(ip));
-        let turn = throttle.turn(address.as_deref()).await;
+        let turn = wait_for_turn(
+            &throttle,
+            address.as_deref(),
+            self.prelogin.as_ref().map(|p| p.evicted.clone()),
+            self.started + self.ctx.login_timeout_now(),
+        )
+        .await?;
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
@@ -207,6 +215,28 @@ impl Session {
                 ))
             }
         }
+    }
+}
+
+/// Wait for the address's turn to check a password, as a connection that has not logged in:
+/// still closed to make room (`evicted` closes), and still bound by its login deadline,
+/// meanwhile (a queue of guesses must not hold connections beyond them).
+async fn wait_for_turn<'a>(
+    throttle: &'a LoginThrottle,
+    address: Option<&'a crate::throttle::Address>,
+    evicted: Option<async_std::channel::Receiver<()>>,
+    deadline: std::time::Instant,
+) -> CmdResult<Turn<'a>> {
+    let made_room = async {
+        crate::prelogin::made_room(evicted).await;
+        None
+    };
+    let turn = async { Some(throttle.turn(address).await) };
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    match async_std::future::timeout(left, turn.race(made_room)).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(CmdError::Bye(MADE_ROOM.into())),
+        Err(_) => Err(CmdError::Bye("Autologout: idle for too long".into())),
     }
 }
 
