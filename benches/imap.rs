@@ -7,6 +7,12 @@
 //!   cargo bench --bench imap -- import [N]   # `liteimap import` of an N-message mbox (100,000)
 //!   cargo bench --bench imap -- lmtp [SECS]  # 4 LMTP clients delivering ~4 KB messages (10 s)
 //!   cargo bench --bench imap -- mailbox      # LIST-STATUS over 200 folders, MOVE of 5,000
+//!   cargo bench --bench imap -- prelogin [N] # N connections that never log in, each holding
+//!                                            # the largest command it may (1000)
+//!   cargo bench --bench imap -- guess [SECS] # 100 connections from one address guessing
+//!                                            # alice's password in parallel (30 s)
+//!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
+//!                                            # a 45 MB message of 4.5 M MIME parts (8)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -663,6 +669,249 @@ fn bench_lmtp(secs: u64) {
     );
 }
 
+/// A 45 MB message of 4.5 million 10-byte MIME parts, `id` making each copy distinct.
+fn part_bomb(id: usize) -> Vec<u8> {
+    let parts = 4_500_000;
+    let mut raw =
+        format!("Subject: part bomb {id}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+            .into_bytes();
+    raw.reserve(parts * 10 + 16);
+    for _ in 0..parts {
+        raw.extend_from_slice(b"--b\r\nabc\r\n");
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    raw
+}
+
+/// Sessions APPEND a MIME part bomb each, all at once, then FETCH its BODYSTRUCTURE, all at
+/// once; the server's resident set is sampled throughout.
+fn bench_part_bomb(sessions: usize) {
+    let dir = temp_dir("partbomb");
+    let db = dir.join("bench.db");
+    populate(&db, 1);
+    let srv = Server::start(&dir, &db, &["--max-user-connections-per-ip", "100"]);
+    let port = srv.port;
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = srv.rss_kib();
+    println!(
+        "## {sessions} sessions: APPEND, then FETCH BODYSTRUCTURE of a 45 MB / 4.5 M-part message"
+    );
+    let messages: Vec<Vec<u8>> = (0..sessions).map(part_bomb).collect();
+    let size = messages[0].len();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let pid = srv.child.id();
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering;
+            while !stop.load(Ordering::SeqCst) {
+                let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                peak.fetch_max(rss, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let phase = |name: &str, f: &(dyn Fn(&mut Client, usize, &[u8]) + Sync)| {
+        peak.store(0, std::sync::atomic::Ordering::SeqCst);
+        let (d, _) = time(|| {
+            std::thread::scope(|scope| {
+                for (i, m) in messages.iter().enumerate() {
+                    scope.spawn(move || {
+                        let mut c = Client::login(port);
+                        f(&mut c, i, m);
+                    });
+                }
+            })
+        });
+        let p = peak.load(std::sync::atomic::Ordering::SeqCst);
+        println!(
+            "| {name} | {} | peak RSS {} MiB (+{} MiB over idle) |",
+            ms(d),
+            p / 1024,
+            p.saturating_sub(idle) / 1024
+        );
+    };
+    println!(
+        "message: {:.1} MB; server RSS idle {} MiB",
+        size as f64 / 1e6,
+        idle / 1024
+    );
+    println!("| phase | time | server memory |");
+    println!("|---|---|---|");
+    phase("APPEND", &|c, _, m| {
+        c.n += 1;
+        let tag = format!("b{}", c.n);
+        c.w.write_all(format!("{tag} APPEND INBOX {{{}}}\r\n", m.len()).as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        c.r.read_line(&mut line).unwrap();
+        assert!(line.starts_with('+'), "APPEND refused: {line}");
+        c.w.write_all(m).unwrap();
+        c.w.write_all(b"\r\n").unwrap();
+        loop {
+            line.clear();
+            c.r.read_line(&mut line).unwrap();
+            if line.starts_with(&tag) {
+                assert!(line.contains("OK"), "APPEND: {line}");
+                break;
+            }
+        }
+    });
+    // Each session its own message (the first in INBOX is populate's).
+    phase("FETCH BODYSTRUCTURE", &|c, i, _| {
+        c.cmd("SELECT INBOX");
+        c.cmd(&format!("FETCH {} BODYSTRUCTURE", i + 2));
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = sampler.join();
+    let db_size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.join("bench.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!(
+        "database + WAL afterwards: {:.1} MB for {:.1} MB of mail",
+        db_size as f64 / 1e6,
+        (size * sessions) as f64 / 1e6
+    );
+}
+
+/// Connections that never log in, each sending LOGIN with 8 KiB literals until refused and then
+/// holding the half-sent command open: the server's RSS before and after.
+fn bench_prelogin(n: usize) {
+    let dir = temp_dir("prelogin");
+    let db = dir.join("bench.db");
+    populate(&db, 1);
+    let limit = (n + 100).to_string();
+    let srv = Server::start(
+        &dir,
+        &db,
+        &[
+            "--max-connections",
+            &limit,
+            "--max-connections-per-ip",
+            &limit,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = srv.rss_kib();
+    println!("## {n} connections that never log in, each with LOGIN literals up to its limit");
+    let chunk = vec![b'u'; 8000];
+    let mut held = Vec::new();
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    let (d, _) = time(|| {
+        for _ in 0..n {
+            let s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut w = s;
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            w.write_all(b"a LOGIN {8000}\r\n").unwrap();
+            // Literals until one is refused (at most 1000, the old per-command limit); the
+            // last one accepted is left half sent, so the command stays open.
+            for i in 0..1000 {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || !line.starts_with('+') {
+                    break;
+                }
+                if i == 7 {
+                    w.write_all(&chunk[..4000]).unwrap();
+                    accepted += 4000;
+                    line.clear();
+                    break;
+                }
+                accepted += chunk.len();
+                w.write_all(&chunk).unwrap();
+                w.write_all(b" {8000}\r\n").unwrap();
+            }
+            if line.contains("NO") {
+                refused += 1;
+            }
+            held.push((r, w));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = srv.rss_kib();
+    println!(
+        "{} literal bytes accepted from {n} connections in {}, {refused} commands refused; \
+         server RSS {} MiB idle, {} MiB with them open (+{} MiB)",
+        accepted,
+        ms(d),
+        idle / 1024,
+        after / 1024,
+        after.saturating_sub(idle) / 1024
+    );
+}
+
+/// 100 connections from 127.0.0.1 guessing a password in parallel for `secs` seconds (a
+/// connection that gets BYE after its failures reconnects): how many guesses were answered.
+fn bench_guess(secs: u64) {
+    let dir = temp_dir("guess");
+    let db = dir.join("bench.db");
+    populate(&db, 1);
+    let srv = Server::start(&dir, &db, &["--max-connections-per-ip", "300"]);
+    let port = srv.port;
+    std::thread::sleep(Duration::from_millis(300));
+    println!("## 100 connections from one address guessing in parallel for {secs} s");
+    let end = Instant::now() + Duration::from_secs(secs);
+    let answered = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..100 {
+            let answered = &answered;
+            scope.spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+                        return;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                    let mut r = BufReader::new(s.try_clone().unwrap());
+                    let mut w = s;
+                    let mut line = String::new();
+                    let _ = r.read_line(&mut line);
+                    // Up to this connection's failure limit, then a new connection.
+                    for _ in 0..5 {
+                        n += 1;
+                        if w.write_all(format!("g{n} LOGIN {USER} wrong{t}x{n}\r\n").as_bytes())
+                            .is_err()
+                        {
+                            break;
+                        }
+                        line.clear();
+                        // Wait for the answer, or give up at the end of the run.
+                        let got = loop {
+                            match r.read_line(&mut line) {
+                                Ok(0) => break false,
+                                Ok(_) => break true,
+                                Err(_) if Instant::now() < end => continue,
+                                Err(_) => break false,
+                            }
+                        };
+                        if !got {
+                            return;
+                        }
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if line.starts_with("* BYE") || Instant::now() >= end {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let n = answered.load(std::sync::atomic::Ordering::SeqCst);
+    println!(
+        "{n} guesses answered in {secs} s: {:.2} guesses/s",
+        n as f64 / secs as f64
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -675,6 +924,9 @@ fn main() {
         "import" => bench_import(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         "lmtp" => bench_lmtp(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10)),
         "mailbox" => bench_mailbox(),
+        "prelogin" => bench_prelogin(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
+        "guess" => bench_guess(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(30)),
+        "partbomb" => bench_part_bomb(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8)),
         _ => {
             bench_fetch();
             println!();

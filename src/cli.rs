@@ -41,7 +41,14 @@ pub struct Serve {
     #[argh(option, default = "1000")]
     pub max_connections: usize,
 
-    /// seconds a connection may take to log in before it is closed (default 60)
+    /// connections that have not logged in yet, a share of --max-connections; when it (or the
+    /// whole limit) is full, a new connection closes the oldest waiting one of the address
+    /// that has the most waiting (default: half of --max-connections)
+    #[argh(option)]
+    pub max_pre_login_connections: Option<usize>,
+
+    /// seconds a connection may take to log in before it is closed; at most 10 while the
+    /// --max-pre-login-connections share is three quarters full (default 60)
     #[argh(option, default = "60")]
     pub login_timeout: u64,
 
@@ -52,6 +59,18 @@ pub struct Serve {
     /// largest message (APPEND literal) in bytes (default 52428800 = 50 MiB)
     #[argh(option, default = "50 * 1024 * 1024")]
     pub max_message_size: u32,
+
+    /// bytes the literals (APPENDed messages) of all logged-in sessions may hold in memory
+    /// together while they arrive and are stored; a literal that does not fit waits for room
+    /// (default 67108864 = 64 MiB; one larger than this waits until it is alone)
+    #[argh(option, default = "64 * 1024 * 1024")]
+    pub max_literal_memory: usize,
+
+    /// bytes the commands of all connections that have not logged in may hold in memory
+    /// together (each is at most 65536 bytes, literals included); past it their literals get
+    /// NO [LIMIT] and a growing command line BYE (default 16777216 = 16 MiB)
+    #[argh(option, default = "16 * 1024 * 1024")]
+    pub max_pre_login_memory: usize,
 
     /// longest command line in bytes, literals excluded (default 65536)
     #[argh(option, default = "64 * 1024")]
@@ -113,7 +132,8 @@ pub struct Serve {
     pub max_auth_failures: u32,
 
     /// milliseconds before answering the first failed login; doubles with each further failure
-    /// of the connection or its address, up to 16 times (default 500)
+    /// of the connection, its address or the user name, up to 16 times; an address's logins
+    /// take turns, each waiting for the previous answer (default 500)
     #[argh(option, default = "500")]
     pub auth_failure_delay_ms: u64,
 

@@ -6,6 +6,8 @@
 //! - `dbpool`: a fixed pool of threads that run store calls for the async side.
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
 //! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox.
+//! - `prelogin`: the connections that have not logged in: their share of the connection
+//!   limit, who makes room when it is full, and the summed-up log of refusals.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.
 //! - `imap`: the protocol. `conn` frames bytes into commands (imap-codec's Fragmentizer) and
 //!   enforces limits; `session` runs the per-connection loop and the state check; `state` is the
@@ -21,6 +23,8 @@
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
 //!   only, never an IMAP type or a socket.
 //! - `password`: argon2id hashing on a fixed pool of workers.
+//! - `throttle`: failed logins counted per address and per target name; an address's
+//!   attempts take turns.
 //! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
@@ -38,7 +42,9 @@ pub mod message;
 pub mod mime;
 pub mod notify;
 pub mod password;
+pub mod prelogin;
 pub mod server;
 pub mod stdio;
 pub mod store;
+pub mod throttle;
 pub mod tls;

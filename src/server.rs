@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use std::time::Instant;
 
 use async_std::channel::{Receiver, Sender};
 use async_std::net::{TcpListener, TcpStream};
@@ -19,11 +18,14 @@ use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::response::Capability;
 
 use crate::dbpool::DbPool;
+use crate::imap::budget::ByteBudget;
 use crate::imap::conn::{Conn, Limits, Stream};
 use crate::imap::session::{Session, Start};
 use crate::imap::state::State;
 use crate::notify::Notifier;
+use crate::prelogin::{PreLogin, RefusalLog, Refused};
 use crate::store::Store;
+use crate::throttle::LoginThrottle;
 use crate::tls::Tls;
 
 /// Database worker threads: enough to keep both SQLite's writer and several readers busy,
@@ -38,9 +40,16 @@ pub struct Config {
     pub limits: Limits,
     /// A connection that has not logged in within this time is closed.
     pub login_timeout: Duration,
+    /// Bytes the literals of all logged-in sessions may hold together (`ByteBudget`).
+    pub literal_memory: usize,
+    /// Bytes the commands of all connections that have not logged in may hold together.
+    pub pre_auth_memory: usize,
     /// An authenticated connection silent for this long is closed.
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Connections that have not logged in (their share of `max_connections`); None: half
+    /// of it.
+    pub max_pre_login_connections: Option<usize>,
     /// Connections from one IP address.
     pub max_connections_per_ip: usize,
     /// Logged-in connections of one user from one IP address (Dovecot's
@@ -49,7 +58,8 @@ pub struct Config {
     /// Failed logins after which a connection is closed.
     pub max_auth_failures: u32,
     /// The first failed login's delay; each further failure (on the connection, or recently
-    /// from its IP address) doubles it, up to 16 times this.
+    /// from its IP address or for the same user name) doubles it, up to 16 times this (see
+    /// `throttle`).
     pub auth_failure_delay: Duration,
     /// Allow LOGIN/AUTHENTICATE over cleartext from non-loopback addresses even when TLS is
     /// configured.
@@ -64,8 +74,11 @@ impl Default for Config {
         Config {
             limits: Limits::default(),
             login_timeout: Duration::from_secs(60),
+            literal_memory: 64 * 1024 * 1024,
+            pre_auth_memory: 16 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
             max_connections: 1000,
+            max_pre_login_connections: None,
             max_connections_per_ip: 100,
             max_user_connections_per_ip: 10,
             max_auth_failures: 5,
@@ -75,9 +88,6 @@ impl Default for Config {
         }
     }
 }
-
-/// How long a failed login counts against its IP address.
-const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 
 /// Counts of open connections per key, with guards that give the slot back when dropped.
 pub struct Counter<K: std::hash::Hash + Eq + Clone> {
@@ -147,8 +157,16 @@ pub struct Context {
     pub tls: Option<Arc<Tls>>,
     pub per_ip: Arc<Counter<IpAddr>>,
     pub per_user_ip: Arc<Counter<(crate::store::UserId, IpAddr)>>,
-    /// Recent failed logins per IP address: (count, time of the last).
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Failed logins per address and per target name; an address's attempts take turns.
+    pub throttle: Arc<LoginThrottle>,
+    /// The memory the literals of logged-in sessions share.
+    pub literal_budget: Arc<ByteBudget>,
+    /// The memory the commands of connections that have not logged in share.
+    pub pre_auth_budget: Arc<ByteBudget>,
+    /// The connections that have not logged in.
+    pub prelogin: Arc<PreLogin>,
+    /// Refused connections, logged as a summary.
+    pub refusals: Arc<RefusalLog>,
 }
 
 impl Context {
@@ -169,7 +187,6 @@ impl Context {
         Arc::new(Context {
             db,
             store,
-            config,
             notifier,
             shutdown_rx: rx,
             shutdown_tx: Mutex::new(Some(tx)),
@@ -178,7 +195,12 @@ impl Context {
             tls,
             per_ip: Arc::default(),
             per_user_ip: Arc::default(),
-            failures: Mutex::new(HashMap::new()),
+            throttle: Arc::new(LoginThrottle::new(config.auth_failure_delay)),
+            literal_budget: ByteBudget::new(config.literal_memory),
+            pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
+            prelogin: Arc::default(),
+            refusals: Arc::default(),
+            config,
         })
     }
 
@@ -234,42 +256,24 @@ impl Context {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// Recent failed logins from `ip` (forgotten after FAILURE_MEMORY).
-    pub fn recent_failures(&self, ip: IpAddr) -> u32 {
-        let f = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match f.get(&ip) {
-            Some((n, last)) if last.elapsed() < FAILURE_MEMORY => *n,
-            _ => 0,
-        }
+    /// How many connections may wait to log in at once.
+    pub fn pre_login_share(&self) -> usize {
+        self.config
+            .max_pre_login_connections
+            .unwrap_or(self.config.max_connections / 2)
+            .clamp(1, self.config.max_connections.max(1))
     }
 
-    /// Count a failed login from `ip`; returns the new count.
-    pub fn record_failure(&self, ip: IpAddr) -> u32 {
-        let mut f = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Keep the table small: forget addresses whose failures are old.
-        if f.len() > 10_000 {
-            f.retain(|_, (_, last)| last.elapsed() < FAILURE_MEMORY);
+    /// The time a connection has to log in, counted from its start: shorter while the
+    /// pre-login share is nearly full.
+    pub fn login_timeout_now(&self) -> Duration {
+        if self.prelogin.is_busy(self.pre_login_share()) {
+            self.config
+                .login_timeout
+                .min(crate::prelogin::BUSY_LOGIN_TIMEOUT)
+        } else {
+            self.config.login_timeout
         }
-        let e = f.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= FAILURE_MEMORY {
-            e.0 = 0;
-        }
-        e.0 = e.0.saturating_add(1);
-        e.1 = Instant::now();
-        e.0
-    }
-
-    pub fn clear_failures(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&ip);
     }
 
     /// CAPABILITY for a state: what we advertise is exactly what works. `login_allowed` is the
@@ -383,7 +387,7 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
         let ip = peer.ip();
         let limit = ctx.config.max_connections_per_ip;
         let Some(_ip_slot) = ctx.per_ip.acquire(ip, limit) else {
-            log::warn!("refusing {peer}: {limit} connections from this address already open");
+            ctx.refusals.note(Refused::PerAddress, limit);
             let why = format!("Too many connections from your address (limit {limit})");
             let conn = Conn::new(
                 Box::new(stream),
@@ -395,6 +399,8 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
                 .await;
             return;
         };
+        // Waiting to log in from now on (the TLS handshake included).
+        let slot = ctx.prelogin.register(ip);
         let (stream, secure): (Box<dyn Stream>, bool) = match (&ctx.tls, implicit_tls) {
             (Some(tls), true) => {
                 let handshake = tls.acceptor().accept(stream);
@@ -414,9 +420,11 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
         };
         let peer = peer.to_string();
         let timeout = ctx.config.login_timeout;
-        let conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
+        let mut conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
+        conn.set_budgets(ctx.literal_budget.clone(), ctx.pre_auth_budget.clone());
         let mut session = Session::new(conn, ctx.clone(), peer.clone(), secure);
         session.peer_ip = Some(ip);
+        session.prelogin = Some(slot);
         let id = session.id;
         log::info!(
             "session {id} ({peer}): connected{}",
@@ -480,6 +488,10 @@ pub async fn serve_with_tls(
     implicit_tls: Vec<TcpListener>,
 ) {
     ctx.watch_other_processes();
+    async_std::task::spawn(crate::prelogin::summarise(
+        ctx.refusals.clone(),
+        ctx.shutdown_signal(),
+    ));
     let mut tasks = Vec::new();
     for (listener, tls) in plain
         .into_iter()
@@ -518,13 +530,19 @@ async fn accept_loop(ctx: Arc<Context>, listener: TcpListener, implicit_tls: boo
             }
         };
         let _ = stream.set_nodelay(true);
-        if ctx.active_connections() >= ctx.config.max_connections {
-            log::warn!(
-                "refusing {peer}: {} connections already open",
-                ctx.config.max_connections
-            );
-            refuse(ctx.clone(), stream, peer.to_string());
-            continue;
+        // Strangers never lock out a newcomer: when their share, or the whole limit, is full,
+        // the oldest of the busiest address makes room (see `prelogin`).
+        let share = ctx.pre_login_share();
+        let full = ctx.active_connections() >= ctx.config.max_connections;
+        if full || ctx.prelogin.count() >= share {
+            if ctx.prelogin.evict_one() {
+                ctx.refusals.note(Refused::Evicted, share);
+            } else {
+                ctx.refusals
+                    .note(Refused::MaxConnections, ctx.config.max_connections);
+                refuse(ctx.clone(), stream, peer.to_string());
+                continue;
+            }
         }
         spawn_session(ctx.clone(), stream, peer, implicit_tls);
     }

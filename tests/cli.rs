@@ -41,14 +41,6 @@ fn stderr_lines(o: &Output) -> Vec<String> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `liteimap serve`; its stderr lines arrive on `stderr`.
 struct Served {
     child: Child,

@@ -578,13 +578,35 @@ fn limits_connections_literals_lines_and_bad_commands() {
     let srv = TestServer::start_with(&dir, config);
     let mut a = srv.login(ALICE);
     let mut b = srv.connect();
-    // Over the limit: a BYE greeting, then the connection closes.
-    let mut c = Client::connect(srv.port);
+    // Over the limit, a connection that has not logged in makes room (see tests/security.rs)...
+    let mut c = srv.login(BOB);
     assert_eq!(
-        c.read_line(),
+        b.read_line(),
+        "* BYE Too many connections waiting to log in; closing the oldest"
+    );
+    assert!(b.is_closed());
+    // ... and when all are logged in: a BYE greeting, then the connection closes.
+    let mut d = Client::connect(srv.port);
+    assert_eq!(
+        d.read_line(),
         "* BYE Too many connections (limit 2); try again later"
     );
-    assert!(c.is_closed());
+    assert!(d.is_closed());
+    assert_eq!(c.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    c.cmd("LOGOUT");
+    // (The slot of a closed session is freed just after its socket closes: retry the
+    // greeting briefly.)
+    let connect = || {
+        for _ in 0..100 {
+            let c = srv.connect();
+            if c.greeting.starts_with("* OK ") {
+                return c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no free connection slot");
+    };
+    let mut b = connect();
     // A literal over the limit is refused before the client sends it; the session goes on.
     let r = a.cmd_literal("APPEND INBOX", &vec![b'x'; 1001], "");
     assert_eq!(
@@ -605,18 +627,7 @@ fn limits_connections_literals_lines_and_bad_commands() {
     b.send(b"x20 GARBAGE\r\n");
     assert_eq!(b.read_line(), "* BYE Too many invalid commands");
     assert!(b.is_closed());
-    // A command line over the limit: BYE and close. (The slot of the closed session is freed
-    // just after its socket closes: retry the greeting briefly.)
-    let connect = || {
-        for _ in 0..100 {
-            let c = srv.connect();
-            if c.greeting.starts_with("* OK ") {
-                return c;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("no free connection slot");
-    };
+    // A command line over the limit: BYE and close.
     let mut d = connect();
     d.send(format!("t1 LOGIN {} x\r\n", "a".repeat(3000)).as_bytes());
     assert_eq!(d.read_line(), "* BYE Command line longer than 2048 bytes");

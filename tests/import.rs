@@ -432,16 +432,8 @@ fn serve_import_testdata_for_imaplib_and_curl() {
     assert!(have("curl", "--version"), "curl is missing");
     let dir = TempDir::new("imp-serve");
     let db = dir.path().join("serve.db");
-    {
-        let store = liteimap::store::Store::open(&db).unwrap();
-        let hash = liteimap::password::hash(ALICE.1.as_bytes()).unwrap();
-        store.create_user(ALICE.0, &hash).unwrap();
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    database_with_alice(&db);
+    let port = free_port();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let _child = Child(
         Command::new(env!("CARGO_BIN_EXE_liteimap"))

@@ -443,3 +443,322 @@ fn client_that_never_reads_is_disconnected_and_others_are_served() {
         "TAG OK FETCH completed"
     );
 }
+
+#[test]
+fn mime_part_bomb_is_cut_into_one_opaque_tail_seen_alike_by_every_command() {
+    use liteimap::mime::MAX_PARTS;
+    let dir = TempDir::new("partbomb");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let mut raw = b"Subject: bomb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+    let mut tail_start = 0;
+    for i in 0..MAX_PARTS + 10 {
+        raw.extend_from_slice(b"--b\r\n");
+        if i == MAX_PARTS - 1 {
+            tail_start = raw.len();
+        }
+        raw.extend_from_slice(format!("Content-Type: text/plain\r\n\r\nw{i}x\r\n").as_bytes());
+    }
+    let tail_end = raw.len() - 2;
+    raw.extend_from_slice(b"--b--\r\n");
+    assert!(c.append("INBOX", "", &raw).contains("OK"));
+    c.cmd("SELECT INBOX");
+
+    // The root and MAX_PARTS - 1 parts, then one opaque part for the rest.
+    let r = c.cmd("FETCH 1 BODYSTRUCTURE");
+    assert_eq!(last(&r), "TAG OK FETCH completed");
+    let bs = r.join("\n");
+    assert_eq!(bs.matches("\"plain\"").count(), MAX_PARTS - 1);
+    assert_eq!(bs.matches("\"octet-stream\"").count(), 1);
+    let tail_len = tail_end - tail_start;
+    assert!(
+        bs.contains(&format!("(\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" {tail_len} NIL NIL NIL NIL) \"mixed\"")),
+        "{}",
+        &bs[bs.len().saturating_sub(300)..]
+    );
+
+    // BODY[n] of the last real part and of the tail; BINARY agrees.
+    let r = c.cmd(&format!("FETCH 1 BODY.PEEK[{}]", MAX_PARTS - 1));
+    assert_eq!(
+        r[0],
+        format!(
+            "* 1 FETCH (BODY[{}] {{6}}\r\nw{}x)",
+            MAX_PARTS - 1,
+            MAX_PARTS - 2
+        )
+    );
+    let tail = String::from_utf8_lossy(&raw[tail_start..tail_end]).into_owned();
+    let r = c.cmd(&format!("FETCH 1 BODY.PEEK[{MAX_PARTS}]"));
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (BODY[{MAX_PARTS}] {{{tail_len}}}\r\n{tail})")
+    );
+    assert!(tail.starts_with(&format!(
+        "Content-Type: text/plain\r\n\r\nw{}x",
+        MAX_PARTS - 1
+    )));
+    assert!(tail.ends_with(&format!("w{}x", MAX_PARTS + 9)));
+    let r = c.cmd(&format!("FETCH 1 BINARY.PEEK[{MAX_PARTS}]"));
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (BINARY[{MAX_PARTS}] {{{tail_len}}}\r\n{tail})")
+    );
+    let r = c.cmd(&format!("FETCH 1 BODY.PEEK[{}]", MAX_PARTS + 1));
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (BODY[{}] {{0}}\r\n)", MAX_PARTS + 1)
+    );
+
+    // SEARCH looks into text parts only: the words of the opaque tail are not text.
+    assert_eq!(c.cmd("SEARCH BODY w5x")[0], "* SEARCH 1");
+    assert_eq!(
+        c.cmd(&format!("SEARCH BODY w{}x", MAX_PARTS - 2))[0],
+        "* SEARCH 1"
+    );
+    assert_eq!(
+        c.cmd(&format!("SEARCH BODY w{}x", MAX_PARTS + 5))[0],
+        "* SEARCH"
+    );
+}
+
+#[test]
+fn commands_pipelined_behind_a_large_append_still_run() {
+    // After a message over 1 MiB the framer is replaced (to give its buffer back); the bytes
+    // the client sent behind it must survive that.
+    let dir = TempDir::new("bigpipe");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let mut msg = b"Subject: big\r\n\r\n".to_vec();
+    msg.resize(3 * 1024 * 1024 + 17, b'x');
+    // LITERAL+: the literal and two more commands in one write.
+    let mut burst = format!("a1 APPEND INBOX {{{}+}}\r\n", msg.len()).into_bytes();
+    burst.extend_from_slice(&msg);
+    burst.extend_from_slice(b"\r\na2 NOOP\r\na3 STATUS INBOX (MESSAGES)\r\n");
+    c.send(&burst);
+    assert!(c
+        .until_tagged("a1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    assert_eq!(c.until_tagged("a2"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(
+        c.until_tagged("a3"),
+        vec!["* STATUS INBOX (MESSAGES 1)", "TAG OK STATUS completed"]
+    );
+    // Synchronising: after the "+", the literal with the next command right behind it.
+    c.send(format!("b1 APPEND INBOX {{{}}}\r\n", msg.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    let mut rest = msg.clone();
+    rest.extend_from_slice(b"\r\nb2 STATUS INBOX (MESSAGES)\r\n");
+    c.send(&rest);
+    assert!(c
+        .until_tagged("b1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    assert_eq!(
+        c.until_tagged("b2"),
+        vec!["* STATUS INBOX (MESSAGES 2)", "TAG OK STATUS completed"]
+    );
+}
+
+#[test]
+fn literals_of_logged_in_sessions_wait_for_room_in_the_shared_pool() {
+    let dir = TempDir::new("litpool");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            literal_memory: 100_000,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    let msg = |n: usize| {
+        let mut m = b"Subject: x\r\n\r\n".to_vec();
+        m.resize(n, b'a');
+        m
+    };
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(BOB);
+    a.send(b"a1 APPEND INBOX {80000}\r\n");
+    assert!(a.read_line().starts_with('+'));
+    assert_eq!(srv.ctx.literal_budget.used(), 80_000);
+    // 80,000 + 30,000 bytes do not fit: b's literal waits for a's command to finish.
+    b.send(b"b1 APPEND INBOX {30000}\r\n");
+    assert!(!b.has_data());
+    a.send(&msg(80_000));
+    a.send(b"\r\n");
+    assert!(a
+        .until_tagged("a1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    // a reads its next command: the pool is free, b goes on.
+    a.send(b"a2 NOOP\r\n");
+    assert_eq!(a.until_tagged("a2"), vec!["TAG OK NOOP completed"]);
+    assert!(b.read_line().starts_with('+'));
+    b.send(&msg(30_000));
+    b.send(b"\r\n");
+    assert!(b
+        .until_tagged("b1")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+    // A literal larger than the whole pool waits until it is alone, then goes through.
+    assert!(b.append("INBOX", "", &msg(150_000)).contains("OK"));
+    // So does a MULTIAPPEND whose literals together are larger: it does not wait for itself.
+    let m = msg(60_000);
+    b.send(b"b2 APPEND INBOX {60000+}\r\n");
+    b.send(&m);
+    b.send(b" {60000+}\r\n");
+    b.send(&m);
+    b.send(b"\r\n");
+    assert!(b
+        .until_tagged("b2")
+        .last()
+        .unwrap()
+        .starts_with("TAG OK [APPENDUID"));
+}
+
+/// Send `TAG LOGIN {8000}` and up to `n` more 8,000-byte literals, each after its `+`;
+/// returns the server's answer to the first announcement it does not continue.
+fn login_with_literals(c: &mut Client, tag: &str, n: usize) -> String {
+    let chunk = vec![b'u'; 8000];
+    c.send(format!("{tag} LOGIN {{8000}}\r\n").as_bytes());
+    for _ in 0..n {
+        let l = c.read_line();
+        if !l.starts_with('+') {
+            return l;
+        }
+        c.send(&chunk);
+        c.send(b" {8000}\r\n");
+    }
+    c.read_line()
+}
+
+#[test]
+fn before_login_a_whole_command_is_at_most_64_kib_and_refused_unread() {
+    let dir = TempDir::new("prelogin");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.connect();
+    // Each literal is under the 8 KiB pre-login limit; the ninth would take the command past
+    // 64 KiB and is refused before the client sends a byte of it (no "+" for it).
+    let r = login_with_literals(&mut c, "a1", 1000);
+    assert_eq!(
+        r,
+        "a1 NO [TOOBIG] Command of more than 65536 bytes (literals included) before login"
+    );
+    assert_eq!(srv.ctx.pre_auth_budget.used(), 0);
+    // The connection goes on; LITERAL+ over the command limit closes it (its bytes are on the
+    // way), after eight literals of the same command were accepted.
+    let r = c.cmd("NOOP");
+    assert_eq!(last(&r), "TAG OK NOOP completed");
+    let mut burst = b"a2 LOGIN".to_vec();
+    for _ in 0..9 {
+        burst.extend_from_slice(b" {8000+}\r\n");
+        burst.extend_from_slice(&[b'u'; 8000]);
+    }
+    c.send(&burst);
+    assert_eq!(
+        c.read_line(),
+        "a2 NO [TOOBIG] Command of more than 65536 bytes (literals included) before login"
+    );
+    assert!(c.read_line().starts_with("* BYE"));
+    assert!(c.is_closed());
+    // A long line is part of the command too: lines after a literal count.
+    let mut c = srv.connect();
+    c.send(b"a3 LOGIN {8000}\r\n");
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[b'u'; 8000]);
+    c.send(b" \"");
+    c.send(&vec![b'p'; 60_000]);
+    c.send(b"\"\r\n");
+    assert_eq!(
+        c.read_line(),
+        "* BYE Command longer than 65536 bytes before login"
+    );
+    // Once logged in, only the normal limits apply: a tenth literal is asked for.
+    let mut c = srv.login(ALICE);
+    let r = login_with_literals(&mut c, "a4", 9);
+    assert!(r.starts_with('+'), "{r}");
+}
+
+#[test]
+fn commands_before_login_share_a_bounded_pool() {
+    let dir = TempDir::new("prepool");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            pre_auth_memory: 20_000,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    // Two strangers each hold a LOGIN with an 8,000-byte literal half sent: 16,034 bytes.
+    let mut a = srv.connect();
+    let mut b = srv.connect();
+    for (c, tag) in [(&mut a, "a1"), (&mut b, "b1")] {
+        c.send(format!("{tag} LOGIN {{8000}}\r\n").as_bytes());
+        assert!(c.read_line().starts_with('+'));
+        c.send(&[b'u'; 4000]);
+    }
+    assert_eq!(srv.ctx.pre_auth_budget.used(), 16_034);
+    // A third has no room: refused before a byte of its literal is read.
+    let mut c = srv.connect();
+    c.send(b"c1 LOGIN {8000}\r\n");
+    assert_eq!(
+        c.read_line(),
+        "c1 NO [LIMIT] Too many connections are sending commands before logging in; try again later"
+    );
+    // A small command still fits.
+    assert_eq!(last(&c.cmd("NOOP")), "TAG OK NOOP completed");
+    // a finishes (and fails) its LOGIN; once it has read its next command, its room is back.
+    a.send(&[b'u'; 4000]);
+    a.send(b" x\r\n");
+    assert_eq!(
+        a.until_tagged("a1"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    assert_eq!(last(&a.cmd("NOOP")), "TAG OK NOOP completed");
+    c.send(b"c2 LOGIN {8000}\r\n");
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[b'u'; 8000]);
+    c.send(b" x\r\n");
+    assert_eq!(
+        c.until_tagged("c2"),
+        vec!["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    );
+    // Logging in gives the room back: b's whole literal is dropped with the connection.
+    drop(b);
+    let mut d = srv.login(ALICE);
+    assert!(d.append("INBOX", "", &[b'm'; 30_000]).contains("OK"));
+}
+
+#[test]
+fn literal_that_stalls_gives_its_room_back() {
+    let dir = TempDir::new("litstall");
+    let srv = TestServer::start_with(
+        &dir,
+        Config {
+            limits: Limits {
+                write_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            literal_memory: 100_000,
+            auth_failure_delay: Duration::ZERO,
+            ..Config::default()
+        },
+    );
+    let mut a = srv.login(ALICE);
+    a.send(b"a1 APPEND INBOX {90000}\r\n");
+    assert!(a.read_line().starts_with('+'));
+    a.send(b"Subject: half\r\n\r\n");
+    assert_eq!(srv.ctx.literal_budget.used(), 90_000);
+    // Nothing more comes: the connection is closed and its room given back.
+    assert_eq!(a.read_line(), "* BYE Autologout: idle for too long");
+    assert!(a.is_closed());
+    let mut b = srv.login(BOB);
+    let mut m = b"Subject: x\r\n\r\n".to_vec();
+    m.resize(90_000, b'a');
+    assert!(b.append("INBOX", "", &m).contains("OK"));
+}

@@ -9,13 +9,17 @@
 //! connection closed: its bytes are already on the way, and skipping them would mean buffering
 //! up to a whole message's worth (the framer keeps a message's bytes) for a command we refuse —
 //! 50 MB from a stranger whose limit before login is 8 KiB. A client that reads APPENDLIMIT
-//! never gets there.
+//! never gets there. Once logged in, a literal first takes its size from the pool all sessions
+//! share (`budget`), waiting for room: eight 45 MB APPENDs at once arrive one after another
+//! instead of holding 8 × 3 copies.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::io::prelude::*;
 use async_std::io::{Read, Write};
+use async_std::prelude::FutureExt as _;
 use imap_codec::decode::Decoder;
 use imap_codec::encode::Encoder;
 use imap_codec::fragmentizer::{
@@ -25,6 +29,8 @@ use imap_codec::imap_types::core::{LiteralMode, Tag};
 use imap_codec::imap_types::response::{Greeting, Response};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::{GreetingCodec, ResponseCodec};
+
+use super::budget::{ByteBudget, Hold};
 
 /// The deepest SEARCH nesting imap-codec's parser accepts (it refuses deeper input to keep its
 /// recursion off the end of the stack); `max_search_depth` can only lower it.
@@ -78,6 +84,9 @@ pub enum ReadError {
     Timeout,
     /// A line exceeded the limit; the stream cannot be resynchronised.
     LineTooLong,
+    /// The connection must end with this BYE text: a command over the pre-login size, or
+    /// no room left in the memory shared by the connections that have not logged in.
+    Refused(String),
     Io(io::Error),
 }
 
@@ -118,19 +127,64 @@ pub struct Conn {
     /// Whether the client has logged in: before that, literals are limited to
     /// PRE_AUTH_MAX_LITERAL (a password fits; a 50 MB upload from a stranger does not).
     pub authenticated: bool,
+    /// When this channel closes, reads fail with `Refused` (the connection was chosen to
+    /// make room among those waiting to log in).
+    pub close_signal: Option<async_std::channel::Receiver<()>>,
+    /// The pool the literals of logged-in sessions share (None: unlimited).
+    literal_budget: Option<Arc<ByteBudget>>,
+    /// The pool the commands of connections that have not logged in share, every byte of
+    /// them (None: unlimited).
+    pre_auth_budget: Option<Arc<ByteBudget>>,
+    /// What the current message took from its pool; given back when the next message is
+    /// read (the command has run by then).
+    holds: Vec<Hold>,
+    /// Bytes of the last read from the socket, and how long the message being read was just
+    /// before they were enqueued: what is left of them once the message completes is the
+    /// start of the next one (see `release_large_buffer`).
+    last_fill: usize,
+    fill_mark: Option<usize>,
 }
 
 /// The largest literal accepted before login.
 pub const PRE_AUTH_MAX_LITERAL: u32 = 8 * 1024;
 
+/// The largest command before login: its lines and all its literals together.
+pub const PRE_AUTH_MAX_COMMAND: usize = 64 * 1024;
+
+/// Why a literal is refused before any of it is read.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// Over the literal size or count limit.
+    TooBig,
+    /// Before login: the command with this literal is over PRE_AUTH_MAX_COMMAND.
+    CommandTooBig,
+    /// Before login: the pool shared by connections that have not logged in is full.
+    Busy,
+}
+
+pub const MADE_ROOM: &str = "Too many connections waiting to log in; closing the oldest";
+
+const BUSY: &str = "Too many connections are sending commands before logging in; try again later";
+
+/// After a message longer than this the framer is replaced: its buffer keeps the capacity of
+/// the largest message it ever held (64 MiB after a 45 MB APPEND), for as long as the
+/// connection lasts. Before login the bar is lower: a thousand strangers that each sent one
+/// 60 KB command would otherwise keep 60 MB between them, outside the pre-login pool.
+const RELEASE_BUFFER_OVER: usize = 1024 * 1024;
+const PRE_AUTH_RELEASE_BUFFER_OVER: usize = 8 * 1024;
+
+fn fragmentizer(limits: &Limits) -> Fragmentizer {
+    let max_message = (limits.max_literal as u64)
+        .saturating_add(limits.max_line as u64 * 2)
+        .min(u32::MAX as u64) as u32;
+    Fragmentizer::new(max_message)
+}
+
 impl Conn {
     pub fn new(stream: Box<dyn Stream>, limits: Limits, timeout: Duration) -> Self {
-        let max_message = (limits.max_literal as u64)
-            .saturating_add(limits.max_line as u64 * 2)
-            .min(u32::MAX as u64) as u32;
         Conn {
             stream,
-            frag: Fragmentizer::new(max_message),
+            frag: fragmentizer(&limits),
             limits,
             out: Vec::with_capacity(4096),
             buf: vec![0; 4 * 1024],
@@ -142,6 +196,39 @@ impl Conn {
             waited: false,
             write_failed: false,
             authenticated: false,
+            close_signal: None,
+            literal_budget: None,
+            pre_auth_budget: None,
+            holds: Vec::new(),
+            last_fill: 0,
+            fill_mark: None,
+        }
+    }
+
+    /// Share memory with other connections: once logged in, a literal waits until its size
+    /// fits in `literal`; before login, every byte of a command must fit in `pre_auth`, or
+    /// the command is refused.
+    pub fn set_budgets(&mut self, literal: Arc<ByteBudget>, pre_auth: Arc<ByteBudget>) {
+        self.literal_budget = Some(literal);
+        self.pre_auth_budget = Some(pre_auth);
+    }
+
+    /// Before login: make sure the current message holds `bytes` of the pre-login pool.
+    /// False when the pool has no room (nothing more is taken).
+    async fn hold_pre_auth(&mut self, bytes: usize) -> bool {
+        let Some(budget) = self.pre_auth_budget.clone() else {
+            return true;
+        };
+        let held: usize = self.holds.iter().map(Hold::bytes).sum();
+        if bytes <= held {
+            return true;
+        }
+        match budget.try_take(bytes - held).await {
+            Some(h) => {
+                self.holds.push(h);
+                true
+            }
+            None => false,
         }
     }
 
@@ -156,11 +243,7 @@ impl Conn {
     /// before the switch are discarded with the old framer, never executed.
     pub fn set_stream(&mut self, stream: Box<dyn Stream>) {
         self.stream = stream;
-        let max = self
-            .limits
-            .max_literal
-            .saturating_add(self.limits.max_line as u32 * 2);
-        self.frag = Fragmentizer::new(max);
+        self.frag = fragmentizer(&self.limits);
         self.reset_message();
     }
 
@@ -172,6 +255,32 @@ impl Conn {
         self.fragment_end = 0;
         self.in_literal = false;
         self.literals = 0;
+        self.fill_mark = None;
+    }
+
+    /// Replace the framer after a large message, keeping the bytes the client already sent
+    /// after it (they are the tail of the last read: the framer consumes everything it is
+    /// given before asking for more).
+    fn release_large_buffer(&mut self) {
+        let len = self.frag.message_bytes().len();
+        let Some(mark) = self.fill_mark else {
+            return;
+        };
+        let over = if self.authenticated {
+            RELEASE_BUFFER_OVER
+        } else {
+            PRE_AUTH_RELEASE_BUFFER_OVER
+        };
+        if len <= over || self.frag.is_max_message_size_exceeded() {
+            return;
+        }
+        let consumed = len.saturating_sub(mark);
+        let Some(rest) = self.buf.get(consumed..self.last_fill) else {
+            return;
+        };
+        let mut frag = fragmentizer(&self.limits);
+        frag.enqueue_bytes(rest);
+        self.frag = frag;
     }
 
     /// Queue a greeting.
@@ -294,20 +403,48 @@ impl Conn {
         // by whether the bytes were already waiting in the socket would misjudge a quick
         // client that answered before this task was scheduled again.
         self.waited = true;
-        let wait = match self.deadline {
+        let mut wait = match self.deadline {
             Some(d) => d
                 .saturating_duration_since(std::time::Instant::now())
                 .min(self.timeout),
             None => self.timeout,
         };
-        let read = async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await;
-        let n = match read {
-            Err(_) => return Err(ReadError::Timeout),
-            Ok(Err(e)) => return Err(ReadError::Io(e)),
-            Ok(Ok(n)) => n,
+        // A literal holding room in a shared pool must keep coming: one that stalls for the
+        // write timeout is given up (its room back to the others), not kept till autologout.
+        if !self.holds.is_empty() {
+            wait = wait.min(self.limits.write_timeout);
+        }
+        let close = self.close_signal.clone();
+        let closed = async {
+            crate::prelogin::made_room(close).await;
+            None
+        };
+        let read =
+            async { Some(async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await) };
+        let n = match read.race(closed).await {
+            None => {
+                return Err(ReadError::Refused(MADE_ROOM.into()));
+            }
+            Some(Err(_)) => return Err(ReadError::Timeout),
+            Some(Ok(Err(e))) => return Err(ReadError::Io(e)),
+            Some(Ok(Ok(n))) => n,
         };
         if n == 0 {
             return Err(ReadError::Closed);
+        }
+        self.last_fill = n;
+        let len = self.frag.message_bytes().len();
+        self.fill_mark = Some(len);
+        if !self.authenticated {
+            if len > PRE_AUTH_MAX_COMMAND {
+                return Err(ReadError::Refused(format!(
+                    "Command longer than {PRE_AUTH_MAX_COMMAND} bytes before login"
+                )));
+            }
+            if !self.hold_pre_auth(len + n).await {
+                log::info!("closing: no room left for commands before login");
+                return Err(ReadError::Refused(BUSY.into()));
+            }
         }
         self.frag.enqueue_bytes(&self.buf[..n]);
         Ok(())
@@ -342,18 +479,39 @@ impl Conn {
                     self.fragment_end = end;
                     if let Some(LiteralAnnouncement { mode, length }) = announcement {
                         self.literals += 1;
-                        let over =
-                            length > self.max_literal() || self.literals > self.limits.max_literals;
+                        // Before login the whole command counts, and must fit in the pool.
+                        let command = end.saturating_add(length as usize);
+                        let refusal = if length > self.max_literal()
+                            || self.literals > self.limits.max_literals
+                        {
+                            Some(Refusal::TooBig)
+                        } else if self.authenticated {
+                            None
+                        } else if command > PRE_AUTH_MAX_COMMAND {
+                            Some(Refusal::CommandTooBig)
+                        } else if !self.hold_pre_auth(command).await {
+                            log::info!(
+                                "refusing a literal: no room left for commands before login"
+                            );
+                            Some(Refusal::Busy)
+                        } else {
+                            None
+                        };
+                        let over = refusal.is_some();
                         match mode {
                             LiteralMode::Sync if over => {
                                 // The client waits for our "+": refuse now, read nothing.
                                 let tag = self.frag.decode_tag().map(|t| t.into_static());
-                                self.refuse_literal(tag, length).await?;
+                                // The room goes back before the client hears of it.
+                                self.holds.clear();
+                                self.refuse_literal(tag, length, refusal).await?;
+                                self.release_large_buffer();
                                 self.frag.skip_message();
                                 self.reset_message();
                                 continue;
                             }
                             LiteralMode::Sync => {
+                                self.take_budget(length).await;
                                 self.out.extend_from_slice(b"+ Ready for literal data\r\n");
                                 self.flush().await.map_err(ReadError::Io)?;
                             }
@@ -361,7 +519,7 @@ impl Conn {
                                 // The bytes are coming anyway (see the module doc): refuse and
                                 // close rather than buffer them.
                                 let tag = self.frag.decode_tag().map(|t| t.into_static());
-                                self.refuse_literal(tag, length).await?;
+                                self.refuse_literal(tag, length, refusal).await?;
                                 log::info!(
                                     "closing: non-synchronising literal of {length} bytes over the limit"
                                 );
@@ -371,7 +529,8 @@ impl Conn {
                                 self.flush().await.map_err(ReadError::Io)?;
                                 return Err(ReadError::Closed);
                             }
-                            LiteralMode::NonSync => {}
+                            // Its bytes wait in the socket until there is room.
+                            LiteralMode::NonSync => self.take_budget(length).await,
                         }
                         self.in_literal = true;
                     }
@@ -384,6 +543,17 @@ impl Conn {
             if self.frag.is_message_complete() {
                 return Ok(());
             }
+        }
+    }
+
+    /// Room for a literal of `length` bytes in the shared pool, waiting for it (logged in).
+    async fn take_budget(&mut self, length: u32) {
+        if !self.authenticated {
+            return;
+        }
+        if let Some(budget) = self.literal_budget.clone() {
+            let mine = self.holds.iter().map(Hold::bytes).sum();
+            self.holds.push(budget.take(length as usize, mine).await);
         }
     }
 
@@ -400,8 +570,28 @@ impl Conn {
         &mut self,
         tag: Option<Tag<'static>>,
         length: u32,
+        refusal: Option<Refusal>,
     ) -> Result<(), ReadError> {
-        let text = if self.literals > self.limits.max_literals {
+        let (code, text) = match refusal {
+            Some(Refusal::CommandTooBig) => (
+                "TOOBIG",
+                format!(
+                    "Command of more than {PRE_AUTH_MAX_COMMAND} bytes (literals included) before login"
+                ),
+            ),
+            Some(Refusal::Busy) => ("LIMIT", BUSY.to_string()),
+            _ => ("TOOBIG", self.too_big_text(length)),
+        };
+        let line = match tag {
+            Some(t) => format!("{} NO [{code}] {text}\r\n", t.inner()),
+            None => format!("* BAD [{code}] {text}\r\n"),
+        };
+        self.out.extend_from_slice(line.as_bytes());
+        self.flush().await.map_err(ReadError::Io)
+    }
+
+    fn too_big_text(&self, length: u32) -> String {
+        if self.literals > self.limits.max_literals {
             format!(
                 "Too many literals in one command (limit {})",
                 self.limits.max_literals
@@ -416,13 +606,7 @@ impl Conn {
                     " before login"
                 }
             )
-        };
-        let line = match tag {
-            Some(t) => format!("{} NO [TOOBIG] {text}\r\n", t.inner()),
-            None => format!("* BAD [TOOBIG] {text}\r\n"),
-        };
-        self.out.extend_from_slice(line.as_bytes());
-        self.flush().await.map_err(ReadError::Io)
+        }
     }
 
     /// Read and decode the next message with `codec`.
@@ -434,8 +618,20 @@ impl Conn {
         C: Decoder,
         for<'a> C::Message<'a>: IntoStatic<Static = C::Message<'static>>,
     {
+        // The previous command has run: its literals' room goes back to the pool.
+        self.holds.clear();
         self.next_message().await?;
+        let result = self.decode(codec);
+        self.release_large_buffer();
         self.reset_message();
+        Ok(result)
+    }
+
+    fn decode<C>(&self, codec: &C) -> Result<C::Message<'static>, Rejected>
+    where
+        C: Decoder,
+        for<'a> C::Message<'a>: IntoStatic<Static = C::Message<'static>>,
+    {
         let tag = || self.frag.decode_tag().map(|t| t.into_static());
         let result = match self.frag.decode_message(codec) {
             Ok(message) => Ok(message.into_static()),
@@ -471,7 +667,7 @@ impl Conn {
                 raw: self.frag.message_bytes().to_vec(),
             }),
         };
-        Ok(result)
+        result
     }
 
     /// Whether the server read from the socket since the last call; false means the command

@@ -1,8 +1,10 @@
-//! The IMAP side: framing (`conn`), the per-connection loop (`session`), the state machine
+//! The IMAP side: framing (`conn`) and the memory its literals may take together (`budget`),
+//! the per-connection loop (`session`), the state machine
 //! (`state`), a session's numbering of its mailbox (`view`), turning store changes into
 //! untagged responses (`sync`), ENVELOPE/BODYSTRUCTURE rendering (`render`), one module per
 //! command family (`cmd`), and the extension forms imap-codec does not model (`ext`).
 
+pub mod budget;
 pub mod cmd;
 pub mod conn;
 pub mod ext;

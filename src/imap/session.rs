@@ -67,13 +67,16 @@ pub struct Session {
     pub peer_ip: Option<std::net::IpAddr>,
     /// Failed logins on this connection.
     pub(crate) auth_failures: u32,
+    /// This connection's place among those waiting to log in (none for stdio); given up at
+    /// login.
+    pub prelogin: Option<crate::prelogin::PreLoginSlot>,
     /// This user's slot among its connections from this address, held while logged in (and
     /// given back when the session ends).
     pub(crate) _user_slot:
         Option<crate::server::CountGuard<(crate::store::UserId, std::net::IpAddr)>>,
     bad_commands: u32,
     /// When the connection started (the login deadline counts from here).
-    started: std::time::Instant,
+    pub(crate) started: std::time::Instant,
     /// Commands read in a row that the client had sent before seeing earlier answers.
     pipelined: usize,
 }
@@ -90,6 +93,7 @@ impl Session {
             secure,
             peer_ip: None,
             auth_failures: 0,
+            prelogin: None,
             _user_slot: None,
             bad_commands: 0,
             pipelined: 0,
@@ -221,7 +225,7 @@ impl Session {
     /// that dribbles a byte now and then cannot stay without logging in.
     fn read_deadline(&self) -> Option<std::time::Instant> {
         match self.state {
-            State::NotAuthenticated => Some(self.started + self.ctx.config.login_timeout),
+            State::NotAuthenticated => Some(self.started + self.ctx.login_timeout_now()),
             _ => None,
         }
     }
@@ -232,6 +236,8 @@ impl Session {
             self.conn.timeout = self.read_timeout();
             self.conn.deadline = self.read_deadline();
             self.conn.authenticated = self.state.user().is_some();
+            // Waiting to log in, the connection may be closed to make room for a newer one.
+            self.conn.close_signal = self.prelogin.as_ref().map(|p| p.evicted.clone());
             let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
             let stop = async {
                 let _ = shutdown.recv().await;
@@ -262,6 +268,12 @@ impl Session {
                 }
                 Err(ReadError::Io(e)) => {
                     log::debug!("session {} ({}): read error: {e}", self.id, self.peer);
+                    return;
+                }
+                Err(ReadError::Refused(why)) => {
+                    // Counted in the refusal summary when it is to make room; no line each.
+                    log::debug!("session {} ({}): closing: {why}", self.id, self.peer);
+                    self.bye(&why).await;
                     return;
                 }
                 Ok(message) => {

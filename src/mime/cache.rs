@@ -52,7 +52,10 @@ impl W {
         }
     }
     fn message(&mut self, m: &MessageInfo) {
-        let e = &m.envelope;
+        self.envelope(&m.envelope);
+        self.part(&m.root);
+    }
+    fn envelope(&mut self, e: &EnvelopeInfo) {
         self.opt(e.date.as_deref());
         self.opt(e.subject.as_deref());
         for list in [&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc] {
@@ -60,9 +63,26 @@ impl W {
         }
         self.opt(e.in_reply_to.as_deref());
         self.opt(e.message_id.as_deref());
-        self.part(&m.root);
     }
     fn part(&mut self, p: &PartInfo) {
+        self.part_fields(p);
+        match &p.kind {
+            PartKind::Single => self.uvar(0),
+            PartKind::Multipart(children) => {
+                self.uvar(1);
+                self.uvar(children.len() as u64);
+                for c in children {
+                    self.part(c);
+                }
+            }
+            PartKind::Message(m) => {
+                self.uvar(2);
+                self.message(m);
+            }
+        }
+    }
+    /// Everything of a part but its kind and children.
+    fn part_fields(&mut self, p: &PartInfo) {
         self.bytes(&p.media_type);
         self.bytes(&p.subtype);
         self.params(&p.params);
@@ -87,20 +107,6 @@ impl W {
         self.uvar(p.header_start as u64);
         self.uvar(p.body_start as u64);
         self.uvar(p.body_end as u64);
-        match &p.kind {
-            PartKind::Single => self.uvar(0),
-            PartKind::Multipart(children) => {
-                self.uvar(1);
-                self.uvar(children.len() as u64);
-                for c in children {
-                    self.part(c);
-                }
-            }
-            PartKind::Message(m) => {
-                self.uvar(2);
-                self.message(m);
-            }
-        }
     }
 }
 
@@ -250,6 +256,22 @@ impl R<'_> {
             kind,
         })
     }
+}
+
+/// Encoded size of a part's own fields, its children left out (they are charged on their
+/// own): what a part costs against the parse budget.
+pub(super) fn part_len(p: &PartInfo) -> usize {
+    let mut w = W(Vec::with_capacity(64));
+    w.part_fields(p);
+    // The kind tag and a multipart's child count take at most 11 more bytes.
+    w.0.len() + 11
+}
+
+/// Encoded size of an envelope.
+pub(super) fn envelope_len(e: &EnvelopeInfo) -> usize {
+    let mut w = W(Vec::with_capacity(64));
+    w.envelope(e);
+    w.0.len()
 }
 
 impl MessageInfo {

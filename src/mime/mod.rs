@@ -35,7 +35,7 @@ mod transfer;
 use std::borrow::Cow;
 
 pub use address::parse_address_list;
-pub use parse::{parse, parse_date};
+pub use parse::{max_parse_len, parse, parse_date};
 pub use search::{body_contains, header_contains, text_contains};
 pub use section::{filter_header, BinaryError, SectionBytes, SectionKind};
 pub use transfer::Cte;
@@ -43,6 +43,22 @@ pub use transfer::Cte;
 /// Nesting cap: a multipart or message/rfc822 at this depth (the root counts as 1) is kept as
 /// an opaque application/octet-stream part, exactly where Dovecot 2.3 stops.
 pub const MAX_DEPTH: usize = 100;
+
+/// Most MIME parts in one message (every part counts: the root, each multipart and each of its
+/// children, a message/rfc822 part and the root of the message in it). Dovecot 2.3 stops at
+/// the same number (`mail_max_mime_parts`). Past it, the rest of the multipart being read is
+/// one opaque application/octet-stream part with an empty MIME header, up to that multipart's
+/// close delimiter (and each enclosing multipart ends the same way): BODYSTRUCTURE, BODY[n],
+/// BINARY[n] and SEARCH all read this one parse, so they agree.
+pub const MAX_PARTS: usize = 10_000;
+
+/// The cached parse of a message is at most `PARSE_SIZE_FACTOR × size + PARSE_SIZE_SLACK`
+/// bytes (plus one opaque tail per nesting level, see [`max_parse_len`]): parts past that are
+/// cut exactly as past [`MAX_PARTS`]. Real mail stays far below (its parse is a few per cent
+/// of its size); only thousands of near-empty parts or headers of empty address groups come
+/// near.
+pub const PARSE_SIZE_FACTOR: usize = 4;
+pub const PARSE_SIZE_SLACK: usize = 16 * 1024;
 
 /// Content-Type / Content-Disposition parameters `(name, value)`, in order, as sent.
 pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
@@ -77,7 +93,7 @@ pub struct EnvelopeInfo {
 /// What a part contains beyond its own body bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartKind {
-    /// A leaf (or an opaque part at [`MAX_DEPTH`]).
+    /// A leaf (or an opaque part at [`MAX_DEPTH`], or past [`MAX_PARTS`]).
     Single,
     /// multipart/*: its children in order (may be empty when the boundary is missing or never
     /// found; the renderer then sends one empty text/plain part as Dovecot does).

@@ -2,24 +2,143 @@
 //! as byte offsets into the raw message.
 
 use super::address::parse_address_list;
+use super::cache::{envelope_len, part_len};
 use super::headers::{self, first, unfold, Field, Lexer};
-use super::{Address, EnvelopeInfo, MessageInfo, Params, PartInfo, PartKind, MAX_DEPTH};
+use super::{
+    Address, EnvelopeInfo, MessageInfo, Params, PartInfo, PartKind, MAX_DEPTH, MAX_PARTS,
+    PARSE_SIZE_FACTOR, PARSE_SIZE_SLACK,
+};
+
+/// The fields a part's structure is read from.
+const PART_FIELDS: &[&str] = &[
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "Content-Language",
+    "Content-ID",
+    "Content-Description",
+    "Content-MD5",
+    "Content-Location",
+];
+
+/// The fields a message's envelope is read from (its root part's are [`PART_FIELDS`]).
+const ENVELOPE_FIELDS: &[&str] = &[
+    "Date",
+    "Subject",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "In-Reply-To",
+    "Message-ID",
+];
 
 /// RFC 2231 segments of one parameter: (index, extended, value).
 type Segments = Vec<(u32, bool, Vec<u8>)>;
 
-/// Parse any bytes into a [`MessageInfo`]. Never fails, never panics.
-pub fn parse(raw: &[u8]) -> MessageInfo {
-    parse_message(raw, 0, raw.len(), 0)
+/// What is left of a message's allowance: parts, and bytes of cached parse. Parts are taken in
+/// document order (a container before its children), so the cut falls at the first part that
+/// does not fit, wherever it is nested.
+struct Budget {
+    parts: usize,
+    bytes: usize,
 }
 
-fn parse_message(raw: &[u8], start: usize, end: usize, depth: usize) -> MessageInfo {
-    let body_start = headers::body_start(raw, start, end);
-    let fields = headers::fields(raw, start, body_start);
-    MessageInfo {
-        envelope: envelope(&fields),
-        root: parse_part(raw, start, body_start, end, &fields, false, depth),
+impl Budget {
+    fn for_message(raw_len: usize) -> Self {
+        Budget {
+            parts: MAX_PARTS,
+            bytes: raw_len
+                .saturating_mul(PARSE_SIZE_FACTOR)
+                .saturating_add(PARSE_SIZE_SLACK),
+        }
     }
+
+    /// Take one part of `cost` bytes; false (nothing taken) when it does not fit.
+    fn take(&mut self, cost: usize) -> bool {
+        if self.parts == 0 || cost > self.bytes {
+            return false;
+        }
+        self.parts -= 1;
+        self.bytes -= cost;
+        true
+    }
+
+    /// Take `cost` bytes without a part (an envelope); false when they do not fit.
+    fn take_bytes(&mut self, cost: usize) -> bool {
+        if cost > self.bytes {
+            return false;
+        }
+        self.bytes -= cost;
+        true
+    }
+}
+
+/// Parse any bytes into a [`MessageInfo`]. Never fails, never panics. At most [`MAX_PARTS`]
+/// parts, and at most [`max_parse_len`] bytes once encoded: past either, the rest of the
+/// enclosing multipart is one opaque part (see [`PartKind`]).
+pub fn parse(raw: &[u8]) -> MessageInfo {
+    let mut budget = Budget::for_message(raw.len());
+    parse_message(raw, 0, raw.len(), 0, &mut budget).unwrap_or_else(|| MessageInfo {
+        envelope: EnvelopeInfo::default(),
+        root: opaque_tail(0, raw.len()),
+    })
+}
+
+/// The longest cached parse ([`MessageInfo::encode`]) of a message of `raw_len` bytes: the
+/// budget, plus the opaque tails (one per open multipart, so at most [`MAX_DEPTH`]) and the
+/// blob's own header.
+pub fn max_parse_len(raw_len: usize) -> usize {
+    raw_len
+        .saturating_mul(PARSE_SIZE_FACTOR)
+        .saturating_add(PARSE_SIZE_SLACK)
+        .saturating_add((MAX_DEPTH + 1) * part_len(&opaque_tail(usize::MAX, usize::MAX)))
+        .saturating_add(3)
+}
+
+/// The rest of a multipart, `raw[start..end]`, as one part with an empty MIME header: what is
+/// left when the budget runs out. Every view of the message (BODYSTRUCTURE, BODY[n], BINARY,
+/// SEARCH) sees the same part, because they all read this parse.
+fn opaque_tail(start: usize, end: usize) -> PartInfo {
+    PartInfo {
+        media_type: b"application".to_vec(),
+        subtype: b"octet-stream".to_vec(),
+        params: Vec::new(),
+        id: None,
+        description: None,
+        encoding: b"7bit".to_vec(),
+        md5: None,
+        disposition: None,
+        language: Vec::new(),
+        location: None,
+        lines: 0,
+        header_start: start,
+        body_start: start,
+        body_end: end,
+        kind: PartKind::Single,
+    }
+}
+
+/// None when not even the message's root part fits the budget.
+fn parse_message(
+    raw: &[u8],
+    start: usize,
+    end: usize,
+    depth: usize,
+    budget: &mut Budget,
+) -> Option<MessageInfo> {
+    let body_start = headers::body_start(raw, start, end);
+    let fields = headers::first_of(raw, start, body_start, &[ENVELOPE_FIELDS, PART_FIELDS]);
+    let root = parse_part(raw, start, body_start, end, &fields, false, depth, budget)?;
+    let mut envelope = envelope(&fields);
+    // Address lists are copied (Sender and Reply-To default to From): a header of tiny
+    // groups could outgrow the message. What does not fit is left out (NIL).
+    if !budget.take_bytes(envelope_len(&envelope)) {
+        envelope = EnvelopeInfo::default();
+    }
+    Some(MessageInfo { envelope, root })
 }
 
 fn envelope(fields: &[Field<'_>]) -> EnvelopeInfo {
@@ -52,6 +171,9 @@ fn envelope(fields: &[Field<'_>]) -> EnvelopeInfo {
     }
 }
 
+/// The part `raw[header_start..body_end]` and everything in it; None when the part itself does
+/// not fit the budget (its children may be cut short, see [`opaque_tail`]).
+#[allow(clippy::too_many_arguments)]
 fn parse_part(
     raw: &[u8],
     header_start: usize,
@@ -60,7 +182,8 @@ fn parse_part(
     fields: &[Field<'_>],
     in_digest: bool,
     depth: usize,
-) -> PartInfo {
+    budget: &mut Budget,
+) -> Option<PartInfo> {
     let ct = first(fields, "Content-Type").and_then(|f| parse_content_type(f.value));
     let (media_type, subtype, params) = match ct {
         Some(ct) => ct,
@@ -133,34 +256,52 @@ fn parse_part(
     if nests && depth + 1 >= MAX_DEPTH {
         // Past the cap the part is opaque; Dovecot sends it as application/octet-stream
         // (keeping the parameters), which every client can parse.
-        part.media_type = b"application".to_vec();
-        part.subtype = b"octet-stream".to_vec();
-    } else if part.is_type("multipart") {
+        make_opaque(&mut part);
+    }
+    // The part's own fields are charged before its children: a container always fits
+    // before anything inside it.
+    if !budget.take(part_len(&part)) {
+        return None;
+    }
+    if part.is_type("multipart") {
         let digest = part.is_subtype("digest");
-        let children = match part.param("boundary") {
-            Some(b) if !b.is_empty() => split_multipart(raw, body_start, body_end, b)
-                .into_iter()
-                .map(|(s, e)| {
-                    let bs = headers::body_start(raw, s, e);
-                    let f = headers::fields(raw, s, bs);
-                    parse_part(raw, s, bs, e, &f, digest, depth + 1)
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let mut children = Vec::new();
+        if let Some(b) = part.param("boundary").filter(|b| !b.is_empty()) {
+            let mut ranges = MultipartSplit::new(raw, body_start, body_end, b);
+            while let Some((s, e)) = ranges.next() {
+                let bs = headers::body_start(raw, s, e);
+                let f = headers::first_of(raw, s, bs, &[PART_FIELDS]);
+                match parse_part(raw, s, bs, e, &f, digest, depth + 1, budget) {
+                    Some(child) => children.push(child),
+                    None => {
+                        // Out of budget: this part and every later one are one opaque
+                        // part, up to the multipart's close delimiter.
+                        let last = ranges.last().map_or(e, |(_, e)| e);
+                        children.push(opaque_tail(s, last));
+                        break;
+                    }
+                }
+            }
+        }
         part.kind = PartKind::Multipart(children);
     } else if part.is_type("message") && part.is_subtype("rfc822") {
         part.lines = count_lines(body);
-        part.kind = PartKind::Message(Box::new(parse_message(
-            raw,
-            body_start,
-            body_end,
-            depth + 1,
-        )));
+        match parse_message(raw, body_start, body_end, depth + 1, budget) {
+            Some(inner) => part.kind = PartKind::Message(Box::new(inner)),
+            // Not even the embedded message's root fits: the part stays a leaf.
+            None => make_opaque(&mut part),
+        }
     } else if part.is_type("text") {
         part.lines = count_lines(body);
     }
-    part
+    Some(part)
+}
+
+/// A part whose contents are not looked into: application/octet-stream, parameters kept.
+fn make_opaque(part: &mut PartInfo) {
+    part.media_type = b"application".to_vec();
+    part.subtype = b"octet-stream".to_vec();
+    part.lines = 0;
 }
 
 fn count_lines(body: &[u8]) -> u32 {
@@ -168,31 +309,65 @@ fn count_lines(body: &[u8]) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Split `raw[start..end]` at `--boundary` lines. Returns the byte ranges of the parts (header
-/// included); the line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-/// A delimiter line is `--boundary`, optionally `--`, then only whitespace (RFC 2046): a
-/// line starting `--d10` is not a delimiter of boundary `d1`.
-fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
-    let mut delim = Vec::with_capacity(boundary.len() + 2);
-    delim.extend_from_slice(b"--");
-    delim.extend_from_slice(boundary);
-    let end = end.min(raw.len());
-    let mut parts = Vec::new();
-    let mut open: Option<usize> = None;
-    let mut i = start;
-    while i < end {
-        let le = match raw.get(i..end).and_then(|s| headers::memchr(b'\n', s)) {
-            Some(p) => i + p + 1,
-            None => end,
-        };
-        let line = &raw[i..le];
-        let rest = line.strip_prefix(delim.as_slice()).map(|r| {
-            let close = r.starts_with(b"--");
-            let tail = if close { &r[2..] } else { r };
-            (close, tail.iter().all(|b| b.is_ascii_whitespace()))
-        });
-        if let Some((close, true)) = rest {
-            if let Some(ps) = open {
+/// The parts of `raw[start..end]` split at `--boundary` lines, one byte range (header
+/// included) at a time, so a message of millions of parts costs nothing past the budget. The
+/// line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1). A delimiter line
+/// is `--boundary`, optionally `--`, then only whitespace (RFC 2046): a line starting `--d10`
+/// is not a delimiter of boundary `d1`.
+struct MultipartSplit<'a> {
+    raw: &'a [u8],
+    delim: Vec<u8>,
+    end: usize,
+    /// Where the next line starts.
+    i: usize,
+    /// Start of the part being read (after its delimiter line).
+    open: Option<usize>,
+    /// The close delimiter was seen (or the end reached).
+    done: bool,
+}
+
+impl<'a> MultipartSplit<'a> {
+    fn new(raw: &'a [u8], start: usize, end: usize, boundary: &[u8]) -> Self {
+        let mut delim = Vec::with_capacity(boundary.len() + 2);
+        delim.extend_from_slice(b"--");
+        delim.extend_from_slice(boundary);
+        MultipartSplit {
+            raw,
+            delim,
+            end: end.min(raw.len()),
+            i: start,
+            open: None,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for MultipartSplit<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        if self.done {
+            return None;
+        }
+        let raw = self.raw;
+        while self.i < self.end {
+            let i = self.i;
+            let le = match raw.get(i..self.end).and_then(|s| headers::memchr(b'\n', s)) {
+                Some(p) => i + p + 1,
+                None => self.end,
+            };
+            self.i = le;
+            let line = &raw[i..le];
+            let rest = line.strip_prefix(self.delim.as_slice()).map(|r| {
+                let close = r.starts_with(b"--");
+                let tail = if close { &r[2..] } else { r };
+                (close, tail.iter().all(|b| b.is_ascii_whitespace()))
+            });
+            let Some((close, true)) = rest else {
+                continue;
+            };
+            self.done = close;
+            let found = self.open.map(|ps| {
                 let mut pe = i;
                 if pe > ps && raw[pe - 1] == b'\n' {
                     pe -= 1;
@@ -200,19 +375,21 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
                         pe -= 1;
                     }
                 }
-                parts.push((ps, pe));
+                (ps, pe)
+            });
+            self.open = (!close).then_some(le);
+            if found.is_some() || close {
+                return found;
             }
-            if close {
-                return parts;
-            }
-            open = Some(le);
         }
-        i = le;
+        self.done = true;
+        self.open.take().map(|ps| (ps, self.end))
     }
-    if let Some(ps) = open {
-        parts.push((ps, end));
-    }
-    parts
+}
+
+#[cfg(test)]
+fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
+    MultipartSplit::new(raw, start, end, boundary).collect()
 }
 
 /// `type/subtype *(; param)`; None when the type cannot be read (the caller uses the default).
@@ -398,6 +575,109 @@ mod tests {
         let parts = split_multipart(raw, 0, raw.len(), b"b");
         let got: Vec<&[u8]> = parts.iter().map(|&(s, e)| &raw[s..e]).collect();
         assert_eq!(got, vec![&b"A: 1\r\n\r\none"[..], &b"\r\ntwo"[..]]);
+    }
+
+    fn count_parts(p: &PartInfo) -> usize {
+        1 + match &p.kind {
+            PartKind::Single => 0,
+            PartKind::Multipart(c) => c.iter().map(count_parts).sum(),
+            PartKind::Message(m) => count_parts(&m.root),
+        }
+    }
+
+    fn bomb(parts: usize, part: &[u8]) -> Vec<u8> {
+        let mut raw =
+            b"Subject: bomb\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for _ in 0..parts {
+            raw.extend_from_slice(b"--b\r\n");
+            raw.extend_from_slice(part);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"--b--\r\n");
+        raw
+    }
+
+    #[test]
+    fn parts_past_the_limit_are_one_opaque_tail() {
+        let part = b"Content-Type: text/plain\r\n\r\nhello there, this is a part";
+        let raw = bomb(MAX_PARTS + 500, part);
+        let info = parse(&raw);
+        let PartKind::Multipart(children) = &info.root.kind else {
+            panic!("root is not a multipart");
+        };
+        // The root and MAX_PARTS - 1 children fit; the rest is one part.
+        assert_eq!(children.len(), MAX_PARTS);
+        assert_eq!(count_parts(&info.root), MAX_PARTS + 1);
+        let tail = &children[MAX_PARTS - 1];
+        assert_eq!(tail.media_type, b"application");
+        assert_eq!(tail.subtype, b"octet-stream");
+        assert_eq!(tail.kind, PartKind::Single);
+        assert_eq!(tail.header_start, tail.body_start);
+        // From the first part that did not fit up to the close delimiter.
+        let body = &raw[tail.body_start..tail.body_end];
+        assert!(body.starts_with(part));
+        assert!(body.ends_with(b"this is a part"));
+        assert_eq!(body.len(), 501 * part.len() + 500 * 7);
+        assert!(raw[tail.body_end..].starts_with(b"\r\n--b--"));
+        assert_eq!(MessageInfo::decode(&info.encode()), Some(info));
+    }
+
+    #[test]
+    fn nested_multiparts_each_end_in_one_tail() {
+        // An inner multipart that runs out, then more parts of the outer one.
+        let inner = bomb(MAX_PARTS, b"\r\na part of a few words");
+        let inner = inner
+            .strip_prefix(b"Subject: bomb\r\n".as_slice())
+            .unwrap_or_default();
+        let mut raw = b"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n".to_vec();
+        raw.extend_from_slice(inner);
+        raw.extend_from_slice(b"\r\n--o\r\n\r\nlater\r\n--o\r\n\r\nlast\r\n--o--\r\n");
+        let info = parse(&raw);
+        assert_eq!(count_parts(&info.root), MAX_PARTS + 2);
+        let PartKind::Multipart(outer) = &info.root.kind else {
+            panic!("root is not a multipart");
+        };
+        assert_eq!(outer.len(), 2);
+        let tail = &raw[outer[1].body_start..outer[1].body_end];
+        assert_eq!(tail, b"\r\nlater\r\n--o\r\n\r\nlast");
+    }
+
+    #[test]
+    fn the_cached_parse_stays_a_small_multiple_of_the_message() {
+        // Empty parts (5 bytes each) would cost ~11 times their size; empty address groups
+        // in From (copied to Sender and Reply-To) ~9 times; deep nesting; a normal message.
+        let mut from = b"From: ".to_vec();
+        from.extend(b"g:;".repeat(20_000));
+        from.extend_from_slice(b"\r\n\r\nbody\r\n");
+        let mut nested = Vec::new();
+        for _ in 0..200 {
+            nested.extend_from_slice(b"Content-Type: message/rfc822\r\nFrom: a@b\r\n\r\n");
+        }
+        let cases = [
+            bomb(3000, b""),
+            bomb(MAX_PARTS * 3, b""),
+            bomb(
+                MAX_PARTS * 2,
+                b"Content-Type: text/plain; a=1; b=2; c=3\r\n\r\n",
+            ),
+            from,
+            nested,
+            b"x".to_vec(),
+            Vec::new(),
+        ];
+        for raw in cases {
+            let blob = parse(&raw).encode();
+            assert!(
+                blob.len() <= max_parse_len(raw.len()),
+                "{} bytes of parse for {} bytes of message",
+                blob.len(),
+                raw.len()
+            );
+        }
+        assert!(max_parse_len(1_000_000) < 5_000_000);
+        // A message well inside the limits is parsed whole.
+        let raw = bomb(500, b"Content-Type: text/plain\r\n\r\nhi");
+        assert_eq!(count_parts(&parse(&raw).root), 501);
     }
 
     #[test]

@@ -307,6 +307,22 @@ impl Client {
     }
 }
 
+/// A new database file at `db` with the user alice, for tests that run the binary.
+pub fn database_with_alice(db: &Path) {
+    let store = Store::open(db).unwrap();
+    let hash = liteimap::password::hash(ALICE.1.as_bytes()).unwrap();
+    store.create_user(ALICE.0, &hash).unwrap();
+}
+
+/// A loopback port that was free a moment ago (for a child process to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Put a message straight into the store (the import/delivery path), for bytes that APPEND
 /// cannot carry.
 pub fn store_message(srv: &TestServer, user: &str, mailbox: &str, raw: Vec<u8>) {

@@ -8,13 +8,15 @@ use imap_codec::imap_types::response::{Code, CommandContinuationRequest, Respons
 use imap_codec::imap_types::secret::Secret;
 use imap_codec::AuthenticateDataCodec;
 
-use crate::imap::conn::ReadError;
+use crate::imap::conn::{ReadError, MADE_ROOM};
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{State, User};
 use crate::imap::{
     code_authenticationfailed, code_limit, code_privacyrequired, lossy, CmdError, CmdResult,
 };
 use crate::password;
+use crate::throttle::{LoginThrottle, Turn};
+use async_std::prelude::FutureExt as _;
 
 /// The longest user name or password considered; longer ones fail without hashing.
 const MAX_CREDENTIAL: usize = 1024;
@@ -112,6 +114,7 @@ impl Session {
                 Err(CmdError::Bye("AUTHENTICATE response too long".into()))
             }
             Err(ReadError::Io(e)) => Err(CmdError::Bye(e.to_string())),
+            Err(ReadError::Refused(why)) => Err(CmdError::Bye(why)),
         }
     }
 
@@ -119,6 +122,16 @@ impl Session {
     /// user and a wrong password take the same time and get the same answer.
     async fn authenticate_user(&mut self, user: String, pass: Vec<u8>) -> CmdResult<Done> {
         let name = user.clone();
+        // One attempt at a time from an address, across its connections (see `throttle`).
+        let throttle = self.ctx.throttle.clone();
+        let address = self.peer_ip.map(|ip| throttle.address(ip));
+        let turn = wait_for_turn(
+            &throttle,
+            address.as_deref(),
+            self.prelogin.as_ref().map(|p| p.evicted.clone()),
+            self.started + self.ctx.login_timeout_now(),
+        )
+        .await?;
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
@@ -135,6 +148,7 @@ impl Session {
         };
         match found {
             Some(row) => {
+                drop(turn);
                 if let Some(ip) = self.peer_ip {
                     let limit = self.ctx.config.max_user_connections_per_ip;
                     let Some(slot) = self.ctx.per_user_ip.acquire((row.id, ip), limit) else {
@@ -152,7 +166,6 @@ impl Session {
                         ));
                     };
                     self._user_slot = Some(slot);
-                    self.ctx.clear_failures(ip);
                 }
                 log::info!(
                     "session {} ({}): logged in as {}",
@@ -160,6 +173,8 @@ impl Session {
                     self.peer,
                     row.name
                 );
+                // No longer waiting to log in: out of the pre-login share.
+                self.prelogin = None;
                 self.state = State::Authenticated(User {
                     id: row.id,
                     name: row.name,
@@ -171,21 +186,23 @@ impl Session {
             }
             None => {
                 self.auth_failures += 1;
-                let from_ip = self.peer_ip.map_or(0, |ip| self.ctx.record_failure(ip));
+                let (from_ip, for_name) = throttle.failure(self.peer_ip, &name);
                 log::info!(
-                    "session {} ({}): login failed for user {:?} ({} on this connection, {} recently from this address)",
+                    "session {} ({}): login failed for user {:?} ({} on this connection, {} recently from this address, {} recently for this name)",
                     self.id,
                     self.peer,
                     name,
                     self.auth_failures,
-                    from_ip
+                    from_ip,
+                    for_name
                 );
                 // Each failure doubles the wait before the answer, counting this
-                // connection's failures and its address's recent ones: a new connection
-                // does not start a guesser afresh.
-                let n = self.auth_failures.max(from_ip).clamp(1, 5);
-                let delay = self.ctx.config.auth_failure_delay * (1u32 << (n - 1));
-                async_std::task::sleep(delay).await;
+                // connection's failures, its address's and the name's recent ones: neither a
+                // new connection nor a new address starts a guesser afresh. The address's
+                // next attempt waits for this answer.
+                let n = self.auth_failures.max(from_ip).max(for_name);
+                async_std::task::sleep(throttle.delay(n)).await;
+                drop(turn);
                 if self.auth_failures >= self.ctx.config.max_auth_failures {
                     return Err(CmdError::Bye(format!(
                         "Too many failed logins ({})",
@@ -198,6 +215,28 @@ impl Session {
                 ))
             }
         }
+    }
+}
+
+/// Wait for the address's turn to check a password, as a connection that has not logged in:
+/// still closed to make room (`evicted` closes), and still bound by its login deadline,
+/// meanwhile (a queue of guesses must not hold connections beyond them).
+async fn wait_for_turn<'a>(
+    throttle: &'a LoginThrottle,
+    address: Option<&'a crate::throttle::Address>,
+    evicted: Option<async_std::channel::Receiver<()>>,
+    deadline: std::time::Instant,
+) -> CmdResult<Turn<'a>> {
+    let made_room = async {
+        crate::prelogin::made_room(evicted).await;
+        None
+    };
+    let turn = async { Some(throttle.turn(address).await) };
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    match async_std::future::timeout(left, turn.race(made_room)).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(CmdError::Bye(MADE_ROOM.into())),
+        Err(_) => Err(CmdError::Bye("Autologout: idle for too long".into())),
     }
 }
 

@@ -58,6 +58,7 @@ impl Session {
                     return Err(CmdError::Bye("connection closed".into()))
                 }
                 Wake::Done(Err(ReadError::Io(e))) => return Err(CmdError::Bye(e.to_string())),
+                Wake::Done(Err(ReadError::Refused(why))) => return Err(CmdError::Bye(why)),
                 Wake::Shutdown => return Err(CmdError::Bye("Server shutting down".into())),
                 Wake::Changed => {
                     self.sync(true).await?;
