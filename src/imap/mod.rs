@@ -62,6 +62,10 @@ fn other_code(code: &'static str) -> Code<'static> {
 pub fn code_nonexistent() -> Code<'static> {
     other_code("NONEXISTENT")
 }
+/// RFC 5530: a command named messages that another session expunged.
+pub fn code_expungeissued() -> Code<'static> {
+    other_code("EXPUNGEISSUED")
+}
 pub fn code_alreadyexists() -> Code<'static> {
     other_code("ALREADYEXISTS")
 }
@@ -93,6 +97,7 @@ impl From<StoreError> for CmdError {
             StoreError::NotFound(t) => CmdError::No(Some(code_nonexistent()), t),
             StoreError::AlreadyExists(t) => CmdError::No(Some(code_alreadyexists()), t),
             StoreError::NotAllowed(t) => CmdError::No(Some(code_cannot()), t),
+            StoreError::Expunged(t) => CmdError::No(Some(code_expungeissued()), t),
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(

@@ -8,11 +8,13 @@
 //! Every SQLite specific (pragmas, `user_version`, `data_version`) stays inside this module so a
 //! second backend can stand beside it.
 
+mod holds;
 mod mailboxes;
 mod messages;
 mod scan;
 mod users;
 
+pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
@@ -55,6 +57,9 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The operation is not allowed on this object (with the reason).
     NotAllowed(String),
+    /// Messages named by a session's view were expunged by another session (COPY/MOVE of them
+    /// does nothing).
+    Expunged(String),
     /// SQLite failed.
     Db(rusqlite::Error),
 }
@@ -69,7 +74,7 @@ impl fmt::Display for StoreError {
             ),
             StoreError::NotFound(what) => write!(f, "{what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
-            StoreError::NotAllowed(what) => write!(f, "{what}"),
+            StoreError::NotAllowed(what) | StoreError::Expunged(what) => write!(f, "{what}"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
         }
     }
@@ -115,6 +120,8 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
+    /// Expunged messages that open views still number (see `holds`).
+    holds: std::sync::Arc<holds::Holds>,
 }
 
 impl Store {
@@ -127,6 +134,7 @@ impl Store {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
+            holds: Default::default(),
         })
     }
 

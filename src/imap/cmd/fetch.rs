@@ -26,7 +26,7 @@ use crate::imap::cmd::mailbox::nz;
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
-use crate::store::{FlagOp, MessageMeta};
+use crate::store::{FlagOp, MessageMeta, StoreError};
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
@@ -112,6 +112,7 @@ impl Session {
             sel.view.resolve_seqs(&set)
         };
         let mailbox = sel.mailbox;
+        let view = sel.hold.id();
         let mark_seen = needs.sets_seen && !sel.read_only;
         let targets: Vec<(u32, u32)> = indices
             .into_iter()
@@ -135,16 +136,26 @@ impl Session {
             // Boxed: a MessageInfo is large, and the rows are moved around by value.
             let mut rows: Vec<(MessageMeta, Option<Box<MessageInfo>>)> = self
                 .db(move |s| {
-                    let metas = s.messages_with(mailbox, &query, want_size)?;
+                    // Messages expunged since this view numbered them are still answered
+                    // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
+                    let metas = s.view_messages(view, mailbox, &query, want_size)?;
                     let mut out = Vec::with_capacity(metas.len());
                     for m in metas {
                         let info = if want_parsed {
-                            let blob = s.parsed(m.body_id)?;
-                            // A missing or unreadable cache is rebuilt from the raw message.
-                            Some(Box::new(match MessageInfo::decode(&blob) {
-                                Some(i) => i,
-                                None => mime::parse(&s.raw(m.body_id)?),
-                            }))
+                            let parsed = s.parsed(m.body_id).and_then(|blob| {
+                                // A missing or unreadable cache is rebuilt from the raw message.
+                                Ok(match MessageInfo::decode(&blob) {
+                                    Some(i) => i,
+                                    None => mime::parse(&s.raw(m.body_id)?),
+                                })
+                            });
+                            match parsed {
+                                Ok(i) => Some(Box::new(i)),
+                                // Gone with no hold on it (another process removed it): as
+                                // if expunged before this view numbered it.
+                                Err(StoreError::NotFound(_)) => continue,
+                                Err(e) => return Err(e),
+                            }
                         } else {
                             None
                         };
@@ -197,7 +208,14 @@ impl Session {
                 // BINARY decodes the whole message: read it for this message alone.
                 let raw = if needs.raw {
                     let body = meta.body_id;
-                    Some(self.db(move |s| s.raw(body)).await?)
+                    match self.db(move |s| s.raw(body)).await {
+                        Ok(raw) => Some(raw),
+                        Err(StoreError::NotFound(_)) => {
+                            missing += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 } else {
                     None
                 };
@@ -256,8 +274,8 @@ impl Session {
                 };
                 if streams.is_empty() {
                     self.data(response).await?;
-                } else {
-                    self.send_streamed(response, meta.body_id, &streams).await?;
+                } else if !self.send_streamed(response, meta.body_id, &streams).await? {
+                    missing += 1;
                 }
             }
         }
@@ -604,8 +622,22 @@ impl Session {
         response: Data<'static>,
         body_id: i64,
         streams: &[(usize, usize)],
-    ) -> CmdResult {
+    ) -> CmdResult<bool> {
         let broken = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
+        // The first chunk of every literal is read before any byte of the response is sent:
+        // a body that is gone (which a hold prevents within this process) skips the response
+        // instead of ending the connection after a literal length it cannot fill. Most
+        // messages fit in one chunk.
+        let mut first = Vec::with_capacity(streams.len());
+        for &(start, end) in streams {
+            let len = STREAM_CHUNK.min(end - start);
+            match self.db(move |s| s.raw_range(body_id, start, len)).await {
+                Ok(chunk) if chunk.len() == len => first.push(chunk),
+                Ok(_) | Err(StoreError::NotFound(_)) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut first = first.into_iter();
         let marker = marker();
         let announce = format!("{{{}}}\r\n", marker.len());
         let mut ranges = streams.iter();
@@ -640,12 +672,16 @@ impl Session {
                 .await
                 .map_err(broken)?;
             let mut at = start;
+            let mut prefetched = first.next();
             while at < end {
                 let len = STREAM_CHUNK.min(end - at);
-                let chunk = self
-                    .db(move |s| s.raw_range(body_id, at, len))
-                    .await
-                    .map_err(|e| CmdError::Bye(format!("cannot read the message: {e}")))?;
+                let chunk = match prefetched.take() {
+                    Some(chunk) => chunk,
+                    None => self
+                        .db(move |s| s.raw_range(body_id, at, len))
+                        .await
+                        .map_err(|e| CmdError::Bye(format!("cannot read the message: {e}")))?,
+                };
                 if chunk.len() != len {
                     return Err(CmdError::Bye(
                         "the message was removed while being sent".into(),
@@ -656,6 +692,6 @@ impl Session {
                 at += len;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
