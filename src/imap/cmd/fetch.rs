@@ -23,6 +23,7 @@ use imap_codec::ResponseCodec;
 
 use super::fetch_flags;
 use crate::imap::cmd::mailbox::nz;
+use crate::imap::ext::fetch::{encode_with_binary_origins, BinaryOrigin};
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
@@ -221,8 +222,18 @@ impl Session {
                 };
                 let mut out = Vec::with_capacity(items.len() + 1);
                 let mut streams = Vec::new();
+                let mut origins = Vec::new();
                 for item in &items {
                     if let Some(data) = binary_item(item, info.as_deref(), raw.as_deref()) {
+                        if let MessageDataItemName::Binary {
+                            section, partial, ..
+                        } = item
+                        {
+                            origins.push(BinaryOrigin {
+                                section: section.iter().map(|n| n.get()).collect(),
+                                origin: partial.map(|(start, _)| start),
+                            });
+                        }
                         out.push(data?);
                         continue;
                     }
@@ -237,6 +248,12 @@ impl Session {
                                 // A part that does not exist is an empty string, as Dovecot
                                 // answers.
                                 None => literal(b""),
+                                // The whole message is at hand for BINARY: no streaming.
+                                Some(SectionBytes::Range(s, e)) if raw.is_some() => {
+                                    let raw = raw.as_deref().unwrap_or_default();
+                                    let (s, e) = apply_partial(s, e, partial);
+                                    literal(raw.get(s..e).unwrap_or_default())
+                                }
                                 Some(SectionBytes::Range(s, e)) => {
                                     streams.push(apply_partial(s, e, partial));
                                     placeholder()
@@ -272,7 +289,13 @@ impl Session {
                     seq: nz(seq),
                     items: items_out,
                 };
-                if streams.is_empty() {
+                if origins.iter().any(|o| o.origin.is_some()) {
+                    let bytes = encode_with_binary_origins(&Response::Data(response), &origins);
+                    self.conn
+                        .send_raw(&bytes)
+                        .await
+                        .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+                } else if streams.is_empty() {
                     self.data(response).await?;
                 } else if !self.send_streamed(response, meta.body_id, &streams).await? {
                     missing += 1;
@@ -395,10 +418,6 @@ fn binary_section<'a>(
     match info.binary(raw, &path) {
         // A part that does not exist is an empty string, as for BODY[].
         Ok(data) => Ok(data.unwrap_or_default()),
-        Err(BinaryError::NotLeaf) => Err(CmdError::no(format!(
-            "BINARY[{}] is a multipart or message part; BINARY takes leaf parts only",
-            name()
-        ))),
         Err(BinaryError::UnknownCte(cte)) => Err(CmdError::no_code(
             Code::UnknownCte,
             format!(
@@ -434,8 +453,8 @@ fn binary_item(
         MessageDataItemName::Binary {
             section, partial, ..
         } => binary_section(info, raw, section).map(|data| {
-            // The response carries no origin: RFC 3516's grammar has none for BINARY (see
-            // RFC 9051 erratum 7246), unlike BODY[]<origin>.
+            // The origin (`BINARY[1]<5>`) is written by the extension layer when the
+            // response is encoded: imap-types has no field for it.
             let data = match partial {
                 Some((start, count)) => {
                     let s = (*start as usize).min(data.len());
