@@ -6,7 +6,10 @@
 use super::{Address, EnvelopeInfo, MessageInfo, PartInfo, PartKind, MAX_DEPTH};
 
 const MAGIC: &[u8; 2] = b"LM";
-const VERSION: u8 = 1;
+/// Bumped when the parse itself changes (2: envelopes list every address field of a name,
+/// comment-only groups are empty), so a
+/// parse cached by an older binary is not served: FETCH then parses the raw message again.
+const VERSION: u8 = 2;
 
 struct W(Vec<u8>);
 

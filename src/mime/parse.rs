@@ -24,10 +24,14 @@ fn parse_message(raw: &[u8], start: usize, end: usize, depth: usize) -> MessageI
 
 fn envelope(fields: &[Field<'_>]) -> EnvelopeInfo {
     let get = |n: &str| first(fields, n).map(|f| unfold(f.value));
+    // Several fields of one name (a second To: added by a list, a mailer's bug): every
+    // address of each, in order, as Dovecot lists them.
     let addrs = |n: &str| -> Vec<Address> {
-        first(fields, n)
-            .map(|f| parse_address_list(f.value))
-            .unwrap_or_default()
+        fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(n.as_bytes()))
+            .flat_map(|f| parse_address_list(f.value))
+            .collect()
     };
     let from = addrs("From");
     let mut sender = addrs("Sender");
