@@ -316,6 +316,20 @@ fn append_literal8_keeps_nul() {
     c.send(b"\r\n");
     let r = c.until_tagged(&tag);
     assert!(r.last().unwrap().starts_with("TAG OK [APPENDUID "), "{r:?}");
+    // In an ordinary literal NUL is not allowed (RFC 3501 CHAR8): BAD, saying why. (Dovecot
+    // accepts it.) Nothing is stored.
+    assert_eq!(
+        c.cmd_literal("APPEND INBOX", raw, ""),
+        vec!["TAG BAD NUL in a literal: use literal8 (~{n}) for binary content"]
+    );
+    assert_eq!(
+        c.cmd_literal("APPEND INBOX (\\Seen)", raw, ""),
+        vec!["TAG BAD NUL in a literal: use literal8 (~{n}) for binary content"]
+    );
+    assert_eq!(
+        c.cmd("STATUS INBOX (MESSAGES)"),
+        vec!["* STATUS INBOX (MESSAGES 2)", "TAG OK STATUS completed"]
+    );
 }
 
 // ---- ESEARCH ---------------------------------------------------------------------------

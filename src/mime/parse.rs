@@ -176,6 +176,10 @@ fn count_lines(body: &[u8]) -> u32 {
 /// included); the line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
 /// A delimiter line is `--boundary`, optionally `--`, then only whitespace (RFC 2046): a
 /// line starting `--d10` is not a delimiter of boundary `d1`.
+///
+/// A part that is itself a multipart with the same boundary (forbidden by RFC 2046 §5.1.1, but
+/// old mailers write it) keeps its own parts, as Dovecot parses it: the delimiters up to its
+/// close delimiter are its own, and the outer multipart goes on after that.
 fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
     let mut delim = Vec::with_capacity(boundary.len() + 2);
     delim.extend_from_slice(b"--");
@@ -183,6 +187,9 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
     let end = end.min(raw.len());
     let mut parts = Vec::new();
     let mut open: Option<usize> = None;
+    // How many multiparts reusing the boundary are open inside the current part: the
+    // delimiters are theirs until as many close delimiters have gone by. One pass, no rescans.
+    let mut reused = 0usize;
     let mut i = start;
     while i < end {
         let le = match raw.get(i..end).and_then(|s| headers::memchr(b'\n', s)) {
@@ -196,6 +203,15 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
             (close, tail.iter().all(|b| b.is_ascii_whitespace()))
         });
         if let Some((close, true)) = rest {
+            if reused > 0 {
+                if close {
+                    reused -= 1;
+                } else if reused < MAX_REUSED_BOUNDARY && reuses_boundary(raw, le, end, boundary) {
+                    reused += 1;
+                }
+                i = le;
+                continue;
+            }
             if let Some(ps) = open {
                 let mut pe = i;
                 if pe > ps && raw[pe - 1] == b'\n' {
@@ -210,6 +226,9 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
                 return parts;
             }
             open = Some(le);
+            if reuses_boundary(raw, le, end, boundary) {
+                reused = 1;
+            }
         }
         i = le;
     }
@@ -217,6 +236,24 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
         parts.push((ps, end));
     }
     parts
+}
+
+/// How many multiparts inside one another may reuse one boundary (real mail has one or two).
+const MAX_REUSED_BOUNDARY: usize = 8;
+
+/// Whether the part starting at `start` is a multipart with the same `boundary`.
+fn reuses_boundary(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> bool {
+    let body_start = headers::body_start(raw, start, end);
+    let fields = headers::fields(raw, start, body_start);
+    let Some((media_type, _, params)) =
+        first(&fields, "Content-Type").and_then(|f| parse_content_type(f.value))
+    else {
+        return false;
+    };
+    media_type.eq_ignore_ascii_case(b"multipart")
+        && params
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(b"boundary") && v.as_slice() == boundary)
 }
 
 /// `type/subtype *(; param)`; None when the type cannot be read (the caller uses the default).
@@ -394,6 +431,20 @@ mod tests {
             ]
         );
         assert!(parse_content_type(b"garbage").is_none());
+    }
+
+    #[test]
+    fn reused_boundary_keeps_the_inner_parts() {
+        let inner = "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--";
+        let raw = format!("--b\r\n{inner}\r\n--b\r\n\r\nthree\r\n--b--\r\n");
+        let parts = split_multipart(raw.as_bytes(), 0, raw.len(), b"b");
+        let texts: Vec<&str> = parts.iter().map(|&(s, e)| &raw[s..e]).collect();
+        assert_eq!(texts, vec![inner, "\r\nthree"]);
+        // Never closed: the inner multipart runs to the end, one pass (thousands of reusing
+        // parts cost no rescans).
+        let open = "--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".repeat(5000);
+        let parts = split_multipart(open.as_bytes(), 0, open.len(), b"b");
+        assert_eq!(parts.len(), 1);
     }
 
     #[test]
