@@ -94,6 +94,8 @@ pub fn deliver(
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(DeliverError::Data("empty message".into()));
     }
+    // The rule `import` applies: a random binary blob is refused, not stored.
+    crate::message::looks_like_message(raw).map_err(|why| DeliverError::Data(why.into()))?;
     let raw = crate::mime::normalize_crlf(raw).into_owned();
     let store = Store::open(db)?;
     let row = store

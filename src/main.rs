@@ -209,6 +209,11 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         hostname: lmtp::hostname(),
         max_connections: args.max_connections,
     });
+    // At startup no session holds an expunged message: bodies left behind by a crash while
+    // some were held go now (not in `stdio` or `deliver`, which run beside a live server).
+    if let Err(e) = store.collect_orphans() {
+        log::warn!("collecting unused message bodies: {e}");
+    }
     let ctx = Context::with_tls(store, config, tls);
     async_std::task::block_on(async {
         let plain = server::bind_all(&listen, ctx.tls.is_some()).await?;

@@ -39,3 +39,32 @@ pub fn internal_date(seconds: i64, offset: i32) -> DateTime<FixedOffset> {
         .unwrap_or_default()
         .with_timezone(&zone)
 }
+
+/// Whether `raw` looks like a message: not empty, and it starts with a header field
+/// (`Name:` with a printable ASCII name) or with the empty line that ends an empty header
+/// section, followed by a body. Binary files and plain text fail this. The one rule `import`
+/// and `deliver` apply.
+pub fn looks_like_message(raw: &[u8]) -> Result<(), &'static str> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("empty");
+    }
+    let first = raw.split(|&b| b == b'\n').next().unwrap_or(raw);
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    if first.is_empty() {
+        return Ok(());
+    }
+    let name_len = first
+        .iter()
+        .take_while(|&&b| (33..=126).contains(&b) && b != b':')
+        .count();
+    let rest = &first[name_len..];
+    let rest = &rest[rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count()..];
+    if name_len > 0 && rest.starts_with(b":") {
+        Ok(())
+    } else {
+        Err("not a message: it does not start with a header line")
+    }
+}

@@ -86,6 +86,20 @@ fn exit_codes() {
         code_and_err(&o),
         (65, "liteimap deliver: empty message\n".into())
     );
+    // A binary blob is not a message: refused as `import` refuses it, nothing stored.
+    let o = deliver(
+        &db,
+        &["--user", "alice"],
+        Stdio::piped(),
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR",
+    );
+    assert_eq!(
+        code_and_err(&o),
+        (
+            65,
+            "liteimap deliver: not a message: it does not start with a header line\n".into()
+        )
+    );
     let o = deliver(
         &db,
         &["--user", "alice", "--max-message-size", "10"],

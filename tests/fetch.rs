@@ -24,7 +24,7 @@ fn fixtures_over_the_wire() {
             // import/delivery, which goes through the same `message::prepare`.
             assert_eq!(
                 c.append("INBOX", "", &raw),
-                "TAG BAD Could not parse command"
+                "TAG BAD NUL in a literal: use literal8 (~{n}) for binary content"
             );
             store_message(&srv, "alice", "INBOX", raw);
             continue;

@@ -357,3 +357,41 @@ fn only_messages_the_session_knows() {
     c.cmd("NOOP");
     assert_eq!(hits(&mut c, "SUBJECT late"), "6");
 }
+
+/// FROM/TO/CC/BCC match the parsed addresses as well as the header text (as Dovecot does):
+/// comments and whitespace inside an address do not hide it; several To: fields all count.
+#[test]
+fn address_keys_match_parsed_addresses() {
+    let dir = TempDir::new("search-addr");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\nTo: t1@example.org\r\nTo: T3 <t3 @ example.org>\r\nCc: group:;, group2: (foo) ;\r\nBcc: b1 @ x.org\r\nSubject: a\r\n\r\nbody\r\n";
+    assert!(c.append("INBOX", "", raw).starts_with("TAG OK"));
+    assert!(c
+        .append("INBOX", "", &message("other", "x"))
+        .starts_with("TAG OK"));
+    c.cmd("SELECT INBOX");
+    for (criteria, want) in [
+        ("FROM user-from@domain.org", "* SEARCH 1"),
+        ("FROM \"user-from@domain.org\"", "* SEARCH 1"),
+        ("FROM comment", "* SEARCH 1"),
+        ("TO t3@example.org", "* SEARCH 1"),
+        ("TO t1@example.org", "* SEARCH 1"),
+        ("CC group2", "* SEARCH 1"),
+        ("BCC b1@x.org", "* SEARCH 1"),
+        ("FROM alice@example.org", "* SEARCH 2"),
+        ("TO user-from@domain.org", "* SEARCH"),
+    ] {
+        assert_eq!(
+            c.cmd(&format!("SEARCH {criteria}")),
+            vec![want, "TAG OK SEARCH completed"],
+            "{criteria}"
+        );
+    }
+    // ENVELOPE lists the addresses of both To: fields, and the comment-only group is empty.
+    let r = c.cmd("FETCH 1 (ENVELOPE)");
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (ENVELOPE (NIL \"a\" ((NIL NIL \"user-from\" \"domain.org\")) ((NIL NIL \"user-from\" \"domain.org\")) ((NIL NIL \"user-from\" \"domain.org\")) ((NIL NIL \"t1\" \"example.org\")(\"T3\" NIL \"t3\" \"example.org\")) ((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL)) ((NIL NIL \"b1\" \"x.org\")) NIL NIL))"
+    );
+}

@@ -63,6 +63,10 @@ fn other_code(code: &'static str) -> Code<'static> {
 pub fn code_nonexistent() -> Code<'static> {
     other_code("NONEXISTENT")
 }
+/// RFC 5530: a command named messages that another session expunged.
+pub fn code_expungeissued() -> Code<'static> {
+    other_code("EXPUNGEISSUED")
+}
 pub fn code_alreadyexists() -> Code<'static> {
     other_code("ALREADYEXISTS")
 }
@@ -99,6 +103,7 @@ impl From<StoreError> for CmdError {
                 Some(code_limit()),
                 "The server is out of disk space; nothing was changed".into(),
             ),
+            StoreError::Expunged(t) => CmdError::No(Some(code_expungeissued()), t),
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(

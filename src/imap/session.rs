@@ -212,6 +212,9 @@ impl Session {
             self.main_loop().await;
         }
         self.conn.close().await;
+        // Leaving releases what this session's view held.
+        self.state = State::Logout;
+        self.collect_unheld().await;
     }
 
     fn read_timeout(&self) -> Duration {
@@ -415,7 +418,19 @@ impl Session {
                 Err(e) => Err(e),
             },
         };
+        self.collect_unheld().await;
         self.tagged(tag, result).await
+    }
+
+    /// Delete the bodies of expunged messages that the last view holding them let go of
+    /// (this session's EXPUNGE responses, or a session that left its mailbox). A failure only
+    /// delays the deletion to the next collection (or the next start).
+    pub(crate) async fn collect_unheld(&mut self) {
+        if self.ctx.store.has_unheld() {
+            if let Err(e) = self.db(|s| s.collect_unheld()).await {
+                log::warn!("session {}: collecting expunged bodies: {e}", self.id);
+            }
+        }
     }
 
     /// The commands of the extension layer.

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::view::MailboxView;
-use crate::store::{MailboxId, UserId};
+use crate::store::{MailboxId, UserId, ViewHold};
 
 #[derive(Clone, Debug)]
 pub struct User {
@@ -30,6 +30,9 @@ pub struct Selected {
     pub recent: BTreeSet<u32>,
     /// Keywords announced in the last FLAGS response.
     pub keywords: BTreeSet<String>,
+    /// Keeps messages that others expunge readable until this session has been told
+    /// (RFC 2180 §4.1.1); dropped with the selection, which releases them all.
+    pub hold: ViewHold,
     /// UIDs saved by `SEARCH RETURN (SAVE)`, what `$` refers to (RFC 5182); empty until a
     /// search saves, and gone with the selection.
     pub saved_search: Vec<u32>,

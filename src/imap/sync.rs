@@ -56,11 +56,16 @@ impl Session {
                 flag_updates.push((uid, flags));
             }
         }
+        let mut never_numbered = Vec::new();
         for uid in changes.expunged {
             if sel.view.seq(uid).is_some() {
                 sel.pending_expunges.insert(uid);
+            } else {
+                never_numbered.push(uid);
             }
         }
+        // Added and expunged before this client heard of them: nothing to keep readable.
+        sel.hold.release(&never_numbered);
         sel.modseq = sel.modseq.max(changes.highest_modseq);
         let upto = sel.modseq;
         sel.own_modseqs.retain(|m| *m > upto);
@@ -139,6 +144,9 @@ impl Session {
             sel.recent.remove(uid);
             sel.pending_expunges.remove(uid);
         }
+        // Released before the responses go out: once the client has them it cannot name these
+        // messages any more, and a write that fails ends the session, which releases anyway.
+        sel.hold.release(uids);
         for seq in seqs {
             self.data(Data::Expunge(nz(seq))).await?;
         }

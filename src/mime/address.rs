@@ -239,6 +239,12 @@ pub fn parse_address_list(value: &[u8]) -> Vec<Address> {
             _ => {
                 let seg = &toks[i..j];
                 let has_words = seg.iter().any(|t| !matches!(t, Tok::Comment(_)));
+                if in_group && !has_words {
+                    // `group: (comment) ;` is an empty group: only its start and end markers.
+                    // The MISSING_* placeholders are for a lone address, never in a group.
+                    i = j;
+                    continue;
+                }
                 let name = if has_words { last_comment(seg) } else { None };
                 if let Some(a) = addr_spec(seg, name, None, false) {
                     out.push(a);
@@ -308,6 +314,24 @@ mod tests {
                 a(Some("B"), None, Some("b"), Some("y.org")),
                 a(None, None, None, None),
                 a(None, None, Some("c"), Some("z.org")),
+            ]
+        );
+        // A group whose only content is a comment is empty: its markers, no placeholder.
+        assert_eq!(
+            parse_address_list(b"group:;, group2: (foo) ;"),
+            vec![
+                a(None, None, Some("group"), None),
+                a(None, None, None, None),
+                a(None, None, Some("group2"), None),
+                a(None, None, None, None),
+            ]
+        );
+        assert_eq!(
+            parse_address_list(b"g3: (c) , x@y.org;"),
+            vec![
+                a(None, None, Some("g3"), None),
+                a(None, None, Some("x"), Some("y.org")),
+                a(None, None, None, None),
             ]
         );
     }

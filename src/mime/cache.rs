@@ -6,7 +6,11 @@
 use super::{Address, EnvelopeInfo, MessageInfo, PartInfo, PartKind, MAX_DEPTH};
 
 const MAGIC: &[u8; 2] = b"LM";
-const VERSION: u8 = 1;
+/// Bumped when the parse itself changes (2: envelopes list every address field of a name,
+/// comment-only groups are empty, a nested multipart reusing its parent's boundary keeps its
+/// parts), so a
+/// parse cached by an older binary is not served: FETCH then parses the raw message again.
+const VERSION: u8 = 2;
 
 struct W(Vec<u8>);
 

@@ -49,7 +49,7 @@ pub fn body_start(raw: &[u8], start: usize, end: usize) -> usize {
 /// The fields of the header block `raw[start..end]` (stops at the first empty line).
 /// A line that is neither a field nor a continuation is skipped.
 pub fn fields(raw: &[u8], start: usize, end: usize) -> Vec<Field<'_>> {
-    fields_where(raw, start, end, |_, _| true)
+    fields_where(raw, start, end, |_| true)
 }
 
 /// The first field of each name in `names` in the header block `raw[start..end]`, in header
@@ -57,22 +57,49 @@ pub fn fields(raw: &[u8], start: usize, end: usize) -> Vec<Field<'_>> {
 /// what the MIME parse needs, in memory that does not grow with the header (a header of
 /// millions of short fields would otherwise cost ~50 bytes of `Field` per 4 bytes of input).
 pub fn first_of<'a>(raw: &'a [u8], start: usize, end: usize, names: &[&[&str]]) -> Vec<Field<'a>> {
-    fields_where(raw, start, end, |name, kept| {
-        names
-            .iter()
-            .flat_map(|list| list.iter())
-            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
-            && !kept.iter().any(|f| f.name.eq_ignore_ascii_case(name))
+    named(raw, start, end, names, &[])
+}
+
+/// How many fields of one name [`named`] keeps of the names it keeps repeatedly: real mail has
+/// two or three `To:` fields at most; the bound keeps a header of a million `To:` lines cheap.
+pub const REPEATED_FIELDS_KEPT: usize = 64;
+
+/// As [`first_of`], and also up to [`REPEATED_FIELDS_KEPT`] fields of each name in `repeated`
+/// (address fields, whose every occurrence the envelope lists).
+pub fn named<'a>(
+    raw: &'a [u8],
+    start: usize,
+    end: usize,
+    once: &[&[&str]],
+    repeated: &[&str],
+) -> Vec<Field<'a>> {
+    // How many fields of each name are kept so far: the names in `once` in order, then those in
+    // `repeated` (a name in both counts as repeated).
+    let names: Vec<&str> = once.iter().flat_map(|l| l.iter().copied()).collect();
+    let mut kept = vec![0usize; names.len() + repeated.len()];
+    fields_where(raw, start, end, |name| {
+        let find = |list: &[&str]| {
+            list.iter()
+                .position(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        };
+        let (slot, cap) = match (find(repeated), find(&names)) {
+            (Some(i), _) => (names.len() + i, REPEATED_FIELDS_KEPT),
+            (None, Some(i)) => (i, 1),
+            (None, None) => return false,
+        };
+        let keep = kept[slot] < cap;
+        kept[slot] += usize::from(keep);
+        keep
     })
 }
 
-/// The fields for which `keep(name, kept so far)` holds; a continuation line belongs to the
-/// field before it, kept or not.
+/// The fields for which `keep(name)` holds, asked once per field in header order; a
+/// continuation line belongs to the field before it, kept or not.
 fn fields_where<'a>(
     raw: &'a [u8],
     start: usize,
     end: usize,
-    keep: impl Fn(&[u8], &[Field<'a>]) -> bool,
+    mut keep: impl FnMut(&[u8]) -> bool,
 ) -> Vec<Field<'a>> {
     let end = end.min(raw.len());
     let mut out: Vec<Field<'_>> = Vec::new();
@@ -100,7 +127,7 @@ fn fields_where<'a>(
                     break;
                 }
             }
-            last_kept = keep(name, &out);
+            last_kept = keep(name);
             if last_kept {
                 let vstart = i + colon + 1;
                 out.push(Field {
@@ -261,6 +288,31 @@ pub fn is_token_char(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn named_keeps_repeated_address_fields_up_to_the_cap() {
+        let mut raw = Vec::new();
+        for i in 0..1000 {
+            raw.extend_from_slice(format!("To: t{i}@x\r\nSubject: s{i}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\nbody");
+        let kept = super::named(&raw, 0, raw.len(), &[&["subject", "to"]], &["to", "cc"]);
+        let to: Vec<&[u8]> = kept
+            .iter()
+            .filter(|f| f.name == b"To")
+            .map(|f| f.value)
+            .collect();
+        assert_eq!(to.len(), super::REPEATED_FIELDS_KEPT);
+        assert_eq!(to[0], b" t0@x");
+        assert_eq!(to[1], b" t1@x");
+        // A name only in `once` keeps its first field.
+        let subjects: Vec<&[u8]> = kept
+            .iter()
+            .filter(|f| f.name == b"Subject")
+            .map(|f| f.value)
+            .collect();
+        assert_eq!(subjects, vec![&b" s0"[..]]);
+    }
+
     #[test]
     fn first_of_keeps_one_field_per_name_however_long_the_header() {
         let mut raw = Vec::new();

@@ -35,6 +35,10 @@ const ENVELOPE_FIELDS: &[&str] = &[
     "Message-ID",
 ];
 
+/// The envelope's address fields: every occurrence counts (up to
+/// [`headers::REPEATED_FIELDS_KEPT`] of each name).
+const ADDRESS_FIELDS: &[&str] = &["From", "Sender", "Reply-To", "To", "Cc", "Bcc"];
+
 /// RFC 2231 segments of one parameter: (index, extended, value).
 type Segments = Vec<(u32, bool, Vec<u8>)>;
 
@@ -130,7 +134,13 @@ fn parse_message(
     budget: &mut Budget,
 ) -> Option<MessageInfo> {
     let body_start = headers::body_start(raw, start, end);
-    let fields = headers::first_of(raw, start, body_start, &[ENVELOPE_FIELDS, PART_FIELDS]);
+    let fields = headers::named(
+        raw,
+        start,
+        body_start,
+        &[ENVELOPE_FIELDS, PART_FIELDS],
+        ADDRESS_FIELDS,
+    );
     let root = parse_part(raw, start, body_start, end, &fields, false, depth, budget)?;
     let mut envelope = envelope(&fields);
     // Address lists are copied (Sender and Reply-To default to From): a header of tiny
@@ -143,10 +153,14 @@ fn parse_message(
 
 fn envelope(fields: &[Field<'_>]) -> EnvelopeInfo {
     let get = |n: &str| first(fields, n).map(|f| unfold(f.value));
+    // Several fields of one name (a second To: added by a list, a mailer's bug): every
+    // address of each, in order, as Dovecot lists them.
     let addrs = |n: &str| -> Vec<Address> {
-        first(fields, n)
-            .map(|f| parse_address_list(f.value))
-            .unwrap_or_default()
+        fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(n.as_bytes()))
+            .flat_map(|f| parse_address_list(f.value))
+            .collect()
     };
     let from = addrs("From");
     let mut sender = addrs("Sender");
@@ -314,6 +328,10 @@ fn count_lines(body: &[u8]) -> u32 {
 /// line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1). A delimiter line
 /// is `--boundary`, optionally `--`, then only whitespace (RFC 2046): a line starting `--d10`
 /// is not a delimiter of boundary `d1`.
+///
+/// A part that is itself a multipart with the same boundary (forbidden by RFC 2046 §5.1.1, but
+/// old mailers write it) keeps its own parts, as Dovecot parses it: the delimiters up to its
+/// close delimiter are its own, and the outer multipart goes on after that.
 struct MultipartSplit<'a> {
     raw: &'a [u8],
     delim: Vec<u8>,
@@ -324,6 +342,9 @@ struct MultipartSplit<'a> {
     open: Option<usize>,
     /// The close delimiter was seen (or the end reached).
     done: bool,
+    /// How many multiparts reusing the boundary are open inside the current part: the
+    /// delimiters are theirs until as many close delimiters have gone by. One pass, no rescans.
+    reused: usize,
 }
 
 impl<'a> MultipartSplit<'a> {
@@ -338,7 +359,13 @@ impl<'a> MultipartSplit<'a> {
             i: start,
             open: None,
             done: false,
+            reused: 0,
         }
+    }
+
+    /// Whether the part starting at `at` is a multipart with this same boundary.
+    fn reuses_boundary(&self, at: usize) -> bool {
+        reuses_boundary(self.raw, at, self.end, &self.delim[2..])
     }
 }
 
@@ -366,6 +393,14 @@ impl Iterator for MultipartSplit<'_> {
             let Some((close, true)) = rest else {
                 continue;
             };
+            if self.reused > 0 {
+                if close {
+                    self.reused -= 1;
+                } else if self.reused < MAX_REUSED_BOUNDARY && self.reuses_boundary(le) {
+                    self.reused += 1;
+                }
+                continue;
+            }
             self.done = close;
             let found = self.open.map(|ps| {
                 let mut pe = i;
@@ -378,6 +413,9 @@ impl Iterator for MultipartSplit<'_> {
                 (ps, pe)
             });
             self.open = (!close).then_some(le);
+            if !close && self.reuses_boundary(le) {
+                self.reused = 1;
+            }
             if found.is_some() || close {
                 return found;
             }
@@ -390,6 +428,24 @@ impl Iterator for MultipartSplit<'_> {
 #[cfg(test)]
 fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
     MultipartSplit::new(raw, start, end, boundary).collect()
+}
+
+/// How many multiparts inside one another may reuse one boundary (real mail has one or two).
+const MAX_REUSED_BOUNDARY: usize = 8;
+
+/// Whether the part starting at `start` is a multipart with the same `boundary`.
+fn reuses_boundary(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> bool {
+    let body_start = headers::body_start(raw, start, end);
+    let fields = headers::fields(raw, start, body_start);
+    let Some((media_type, _, params)) =
+        first(&fields, "Content-Type").and_then(|f| parse_content_type(f.value))
+    else {
+        return false;
+    };
+    media_type.eq_ignore_ascii_case(b"multipart")
+        && params
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(b"boundary") && v.as_slice() == boundary)
 }
 
 /// `type/subtype *(; param)`; None when the type cannot be read (the caller uses the default).
@@ -567,6 +623,20 @@ mod tests {
             ]
         );
         assert!(parse_content_type(b"garbage").is_none());
+    }
+
+    #[test]
+    fn reused_boundary_keeps_the_inner_parts() {
+        let inner = "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--";
+        let raw = format!("--b\r\n{inner}\r\n--b\r\n\r\nthree\r\n--b--\r\n");
+        let parts = split_multipart(raw.as_bytes(), 0, raw.len(), b"b");
+        let texts: Vec<&str> = parts.iter().map(|&(s, e)| &raw[s..e]).collect();
+        assert_eq!(texts, vec![inner, "\r\nthree"]);
+        // Never closed: the inner multipart runs to the end, one pass (thousands of reusing
+        // parts cost no rescans).
+        let open = "--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".repeat(5000);
+        let parts = split_multipart(open.as_bytes(), 0, open.len(), b"b");
+        assert_eq!(parts.len(), 1);
     }
 
     #[test]

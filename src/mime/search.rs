@@ -26,13 +26,49 @@ fn top_fields(raw: &[u8]) -> Vec<Field<'_>> {
     headers::fields(raw, 0, bs)
 }
 
-/// Does a top-level header `field` contain `needle`? An empty needle tests for presence.
+/// Header fields whose value is an address list.
+const ADDRESS_FIELDS: &[&str] = &[
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "Resent-From",
+    "Resent-Sender",
+    "Resent-To",
+    "Resent-Cc",
+    "Resent-Bcc",
+];
+
+/// Does a top-level header `field` contain `needle`? An empty needle tests for presence. An
+/// address field also matches on its parsed addresses — display name and `mailbox@host`,
+/// comments and folding whitespace gone — so `FROM user@domain.org` finds
+/// `<user (comment)@ (comment) domain.org>`, as Dovecot finds it.
 pub fn header_contains(raw: &[u8], field: &str, needle: &str) -> bool {
     let needle = lower(needle);
+    let addresses = ADDRESS_FIELDS.iter().any(|a| a.eq_ignore_ascii_case(field));
     top_fields(raw)
         .iter()
         .filter(|f| f.name.eq_ignore_ascii_case(field.as_bytes()))
-        .any(|f| needle.is_empty() || lower(&decoded_value(f)).contains(&needle))
+        .any(|f| {
+            needle.is_empty()
+                || lower(&decoded_value(f)).contains(&needle)
+                || (addresses && address_contains(f.value, &needle))
+        })
+}
+
+/// Whether one of the addresses of an address-list value contains `needle` (lower case).
+fn address_contains(value: &[u8], needle: &str) -> bool {
+    let text =
+        |b: &Option<Vec<u8>>| lower(&String::from_utf8_lossy(b.as_deref().unwrap_or_default()));
+    super::address::parse_address_list(value).iter().any(|a| {
+        let spec = match &a.host {
+            Some(_) => format!("{}@{}", text(&a.mailbox), text(&a.host)),
+            None => text(&a.mailbox),
+        };
+        spec.contains(needle) || text(&a.name).contains(needle)
+    })
 }
 
 /// Undo base64 / quoted-printable (others, and decoding failures, give the bytes unchanged).
@@ -109,6 +145,21 @@ mod tests {
         assert!(header_contains(raw, "Subject", ""));
         assert!(!header_contains(raw, "From", ""));
         assert!(!header_contains(raw, "Subject", "xyz"));
+    }
+
+    #[test]
+    fn address_fields_match_parsed_addresses() {
+        let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\nTo: Some (x) One <one@x.org>\r\nTo: two@y.org\r\nCc: g: (c) ;\r\nSubject: user-from@domain.org\r\n\r\nx";
+        assert!(header_contains(raw, "From", "user-from@domain.org"));
+        assert!(header_contains(raw, "FROM", "USER-FROM@DOMAIN"));
+        // The header text still counts, comments and all.
+        assert!(header_contains(raw, "From", "comment"));
+        assert!(header_contains(raw, "To", "some one"));
+        assert!(header_contains(raw, "To", "two@y.org"));
+        assert!(header_contains(raw, "Cc", "g"));
+        assert!(!header_contains(raw, "To", "user-from@domain.org"));
+        // Only address fields are parsed as addresses.
+        assert!(!header_contains(raw, "Subject", "user-from@domain.orgx"));
     }
 
     #[test]

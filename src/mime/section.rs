@@ -177,9 +177,6 @@ impl MessageInfo {
 /// Why a BINARY[section] cannot be answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BinaryError {
-    /// The section is not a leaf (a multipart, or a message/rfc822 part): RFC 9051 §6.4.5
-    /// allows BINARY of leaf parts only.
-    NotLeaf,
     /// The part's Content-Transfer-Encoding is not one this server can decode (as sent).
     UnknownCte(Vec<u8>),
 }
@@ -196,12 +193,12 @@ impl MessageInfo {
                 None => return Ok(None),
             }
         };
-        match part.kind {
-            PartKind::Multipart(_) => return Err(BinaryError::NotLeaf),
-            // BINARY[] of a message is its header and decoded body; a message/rfc822 part
-            // within it is not a leaf.
-            PartKind::Message(_) if !path.is_empty() => return Err(BinaryError::NotLeaf),
-            _ => {}
+        // A multipart or message/rfc822 part may only be 7bit, 8bit or binary (RFC 2045
+        // §6.4, RFC 2046 §5.2.1), which decode to themselves: its bytes as they are, whatever
+        // its header claims. (Dovecot instead decodes every leaf inside and rewrites their
+        // Content-Transfer-Encoding headers; RFC 3516 asks for no such rewriting.)
+        if matches!(part.kind, PartKind::Multipart(_) | PartKind::Message(_)) {
+            return Ok(Some((part, Cte::Identity)));
         }
         let cte = Cte::from_name(&part.encoding)
             .ok_or_else(|| BinaryError::UnknownCte(part.encoding.clone()))?;

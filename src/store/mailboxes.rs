@@ -118,6 +118,7 @@ impl Store {
 
     /// RFC 3501 DELETE: a folder with children keeps its name as \Noselect and loses its messages.
     pub fn delete_mailbox(&self, user: UserId, name: &str) -> Result<()> {
+        let _gate = super::lock(&self.holds.gate);
         self.write(|tx| {
             if name.eq_ignore_ascii_case(INBOX) {
                 return Err(StoreError::NotAllowed("INBOX cannot be deleted".into()));
@@ -130,18 +131,20 @@ impl Store {
                 |r| r.get(0),
             )?;
             super::mark_changed(mb.id);
+            // Through the expunge path, so sessions that have the folder selected can still
+            // read what they number until they notice the deletion.
+            messages::expunge_all(tx, &self.holds, mb.id)?;
             if has_children {
                 if mb.noselect {
                     return Err(StoreError::NotAllowed(format!(
                         "{name} has inferior hierarchical names and is already \\Noselect"
                     )));
                 }
-                messages::expunge_all(tx, mb.id)?;
                 tx.execute("UPDATE mailboxes SET noselect = 1 WHERE id = ?1", [mb.id.0])?;
             } else {
                 tx.execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
             }
-            messages::delete_orphan_bodies(tx)?;
+            messages::delete_orphan_bodies(tx, &self.holds)?;
             Ok(())
         })
     }

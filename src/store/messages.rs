@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use blake2::{Blake2b512, Digest};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
-use super::{MailboxId, Result, Store, StoreError};
+use super::{lock, MailboxId, Result, Store, StoreError};
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
 pub struct NewMessage {
@@ -287,6 +288,71 @@ impl Store {
         Ok(unclaimed)
     }
 
+    /// As `select`, and open the session's view of the mailbox: until the view releases them
+    /// (or is dropped), messages expunged from the mailbox stay readable through it.
+    pub fn select_view(
+        &self,
+        mailbox: MailboxId,
+        claim_recent: bool,
+    ) -> Result<(SelectSnapshot, ViewHold)> {
+        let hold = self.holds.open(mailbox);
+        let snapshot = self.select(mailbox, claim_recent)?;
+        // Removals between registering and the snapshot left holds on UIDs it never saw.
+        hold.retain(&snapshot.uids);
+        Ok((snapshot, hold))
+    }
+
+    /// As `messages_with`, for a view: UIDs expunged since, that the view still numbers, are
+    /// answered from what the store kept of them (RFC 2180 §4.1.1).
+    pub fn view_messages(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        let mut metas = self.messages_with(mailbox, uids, with_size)?;
+        if metas.len() < uids.len() {
+            let missing: Vec<u32> = uids
+                .iter()
+                .copied()
+                .filter(|u| metas.binary_search_by_key(u, |m| m.uid).is_err())
+                .collect();
+            metas.extend(self.holds.ghosts(view, mailbox, &missing));
+            metas.sort_by_key(|m| m.uid);
+        }
+        Ok(metas)
+    }
+
+    /// Whether bodies released by the last holder wait for `collect_unheld`.
+    pub fn has_unheld(&self) -> bool {
+        self.holds.has_unheld()
+    }
+
+    /// Delete the bodies that views have let go of and no message uses.
+    pub fn collect_unheld(&self) -> Result<()> {
+        let bodies = self.holds.take_unheld();
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let held = self.holds.held_bodies();
+            let mut gc = tx.prepare_cached(
+                "DELETE FROM bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = ?1)",
+            )?;
+            for b in bodies.iter().filter(|b| !held.contains(b)) {
+                gc.execute([b])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Delete every body no message uses and no view holds: at startup nothing is held, so
+    /// this removes what a crash left behind while views held expunged messages.
+    pub fn collect_orphans(&self) -> Result<()> {
+        self.write(|tx| delete_orphan_bodies(tx, &self.holds))
+    }
+
     /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see
     /// (none on a full disk, where the claim cannot be written).
     pub fn claim_recent(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
@@ -386,7 +452,8 @@ impl Store {
     /// Remove the messages flagged \Deleted (only those among `uids`, when given). Returns the
     /// modseq of the change and the removed UIDs, ascending.
     pub fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<(u64, Vec<u32>)> {
-        self.write(|tx| expunge_deleted(tx, mailbox, uids))
+        let _gate = lock(&self.holds.gate);
+        self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids))
     }
 
     /// Copy messages to another mailbox of the same user, all or nothing. Copies share the body.
@@ -410,7 +477,8 @@ impl Store {
         uids: &[u32],
         to: MailboxId,
     ) -> Result<(u32, Vec<(u32, u32)>)> {
-        self.write(|tx| move_messages(tx, from, uids, to))
+        let _gate = lock(&self.holds.gate);
+        self.write(|tx| move_messages(tx, &self.holds, from, uids, to))
     }
 
     /// Everything that changed in `mailbox` after `modseq`.
@@ -793,13 +861,20 @@ fn store_flags(
     Ok((modseq, out))
 }
 
-/// Remove messages, recording them in `expunged`, and drop bodies no copy uses any more.
+/// Remove messages, recording them in `expunged`, and drop bodies no copy uses any more and no
+/// open view still numbers (those are kept until the views release them; see `holds`).
 fn remove_messages(
     tx: &Transaction,
+    holds: &Holds,
     mailbox: MailboxId,
     rows: &[(u32, i64, i64)],
     modseq: u64,
 ) -> Result<()> {
+    if holds.watched(mailbox) {
+        let uids: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        holds.hold_removed(mailbox, messages_with(tx, mailbox, &uids, true)?);
+    }
+    let held = holds.held_bodies();
     let mut rec = tx.prepare_cached(
         "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
     )?;
@@ -810,13 +885,16 @@ fn remove_messages(
     for &(uid, id, body) in rows {
         rec.execute(params![mailbox.0, uid, modseq as i64])?;
         del.execute([id])?;
-        gc.execute([body])?;
+        if !held.contains(&body) {
+            gc.execute([body])?;
+        }
     }
     Ok(())
 }
 
 fn expunge_deleted(
     tx: &Transaction,
+    holds: &Holds,
     mailbox: MailboxId,
     only: Option<&[u32]>,
 ) -> Result<(u64, Vec<u32>)> {
@@ -835,12 +913,12 @@ fn expunge_deleted(
         return Ok((0, Vec::new()));
     }
     let modseq = bump_modseq(tx, mailbox)?;
-    remove_messages(tx, mailbox, &rows, modseq)?;
+    remove_messages(tx, holds, mailbox, &rows, modseq)?;
     Ok((modseq, rows.into_iter().map(|(uid, _, _)| uid).collect()))
 }
 
 /// Remove every message of a mailbox (DELETE of a folder that keeps its name as \Noselect).
-pub(crate) fn expunge_all(tx: &Transaction, mailbox: MailboxId) -> Result<()> {
+pub(crate) fn expunge_all(tx: &Transaction, holds: &Holds, mailbox: MailboxId) -> Result<()> {
     let rows: Vec<(u32, i64, i64)> = {
         let mut st = tx.prepare_cached(
             "SELECT uid, id, body_id FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
@@ -850,7 +928,7 @@ pub(crate) fn expunge_all(tx: &Transaction, mailbox: MailboxId) -> Result<()> {
     };
     if !rows.is_empty() {
         let modseq = bump_modseq(tx, mailbox)?;
-        remove_messages(tx, mailbox, &rows, modseq)?;
+        remove_messages(tx, holds, mailbox, &rows, modseq)?;
     }
     Ok(())
 }
@@ -906,7 +984,20 @@ fn copy(
     to: MailboxId,
 ) -> Result<(u32, Vec<(u32, u32)>)> {
     let rows = source_rows(tx, from, uids)?;
+    all_present(&rows, uids)?;
     copy_rows(tx, &rows, to)
+}
+
+/// COPY and MOVE are all or nothing: a message expunged since the session numbered it cannot be
+/// copied (RFC 2180 §4.4.1), so nothing is.
+fn all_present(rows: &[SourceRow], uids: &[u32]) -> Result<()> {
+    if rows.len() < uids.len() {
+        return Err(StoreError::Expunged(format!(
+            "{} of the requested messages were expunged by another session; nothing was copied",
+            uids.len() - rows.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Copy `rows` into `to` with new UIDs (bodies shared, flags copied); the UID pairs.
@@ -954,12 +1045,14 @@ fn copy_rows(
 
 fn move_messages(
     tx: &Transaction,
+    holds: &Holds,
     from: MailboxId,
     uids: &[u32],
     to: MailboxId,
 ) -> Result<(u32, Vec<(u32, u32)>)> {
     // Read once, before the copy: a move within one mailbox adds rows there.
     let rows = source_rows(tx, from, uids)?;
+    all_present(&rows, uids)?;
     let (uidvalidity, pairs) = copy_rows(tx, &rows, to)?;
     if !rows.is_empty() {
         let modseq = bump_modseq(tx, from)?;
@@ -968,7 +1061,7 @@ fn move_messages(
             .map(|&(uid, id, body, _, _)| (uid, id, body))
             .collect();
         // The copies share the bodies, so none of them is collected here.
-        remove_messages(tx, from, &removed, modseq)?;
+        remove_messages(tx, holds, from, &removed, modseq)?;
     }
     Ok((uidvalidity, pairs))
 }
@@ -1066,12 +1159,20 @@ pub(crate) fn bodies_per_user(tx: &Transaction) -> Result<()> {
     Ok(())
 }
 
-/// Drop bodies that no message uses (after removing a user or a folder).
-pub(crate) fn delete_orphan_bodies(tx: &Transaction) -> Result<()> {
-    tx.execute(
-        "DELETE FROM bodies WHERE NOT EXISTS (SELECT 1 FROM messages WHERE body_id = bodies.id)",
-        [],
-    )?;
+/// Drop bodies that no message uses and no view holds (after removing a user or a folder).
+pub(crate) fn delete_orphan_bodies(tx: &Transaction, holds: &Holds) -> Result<()> {
+    let orphans: Vec<i64> = {
+        let mut st = tx.prepare_cached(
+            "SELECT id FROM bodies WHERE NOT EXISTS (SELECT 1 FROM messages WHERE body_id = bodies.id)",
+        )?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let held = holds.held_bodies();
+    let mut del = tx.prepare_cached("DELETE FROM bodies WHERE id = ?1")?;
+    for id in orphans.iter().filter(|id| !held.contains(id)) {
+        del.execute([id])?;
+    }
     Ok(())
 }
 
@@ -1211,7 +1312,10 @@ mod tests {
             )
             .unwrap();
         let base = t.store.highest_modseq(inbox).unwrap();
-        let (_, pairs) = t.store.move_messages(inbox, &[1, 3, 7], other).unwrap();
+        // A UID that no longer exists moves nothing at all.
+        let err = t.store.move_messages(inbox, &[1, 3, 7], other).unwrap_err();
+        assert!(matches!(err, StoreError::Expunged(_)), "{err}");
+        let (_, pairs) = t.store.move_messages(inbox, &[1, 3], other).unwrap();
         assert_eq!(pairs, vec![(1, 1), (3, 2)]);
         let ch = t.store.changes_since(inbox, base).unwrap();
         assert_eq!(ch.expunged, vec![1, 3]);
@@ -1233,11 +1337,67 @@ mod tests {
         let m = t.store.highest_modseq(other).unwrap();
         assert!(t
             .store
-            .move_messages(inbox, &[99], other)
+            .move_messages(inbox, &[], other)
             .unwrap()
             .1
             .is_empty());
+        assert!(t.store.move_messages(inbox, &[99], other).is_err());
         assert_eq!(t.store.highest_modseq(other).unwrap(), m);
+    }
+
+    #[test]
+    fn expunged_messages_stay_readable_while_a_view_holds_them() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        t.store
+            .append(inbox, &[msg("a", &["\\Deleted"]), msg("b", &[])])
+            .unwrap();
+        let bodies = || -> i64 {
+            t.store
+                .read(|c| Ok(c.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?))
+                .unwrap()
+        };
+        let (snap, held) = t.store.select_view(inbox, false).unwrap();
+        assert_eq!(snap.uids, vec![1, 2]);
+        assert_eq!(t.store.expunge(inbox, None).unwrap().1, vec![1]);
+        // A view opened after the expunge never numbered UID 1 and cannot read it.
+        let (_, later) = t.store.select_view(inbox, false).unwrap();
+        let got = |v: &ViewHold| -> Vec<u32> {
+            t.store
+                .view_messages(v.id(), inbox, &[1, 2], true)
+                .unwrap()
+                .iter()
+                .map(|m| m.uid)
+                .collect()
+        };
+        assert_eq!(got(&held), vec![1, 2]);
+        assert_eq!(got(&later), vec![2]);
+        let m = &t.store.view_messages(held.id(), inbox, &[1], true).unwrap()[0];
+        assert_eq!(
+            (m.size, m.flags.clone()),
+            (1, vec!["\\Deleted".to_string()])
+        );
+        assert_eq!(t.store.raw(m.body_id).unwrap(), b"a");
+        assert_eq!(bodies(), 2);
+        // A collection before the release deletes nothing.
+        t.store.collect_unheld().unwrap();
+        assert_eq!(bodies(), 2);
+        held.release(&[1]);
+        assert!(t.store.has_unheld());
+        t.store.collect_unheld().unwrap();
+        assert_eq!(bodies(), 1);
+        assert!(t.store.messages(inbox, &[1]).unwrap().is_empty());
+        // Dropping a view releases it as well.
+        t.store.append(inbox, &[msg("c", &["\\Deleted"])]).unwrap();
+        let (_, v) = t.store.select_view(inbox, false).unwrap();
+        drop(later);
+        drop(held);
+        t.store.expunge(inbox, None).unwrap();
+        assert_eq!(bodies(), 2);
+        drop(v);
+        t.store.collect_unheld().unwrap();
+        assert_eq!(bodies(), 1);
     }
 
     #[test]

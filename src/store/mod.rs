@@ -8,12 +8,14 @@
 //! Every SQLite specific (pragmas, `user_version`, `data_version`) stays inside this module so a
 //! second backend can stand beside it.
 
+mod holds;
 mod mailboxes;
 mod messages;
 mod names;
 mod scan;
 mod users;
 
+pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
@@ -60,6 +62,9 @@ pub enum StoreError {
     NotAllowed(String),
     /// The disk (or the database's size limit) is full: the write was not done. Reading goes on.
     Full,
+    /// Messages named by a session's view were expunged by another session (COPY/MOVE of them
+    /// does nothing).
+    Expunged(String),
     /// SQLite failed.
     Db(rusqlite::Error),
     /// Creating the database file or its directory failed.
@@ -76,7 +81,7 @@ impl fmt::Display for StoreError {
             ),
             StoreError::NotFound(what) => write!(f, "{what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
-            StoreError::NotAllowed(what) => write!(f, "{what}"),
+            StoreError::NotAllowed(what) | StoreError::Expunged(what) => write!(f, "{what}"),
             StoreError::Full => write!(f, "the disk is full (database or disk is full)"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
@@ -133,6 +138,8 @@ pub struct Store {
     full: AtomicBool,
     /// Tests only: every write fails as on a full disk.
     simulate_full: AtomicBool,
+    /// Expunged messages that open views still number (see `holds`).
+    holds: std::sync::Arc<holds::Holds>,
 }
 
 impl Store {
@@ -150,6 +157,7 @@ impl Store {
             on_commit: std::sync::OnceLock::new(),
             full: AtomicBool::new(false),
             simulate_full: AtomicBool::new(false),
+            holds: Default::default(),
         })
     }
 

@@ -70,7 +70,7 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no such user: {name}")));
             }
-            super::messages::delete_orphan_bodies(tx)?;
+            super::messages::delete_orphan_bodies(tx, &self.holds)?;
             Ok(())
         })
     }

@@ -23,6 +23,7 @@ use imap_codec::ResponseCodec;
 
 use super::fetch_flags;
 use crate::imap::cmd::mailbox::nz;
+use crate::imap::ext::fetch::{encode_with_binary_origins, BinaryOrigin};
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
@@ -112,6 +113,7 @@ impl Session {
             sel.view.resolve_seqs(&set)
         };
         let mailbox = sel.mailbox;
+        let view = sel.hold.id();
         let mark_seen = needs.sets_seen && !sel.read_only;
         let targets: Vec<(u32, u32)> = indices
             .into_iter()
@@ -135,16 +137,26 @@ impl Session {
             // Boxed: a MessageInfo is large, and the rows are moved around by value.
             let mut rows: Vec<(MessageMeta, Option<Box<MessageInfo>>)> = self
                 .db(move |s| {
-                    let metas = s.messages_with(mailbox, &query, want_size)?;
+                    // Messages expunged since this view numbered them are still answered
+                    // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
+                    let metas = s.view_messages(view, mailbox, &query, want_size)?;
                     let mut out = Vec::with_capacity(metas.len());
                     for m in metas {
                         let info = if want_parsed {
-                            let blob = s.parsed(m.body_id)?;
-                            // A missing or unreadable cache is rebuilt from the raw message.
-                            Some(Box::new(match MessageInfo::decode(&blob) {
-                                Some(i) => i,
-                                None => mime::parse(&s.raw(m.body_id)?),
-                            }))
+                            let parsed = s.parsed(m.body_id).and_then(|blob| {
+                                // A missing or unreadable cache is rebuilt from the raw message.
+                                Ok(match MessageInfo::decode(&blob) {
+                                    Some(i) => i,
+                                    None => mime::parse(&s.raw(m.body_id)?),
+                                })
+                            });
+                            match parsed {
+                                Ok(i) => Some(Box::new(i)),
+                                // Gone with no hold on it (another process removed it): as
+                                // if expunged before this view numbered it.
+                                Err(StoreError::NotFound(_)) => continue,
+                                Err(e) => return Err(e),
+                            }
                         } else {
                             None
                         };
@@ -208,14 +220,31 @@ impl Session {
                 // BINARY decodes the whole message: read it for this message alone.
                 let raw = if needs.raw {
                     let body = meta.body_id;
-                    Some(self.db(move |s| s.raw(body)).await?)
+                    match self.db(move |s| s.raw(body)).await {
+                        Ok(raw) => Some(raw),
+                        Err(StoreError::NotFound(_)) => {
+                            missing += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 } else {
                     None
                 };
                 let mut out = Vec::with_capacity(items.len() + 1);
                 let mut streams = Vec::new();
+                let mut origins = Vec::new();
                 for item in &items {
                     if let Some(data) = binary_item(item, info.as_deref(), raw.as_deref()) {
+                        if let MessageDataItemName::Binary {
+                            section, partial, ..
+                        } = item
+                        {
+                            origins.push(BinaryOrigin {
+                                section: section.iter().map(|n| n.get()).collect(),
+                                origin: partial.map(|(start, _)| start),
+                            });
+                        }
                         out.push(data?);
                         continue;
                     }
@@ -230,6 +259,12 @@ impl Session {
                                 // A part that does not exist is an empty string, as Dovecot
                                 // answers.
                                 None => literal(b""),
+                                // The whole message is at hand for BINARY: no streaming.
+                                Some(SectionBytes::Range(s, e)) if raw.is_some() => {
+                                    let raw = raw.as_deref().unwrap_or_default();
+                                    let (s, e) = apply_partial(s, e, partial);
+                                    literal(raw.get(s..e).unwrap_or_default())
+                                }
                                 Some(SectionBytes::Range(s, e)) => {
                                     streams.push(apply_partial(s, e, partial));
                                     placeholder()
@@ -265,10 +300,16 @@ impl Session {
                     seq: nz(seq),
                     items: items_out,
                 };
-                if streams.is_empty() {
+                if origins.iter().any(|o| o.origin.is_some()) {
+                    let bytes = encode_with_binary_origins(&Response::Data(response), &origins);
+                    self.conn
+                        .send_raw(&bytes)
+                        .await
+                        .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+                } else if streams.is_empty() {
                     self.data(response).await?;
-                } else {
-                    self.send_streamed(response, meta.body_id, &streams).await?;
+                } else if !self.send_streamed(response, meta.body_id, &streams).await? {
+                    missing += 1;
                 }
             }
         }
@@ -388,10 +429,6 @@ fn binary_section<'a>(
     match info.binary(raw, &path) {
         // A part that does not exist is an empty string, as for BODY[].
         Ok(data) => Ok(data.unwrap_or_default()),
-        Err(BinaryError::NotLeaf) => Err(CmdError::no(format!(
-            "BINARY[{}] is a multipart or message part; BINARY takes leaf parts only",
-            name()
-        ))),
         Err(BinaryError::UnknownCte(cte)) => Err(CmdError::no_code(
             Code::UnknownCte,
             format!(
@@ -427,8 +464,8 @@ fn binary_item(
         MessageDataItemName::Binary {
             section, partial, ..
         } => binary_section(info, raw, section).map(|data| {
-            // The response carries no origin: RFC 3516's grammar has none for BINARY (see
-            // RFC 9051 erratum 7246), unlike BODY[]<origin>.
+            // The origin (`BINARY[1]<5>`) is written by the extension layer when the
+            // response is encoded: imap-types has no field for it.
             let data = match partial {
                 Some((start, count)) => {
                     let s = (*start as usize).min(data.len());
@@ -615,8 +652,22 @@ impl Session {
         response: Data<'static>,
         body_id: i64,
         streams: &[(usize, usize)],
-    ) -> CmdResult {
+    ) -> CmdResult<bool> {
         let broken = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
+        // The first chunk of every literal is read before any byte of the response is sent:
+        // a body that is gone (which a hold prevents within this process) skips the response
+        // instead of ending the connection after a literal length it cannot fill. Most
+        // messages fit in one chunk.
+        let mut first = Vec::with_capacity(streams.len());
+        for &(start, end) in streams {
+            let len = STREAM_CHUNK.min(end - start);
+            match self.db(move |s| s.raw_range(body_id, start, len)).await {
+                Ok(chunk) if chunk.len() == len => first.push(chunk),
+                Ok(_) | Err(StoreError::NotFound(_)) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut first = first.into_iter();
         let marker = marker();
         let announce = format!("{{{}}}\r\n", marker.len());
         let mut ranges = streams.iter();
@@ -651,12 +702,16 @@ impl Session {
                 .await
                 .map_err(broken)?;
             let mut at = start;
+            let mut prefetched = first.next();
             while at < end {
                 let len = STREAM_CHUNK.min(end - at);
-                let chunk = self
-                    .db(move |s| s.raw_range(body_id, at, len))
-                    .await
-                    .map_err(|e| CmdError::Bye(format!("cannot read the message: {e}")))?;
+                let chunk = match prefetched.take() {
+                    Some(chunk) => chunk,
+                    None => self
+                        .db(move |s| s.raw_range(body_id, at, len))
+                        .await
+                        .map_err(|e| CmdError::Bye(format!("cannot read the message: {e}")))?,
+                };
                 if chunk.len() != len {
                     return Err(CmdError::Bye(
                         "the message was removed while being sent".into(),
@@ -667,6 +722,6 @@ impl Session {
                 at += len;
             }
         }
-        Ok(())
+        Ok(true)
     }
 }

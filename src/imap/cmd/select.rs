@@ -29,7 +29,7 @@ impl Session {
             .ok_or_else(|| CmdError::bad("Not logged in"))?;
         let lookup = name.clone();
         let uid = user.id;
-        let (snapshot, keywords) = self
+        let (snapshot, hold, keywords) = self
             .db(move |s| {
                 let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
                     crate::store::StoreError::NotFound(format!("No such mailbox: {lookup}"))
@@ -39,9 +39,9 @@ impl Session {
                         "{lookup} is \\Noselect: it only holds other folders"
                     )));
                 }
-                let snapshot = s.select(mb.id, !read_only)?;
+                let (snapshot, hold) = s.select_view(mb.id, !read_only)?;
                 let keywords = s.keywords(mb.id)?;
-                Ok((snapshot, keywords))
+                Ok((snapshot, hold, keywords))
             })
             .await
             .map_err(|e| match e {
@@ -90,6 +90,7 @@ impl Session {
             pending_expunges: BTreeSet::new(),
             recent: snapshot.recent.iter().copied().collect(),
             keywords: keywords.into_iter().collect(),
+            hold,
             saved_search: Vec::new(),
         };
         // The snapshot may be newer than the row read before it; sync catches up from the

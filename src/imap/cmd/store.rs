@@ -66,7 +66,6 @@ impl Session {
             StoreType::Add => FlagOp::Add,
             StoreType::Remove => FlagOp::Remove,
         };
-        let requested = uids.len();
         let new_keywords: BTreeSet<String> = match self.state.selected() {
             Some(sel) if op != FlagOp::Remove => flags
                 .iter()
@@ -108,13 +107,8 @@ impl Session {
                 }
             }
         }
-        if changes.len() < requested && !uid {
-            // RFC 2180 §4.2: the messages that still exist were changed.
-            return Err(CmdError::no(format!(
-                "{} of the messages were expunged by another session",
-                requested - changes.len()
-            )));
-        }
+        // A message another session expunged, that this one still numbers, takes the change
+        // and loses it with the message: OK, as Dovecot answers (RFC 2180 §4.2 allows either).
         Ok(Done::ok(if uid {
             "UID STORE completed"
         } else {

@@ -9,6 +9,9 @@
 use imap_codec::imap_types::core::Tag;
 use imap_codec::imap_types::IntoStatic;
 
+/// Why an ordinary literal holding NUL is refused.
+pub const NUL_IN_LITERAL: &str = "NUL in a literal: use literal8 (~{n}) for binary content";
+
 /// A lexing error: the text for the tagged BAD.
 pub type LexResult<T> = Result<T, String>;
 
@@ -152,11 +155,17 @@ impl<'a> Lexer<'a> {
             .ok_or_else(|| "Number out of range".to_string())
     }
 
-    /// A quoted string or a literal (`{n}`, `{n+}`, and `~{n}` when `literal8`), as bytes.
+    /// A quoted string or a literal (`{n}`, `{n+}`, and `~{n}` when `literal8`), as bytes. An
+    /// ordinary literal may not hold NUL.
     pub fn string(&mut self, literal8: bool) -> LexResult<Vec<u8>> {
         match self.peek() {
             Some(b'"') => self.quoted(),
-            Some(b'{') => self.literal().map(<[u8]>::to_vec),
+            // RFC 3501 CHAR8 excludes NUL: the only reason imap-codec refuses an otherwise
+            // good command with such a literal, so say it.
+            Some(b'{') => match self.literal()? {
+                l if l.contains(&0) => Err(NUL_IN_LITERAL.into()),
+                l => Ok(l.to_vec()),
+            },
             Some(b'~') if literal8 => {
                 self.pos += 1;
                 self.literal().map(<[u8]>::to_vec)

@@ -8,6 +8,7 @@
 //! a name it does not know leaves the original BAD standing.
 
 pub mod append;
+pub mod fetch;
 pub mod lex;
 pub mod list;
 pub mod search;
