@@ -26,9 +26,10 @@ use crate::notify::Notifier;
 use crate::store::Store;
 use crate::tls::Tls;
 
-/// Database worker threads: enough to keep both SQLite's writer and several readers busy,
-/// few enough that a burst of clients cannot multiply connections and memory.
-const DB_WORKERS: usize = 8;
+/// Database worker threads: enough to keep both SQLite's writer and several readers busy, and
+/// to let one group commit carry many writes (each waits on its thread for the commit), few
+/// enough that a burst of clients cannot multiply connections and memory.
+const DB_WORKERS: usize = 16;
 
 /// How often the database is checked for commits by other processes.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);

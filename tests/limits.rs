@@ -268,8 +268,14 @@ fn pipelined_extension_commands_count_too() {
         .iter()
         .map(|t| last(&c.until_tagged(t)).to_string())
         .collect();
-    assert!(r[..3].iter().all(|l| l == "TAG OK SEARCH completed"), "{r:?}");
-    assert!(r[3].starts_with("TAG NO [LIMIT] More than 2 commands"), "{r:?}");
+    assert!(
+        r[..3].iter().all(|l| l == "TAG OK SEARCH completed"),
+        "{r:?}"
+    );
+    assert!(
+        r[3].starts_with("TAG NO [LIMIT] More than 2 commands"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Folders and subscriptions of one user. Names are full hierarchical names with '/' as the
 //! delimiter; the IMAP layer has already normalised INBOX and validated the name.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{messages, now, MailboxId, Result, Store, StoreError, UserId};
+use super::{messages, now, MailboxId, Result, Store, StoreError, Transaction, UserId};
 
 pub const INBOX: &str = "INBOX";
 pub const DELIMITER: char = '/';

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 
 use blake2::{Blake2b512, Digest};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::mailboxes::{mailbox_by_id, MailboxRow};
-use super::{MailboxId, Result, Store, StoreError};
+use super::{MailboxId, Result, Store, StoreError, Transaction};
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
 pub struct NewMessage {

@@ -1,8 +1,8 @@
 //! Accounts. The store keeps only the password hash; hashing lives in `crate::password`.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{mailboxes, now, Result, Store, StoreError, UserId};
+use super::{mailboxes, now, Result, Store, StoreError, Transaction, UserId};
 
 #[derive(Clone, Debug)]
 pub struct UserRow {
