@@ -243,7 +243,7 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         for t in lmtp_tasks {
             t.await;
         }
-        let w = ctx.store.write_stats();
+        let w = ctx.store.stats();
         // Its own target, so that RUST_LOG=warn,liteimap::stats=info shows it alone.
         log::info!(target: "liteimap::stats", "{} writes in {} commits", w.writes, w.commits);
         log::info!("liteimap stopped");

@@ -162,8 +162,8 @@ impl Context {
         let notifier = Arc::new(Notifier::default());
         let hub = notifier.clone();
         store.set_commit_hook(Box::new(move |changed| {
-            for m in changed {
-                hub.publish(*m);
+            for &(m, modseq) in changed {
+                hub.publish(m, modseq);
             }
         }));
         let db = DbPool::new(store.clone(), DB_WORKERS);

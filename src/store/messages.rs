@@ -40,6 +40,8 @@ pub struct SelectSnapshot {
     pub recent: Vec<u32>,
     /// The lowest UID without \Seen.
     pub first_unseen: Option<u32>,
+    /// Keywords used by any message of the mailbox (for the FLAGS response).
+    pub keywords: Vec<String>,
 }
 
 /// One message's metadata, as FETCH needs it.
@@ -185,7 +187,6 @@ impl Cond {
 
 /// Take the mailbox's next modseq (the same for every row this transaction touches).
 fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
-    super::mark_changed(mailbox);
     let m: i64 = tx
         .prepare_cached(
             "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1 RETURNING highest_modseq",
@@ -193,6 +194,7 @@ fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
         .query_row([mailbox.0], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))?;
+    super::mark_changed_at(mailbox, m as u64);
     Ok(m as u64)
 }
 
@@ -243,23 +245,40 @@ impl Store {
     }
 
     /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE. Claiming makes the messages that
-    /// arrived since the last claim \Recent in this session only.
+    /// arrived since the last claim \Recent in this session only; it writes only when there is
+    /// something to claim, otherwise the whole load is one read.
     pub fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot> {
-        let needs_claim = claim_recent
-            && self.read(|c| {
-                Ok(c.query_row(
-                    "SELECT recent_floor < uidnext FROM mailboxes WHERE id = ?1",
-                    [mailbox.0],
-                    |r| r.get::<_, bool>(0),
-                )
-                .optional()?
-                .unwrap_or(false))
-            })?;
-        if needs_claim {
-            self.write(|tx| snapshot(tx, mailbox, true))
-        } else {
-            self.read(|c| snapshot(c, mailbox, false))
+        let read = self.read(|c| {
+            let mb = mailbox_by_id(c, mailbox)?;
+            if claim_recent && has_unclaimed(c, mailbox)? {
+                return Ok(None);
+            }
+            snapshot(c, mb, false).map(Some)
+        })?;
+        match read {
+            Some(snapshot) => Ok(snapshot),
+            None => self.write(|tx| snapshot(tx, mailbox_by_id(tx, mailbox)?, true)),
         }
+    }
+
+    /// Append to the mailbox a session has selected read-write, claiming \Recent in the same
+    /// transaction: the appending session is the first to see its messages (and any others
+    /// that arrived unclaimed), so no second write claims them later. Returns the appended
+    /// messages and the UIDs that are \Recent for that session (up to the new UIDNEXT).
+    pub fn append_claiming(
+        &self,
+        mailbox: MailboxId,
+        msgs: &[NewMessage],
+    ) -> Result<(Vec<AppendedMessage>, std::ops::Range<u32>)> {
+        self.write(|tx| {
+            let appended = append(tx, mailbox, msgs)?;
+            let (floor, next): (u32, u32) = tx
+                .prepare_cached("SELECT recent_floor, uidnext FROM mailboxes WHERE id = ?1")?
+                .query_row([mailbox.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            tx.prepare_cached("UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1")?
+                .execute([mailbox.0])?;
+            Ok((appended, floor..next))
+        })
     }
 
     /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see.
@@ -408,14 +427,7 @@ impl Store {
 
     /// Keywords (flags without a backslash) used by any message of the mailbox.
     pub fn keywords(&self, mailbox: MailboxId) -> Result<Vec<String>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT DISTINCT f.flag FROM flags f JOIN messages m ON m.id = f.message_id
-                 WHERE m.mailbox_id = ?1 AND substr(f.flag, 1, 1) <> '\\' ORDER BY 1",
-            )?;
-            let rows = st.query_map([mailbox.0], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
-        })
+        self.read(|c| keywords(c, mailbox))
     }
 
     /// STATUS counters: (messages, recent, unseen, total size).
@@ -439,6 +451,15 @@ impl Store {
             })?)
         })
     }
+}
+
+fn keywords(c: &Connection, mailbox: MailboxId) -> Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT f.flag FROM flags f JOIN messages m ON m.id = f.message_id
+         WHERE m.mailbox_id = ?1 AND substr(f.flag, 1, 1) <> '\\' ORDER BY 1",
+    )?;
+    let rows = st.query_map([mailbox.0], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
 }
 
 pub(crate) fn search(c: &Connection, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
@@ -549,13 +570,21 @@ pub(crate) fn append_new(
     Ok(out)
 }
 
-fn snapshot(c: &Connection, mailbox: MailboxId, claim: bool) -> Result<SelectSnapshot> {
-    let mb = mailbox_by_id(c, mailbox)?;
-    let floor: u32 = c.query_row(
-        "SELECT recent_floor FROM mailboxes WHERE id = ?1",
-        [mailbox.0],
-        |r| r.get(0),
-    )?;
+/// Whether messages arrived since the last claim of \Recent.
+fn has_unclaimed(c: &Connection, mailbox: MailboxId) -> Result<bool> {
+    Ok(
+        c.prepare_cached("SELECT recent_floor < uidnext FROM mailboxes WHERE id = ?1")?
+            .query_row([mailbox.0], |r| r.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false),
+    )
+}
+
+fn snapshot(c: &Connection, mb: MailboxRow, claim: bool) -> Result<SelectSnapshot> {
+    let mailbox = mb.id;
+    let floor: u32 = c
+        .prepare_cached("SELECT recent_floor FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox.0], |r| r.get(0))?;
     let mut uids = Vec::new();
     {
         let mut st =
@@ -576,16 +605,16 @@ fn snapshot(c: &Connection, mailbox: MailboxId, claim: bool) -> Result<SelectSna
     let start = uids.partition_point(|&u| u < floor);
     let recent = uids[start..].to_vec();
     if claim {
-        c.execute(
-            "UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1",
-            [mailbox.0],
-        )?;
+        c.prepare_cached("UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1")?
+            .execute([mailbox.0])?;
     }
+    let keywords = keywords(c, mailbox)?;
     Ok(SelectSnapshot {
         mailbox: mb,
         uids,
         recent,
         first_unseen,
+        keywords,
     })
 }
 

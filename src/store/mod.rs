@@ -93,22 +93,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Called after every commit with the mailboxes it changed.
-pub type CommitHook = Box<dyn Fn(&[MailboxId]) + Send + Sync>;
+/// Called after every commit with the mailboxes it changed, each with its highest modseq
+/// (`u64::MAX` for a change without one, such as a deletion).
+pub type CommitHook = Box<dyn Fn(&[(MailboxId, u64)]) + Send + Sync>;
 
 thread_local! {
     /// Mailboxes changed by the write running on this thread (see `bump_modseq`).
-    static CHANGED: std::cell::RefCell<Vec<MailboxId>> = const { std::cell::RefCell::new(Vec::new()) };
+    static CHANGED: std::cell::RefCell<Vec<(MailboxId, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Record that the current write transaction changes `mailbox`.
+/// Record that the current write changes `mailbox` in a way that has no modseq (deletion).
 pub(crate) fn mark_changed(mailbox: MailboxId) {
-    CHANGED.with(|c| {
-        let mut c = c.borrow_mut();
-        if !c.contains(&mailbox) {
-            c.push(mailbox);
-        }
-    });
+    mark_changed_at(mailbox, u64::MAX);
+}
+
+/// Record that the current write takes `mailbox` to `modseq`.
+pub(crate) fn mark_changed_at(mailbox: MailboxId, modseq: u64) {
+    CHANGED.with(|c| merge_changed(&mut c.borrow_mut(), mailbox, modseq));
+}
+
+fn merge_changed(list: &mut Vec<(MailboxId, u64)>, mailbox: MailboxId, modseq: u64) {
+    match list.iter_mut().find(|(m, _)| *m == mailbox) {
+        Some((_, at)) => *at = (*at).max(modseq),
+        None => list.push((mailbox, modseq)),
+    }
 }
 
 /// What a write runs on: the writer connection, inside the batch's transaction and the write's
@@ -135,7 +143,7 @@ struct Writer {
     batch: Option<Arc<Batch>>,
     /// Writes run in the open batch, and the mailboxes they changed.
     writes: usize,
-    changed: Vec<MailboxId>,
+    changed: Vec<(MailboxId, u64)>,
 }
 
 /// How a batch's commit went: Ok, or SQLite's (extended) error code and message, which every
@@ -173,13 +181,15 @@ enum Ran<T> {
     Panicked(Box<dyn std::any::Any + Send>),
 }
 
-/// Counters of the group commit, for logs and tests.
+/// Counters of the store's work, for logs and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteStats {
+pub struct StoreStats {
     /// Transactions committed.
     pub commits: u64,
     /// Writes those commits carried (every `Store::write` that was part of a commit).
     pub writes: u64,
+    /// Read transactions (`Store::read`).
+    pub reads: u64,
 }
 
 pub struct Store {
@@ -190,6 +200,7 @@ pub struct Store {
     waiting: AtomicUsize,
     commits: AtomicU64,
     batched_writes: AtomicU64,
+    reads: AtomicU64,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
 }
@@ -210,6 +221,7 @@ impl Store {
             waiting: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
             batched_writes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
         })
@@ -226,6 +238,7 @@ impl Store {
 
     /// Run `f` on a reader connection (a snapshot of the last commit).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_connection(&self.path, false)?,
@@ -273,10 +286,8 @@ impl Store {
         let ran = run_in_savepoint(&w.conn, f);
         if matches!(ran, Ran::Done(_)) {
             let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
-            for m in changed {
-                if !w.changed.contains(&m) {
-                    w.changed.push(m);
-                }
+            for (m, modseq) in changed {
+                merge_changed(&mut w.changed, m, modseq);
             }
         }
         w.writes += 1;
@@ -333,11 +344,12 @@ impl Store {
         }
     }
 
-    /// Commits so far and the writes they carried.
-    pub fn write_stats(&self) -> WriteStats {
-        WriteStats {
+    /// Commits so far, the writes they carried, and the reads.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
             commits: self.commits.load(Ordering::Relaxed),
             writes: self.batched_writes.load(Ordering::Relaxed),
+            reads: self.reads.load(Ordering::Relaxed),
         }
     }
 
@@ -634,7 +646,7 @@ mod tests {
             internal_date: 0,
             date_offset: 0,
         };
-        let before = store.write_stats();
+        let before = store.stats();
 
         let held = lock(&store.writer);
         let mut threads = Vec::new();
@@ -673,14 +685,14 @@ mod tests {
         assert_eq!(uids, vec![1, 1, 2]);
         assert_eq!(store.select(inbox, false).unwrap().uids, vec![1]);
         assert_eq!(store.select(junk, false).unwrap().uids, vec![1, 2]);
-        let after = store.write_stats();
+        let after = store.stats();
         assert_eq!(
             after.commits - before.commits,
             1,
             "one commit for the batch"
         );
         assert_eq!(after.writes - before.writes, 4);
-        let mut heard = lock(&heard).concat();
+        let mut heard: Vec<MailboxId> = lock(&heard).concat().into_iter().map(|(m, _)| m).collect();
         heard.sort();
         assert_eq!(heard, vec![inbox.min(junk), inbox.max(junk)]);
     }

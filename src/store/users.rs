@@ -66,6 +66,14 @@ impl Store {
     /// Remove a user and everything it owns.
     pub fn remove_user(&self, name: &str) -> Result<()> {
         self.write(|tx| {
+            // Sessions that have one of its folders selected must hear that it is gone.
+            let mut st = tx.prepare(
+                "SELECT b.id FROM mailboxes b JOIN users u ON u.id = b.user_id WHERE u.name = ?1",
+            )?;
+            for id in st.query_map([name], |r| r.get(0))? {
+                super::mark_changed(super::MailboxId(id?));
+            }
+            drop(st);
             let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no such user: {name}")));
