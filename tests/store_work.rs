@@ -1,5 +1,5 @@
 //! How much store work a command costs (issue 16): no write where a read will do, no read where
-//! nothing changed. The counters are the store's own
+//! nothing changed, one trip for a FETCH of small bodies. The counters are the store's own
 //! (`Store::stats`); the responses are what a client depends on.
 mod common;
 
@@ -108,4 +108,36 @@ fn no_read_without_a_change() {
             "TAG OK NOOP completed"
         ]
     );
+}
+
+/// UID FETCH BODY[] of small messages is one trip to the store: their rows and bodies in one
+/// read, their \Seen in one write, and no read for changes afterwards (the change is its own).
+#[test]
+fn fetch_of_small_bodies_is_one_read_and_one_write() {
+    let dir = TempDir::new("work-fetch");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    for s in ["one", "two", "three"] {
+        a.append("INBOX", "", &message(s, "body"));
+    }
+    a.cmd("SELECT INBOX");
+    let before = stats(&srv);
+    let r = a.cmd("UID FETCH 1:3 BODY[]");
+    let heads: Vec<&String> = r.iter().filter(|l| l.starts_with("* ")).collect();
+    assert_eq!(heads.len(), 3, "{r:?}");
+    for (i, h) in heads.iter().enumerate() {
+        assert!(
+            h.starts_with(&format!("* {} FETCH (UID {} BODY[] {{", i + 1, i + 1)),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        r.iter()
+            .filter(|l| l.ends_with(" FLAGS (\\Seen \\Recent))"))
+            .count(),
+        3,
+        "{r:?}"
+    );
+    assert_eq!(r.last().unwrap(), "TAG OK UID FETCH completed");
+    assert_eq!(work(&srv, before), (1, 1), "(reads, writes)");
 }

@@ -56,6 +56,16 @@ pub struct MessageMeta {
     pub flags: Vec<String>,
 }
 
+/// A message as FETCH reads it (see `Store::fetch_rows`).
+#[derive(Clone, Debug)]
+pub struct FetchRow {
+    pub meta: MessageMeta,
+    /// The MIME layer's cached parse, when asked for.
+    pub parsed: Option<Vec<u8>>,
+    /// The raw message, when asked for and small enough.
+    pub raw: Option<Vec<u8>>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlagOp {
     Replace,
@@ -323,6 +333,41 @@ impl Store {
         self.read(|c| messages_with(c, mailbox, uids, with_size))
     }
 
+    /// What FETCH reads of the messages with these UIDs, all from one snapshot (so a message
+    /// listed is also readable): metadata; the cached parse when `with_parsed`; and the raw
+    /// bytes of each message of at most `raw_each` bytes, while their total stays within
+    /// `raw_budget` (larger ones are left to `raw_range`).
+    pub fn fetch_rows(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+        with_parsed: bool,
+        (raw_each, raw_budget): (usize, usize),
+    ) -> Result<Vec<FetchRow>> {
+        self.read(|c| {
+            let metas = messages_with(c, mailbox, uids, with_size || raw_budget > 0)?;
+            let mut left = raw_budget;
+            let mut out = Vec::with_capacity(metas.len());
+            for meta in metas {
+                let parsed = if with_parsed {
+                    Some(body_column(c, "parsed", meta.body_id)?)
+                } else {
+                    None
+                };
+                let size = meta.size as usize;
+                let raw = if size <= raw_each && size <= left {
+                    left -= size;
+                    Some(body_column(c, "raw", meta.body_id)?)
+                } else {
+                    None
+                };
+                out.push(FetchRow { meta, parsed, raw });
+            }
+            Ok(out)
+        })
+    }
+
     /// The raw bytes of a stored body.
     pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
         self.read(|c| {
@@ -568,6 +613,14 @@ pub(crate) fn append_new(
             .execute(params![mailbox.0, uid])?;
     }
     Ok(out)
+}
+
+/// One column (`raw` or `parsed`) of a stored body.
+fn body_column(c: &Connection, column: &str, body_id: i64) -> Result<Vec<u8>> {
+    c.prepare_cached(&format!("SELECT {column} FROM bodies WHERE id = ?1"))?
+        .query_row([body_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
 }
 
 /// Whether messages arrived since the last claim of \Recent.

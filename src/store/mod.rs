@@ -15,7 +15,8 @@ mod users;
 
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
-    AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
+    AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, MessageMeta, NewMessage,
+    SelectSnapshot,
 };
 pub use scan::Scan;
 pub use users::UserRow;

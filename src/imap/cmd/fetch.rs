@@ -26,10 +26,19 @@ use crate::imap::cmd::mailbox::nz;
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
-use crate::store::{FlagOp, MessageMeta};
+use crate::store::{FetchRow, FlagChange, FlagOp, MessageMeta};
+
+/// A message being answered: metadata, its parse (boxed: a MessageInfo is large, and rows are
+/// moved around by value), and the whole raw message when it was read inline.
+type Row = (MessageMeta, Option<Box<MessageInfo>>, Option<Vec<u8>>);
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
+/// Messages up to this size are read whole with their metadata when a body item is fetched;
+/// larger ones are streamed in STREAM_CHUNK pieces.
+const INLINE_EACH: usize = 256 * 1024;
+/// The most bytes of whole messages one round trip reads.
+const INLINE_BUDGET: usize = 2 * 1024 * 1024;
 /// Messages per store round trip when only metadata (flags, UID, dates, size) is fetched: each
 /// round trip to a database thread costs two context switches, and a row is small.
 const META_CHUNK: usize = 2048;
@@ -127,66 +136,88 @@ impl Session {
         } else {
             META_CHUNK
         };
+        // Body items read small messages whole in the same job and snapshot as their
+        // metadata, so they are answered without another trip (and cannot vanish between).
+        let wants_body = items.iter().any(|i| {
+            matches!(
+                i,
+                MessageDataItemName::BodyExt { .. }
+                    | MessageDataItemName::Rfc822
+                    | MessageDataItemName::Rfc822Text
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Binary { .. }
+                    | MessageDataItemName::BinarySize { .. }
+            )
+        });
+        let inline = if wants_body {
+            (INLINE_EACH, INLINE_BUDGET)
+        } else {
+            (0, 0)
+        };
         for chunk in targets.chunks(chunk_len) {
             let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
             let want_parsed = needs.parsed;
             let want_size = needs.size;
             let query = uids.clone();
-            // Boxed: a MessageInfo is large, and the rows are moved around by value.
-            let mut rows: Vec<(MessageMeta, Option<Box<MessageInfo>>)> = self
+            let job_items = if mark_seen { items.clone() } else { Vec::new() };
+            // One job: the rows, their parse, small bodies, and the \Seen they get.
+            let (mut rows, seen): (Vec<Row>, Option<(u64, Vec<FlagChange>)>) = self
                 .db(move |s| {
-                    let metas = s.messages_with(mailbox, &query, want_size)?;
-                    let mut out = Vec::with_capacity(metas.len());
-                    for m in metas {
-                        let info = if want_parsed {
-                            let blob = s.parsed(m.body_id)?;
+                    let fetched = s.fetch_rows(mailbox, &query, want_size, want_parsed, inline)?;
+                    let mut rows: Vec<Row> = Vec::with_capacity(fetched.len());
+                    for FetchRow { meta, parsed, raw } in fetched {
+                        let info = match parsed {
                             // A missing or unreadable cache is rebuilt from the raw message.
-                            Some(Box::new(match MessageInfo::decode(&blob) {
+                            Some(blob) => Some(Box::new(match MessageInfo::decode(&blob) {
                                 Some(i) => i,
-                                None => mime::parse(&s.raw(m.body_id)?),
-                            }))
-                        } else {
-                            None
+                                None => match &raw {
+                                    Some(raw) => mime::parse(raw),
+                                    None => mime::parse(&s.raw(meta.body_id)?),
+                                },
+                            })),
+                            None => None,
                         };
-                        out.push((m, info));
+                        rows.push((meta, info, raw));
                     }
-                    Ok(out)
+                    if !mark_seen {
+                        return Ok((rows, None));
+                    }
+                    // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at
+                    // that message: neither it nor the ones after it get \Seen.
+                    let failing = rows
+                        .iter()
+                        .position(|(_, info, _)| binary_refused(&job_items, info.as_deref()))
+                        .unwrap_or(rows.len());
+                    let unseen: Vec<u32> = rows[..failing]
+                        .iter()
+                        .filter(|(m, _, _)| {
+                            !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
+                        })
+                        .map(|(m, _, _)| m.uid)
+                        .collect();
+                    if unseen.is_empty() {
+                        return Ok((rows, None));
+                    }
+                    let seen = s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".into()])?;
+                    Ok((rows, Some(seen)))
                 })
                 .await?;
             missing += uids.len() - rows.len();
 
-            // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at that
-            // message: neither it nor the ones after it get \Seen.
-            let failing = rows
-                .iter()
-                .position(|(_, info)| binary_refused(&items, info.as_deref()))
-                .unwrap_or(rows.len());
             let mut seen_now = std::collections::HashSet::new();
-            if mark_seen {
-                let unseen: Vec<u32> = rows[..failing]
-                    .iter()
-                    .filter(|(m, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
-                    .map(|(m, _)| m.uid)
-                    .collect();
-                if !unseen.is_empty() {
-                    let (modseq, changes) = self
-                        .db(move |s| {
-                            s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".to_string()])
-                        })
-                        .await?;
-                    if let Some(sel) = self.state.selected_mut() {
-                        sel.own_modseqs.insert(modseq);
-                    }
-                    for ch in changes {
-                        if let Some((m, _)) = rows.iter_mut().find(|(m, _)| m.uid == ch.uid) {
-                            m.flags = ch.flags;
-                            seen_now.insert(ch.uid);
-                        }
+            if let Some((modseq, changes)) = seen {
+                if let Some(sel) = self.state.selected_mut() {
+                    sel.own_modseqs.insert(modseq);
+                }
+                for ch in changes {
+                    if let Some((m, _, _)) = rows.iter_mut().find(|(m, _, _)| m.uid == ch.uid) {
+                        m.flags = ch.flags;
+                        seen_now.insert(ch.uid);
                     }
                 }
             }
 
-            for (meta, info) in rows {
+            for (meta, info, inline_raw) in rows {
                 let Some(sel) = self.state.selected() else {
                     break;
                 };
@@ -195,16 +226,19 @@ impl Session {
                 };
                 let recent = sel.recent.contains(&meta.uid);
                 // BINARY decodes the whole message: read it for this message alone.
-                let raw = if needs.raw {
+                let fetched_raw = if needs.raw && inline_raw.is_none() {
                     let body = meta.body_id;
                     Some(self.db(move |s| s.raw(body)).await?)
                 } else {
                     None
                 };
+                // The whole message when it is in memory: sections are cut from it.
+                let whole = inline_raw.as_deref().or(fetched_raw.as_deref());
+                let raw = if needs.raw { whole } else { None };
                 let mut out = Vec::with_capacity(items.len() + 1);
                 let mut streams = Vec::new();
                 for item in &items {
-                    if let Some(data) = binary_item(item, info.as_deref(), raw.as_deref()) {
+                    if let Some(data) = binary_item(item, info.as_deref(), raw) {
                         out.push(data?);
                         continue;
                     }
@@ -229,10 +263,14 @@ impl Session {
                                     names,
                                     keep,
                                 }) => {
-                                    let body = meta.body_id;
-                                    let header = self
-                                        .db(move |s| s.raw_range(body, start, end - start))
-                                        .await?;
+                                    let header = match whole {
+                                        Some(w) => w[start.min(w.len())..end.min(w.len())].to_vec(),
+                                        None => {
+                                            let body = meta.body_id;
+                                            self.db(move |s| s.raw_range(body, start, end - start))
+                                                .await?
+                                        }
+                                    };
                                     let bytes = mime::filter_header(&header, &names, keep);
                                     let (s, e) = apply_partial(0, bytes.len(), partial);
                                     literal(&bytes[s..e])
@@ -257,7 +295,8 @@ impl Session {
                 if streams.is_empty() {
                     self.data(response).await?;
                 } else {
-                    self.send_streamed(response, meta.body_id, &streams).await?;
+                    self.send_streamed(response, meta.body_id, whole, &streams)
+                        .await?;
                 }
             }
         }
@@ -603,6 +642,7 @@ impl Session {
         &mut self,
         response: Data<'static>,
         body_id: i64,
+        whole: Option<&[u8]>,
         streams: &[(usize, usize)],
     ) -> CmdResult {
         let broken = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
@@ -639,6 +679,14 @@ impl Session {
                 .send_raw(header.as_bytes())
                 .await
                 .map_err(broken)?;
+            if let Some(w) = whole {
+                let bytes = w.get(start..end).ok_or_else(|| {
+                    CmdError::Bye("internal error: section beyond the message".into())
+                })?;
+                let bytes = mime::without_nul(std::borrow::Cow::Borrowed(bytes));
+                self.conn.send_raw(&bytes).await.map_err(broken)?;
+                continue;
+            }
             let mut at = start;
             while at < end {
                 let len = STREAM_CHUNK.min(end - at);
