@@ -737,6 +737,10 @@ pub(crate) fn messages(
 }
 
 /// As `messages`; without `with_size` the bodies table is not read and `size` is 0.
+///
+/// One pass: each message row comes with its flags joined (one row per flag, or one without),
+/// in UID order, so 100,000 messages are one scan of the mailbox's UID index with a probe of
+/// the flags key each, and no second lookup per message.
 pub(crate) fn messages_with(
     c: &Connection,
     mailbox: MailboxId,
@@ -745,36 +749,38 @@ pub(crate) fn messages_with(
 ) -> Result<Vec<MessageMeta>> {
     let (columns, from) = if with_size {
         (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, d.size",
-            "messages m JOIN bodies d ON d.id = m.body_id",
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, f.flag, d.size",
+            "messages m JOIN bodies d ON d.id = m.body_id LEFT JOIN flags f ON f.message_id = m.id",
         )
     } else {
         (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq",
-            "messages m",
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, f.flag",
+            "messages m LEFT JOIN flags f ON f.message_id = m.id",
         )
     };
-    let mut metas = for_uids(c, mailbox, uids, columns, from, |r| {
-        Ok(MessageMeta {
-            uid: r.get(0)?,
+    let mut metas: Vec<MessageMeta> = Vec::with_capacity(uids.len());
+    for_uids(c, mailbox, uids, columns, from, |r| {
+        let uid: u32 = r.get(0)?;
+        let flag: Option<String> = r.get(5)?;
+        if let Some(last) = metas.last_mut().filter(|m| m.uid == uid) {
+            last.flags.extend(flag);
+            return Ok(());
+        }
+        metas.push(MessageMeta {
+            uid,
             body_id: r.get(1)?,
             internal_date: r.get(2)?,
             date_offset: r.get(3)?,
             modseq: r.get::<_, i64>(4)? as u64,
             size: if with_size {
-                r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32
+                r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32
             } else {
                 0
             },
-            flags: Vec::new(),
-        })
+            flags: flag.into_iter().collect(),
+        });
+        Ok(())
     })?;
-    let mut flags = flags_of(c, mailbox, uids)?;
-    for m in &mut metas {
-        if let Some(f) = flags.remove(&m.uid) {
-            m.flags = f;
-        }
-    }
     Ok(metas)
 }
 
