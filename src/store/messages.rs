@@ -356,7 +356,7 @@ impl Store {
                     None
                 };
                 let size = meta.size as usize;
-                let raw = if size <= raw_each && size <= left {
+                let raw = if raw_each > 0 && size <= raw_each && size <= left {
                     left -= size;
                     Some(body_column(c, "raw", meta.body_id)?)
                 } else {
@@ -1117,6 +1117,36 @@ mod tests {
         assert_eq!(t.store.highest_modseq(inbox).unwrap(), mid);
         assert_eq!(t.store.select(inbox, false).unwrap().uids, vec![1, 2]);
         assert_eq!(t.store.mailbox_by_id(inbox).unwrap().uidnext, 3);
+    }
+
+    /// Raw bytes are read only when asked for, within the limits; flags come with the rows.
+    #[test]
+    fn fetch_rows_read_bodies_only_when_asked() {
+        let t = temp_store();
+        let s = &t.store;
+        let u = s.create_user("f", "x").unwrap();
+        let mb = s.mailbox(u, super::super::INBOX).unwrap().unwrap().id;
+        s.append(
+            mb,
+            &[
+                msg("Subject: a\r\n\r\n12345\r\n", &["\\Seen", "$x"]),
+                msg("Subject: bb\r\n\r\n1\r\n", &[]),
+            ],
+        )
+        .unwrap();
+        let rows = s.fetch_rows(mb, &[1, 2], false, false, (0, 0)).unwrap();
+        assert!(rows.iter().all(|r| r.raw.is_none() && r.parsed.is_none()));
+        let mut flags = rows[0].meta.flags.clone();
+        flags.sort();
+        assert_eq!(flags, vec!["$x", "\\Seen"]);
+        assert!(rows[1].meta.flags.is_empty());
+        // Room for the first message only.
+        let rows = s.fetch_rows(mb, &[1, 2], true, false, (100, 26)).unwrap();
+        assert_eq!(
+            rows[0].raw.as_deref(),
+            Some(&b"Subject: a\r\n\r\n12345\r\n"[..])
+        );
+        assert!(rows[1].raw.is_none());
     }
 
     #[test]
