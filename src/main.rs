@@ -253,10 +253,13 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
             let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
             lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
         }
-        server::serve_with_tls(ctx, plain, implicit).await;
+        server::serve_with_tls(ctx.clone(), plain, implicit).await;
         for t in lmtp_tasks {
             t.await;
         }
+        let w = ctx.store.stats();
+        // Its own target, so that RUST_LOG=warn,liteimap::stats=info shows it alone.
+        log::info!(target: "liteimap::stats", "{} writes in {} commits", w.writes, w.commits);
         log::info!("liteimap stopped");
         Ok(())
     })

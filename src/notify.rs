@@ -1,6 +1,10 @@
 //! The change hub: after a commit that changes a mailbox, the sessions idling on that mailbox
 //! are woken; each then asks the store what changed (notifications carry only "mailbox X
 //! changed", never the change itself, so a missed or merged wake-up loses nothing).
+//!
+//! The hub also remembers, for every mailbox a session has selected (a [`Watch`]), the highest
+//! modseq committed in this process, and counts the commits by other processes it was told
+//! of: a session whose mailbox has not moved since it last looked need not ask the store.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +21,62 @@ type Waiters = Vec<(u64, Sender<()>)>;
 pub struct Notifier {
     waiters: Mutex<HashMap<MailboxId, Waiters>>,
     next_id: AtomicU64,
+    /// Selected mailboxes: how many sessions watch each, and its highest committed modseq
+    /// since the first of them started watching.
+    watched: Mutex<HashMap<MailboxId, Watched>>,
+    /// Bumped whenever another process changed the database (see `publish_all`).
+    external: AtomicU64,
+}
+
+struct Watched {
+    sessions: usize,
+    latest: u64,
+}
+
+/// A session's interest in the latest modseq of its selected mailbox; unregisters when dropped.
+pub struct Watch {
+    hub: Arc<Notifier>,
+    mailbox: MailboxId,
+}
+
+impl Watch {
+    /// The highest modseq committed in this process since the watch began (0 if none; the
+    /// largest value if the mailbox changed in a way without a modseq, such as its deletion).
+    pub fn latest(&self) -> u64 {
+        let w = self
+            .hub
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        w.get(&self.mailbox).map_or(0, |e| e.latest)
+    }
+
+    /// How many times other processes have changed the database (compare two readings).
+    pub fn external_changes(&self) -> u64 {
+        self.hub.external.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Watch({:?})", self.mailbox)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut w = self
+            .hub
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = w.get_mut(&self.mailbox) {
+            e.sessions -= 1;
+            if e.sessions == 0 {
+                w.remove(&self.mailbox);
+            }
+        }
+    }
 }
 
 /// A registration for one mailbox's changes; unregisters when dropped.
@@ -73,8 +133,35 @@ impl Notifier {
         }
     }
 
-    /// Wake everyone waiting on `mailbox`.
-    pub fn publish(&self, mailbox: MailboxId) {
+    /// Start watching `mailbox`'s latest modseq. Call it before reading the mailbox's state,
+    /// so that no commit after that read can go unseen.
+    pub fn watch(self: &Arc<Self>, mailbox: MailboxId) -> Watch {
+        self.watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(mailbox)
+            .or_insert(Watched {
+                sessions: 0,
+                latest: 0,
+            })
+            .sessions += 1;
+        Watch {
+            hub: self.clone(),
+            mailbox,
+        }
+    }
+
+    /// `mailbox` changed, up to `modseq`, in a commit of this process: remember the modseq
+    /// for the sessions watching it and wake everyone waiting on it.
+    pub fn publish(&self, mailbox: MailboxId, modseq: u64) {
+        if let Some(e) = self
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&mailbox)
+        {
+            e.latest = e.latest.max(modseq);
+        }
         let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(list) = w.get(&mailbox) {
             for (_, tx) in list {
@@ -85,6 +172,7 @@ impl Notifier {
 
     /// Wake everyone (another process changed the database; we do not know where).
     pub fn publish_all(&self) {
+        self.external.fetch_add(1, Ordering::SeqCst);
         let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         for list in w.values() {
             for (_, tx) in list {
@@ -109,8 +197,8 @@ mod tests {
         let hub = Arc::new(Notifier::default());
         let a = hub.subscribe(MailboxId(1));
         let b = hub.subscribe(MailboxId(2));
-        hub.publish(MailboxId(1));
-        hub.publish(MailboxId(1)); // merged with the first
+        hub.publish(MailboxId(1), 2);
+        hub.publish(MailboxId(1), 3); // merged with the first
         assert!(a.rx.try_recv().is_ok());
         assert!(a.rx.try_recv().is_err());
         assert!(b.rx.try_recv().is_err());
@@ -118,5 +206,24 @@ mod tests {
         assert!(b.rx.try_recv().is_ok());
         drop(a);
         assert_eq!(hub.waiting(), 1);
+    }
+
+    #[test]
+    fn watches_keep_the_latest_modseq_while_someone_watches() {
+        let hub = Arc::new(Notifier::default());
+        hub.publish(MailboxId(1), 5); // nobody watches: not remembered
+        let a = hub.watch(MailboxId(1));
+        assert_eq!(a.latest(), 0);
+        hub.publish(MailboxId(1), 7);
+        hub.publish(MailboxId(1), 6); // a smaller one never lowers it
+        let b = hub.watch(MailboxId(1));
+        assert_eq!((a.latest(), b.latest()), (7, 7));
+        drop(a);
+        drop(b);
+        assert!(hub.watched.lock().unwrap().is_empty());
+        let c = hub.watch(MailboxId(2));
+        let before = c.external_changes();
+        hub.publish_all();
+        assert_eq!(c.external_changes(), before + 1);
     }
 }

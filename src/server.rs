@@ -28,9 +28,10 @@ use crate::store::Store;
 use crate::throttle::LoginThrottle;
 use crate::tls::Tls;
 
-/// Database worker threads: enough to keep both SQLite's writer and several readers busy,
-/// few enough that a burst of clients cannot multiply connections and memory.
-const DB_WORKERS: usize = 8;
+/// Database worker threads: enough to keep both SQLite's writer and several readers busy, and
+/// to let one group commit carry many writes (each waits on its thread for the commit), few
+/// enough that a burst of clients cannot multiply connections and memory.
+const DB_WORKERS: usize = 16;
 
 /// How often the database is checked for commits by other processes.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
@@ -179,8 +180,8 @@ impl Context {
         let notifier = Arc::new(Notifier::default());
         let hub = notifier.clone();
         store.set_commit_hook(Box::new(move |changed| {
-            for m in changed {
-                hub.publish(*m);
+            for &(m, modseq) in changed {
+                hub.publish(m, modseq);
             }
         }));
         let db = DbPool::new(store.clone(), DB_WORKERS);

@@ -487,8 +487,9 @@ fn demo_user_and_sigterm() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "demo\t0 messages\n");
 }
 
-/// Append in a loop over a raw socket until the connection breaks; the UIDs answered OK.
-fn append_until_broken(port: u16, id: usize) -> Vec<u32> {
+/// Append in a loop over a raw socket until the connection breaks; the UIDs answered OK (each
+/// also sent to `acks` as soon as its OK is read).
+fn append_until_broken(port: u16, id: usize, acks: mpsc::Sender<u32>) -> Vec<u32> {
     let mut ok = Vec::new();
     let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
         return ok;
@@ -539,39 +540,65 @@ fn append_until_broken(port: u16, id: usize) -> Vec<u32> {
         };
         let uid: u32 = rest.split([' ', ']']).nth(1).unwrap().parse().unwrap();
         ok.push(uid);
+        let _ = acks.send(uid);
     }
     ok
 }
 
+/// SIGKILL right after an OK, three times over, with eight clients appending at once (so their
+/// appends share commits, see group commit in src/store/mod.rs): every UID answered OK is in
+/// the database the crash left behind.
 #[test]
 fn every_acknowledged_append_survives_sigkill() {
     let dir = TempDir::new("crash");
     let db = dir.path().join("c.db");
     let o = run(&db, &["user", "add", "crash", "--password-stdin"], "test\n");
     assert!(o.status.success(), "{o:?}");
-    let mut s = Served::start(&db);
-    let port = s.port;
-    let threads: Vec<_> = (0..4)
-        .map(|i| std::thread::spawn(move || append_until_broken(port, i)))
-        .collect();
-    std::thread::sleep(Duration::from_millis(1200));
-    s.child.kill().unwrap(); // SIGKILL
-    s.child.wait().unwrap();
-    let mut acked = Vec::new();
-    for t in threads {
-        acked.extend(t.join().unwrap());
-    }
-    eprintln!("{} appends acknowledged before SIGKILL", acked.len());
-    let unique: BTreeSet<u32> = acked.iter().copied().collect();
-    assert_eq!(unique.len(), acked.len(), "a UID was given out twice");
-    assert!(
-        acked.len() >= 4,
-        "too few appends before the kill: {}",
-        acked.len()
-    );
+    let mut unique: BTreeSet<u32> = BTreeSet::new();
+    for round in 0..3 {
+        let mut s = Served::start(&db);
+        let port = s.port;
+        let (tx, rx) = mpsc::channel();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let tx = tx.clone();
+                std::thread::spawn(move || append_until_broken(port, i, tx))
+            })
+            .collect();
+        drop(tx);
+        // Kill the moment the 40th OK of this round has been read (bounded: the clients'
+        // reads time out after 10 s if the server stops answering).
+        let mut seen = 0;
+        while seen < 40 {
+            if rx.recv().is_err() {
+                break;
+            }
+            seen += 1;
+        }
+        s.child.kill().unwrap(); // SIGKILL
+        s.child.wait().unwrap();
+        let mut acked = Vec::new();
+        for t in threads {
+            acked.extend(t.join().unwrap());
+        }
+        eprintln!(
+            "round {round}: {} appends acknowledged before SIGKILL",
+            acked.len()
+        );
+        let before = unique.len();
+        unique.extend(acked.iter().copied());
+        assert_eq!(
+            unique.len(),
+            before + acked.len(),
+            "a UID was given out twice"
+        );
+        assert!(
+            acked.len() >= 40,
+            "too few appends before the kill: {}",
+            acked.len()
+        );
 
-    // The database as left by the crash (WAL included).
-    {
+        // The database as left by the crash (WAL included).
         let conn = rusqlite::Connection::open(&db).unwrap();
         let check: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))

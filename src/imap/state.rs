@@ -28,6 +28,13 @@ pub struct Selected {
     pub pending_expunges: BTreeSet<u32>,
     /// UIDs that are \Recent in this session.
     pub recent: BTreeSet<u32>,
+    /// UIDs this session claimed \Recent for (an APPEND to this mailbox claims in its own
+    /// transaction) that are not in its view yet: they become recent when they arrive.
+    pub claimed: Vec<std::ops::Range<u32>>,
+    /// The latest modseq committed to this mailbox in this process (see `sync`).
+    pub watch: crate::notify::Watch,
+    /// `watch.external_changes()` when the store was last asked for changes.
+    pub external_seen: u64,
     /// Keywords announced in the last FLAGS response.
     pub keywords: BTreeSet<String>,
     /// Keeps messages that others expunge readable until this session has been told

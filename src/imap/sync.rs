@@ -1,7 +1,8 @@
 //! The one place that turns store changes into untagged EXISTS / RECENT / EXPUNGE / FETCH FLAGS.
 //!
 //! A selected session remembers the highest modseq it has taken into account. At each point
-//! where the RFC lets the server speak, it asks the store what changed since then and tells its
+//! where the RFC lets the server speak, it asks the store what changed since then (unless the
+//! notifier shows that nothing but its own changes has been committed since) and tells its
 //! client, in an order that keeps every sequence number valid when it is sent:
 //! expunges first (only where allowed; otherwise they wait in `pending_expunges` and the
 //! messages keep their numbers), then flag changes, then new messages as EXISTS.
@@ -21,11 +22,27 @@ impl Session {
     /// Bring the client's view up to date. `allow_expunge` is false while a command that uses
     /// sequence numbers is being answered (RFC 3501 §7.4.1).
     pub(crate) async fn sync(&mut self, allow_expunge: bool) -> CmdResult {
-        let Some(sel) = self.state.selected() else {
+        let Some(sel) = self.state.selected_mut() else {
             return Ok(());
         };
         let (mailbox, known) = (sel.mailbox, sel.modseq);
         let has_pending = !sel.pending_expunges.is_empty();
+        // Nothing to ask the store when no commit has moved the mailbox past what this session
+        // knows, or only its own commits have (their effects are already reported), and no
+        // other process has written since the last look.
+        let external = sel.watch.external_changes();
+        if external == sel.external_seen && !(allow_expunge && has_pending) {
+            let latest = sel.watch.latest();
+            if latest <= known {
+                return Ok(());
+            }
+            if (known + 1..=latest).all(|m| sel.own_modseqs.contains(&m)) {
+                sel.modseq = latest;
+                sel.own_modseqs.retain(|m| *m > latest);
+                return Ok(());
+            }
+        }
+        sel.external_seen = external;
         let changes = self.db(move |s| s.changes_since(mailbox, known)).await;
         let changes = match changes {
             Ok(c) => c,
@@ -113,15 +130,26 @@ impl Session {
 
         // 3. New messages: EXISTS, and RECENT for those this session is first to see.
         if !new_uids.is_empty() {
-            let claimed = if read_only {
-                Vec::new()
-            } else {
-                let uids = new_uids.clone();
-                self.db(move |s| s.claim_recent(mailbox, &uids)).await?
+            // UIDs this session already claimed (its own APPEND did) need no write.
+            let (mut claimed, unclaimed): (Vec<u32>, Vec<u32>) = {
+                let Some(sel) = self.state.selected() else {
+                    return Ok(());
+                };
+                new_uids
+                    .iter()
+                    .partition(|u| sel.claimed.iter().any(|r| r.contains(u)))
             };
+            if !read_only && !unclaimed.is_empty() {
+                claimed.extend(
+                    self.db(move |s| s.claim_recent(mailbox, &unclaimed))
+                        .await?,
+                );
+            }
             let Some(sel) = self.state.selected_mut() else {
                 return Ok(());
             };
+            let newest = new_uids.last().copied().unwrap_or(0);
+            sel.claimed.retain(|r| r.end > newest + 1);
             for uid in &new_uids {
                 sel.view.push(*uid);
             }

@@ -2,9 +2,9 @@
 //! delimiter; callers have passed them through `names::mailbox_name` (INBOX normalised), and
 //! the writes that create a name check it again, so no path stores one IMAP cannot address.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{messages, now, MailboxId, Result, Store, StoreError, UserId};
+use super::{messages, now, MailboxId, Result, Store, StoreError, Transaction, UserId};
 
 pub const INBOX: &str = "INBOX";
 pub const DELIMITER: char = '/';

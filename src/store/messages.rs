@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 
 use blake2::{Blake2b512, Digest};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
-use super::{lock, MailboxId, Result, Store, StoreError};
+use super::{lock, MailboxId, Result, Store, StoreError, Transaction};
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
 pub struct NewMessage {
@@ -41,6 +41,8 @@ pub struct SelectSnapshot {
     pub recent: Vec<u32>,
     /// The lowest UID without \Seen.
     pub first_unseen: Option<u32>,
+    /// Keywords used by any message of the mailbox (for the FLAGS response).
+    pub keywords: Vec<String>,
 }
 
 /// One message's metadata, as FETCH needs it.
@@ -53,6 +55,16 @@ pub struct MessageMeta {
     pub date_offset: i32,
     pub modseq: u64,
     pub flags: Vec<String>,
+}
+
+/// A message as FETCH reads it (see `Store::fetch_rows`).
+#[derive(Clone, Debug)]
+pub struct FetchRow {
+    pub meta: MessageMeta,
+    /// The MIME layer's cached parse, when asked for.
+    pub parsed: Option<Vec<u8>>,
+    /// The raw message, when asked for and small enough.
+    pub raw: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +198,6 @@ impl Cond {
 
 /// Take the mailbox's next modseq (the same for every row this transaction touches).
 fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
-    super::mark_changed(mailbox);
     let m: i64 = tx
         .prepare_cached(
             "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1 RETURNING highest_modseq",
@@ -194,6 +205,7 @@ fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
         .query_row([mailbox.0], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))?;
+    super::mark_changed_at(mailbox, m as u64);
     Ok(m as u64)
 }
 
@@ -262,30 +274,30 @@ impl Store {
     }
 
     /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE. Claiming makes the messages that
-    /// arrived since the last claim \Recent in this session only. On a full disk the claim is
+    /// arrived since the last claim \Recent in this session only; it writes only when there is
+    /// something to claim, otherwise the whole load is one read. On a full disk the claim is
     /// skipped (nothing is \Recent to this session) and the mailbox still opens.
     pub fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot> {
-        let needs_claim = claim_recent
-            && self.read(|c| {
-                Ok(c.query_row(
-                    "SELECT recent_floor < uidnext FROM mailboxes WHERE id = ?1",
-                    [mailbox.0],
-                    |r| r.get::<_, bool>(0),
-                )
-                .optional()?
-                .unwrap_or(false))
-            })?;
-        if needs_claim {
-            match self.write(|tx| snapshot(tx, mailbox, true)) {
-                Err(StoreError::Full) => {}
-                claimed => return claimed,
+        let read = self.read(|c| {
+            let mb = mailbox_by_id(c, mailbox)?;
+            if claim_recent && has_unclaimed(c, mailbox)? {
+                return Ok(None);
             }
+            snapshot(c, mb, false).map(Some)
+        })?;
+        if let Some(snapshot) = read {
+            return Ok(snapshot);
         }
-        let mut unclaimed = self.read(|c| snapshot(c, mailbox, false))?;
-        if needs_claim {
-            unclaimed.recent.clear();
+        match self.write(|tx| snapshot(tx, mailbox_by_id(tx, mailbox)?, true)) {
+            // Unclaimed, nothing is \Recent to this session (another may claim them later).
+            Err(StoreError::Full) => {
+                let mut unclaimed =
+                    self.read(|c| snapshot(c, mailbox_by_id(c, mailbox)?, false))?;
+                unclaimed.recent.clear();
+                Ok(unclaimed)
+            }
+            claimed => claimed,
         }
-        Ok(unclaimed)
     }
 
     /// As `select`, and open the session's view of the mailbox: until the view releases them
@@ -312,6 +324,19 @@ impl Store {
         with_size: bool,
     ) -> Result<Vec<MessageMeta>> {
         let mut metas = self.messages_with(mailbox, uids, with_size)?;
+        self.add_held(view, mailbox, uids, &mut metas);
+        Ok(metas)
+    }
+
+    /// Add to `metas` (the rows found of `uids`, ascending) what the view still holds of the
+    /// others: messages expunged since it numbered them.
+    fn add_held(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        metas: &mut Vec<MessageMeta>,
+    ) {
         if metas.len() < uids.len() {
             let missing: Vec<u32> = uids
                 .iter()
@@ -321,7 +346,6 @@ impl Store {
             metas.extend(self.holds.ghosts(view, mailbox, &missing));
             metas.sort_by_key(|m| m.uid);
         }
-        Ok(metas)
     }
 
     /// Whether bodies released by the last holder wait for `collect_unheld`.
@@ -351,6 +375,26 @@ impl Store {
     /// this removes what a crash left behind while views held expunged messages.
     pub fn collect_orphans(&self) -> Result<()> {
         self.write(|tx| delete_orphan_bodies(tx, &self.holds))
+    }
+
+    /// Append to the mailbox a session has selected read-write, claiming \Recent in the same
+    /// transaction: the appending session is the first to see its messages (and any others
+    /// that arrived unclaimed), so no second write claims them later. Returns the appended
+    /// messages and the UIDs that are \Recent for that session (up to the new UIDNEXT).
+    pub fn append_claiming(
+        &self,
+        mailbox: MailboxId,
+        msgs: &[NewMessage],
+    ) -> Result<(Vec<AppendedMessage>, std::ops::Range<u32>)> {
+        self.write(|tx| {
+            let appended = append(tx, mailbox, msgs)?;
+            let (floor, next): (u32, u32) = tx
+                .prepare_cached("SELECT recent_floor, uidnext FROM mailboxes WHERE id = ?1")?
+                .query_row([mailbox.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            tx.prepare_cached("UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1")?
+                .execute([mailbox.0])?;
+            Ok((appended, floor..next))
+        })
     }
 
     /// Claim \Recent for the given newly seen UIDs: returns those this session is first to see
@@ -398,6 +442,59 @@ impl Store {
         with_size: bool,
     ) -> Result<Vec<MessageMeta>> {
         self.read(|c| messages_with(c, mailbox, uids, with_size))
+    }
+
+    /// What FETCH reads of the messages with these UIDs, all from one snapshot (so a message
+    /// listed is also readable): metadata; the cached parse when `with_parsed`; and the raw
+    /// bytes of each message of at most `raw_each` bytes, while their total stays within
+    /// `raw_budget` (larger ones are left to `raw_range`).
+    pub fn fetch_rows(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+        with_parsed: bool,
+        (raw_each, raw_budget): (usize, usize),
+    ) -> Result<Vec<FetchRow>> {
+        self.read(|c| {
+            let mut metas = messages_with(c, mailbox, uids, with_size || raw_budget > 0)?;
+            // Expunged since the view numbered them: still answered (RFC 2180 §4.1.1).
+            self.add_held(view, mailbox, uids, &mut metas);
+            let mut left = raw_budget;
+            let mut out = Vec::with_capacity(metas.len());
+            for meta in metas {
+                // A body gone with no hold on it (another process removed the message) is as
+                // if expunged before the view numbered it: left out.
+                let column = |name| match body_column(c, name, meta.body_id) {
+                    Ok(v) => Ok(Some(v)),
+                    Err(StoreError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                let parsed = if with_parsed {
+                    match column("parsed")? {
+                        Some(p) => Some(p),
+                        None => continue,
+                    }
+                } else {
+                    None
+                };
+                let size = meta.size as usize;
+                let raw = if raw_each > 0 && size <= raw_each && size <= left {
+                    match column("raw")? {
+                        Some(r) => {
+                            left -= size;
+                            Some(r)
+                        }
+                        None => continue,
+                    }
+                } else {
+                    None
+                };
+                out.push(FetchRow { meta, parsed, raw });
+            }
+            Ok(out)
+        })
     }
 
     /// The raw bytes of a stored body.
@@ -506,14 +603,7 @@ impl Store {
 
     /// Keywords (flags without a backslash) used by any message of the mailbox.
     pub fn keywords(&self, mailbox: MailboxId) -> Result<Vec<String>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT DISTINCT f.flag FROM flags f JOIN messages m ON m.id = f.message_id
-                 WHERE m.mailbox_id = ?1 AND substr(f.flag, 1, 1) <> '\\' ORDER BY 1",
-            )?;
-            let rows = st.query_map([mailbox.0], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
-        })
+        self.read(|c| keywords(c, mailbox))
     }
 
     /// STATUS counters: (messages, recent, unseen, total size).
@@ -537,6 +627,15 @@ impl Store {
             })?)
         })
     }
+}
+
+fn keywords(c: &Connection, mailbox: MailboxId) -> Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT f.flag FROM flags f JOIN messages m ON m.id = f.message_id
+         WHERE m.mailbox_id = ?1 AND substr(f.flag, 1, 1) <> '\\' ORDER BY 1",
+    )?;
+    let rows = st.query_map([mailbox.0], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
 }
 
 pub(crate) fn search(c: &Connection, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
@@ -649,13 +748,29 @@ pub(crate) fn append_new(
     Ok(out)
 }
 
-fn snapshot(c: &Connection, mailbox: MailboxId, claim: bool) -> Result<SelectSnapshot> {
-    let mb = mailbox_by_id(c, mailbox)?;
-    let floor: u32 = c.query_row(
-        "SELECT recent_floor FROM mailboxes WHERE id = ?1",
-        [mailbox.0],
-        |r| r.get(0),
-    )?;
+/// One column (`raw` or `parsed`) of a stored body.
+fn body_column(c: &Connection, column: &str, body_id: i64) -> Result<Vec<u8>> {
+    c.prepare_cached(&format!("SELECT {column} FROM bodies WHERE id = ?1"))?
+        .query_row([body_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
+}
+
+/// Whether messages arrived since the last claim of \Recent.
+fn has_unclaimed(c: &Connection, mailbox: MailboxId) -> Result<bool> {
+    Ok(
+        c.prepare_cached("SELECT recent_floor < uidnext FROM mailboxes WHERE id = ?1")?
+            .query_row([mailbox.0], |r| r.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false),
+    )
+}
+
+fn snapshot(c: &Connection, mb: MailboxRow, claim: bool) -> Result<SelectSnapshot> {
+    let mailbox = mb.id;
+    let floor: u32 = c
+        .prepare_cached("SELECT recent_floor FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox.0], |r| r.get(0))?;
     let mut uids = Vec::new();
     {
         let mut st =
@@ -676,16 +791,16 @@ fn snapshot(c: &Connection, mailbox: MailboxId, claim: bool) -> Result<SelectSna
     let start = uids.partition_point(|&u| u < floor);
     let recent = uids[start..].to_vec();
     if claim {
-        c.execute(
-            "UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1",
-            [mailbox.0],
-        )?;
+        c.prepare_cached("UPDATE mailboxes SET recent_floor = uidnext WHERE id = ?1")?
+            .execute([mailbox.0])?;
     }
+    let keywords = keywords(c, mailbox)?;
     Ok(SelectSnapshot {
         mailbox: mb,
         uids,
         recent,
         first_unseen,
+        keywords,
     })
 }
 
@@ -755,6 +870,10 @@ pub(crate) fn messages(
 }
 
 /// As `messages`; without `with_size` the bodies table is not read and `size` is 0.
+///
+/// One pass: each message row comes with its flags joined (one row per flag, or one without),
+/// in UID order, so 100,000 messages are one scan of the mailbox's UID index with a probe of
+/// the flags key each, and no second lookup per message.
 pub(crate) fn messages_with(
     c: &Connection,
     mailbox: MailboxId,
@@ -763,36 +882,38 @@ pub(crate) fn messages_with(
 ) -> Result<Vec<MessageMeta>> {
     let (columns, from) = if with_size {
         (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, d.size",
-            "messages m JOIN bodies d ON d.id = m.body_id",
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, f.flag, d.size",
+            "messages m JOIN bodies d ON d.id = m.body_id LEFT JOIN flags f ON f.message_id = m.id",
         )
     } else {
         (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq",
-            "messages m",
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, f.flag",
+            "messages m LEFT JOIN flags f ON f.message_id = m.id",
         )
     };
-    let mut metas = for_uids(c, mailbox, uids, columns, from, |r| {
-        Ok(MessageMeta {
-            uid: r.get(0)?,
+    let mut metas: Vec<MessageMeta> = Vec::with_capacity(uids.len());
+    for_uids(c, mailbox, uids, columns, from, |r| {
+        let uid: u32 = r.get(0)?;
+        let flag: Option<String> = r.get(5)?;
+        if let Some(last) = metas.last_mut().filter(|m| m.uid == uid) {
+            last.flags.extend(flag);
+            return Ok(());
+        }
+        metas.push(MessageMeta {
+            uid,
             body_id: r.get(1)?,
             internal_date: r.get(2)?,
             date_offset: r.get(3)?,
             modseq: r.get::<_, i64>(4)? as u64,
             size: if with_size {
-                r.get::<_, i64>(5)?.clamp(0, u32::MAX as i64) as u32
+                r.get::<_, i64>(6)?.clamp(0, u32::MAX as i64) as u32
             } else {
                 0
             },
-            flags: Vec::new(),
-        })
+            flags: flag.into_iter().collect(),
+        });
+        Ok(())
     })?;
-    let mut flags = flags_of(c, mailbox, uids)?;
-    for m in &mut metas {
-        if let Some(f) = flags.remove(&m.uid) {
-            m.flags = f;
-        }
-    }
     Ok(metas)
 }
 
@@ -1253,6 +1374,41 @@ mod tests {
         // The other user's copy outlives the first user's removal, and vice versa.
         t.store.remove_user("a").unwrap();
         assert_eq!(body_rows(&t), vec![(b.0, b"same".to_vec())]);
+    }
+
+    /// Raw bytes are read only when asked for, within the limits; flags come with the rows.
+    #[test]
+    fn fetch_rows_read_bodies_only_when_asked() {
+        let t = temp_store();
+        let s = &t.store;
+        let u = s.create_user("f", "x").unwrap();
+        let mb = s.mailbox(u, super::super::INBOX).unwrap().unwrap().id;
+        s.append(
+            mb,
+            &[
+                msg("Subject: a\r\n\r\n12345\r\n", &["\\Seen", "$x"]),
+                msg("Subject: bb\r\n\r\n1\r\n", &[]),
+            ],
+        )
+        .unwrap();
+        let (_, hold) = s.select_view(mb, false).unwrap();
+        let rows = s
+            .fetch_rows(hold.id(), mb, &[1, 2], false, false, (0, 0))
+            .unwrap();
+        assert!(rows.iter().all(|r| r.raw.is_none() && r.parsed.is_none()));
+        let mut flags = rows[0].meta.flags.clone();
+        flags.sort();
+        assert_eq!(flags, vec!["$x", "\\Seen"]);
+        assert!(rows[1].meta.flags.is_empty());
+        // Room for the first message only.
+        let rows = s
+            .fetch_rows(hold.id(), mb, &[1, 2], true, false, (100, 26))
+            .unwrap();
+        assert_eq!(
+            rows[0].raw.as_deref(),
+            Some(&b"Subject: a\r\n\r\n12345\r\n"[..])
+        );
+        assert!(rows[1].raw.is_none());
     }
 
     #[test]

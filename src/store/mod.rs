@@ -18,7 +18,8 @@ mod users;
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
-    AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
+    AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, MessageMeta, NewMessage,
+    SelectSnapshot,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;
@@ -26,11 +27,11 @@ pub use users::UserRow;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
@@ -109,29 +110,116 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Called after every commit with the mailboxes it changed.
-pub type CommitHook = Box<dyn Fn(&[MailboxId]) + Send + Sync>;
+/// Called after every commit with the mailboxes it changed, each with its highest modseq
+/// (`u64::MAX` for a change without one, such as a deletion).
+pub type CommitHook = Box<dyn Fn(&[(MailboxId, u64)]) + Send + Sync>;
 
 thread_local! {
-    /// Mailboxes changed by the write transaction running on this thread (see `bump_modseq`).
-    static CHANGED: std::cell::RefCell<Vec<MailboxId>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Mailboxes changed by the write running on this thread (see `bump_modseq`).
+    static CHANGED: std::cell::RefCell<Vec<(MailboxId, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Record that the current write transaction changes `mailbox`.
+/// Record that the current write changes `mailbox` in a way that has no modseq (deletion).
 pub(crate) fn mark_changed(mailbox: MailboxId) {
-    CHANGED.with(|c| {
-        let mut c = c.borrow_mut();
-        if !c.contains(&mailbox) {
-            c.push(mailbox);
+    mark_changed_at(mailbox, u64::MAX);
+}
+
+/// Record that the current write takes `mailbox` to `modseq`.
+pub(crate) fn mark_changed_at(mailbox: MailboxId, modseq: u64) {
+    CHANGED.with(|c| merge_changed(&mut c.borrow_mut(), mailbox, modseq));
+}
+
+fn merge_changed(list: &mut Vec<(MailboxId, u64)>, mailbox: MailboxId, modseq: u64) {
+    match list.iter_mut().find(|(m, _)| *m == mailbox) {
+        Some((_, at)) => *at = (*at).max(modseq),
+        None => list.push((mailbox, modseq)),
+    }
+}
+
+/// What a write runs on: the writer connection, inside the batch's transaction and the write's
+/// own savepoint (see `Store::write`). It derefs to the connection; only the store makes one,
+/// so a function that takes it can only be called from inside a write.
+pub struct Transaction<'c> {
+    conn: &'c Connection,
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+/// The most writes one commit takes; a steady stream of writers still gets its commits.
+const MAX_BATCH: usize = 64;
+
+/// The writer connection and the batch (group commit) open on it.
+struct Writer {
+    conn: Connection,
+    /// The batch whose transaction is open on `conn`, if one is.
+    batch: Option<Arc<Batch>>,
+    /// Writes run in the open batch, and the mailboxes they changed.
+    writes: usize,
+    changed: Vec<(MailboxId, u64)>,
+}
+
+/// How a batch's commit went: Ok, or SQLite's (extended) error code and message, which every
+/// member turns back into its own error.
+type Outcome = std::result::Result<(), (i32, String)>;
+
+/// One group commit: its members wait here until the one that commits tells them how it went.
+#[derive(Default)]
+struct Batch {
+    outcome: Mutex<Option<Outcome>>,
+    done: Condvar,
+}
+
+impl Batch {
+    fn finish(&self, outcome: Outcome) {
+        *lock(&self.outcome) = Some(outcome);
+        self.done.notify_all();
+    }
+
+    fn wait(&self) -> Outcome {
+        let mut o = lock(&self.outcome);
+        loop {
+            if let Some(outcome) = o.as_ref() {
+                return outcome.clone();
+            }
+            o = self.done.wait(o).unwrap_or_else(PoisonError::into_inner);
         }
-    });
+    }
+}
+
+/// How a write ended inside its savepoint.
+enum Ran<T> {
+    Done(T),
+    Failed(StoreError),
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+/// Counters of the store's work, for logs and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Writes those commits carried (every `Store::write` that was part of a commit).
+    pub writes: u64,
+    /// Read transactions (`Store::read`).
+    pub reads: u64,
 }
 
 pub struct Store {
     path: PathBuf,
     /// The permission bits of an existing database file that others may read (see `open`).
     loose_mode: Option<u32>,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    /// Writes waiting for the writer connection: while there are any, a finished write leaves
+    /// the transaction open for them and the last one commits for all.
+    waiting: AtomicUsize,
+    commits: AtomicU64,
+    batched_writes: AtomicU64,
+    reads: AtomicU64,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
     /// The last write failed for a full disk (logged once until a write succeeds again).
@@ -147,12 +235,21 @@ impl Store {
     /// directory for it) is created for the owner only, whatever the umask.
     pub fn open(path: &Path) -> Result<Store> {
         let loose_mode = create_private(path)?;
-        let writer = open_connection(path, true)?;
-        migrate(&writer, path)?;
+        let conn = open_connection(path, true)?;
+        migrate(&conn, path)?;
         Ok(Store {
             path: path.to_path_buf(),
             loose_mode,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                conn,
+                batch: None,
+                writes: 0,
+                changed: Vec::new(),
+            }),
+            waiting: AtomicUsize::new(0),
+            commits: AtomicU64::new(0),
+            batched_writes: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
             full: AtomicBool::new(false),
@@ -178,6 +275,7 @@ impl Store {
 
     /// Run `f` on a reader connection (a snapshot of the last commit).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_connection(&self.path, false)?,
@@ -198,30 +296,111 @@ impl Store {
         result
     }
 
-    /// Run `f` in a write transaction that commits when `f` returns Ok and rolls back otherwise.
-    /// The commit has reached the disk (synchronous=FULL) before this returns.
+    /// Run `f` as one write: all of it or nothing. The commit has reached the disk
+    /// (synchronous=FULL) before this returns Ok.
+    ///
+    /// Group commit: concurrent writes share one transaction and one fsync. Each write runs in
+    /// its own SAVEPOINT on the writer connection; one that fails (or panics) is rolled back to
+    /// its savepoint alone and gets its own error. A write that finishes while others wait for
+    /// the connection leaves the transaction open for them; the last of the batch commits, runs
+    /// the commit hook once with every mailbox the batch changed, and only then is any member
+    /// answered. If the commit fails, every member gets the error: none was told it succeeded.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        CHANGED.with(|c| c.borrow_mut().clear());
-        let result = if self.simulate_full.load(Ordering::Relaxed) {
-            Err(StoreError::Full)
-        } else {
-            (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = f(&tx)?;
-                tx.commit()?;
-                Ok(value)
-            })()
-        };
-        drop(conn);
+        if self.simulate_full.load(Ordering::Relaxed) {
+            let refused = Err(StoreError::Full);
+            self.note_disk_state(&refused);
+            return refused;
+        }
+        let result = self.write_in_batch(f);
         self.note_disk_state(&result);
-        let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        if result.is_ok() && !changed.is_empty() {
-            if let Some(hook) = self.on_commit.get() {
-                hook(&changed);
+        result
+    }
+
+    /// `write` without the disk-state bookkeeping: the group commit itself.
+    fn write_in_batch<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut w = lock(&self.writer);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let batch = match &w.batch {
+            Some(b) => b.clone(),
+            None => {
+                w.conn
+                    .execute_batch("BEGIN IMMEDIATE")
+                    .map_err(StoreError::from)?;
+                let b = Arc::new(Batch::default());
+                w.batch = Some(b.clone());
+                b
+            }
+        };
+        let ran = run_in_savepoint(&w.conn, f);
+        if matches!(ran, Ran::Done(_)) {
+            let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+            for (m, modseq) in changed {
+                merge_changed(&mut w.changed, m, modseq);
             }
         }
-        result
+        w.writes += 1;
+        // SQLite rolls a transaction back by itself after some errors (disk full, I/O): then
+        // the whole batch is lost, and nobody in it may be told otherwise.
+        let lost = w.conn.is_autocommit();
+        let outcome = if !lost && w.writes < MAX_BATCH && self.waiting.load(Ordering::SeqCst) > 0 {
+            drop(w);
+            batch.wait()
+        } else {
+            let committed: Outcome = if lost {
+                Err((
+                    rusqlite::ffi::SQLITE_ABORT,
+                    "the transaction was rolled back by the database".into(),
+                ))
+            } else {
+                w.conn.execute_batch("COMMIT").map_err(|e| {
+                    if !w.conn.is_autocommit() {
+                        let _ = w.conn.execute_batch("ROLLBACK");
+                    }
+                    let code = e
+                        .sqlite_error()
+                        .map_or(rusqlite::ffi::SQLITE_ERROR, |x| x.extended_code);
+                    (code, e.to_string())
+                })
+            };
+            let changed = std::mem::take(&mut w.changed);
+            let writes = std::mem::take(&mut w.writes);
+            w.batch = None;
+            drop(w);
+            if committed.is_ok() {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.batched_writes
+                    .fetch_add(writes as u64, Ordering::Relaxed);
+                if !changed.is_empty() {
+                    if let Some(hook) = self.on_commit.get() {
+                        hook(&changed);
+                    }
+                }
+            }
+            batch.finish(committed.clone());
+            committed
+        };
+        match ran {
+            Ran::Panicked(payload) => std::panic::resume_unwind(payload),
+            Ran::Failed(e) => Err(e),
+            Ran::Done(value) => match outcome {
+                Ok(()) => Ok(value),
+                // Through `From`, so a disk that fills at COMMIT is `Full` like any other write.
+                Err((code, why)) => Err(StoreError::from(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(code),
+                    Some(format!("commit failed: {why}")),
+                ))),
+            },
+        }
+    }
+
+    /// Commits so far, the writes they carried, and the reads.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            writes: self.batched_writes.load(Ordering::Relaxed),
+            reads: self.reads.load(Ordering::Relaxed),
+        }
     }
 
     /// Log the start and the end of a full disk once each, not once per refused write.
@@ -255,8 +434,8 @@ impl Store {
     /// A number that changes whenever another connection (in this process or another) commits;
     /// used to notice writes by a second process.
     pub fn data_version(&self) -> Result<i64> {
-        let conn = lock(&self.writer);
-        Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        let w = lock(&self.writer);
+        Ok(w.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
     /// `PRAGMA integrity_check`, for tests and `liteimap check`.
@@ -312,6 +491,34 @@ fn create_private(path: &Path) -> Result<Option<u32>> {
         Err(e) => return Err(io(path)(e)),
     }
     Ok(None)
+}
+
+/// Run one write of a batch in its own savepoint: released when `f` succeeds, rolled back
+/// (alone) when it fails or panics.
+fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Transaction) -> Result<T>) -> Ran<T> {
+    CHANGED.with(|c| c.borrow_mut().clear());
+    if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+        return Ran::Failed(e.into());
+    }
+    let tx = Transaction { conn };
+    let ran = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&tx))) {
+        Ok(Ok(value)) => match conn.execute_batch("RELEASE write") {
+            Ok(()) => return Ran::Done(value),
+            Err(e) => Ran::Failed(e.into()),
+        },
+        Ok(Err(e)) => Ran::Failed(e),
+        Err(payload) => Ran::Panicked(payload),
+    };
+    // If even the rollback fails, the transaction is in an unknown state: end it, and the
+    // batch with it (the caller sees the connection back in autocommit).
+    if !conn.is_autocommit()
+        && conn
+            .execute_batch("ROLLBACK TO write; RELEASE write")
+            .is_err()
+    {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    ran
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection> {
@@ -422,7 +629,7 @@ fn migrate_step(
     step: impl FnOnce(&Transaction) -> Result<()>,
 ) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
-    step(&tx)?;
+    step(&Transaction { conn: &tx })?;
     tx.execute_batch(&format!("PRAGMA user_version = {to}"))?;
     tx.commit()?;
     Ok(())
@@ -587,7 +794,7 @@ mod tests {
             .unwrap();
         let limit = |n: i64| {
             let w = lock(&t.store.writer);
-            w.pragma_update(None, "max_page_count", n).unwrap();
+            w.conn.pragma_update(None, "max_page_count", n).unwrap();
         };
         limit(pages + 40);
         let msg = |i: usize| {
@@ -734,6 +941,7 @@ mod tests {
             .read(|c| Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?))
             .unwrap();
         let fks_writer: bool = lock(&store.writer)
+            .conn
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert!(fks && fks_writer);
@@ -750,6 +958,99 @@ mod tests {
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Group commit: writes queued behind a held writer run as one batch, each in its own
+    /// savepoint. The failing one is rolled back alone and gets its own error; its neighbours
+    /// commit, in one commit, and the hook hears of every mailbox the batch changed.
+    #[test]
+    fn a_failing_write_in_a_batch_fails_alone() {
+        let t = temp_store();
+        let store = Arc::new(Store::open(&t.dir.join("t.db")).unwrap());
+        let user = store.create_user("g", "x").unwrap();
+        let inbox = store.mailbox(user, INBOX).unwrap().unwrap().id;
+        let junk = store.mailbox(user, "Junk").unwrap().unwrap().id;
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        store.set_commit_hook(Box::new(move |changed| {
+            lock(&h).push(changed.to_vec());
+        }));
+        let msg = |text: &str| messages::NewMessage {
+            raw: text.as_bytes().to_vec(),
+            parsed: Vec::new(),
+            flags: Vec::new(),
+            internal_date: 0,
+            date_offset: 0,
+        };
+        let before = store.stats();
+
+        let held = lock(&store.writer);
+        let mut threads = Vec::new();
+        for (i, mailbox) in [(0, inbox), (1, junk), (2, inbox), (3, junk)] {
+            let s = store.clone();
+            let m = msg(&format!("Subject: {i}\r\n\r\nbody {i}\r\n"));
+            threads.push(std::thread::spawn(move || {
+                if i == 2 {
+                    // Changes something, then fails: the change must not survive.
+                    s.write(|tx| {
+                        messages::append(tx, mailbox, std::slice::from_ref(&m))?;
+                        Err::<(), _>(StoreError::NotAllowed("refused on purpose".into()))
+                    })
+                    .map(|_| 0)
+                } else {
+                    s.append(mailbox, &[m]).map(|a| a[0].uid)
+                }
+            }));
+        }
+        // Bounded: the four threads reach the lock within seconds or the test fails.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while store.waiting.load(Ordering::SeqCst) < 4 {
+            assert!(std::time::Instant::now() < deadline, "writers never queued");
+            std::thread::yield_now();
+        }
+        drop(held);
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+
+        assert!(matches!(&results[2], Err(StoreError::NotAllowed(t)) if t == "refused on purpose"));
+        let mut uids: Vec<u32> = [0, 1, 3]
+            .iter()
+            .map(|&i| *results[i].as_ref().unwrap())
+            .collect();
+        uids.sort_unstable();
+        // Inbox got one message (the failed append's UID was rolled back too), Junk two.
+        assert_eq!(uids, vec![1, 1, 2]);
+        assert_eq!(store.select(inbox, false).unwrap().uids, vec![1]);
+        assert_eq!(store.select(junk, false).unwrap().uids, vec![1, 2]);
+        let after = store.stats();
+        assert_eq!(
+            after.commits - before.commits,
+            1,
+            "one commit for the batch"
+        );
+        assert_eq!(after.writes - before.writes, 4);
+        let mut heard: Vec<MailboxId> = lock(&heard).concat().into_iter().map(|(m, _)| m).collect();
+        heard.sort();
+        assert_eq!(heard, vec![inbox.min(junk), inbox.max(junk)]);
+    }
+
+    /// A write that panics is rolled back like a failing one; the store stays usable.
+    #[test]
+    fn a_panicking_write_is_rolled_back() {
+        let t = temp_store();
+        let user = t.store.create_user("p", "x").unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            t.store.write(|tx| {
+                tx.execute("UPDATE users SET name = 'changed' WHERE id = ?1", [user.0])?;
+                if user.0 > 0 {
+                    panic!("on purpose");
+                }
+                Ok(())
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(t.store.find_user("p").unwrap().is_some());
+        t.store.create_user("q", "x").unwrap();
+        assert!(t.store.find_user("changed").unwrap().is_none());
     }
 
     #[test]

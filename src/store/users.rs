@@ -1,8 +1,8 @@
 //! Accounts. The store keeps only the password hash; hashing lives in `crate::password`.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{mailboxes, now, Result, Store, StoreError, UserId};
+use super::{mailboxes, now, Result, Store, StoreError, Transaction, UserId};
 
 #[derive(Clone, Debug)]
 pub struct UserRow {
@@ -66,6 +66,14 @@ impl Store {
     /// Remove a user and everything it owns.
     pub fn remove_user(&self, name: &str) -> Result<()> {
         self.write(|tx| {
+            // Sessions that have one of its folders selected must hear that it is gone.
+            let mut st = tx.prepare(
+                "SELECT b.id FROM mailboxes b JOIN users u ON u.id = b.user_id WHERE u.name = ?1",
+            )?;
+            for id in st.query_map([name], |r| r.get(0))? {
+                super::mark_changed(super::MailboxId(id?));
+            }
+            drop(st);
             let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("no such user: {name}")));

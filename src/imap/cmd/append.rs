@@ -120,6 +120,12 @@ impl Session {
             .map(|u| u.id)
             .ok_or_else(|| CmdError::bad("Not logged in"))?;
         let lookup = name.to_string();
+        // Appending to the mailbox selected read-write claims \Recent in the same commit.
+        let selected = self
+            .state
+            .selected()
+            .filter(|s| !s.read_only)
+            .map(|s| s.mailbox);
         let result = self
             .db(move |s| {
                 let mb = match s.mailbox(user, &lookup)? {
@@ -135,9 +141,22 @@ impl Session {
                     .into_iter()
                     .map(|(raw, flags, date)| crate::message::prepare(raw, flags, date))
                     .collect();
-                Ok(Some(s.append(mb.id, &msgs)?))
+                if selected == Some(mb.id) {
+                    let (appended, claimed) = s.append_claiming(mb.id, &msgs)?;
+                    Ok(Some((appended, Some(claimed))))
+                } else {
+                    Ok(Some((s.append(mb.id, &msgs)?, None)))
+                }
             })
             .await?;
+        let result = result.map(|(appended, claimed)| {
+            if let (Some(claimed), Some(sel)) = (claimed, self.state.selected_mut()) {
+                if !claimed.is_empty() {
+                    sel.claimed.push(claimed);
+                }
+            }
+            appended
+        });
         result.ok_or_else(|| CmdError::no_code(Code::TryCreate, format!("No such mailbox: {name}")))
     }
 }

@@ -27,10 +27,19 @@ use crate::imap::ext::fetch::{encode_with_binary_origins, BinaryOrigin};
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
-use crate::store::{FlagOp, MessageMeta, StoreError};
+use crate::store::{FetchRow, FlagChange, FlagOp, MessageMeta, StoreError};
+
+/// A message being answered: metadata, its parse (boxed: a MessageInfo is large, and rows are
+/// moved around by value), and the whole raw message when it was read inline.
+type Row = (MessageMeta, Option<Box<MessageInfo>>, Option<Vec<u8>>);
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
+/// Messages up to this size are read whole with their metadata when a body item is fetched;
+/// larger ones are streamed in STREAM_CHUNK pieces.
+const INLINE_EACH: usize = 256 * 1024;
+/// The most bytes of whole messages one round trip reads.
+const INLINE_BUDGET: usize = 2 * 1024 * 1024;
 /// Messages per store round trip when only metadata (flags, UID, dates, size) is fetched: each
 /// round trip to a database thread costs two context switches, and a row is small.
 const META_CHUNK: usize = 2048;
@@ -129,87 +138,102 @@ impl Session {
         } else {
             META_CHUNK
         };
+        // Body items read small messages whole in the same job and snapshot as their
+        // metadata, so they are answered without another trip (and cannot vanish between).
+        let wants_body = items.iter().any(|i| {
+            matches!(
+                i,
+                MessageDataItemName::BodyExt { .. }
+                    | MessageDataItemName::Rfc822
+                    | MessageDataItemName::Rfc822Text
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Binary { .. }
+                    | MessageDataItemName::BinarySize { .. }
+            )
+        });
+        let inline = if wants_body {
+            (INLINE_EACH, INLINE_BUDGET)
+        } else {
+            (0, 0)
+        };
         for chunk in targets.chunks(chunk_len) {
             let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
             let want_parsed = needs.parsed;
             let want_size = needs.size;
             let query = uids.clone();
-            // Boxed: a MessageInfo is large, and the rows are moved around by value.
-            let mut rows: Vec<(MessageMeta, Option<Box<MessageInfo>>)> = self
+            let job_items = if mark_seen { items.clone() } else { Vec::new() };
+            // One job: the rows, their parse, small bodies, and the \Seen they get.
+            let (mut rows, seen): (Vec<Row>, Option<(u64, Vec<FlagChange>)>) = self
                 .db(move |s| {
                     // Messages expunged since this view numbered them are still answered
                     // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
-                    let metas = s.view_messages(view, mailbox, &query, want_size)?;
-                    let mut out = Vec::with_capacity(metas.len());
-                    for m in metas {
-                        let info = if want_parsed {
-                            let parsed = s.parsed(m.body_id).and_then(|blob| {
-                                // A missing or unreadable cache is rebuilt from the raw message.
-                                Ok(match MessageInfo::decode(&blob) {
-                                    Some(i) => i,
-                                    None => mime::parse(&s.raw(m.body_id)?),
-                                })
-                            });
-                            match parsed {
-                                Ok(i) => Some(Box::new(i)),
-                                // Gone with no hold on it (another process removed it): as
-                                // if expunged before this view numbered it.
-                                Err(StoreError::NotFound(_)) => continue,
-                                Err(e) => return Err(e),
-                            }
-                        } else {
-                            None
+                    let fetched =
+                        s.fetch_rows(view, mailbox, &query, want_size, want_parsed, inline)?;
+                    let mut rows: Vec<Row> = Vec::with_capacity(fetched.len());
+                    for FetchRow { meta, parsed, raw } in fetched {
+                        let info = match parsed {
+                            // A missing or unreadable cache is rebuilt from the raw message.
+                            Some(blob) => Some(Box::new(match MessageInfo::decode(&blob) {
+                                Some(i) => i,
+                                None => match &raw {
+                                    Some(raw) => mime::parse(raw),
+                                    None => match s.raw(meta.body_id) {
+                                        Ok(raw) => mime::parse(&raw),
+                                        // Gone with no hold on it (another process removed
+                                        // it): as if expunged before this view numbered it.
+                                        Err(StoreError::NotFound(_)) => continue,
+                                        Err(e) => return Err(e),
+                                    },
+                                },
+                            })),
+                            None => None,
                         };
-                        out.push((m, info));
+                        rows.push((meta, info, raw));
                     }
-                    Ok(out)
+                    if !mark_seen {
+                        return Ok((rows, None));
+                    }
+                    // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at
+                    // that message: neither it nor the ones after it get \Seen.
+                    let failing = rows
+                        .iter()
+                        .position(|(_, info, _)| binary_refused(&job_items, info.as_deref()))
+                        .unwrap_or(rows.len());
+                    let unseen: Vec<u32> = rows[..failing]
+                        .iter()
+                        .filter(|(m, _, _)| {
+                            !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
+                        })
+                        .map(|(m, _, _)| m.uid)
+                        .collect();
+                    if unseen.is_empty() {
+                        return Ok((rows, None));
+                    }
+                    // On a full disk the flag cannot be written: the data is served without it
+                    // (the store logs the full disk once).
+                    match s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".into()]) {
+                        Ok(seen) => Ok((rows, Some(seen))),
+                        Err(StoreError::Full) => Ok((rows, None)),
+                        Err(e) => Err(e),
+                    }
                 })
                 .await?;
             missing += uids.len() - rows.len();
 
-            // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at that
-            // message: neither it nor the ones after it get \Seen.
-            let failing = rows
-                .iter()
-                .position(|(_, info)| binary_refused(&items, info.as_deref()))
-                .unwrap_or(rows.len());
             let mut seen_now = std::collections::HashSet::new();
-            if mark_seen {
-                let unseen: Vec<u32> = rows[..failing]
-                    .iter()
-                    .filter(|(m, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
-                    .map(|(m, _)| m.uid)
-                    .collect();
-                // On a full disk the flag cannot be written: the data is served without it
-                // (the store logs the full disk once).
-                let marked = if unseen.is_empty() {
-                    None
-                } else {
-                    match self
-                        .db(move |s| {
-                            s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".to_string()])
-                        })
-                        .await
-                    {
-                        Ok(marked) => Some(marked),
-                        Err(StoreError::Full) => None,
-                        Err(e) => return Err(e.into()),
-                    }
-                };
-                if let Some((modseq, changes)) = marked {
-                    if let Some(sel) = self.state.selected_mut() {
-                        sel.own_modseqs.insert(modseq);
-                    }
-                    for ch in changes {
-                        if let Some((m, _)) = rows.iter_mut().find(|(m, _)| m.uid == ch.uid) {
-                            m.flags = ch.flags;
-                            seen_now.insert(ch.uid);
-                        }
+            if let Some((modseq, changes)) = seen {
+                if let Some(sel) = self.state.selected_mut() {
+                    sel.own_modseqs.insert(modseq);
+                }
+                for ch in changes {
+                    if let Some((m, _, _)) = rows.iter_mut().find(|(m, _, _)| m.uid == ch.uid) {
+                        m.flags = ch.flags;
+                        seen_now.insert(ch.uid);
                     }
                 }
             }
 
-            for (meta, info) in rows {
+            for (meta, info, inline_raw) in rows {
                 let Some(sel) = self.state.selected() else {
                     break;
                 };
@@ -218,7 +242,7 @@ impl Session {
                 };
                 let recent = sel.recent.contains(&meta.uid);
                 // BINARY decodes the whole message: read it for this message alone.
-                let raw = if needs.raw {
+                let fetched_raw = if needs.raw && inline_raw.is_none() {
                     let body = meta.body_id;
                     match self.db(move |s| s.raw(body)).await {
                         Ok(raw) => Some(raw),
@@ -231,11 +255,14 @@ impl Session {
                 } else {
                     None
                 };
+                // The whole message when it is in memory: sections are cut from it.
+                let whole = inline_raw.as_deref().or(fetched_raw.as_deref());
+                let raw = if needs.raw { whole } else { None };
                 let mut out = Vec::with_capacity(items.len() + 1);
                 let mut streams = Vec::new();
                 let mut origins = Vec::new();
                 for item in &items {
-                    if let Some(data) = binary_item(item, info.as_deref(), raw.as_deref()) {
+                    if let Some(data) = binary_item(item, info.as_deref(), raw) {
                         if let MessageDataItemName::Binary {
                             section, partial, ..
                         } = item
@@ -259,11 +286,11 @@ impl Session {
                                 // A part that does not exist is an empty string, as Dovecot
                                 // answers.
                                 None => literal(b""),
-                                // The whole message is at hand for BINARY: no streaming.
+                                // The whole message is at hand for BINARY: a literal, so a
+                                // response with BINARY origins is encoded in one piece.
                                 Some(SectionBytes::Range(s, e)) if raw.is_some() => {
-                                    let raw = raw.as_deref().unwrap_or_default();
                                     let (s, e) = apply_partial(s, e, partial);
-                                    literal(raw.get(s..e).unwrap_or_default())
+                                    literal(raw.and_then(|w| w.get(s..e)).unwrap_or_default())
                                 }
                                 Some(SectionBytes::Range(s, e)) => {
                                     streams.push(apply_partial(s, e, partial));
@@ -275,10 +302,14 @@ impl Session {
                                     names,
                                     keep,
                                 }) => {
-                                    let body = meta.body_id;
-                                    let header = self
-                                        .db(move |s| s.raw_range(body, start, end - start))
-                                        .await?;
+                                    let header = match whole {
+                                        Some(w) => w[start.min(w.len())..end.min(w.len())].to_vec(),
+                                        None => {
+                                            let body = meta.body_id;
+                                            self.db(move |s| s.raw_range(body, start, end - start))
+                                                .await?
+                                        }
+                                    };
                                     let bytes = mime::filter_header(&header, &names, keep);
                                     let (s, e) = apply_partial(0, bytes.len(), partial);
                                     literal(&bytes[s..e])
@@ -308,7 +339,10 @@ impl Session {
                         .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
                 } else if streams.is_empty() {
                     self.data(response).await?;
-                } else if !self.send_streamed(response, meta.body_id, &streams).await? {
+                } else if !self
+                    .send_streamed(response, meta.body_id, whole, &streams)
+                    .await?
+                {
                     missing += 1;
                 }
             }
@@ -651,15 +685,16 @@ impl Session {
         &mut self,
         response: Data<'static>,
         body_id: i64,
+        whole: Option<&[u8]>,
         streams: &[(usize, usize)],
     ) -> CmdResult<bool> {
         let broken = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
         // The first chunk of every literal is read before any byte of the response is sent:
         // a body that is gone (which a hold prevents within this process) skips the response
         // instead of ending the connection after a literal length it cannot fill. Most
-        // messages fit in one chunk.
+        // messages fit in one chunk; one read inline is in memory already.
         let mut first = Vec::with_capacity(streams.len());
-        for &(start, end) in streams {
+        for &(start, end) in streams.iter().filter(|_| whole.is_none()) {
             let len = STREAM_CHUNK.min(end - start);
             match self.db(move |s| s.raw_range(body_id, start, len)).await {
                 Ok(chunk) if chunk.len() == len => first.push(chunk),
@@ -701,6 +736,22 @@ impl Session {
                 .send_raw(header.as_bytes())
                 .await
                 .map_err(broken)?;
+            if let Some(w) = whole {
+                let bytes = w.get(start..end).ok_or_else(|| {
+                    CmdError::Bye("internal error: section beyond the message".into())
+                })?;
+                let bytes = mime::without_nul(std::borrow::Cow::Borrowed(bytes));
+                self.conn.send_raw(&bytes).await.map_err(broken)?;
+                continue;
+            }
+            if let Some(w) = whole {
+                let bytes = w.get(start..end).ok_or_else(|| {
+                    CmdError::Bye("internal error: section beyond the message".into())
+                })?;
+                let bytes = mime::without_nul(std::borrow::Cow::Borrowed(bytes));
+                self.conn.send_raw(&bytes).await.map_err(broken)?;
+                continue;
+            }
             let mut at = start;
             let mut prefetched = first.next();
             while at < end {

@@ -29,7 +29,8 @@ impl Session {
             .ok_or_else(|| CmdError::bad("Not logged in"))?;
         let lookup = name.clone();
         let uid = user.id;
-        let (snapshot, hold, keywords) = self
+        let notifier = self.ctx.notifier.clone();
+        let (snapshot, hold, watch, external_seen) = self
             .db(move |s| {
                 let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
                     crate::store::StoreError::NotFound(format!("No such mailbox: {lookup}"))
@@ -39,9 +40,11 @@ impl Session {
                         "{lookup} is \\Noselect: it only holds other folders"
                     )));
                 }
+                // Watched before the snapshot is read: no later commit goes unnoticed.
+                let watch = notifier.watch(mb.id);
+                let external_seen = watch.external_changes();
                 let (snapshot, hold) = s.select_view(mb.id, !read_only)?;
-                let keywords = s.keywords(mb.id)?;
-                Ok((snapshot, hold, keywords))
+                Ok((snapshot, hold, watch, external_seen))
             })
             .await
             .map_err(|e| match e {
@@ -49,6 +52,7 @@ impl Session {
                 crate::store::StoreError::NotAllowed(t) => CmdError::no_code(code_cannot(), t),
                 other => CmdError::from(other),
             })?;
+        let keywords = snapshot.keywords.clone();
 
         let mb = &snapshot.mailbox;
         let view = MailboxView::new(snapshot.uids.clone());
@@ -89,6 +93,9 @@ impl Session {
             own_modseqs: BTreeSet::new(),
             pending_expunges: BTreeSet::new(),
             recent: snapshot.recent.iter().copied().collect(),
+            claimed: Vec::new(),
+            watch,
+            external_seen,
             keywords: keywords.into_iter().collect(),
             hold,
             saved_search: Vec::new(),
@@ -135,7 +142,11 @@ impl Session {
                 "Mailbox is read-only (EXAMINE): nothing can be expunged",
             ));
         }
-        let (_, gone) = self.db(move |s| s.expunge(mb, only.as_deref())).await?;
+        let (modseq, gone) = self.db(move |s| s.expunge(mb, only.as_deref())).await?;
+        if let Some(sel) = self.state.selected_mut().filter(|_| !gone.is_empty()) {
+            // Announced below: the next sync need not ask the store about it.
+            sel.own_modseqs.insert(modseq);
+        }
         self.announce_expunges(&gone).await?;
         Ok(Done::ok("EXPUNGE completed"))
     }

@@ -1,0 +1,143 @@
+//! How much store work a command costs (issue 16): no write where a read will do, no read where
+//! nothing changed, one trip for a FETCH of small bodies. The counters are the store's own
+//! (`Store::stats`); the responses are what a client depends on.
+mod common;
+
+use common::*;
+use liteimap::store::StoreStats;
+
+fn stats(srv: &TestServer) -> StoreStats {
+    srv.ctx.store.stats()
+}
+
+/// (reads, writes) since `before`.
+fn work(srv: &TestServer, before: StoreStats) -> (u64, u64) {
+    let now = stats(srv);
+    (now.reads - before.reads, now.writes - before.writes)
+}
+
+/// APPEND to the mailbox a session has selected claims \Recent in the same commit (one write,
+/// not a second one to claim it); a later SELECT with nothing new to claim writes nothing, and
+/// the message is \Recent in the appending session only.
+#[test]
+fn append_to_the_selected_mailbox_is_one_write_and_select_writes_nothing() {
+    let dir = TempDir::new("work-append");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.cmd("SELECT INBOX");
+    let before = stats(&srv);
+    let r = a.cmd_literal("APPEND INBOX", &message("one", "x"), "");
+    assert_eq!(r[..2], ["* 1 EXISTS", "* 1 RECENT"], "{r:?}");
+    assert!(r[2].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    assert_eq!(
+        work(&srv, before).1,
+        1,
+        "one write for the APPEND and its \\Recent"
+    );
+
+    let mut b = srv.login(ALICE);
+    let before = stats(&srv);
+    let r = b.cmd("SELECT INBOX");
+    assert!(r.contains(&"* 1 EXISTS".to_string()), "{r:?}");
+    assert!(r.contains(&"* 0 RECENT".to_string()), "{r:?}");
+    assert_eq!(work(&srv, before).1, 0, "SELECT had nothing to claim");
+    assert_eq!(
+        a.cmd("FETCH 1 FLAGS"),
+        vec!["* 1 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    );
+}
+
+/// A message that arrived while the session looked elsewhere is claimed by the session's own
+/// APPEND in the same commit: both are \Recent there, and in no other session.
+#[test]
+fn append_claims_what_arrived_unseen_before_it() {
+    let dir = TempDir::new("work-claim");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.cmd("SELECT INBOX");
+    store_message(&srv, "alice", "INBOX", message("delivered", "x"));
+    let before = stats(&srv);
+    let r = a.cmd_literal("APPEND INBOX", &message("appended", "y"), "");
+    assert_eq!(r[..2], ["* 2 EXISTS", "* 2 RECENT"], "{r:?}");
+    assert!(r[2].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    assert_eq!(work(&srv, before).1, 1, "no second write to claim \\Recent");
+    assert_eq!(
+        a.cmd("FETCH 1:2 FLAGS"),
+        vec![
+            "* 1 FETCH (FLAGS (\\Recent))",
+            "* 2 FETCH (FLAGS (\\Recent))",
+            "TAG OK FETCH completed"
+        ]
+    );
+    let mut b = srv.login(ALICE);
+    let r = b.cmd("SELECT INBOX");
+    assert!(r.contains(&"* 0 RECENT".to_string()), "{r:?}");
+}
+
+/// After a command, the session asks the store for changes only when a commit other than its
+/// own has moved the mailbox: NOOPs on a quiet mailbox and its own STORE read nothing; another
+/// session's STORE is reported at the next NOOP.
+#[test]
+fn no_read_without_a_change() {
+    let dir = TempDir::new("work-sync");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.append("INBOX", "", &message("one", "x"));
+    a.cmd("SELECT INBOX");
+    let before = stats(&srv);
+    for _ in 0..3 {
+        assert_eq!(a.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    }
+    assert_eq!(
+        a.cmd("STORE 1 +FLAGS (\\Flagged)"),
+        vec![
+            "* 1 FETCH (FLAGS (\\Flagged \\Recent))",
+            "TAG OK STORE completed"
+        ]
+    );
+    assert_eq!(a.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(work(&srv, before), (0, 1), "(reads, writes)");
+
+    let mut b = srv.login(ALICE);
+    b.cmd("SELECT INBOX");
+    b.cmd("STORE 1 +FLAGS (\\Seen)");
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec![
+            "* 1 FETCH (FLAGS (\\Flagged \\Seen \\Recent))",
+            "TAG OK NOOP completed"
+        ]
+    );
+}
+
+/// UID FETCH BODY[] of small messages is one trip to the store: their rows and bodies in one
+/// read, their \Seen in one write, and no read for changes afterwards (the change is its own).
+#[test]
+fn fetch_of_small_bodies_is_one_read_and_one_write() {
+    let dir = TempDir::new("work-fetch");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    for s in ["one", "two", "three"] {
+        a.append("INBOX", "", &message(s, "body"));
+    }
+    a.cmd("SELECT INBOX");
+    let before = stats(&srv);
+    let r = a.cmd("UID FETCH 1:3 BODY[]");
+    let heads: Vec<&String> = r.iter().filter(|l| l.starts_with("* ")).collect();
+    assert_eq!(heads.len(), 3, "{r:?}");
+    for (i, h) in heads.iter().enumerate() {
+        assert!(
+            h.starts_with(&format!("* {} FETCH (UID {} BODY[] {{", i + 1, i + 1)),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        r.iter()
+            .filter(|l| l.ends_with(" FLAGS (\\Seen \\Recent))"))
+            .count(),
+        3,
+        "{r:?}"
+    );
+    assert_eq!(r.last().unwrap(), "TAG OK UID FETCH completed");
+    assert_eq!(work(&srv, before), (1, 1), "(reads, writes)");
+}
