@@ -504,6 +504,24 @@ impl Session {
                 criteria,
                 uid,
             } => self.cmd_search(charset, criteria, uid).await,
+            C::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.cmd_sort(sort_criteria, charset, search_criteria, uid)
+                    .await
+            }
+            C::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.cmd_thread(algorithm, charset, search_criteria, uid)
+                    .await
+            }
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }

@@ -1,0 +1,190 @@
+//! SORT, THREAD (RFC 5256) and SORT=DISPLAY (RFC 5957) on testdata/sort/: exact responses.
+//! Every expected line here is also what Dovecot 2.3.19 answers for the same folder
+//! (tests/oracle/sort_compare.py --corpus-only; no differences).
+
+mod common;
+use common::*;
+
+/// testdata/sort/*.eml in order, APPENDed with the INTERNALDATEs sort_compare.py gives them.
+fn corpus_folder(srv: &TestServer) -> Client {
+    let mut c = srv.login(ALICE);
+    let dir = testdata().join("sort");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 40);
+    for (i, n) in names.iter().enumerate() {
+        let raw = liteimap::mime::normalize_crlf(&std::fs::read(dir.join(n)).unwrap()).into_owned();
+        let date = format!("01-Apr-2024 12:{:02}:{:02} +0000", i / 60, i % 60);
+        let t = c.append_dated("INBOX", "", &date, &raw);
+        assert!(t.contains("OK"), "{t}");
+    }
+    let r = c.cmd("SELECT INBOX");
+    assert!(r.last().unwrap().contains("OK"), "{r:?}");
+    c
+}
+
+fn untagged(c: &mut Client, command: &str) -> String {
+    let r = c.cmd(command);
+    assert!(r.last().unwrap().contains(" OK "), "{command}: {r:?}");
+    assert_eq!(r.len(), 2, "{command}: {r:?}");
+    r[0].trim_end().to_string()
+}
+
+const CASES: &[(&str, &str)] = &[
+    ("SORT (ARRIVAL) UTF-8 ALL", "* SORT 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40"),
+    ("SORT (REVERSE ARRIVAL) UTF-8 ALL", "* SORT 40 39 38 37 36 35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1"),
+    // 15 and 16 have no Date: their INTERNALDATE (April) sorts them last. 30-33 share a Date:
+    // sequence order, also under REVERSE.
+    ("SORT (DATE) UTF-8 ALL", "* SORT 1 35 36 38 37 2 39 40 3 4 6 5 7 8 9 10 11 12 13 14 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 15 16"),
+    ("SORT (REVERSE DATE) UTF-8 ALL", "* SORT 16 15 34 30 31 32 33 29 28 27 26 25 24 23 22 21 20 19 18 17 14 13 12 11 10 9 8 7 5 6 4 3 40 39 2 37 38 36 35 1"),
+    // Empty base subjects first ("Re:", "Re: ", "", none), "alpha" = "Alpha", "Ete" before
+    // "été" (E + U+0301 after NFKD), every Re/Fwd/[list]/(fwd)/[Fwd: ] form of "Lunch" and
+    // "Planning the trip" together.
+    ("SORT (SUBJECT) UTF-8 ALL", "* SORT 24 25 26 27 30 31 17 18 5 6 7 35 36 37 38 22 23 21 19 20 39 40 33 32 8 9 10 11 12 13 14 15 16 1 2 3 4 34 28 29"),
+    ("SORT (SUBJECT DATE) UTF-8 ALL", "* SORT 24 25 26 27 30 31 17 18 6 5 7 35 36 38 37 22 23 21 19 20 39 40 33 32 8 9 10 11 12 13 14 15 16 1 2 3 4 34 28 29"),
+    // The local part of the first From, under i;unicode-casemap: "_under" after letters.
+    ("SORT (FROM) UTF-8 ALL", "* SORT 31 30 32 7 14 21 28 35 8 15 22 29 36 2 9 16 23 37 3 10 17 24 38 4 11 18 25 39 5 12 19 26 40 6 13 20 27 34 1 33"),
+    ("SORT (TO) UTF-8 ALL", "* SORT 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40"),
+    // Only 5 has a Cc; no Cc sorts as the empty string, first.
+    ("SORT (CC) UTF-8 ALL", "* SORT 1 2 3 4 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 5"),
+    ("SORT (SIZE) UTF-8 ALL", "* SORT 17 33 25 1 18 9 26 10 27 35 19 11 34 2 28 20 12 36 3 4 13 29 21 30 37 15 14 22 5 31 38 6 7 23 39 16 24 8 32 40"),
+    ("SORT (REVERSE SIZE) UTF-8 ALL", "* SORT 40 32 8 24 16 23 39 7 6 38 5 31 22 14 15 37 30 21 29 4 13 3 36 12 20 28 2 34 11 19 35 27 10 26 9 18 1 25 17 33"),
+    ("SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 31 30 32 7 14 21 28 35 8 15 22 29 36 2 9 16 23 37 3 10 17 24 38 4 11 18 25 39 5 12 19 26 40 6 13 20 27 34 1 33"),
+    ("SORT (DISPLAYTO) UTF-8 ALL", "* SORT 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40"),
+    ("UID SORT (SUBJECT) UTF-8 ALL", "* SORT 24 25 26 27 30 31 17 18 5 6 7 35 36 37 38 22 23 21 19 20 39 40 33 32 8 9 10 11 12 13 14 15 16 1 2 3 4 34 28 29"),
+    ("SORT (DATE) UTF-8 SUBJECT trip", "* SORT 1 2 3 4 34"),
+    ("SORT (REVERSE SUBJECT REVERSE DATE) UTF-8 OR FROM zoe SUBJECT lunch", "* SORT 1 14 13 12 11 10"),
+    ("THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (1 (2)(3)(4)(34))(35 (36)(38)(37))(39)(40)(6 (5)(7))(8 9)(10 (11)(12)(13)(14))(17 18)(19)(20)(21)(22 23)(24 (25)(26)(27))(28 29)(30 31)(32)(33)(15 16)"),
+    // (7 5 6): replies that arrived before their original; ((8)(9)): a dummy for the
+    // missing parent, kept because it has two children; (10 ...): subject gathering; (19 21)
+    // (20): the second "dup@x" gets an ID of its own; (23 22): the References cycle broken
+    // where it would close; (24)..(27): empty base subjects are never gathered; ((30)(31)):
+    // the same subject, neither a reply: a dummy holds both.
+    ("THREAD REFERENCES UTF-8 ALL", "* THREAD (1 (2 3)(4 34))(35 36 (38)(37))(39 40)(7 5 6)((8)(9))(10 (11)(12)(13)(14))(17 18)(19 21)(20)(23 22)(24)(25)(26)(27)(28 29)((30)(31))(32)(33)(15 16)"),
+    // REFS: no subject gathering, threads by their newest message.
+    ("THREAD REFS UTF-8 ALL", "* THREAD (35 36 (38)(37))(39 40)(7 5 6)((8)(9))(10)(11)(12)(13)(14)(17)(18)(20)(19 21)(23 22)(24)(25)(26)(27)(28 29)(30)(31)(32)(33)(1 (2 3)(4 34))(15 16)"),
+    ("UID THREAD REFERENCES UTF-8 ALL", "* THREAD (1 (2 3)(4 34))(35 36 (38)(37))(39 40)(7 5 6)((8)(9))(10 (11)(12)(13)(14))(17 18)(19 21)(20)(23 22)(24)(25)(26)(27)(28 29)((30)(31))(32)(33)(15 16)"),
+    // A chain with a missing middle message (ch3): 37 hangs under 36 like 38.
+    ("THREAD REFERENCES UTF-8 SUBJECT chain", "* THREAD (35 36 (38)(37))"),
+    ("UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT lunch", "* THREAD (10 (11)(12)(13)(14))"),
+];
+
+#[test]
+fn sort_and_thread_answers_match_dovecot() {
+    let dir = TempDir::new("sort-thread");
+    let srv = TestServer::start(&dir);
+    let mut c = corpus_folder(&srv);
+    for (command, want) in CASES {
+        assert_eq!(untagged(&mut c, command), *want, "{command}");
+    }
+}
+
+#[test]
+fn sort_and_thread_number_by_session_view() {
+    let dir = TempDir::new("sort-view");
+    let srv = TestServer::start(&dir);
+    let mut c = corpus_folder(&srv);
+    // Expunge messages 1 and 2: sequence numbers shift, UIDs do not.
+    c.cmd("STORE 1:2 +FLAGS.SILENT (\\Deleted)");
+    c.cmd("EXPUNGE");
+    assert_eq!(
+        untagged(&mut c, "SORT (DATE) UTF-8 SUBJECT trip"),
+        "* SORT 1 2 32"
+    );
+    assert_eq!(
+        untagged(&mut c, "UID SORT (DATE) UTF-8 SUBJECT trip"),
+        "* SORT 3 4 34"
+    );
+    assert_eq!(
+        untagged(&mut c, "THREAD REFERENCES UTF-8 SUBJECT trip"),
+        "* THREAD ((1)(2 32))"
+    );
+    assert_eq!(
+        untagged(&mut c, "UID THREAD REFERENCES UTF-8 SUBJECT trip"),
+        "* THREAD ((3)(4 34))"
+    );
+    assert_eq!(untagged(&mut c, "SORT (SIZE) UTF-8 99"), "* SORT");
+    assert_eq!(
+        untagged(&mut c, "THREAD REFS UTF-8 UNSEEN SEEN"),
+        "* THREAD"
+    );
+}
+
+#[test]
+fn sort_and_thread_errors_and_capabilities() {
+    let dir = TempDir::new("sort-errors");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    let caps = c.cmd("CAPABILITY");
+    for cap in [
+        " SORT ",
+        " SORT=DISPLAY ",
+        " THREAD=ORDEREDSUBJECT ",
+        " THREAD=REFERENCES ",
+        " THREAD=REFS ",
+        " I18NLEVEL=1",
+    ] {
+        assert!(caps[0].contains(cap), "{cap} missing: {}", caps[0]);
+    }
+    let r = c.cmd("SORT (DATE) UTF-8 ALL");
+    assert!(r[0].contains("BAD") && r[0].contains("SELECT"), "{r:?}");
+    c.cmd("SELECT INBOX");
+    let r = c.cmd("THREAD FROBNICATE UTF-8 ALL");
+    assert!(
+        r[0].contains("BAD Unknown threading algorithm FROBNICATE"),
+        "{r:?}"
+    );
+    let r = c.cmd("SORT (DATE) KOI8-R ALL");
+    assert!(r[0].contains("NO [BADCHARSET (UTF-8 US-ASCII)]"), "{r:?}");
+    let r = c.cmd("SORT (NOSUCHKEY) UTF-8 ALL");
+    assert!(r[0].contains(" BAD "), "{r:?}");
+    let r = c.cmd("SORT () UTF-8 ALL");
+    assert!(r[0].contains(" BAD "), "{r:?}");
+}
+
+const IMAPCLIENT_SCRIPT: &str = r#"
+import datetime, sys
+from imapclient import IMAPClient
+c = IMAPClient("127.0.0.1", port=int(sys.argv[1]), ssl=False)
+c.login("alice", "wonderland")
+assert c.has_capability("SORT") and c.has_capability("THREAD=REFERENCES"), c.capabilities()
+msgs = [
+    ("Zebra", "a@x", None, 3),
+    ("Re: Zebra", "b@x", "a@x", 1),
+    ("apple", "c@x", None, 2),
+    ("Re: Re: Zebra", "d@x", "b@x", 4),
+]
+for subject, mid, parent, day in msgs:
+    h = "From: u@example.org\r\nSubject: %s\r\nMessage-ID: <%s>\r\nDate: %d Jan 2024 10:00:00 +0000\r\n" % (subject, mid, day)
+    if parent:
+        h += "In-Reply-To: <%s>\r\n" % parent
+    c.append("INBOX", (h + "\r\nbody\r\n").encode())
+c.select_folder("INBOX")
+print("SUBJECT", c.sort(["SUBJECT"]))
+print("REVERSE DATE", c.sort(["REVERSE DATE"]))
+print("SEEN", c.sort("ARRIVAL", ["UNSEEN"]))
+print("REFERENCES", c.thread("REFERENCES"))
+print("ORDEREDSUBJECT", c.thread("ORDEREDSUBJECT"))
+c.logout()
+"#;
+
+#[test]
+fn imapclient_sort_and_thread() {
+    let dir = TempDir::new("imapclient-sort");
+    let srv = TestServer::start(&dir);
+    let out = python(IMAPCLIENT_SCRIPT, &[&srv.port.to_string()]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "SUBJECT [3, 1, 2, 4]",
+            "REVERSE DATE [4, 1, 3, 2]",
+            "SEEN [1, 2, 3, 4]",
+            "REFERENCES ((3,), (1, 2, 4))",
+            "ORDEREDSUBJECT ((2, (1,), (4,)), (3,))",
+        ]
+    );
+}
