@@ -336,6 +336,7 @@ impl Context {
                     caps.extend(Capability::try_from(format!("THREAD={alg}")).ok());
                 }
                 caps.extend(named_capability("I18NLEVEL=1"));
+                caps.extend(named_capability("ESORT"));
             }
         }
         Vec1::unvalidated(caps)

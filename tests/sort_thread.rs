@@ -146,6 +146,50 @@ fn sort_and_thread_errors_and_capabilities() {
     assert!(r[0].contains(" BAD "), "{r:?}");
 }
 
+/// ESORT (RFC 5267 §3). Dovecot 2.3.19 gives the same numbers, with COUNT after ALL (the
+/// order of ESEARCH return data is free, RFC 4731 §3.1).
+#[test]
+fn esort_return_options() {
+    let dir = TempDir::new("esort");
+    let srv = TestServer::start(&dir);
+    let mut c = corpus_folder(&srv);
+    let caps = c.cmd("CAPABILITY");
+    assert!(caps[0].contains(" ESORT"), "{}", caps[0]);
+    for (command, want) in [
+        (
+            "SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL",
+            "* ESEARCH (TAG \"TAG\") MIN 24 MAX 29 COUNT 40 ALL 24:27,30:31,17:18,5:7,35:38,22:23,21,19:20,39:40,33,32,8:16,1:4,34,28:29",
+        ),
+        (
+            "UID SORT RETURN (MIN MAX COUNT ALL) (REVERSE DATE) UTF-8 SUBJECT trip",
+            "* ESEARCH (TAG \"TAG\") UID MIN 34 MAX 1 COUNT 5 ALL 34,4,3,2,1",
+        ),
+        ("SORT RETURN () (DATE) UTF-8 SUBJECT trip", "* ESEARCH (TAG \"TAG\") ALL 1:4,34"),
+        ("SORT RETURN (COUNT) (DATE) UTF-8 SUBJECT nothing", "* ESEARCH (TAG \"TAG\") COUNT 0"),
+        ("SORT RETURN (MIN MAX ALL) (DATE) UTF-8 SUBJECT nothing", "* ESEARCH (TAG \"TAG\")"),
+        ("SORT RETURN (ALL) (SIZE) UTF-8 1:10", "* ESEARCH (TAG \"TAG\") ALL 1,9:10,2:8"),
+        ("SORT RETURN (ALL) (REVERSE ARRIVAL) UTF-8 1:5,8", "* ESEARCH (TAG \"TAG\") ALL 8,5,4,3,2,1"),
+    ] {
+        let tag = format!("t{}", c.peek_tag());
+        let got = untagged(&mut c, command).replace(&format!("\"{tag}\""), "\"TAG\"");
+        assert_eq!(got, want, "{command}");
+    }
+    // SAVE keeps the set (no answer); `$` then works in SORT criteria.
+    let r = c.cmd("SORT RETURN (SAVE) (DATE) UTF-8 SUBJECT lunch");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].contains("OK"), "{r:?}");
+    assert_eq!(
+        untagged(&mut c, "SORT (REVERSE DATE) UTF-8 $"),
+        "* SORT 14 13 12 11 10"
+    );
+    assert_eq!(untagged(&mut c, "UID SEARCH $"), "* SEARCH 10 11 12 13 14");
+    let r = c.cmd("SORT RETURN (FROBNICATE) (DATE) UTF-8 ALL");
+    assert!(
+        r[0].contains("BAD Unknown SORT RETURN option FROBNICATE"),
+        "{r:?}"
+    );
+}
+
 const IMAPCLIENT_SCRIPT: &str = r#"
 import datetime, sys
 from imapclient import IMAPClient

@@ -410,6 +410,7 @@ impl Session {
     async fn dispatch_ext(&mut self, tag: &Tag<'static>, command: ExtCommand) -> CmdResult<Done> {
         match command {
             ExtCommand::Search(s) => self.cmd_ext_search(tag, s).await,
+            ExtCommand::Sort(s) => self.cmd_ext_sort(tag, s).await,
             ExtCommand::Saved(s) => self.cmd_saved(tag, s).await,
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,

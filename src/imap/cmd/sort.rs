@@ -165,6 +165,26 @@ impl Session {
         Ok(items)
     }
 
+    /// The UIDs of the matching messages in sort order.
+    pub(crate) async fn sorted_uids(
+        &mut self,
+        criteria: Vec1<SortCriterion>,
+        charset: Charset<'static>,
+        search: Vec1<SearchKey<'static>>,
+    ) -> CmdResult<Vec<u32>> {
+        let mut items = self.keyed_matches(charset, search, false).await?;
+        sort(&mut items, criteria.as_ref());
+        Ok(items.into_iter().map(|k| k.uid).collect())
+    }
+
+    /// The numbers a client sees for `uids`, in the same order.
+    pub(crate) fn numbers_of(&self, uids: &[u32], by_uid: bool) -> Vec<u32> {
+        uids.iter()
+            .filter_map(|&u| self.number_of(u, by_uid))
+            .map(NonZeroU32::get)
+            .collect()
+    }
+
     pub(crate) async fn cmd_sort(
         &mut self,
         criteria: Vec1<SortCriterion>,
@@ -172,11 +192,10 @@ impl Session {
         search: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> CmdResult<Done> {
-        let mut items = self.keyed_matches(charset, search, false).await?;
-        sort(&mut items, criteria.as_ref());
-        let numbers: Vec<NonZeroU32> = items
+        let uids = self.sorted_uids(criteria, charset, search).await?;
+        let numbers: Vec<NonZeroU32> = uids
             .iter()
-            .filter_map(|k| self.number_of(k.uid, uid))
+            .filter_map(|&u| self.number_of(u, uid))
             .collect();
         self.data(Data::Sort(numbers, None)).await?;
         Ok(Done::ok(if uid {
