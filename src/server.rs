@@ -337,6 +337,7 @@ impl Context {
                 }
                 caps.extend(named_capability("I18NLEVEL=1"));
                 caps.extend(named_capability("ESORT"));
+                caps.extend(named_capability("PARTIAL"));
             }
         }
         Vec1::unvalidated(caps)

@@ -190,6 +190,71 @@ fn esort_return_options() {
     );
 }
 
+/// PARTIAL (RFC 9394) on SEARCH and SORT: a window of the result by position. The positive
+/// windows are what Dovecot 2.3.19 answers (it has RFC 5267's PARTIAL, without negative
+/// ranges, and puts COUNT after PARTIAL).
+#[test]
+fn partial_windows_of_search_and_sort() {
+    let dir = TempDir::new("partial");
+    let srv = TestServer::start(&dir);
+    let mut c = corpus_folder(&srv);
+    let caps = c.cmd("CAPABILITY");
+    assert!(caps[0].contains(" PARTIAL"), "{}", caps[0]);
+    for (command, want) in [
+        (
+            "SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
+            "PARTIAL (1:5 1,35:36,38,37)",
+        ),
+        (
+            "SORT RETURN (PARTIAL -1:-3) (DATE) UTF-8 ALL",
+            "PARTIAL (-1:-3 34,15:16)",
+        ),
+        (
+            "UID SORT RETURN (COUNT PARTIAL 2:3) (REVERSE DATE) UTF-8 SUBJECT trip",
+            "UID COUNT 5 PARTIAL (2:3 4,3)",
+        ),
+        (
+            "SEARCH RETURN (PARTIAL 3:1) SUBJECT lunch",
+            "PARTIAL (1:3 10:12)",
+        ),
+        (
+            "SEARCH RETURN (PARTIAL -3:-2) SUBJECT lunch",
+            "PARTIAL (-2:-3 12:13)",
+        ),
+        (
+            "UID SEARCH RETURN (MIN PARTIAL -1:-2) SUBJECT lunch",
+            "UID MIN 10 PARTIAL (-1:-2 13:14)",
+        ),
+        (
+            "SEARCH RETURN (PARTIAL 100:200) ALL",
+            "PARTIAL (100:200 NIL)",
+        ),
+    ] {
+        let tag = format!("t{}", c.peek_tag());
+        let got = untagged(&mut c, command);
+        assert_eq!(
+            got,
+            format!("* ESEARCH (TAG \"{tag}\") {want}"),
+            "{command}"
+        );
+    }
+    // SAVE with PARTIAL answers the window and keeps it.
+    let tag = format!("t{}", c.peek_tag());
+    assert_eq!(
+        untagged(&mut c, "SEARCH RETURN (SAVE PARTIAL 1:2) SUBJECT lunch"),
+        format!("* ESEARCH (TAG \"{tag}\") PARTIAL (1:2 10:11)")
+    );
+    assert_eq!(untagged(&mut c, "UID SEARCH $"), "* SEARCH 10 11");
+    for bad in [
+        "SEARCH RETURN (ALL PARTIAL 1:5) ALL",
+        "SEARCH RETURN (PARTIAL 0:5) ALL",
+        "SORT RETURN (PARTIAL 1:-5) (DATE) UTF-8 ALL",
+    ] {
+        let r = c.cmd(bad);
+        assert!(r[0].contains(" BAD "), "{bad}: {r:?}");
+    }
+}
+
 const IMAPCLIENT_SCRIPT: &str = r#"
 import datetime, sys
 from imapclient import IMAPClient

@@ -24,17 +24,76 @@ pub struct ReturnOpts {
     pub count: bool,
     pub all: bool,
     pub save: bool,
+    /// PARTIAL (RFC 9394): a window of the result by position, 1-based; negative positions
+    /// count from the end (-1 is the last).
+    pub partial: Option<Partial>,
+}
+
+/// A PARTIAL range: `low:high` from the start, or `-low:-high` from the end; `low` is the
+/// smaller magnitude, and the response echoes the range in that order (`3:1` → `1:3`, as
+/// Dovecot does and RFC 9394's examples write it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partial {
+    pub from_end: bool,
+    pub low: u32,
+    pub high: u32,
+}
+
+impl Partial {
+    /// `1:100`, `100:1`, `-1:-100`; no zero, no mixed signs (RFC 9394 §3).
+    fn parse(s: &str) -> Option<Partial> {
+        let (a, b) = s.split_once(':')?;
+        let num = |t: &str| -> Option<i64> {
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let v: i64 = t.parse().ok()?;
+            (v != 0 && v.unsigned_abs() <= u64::from(u32::MAX)).then_some(v)
+        };
+        let (first, second) = (num(a)?, num(b)?);
+        if (first < 0) != (second < 0) {
+            return None;
+        }
+        let (x, y) = (first.unsigned_abs() as u32, second.unsigned_abs() as u32);
+        Some(Partial {
+            from_end: first < 0,
+            low: x.min(y),
+            high: x.max(y),
+        })
+    }
+
+    fn echo(&self) -> String {
+        let sign = if self.from_end { "-" } else { "" };
+        format!("{sign}{}:{sign}{}", self.low, self.high)
+    }
+
+    /// The part of `found` (in result order) this window covers.
+    pub fn window<'a>(&self, found: &'a [u32]) -> &'a [u32] {
+        let len = found.len();
+        let (lo, hi) = (self.low as usize, self.high as usize);
+        let (start, end) = if self.from_end {
+            (len.saturating_sub(hi), len.saturating_sub(lo - 1))
+        } else {
+            ((lo - 1).min(len), hi.min(len))
+        };
+        &found[start..end.max(start)]
+    }
 }
 
 impl ReturnOpts {
     /// Whether an ESEARCH response is sent: SAVE alone suppresses it (RFC 5182 §2.4).
     pub fn answers(&self) -> bool {
-        self.min || self.max || self.count || self.all
+        self.min || self.max || self.count || self.all || self.partial.is_some()
     }
 
     /// The part of the result SAVE keeps: with MIN and/or MAX but neither ALL nor COUNT only
     /// those messages, otherwise all of them (RFC 5182 §2.4).
     pub fn saved_part(&self, found: &[u32]) -> Vec<u32> {
+        if let Some(p) = self.partial {
+            // With PARTIAL, SAVE keeps the window the client asked for.
+            return p.window(found).to_vec();
+        }
         if (self.min || self.max) && !(self.all || self.count) {
             let mut out = Vec::new();
             if let (true, Some(&first)) = (self.min, found.first()) {
@@ -109,15 +168,25 @@ fn return_opts(lx: &mut Lexer<'_>, command: &str) -> LexResult<Option<ReturnOpts
     lx.sp()?;
     let words = lx.list(|l| l.atom().map(str::to_ascii_uppercase))?;
     let mut opts = ReturnOpts::default();
-    for w in words {
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
         match w.as_str() {
             "MIN" => opts.min = true,
             "MAX" => opts.max = true,
             "COUNT" => opts.count = true,
             "ALL" => opts.all = true,
             "SAVE" => opts.save = true,
+            "PARTIAL" => {
+                let range = words.next().unwrap_or_default();
+                opts.partial = Some(Partial::parse(&range).ok_or_else(|| {
+                    format!("PARTIAL needs a range like 1:100 or -1:-100, not \"{range}\"")
+                })?);
+            }
             other => return Err(format!("Unknown {command} RETURN option {other}")),
         }
+    }
+    if opts.all && opts.partial.is_some() {
+        return Err("RETURN cannot have both ALL and PARTIAL (RFC 9394 §3)".into());
     }
     // RETURN () means ALL (RFC 4731 §3.1, RFC 5267 §3.1).
     if opts == ReturnOpts::default() {
@@ -474,6 +543,15 @@ fn eresponse(
     if opts.all && !found.is_empty() {
         line.push_str(&format!(" ALL {}", set(found)));
     }
+    if let Some(p) = opts.partial {
+        let part = p.window(found);
+        let part = if part.is_empty() {
+            "NIL".to_string()
+        } else {
+            set(part)
+        };
+        line.push_str(&format!(" PARTIAL ({} {part})", p.echo()));
+    }
     line.push_str("\r\n");
     line.into_bytes()
 }
@@ -555,6 +633,76 @@ mod tests {
     }
 
     #[test]
+    fn partial_ranges() {
+        let ExtCommand::Search(s) = parsed("a SEARCH RETURN (COUNT PARTIAL -1:-3) ALL\r\n") else {
+            panic!()
+        };
+        let p = s.ret.unwrap().partial.unwrap();
+        let found = [2, 4, 6, 8, 10];
+        assert_eq!(p.window(&found), [6, 8, 10]);
+        let p = Partial::parse("2:3").unwrap();
+        assert_eq!(p.window(&found), [4, 6]);
+        let p = Partial::parse("3:2").unwrap();
+        assert_eq!(p.window(&found), [4, 6]);
+        assert!(Partial::parse("6:9").unwrap().window(&found).is_empty());
+        assert_eq!(Partial::parse("-5:-9").unwrap().window(&found), [2]);
+        assert_eq!(
+            Partial::parse("1:4294967295").unwrap().window(&found),
+            found
+        );
+        for bad in [
+            "0:5",
+            "1:-5",
+            "-1:5",
+            "1",
+            "a:b",
+            "1:",
+            ":2",
+            "1:4294967296",
+            "--1:-2",
+        ] {
+            assert!(Partial::parse(bad).is_none(), "{bad}");
+        }
+        for (raw, why) in [
+            (
+                "a SEARCH RETURN (PARTIAL 0:1) ALL\r\n",
+                "PARTIAL needs a range like 1:100 or -1:-100, not \"0:1\"",
+            ),
+            (
+                "a SEARCH RETURN (PARTIAL) ALL\r\n",
+                "PARTIAL needs a range like 1:100 or -1:-100, not \"\"",
+            ),
+            (
+                "a SORT RETURN (ALL PARTIAL 1:2) (DATE) UTF-8 ALL\r\n",
+                "RETURN cannot have both ALL and PARTIAL (RFC 9394 §3)",
+            ),
+        ] {
+            match super::super::parse(raw.as_bytes()) {
+                Some(Err((_, e))) => assert_eq!(e, why, "{raw}"),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+        let opts = ReturnOpts {
+            count: true,
+            partial: Partial::parse("-1:-2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            esearch_response("a3", true, &opts, &[3, 4, 9]),
+            b"* ESEARCH (TAG \"a3\") UID COUNT 3 PARTIAL (-1:-2 4,9)\r\n"
+        );
+        assert_eq!(
+            esort_response("a4", false, &opts, &[9, 4, 3]),
+            b"* ESEARCH (TAG \"a4\") COUNT 3 PARTIAL (-1:-2 4,3)\r\n"
+        );
+        assert_eq!(
+            esearch_response("a5", false, &opts, &[]),
+            b"* ESEARCH (TAG \"a5\") COUNT 0 PARTIAL (-1:-2 NIL)\r\n"
+        );
+        assert_eq!(opts.saved_part(&[3, 4, 9]), [4, 9]);
+    }
+
+    #[test]
     fn sort_return_forms() {
         let ExtCommand::Sort(s) =
             parsed("a UID SORT RETURN (max ALL) (REVERSE DATE) UTF-8 ALL\r\n")
@@ -575,8 +723,8 @@ mod tests {
         assert!(s.ret.is_none());
         // A plain SORT without `$` is not this layer's: imap-codec's answer stands.
         assert!(super::super::parse(b"a SORT (DATE) UTF-8 BLAH\r\n").is_none());
-        match super::super::parse(b"a SORT RETURN (PARTIAL) (DATE) UTF-8 ALL\r\n") {
-            Some(Err((_, why))) => assert_eq!(why, "Unknown SORT RETURN option PARTIAL"),
+        match super::super::parse(b"a SORT RETURN (FUZZY) (DATE) UTF-8 ALL\r\n") {
+            Some(Err((_, why))) => assert_eq!(why, "Unknown SORT RETURN option FUZZY"),
             other => panic!("{other:?}"),
         }
         // Sort order kept: only ascending runs are compressed.
@@ -590,6 +738,7 @@ mod tests {
             count: true,
             all: true,
             save: false,
+            partial: None,
         };
         assert_eq!(
             esort_response("a2", false, &all, &[8, 5, 4, 6, 7]),
@@ -607,6 +756,7 @@ mod tests {
             count: true,
             all: true,
             save: false,
+            partial: None,
         };
         assert_eq!(
             esearch_response("a1", true, &all, &[2, 3, 4, 9]),
