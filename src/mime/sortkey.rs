@@ -6,7 +6,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::headers;
 use super::search::decode_words;
-use super::{Address, MessageInfo};
+use super::{parse_date, Address, EnvelopeInfo};
 
 /// The canonical form of `s` under `i;unicode-casemap` (RFC 5051 §2): each character mapped
 /// to its (simple) titlecase, then fully decomposed (NFKD). Two strings compare as their
@@ -195,7 +195,7 @@ fn display_key(list: &[Address]) -> String {
     }
 }
 
-/// Every key SORT and THREAD need from one message, computed from its cached parse (and its
+/// Every key SORT and THREAD need from one message, computed from its envelope (and its
 /// header block, for References).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SortFields {
@@ -219,8 +219,7 @@ pub struct SortFields {
 impl SortFields {
     /// The keys of one message. `header` is its top-level header block, needed only for
     /// References (THREAD); without it `references` falls back to In-Reply-To.
-    pub fn new(info: &MessageInfo, header: Option<&[u8]>) -> SortFields {
-        let e = &info.envelope;
+    pub fn new(e: &EnvelopeInfo, header: Option<&[u8]>) -> SortFields {
         let (subject, reply) = e.subject.as_deref().map(base_subject).unwrap_or_default();
         let mut references = Vec::new();
         if let Some(h) = header {
@@ -245,7 +244,11 @@ impl SortFields {
         SortFields {
             subject: casemap(&subject),
             reply,
-            date: info.sent_date(),
+            date: e
+                .date
+                .as_deref()
+                .and_then(parse_date)
+                .map(|d| d.timestamp()),
             from: mailbox_key(&e.from),
             to: mailbox_key(&e.to),
             cc: mailbox_key(&e.cc),

@@ -46,9 +46,9 @@ pub fn keyed(
     for chunk in uids.chunks(256) {
         for meta in scan.messages(mailbox, chunk, true)? {
             let blob = scan.parsed(meta.body_id)?;
-            let info = match MessageInfo::decode(&blob) {
-                Some(i) => i,
-                None => mime::parse(&scan.raw(meta.body_id)?),
+            let envelope = match MessageInfo::decode_envelope(&blob) {
+                Some(e) => e,
+                None => mime::parse(&scan.raw(meta.body_id)?).envelope,
             };
             let header = if references {
                 Some(scan.header(meta.body_id)?)
@@ -59,7 +59,7 @@ pub fn keyed(
                 uid: meta.uid,
                 size: meta.size,
                 internal_date: meta.internal_date,
-                fields: SortFields::new(&info, header.as_deref()),
+                fields: SortFields::new(&envelope, header.as_deref()),
             });
         }
     }
