@@ -17,6 +17,7 @@ mod users;
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FlagChange, FlagOp, MessageMeta, NewMessage, SelectSnapshot,
+    SortRow,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;

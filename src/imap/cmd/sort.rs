@@ -43,22 +43,21 @@ pub fn keyed(
     references: bool,
 ) -> Result<Vec<Keyed>, StoreError> {
     let mut out = Vec::with_capacity(uids.len());
-    for chunk in uids.chunks(256) {
-        for meta in scan.messages(mailbox, chunk, true)? {
-            let blob = scan.parsed(meta.body_id)?;
-            let envelope = match MessageInfo::decode_envelope(&blob) {
+    for chunk in uids.chunks(4096) {
+        for row in scan.sort_rows(mailbox, chunk)? {
+            let envelope = match MessageInfo::decode_envelope(&row.parsed) {
                 Some(e) => e,
-                None => mime::parse(&scan.raw(meta.body_id)?).envelope,
+                None => mime::parse(&scan.raw(row.body_id)?).envelope,
             };
             let header = if references {
-                Some(scan.header(meta.body_id)?)
+                Some(scan.header(row.body_id)?)
             } else {
                 None
             };
             out.push(Keyed {
-                uid: meta.uid,
-                size: meta.size,
-                internal_date: meta.internal_date,
+                uid: row.uid,
+                size: row.size,
+                internal_date: row.internal_date,
                 fields: SortFields::new(&envelope, header.as_deref()),
             });
         }
