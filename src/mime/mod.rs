@@ -41,7 +41,7 @@ pub use address::parse_address_list;
 pub use parse::{parse, parse_date};
 pub use search::{body_contains, header_contains, text_contains};
 pub use section::{filter_header, BinaryError, SectionBytes, SectionKind};
-pub use sortkey::{base_subject, casemap, message_ids, SortFields};
+pub use sortkey::{base_subject, casemap, message_ids, Keys, SortFields};
 pub use transfer::Cte;
 
 /// Nesting cap: a multipart or message/rfc822 at this depth (the root counts as 1) is kept as

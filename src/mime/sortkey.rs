@@ -216,13 +216,49 @@ pub struct SortFields {
     pub references: Vec<String>,
 }
 
+/// Which of [`SortFields`] to compute (the others stay empty): a command pays only for the
+/// keys it compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keys {
+    pub subject: bool,
+    pub date: bool,
+    pub from: bool,
+    pub to: bool,
+    pub cc: bool,
+    pub display_from: bool,
+    pub display_to: bool,
+    /// Message-ID and References / In-Reply-To (THREAD REFERENCES, REFS).
+    pub ids: bool,
+}
+
+impl Keys {
+    pub const ALL: Keys = Keys {
+        subject: true,
+        date: true,
+        from: true,
+        to: true,
+        cc: true,
+        display_from: true,
+        display_to: true,
+        ids: true,
+    };
+}
+
 impl SortFields {
-    /// The keys of one message. `header` is its top-level header block, needed only for
+    /// Every key of one message. `header` is its top-level header block, needed only for
     /// References (THREAD); without it `references` falls back to In-Reply-To.
     pub fn new(e: &EnvelopeInfo, header: Option<&[u8]>) -> SortFields {
-        let (subject, reply) = e.subject.as_deref().map(base_subject).unwrap_or_default();
+        SortFields::some(e, header, Keys::ALL)
+    }
+
+    /// The keys `keys` names; the rest are left empty.
+    pub fn some(e: &EnvelopeInfo, header: Option<&[u8]>, keys: Keys) -> SortFields {
+        let (subject, reply) = match (&e.subject, keys.subject) {
+            (Some(s), true) => base_subject(s),
+            _ => Default::default(),
+        };
         let mut references = Vec::new();
-        if let Some(h) = header {
+        if let (Some(h), true) = (header, keys.ids) {
             let end = headers::body_start(h, 0, h.len());
             for f in headers::fields(h, 0, end) {
                 if f.name.eq_ignore_ascii_case(b"References") {
@@ -231,7 +267,7 @@ impl SortFields {
                 }
             }
         }
-        if references.is_empty() {
+        if references.is_empty() && keys.ids {
             references = e
                 .in_reply_to
                 .as_deref()
@@ -241,23 +277,36 @@ impl SortFields {
                 .take(1)
                 .collect();
         }
+        let key = |want: bool, f: fn(&[Address]) -> String, list: &[Address]| {
+            if want {
+                f(list)
+            } else {
+                String::new()
+            }
+        };
         SortFields {
             subject: casemap(&subject),
             reply,
-            date: e
-                .date
-                .as_deref()
-                .and_then(parse_date)
-                .map(|d| d.timestamp()),
-            from: mailbox_key(&e.from),
-            to: mailbox_key(&e.to),
-            cc: mailbox_key(&e.cc),
-            display_from: display_key(&e.from),
-            display_to: display_key(&e.to),
-            message_id: e
-                .message_id
-                .as_deref()
-                .and_then(|m| message_ids(m).into_iter().next()),
+            date: if keys.date {
+                e.date
+                    .as_deref()
+                    .and_then(parse_date)
+                    .map(|d| d.timestamp())
+            } else {
+                None
+            },
+            from: key(keys.from, mailbox_key, &e.from),
+            to: key(keys.to, mailbox_key, &e.to),
+            cc: key(keys.cc, mailbox_key, &e.cc),
+            display_from: key(keys.display_from, display_key, &e.from),
+            display_to: key(keys.display_to, display_key, &e.to),
+            message_id: if keys.ids {
+                e.message_id
+                    .as_deref()
+                    .and_then(|m| message_ids(m).into_iter().next())
+            } else {
+                None
+            },
             references,
         }
     }

@@ -15,7 +15,7 @@ use imap_codec::imap_types::search::SearchKey;
 use crate::imap::session::{Done, Session};
 use crate::imap::thread::{self, ThreadMsg};
 use crate::imap::{CmdError, CmdResult};
-use crate::mime::{self, MessageInfo, SortFields};
+use crate::mime::{self, Keys, MessageInfo, SortFields};
 use crate::store::{MailboxId, Scan, StoreError};
 
 /// One message with everything SORT and THREAD compare.
@@ -34,22 +34,25 @@ impl Keyed {
     }
 }
 
-/// The keys of the messages `uids` (ascending), in that order. `references`: also read each
-/// header block for References (THREAD REFERENCES/REFS).
+/// The keys `keys` of the messages `uids` (ascending), in that order. With `keys.ids` each
+/// header block is read too, for References (THREAD REFERENCES/REFS).
 pub fn keyed(
     scan: &Scan,
     mailbox: MailboxId,
     uids: &[u32],
-    references: bool,
+    keys: Keys,
 ) -> Result<Vec<Keyed>, StoreError> {
+    // ARRIVAL and SIZE come from the row; only other keys need the cached parse.
+    let parse = keys != Keys::default();
     let mut out = Vec::with_capacity(uids.len());
     for chunk in uids.chunks(4096) {
         for row in scan.sort_rows(mailbox, chunk)? {
-            let envelope = match MessageInfo::decode_envelope(&row.parsed) {
-                Some(e) => e,
-                None => mime::parse(&scan.raw(row.body_id)?).envelope,
+            let envelope = match (parse, MessageInfo::decode_envelope(&row.parsed)) {
+                (false, _) => Default::default(),
+                (true, Some(e)) => e,
+                (true, None) => mime::parse(&scan.raw(row.body_id)?).envelope,
             };
-            let header = if references {
+            let header = if keys.ids {
                 Some(scan.header(row.body_id)?)
             } else {
                 None
@@ -58,7 +61,7 @@ pub fn keyed(
                 uid: row.uid,
                 size: row.size,
                 internal_date: row.internal_date,
-                fields: SortFields::new(&envelope, header.as_deref()),
+                fields: SortFields::some(&envelope, header.as_deref(), keys),
             });
         }
     }
@@ -95,6 +98,24 @@ pub fn sort(items: &mut [Keyed], criteria: &[SortCriterion]) {
         }
         a.uid.cmp(&b.uid)
     });
+}
+
+/// The keys a SORT compares.
+fn keys_of(criteria: &[SortCriterion]) -> Keys {
+    let mut k = Keys::default();
+    for c in criteria {
+        match c.key {
+            SortKey::Arrival | SortKey::Size => {}
+            SortKey::Cc => k.cc = true,
+            SortKey::Date => k.date = true,
+            SortKey::From => k.from = true,
+            SortKey::Subject => k.subject = true,
+            SortKey::To => k.to = true,
+            SortKey::DisplayFrom => k.display_from = true,
+            SortKey::DisplayTo => k.display_to = true,
+        }
+    }
+    k
 }
 
 /// Which THREAD algorithms this server runs (the capability names after `THREAD=`).
@@ -148,7 +169,7 @@ impl Session {
         &mut self,
         charset: Charset<'static>,
         criteria: Vec1<SearchKey<'static>>,
-        references: bool,
+        keys: Keys,
     ) -> CmdResult<Vec<Keyed>> {
         let found = self.search_uids(Some(charset), criteria).await?;
         let sel = self
@@ -158,7 +179,7 @@ impl Session {
         let mailbox = sel.mailbox;
         let store = self.ctx.store.clone();
         let items = async_std::task::spawn_blocking(move || {
-            store.scan(|scan| keyed(scan, mailbox, &found, references))
+            store.scan(|scan| keyed(scan, mailbox, &found, keys))
         })
         .await?;
         Ok(items)
@@ -171,7 +192,8 @@ impl Session {
         charset: Charset<'static>,
         search: Vec1<SearchKey<'static>>,
     ) -> CmdResult<Vec<u32>> {
-        let mut items = self.keyed_matches(charset, search, false).await?;
+        let keys = keys_of(criteria.as_ref());
+        let mut items = self.keyed_matches(charset, search, keys).await?;
         sort(&mut items, criteria.as_ref());
         Ok(items.into_iter().map(|k| k.uid).collect())
     }
@@ -217,9 +239,13 @@ impl Session {
                 ALGORITHMS.join(", ")
             )));
         };
-        let items = self
-            .keyed_matches(charset, search, alg != Algorithm::OrderedSubject)
-            .await?;
+        let keys = Keys {
+            subject: true,
+            date: true,
+            ids: alg != Algorithm::OrderedSubject,
+            ..Keys::default()
+        };
+        let items = self.keyed_matches(charset, search, keys).await?;
         let uids: Vec<u32> = items.iter().map(|k| k.uid).collect();
         let msgs = thread_msgs(items);
         let forest = async_std::task::spawn_blocking(move || match alg {
