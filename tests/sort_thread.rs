@@ -1,14 +1,15 @@
-//! SORT, THREAD (RFC 5256) and SORT=DISPLAY (RFC 5957) on testdata/sort/: exact responses.
+//! SORT, THREAD (RFC 5256) and SORT=DISPLAY (RFC 5957) on tests/sort_corpus/: exact responses.
 //! Every expected line here is also what Dovecot 2.3.19 answers for the same folder
 //! (tests/oracle/sort_compare.py --corpus-only; no differences).
 
 mod common;
 use common::*;
+use std::path::Path;
 
-/// testdata/sort/*.eml in order, APPENDed with the INTERNALDATEs sort_compare.py gives them.
+/// tests/sort_corpus/*.eml in order, APPENDed with the INTERNALDATEs sort_compare.py gives them.
 fn corpus_folder(srv: &TestServer) -> Client {
     let mut c = srv.login(ALICE);
-    let dir = testdata().join("sort");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sort_corpus");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -6,11 +6,11 @@ Not run by CI. Start Dovecot as tests/oracle/dovecot_compare.py says (any port),
     liteimap --db /tmp/s.db user add --password-stdin user1 <<< pass
     liteimap --db /tmp/s.db serve --listen 127.0.0.1:11488 &
     python3 tests/oracle/sort_compare.py [--corpus-only] LITEIMAP_PORT DOVECOT_PORT
-    python3 tests/oracle/sort_compare.py --generate   # rewrites testdata/sort/ from corpus()
+    python3 tests/oracle/sort_compare.py --generate   # rewrites tests/sort_corpus/ from corpus()
 
 Both users get a fresh folder `sortcmp` holding every testdata/*.eml (CRLF-normalized, the
 huge-line fixture and those with NUL left out; not with --corpus-only) and then
-testdata/sort/*.eml, the messages corpus() generates (threads with replies, references in
+tests/sort_corpus/*.eml, the messages corpus() generates (threads with replies, references in
 and out of order, missing Date / References / Message-ID, duplicate Message-IDs, a
 References cycle, subject-only-"Re:", list prefixes), each APPENDed with the same
 INTERNALDATE. tests/sort_thread.rs runs the same commands on the --corpus-only folder. Every command of COMMANDS runs on both; lines that differ are
@@ -170,7 +170,7 @@ class Imap:
 
 
 def sort_corpus():
-    d = os.path.join(TESTDATA, "sort")
+    d = os.path.join(ROOT, "tests", "sort_corpus")
     return [load(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".eml")]
 
 
@@ -196,7 +196,7 @@ def prepare(port, corpus_only):
 
 def main():
     if sys.argv[1:] == ["--generate"]:
-        d = os.path.join(TESTDATA, "sort")
+        d = os.path.join(ROOT, "tests", "sort_corpus")
         os.makedirs(d, exist_ok=True)
         for i, raw in enumerate(corpus()):
             open(os.path.join(d, "%02d.eml" % (i + 1)), "wb").write(raw)
