@@ -13,6 +13,7 @@
 //!                                            # alice's password in parallel (30 s)
 //!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
 //!                                            # a 45 MB message of 4.5 M MIME parts (8)
+//!   cargo bench --bench imap -- sort [N]     # SORT/THREAD on N threaded messages (100,000)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -912,6 +913,99 @@ fn bench_guess(secs: u64) {
     );
 }
 
+/// N messages in threads of up to 8 (each reply references its thread's earlier messages),
+/// with varied subjects, senders and dates, for SORT and THREAD.
+fn populate_threads(db: &Path, count: usize) -> Duration {
+    let store = Store::open(db).unwrap();
+    let hash = liteimap::password::hash(PASS.as_bytes()).unwrap();
+    let user = store.create_user(USER, &hash).unwrap();
+    let inbox = store.mailbox(user, "INBOX").unwrap().unwrap().id;
+    let start = Instant::now();
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let thread = i / 8;
+        let pos = i % 8;
+        let refs: Vec<String> = (0..pos)
+            .map(|p| format!("<{}@bench>", thread * 8 + p))
+            .collect();
+        let subject = if pos == 0 {
+            format!(
+                "Topic {} about {}",
+                thread % 5000,
+                ["cats", "dogs", "Ärger", "zebras"][thread % 4]
+            )
+        } else {
+            format!(
+                "Re: [list] Topic {} about {}",
+                thread % 5000,
+                ["cats", "dogs", "Ärger", "zebras"][thread % 4]
+            )
+        };
+        let sent = 1_600_000_000 + ((i * 7919) % count) as i64 * 60;
+        let date = chrono::DateTime::from_timestamp(sent, 0)
+            .unwrap()
+            .to_rfc2822();
+        let mut raw = format!(
+            "From: User {u} <user{u}@example.org>\r\nTo: list{l}@example.org\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{i}@bench>\r\n",
+            u = (i * 31) % 997,
+            l = i % 13
+        );
+        if !refs.is_empty() {
+            raw.push_str(&format!("References: {}\r\n", refs.join(" ")));
+        }
+        raw.push_str(&format!("\r\nmessage {i}\r\n{}\r\n", "x".repeat(i % 500)));
+        let internal = liteimap::message::internal_date(1_600_000_000 + i as i64 * 60, 0);
+        batch.push(liteimap::message::prepare(
+            raw.into_bytes(),
+            vec![],
+            Some(internal),
+        ));
+        if batch.len() == 1000 {
+            store.append(inbox, &batch).unwrap();
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        store.append(inbox, &batch).unwrap();
+    }
+    start.elapsed()
+}
+
+fn bench_sort(count: usize) {
+    let dir = temp_dir("sort");
+    let db = dir.join("bench.db");
+    let fill = populate_threads(&db, count);
+    println!(
+        "## SORT and THREAD on {count} messages in threads of 8 (one connection, release build)"
+    );
+    println!("store: {count} messages stored in {}", ms(fill));
+    let srv = Server::start(&dir, &db, &[]);
+    let mut c = Client::login(srv.port);
+    c.cmd("SELECT INBOX");
+    println!("| command | time (first) | time (again) | response |");
+    println!("|---|---|---|---|");
+    for cmd in [
+        "SORT (DATE) UTF-8 ALL",
+        "SORT (SUBJECT) UTF-8 ALL",
+        "SORT (REVERSE ARRIVAL) UTF-8 ALL",
+        "SORT (FROM) UTF-8 ALL",
+        "SORT RETURN (MIN MAX COUNT) (DATE) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "THREAD ORDEREDSUBJECT UTF-8 ALL",
+        "THREAD REFS UTF-8 ALL",
+    ] {
+        let (first, _) = time(|| c.cmd(cmd));
+        let (again, (bytes, _)) = time(|| c.cmd(cmd));
+        println!(
+            "| `{cmd}` | {} | {} | {:.1} MB |",
+            ms(first),
+            ms(again),
+            bytes as f64 / 1e6
+        );
+    }
+    println!("server RSS after the run: {} MiB", srv.rss_kib() / 1024);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -927,6 +1021,7 @@ fn main() {
         "prelogin" => bench_prelogin(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         "guess" => bench_guess(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(30)),
         "partbomb" => bench_part_bomb(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8)),
+        "sort" => bench_sort(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         _ => {
             bench_fetch();
             println!();
@@ -935,6 +1030,8 @@ fn main() {
             bench_lmtp(10);
             println!();
             bench_mailbox();
+            println!();
+            bench_sort(100_000);
         }
     }
 }

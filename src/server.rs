@@ -334,6 +334,15 @@ impl Context {
                 caps.extend(named_capability("ESEARCH"));
                 caps.extend(named_capability("SEARCHRES"));
                 caps.extend(named_capability("MULTIAPPEND"));
+                // RFC 5256 / 5957 / 5255: SORT, THREAD and the collation they compare with.
+                caps.extend(named_capability("SORT"));
+                caps.extend(named_capability("SORT=DISPLAY"));
+                for alg in crate::imap::cmd::sort::ALGORITHMS {
+                    caps.extend(Capability::try_from(format!("THREAD={alg}")).ok());
+                }
+                caps.extend(named_capability("I18NLEVEL=1"));
+                caps.extend(named_capability("ESORT"));
+                caps.extend(named_capability("PARTIAL"));
             }
         }
         Vec1::unvalidated(caps)

@@ -1,7 +1,8 @@
 //! The IMAP side: framing (`conn`) and the memory its literals may take together (`budget`),
 //! the per-connection loop (`session`), the state machine
 //! (`state`), a session's numbering of its mailbox (`view`), turning store changes into
-//! untagged responses (`sync`), ENVELOPE/BODYSTRUCTURE rendering (`render`), one module per
+//! untagged responses (`sync`), ENVELOPE/BODYSTRUCTURE rendering (`render`), the THREAD
+//! algorithms (`thread`, pure), one module per
 //! command family (`cmd`), and the extension forms imap-codec does not model (`ext`).
 
 pub mod budget;
@@ -12,6 +13,7 @@ pub mod render;
 pub mod session;
 pub mod state;
 pub mod sync;
+pub mod thread;
 pub mod view;
 
 use std::borrow::Cow;

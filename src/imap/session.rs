@@ -437,6 +437,7 @@ impl Session {
     async fn dispatch_ext(&mut self, tag: &Tag<'static>, command: ExtCommand) -> CmdResult<Done> {
         match command {
             ExtCommand::Search(s) => self.cmd_ext_search(tag, s).await,
+            ExtCommand::Sort(s) => self.cmd_ext_sort(tag, s).await,
             ExtCommand::Saved(s) => self.cmd_saved(tag, s).await,
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
@@ -531,6 +532,24 @@ impl Session {
                 criteria,
                 uid,
             } => self.cmd_search(charset, criteria, uid).await,
+            C::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.cmd_sort(sort_criteria, charset, search_criteria, uid)
+                    .await
+            }
+            C::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.cmd_thread(algorithm, charset, search_criteria, uid)
+                    .await
+            }
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }

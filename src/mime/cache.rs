@@ -178,6 +178,13 @@ impl R<'_> {
         Some(out)
     }
     fn message(&mut self, depth: usize) -> Option<MessageInfo> {
+        let envelope = self.envelope()?;
+        Some(MessageInfo {
+            envelope,
+            root: self.part(depth)?,
+        })
+    }
+    fn envelope(&mut self) -> Option<EnvelopeInfo> {
         let date = self.opt()?;
         let subject = self.opt()?;
         let from = self.addrs()?;
@@ -186,7 +193,7 @@ impl R<'_> {
         let to = self.addrs()?;
         let cc = self.addrs()?;
         let bcc = self.addrs()?;
-        let envelope = EnvelopeInfo {
+        Some(EnvelopeInfo {
             date,
             subject,
             from,
@@ -197,10 +204,6 @@ impl R<'_> {
             bcc,
             in_reply_to: self.opt()?,
             message_id: self.opt()?,
-        };
-        Some(MessageInfo {
-            envelope,
-            root: self.part(depth)?,
         })
     }
     fn part(&mut self, depth: usize) -> Option<PartInfo> {
@@ -288,6 +291,17 @@ impl MessageInfo {
         w.0
     }
 
+    /// Only the envelope of an encoded message (it comes first): what SORT and THREAD need,
+    /// without building the part tree. None for anything else (never panics).
+    pub fn decode_envelope(bytes: &[u8]) -> Option<EnvelopeInfo> {
+        let rest = bytes.strip_prefix(MAGIC)?;
+        let (&version, body) = rest.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        R { b: body, i: 0 }.envelope()
+    }
+
     /// Inverse of [`MessageInfo::encode`]; None for anything else (never panics).
     pub fn decode(bytes: &[u8]) -> Option<MessageInfo> {
         let rest = bytes.strip_prefix(MAGIC)?;
@@ -311,7 +325,8 @@ mod tests {
         let raw = b"From: A <a@b.c>\r\nTo: g: x@y.z;\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nhi\r\n--q--\r\n";
         let info = parse(raw);
         let blob = info.encode();
-        assert_eq!(MessageInfo::decode(&blob), Some(info));
+        assert_eq!(MessageInfo::decode(&blob), Some(info.clone()));
+        assert_eq!(MessageInfo::decode_envelope(&blob), Some(info.envelope));
         for cut in 0..blob.len() {
             assert!(MessageInfo::decode(&blob[..cut]).is_none());
         }

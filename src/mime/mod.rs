@@ -8,6 +8,8 @@
 //! - [`MessageInfo::binary`] answers FETCH BINARY[section] with the transfer encoding undone
 //!   (`transfer`).
 //! - [`search`] holds the SEARCH helpers (decoded headers, decoded text parts).
+//! - [`SortFields`] (`sortkey`): the SORT/THREAD keys of RFC 5256 (base subject, first
+//!   address, sent date, Message-IDs) and the `i;unicode-casemap` collation (RFC 5051).
 //!
 //! Values are kept as sent (bytes, not decoded): ENVELOPE must carry encoded words untouched.
 //! RFC 2231 parameters: continuations (`name*0`, `name*1*`, ...) are joined into one parameter;
@@ -30,6 +32,7 @@ mod headers;
 mod parse;
 mod search;
 mod section;
+mod sortkey;
 mod transfer;
 
 use std::borrow::Cow;
@@ -38,6 +41,7 @@ pub use address::parse_address_list;
 pub use parse::{max_parse_len, parse, parse_date};
 pub use search::{body_contains, header_contains, text_contains};
 pub use section::{filter_header, BinaryError, SectionBytes, SectionKind};
+pub use sortkey::{base_subject, casemap, message_ids, Keys, SortFields};
 pub use transfer::Cte;
 
 /// Nesting cap: a multipart or message/rfc822 at this depth (the root counts as 1) is kept as

@@ -9,15 +9,20 @@ fn lower(s: &str) -> String {
 }
 
 fn decoded_value(f: &Field<'_>) -> String {
-    // mailparse's header value decoding handles RFC 2047 and unfolding.
-    let mut line = Vec::with_capacity(f.name.len() + f.value.len() + 3);
-    line.extend_from_slice(f.name);
+    decode_words(f.name, f.value)
+}
+
+/// A header value with RFC 2047 encoded words decoded and folds undone (mailparse's header
+/// value decoding does both).
+pub(crate) fn decode_words(name: &[u8], value: &[u8]) -> String {
+    let mut line = Vec::with_capacity(name.len() + value.len() + 3);
+    line.extend_from_slice(name);
     line.push(b':');
-    line.extend_from_slice(f.value);
+    line.extend_from_slice(value);
     line.extend_from_slice(b"\r\n");
     match mailparse::parse_header(&line) {
         Ok((h, _)) => h.get_value(),
-        Err(_) => String::from_utf8_lossy(&headers::unfold(f.value)).into_owned(),
+        Err(_) => String::from_utf8_lossy(&headers::unfold(value)).into_owned(),
     }
 }
 

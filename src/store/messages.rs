@@ -844,6 +844,38 @@ fn for_uids<T>(
     Ok(out)
 }
 
+/// What SORT and THREAD read of one message: no flags, the cached parse instead.
+#[derive(Clone, Debug)]
+pub struct SortRow {
+    pub uid: u32,
+    pub body_id: i64,
+    pub size: u32,
+    pub internal_date: i64,
+    /// The MIME layer's cached parse of the body.
+    pub parsed: Vec<u8>,
+}
+
+/// [`SortRow`]s for `uids` (ascending) in one pass over the mailbox (one range scan for a
+/// dense set), instead of a metadata query and then one lookup per body.
+pub(crate) fn sort_rows(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<SortRow>> {
+    for_uids(
+        c,
+        mailbox,
+        uids,
+        "m.uid, m.body_id, d.size, m.internal_date, d.parsed",
+        "messages m JOIN bodies d ON d.id = m.body_id",
+        |r| {
+            Ok(SortRow {
+                uid: r.get(0)?,
+                body_id: r.get(1)?,
+                size: r.get::<_, i64>(2)?.clamp(0, u32::MAX as i64) as u32,
+                internal_date: r.get(3)?,
+                parsed: r.get(4)?,
+            })
+        },
+    )
+}
+
 /// Flags of the messages with these UIDs, keyed by UID.
 fn flags_of(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<HashMap<u32, Vec<String>>> {
     let pairs = for_uids(

@@ -19,7 +19,7 @@ pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, MessageMeta, NewMessage,
-    SelectSnapshot,
+    SelectSnapshot, SortRow,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use rusqlite::blob::Blob;
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
-use super::messages::{messages_with, search};
+use super::messages::{messages_with, search, sort_rows, SortRow};
 use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError};
 
 /// How much of a body one blob read takes; most headers fit in the first read.
@@ -53,6 +53,11 @@ impl Scan<'_> {
         with_size: bool,
     ) -> Result<Vec<MessageMeta>> {
         messages_with(self.conn, mailbox, uids, with_size)
+    }
+
+    /// What SORT and THREAD need of the messages `uids` (ascending), flags left out.
+    pub fn sort_rows(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<SortRow>> {
+        sort_rows(self.conn, mailbox, uids)
     }
 
     /// As [`Store::raw`].

@@ -1,12 +1,13 @@
-//! ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) as the session runs them: `SEARCH RETURN (...)`
-//! answered with `* ESEARCH`, the saved result, and commands on `$`. Parsing and the response
-//! encoding live in `ext::search`; the criteria themselves are parsed by imap-codec.
+//! ESEARCH (RFC 4731), SEARCHRES (RFC 5182) and ESORT (RFC 5267 §3) as the session runs them:
+//! `SEARCH RETURN (...)` and `SORT RETURN (...)` answered with `* ESEARCH`, the saved result,
+//! and commands on `$`. Parsing and the response encoding live in `ext::search`; the criteria
+//! themselves are parsed by imap-codec.
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::core::Tag;
 
 use crate::imap::ext::decode_command as decode;
-use crate::imap::ext::search::{self, ExtSearch, SavedRef};
+use crate::imap::ext::search::{self, ExtSearch, ExtSort, SavedRef};
 use crate::imap::session::{Done, Session};
 use crate::imap::{CmdError, CmdResult};
 
@@ -73,6 +74,57 @@ impl Session {
         } else {
             "SEARCH completed"
         }))
+    }
+
+    /// ESORT (RFC 5267 §3): `SORT RETURN (...)` answered with `* ESEARCH` in sort order, and
+    /// SORT with `$` in its criteria.
+    pub(crate) async fn cmd_ext_sort(&mut self, tag: &Tag<'static>, s: ExtSort) -> CmdResult<Done> {
+        let save = s.ret.is_some_and(|r| r.save);
+        let result = self.ext_sort(tag, &s).await;
+        if save && result.is_err() {
+            self.set_saved(Vec::new());
+        }
+        result
+    }
+
+    async fn ext_sort(&mut self, tag: &Tag<'static>, s: &ExtSort) -> CmdResult<Done> {
+        let sel = self.saved_and_view()?;
+        let args = search::substitute(&s.args, &sel.saved_search, &sel.view, true, s.uid)
+            .unwrap_or_default();
+        let name = if s.uid { "UID SORT" } else { "SORT" };
+        let Some(CommandBody::Sort {
+            sort_criteria,
+            charset,
+            search_criteria,
+            ..
+        }) = decode(name, &args)
+        else {
+            return Err(CmdError::bad(format!("Could not parse {name}")));
+        };
+        let Some(opts) = s.ret else {
+            return self
+                .cmd_sort(sort_criteria, charset, search_criteria, s.uid)
+                .await;
+        };
+        let found = self
+            .sorted_uids(sort_criteria, charset, search_criteria)
+            .await?;
+        if opts.save {
+            // `$` is a set of messages: its order does not matter, only which.
+            let mut saved = opts.saved_part(&found);
+            saved.sort_unstable();
+            saved.dedup();
+            self.set_saved(saved);
+        }
+        if opts.answers() {
+            let numbers = self.numbers_of(&found, s.uid);
+            let line = search::esort_response(tag.inner(), s.uid, &opts, &numbers);
+            self.conn
+                .send_raw(&line)
+                .await
+                .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+        }
+        Ok(Done::ok(format!("{name} completed")))
     }
 
     /// A command on `$`: the saved messages put in its place, then run as usual.

@@ -11,6 +11,7 @@ pub mod list_ext;
 pub mod mailbox;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod store;
 
 use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagPerm};

@@ -1,6 +1,6 @@
 //! The extension layer: command forms that imap-codec does not model (LIST-EXTENDED,
-//! ESEARCH's `SEARCH RETURN`, MULTIAPPEND, …) are parsed here from the bytes imap-codec
-//! rejected, and the responses it cannot encode are written here. Everything hand-parsed lives
+//! ESEARCH's `SEARCH RETURN`, ESORT's `SORT RETURN`, MULTIAPPEND, …) are parsed here from
+//! the bytes imap-codec rejected, and the responses it cannot encode are written here. Everything hand-parsed lives
 //! in this module and nowhere else.
 //!
 //! A command reaches this layer only after imap-codec has refused it, so the standard forms
@@ -27,6 +27,8 @@ use super::state::Needs;
 pub enum ExtCommand {
     /// SEARCH / UID SEARCH with RETURN (ESEARCH, SEARCHRES) or with `$` in its criteria.
     Search(search::ExtSearch),
+    /// SORT / UID SORT with RETURN (ESORT) or with `$` in its criteria.
+    Sort(search::ExtSort),
     /// FETCH / STORE / COPY / MOVE / UID EXPUNGE on `$`, the saved result (SEARCHRES).
     Saved(search::SavedRef),
     /// APPEND of several messages at once (MULTIAPPEND).
@@ -43,6 +45,8 @@ impl ExtCommand {
         match self {
             ExtCommand::Search(s) if s.uid => "UID SEARCH",
             ExtCommand::Search(_) => "SEARCH",
+            ExtCommand::Sort(s) if s.uid => "UID SORT",
+            ExtCommand::Sort(_) => "SORT",
             ExtCommand::Saved(s) => s.display_name(),
             ExtCommand::MultiAppend(_) => "APPEND",
             ExtCommand::CreateWithUse(_) => "CREATE",
@@ -53,7 +57,7 @@ impl ExtCommand {
     /// The state the command needs.
     pub fn needs(&self) -> Needs {
         match self {
-            ExtCommand::Search(_) | ExtCommand::Saved(_) => Needs::Selected,
+            ExtCommand::Search(_) | ExtCommand::Sort(_) | ExtCommand::Saved(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
         }
@@ -64,6 +68,7 @@ impl ExtCommand {
     pub fn uses_sequence_numbers(&self) -> bool {
         match self {
             ExtCommand::Search(s) => !s.uid,
+            ExtCommand::Sort(s) => !s.uid,
             ExtCommand::Saved(s) => !s.uid,
             ExtCommand::MultiAppend(_) => false,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
@@ -79,6 +84,8 @@ type Parser = fn(&mut Lexer<'_>) -> LexResult<ExtCommand>;
 const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "SEARCH", search::search),
     (true, "SEARCH", search::uid_search),
+    (false, "SORT", search::sort),
+    (true, "SORT", search::uid_sort),
     (false, "FETCH", search::fetch),
     (true, "FETCH", search::uid_fetch),
     (false, "STORE", search::store),

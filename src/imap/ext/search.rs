@@ -1,4 +1,5 @@
-//! ESEARCH (RFC 4731) and SEARCHRES (RFC 5182): the forms imap-codec does not parse.
+//! ESEARCH (RFC 4731), SEARCHRES (RFC 5182) and ESORT (RFC 5267 §3): the forms imap-codec
+//! does not parse.
 //!
 //! - `SEARCH RETURN (MIN MAX COUNT ALL SAVE) criteria` and its UID variant. Only the RETURN
 //!   clause is read here; the criteria go back through imap-codec's own SEARCH parser (as
@@ -7,8 +8,9 @@
 //!   and inside SEARCH criteria. The command is kept as bytes and `$` is replaced by the saved
 //!   messages when it runs ([`substitute`]), as UIDs or as the current sequence numbers
 //!   depending on where it stands; the result goes through imap-codec like any command.
-//! - The `* ESEARCH` response ([`esearch_response`]) and the compact sequence-set form
-//!   ([`compact_set`]) it and MULTIAPPEND's APPENDUID use.
+//! - `SORT RETURN (...)` and SORT with `$`, kept as bytes the same way ([`ExtSort`]).
+//! - The `* ESEARCH` response ([`esearch_response`], [`esort_response`] in sort order) and the
+//!   compact sequence-set form ([`compact_set`]) it and MULTIAPPEND's APPENDUID use.
 
 use super::lex::{LexResult, Lexer};
 use super::{ExtCommand, NOT_THIS_FORM};
@@ -22,17 +24,76 @@ pub struct ReturnOpts {
     pub count: bool,
     pub all: bool,
     pub save: bool,
+    /// PARTIAL (RFC 9394): a window of the result by position, 1-based; negative positions
+    /// count from the end (-1 is the last).
+    pub partial: Option<Partial>,
+}
+
+/// A PARTIAL range: `low:high` from the start, or `-low:-high` from the end; `low` is the
+/// smaller magnitude, and the response echoes the range in that order (`3:1` → `1:3`, as
+/// Dovecot does and RFC 9394's examples write it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partial {
+    pub from_end: bool,
+    pub low: u32,
+    pub high: u32,
+}
+
+impl Partial {
+    /// `1:100`, `100:1`, `-1:-100`; no zero, no mixed signs (RFC 9394 §3).
+    fn parse(s: &str) -> Option<Partial> {
+        let (a, b) = s.split_once(':')?;
+        let num = |t: &str| -> Option<i64> {
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let v: i64 = t.parse().ok()?;
+            (v != 0 && v.unsigned_abs() <= u64::from(u32::MAX)).then_some(v)
+        };
+        let (first, second) = (num(a)?, num(b)?);
+        if (first < 0) != (second < 0) {
+            return None;
+        }
+        let (x, y) = (first.unsigned_abs() as u32, second.unsigned_abs() as u32);
+        Some(Partial {
+            from_end: first < 0,
+            low: x.min(y),
+            high: x.max(y),
+        })
+    }
+
+    fn echo(&self) -> String {
+        let sign = if self.from_end { "-" } else { "" };
+        format!("{sign}{}:{sign}{}", self.low, self.high)
+    }
+
+    /// The part of `found` (in result order) this window covers.
+    pub fn window<'a>(&self, found: &'a [u32]) -> &'a [u32] {
+        let len = found.len();
+        let (lo, hi) = (self.low as usize, self.high as usize);
+        let (start, end) = if self.from_end {
+            (len.saturating_sub(hi), len.saturating_sub(lo - 1))
+        } else {
+            ((lo - 1).min(len), hi.min(len))
+        };
+        &found[start..end.max(start)]
+    }
 }
 
 impl ReturnOpts {
     /// Whether an ESEARCH response is sent: SAVE alone suppresses it (RFC 5182 §2.4).
     pub fn answers(&self) -> bool {
-        self.min || self.max || self.count || self.all
+        self.min || self.max || self.count || self.all || self.partial.is_some()
     }
 
     /// The part of the result SAVE keeps: with MIN and/or MAX but neither ALL nor COUNT only
     /// those messages, otherwise all of them (RFC 5182 §2.4).
     pub fn saved_part(&self, found: &[u32]) -> Vec<u32> {
+        if let Some(p) = self.partial {
+            // With PARTIAL, SAVE keeps the window the client asked for.
+            return p.window(found).to_vec();
+        }
         if (self.min || self.max) && !(self.all || self.count) {
             let mut out = Vec::new();
             if let (true, Some(&first)) = (self.min, found.first()) {
@@ -58,6 +119,16 @@ pub struct ExtSearch {
     pub ret: Option<ReturnOpts>,
     /// `[CHARSET x] criteria`, as sent (may hold `$`, literals), without the final CRLF.
     pub criteria: Vec<u8>,
+}
+
+/// SORT or UID SORT with RETURN (ESORT) or with `$` in its criteria.
+#[derive(Debug)]
+pub struct ExtSort {
+    pub uid: bool,
+    /// `None`: a plain SORT (it came here for its `$`), answered with `* SORT`.
+    pub ret: Option<ReturnOpts>,
+    /// `(keys) charset criteria`, as sent, without the final CRLF.
+    pub args: Vec<u8>,
 }
 
 /// FETCH / STORE / COPY / MOVE / UID EXPUNGE with `$` as its sequence set.
@@ -89,35 +160,55 @@ fn rest_of_command(lx: &Lexer<'_>) -> Vec<u8> {
     rest.strip_suffix(b"\r\n").unwrap_or(rest).to_vec()
 }
 
-fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> LexResult<ExtCommand> {
-    let ret = if lx.keyword("RETURN") {
-        lx.sp()?;
-        let words = lx.list(|l| l.atom().map(str::to_ascii_uppercase))?;
-        let mut opts = ReturnOpts::default();
-        for w in words {
-            match w.as_str() {
-                "MIN" => opts.min = true,
-                "MAX" => opts.max = true,
-                "COUNT" => opts.count = true,
-                "ALL" => opts.all = true,
-                "SAVE" => opts.save = true,
-                other => return Err(format!("Unknown SEARCH RETURN option {other}")),
+/// `RETURN (options) ` when it is next (the lexer is then past its trailing space).
+fn return_opts(lx: &mut Lexer<'_>, command: &str) -> LexResult<Option<ReturnOpts>> {
+    if !lx.keyword("RETURN") {
+        return Ok(None);
+    }
+    lx.sp()?;
+    let words = lx.list(|l| l.atom().map(str::to_ascii_uppercase))?;
+    let mut opts = ReturnOpts::default();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "MIN" => opts.min = true,
+            "MAX" => opts.max = true,
+            "COUNT" => opts.count = true,
+            "ALL" => opts.all = true,
+            "SAVE" => opts.save = true,
+            "PARTIAL" => {
+                let range = words.next().unwrap_or_default();
+                opts.partial = Some(Partial::parse(&range).ok_or_else(|| {
+                    format!("PARTIAL needs a range like 1:100 or -1:-100, not \"{range}\"")
+                })?);
             }
+            other => return Err(format!("Unknown {command} RETURN option {other}")),
         }
-        // RETURN () means ALL (RFC 4731 §3.1).
-        if opts == ReturnOpts::default() {
-            opts.all = true;
-        }
-        lx.sp()?;
-        Some(opts)
-    } else {
-        None
-    };
-    let criteria = rest_of_command(lx);
-    if ret.is_none() && !has_saved_marker(&criteria, true) {
-        // Neither RETURN nor `$`: a malformed plain SEARCH, imap-codec's rejection stands.
+    }
+    if opts.all && opts.partial.is_some() {
+        return Err("RETURN cannot have both ALL and PARTIAL (RFC 9394 §3)".into());
+    }
+    // RETURN () means ALL (RFC 4731 §3.1, RFC 5267 §3.1).
+    if opts == ReturnOpts::default() {
+        opts.all = true;
+    }
+    lx.sp()?;
+    Ok(Some(opts))
+}
+
+/// `[RETURN (...)] rest` of SEARCH or SORT: the options and the rest as sent. Neither RETURN
+/// nor `$`: a malformed plain command, imap-codec's rejection stands.
+fn returned(lx: &mut Lexer<'_>, command: &str) -> LexResult<(Option<ReturnOpts>, Vec<u8>)> {
+    let ret = return_opts(lx, command)?;
+    let rest = rest_of_command(lx);
+    if ret.is_none() && !has_saved_marker(&rest, true) {
         return Err(NOT_THIS_FORM.into());
     }
+    Ok((ret, rest))
+}
+
+fn parse_search(lx: &mut Lexer<'_>, uid: bool) -> LexResult<ExtCommand> {
+    let (ret, criteria) = returned(lx, "SEARCH")?;
     Ok(ExtCommand::Search(ExtSearch { uid, ret, criteria }))
 }
 
@@ -127,6 +218,21 @@ pub fn search(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
 
 pub fn uid_search(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     parse_search(lx, true)
+}
+
+/// `SORT RETURN (...) (keys) charset criteria` (ESORT, RFC 5267 §3) and SORT with `$` in
+/// its criteria; the part after RETURN goes back through imap-codec's SORT parser.
+fn parse_sort(lx: &mut Lexer<'_>, uid: bool) -> LexResult<ExtCommand> {
+    let (ret, args) = returned(lx, "SORT")?;
+    Ok(ExtCommand::Sort(ExtSort { uid, ret, args }))
+}
+
+pub fn sort(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_sort(lx, false)
+}
+
+pub fn uid_sort(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_sort(lx, true)
 }
 
 fn parse_saved(lx: &mut Lexer<'_>, uid: bool, name: &'static str) -> LexResult<ExtCommand> {
@@ -372,14 +478,27 @@ pub fn compact_set(nums: &[u32]) -> String {
     let mut sorted = nums.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
+    ordered_set(&sorted)
+}
+
+/// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` for `found` (ascending
+/// numbers, sequence numbers or UIDs as `uid` says). MIN, MAX and ALL are left out when
+/// nothing matched; COUNT is always given when asked (RFC 4731 §3.1).
+pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
+    eresponse(tag, uid, opts, found, compact_set)
+}
+
+/// Numbers in the order given as a sequence set: only ascending runs are compressed, so the
+/// set keeps a SORT's order (`24:27,30:31,17`; RFC 5267 §3.2).
+pub fn ordered_set(nums: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
+    while i < nums.len() {
+        let start = nums[i];
         let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+        while i + 1 < nums.len() && end.checked_add(1) == Some(nums[i + 1]) {
             i += 1;
-            end = sorted[i];
+            end = nums[i];
         }
         if !out.is_empty() {
             out.push(',');
@@ -394,10 +513,19 @@ pub fn compact_set(nums: &[u32]) -> String {
     out
 }
 
-/// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` for `found` (ascending
-/// numbers, sequence numbers or UIDs as `uid` says). MIN, MAX and ALL are left out when
-/// nothing matched; COUNT is always given when asked (RFC 4731 §3.1).
-pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
+/// The ESORT answer (RFC 5267 §3.2): `found` in sort order; MIN and MAX are the first and
+/// last message of that order, ALL keeps it.
+pub fn esort_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
+    eresponse(tag, uid, opts, found, ordered_set)
+}
+
+fn eresponse(
+    tag: &str,
+    uid: bool,
+    opts: &ReturnOpts,
+    found: &[u32],
+    set: fn(&[u32]) -> String,
+) -> Vec<u8> {
     // A tag is astring characters without quotes or backslashes, so it quotes as it is.
     let mut line = format!("* ESEARCH (TAG \"{tag}\")");
     if uid {
@@ -413,7 +541,16 @@ pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) 
         line.push_str(&format!(" COUNT {}", found.len()));
     }
     if opts.all && !found.is_empty() {
-        line.push_str(&format!(" ALL {}", compact_set(found)));
+        line.push_str(&format!(" ALL {}", set(found)));
+    }
+    if let Some(p) = opts.partial {
+        let part = p.window(found);
+        let part = if part.is_empty() {
+            "NIL".to_string()
+        } else {
+            set(part)
+        };
+        line.push_str(&format!(" PARTIAL ({} {part})", p.echo()));
     }
     line.push_str("\r\n");
     line.into_bytes()
@@ -496,6 +633,120 @@ mod tests {
     }
 
     #[test]
+    fn partial_ranges() {
+        let ExtCommand::Search(s) = parsed("a SEARCH RETURN (COUNT PARTIAL -1:-3) ALL\r\n") else {
+            panic!()
+        };
+        let p = s.ret.unwrap().partial.unwrap();
+        let found = [2, 4, 6, 8, 10];
+        assert_eq!(p.window(&found), [6, 8, 10]);
+        let p = Partial::parse("2:3").unwrap();
+        assert_eq!(p.window(&found), [4, 6]);
+        let p = Partial::parse("3:2").unwrap();
+        assert_eq!(p.window(&found), [4, 6]);
+        assert!(Partial::parse("6:9").unwrap().window(&found).is_empty());
+        assert_eq!(Partial::parse("-5:-9").unwrap().window(&found), [2]);
+        assert_eq!(
+            Partial::parse("1:4294967295").unwrap().window(&found),
+            found
+        );
+        for bad in [
+            "0:5",
+            "1:-5",
+            "-1:5",
+            "1",
+            "a:b",
+            "1:",
+            ":2",
+            "1:4294967296",
+            "--1:-2",
+        ] {
+            assert!(Partial::parse(bad).is_none(), "{bad}");
+        }
+        for (raw, why) in [
+            (
+                "a SEARCH RETURN (PARTIAL 0:1) ALL\r\n",
+                "PARTIAL needs a range like 1:100 or -1:-100, not \"0:1\"",
+            ),
+            (
+                "a SEARCH RETURN (PARTIAL) ALL\r\n",
+                "PARTIAL needs a range like 1:100 or -1:-100, not \"\"",
+            ),
+            (
+                "a SORT RETURN (ALL PARTIAL 1:2) (DATE) UTF-8 ALL\r\n",
+                "RETURN cannot have both ALL and PARTIAL (RFC 9394 §3)",
+            ),
+        ] {
+            match super::super::parse(raw.as_bytes()) {
+                Some(Err((_, e))) => assert_eq!(e, why, "{raw}"),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+        let opts = ReturnOpts {
+            count: true,
+            partial: Partial::parse("-1:-2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            esearch_response("a3", true, &opts, &[3, 4, 9]),
+            b"* ESEARCH (TAG \"a3\") UID COUNT 3 PARTIAL (-1:-2 4,9)\r\n"
+        );
+        assert_eq!(
+            esort_response("a4", false, &opts, &[9, 4, 3]),
+            b"* ESEARCH (TAG \"a4\") COUNT 3 PARTIAL (-1:-2 4,3)\r\n"
+        );
+        assert_eq!(
+            esearch_response("a5", false, &opts, &[]),
+            b"* ESEARCH (TAG \"a5\") COUNT 0 PARTIAL (-1:-2 NIL)\r\n"
+        );
+        assert_eq!(opts.saved_part(&[3, 4, 9]), [4, 9]);
+    }
+
+    #[test]
+    fn sort_return_forms() {
+        let ExtCommand::Sort(s) =
+            parsed("a UID SORT RETURN (max ALL) (REVERSE DATE) UTF-8 ALL\r\n")
+        else {
+            panic!()
+        };
+        assert!(s.uid);
+        let o = s.ret.unwrap();
+        assert!(o.max && o.all && !o.min && !o.count && !o.save);
+        assert_eq!(s.args, b"(REVERSE DATE) UTF-8 ALL");
+        let ExtCommand::Sort(s) = parsed("a SORT RETURN () (DATE) UTF-8 SEEN\r\n") else {
+            panic!()
+        };
+        assert!(!s.uid && s.ret.unwrap().all);
+        let ExtCommand::Sort(s) = parsed("a SORT (DATE) UTF-8 $\r\n") else {
+            panic!()
+        };
+        assert!(s.ret.is_none());
+        // A plain SORT without `$` is not this layer's: imap-codec's answer stands.
+        assert!(super::super::parse(b"a SORT (DATE) UTF-8 BLAH\r\n").is_none());
+        match super::super::parse(b"a SORT RETURN (FUZZY) (DATE) UTF-8 ALL\r\n") {
+            Some(Err((_, why))) => assert_eq!(why, "Unknown SORT RETURN option FUZZY"),
+            other => panic!("{other:?}"),
+        }
+        // Sort order kept: only ascending runs are compressed.
+        assert_eq!(
+            ordered_set(&[24, 25, 26, 30, 31, 17, 5, 4, 3]),
+            "24:26,30:31,17,5,4,3"
+        );
+        let all = ReturnOpts {
+            min: true,
+            max: true,
+            count: true,
+            all: true,
+            save: false,
+            partial: None,
+        };
+        assert_eq!(
+            esort_response("a2", false, &all, &[8, 5, 4, 6, 7]),
+            b"* ESEARCH (TAG \"a2\") MIN 8 MAX 7 COUNT 5 ALL 8,5,4,6:7\r\n"
+        );
+    }
+
+    #[test]
     fn response_forms() {
         assert_eq!(compact_set(&[1, 2, 3, 5, 7, 8, 10]), "1:3,5,7:8,10");
         assert_eq!(compact_set(&[4]), "4");
@@ -505,6 +756,7 @@ mod tests {
             count: true,
             all: true,
             save: false,
+            partial: None,
         };
         assert_eq!(
             esearch_response("a1", true, &all, &[2, 3, 4, 9]),
