@@ -216,6 +216,10 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
     }
     let ctx = Context::with_tls(store, config, tls);
     async_std::task::block_on(async {
+        // Signals are handled before anything says the server is up: a SIGHUP (reload) or
+        // SIGTERM sent as soon as the "listening" line appears must not meet the default
+        // action, which ends the process.
+        watch_signals(ctx.clone())?;
         let plain = server::bind_all(&listen, ctx.tls.is_some()).await?;
         let implicit = server::bind_all(&args.tls_listen, true).await?;
         for (l, kind) in plain
@@ -246,7 +250,6 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         for p in &args.lmtp_socket {
             lmtp_listeners.push(lmtp::bind_unix(p).await?);
         }
-        watch_signals(ctx.clone())?;
         let mut lmtp_tasks = Vec::new();
         for l in lmtp_listeners {
             log::info!("liteimap accepting LMTP on {}", l.describe());

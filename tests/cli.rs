@@ -57,11 +57,10 @@ impl Served {
 
     /// Start `serve` through `cmd` (the binary itself, or a shell that sets the umask first).
     fn start_from(mut cmd: Command, db: &Path) -> Self {
-        let port = free_port();
         let mut child = cmd
             .arg("--db")
             .arg(db)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -80,11 +79,16 @@ impl Served {
         });
         let mut s = Served {
             child,
-            port,
+            port: 0,
             stderr: rx,
             startup: Vec::new(),
         };
         s.startup = s.wait_for_line("listening on");
+        s.port = s
+            .startup
+            .last()
+            .and_then(|l| listening_port(l))
+            .expect("no port in the log line");
         s
     }
 
@@ -432,11 +436,10 @@ fn demo_user_and_sigterm() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "demo\t0 messages\n");
     drop(s);
     let db2 = dir.path().join("d2.db");
-    let port = free_port();
     let mut child = Command::new(BIN)
         .arg("--db")
         .arg(&db2)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -459,6 +462,10 @@ fn demo_user_and_sigterm() {
         }
     }
     let pass = pass.unwrap_or_else(|| panic!("no demo password in {lines:?}"));
+    let port = lines
+        .last()
+        .and_then(|l| listening_port(l))
+        .expect("no port in the log line");
     assert!(pass.len() >= 12, "{pass}");
     // The password is not logged anywhere else.
     assert_eq!(lines.iter().filter(|l| l.contains(&pass)).count(), 1);
@@ -753,32 +760,34 @@ fn serve_listens_on_every_address_given() {
     let db = dir.path().join("l.db");
     let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
     assert!(o.status.success());
-    let (p1, p2) = (free_port(), free_port());
     let mut child = Command::new(BIN)
         .arg("--db")
         .arg(&db)
         .args([
             "serve",
             "--listen",
-            &format!("127.0.0.1:{p1}"),
+            "127.0.0.1:0",
             "--listen",
-            &format!("127.0.0.1:{p2}"),
+            "127.0.0.1:0",
         ])
-        .stderr(Stdio::null())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for p in [p1, p2] {
-        let s = loop {
-            match TcpStream::connect(("127.0.0.1", p)) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(e) => panic!("{p}: {e}"),
+    // Both listeners are bound before either is logged; each log line names its port.
+    let mut ports = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(p) = listening_port(&line) {
+            ports.push(p);
+            if ports.len() == 2 {
+                break;
             }
-        };
-        drop(s);
+        }
+    }
+    assert_eq!(ports.len(), 2, "the server did not log two listeners");
+    assert_ne!(ports[0], ports[1]);
+    for p in ports {
         let mut c = Client::connect(p);
         c.greeting = c.read_line();
         assert_eq!(

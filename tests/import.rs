@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -433,13 +432,12 @@ fn serve_import_testdata_for_imaplib_and_curl() {
     let dir = TempDir::new("imp-serve");
     let db = dir.path().join("serve.db");
     database_with_alice(&db);
-    let port = free_port();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let _child = Child(
         Command::new(env!("CARGO_BIN_EXE_liteimap"))
             .arg("--db")
             .arg(&db)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--user", "alice", "--import"])
             .arg(testdata())
             .stdin(Stdio::null())
@@ -447,16 +445,18 @@ fn serve_import_testdata_for_imaplib_and_curl() {
             .spawn()
             .unwrap(),
     );
-    let mut up = false;
-    for _ in 0..500 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
+    // The server logs its port once it listens (after the import): wait for that line.
+    let mut port = None;
+    for _ in 0..1500 {
+        let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+        port = log.lines().find_map(listening_port);
+        if port.is_some() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-    assert!(up, "server did not start: {log}");
+    let port = port.unwrap_or_else(|| panic!("server did not start: {log}"));
     // Every fixture but the one with no header at all, in file-name order.
     let names: Vec<String> = fixture_names()
         .into_iter()

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TempDir, TestServer, ALICE, BOB};
+use common::{port_after, TempDir, TestServer, ALICE, BOB};
 use liteimap::lmtp;
 
 struct Lmtp {
@@ -567,20 +567,12 @@ fn serve_flags_start_lmtp_listeners() {
     let store = liteimap::store::Store::open(&db).unwrap();
     store.create_user("alice", "x").unwrap();
     drop(store);
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (imap, lmtp_port) = (free(), free());
     let sock = dir.path().join("lmtp.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
         .arg("--db")
         .arg(&db)
-        .args(["serve", "--listen", &format!("127.0.0.1:{imap}")])
-        .args(["--lmtp-listen", &format!("0.0.0.0:{lmtp_port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--lmtp-listen", "0.0.0.0:0"])
         .arg("--lmtp-socket")
         .arg(&sock)
         .args(["--lmtp-domain", "Example.ORG"])
@@ -595,6 +587,10 @@ fn serve_flags_start_lmtp_listeners() {
         assert!(err.read_line(&mut log).unwrap() > 0, "{log}");
     }
     assert!(log.contains("LMTP has no authentication"), "{log}");
+    let lmtp_port = log
+        .lines()
+        .find_map(|l| port_after(l, "accepting LMTP on "))
+        .expect("no LMTP port in the log");
 
     let mut c = Raw::connect_any(TcpStream::connect(("127.0.0.1", lmtp_port)).unwrap());
     assert!(c.cmd("LHLO x").starts_with("250-"));

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,28 +28,27 @@ impl Drop for Server {
 
 impl Server {
     fn start(db: &Path, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .arg("--db")
             .arg(db)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--max-user-connections-per-ip", "100"])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // The port is in the line that says the server listens; the rest of the log is
+        // drained so the server never blocks on a full pipe.
+        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = log
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| listening_port(&l))
+            .expect("server did not start");
+        std::thread::spawn(move || log.for_each(drop));
         Server { child, port }
     }
 

@@ -91,11 +91,10 @@ fn refused_connections_are_logged_as_a_summary_not_one_line_each() {
     let dir = TempDir::new("logflood");
     let db = dir.path().join("t.db");
     database_with_alice(&db);
-    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
         .arg("--db")
         .arg(&db)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args([
             "--max-connections",
             "4",
@@ -123,6 +122,10 @@ fn refused_connections_are_logged_as_a_summary_not_one_line_each() {
         }
     };
     until("listening on", &mut lines);
+    let port = lines
+        .last()
+        .and_then(|l| listening_port(l))
+        .expect("no port in the log line");
     // Four users fill --max-connections; thirty more connections are refused, and ten
     // strangers waiting to log in are closed one after another to make room.
     let users: Vec<Client> = (0..3)

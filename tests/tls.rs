@@ -510,11 +510,6 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
         })
         .unwrap();
     assert!(st.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut child = Command::new(exe)
         .args([
             "--db",
@@ -523,21 +518,25 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .arg("--tls-listen")
-        .arg(format!("127.0.0.1:{port}"))
+        .args(["--tls-listen", "127.0.0.1:0"])
         .arg("--cert")
         .arg(&cert)
         .arg("--key")
         .arg(&key)
-        .stderr(std::process::Stdio::null())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Listening once the TLS listener's line is logged; that line names its port. The rest
+    // of the log is drained so the server never blocks on a full pipe.
+    let mut log = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let port = log
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("IMAP over TLS"))
+        .and_then(|l| listening_port(&l))
+        .expect("no TLS port in the log");
+    std::thread::spawn(move || log.for_each(drop));
     // One long-lived TLS session, its certificate, then a new certificate and SIGHUP; the old
     // session keeps working and a new one gets the new certificate.
     let script = format!(
@@ -754,16 +753,16 @@ fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
     let (cert, key) = make_cert(dir.path(), "live");
     let (other_cert, _) = make_cert(dir.path(), "other");
     let first_der = cert_der(&cert);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
         .arg("--db")
         .arg(dir.path().join("h.db"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls-listen"])
-        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--cert")
         .arg(&cert)
         .arg("--key")
@@ -782,7 +781,7 @@ fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
         }
         panic!("the server ended without logging {needle:?}");
     };
-    until(&format!("127.0.0.1:{port}"));
+    let port = listening_port(&until("IMAP over TLS")).expect("no port in the log line");
     std::fs::copy(&other_cert, &cert).unwrap();
     let st = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])

@@ -314,13 +314,18 @@ pub fn database_with_alice(db: &Path) {
     store.create_user(ALICE.0, &hash).unwrap();
 }
 
-/// A loopback port that was free a moment ago (for a child process to listen on).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port in a `liteimap listening on 127.0.0.1:PORT (…)` log line. A test starts the binary
+/// with `--listen 127.0.0.1:0` and reads the port it got, rather than reserving a free port and
+/// releasing it for the child, which another test may take in between.
+pub fn listening_port(line: &str) -> Option<u16> {
+    port_after(line, "listening on ")
+}
+
+/// The port of the `host:port` that follows `marker` in a log line.
+pub fn port_after(line: &str, marker: &str) -> Option<u16> {
+    let (_, rest) = line.split_once(marker)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 /// Put a message straight into the store (the import/delivery path), for bytes that APPEND
