@@ -1,8 +1,11 @@
 //! Password guessing: failed logins counted per client address and per target user name,
 //! across connections, and an address's attempts taken one at a time.
 //!
-//! - Every LOGIN / AUTHENTICATE from an address waits for the previous one from that address
-//!   to be answered: a hundred connections guessing in parallel guess one after another.
+//! - While an address has recent failures, every LOGIN / AUTHENTICATE from it waits for the
+//!   previous one from that address to be answered: a hundred connections guessing in
+//!   parallel guess one after another from their first failure on. An address without
+//!   recent failures logs in in parallel (a webmail on 127.0.0.1, an office behind one NAT
+//!   address), so good logins do not queue behind each other.
 //! - A failure is answered after `base × 2^(n-1)` (n capped at 5, so at most 16 × `base`),
 //!   where n is the largest of the address's, the target name's (this one included) and the
 //!   connection's failures; the address's next attempt waits for that answer. Recent = within
@@ -29,6 +32,14 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct Address {
     turn: async_std::sync::Mutex<()>,
     in_flight: AtomicUsize,
+    /// When a login from this address last failed: attempts take turns while that is recent.
+    last_failure: Mutex<Option<Instant>>,
+}
+
+impl Address {
+    fn failing(&self) -> bool {
+        lock(&self.last_failure).is_some_and(|t| t.elapsed() < FAILURE_MEMORY)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -56,7 +67,7 @@ pub struct LoginThrottle {
     max_in_flight: AtomicUsize,
 }
 
-/// An attempt's turn: while it lives, no other attempt from the address runs.
+/// An attempt's turn: while it lives, no other attempt from a failing address runs.
 pub struct Turn<'a> {
     address: Option<&'a Address>,
     _guard: Option<async_std::sync::MutexGuard<'a, ()>>,
@@ -123,6 +134,7 @@ impl LoginThrottle {
                     Arc::new(Address {
                         turn: async_std::sync::Mutex::new(()),
                         in_flight: AtomicUsize::new(0),
+                        last_failure: Mutex::new(None),
                     }),
                     Count {
                         failures: 0,
@@ -134,7 +146,8 @@ impl LoginThrottle {
             .clone()
     }
 
-    /// Wait for the address's turn (none for a connection without an address: stdio).
+    /// Wait for the address's turn while it has recent failures; at once otherwise (and for a
+    /// connection without an address: stdio).
     pub async fn turn<'a>(&self, address: Option<&'a Address>) -> Turn<'a> {
         let Some(a) = address else {
             return Turn {
@@ -142,12 +155,16 @@ impl LoginThrottle {
                 _guard: None,
             };
         };
-        let guard = a.turn.lock().await;
+        let guard = if a.failing() {
+            Some(a.turn.lock().await)
+        } else {
+            None
+        };
         let now = a.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         Turn {
             address: Some(a),
-            _guard: Some(guard),
+            _guard: guard,
         }
     }
 
@@ -164,7 +181,10 @@ impl LoginThrottle {
             Some(ip) => {
                 let mut a = lock(&self.addresses);
                 match a.get_mut(&ip) {
-                    Some((_, c)) => bump(c),
+                    Some((addr, c)) => {
+                        *lock(&addr.last_failure) = Some(now);
+                        bump(c)
+                    }
                     None => 0,
                 }
             }
@@ -238,6 +258,9 @@ mod tests {
     fn attempts_from_one_address_take_turns() {
         let t = Arc::new(LoginThrottle::new(Duration::ZERO));
         let ip: IpAddr = [10, 0, 0, 1].into();
+        let _ = t.address(ip);
+        // The address's first failure: from now on its attempts take turns.
+        t.failure(Some(ip), "alice");
         async_std::task::block_on(async {
             let mut tasks = Vec::new();
             for _ in 0..20 {
@@ -254,6 +277,32 @@ mod tests {
             }
         });
         assert_eq!(t.max_in_flight(), 1);
-        assert_eq!(t.address_failures(ip), 20);
+        assert_eq!(t.address_failures(ip), 21);
+    }
+
+    /// Without recent failures an address's attempts do not wait for each other; after one
+    /// failure the second waits while the first holds its turn.
+    #[test]
+    fn only_a_failing_address_takes_turns() {
+        let t = LoginThrottle::new(Duration::ZERO);
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let a = t.address(ip);
+        // A turn that is not free stays pending however long it is given; 50 ms is plenty
+        // for one that is free, which completes at the first poll.
+        let second = |t: &LoginThrottle| {
+            async_std::task::block_on(async_std::future::timeout(
+                Duration::from_millis(50),
+                t.turn(Some(&a)),
+            ))
+            .is_ok()
+        };
+        let first = async_std::task::block_on(t.turn(Some(&a)));
+        assert!(second(&t), "a good address waited for its own other login");
+        drop(first);
+        t.failure(Some(ip), "alice");
+        let first = async_std::task::block_on(t.turn(Some(&a)));
+        assert!(!second(&t), "a failing address ran two attempts at once");
+        drop(first);
+        assert!(second(&t));
     }
 }
