@@ -317,6 +317,7 @@ impl Context {
                 caps.push(Capability::Namespace);
                 caps.push(Capability::Id);
                 caps.push(Capability::Enable);
+                caps.push(Capability::CondStore);
                 for name in [
                     "CHILDREN",
                     "SPECIAL-USE",

@@ -13,6 +13,7 @@ use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::response::Data;
 
+use super::cmd::fetch::modseq_item;
 use super::cmd::mailbox::nz;
 use super::cmd::{fetch_flags, flag_from_store, SYSTEM_FLAGS};
 use super::session::Session;
@@ -65,12 +66,12 @@ impl Session {
         for (uid, modseq, flags) in changes.changed {
             if uid > max_known {
                 new_uids.push(uid);
-                flag_updates.push((uid, flags)); // for its keywords; no seq yet, so no FETCH
+                flag_updates.push((uid, modseq, flags)); // for its keywords; no seq yet, so no FETCH
             } else if sel.view.seq(uid).is_some()
                 && !sel.pending_expunges.contains(&uid)
                 && !sel.own_modseqs.contains(&modseq)
             {
-                flag_updates.push((uid, flags));
+                flag_updates.push((uid, modseq, flags));
             }
         }
         let mut never_numbered = Vec::new();
@@ -99,7 +100,7 @@ impl Session {
         // 2. Flag changes by others, and a new FLAGS list if they brought new keywords.
         let mut new_keywords = BTreeSet::new();
         if let Some(sel) = self.state.selected() {
-            for (_, flags) in &flag_updates {
+            for (_, _, flags) in &flag_updates {
                 for f in flags {
                     if !f.starts_with('\\')
                         && !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f))
@@ -112,7 +113,8 @@ impl Session {
         if !new_keywords.is_empty() {
             self.announce_keywords(new_keywords).await?;
         }
-        for (uid, flags) in flag_updates {
+        let condstore = self.condstore;
+        for (uid, modseq, flags) in flag_updates {
             let Some(sel) = self.state.selected() else {
                 break;
             };
@@ -120,7 +122,13 @@ impl Session {
                 continue;
             };
             let recent = sel.recent.contains(&uid);
-            let items = Vec1::from(MessageDataItem::Flags(fetch_flags(&flags, recent)));
+            let flags = MessageDataItem::Flags(fetch_flags(&flags, recent));
+            // RFC 7162 §3.1: once CONDSTORE is on, an unsolicited FETCH carries MODSEQ.
+            let items = if condstore {
+                Vec1::unvalidated(vec![flags, modseq_item(modseq)])
+            } else {
+                Vec1::from(flags)
+            };
             self.data(Data::Fetch {
                 seq: nz(seq),
                 items,

@@ -75,9 +75,10 @@ impl Session {
         Ok(Done::ok("ID completed"))
     }
 
-    /// Nothing we implement needs enabling (no CONDSTORE, QRESYNC or UTF8=ACCEPT yet), so the
-    /// answer is an empty ENABLED whatever was asked (RFC 5161 §3.1: unknown or unsupported
-    /// extensions are ignored, not an error).
+    /// ENABLE (RFC 5161): CONDSTORE is the one extension here that needs enabling; anything
+    /// else asked for is ignored, not an error (§3.1). ENABLED lists CONDSTORE whenever it is
+    /// asked for, also when already on (as Dovecot does), so a client never concludes from a
+    /// repeated ENABLE that it is off.
     pub(crate) async fn cmd_enable(
         &mut self,
         capabilities: Vec<CapabilityEnable<'static>>,
@@ -89,7 +90,7 @@ impl Session {
             ));
         }
         log::debug!(
-            "session {} ({}): ENABLE {} (none supported)",
+            "session {} ({}): ENABLE {}",
             self.id,
             self.peer,
             capabilities
@@ -98,8 +99,13 @@ impl Session {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        let mut enabled = Vec::new();
+        if capabilities.contains(&CapabilityEnable::CondStore) {
+            self.condstore = true;
+            enabled.push(CapabilityEnable::CondStore);
+        }
         self.data(Data::Enabled {
-            capabilities: Vec::new(),
+            capabilities: enabled,
         })
         .await?;
         Ok(Done::ok("ENABLE completed"))

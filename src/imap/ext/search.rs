@@ -397,7 +397,15 @@ pub fn compact_set(nums: &[u32]) -> String {
 /// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` for `found` (ascending
 /// numbers, sequence numbers or UIDs as `uid` says). MIN, MAX and ALL are left out when
 /// nothing matched; COUNT is always given when asked (RFC 4731 §3.1).
-pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
+/// `* ESEARCH ...`; `modseq` is the `MODSEQ n` of a search that used MODSEQ (RFC 7162 §3.1.5),
+/// left out when nothing matched.
+pub fn esearch_response(
+    tag: &str,
+    uid: bool,
+    opts: &ReturnOpts,
+    found: &[u32],
+    modseq: Option<u64>,
+) -> Vec<u8> {
     // A tag is astring characters without quotes or backslashes, so it quotes as it is.
     let mut line = format!("* ESEARCH (TAG \"{tag}\")");
     if uid {
@@ -414,6 +422,9 @@ pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) 
     }
     if opts.all && !found.is_empty() {
         line.push_str(&format!(" ALL {}", compact_set(found)));
+    }
+    if let (Some(m), false) = (modseq, found.is_empty()) {
+        line.push_str(&format!(" MODSEQ {m}"));
     }
     line.push_str("\r\n");
     line.into_bytes()
@@ -507,11 +518,21 @@ mod tests {
             save: false,
         };
         assert_eq!(
-            esearch_response("a1", true, &all, &[2, 3, 4, 9]),
+            esearch_response("a1", true, &all, &[2, 3, 4, 9], None),
             b"* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 COUNT 4 ALL 2:4,9\r\n"
         );
         assert_eq!(
-            esearch_response("a1", false, &all, &[]),
+            esearch_response("a1", false, &all, &[], None),
+            b"* ESEARCH (TAG \"a1\") COUNT 0\r\n"
+        );
+        // RFC 7162 §3.1.5: a search that used MODSEQ ends with the highest modseq, except
+        // when nothing matched.
+        assert_eq!(
+            esearch_response("a1", true, &all, &[2, 3, 4, 9], Some(917)),
+            b"* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 COUNT 4 ALL 2:4,9 MODSEQ 917\r\n"
+        );
+        assert_eq!(
+            esearch_response("a1", false, &all, &[], Some(917)),
             b"* ESEARCH (TAG \"a1\") COUNT 0\r\n"
         );
         let min_save = ReturnOpts {
