@@ -318,6 +318,7 @@ impl Context {
                 caps.push(Capability::Id);
                 caps.push(Capability::Enable);
                 caps.push(Capability::CondStore);
+                caps.push(Capability::QResync);
                 for name in [
                     "CHILDREN",
                     "SPECIAL-USE",

@@ -150,14 +150,14 @@ fn condstore_every_form() {
             "TAG OK STATUS completed"
         ]
     );
-    // QRESYNC is not offered: its forms are BAD, not ignored.
+    // QRESYNC's forms are BAD until ENABLE QRESYNC (RFC 7162 §3.2.5, §3.2.6).
     assert_eq!(
         c.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)"),
-        vec!["TAG BAD VANISHED needs QRESYNC, which is not supported"]
+        vec!["TAG BAD VANISHED needs ENABLE QRESYNC first"]
     );
     assert_eq!(
         c.cmd("SELECT INBOX (QRESYNC (1 2))"),
-        vec!["TAG BAD QRESYNC is not supported"]
+        vec!["TAG BAD QRESYNC parameters need ENABLE QRESYNC first"]
     );
 }
 

@@ -82,6 +82,9 @@ pub struct Session {
     /// CONDSTORE is enabled (RFC 7162 §3.1: by ENABLE, SELECT/EXAMINE (CONDSTORE) or the first
     /// command that uses a modseq): every FETCH that reports flags also reports MODSEQ.
     pub(crate) condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2.3, by ENABLE QRESYNC only; implies CONDSTORE):
+    /// expunges are announced as `* VANISHED uids`.
+    pub(crate) qresync: bool,
 }
 
 impl Session {
@@ -102,6 +105,7 @@ impl Session {
             pipelined: 0,
             started: std::time::Instant::now(),
             condstore: false,
+            qresync: false,
         }
     }
 

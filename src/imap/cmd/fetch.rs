@@ -74,16 +74,31 @@ impl Session {
             MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
         };
         let mut changed_since = None;
+        let mut vanished = false;
         for m in modifiers {
             match m {
                 FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
-                // RFC 7162 §3.2.6: VANISHED needs QRESYNC enabled, which is not offered here.
-                FetchModifier::Vanished => {
-                    return Err(CmdError::bad(
-                        "VANISHED needs QRESYNC, which is not supported",
-                    ))
-                }
+                FetchModifier::Vanished => vanished = true,
             }
+        }
+        if vanished {
+            // RFC 7162 §3.2.6: only UID FETCH, with CHANGEDSINCE, once QRESYNC is enabled.
+            if !self.qresync {
+                return Err(CmdError::bad("VANISHED needs ENABLE QRESYNC first"));
+            }
+            let (true, Some(since)) = (uid, changed_since) else {
+                return Err(CmdError::bad("VANISHED needs UID FETCH and CHANGEDSINCE"));
+            };
+            let mailbox = self
+                .state
+                .selected()
+                .map(|s| s.mailbox)
+                .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+            let gone = self
+                .db(move |s| s.changes_since(mailbox, since))
+                .await?
+                .expunged;
+            self.vanished_earlier(&gone, Some(&set)).await?;
         }
         if changed_since.is_some() && !items.contains(&MessageDataItemName::ModSeq) {
             // RFC 7162 §3.1.4.1: CHANGEDSINCE implies the MODSEQ item.

@@ -75,10 +75,10 @@ impl Session {
         Ok(Done::ok("ID completed"))
     }
 
-    /// ENABLE (RFC 5161): CONDSTORE is the one extension here that needs enabling; anything
-    /// else asked for is ignored, not an error (§3.1). ENABLED lists CONDSTORE whenever it is
-    /// asked for, also when already on (as Dovecot does), so a client never concludes from a
-    /// repeated ENABLE that it is off.
+    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions here that need enabling;
+    /// anything else asked for is ignored, not an error (§3.1). ENABLED lists each whenever it
+    /// is asked for, also when already on (as Dovecot does), so a client never concludes from
+    /// a repeated ENABLE that it is off.
     pub(crate) async fn cmd_enable(
         &mut self,
         capabilities: Vec<CapabilityEnable<'static>>,
@@ -100,9 +100,19 @@ impl Session {
                 .join(" ")
         );
         let mut enabled = Vec::new();
-        if capabilities.contains(&CapabilityEnable::CondStore) {
-            self.condstore = true;
-            enabled.push(CapabilityEnable::CondStore);
+        for c in capabilities {
+            match &c {
+                CapabilityEnable::CondStore => self.condstore = true,
+                // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                CapabilityEnable::Other(_) if c.to_string().eq_ignore_ascii_case("QRESYNC") => {
+                    self.qresync = true;
+                    self.condstore = true;
+                }
+                _ => continue,
+            }
+            if !enabled.contains(&c) {
+                enabled.push(c);
+            }
         }
         self.data(Data::Enabled {
             capabilities: enabled,

@@ -21,16 +21,23 @@ impl Session {
         parameters: Vec<SelectParameter>,
         read_only: bool,
     ) -> CmdResult<Done> {
-        if parameters
-            .iter()
-            .any(|p| matches!(p, SelectParameter::QResync { .. }))
-        {
-            // RFC 7162 §3.2.5: QRESYNC parameters without ENABLE QRESYNC are BAD; QRESYNC is
-            // neither advertised nor enabled here.
-            return Err(CmdError::bad("QRESYNC is not supported"));
-        }
-        if parameters.contains(&SelectParameter::CondStore) {
-            self.condstore = true;
+        let mut resync = None;
+        for p in parameters {
+            match p {
+                SelectParameter::CondStore => self.condstore = true,
+                // RFC 7162 §3.2.5: QRESYNC parameters without ENABLE QRESYNC are BAD.
+                SelectParameter::QResync { .. } if !self.qresync => {
+                    return Err(CmdError::bad(
+                        "QRESYNC parameters need ENABLE QRESYNC first",
+                    ))
+                }
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => resync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids)),
+            }
         }
         // Whatever happens next, the previous mailbox is no longer selected (RFC 3501 §6.3.1);
         // RFC 7162 §3.2.11: `[CLOSED]` marks where its responses end.
@@ -128,6 +135,10 @@ impl Session {
         // The snapshot may be newer than the row read before it; sync catches up from the
         // row's modseq, which is never newer than the snapshot.
         self.state = State::Selected(user, Box::new(selected));
+        // A wrong UIDVALIDITY makes it a plain SELECT (RFC 7162 §3.2.5).
+        if let Some((_, since, known)) = resync.filter(|r| r.0 == snapshot.mailbox.uidvalidity) {
+            self.resync(since, known.as_ref()).await?;
+        }
         log::debug!("session {} ({}): selected {}", self.id, self.peer, name);
         if read_only {
             Ok(Done::with_code(Code::ReadOnly, "EXAMINE completed"))

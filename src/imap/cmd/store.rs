@@ -295,7 +295,7 @@ fn runs(numbers: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
 
 /// Numbers as a sequence set with consecutive runs as ranges (`[MODIFIED 1:3,7]`); `None`
 /// when there are none.
-fn sequence_set(numbers: &[u32]) -> Option<SequenceSet> {
+pub(crate) fn sequence_set(numbers: &[u32]) -> Option<SequenceSet> {
     let seqs: Vec<Sequence> = runs(numbers.iter().copied())
         .into_iter()
         .map(|(lo, hi)| {
