@@ -200,17 +200,36 @@ fn condstore_is_enabled_by_first_use() {
         "{r:?}"
     );
 
+    // So does LIST-STATUS with HIGHESTMODSEQ.
+    let mut e = srv.login(ALICE);
+    assert_eq!(
+        e.cmd("LIST \"\" INBOX RETURN (STATUS (HIGHESTMODSEQ))"),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" INBOX",
+            "* STATUS INBOX (HIGHESTMODSEQ 7)",
+            "TAG OK LIST completed",
+        ]
+    );
+    e.cmd("SELECT INBOX");
+    assert_eq!(
+        e.cmd("STORE 3 +FLAGS (\\Flagged)"),
+        vec![
+            "* 3 FETCH (FLAGS (\\Flagged) MODSEQ (8))",
+            "TAG OK STORE completed"
+        ]
+    );
+
     // SELECT ... (CONDSTORE) enables it for a new session.
     let mut d = srv.login(ALICE);
     let r = d.cmd("SELECT INBOX (CONDSTORE)");
     assert!(
-        r.contains(&"* OK [HIGHESTMODSEQ 7] Highest".to_string()),
+        r.contains(&"* OK [HIGHESTMODSEQ 8] Highest".to_string()),
         "{r:?}"
     );
     assert_eq!(
         d.cmd("STORE 3 +FLAGS (\\Answered)"),
         vec![
-            "* 3 FETCH (FLAGS (\\Answered) MODSEQ (8))",
+            "* 3 FETCH (FLAGS (\\Answered \\Flagged) MODSEQ (9))",
             "TAG OK STORE completed"
         ]
     );
