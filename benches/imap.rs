@@ -14,6 +14,8 @@
 //!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
 //!                                            # a 45 MB message of 4.5 M MIME parts (8)
 //!   cargo bench --bench imap -- sort [N]     # SORT/THREAD on N threaded messages (100,000)
+//!   cargo bench --bench imap -- resync [N]   # QRESYNC SELECT vs SELECT + FETCH 1:* (UID FLAGS)
+//!                                            # after 10 flag changes and 5 expunges (100,000)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -1006,6 +1008,56 @@ fn bench_sort(count: usize) {
     println!("server RSS after the run: {} MiB", srv.rss_kib() / 1024);
 }
 
+/// Reopening a folder of `count` messages after 10 flag changes and 5 expunges (issue 17):
+/// a QRESYNC SELECT against a plain SELECT + `FETCH 1:* (UID FLAGS)`, bytes and time.
+fn bench_resync(count: usize) {
+    let dir = temp_dir("resync");
+    let db = dir.join("bench.db");
+    let fill = populate(&db, count);
+    let (uidvalidity, modseq) = {
+        let store = Store::open(&db).unwrap();
+        let user = store.find_user(USER).unwrap().unwrap().id;
+        let mb = store.mailbox(user, "INBOX").unwrap().unwrap();
+        (mb.uidvalidity, mb.highest_modseq)
+    };
+    println!("## Resync of {count} messages after 10 flag changes and 5 expunges (release build)");
+    println!("store: {count} messages in {}", ms(fill));
+    let srv = Server::start(&dir, &db, &[]);
+    // Another client changes the folder after the resyncing client last saw modseq `modseq`.
+    let mut w = Client::login(srv.port);
+    w.cmd("SELECT INBOX");
+    let step = count / 16;
+    for k in 1..=10 {
+        w.cmd(&format!("UID STORE {} +FLAGS.SILENT (\\Flagged)", k * step));
+    }
+    let gone: Vec<String> = (11..=15).map(|k| (k * step).to_string()).collect();
+    let gone = gone.join(",");
+    w.cmd(&format!("UID STORE {gone} +FLAGS.SILENT (\\Deleted)"));
+    w.cmd(&format!("UID EXPUNGE {gone}"));
+    w.cmd("LOGOUT");
+
+    println!("| reopening the folder | time | response |");
+    println!("|---|---|---|");
+    let mut c = Client::login(srv.port);
+    c.cmd("ENABLE QRESYNC");
+    let (d, (bytes, lines)) =
+        time(|| c.cmd(&format!("SELECT INBOX (QRESYNC ({uidvalidity} {modseq}))")));
+    println!(
+        "| `SELECT INBOX (QRESYNC (v m))` | {} | {bytes} bytes, {lines} lines |",
+        ms(d)
+    );
+    c.cmd("LOGOUT");
+    let mut c = Client::login(srv.port);
+    let (d, ((b1, l1), (b2, l2))) =
+        time(|| (c.cmd("SELECT INBOX"), c.cmd("FETCH 1:* (UID FLAGS)")));
+    println!(
+        "| `SELECT INBOX` + `FETCH 1:* (UID FLAGS)` | {} | {} bytes, {} lines |",
+        ms(d),
+        b1 + b2,
+        l1 + l2
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -1020,6 +1072,7 @@ fn main() {
         "mailbox" => bench_mailbox(),
         "prelogin" => bench_prelogin(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
         "guess" => bench_guess(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(30)),
+        "resync" => bench_resync(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         "partbomb" => bench_part_bomb(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(8)),
         "sort" => bench_sort(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000)),
         _ => {

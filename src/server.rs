@@ -317,6 +317,8 @@ impl Context {
                 caps.push(Capability::Namespace);
                 caps.push(Capability::Id);
                 caps.push(Capability::Enable);
+                caps.push(Capability::CondStore);
+                caps.push(Capability::QResync);
                 for name in [
                     "CHILDREN",
                     "SPECIAL-USE",

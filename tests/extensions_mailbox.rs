@@ -314,7 +314,7 @@ fn namespace_id_and_enable() {
     let r = c.cmd("LOGIN alice wonderland");
     assert!(
         r[0].contains(
-            " NAMESPACE ID ENABLE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL"
+            " NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL"
         ),
         "{r:?}"
     );
@@ -326,9 +326,13 @@ fn namespace_id_and_enable() {
         ]
     );
     assert_eq!(c.cmd("ID NIL"), vec![ours, "TAG OK ID completed".into()]);
-    // Nothing we support needs enabling: an empty ENABLED, also for unknown names.
+    // CONDSTORE is enabled; unknown names are ignored (RFC 5161 §3.1).
     assert_eq!(
         c.cmd("ENABLE CONDSTORE X-UNKNOWN"),
+        vec!["* ENABLED CONDSTORE", "TAG OK ENABLE completed"]
+    );
+    assert_eq!(
+        c.cmd("ENABLE X-UNKNOWN"),
         vec!["* ENABLED", "TAG OK ENABLE completed"]
     );
     // ENABLE is for the authenticated state only (RFC 5161 §3.1).

@@ -19,7 +19,7 @@ fn greeting_login_logout() {
     let r = c.cmd("LOGIN alice wonderland");
     assert_eq!(
         r,
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"]
+        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"]
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),
@@ -59,6 +59,7 @@ fn select_reports_counts_and_expunge_numbers() {
             "* OK [UNSEEN 1] Message 1 is first unseen".into(),
             format!("* OK [UIDVALIDITY {uidvalidity}] UIDs valid"),
             "* OK [UIDNEXT 6] Predicted next UID".into(),
+            "* OK [HIGHESTMODSEQ 6] Highest".into(),
             "TAG OK [READ-WRITE] SELECT completed".into(),
         ]
     );
@@ -74,7 +75,7 @@ fn select_reports_counts_and_expunge_numbers() {
     );
 }
 
-const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in";
+const CAPS_AUTH: &str = "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in";
 
 /// Select INBOX and return the tagged line (the untagged lines are checked elsewhere).
 fn tagged(lines: &[String]) -> &str {
@@ -98,7 +99,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -111,7 +112,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL",
+            "* CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -368,9 +369,14 @@ fn select_close_unselect_and_failed_select_transitions() {
         tagged(&c.cmd("SELECT INBOX")),
         "TAG OK [READ-WRITE] SELECT completed"
     );
+    // The failed command still closed the selected mailbox: `[CLOSED]` says so (RFC 7162
+    // §3.2.11).
     assert_eq!(
         c.cmd("SELECT nosuch"),
-        vec!["TAG NO [NONEXISTENT] No such mailbox: nosuch"]
+        vec![
+            "* OK [CLOSED] Previous mailbox closed",
+            "TAG NO [NONEXISTENT] No such mailbox: nosuch"
+        ]
     );
     assert_eq!(c.cmd("CHECK"), vec![not_selected]);
     // selected → failed EXAMINE → authenticated
@@ -378,9 +384,14 @@ fn select_close_unselect_and_failed_select_transitions() {
         tagged(&c.cmd("EXAMINE INBOX")),
         "TAG OK [READ-ONLY] EXAMINE completed"
     );
+    // The failed command still closed the selected mailbox: `[CLOSED]` says so (RFC 7162
+    // §3.2.11).
     assert_eq!(
         c.cmd("EXAMINE nosuch"),
-        vec!["TAG NO [NONEXISTENT] No such mailbox: nosuch"]
+        vec![
+            "* OK [CLOSED] Previous mailbox closed",
+            "TAG NO [NONEXISTENT] No such mailbox: nosuch"
+        ]
     );
     assert_eq!(c.cmd("CHECK"), vec![not_selected]);
     // selected → SELECT of another folder → selected there
@@ -454,6 +465,7 @@ fn examine_is_read_only() {
             "* OK [UNSEEN 2] Message 2 is first unseen".into(),
             format!("* OK [UIDVALIDITY {v}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID".into(),
+            "* OK [HIGHESTMODSEQ 3] Highest".into(),
             "TAG OK [READ-ONLY] EXAMINE completed".into(),
         ]
     );

@@ -1193,7 +1193,10 @@ fn names_that_need_quoting_round_trip() {
     );
     assert_eq!(
         c.cmd("SELECT \"\""),
-        vec!["TAG NO [CANNOT] Empty mailbox name"]
+        vec![
+            "* OK [CLOSED] Previous mailbox closed",
+            "TAG NO [CANNOT] Empty mailbox name"
+        ]
     );
     ok(c.cmd("CREATE \"[Gmail]/Sent Mail\""), "CREATE");
     let r = c.cmd("LIST \"\" \"[Gmail]*\"");

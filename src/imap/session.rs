@@ -79,6 +79,12 @@ pub struct Session {
     pub(crate) started: std::time::Instant,
     /// Commands read in a row that the client had sent before seeing earlier answers.
     pipelined: usize,
+    /// CONDSTORE is enabled (RFC 7162 §3.1: by ENABLE, SELECT/EXAMINE (CONDSTORE) or the first
+    /// command that uses a modseq): every FETCH that reports flags also reports MODSEQ.
+    pub(crate) condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2.3, by ENABLE QRESYNC only; implies CONDSTORE):
+    /// expunges are announced as `* VANISHED uids`.
+    pub(crate) qresync: bool,
 }
 
 impl Session {
@@ -98,6 +104,8 @@ impl Session {
             bad_commands: 0,
             pipelined: 0,
             started: std::time::Instant::now(),
+            condstore: false,
+            qresync: false,
         }
     }
 
@@ -463,8 +471,14 @@ impl Session {
                 self.cmd_authenticate(tag, mechanism, initial_response)
                     .await
             }
-            C::Select { mailbox, .. } => self.cmd_select(mailbox, false).await,
-            C::Examine { mailbox, .. } => self.cmd_select(mailbox, true).await,
+            C::Select {
+                mailbox,
+                parameters,
+            } => self.cmd_select(mailbox, parameters, false).await,
+            C::Examine {
+                mailbox,
+                parameters,
+            } => self.cmd_select(mailbox, parameters, true).await,
             C::Create { mailbox } => self.cmd_create(mailbox).await,
             C::Delete { mailbox } => self.cmd_delete(mailbox).await,
             C::Rename { from, to } => self.cmd_rename(from, to).await,
@@ -501,17 +515,20 @@ impl Session {
                 sequence_set,
                 macro_or_item_names,
                 uid,
-                ..
-            } => self.cmd_fetch(sequence_set, macro_or_item_names, uid).await,
+                modifiers,
+            } => {
+                self.cmd_fetch(sequence_set, macro_or_item_names, uid, modifiers)
+                    .await
+            }
             C::Store {
                 sequence_set,
                 kind,
                 response,
                 flags,
                 uid,
-                ..
+                modifiers,
             } => {
-                self.cmd_store(sequence_set, kind, response, flags, uid)
+                self.cmd_store(sequence_set, kind, response, flags, uid, modifiers)
                     .await
             }
             C::Copy {

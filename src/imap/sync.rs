@@ -12,10 +12,14 @@ use std::collections::BTreeSet;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::sequence::SequenceSet;
 
+use super::cmd::fetch::modseq_item;
 use super::cmd::mailbox::nz;
+use super::cmd::store::sequence_set;
 use super::cmd::{fetch_flags, flag_from_store, SYSTEM_FLAGS};
 use super::session::Session;
+use super::view::MailboxView;
 use super::{CmdError, CmdResult};
 
 impl Session {
@@ -65,12 +69,12 @@ impl Session {
         for (uid, modseq, flags) in changes.changed {
             if uid > max_known {
                 new_uids.push(uid);
-                flag_updates.push((uid, flags)); // for its keywords; no seq yet, so no FETCH
+                flag_updates.push((uid, modseq, flags)); // for its keywords; no seq yet, so no FETCH
             } else if sel.view.seq(uid).is_some()
                 && !sel.pending_expunges.contains(&uid)
                 && !sel.own_modseqs.contains(&modseq)
             {
-                flag_updates.push((uid, flags));
+                flag_updates.push((uid, modseq, flags));
             }
         }
         let mut never_numbered = Vec::new();
@@ -99,7 +103,7 @@ impl Session {
         // 2. Flag changes by others, and a new FLAGS list if they brought new keywords.
         let mut new_keywords = BTreeSet::new();
         if let Some(sel) = self.state.selected() {
-            for (_, flags) in &flag_updates {
+            for (_, _, flags) in &flag_updates {
                 for f in flags {
                     if !f.starts_with('\\')
                         && !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f))
@@ -112,7 +116,8 @@ impl Session {
         if !new_keywords.is_empty() {
             self.announce_keywords(new_keywords).await?;
         }
-        for (uid, flags) in flag_updates {
+        let condstore = self.condstore;
+        for (uid, modseq, flags) in flag_updates {
             let Some(sel) = self.state.selected() else {
                 break;
             };
@@ -120,7 +125,13 @@ impl Session {
                 continue;
             };
             let recent = sel.recent.contains(&uid);
-            let items = Vec1::from(MessageDataItem::Flags(fetch_flags(&flags, recent)));
+            let flags = MessageDataItem::Flags(fetch_flags(&flags, recent));
+            // RFC 7162 §3.1: once CONDSTORE is on, an unsolicited FETCH carries MODSEQ.
+            let items = if condstore {
+                Vec1::unvalidated(vec![flags, modseq_item(modseq)])
+            } else {
+                Vec1::from(flags)
+            };
             self.data(Data::Fetch {
                 seq: nz(seq),
                 items,
@@ -175,8 +186,89 @@ impl Session {
         // Released before the responses go out: once the client has them it cannot name these
         // messages any more, and a write that fails ends the session, which releases anyway.
         sel.hold.release(uids);
+        if self.qresync {
+            // RFC 7162 §3.2.10: with QRESYNC, expunges are told by UID, in one response.
+            let mut sorted = uids.to_vec();
+            sorted.sort_unstable();
+            if let Some(set) = sequence_set(&sorted) {
+                self.data(Data::Vanished {
+                    earlier: false,
+                    known_uids: set,
+                })
+                .await?;
+            }
+            return Ok(());
+        }
         for seq in seqs {
             self.data(Data::Expunge(nz(seq))).await?;
+        }
+        Ok(())
+    }
+
+    /// QRESYNC at SELECT (RFC 7162 §3.2.5.1): `* VANISHED (EARLIER)` for the UIDs expunged
+    /// after `since` (only those in `known` when the client gave it), then a FETCH (UID FLAGS
+    /// MODSEQ) of every message changed or added after it.
+    pub(crate) async fn resync(&mut self, since: u64, known: Option<&SequenceSet>) -> CmdResult {
+        let Some(sel) = self.state.selected() else {
+            return Ok(());
+        };
+        let mailbox = sel.mailbox;
+        let changes = self.db(move |s| s.changes_since(mailbox, since)).await?;
+        self.vanished_earlier(&changes.expunged, known).await?;
+        for (uid, modseq, flags) in changes.changed {
+            let Some(sel) = self.state.selected() else {
+                break;
+            };
+            let Some(seq) = sel.view.seq(uid) else {
+                continue;
+            };
+            let recent = sel.recent.contains(&uid);
+            let items = Vec1::unvalidated(vec![
+                MessageDataItem::Uid(nz(uid)),
+                MessageDataItem::Flags(fetch_flags(&flags, recent)),
+                modseq_item(modseq),
+            ]);
+            self.data(Data::Fetch {
+                seq: nz(seq),
+                items,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `* VANISHED (EARLIER) uids` for those of `expunged` (ascending) within `set` (all when
+    /// `None`). UIDs this session still numbers are left out: it announces them with a plain
+    /// VANISHED when they leave its view.
+    pub(crate) async fn vanished_earlier(
+        &mut self,
+        expunged: &[u32],
+        set: Option<&SequenceSet>,
+    ) -> CmdResult {
+        let Some(sel) = self.state.selected() else {
+            return Ok(());
+        };
+        let gone: Vec<u32> = expunged
+            .iter()
+            .copied()
+            .filter(|u| sel.view.seq(*u).is_none())
+            .collect();
+        let gone = match set {
+            Some(set) => {
+                let v = MailboxView::new(gone);
+                v.resolve_uids(set)
+                    .into_iter()
+                    .filter_map(|i| v.uids().get(i).copied())
+                    .collect()
+            }
+            None => gone,
+        };
+        if let Some(known_uids) = sequence_set(&gone) {
+            self.data(Data::Vanished {
+                earlier: true,
+                known_uids,
+            })
+            .await?;
         }
         Ok(())
     }

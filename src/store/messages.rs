@@ -81,6 +81,19 @@ pub struct FlagChange {
     pub uid: u32,
     pub flags: Vec<String>,
     pub changed: bool,
+    /// The message's modseq afterwards (the change's when `changed`, its own otherwise).
+    pub modseq: u64,
+}
+
+/// What a conditional flag change did (RFC 7162 `UNCHANGEDSINCE`).
+#[derive(Clone, Debug, Default)]
+pub struct FlagStore {
+    /// The modseq the change took.
+    pub modseq: u64,
+    /// The messages it applied to, ascending by UID.
+    pub changes: Vec<FlagChange>,
+    /// The UIDs left alone because they changed after the given modseq, ascending.
+    pub modified: Vec<u32>,
 }
 
 /// What changed in a mailbox since a modseq.
@@ -109,6 +122,8 @@ pub enum Cond {
     Before(i64),
     Larger(u32),
     Smaller(u32),
+    /// The message's modseq is at least this (RFC 7162 `SEARCH MODSEQ`).
+    ModSeqAtLeast(u64),
     Not(Box<Cond>),
     And(Vec<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -153,6 +168,10 @@ impl Cond {
                 params.push(Value::Integer(*n as i64));
                 "d.size < ?".into()
             }
+            Cond::ModSeqAtLeast(n) => {
+                params.push(Value::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
+                "m.modseq >= ?".into()
+            }
             Cond::Not(c) => format!("NOT ({})", c.sql(params)),
             Cond::And(cs) if cs.is_empty() => "1".into(),
             Cond::And(cs) => cs
@@ -189,6 +208,7 @@ impl Cond {
             Cond::Before(t) => m.internal_date < *t,
             Cond::Larger(n) => m.size > *n,
             Cond::Smaller(n) => m.size < *n,
+            Cond::ModSeqAtLeast(n) => m.modseq >= *n,
             Cond::Not(c) => !c.matches(m),
             Cond::And(cs) => cs.iter().all(|c| c.matches(m)),
             Cond::Or(a, b) => a.matches(m) || b.matches(m),
@@ -534,8 +554,9 @@ impl Store {
         })
     }
 
-    /// Change flags. Returns the new modseq and, for every message of `uids` that still exists,
-    /// its flags afterwards and whether they changed.
+    /// Change flags. Returns the new modseq (0 when no message changed, which takes none) and,
+    /// for every message of `uids` that still exists, its flags afterwards and whether they
+    /// changed.
     pub fn store_flags(
         &self,
         mailbox: MailboxId,
@@ -543,7 +564,21 @@ impl Store {
         op: FlagOp,
         flags: &[String],
     ) -> Result<(u64, Vec<FlagChange>)> {
-        self.write(|tx| store_flags(tx, mailbox, uids, op, flags))
+        self.write(|tx| store_flags(tx, mailbox, uids, op, flags, None))
+            .map(|r| (r.modseq, r.changes))
+    }
+
+    /// Change flags only on the messages of `uids` whose modseq is at most `unchanged_since`
+    /// (RFC 7162 §3.1.3); the others are listed in `modified`, untouched.
+    pub fn store_flags_unchanged_since(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+        unchanged_since: u64,
+    ) -> Result<FlagStore> {
+        self.write(|tx| store_flags(tx, mailbox, uids, op, flags, Some(unchanged_since)))
     }
 
     /// Remove the messages flagged \Deleted (only those among `uids`, when given). Returns the
@@ -955,17 +990,35 @@ fn store_flags(
     uids: &[u32],
     op: FlagOp,
     flags: &[String],
-) -> Result<(u64, Vec<FlagChange>)> {
-    let ids = for_uids(tx, mailbox, uids, "m.uid, m.id", "messages m", |r| {
-        Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?))
-    })?;
+    unchanged_since: Option<u64>,
+) -> Result<FlagStore> {
+    let ids = for_uids(
+        tx,
+        mailbox,
+        uids,
+        "m.uid, m.id, m.modseq",
+        "messages m",
+        |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        },
+    )?;
+    let (ids, modified): (Vec<_>, Vec<_>) = ids
+        .into_iter()
+        .partition(|(_, _, m)| unchanged_since.is_none_or(|n| *m <= n));
+    let modified = modified.into_iter().map(|(uid, _, _)| uid).collect();
     let mut before = flags_of(tx, mailbox, uids)?;
-    let modseq = bump_modseq(tx, mailbox)?;
+    // Taken at the first message that changes: a STORE that changes nothing leaves the
+    // mailbox's HIGHESTMODSEQ where it was (and answers modseq 0).
+    let mut modseq = 0;
     let mut out = Vec::with_capacity(ids.len());
     let mut del = tx.prepare_cached("DELETE FROM flags WHERE message_id = ?1 AND flag = ?2")?;
     let mut del_all = tx.prepare_cached("DELETE FROM flags WHERE message_id = ?1")?;
     let mut touch = tx.prepare_cached("UPDATE messages SET modseq = ?2 WHERE id = ?1")?;
-    for (uid, id) in ids {
+    for (uid, id, old_modseq) in ids {
         let old = before.remove(&uid).unwrap_or_default();
         let has = |list: &[String], f: &str| list.iter().any(|x| x.eq_ignore_ascii_case(f));
         let new: Vec<String> = match op {
@@ -991,6 +1044,9 @@ fn store_flags(
         };
         let changed = new.len() != old.len() || new.iter().any(|f| !has(&old, f));
         if changed {
+            if modseq == 0 {
+                modseq = bump_modseq(tx, mailbox)?;
+            }
             match op {
                 FlagOp::Remove => {
                     for f in flags {
@@ -1009,9 +1065,14 @@ fn store_flags(
             uid,
             flags: new,
             changed,
+            modseq: if changed { modseq } else { old_modseq },
         });
     }
-    Ok((modseq, out))
+    Ok(FlagStore {
+        modseq,
+        changes: out,
+        modified,
+    })
 }
 
 /// Remove messages, recording them in `expunged`, and drop bodies no copy uses any more and no

@@ -18,8 +18,8 @@ mod users;
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
-    AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, MessageMeta, NewMessage,
-    SelectSnapshot, SortRow,
+    AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MessageMeta,
+    NewMessage, SelectSnapshot, SortRow,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;

@@ -52,7 +52,22 @@ impl Session {
             // A plain SEARCH that used `$`.
             return self.cmd_search(charset, criteria, s.uid).await;
         };
-        let found = self.search_uids(charset, criteria).await?;
+        let found = self.search_found(charset, criteria).await?;
+        // RFC 7162 §3.1.5: with MIN or MAX alone, the highest modseq of those messages;
+        // otherwise of all that matched.
+        let modseq = if opts.all || opts.count || !(opts.min || opts.max) {
+            found.highest_modseq(0..found.uids.len())
+        } else {
+            let mut at = Vec::new();
+            if opts.min {
+                at.push(0);
+            }
+            if opts.max {
+                at.push(found.uids.len().saturating_sub(1));
+            }
+            found.highest_modseq(at.into_iter())
+        };
+        let found = found.uids;
         if opts.save {
             self.set_saved(opts.saved_part(&found));
         }
@@ -63,7 +78,7 @@ impl Session {
                 let sel = self.saved_and_view()?;
                 found.iter().filter_map(|u| sel.view.seq(*u)).collect()
             };
-            let line = search::esearch_response(tag.inner(), s.uid, &opts, &numbers);
+            let line = search::esearch_response(tag.inner(), s.uid, &opts, &numbers, modseq);
             self.conn
                 .send_raw(&line)
                 .await

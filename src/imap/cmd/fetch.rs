@@ -11,6 +11,7 @@
 use std::num::NonZeroU32;
 
 use imap_codec::encode::{Encoder, Fragment};
+use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::core::{IString, Literal, LiteralMode, NString, NString8, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::Literal8;
@@ -32,6 +33,9 @@ use crate::store::{FetchRow, FlagChange, FlagOp, MessageMeta, StoreError};
 /// A message being answered: metadata, its parse (boxed: a MessageInfo is large, and rows are
 /// moved around by value), and the whole raw message when it was read inline.
 type Row = (MessageMeta, Option<Box<MessageInfo>>, Option<Vec<u8>>);
+
+/// The \Seen a FETCH set: the change's modseq and the messages' flags afterwards.
+type Seen = Option<(u64, Vec<FlagChange>)>;
 
 /// Messages per store round trip.
 const CHUNK: usize = 256;
@@ -63,11 +67,48 @@ impl Session {
         set: SequenceSet,
         items: MacroOrMessageDataItemNames<'static>,
         uid: bool,
+        modifiers: Vec<FetchModifier>,
     ) -> CmdResult<Done> {
         let mut items = match items {
             MacroOrMessageDataItemNames::Macro(m) => expand_macro(m),
             MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
         };
+        let mut changed_since = None;
+        let mut vanished = false;
+        for m in modifiers {
+            match m {
+                FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
+                FetchModifier::Vanished => vanished = true,
+            }
+        }
+        if vanished {
+            // RFC 7162 §3.2.6: only UID FETCH, with CHANGEDSINCE, once QRESYNC is enabled.
+            if !self.qresync {
+                return Err(CmdError::bad("VANISHED needs ENABLE QRESYNC first"));
+            }
+            let (true, Some(since)) = (uid, changed_since) else {
+                return Err(CmdError::bad("VANISHED needs UID FETCH and CHANGEDSINCE"));
+            };
+            let mailbox = self
+                .state
+                .selected()
+                .map(|s| s.mailbox)
+                .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+            let gone = self
+                .db(move |s| s.changes_since(mailbox, since))
+                .await?
+                .expunged;
+            self.vanished_earlier(&gone, Some(&set)).await?;
+        }
+        if changed_since.is_some() && !items.contains(&MessageDataItemName::ModSeq) {
+            // RFC 7162 §3.1.4.1: CHANGEDSINCE implies the MODSEQ item.
+            items.push(MessageDataItemName::ModSeq);
+        }
+        if items.contains(&MessageDataItemName::ModSeq) {
+            // RFC 7162 §3.1: a MODSEQ item or CHANGEDSINCE enables CONDSTORE.
+            self.condstore = true;
+        }
+        let condstore = self.condstore;
         if uid && !items.contains(&MessageDataItemName::Uid) {
             // RFC 3501 §6.4.8: UID FETCH always answers the UID.
             items.insert(0, MessageDataItemName::Uid);
@@ -163,12 +204,17 @@ impl Session {
             let query = uids.clone();
             let job_items = if mark_seen { items.clone() } else { Vec::new() };
             // One job: the rows, their parse, small bodies, and the \Seen they get.
-            let (mut rows, seen): (Vec<Row>, Option<(u64, Vec<FlagChange>)>) = self
+            let (mut rows, seen, skipped): (Vec<Row>, Seen, usize) = self
                 .db(move |s| {
                     // Messages expunged since this view numbered them are still answered
                     // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
-                    let fetched =
+                    let mut fetched =
                         s.fetch_rows(view, mailbox, &query, want_size, want_parsed, inline)?;
+                    let all = fetched.len();
+                    if let Some(n) = changed_since {
+                        fetched.retain(|r| r.meta.modseq > n);
+                    }
+                    let skipped = all - fetched.len();
                     let mut rows: Vec<Row> = Vec::with_capacity(fetched.len());
                     for FetchRow { meta, parsed, raw } in fetched {
                         let info = match parsed {
@@ -191,7 +237,7 @@ impl Session {
                         rows.push((meta, info, raw));
                     }
                     if !mark_seen {
-                        return Ok((rows, None));
+                        return Ok((rows, None, skipped));
                     }
                     // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at
                     // that message: neither it nor the ones after it get \Seen.
@@ -207,18 +253,19 @@ impl Session {
                         .map(|(m, _, _)| m.uid)
                         .collect();
                     if unseen.is_empty() {
-                        return Ok((rows, None));
+                        return Ok((rows, None, skipped));
                     }
                     // On a full disk the flag cannot be written: the data is served without it
                     // (the store logs the full disk once).
                     match s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".into()]) {
-                        Ok(seen) => Ok((rows, Some(seen))),
-                        Err(StoreError::Full) => Ok((rows, None)),
+                        Ok(seen) => Ok((rows, Some(seen), skipped)),
+                        Err(StoreError::Full) => Ok((rows, None, skipped)),
                         Err(e) => Err(e),
                     }
                 })
                 .await?;
-            missing += uids.len() - rows.len();
+            // Those left out because they did not change after CHANGEDSINCE are not missing.
+            missing += uids.len() - rows.len() - skipped;
 
             let mut seen_now = std::collections::HashSet::new();
             if let Some((modseq, changes)) = seen {
@@ -228,6 +275,7 @@ impl Session {
                 for ch in changes {
                     if let Some((m, _, _)) = rows.iter_mut().find(|(m, _, _)| m.uid == ch.uid) {
                         m.flags = ch.flags;
+                        m.modseq = ch.modseq;
                         seen_now.insert(ch.uid);
                     }
                 }
@@ -323,6 +371,10 @@ impl Session {
                 if seen_now.contains(&meta.uid) && !items.contains(&MessageDataItemName::Flags) {
                     // The \Seen side effect is reported in the same response.
                     out.push(MessageDataItem::Flags(fetch_flags(&meta.flags, recent)));
+                    if condstore && !items.contains(&MessageDataItemName::ModSeq) {
+                        // RFC 7162 §3.1: an unasked-for flag change carries its modseq.
+                        out.push(modseq_item(meta.modseq));
+                    }
                 }
                 let Ok(items_out) = Vec1::try_from(out) else {
                     continue;
@@ -638,10 +690,13 @@ fn plan_item(
         }
         // Answered by binary_item before any item is planned.
         N::Binary { .. } | N::BinarySize { .. } => ready(MessageDataItem::Rfc822Size(meta.size)),
-        N::ModSeq => ready(MessageDataItem::ModSeq(
-            std::num::NonZeroU64::new(meta.modseq).unwrap_or(std::num::NonZeroU64::MIN),
-        )),
+        N::ModSeq => ready(modseq_item(meta.modseq)),
     }
+}
+
+/// `MODSEQ (n)` for a FETCH response.
+pub(crate) fn modseq_item(modseq: u64) -> MessageDataItem<'static> {
+    MessageDataItem::ModSeq(crate::imap::cmd::mailbox::nz64(modseq))
 }
 
 /// Bytes per database read while a body is streamed. Each read opens the blob afresh (no

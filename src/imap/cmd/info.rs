@@ -75,9 +75,10 @@ impl Session {
         Ok(Done::ok("ID completed"))
     }
 
-    /// Nothing we implement needs enabling (no CONDSTORE, QRESYNC or UTF8=ACCEPT yet), so the
-    /// answer is an empty ENABLED whatever was asked (RFC 5161 §3.1: unknown or unsupported
-    /// extensions are ignored, not an error).
+    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions here that need enabling;
+    /// anything else asked for is ignored, not an error (§3.1). ENABLED lists each whenever it
+    /// is asked for, also when already on (as Dovecot does), so a client never concludes from
+    /// a repeated ENABLE that it is off.
     pub(crate) async fn cmd_enable(
         &mut self,
         capabilities: Vec<CapabilityEnable<'static>>,
@@ -89,7 +90,7 @@ impl Session {
             ));
         }
         log::debug!(
-            "session {} ({}): ENABLE {} (none supported)",
+            "session {} ({}): ENABLE {}",
             self.id,
             self.peer,
             capabilities
@@ -98,8 +99,23 @@ impl Session {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        let mut enabled = Vec::new();
+        for c in capabilities {
+            match &c {
+                CapabilityEnable::CondStore => self.condstore = true,
+                // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                CapabilityEnable::Other(_) if c.to_string().eq_ignore_ascii_case("QRESYNC") => {
+                    self.qresync = true;
+                    self.condstore = true;
+                }
+                _ => continue,
+            }
+            if !enabled.contains(&c) {
+                enabled.push(c);
+            }
+        }
         self.data(Data::Enabled {
-            capabilities: Vec::new(),
+            capabilities: enabled,
         })
         .await?;
         Ok(Done::ok("ENABLE completed"))

@@ -9,6 +9,7 @@ use imap_codec::imap_types::core::Atom;
 use imap_codec::imap_types::flag::FlagNameAttribute;
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::response::{Data, Response};
+use imap_codec::imap_types::status::StatusDataItemName;
 use imap_codec::ResponseCodec;
 
 use super::mailbox::{
@@ -166,6 +167,12 @@ impl Session {
             });
         }
 
+        // RFC 7162 §3.1: asking for HIGHESTMODSEQ enables CONDSTORE, here as in STATUS.
+        if let Some(items) = &ret.status {
+            self.condstore |= items
+                .iter()
+                .any(|i| matches!(i, StatusDataItemName::HighestModSeq));
+        }
         // LIST-STATUS (RFC 5819): the counts of every selectable folder listed, read in one go.
         let counts = match &ret.status {
             Some(_) => {

@@ -187,6 +187,8 @@ impl Session {
         mailbox: Mailbox<'static>,
         items: Vec<StatusDataItemName>,
     ) -> CmdResult<Done> {
+        // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE-enabling command.
+        self.condstore |= items.contains(&StatusDataItemName::HighestModSeq);
         let name = mailbox_name(&mailbox)?;
         let user = self.user_id()?;
         let lookup = name.clone();
@@ -271,7 +273,9 @@ pub(crate) fn status_items(
             StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(row.uidnext)),
             StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(row.uidvalidity)),
             StatusDataItemName::Size => StatusDataItem::Size(size),
-            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(row.highest_modseq),
+            StatusDataItemName::HighestModSeq => {
+                StatusDataItem::HighestModSeq(nz64(row.highest_modseq).get())
+            }
             StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage => {
                 return Err(CmdError::bad("STATUS DELETED is not supported"));
             }
@@ -282,6 +286,11 @@ pub(crate) fn status_items(
 
 pub(crate) fn nz(v: u32) -> std::num::NonZeroU32 {
     std::num::NonZeroU32::new(v).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+/// A modseq as IMAP writes it: never 0 (mailboxes start at 1; a 0 could only be a bug).
+pub(crate) fn nz64(v: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(v).unwrap_or(std::num::NonZeroU64::MIN)
 }
 
 pub(crate) fn list_data(

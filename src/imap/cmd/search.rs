@@ -84,6 +84,32 @@ fn nesting(key: &SearchKey) -> usize {
     }
 }
 
+/// Whether a key uses MODSEQ (then the result carries `(MODSEQ n)`, RFC 7162 §3.1.5).
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(uses_modseq),
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        _ => false,
+    }
+}
+
+/// The UIDs a search found (ascending) and, when it used MODSEQ, each one's modseq.
+pub(crate) struct Found {
+    pub uids: Vec<u32>,
+    pub modseqs: Option<Vec<u64>>,
+}
+
+impl Found {
+    /// The highest modseq among the messages at these indices of `uids` (for `(MODSEQ n)`);
+    /// `None` when the search did not use MODSEQ or nothing matched.
+    pub fn highest_modseq(&self, indices: impl Iterator<Item = usize>) -> Option<u64> {
+        let m = self.modseqs.as_ref()?;
+        indices.filter_map(|i| m.get(i).copied()).max()
+    }
+}
+
 fn uids_of(view: &MailboxView, idx: Vec<usize>) -> Vec<u32> {
     idx.into_iter()
         .filter_map(|i| view.uids().get(i).copied())
@@ -133,7 +159,9 @@ fn convert(key: &SearchKey, view: &MailboxView) -> Crit {
         K::Not(k) => not(convert(k, view)),
         K::Or(a, b) => or(convert(a, view), convert(b, view)),
         // CONDSTORE is not advertised; MODSEQ criteria match nothing rather than everything.
-        K::ModSequence { .. } => Crit::Sql(Cond::Not(Box::new(Cond::All))),
+        // Flags keep no modseq of their own here, so the entry form (`MODSEQ "/flags/\\seen"
+        // all 5`) looks at the message's, which RFC 7162 §3.1.5 allows.
+        K::ModSequence { modseq, .. } => Crit::Sql(Cond::ModSeqAtLeast(*modseq)),
     }
 }
 
@@ -242,6 +270,33 @@ fn run(
     crit: Crit,
     known: Vec<u32>,
     recent: BTreeSet<u32>,
+    want_modseq: bool,
+) -> Result<Found, StoreError> {
+    let uids = matching(store, mailbox, crit, known, recent)?;
+    let modseqs = if want_modseq {
+        let mut m = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(2048) {
+            m.extend(
+                store
+                    .messages(mailbox, chunk, false)?
+                    .iter()
+                    .map(|r| r.modseq),
+            );
+        }
+        Some(m)
+    } else {
+        None
+    };
+    Ok(Found { uids, modseqs })
+}
+
+/// The UIDs (ascending) that match.
+fn matching(
+    store: &Scan,
+    mailbox: MailboxId,
+    crit: Crit,
+    known: Vec<u32>,
+    recent: BTreeSet<u32>,
 ) -> Result<Vec<u32>, StoreError> {
     let (sql, rest): (Vec<Cond>, Vec<Crit>) = match crit {
         Crit::Sql(c) => (vec![c], vec![]),
@@ -296,17 +351,21 @@ impl Session {
         criteria: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> CmdResult<Done> {
-        let found = self.search_uids(charset, criteria).await?;
+        let found = self.search_found(charset, criteria).await?;
+        let modseq = found
+            .highest_modseq(0..found.uids.len())
+            .and_then(std::num::NonZeroU64::new);
         let sel = self
             .state
             .selected()
             .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
         let numbers: Vec<NonZeroU32> = found
+            .uids
             .into_iter()
             .filter_map(|u| if uid { Some(u) } else { sel.view.seq(u) })
             .filter_map(NonZeroU32::new)
             .collect();
-        self.data(Data::Search(numbers, None)).await?;
+        self.data(Data::Search(numbers, modseq)).await?;
         Ok(Done::ok(if uid {
             "UID SEARCH completed"
         } else {
@@ -314,12 +373,15 @@ impl Session {
         }))
     }
 
-    /// The UIDs (ascending) of the messages in this session's view that match.
-    pub(crate) async fn search_uids(
+    /// The UIDs (ascending) of the messages in this session's view that match, with their
+    /// modseqs when the criteria use MODSEQ (which also enables CONDSTORE, RFC 7162 §3.1).
+    pub(crate) async fn search_found(
         &mut self,
         charset: Option<Charset<'static>>,
         criteria: Vec1<SearchKey<'static>>,
-    ) -> CmdResult<Vec<u32>> {
+    ) -> CmdResult<Found> {
+        let want_modseq = criteria.as_ref().iter().any(uses_modseq);
+        self.condstore |= want_modseq;
         let depth = criteria.as_ref().iter().map(nesting).max().unwrap_or(0);
         let limit = self.conn.limits().max_search_depth;
         if depth > limit {
@@ -354,7 +416,7 @@ impl Session {
         let recent = sel.recent.clone();
         let store = self.ctx.store.clone();
         let found = async_std::task::spawn_blocking(move || {
-            store.scan(|scan| run(scan, mailbox, crit, known, recent))
+            store.scan(|scan| run(scan, mailbox, crit, known, recent, want_modseq))
         })
         .await?;
         Ok(found)

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::flag::Flag;
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::response::{Code, Data};
 
 use super::{flag_from_store, permanent_flags, SYSTEM_FLAGS};
-use crate::imap::cmd::mailbox::nz;
+use crate::imap::cmd::mailbox::{nz, nz64};
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{Selected, State};
 use crate::imap::view::MailboxView;
@@ -17,10 +18,34 @@ impl Session {
     pub(crate) async fn cmd_select(
         &mut self,
         mailbox: Mailbox<'static>,
+        parameters: Vec<SelectParameter>,
         read_only: bool,
     ) -> CmdResult<Done> {
-        // Whatever happens next, the previous mailbox is no longer selected (RFC 3501 §6.3.1).
-        self.state.deselect();
+        let mut resync = None;
+        for p in parameters {
+            match p {
+                SelectParameter::CondStore => self.condstore = true,
+                // RFC 7162 §3.2.5: QRESYNC parameters without ENABLE QRESYNC are BAD.
+                SelectParameter::QResync { .. } if !self.qresync => {
+                    return Err(CmdError::bad(
+                        "QRESYNC parameters need ENABLE QRESYNC first",
+                    ))
+                }
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => resync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids)),
+            }
+        }
+        // Whatever happens next, the previous mailbox is no longer selected (RFC 3501 §6.3.1);
+        // RFC 7162 §3.2.11: `[CLOSED]` marks where its responses end.
+        if self.state.selected().is_some() {
+            self.state.deselect();
+            self.untagged_ok(Some(Code::Closed), "Previous mailbox closed")
+                .await?;
+        }
         let name = mailbox_name(&mailbox)?;
         let user = self
             .state
@@ -82,6 +107,13 @@ impl Session {
             .await?;
         self.untagged_ok(Some(Code::UidNext(nz(mb.uidnext))), "Predicted next UID")
             .await?;
+        // RFC 7162 §3.1.2.1: every mailbox keeps modseqs, so every SELECT reports the highest
+        // (never NOMODSEQ); a new, empty mailbox has 1 at the least (modseqs are nonzero).
+        self.untagged_ok(
+            Some(Code::HighestModSeq(nz64(mb.highest_modseq))),
+            "Highest",
+        )
+        .await?;
 
         let selected = Selected {
             mailbox: mb.id,
@@ -103,6 +135,10 @@ impl Session {
         // The snapshot may be newer than the row read before it; sync catches up from the
         // row's modseq, which is never newer than the snapshot.
         self.state = State::Selected(user, Box::new(selected));
+        // A wrong UIDVALIDITY makes it a plain SELECT (RFC 7162 §3.2.5).
+        if let Some((_, since, known)) = resync.filter(|r| r.0 == snapshot.mailbox.uidvalidity) {
+            self.resync(since, known.as_ref()).await?;
+        }
         log::debug!("session {} ({}): selected {}", self.id, self.peer, name);
         if read_only {
             Ok(Done::with_code(Code::ReadOnly, "EXAMINE completed"))

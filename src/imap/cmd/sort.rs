@@ -171,7 +171,7 @@ impl Session {
         criteria: Vec1<SearchKey<'static>>,
         keys: Keys,
     ) -> CmdResult<Vec<Keyed>> {
-        let found = self.search_uids(Some(charset), criteria).await?;
+        let found = self.search_found(Some(charset), criteria).await?.uids;
         let sel = self
             .state
             .selected()

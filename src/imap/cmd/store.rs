@@ -2,19 +2,21 @@
 
 use std::collections::BTreeSet;
 
+use imap_codec::imap_types::command::StoreModifier;
 use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::response::{Code, Data};
-use imap_codec::imap_types::sequence::SequenceSet;
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 use super::{fetch_flags, flags_to_store};
+use crate::imap::cmd::fetch::modseq_item;
 use crate::imap::cmd::mailbox::nz;
 use crate::imap::session::{Done, Session};
 use crate::imap::{code_cannot, mailbox_name, CmdError, CmdResult};
-use crate::store::{FlagOp, StoreError};
+use crate::store::{FlagOp, FlagStore, StoreError};
 
 impl Session {
     /// The UIDs a command names, in ascending order; a sequence number beyond the mailbox is
@@ -48,7 +50,14 @@ impl Session {
         response: StoreResponse,
         flags: Vec<Flag<'static>>,
         uid: bool,
+        modifiers: Vec<StoreModifier>,
     ) -> CmdResult<Done> {
+        let unchanged_since = modifiers
+            .iter()
+            .map(|StoreModifier::UnchangedSince(n)| *n)
+            .next();
+        // RFC 7162 §3.1: UNCHANGEDSINCE enables CONDSTORE.
+        self.condstore |= unchanged_since.is_some();
         let (mailbox, read_only) = match self.state.selected() {
             Some(s) => (s.mailbox, s.read_only),
             None => return Err(CmdError::bad("No mailbox selected")),
@@ -76,17 +85,37 @@ impl Session {
                 .collect(),
             _ => BTreeSet::new(),
         };
-        let (modseq, changes) = self
-            .db(move |s| s.store_flags(mailbox, &uids, op, &flags))
+        let FlagStore {
+            modseq,
+            changes,
+            modified,
+        } = self
+            .db(move |s| match unchanged_since {
+                Some(n) => s.store_flags_unchanged_since(mailbox, &uids, op, &flags, n),
+                None => s
+                    .store_flags(mailbox, &uids, op, &flags)
+                    .map(|(modseq, changes)| FlagStore {
+                        modseq,
+                        changes,
+                        modified: Vec::new(),
+                    }),
+            })
             .await?;
         if let Some(sel) = self.state.selected_mut() {
             sel.own_modseqs.insert(modseq);
         }
+        let condstore = self.condstore;
         if !new_keywords.is_empty() {
             self.announce_keywords(new_keywords).await?;
         }
-        if response == StoreResponse::Answer {
+        let answer = response == StoreResponse::Answer;
+        if answer || condstore {
             for ch in &changes {
+                // With CONDSTORE, .SILENT still reports the new modseq of what changed
+                // (RFC 7162 §3.1.3), and only that.
+                if !answer && !ch.changed {
+                    continue;
+                }
                 let Some(sel) = self.state.selected() else {
                     break;
                 };
@@ -94,9 +123,15 @@ impl Session {
                     continue;
                 };
                 let recent = sel.recent.contains(&ch.uid);
-                let mut items = vec![MessageDataItem::Flags(fetch_flags(&ch.flags, recent))];
+                let mut items = Vec::with_capacity(3);
                 if uid {
-                    items.insert(0, MessageDataItem::Uid(nz(ch.uid)));
+                    items.push(MessageDataItem::Uid(nz(ch.uid)));
+                }
+                if answer {
+                    items.push(MessageDataItem::Flags(fetch_flags(&ch.flags, recent)));
+                }
+                if condstore {
+                    items.push(modseq_item(ch.modseq));
                 }
                 if let Ok(items) = Vec1::try_from(items) {
                     self.data(Data::Fetch {
@@ -106,6 +141,19 @@ impl Session {
                     .await?;
                 }
             }
+        }
+        // RFC 7162 §3.1.3: the messages that failed UNCHANGEDSINCE, as UIDs for UID STORE and
+        // as sequence numbers otherwise.
+        let failed: Vec<u32> = match self.state.selected() {
+            Some(_) if uid => modified,
+            Some(sel) => modified.iter().filter_map(|u| sel.view.seq(*u)).collect(),
+            None => Vec::new(),
+        };
+        if let Some(set) = sequence_set(&failed) {
+            return Ok(Done::with_code(
+                Code::Modified(set),
+                "Conditional STORE failed",
+            ));
         }
         // A message another session expunged, that this one still numbers, takes the change
         // and loses it with the message: OK, as Dovecot answers (RFC 2180 §4.2 allows either).
@@ -220,14 +268,7 @@ pub(crate) fn copyuid(uidvalidity: u32, pairs: &[(u32, u32)]) -> Option<Code<'st
 /// A UID set that keeps the given order (COPYUID pairs the n-th source with the n-th
 /// destination), with consecutive runs as ranges.
 fn uid_set(uids: impl Iterator<Item = u32>) -> Option<UidSet> {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for u in uids {
-        match runs.last_mut() {
-            Some((_, hi)) if hi.checked_add(1) == Some(u) => *hi = u,
-            _ => runs.push((u, u)),
-        }
-    }
-    let elems: Vec<UidElement> = runs
+    let elems: Vec<UidElement> = runs(uids)
         .into_iter()
         .map(|(lo, hi)| {
             if lo == hi {
@@ -238,6 +279,34 @@ fn uid_set(uids: impl Iterator<Item = u32>) -> Option<UidSet> {
         })
         .collect();
     Vec1::try_from(elems).ok().map(UidSet)
+}
+
+/// Consecutive numbers as (first, last) runs, in the given order.
+fn runs(numbers: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for u in numbers {
+        match runs.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(u) => *hi = u,
+            _ => runs.push((u, u)),
+        }
+    }
+    runs
+}
+
+/// Numbers as a sequence set with consecutive runs as ranges (`[MODIFIED 1:3,7]`); `None`
+/// when there are none.
+pub(crate) fn sequence_set(numbers: &[u32]) -> Option<SequenceSet> {
+    let seqs: Vec<Sequence> = runs(numbers.iter().copied())
+        .into_iter()
+        .map(|(lo, hi)| {
+            if lo == hi {
+                Sequence::Single(SeqOrUid::Value(nz(lo)))
+            } else {
+                Sequence::Range(SeqOrUid::Value(nz(lo)), SeqOrUid::Value(nz(hi)))
+            }
+        })
+        .collect();
+    SequenceSet::try_from(seqs).ok()
 }
 
 #[cfg(test)]

@@ -133,10 +133,11 @@ pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     }))
 }
 
-/// A STATUS item name (RFC 3501 and STATUS=SIZE).
+/// A STATUS item name (RFC 3501, STATUS=SIZE and CONDSTORE's HIGHESTMODSEQ).
 fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
     let name = lx.atom()?;
     Ok(match name.to_ascii_uppercase().as_str() {
+        "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
         "MESSAGES" => StatusDataItemName::Messages,
         "RECENT" => StatusDataItemName::Recent,
         "UIDNEXT" => StatusDataItemName::UidNext,
@@ -204,6 +205,8 @@ mod tests {
             Some(vec![StatusDataItemName::Messages, StatusDataItemName::Size])
         );
         assert!(l.ret.special_use);
+        let l = list(b"a LIST \"\" * RETURN (STATUS (HIGHESTMODSEQ))\r\n");
+        assert_eq!(l.ret.status, Some(vec![StatusDataItemName::HighestModSeq]));
         let l = list(b"a LIST () \"\" * RETURN ()\r\n");
         assert_eq!(l.selection, Selection::default());
         assert_eq!(l.ret, Return::default());

@@ -483,9 +483,16 @@ pub fn compact_set(nums: &[u32]) -> String {
 
 /// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set]` for `found` (ascending
 /// numbers, sequence numbers or UIDs as `uid` says). MIN, MAX and ALL are left out when
-/// nothing matched; COUNT is always given when asked (RFC 4731 §3.1).
-pub fn esearch_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
-    eresponse(tag, uid, opts, found, compact_set)
+/// nothing matched; COUNT is always given when asked (RFC 4731 §3.1). `modseq` is the
+/// `MODSEQ n` of a search that used MODSEQ (RFC 7162 §3.1.5), left out when nothing matched.
+pub fn esearch_response(
+    tag: &str,
+    uid: bool,
+    opts: &ReturnOpts,
+    found: &[u32],
+    modseq: Option<u64>,
+) -> Vec<u8> {
+    eresponse(tag, uid, opts, found, compact_set, modseq)
 }
 
 /// Numbers in the order given as a sequence set: only ascending runs are compressed, so the
@@ -516,7 +523,7 @@ pub fn ordered_set(nums: &[u32]) -> String {
 /// The ESORT answer (RFC 5267 §3.2): `found` in sort order; MIN and MAX are the first and
 /// last message of that order, ALL keeps it.
 pub fn esort_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) -> Vec<u8> {
-    eresponse(tag, uid, opts, found, ordered_set)
+    eresponse(tag, uid, opts, found, ordered_set, None)
 }
 
 fn eresponse(
@@ -525,6 +532,7 @@ fn eresponse(
     opts: &ReturnOpts,
     found: &[u32],
     set: fn(&[u32]) -> String,
+    modseq: Option<u64>,
 ) -> Vec<u8> {
     // A tag is astring characters without quotes or backslashes, so it quotes as it is.
     let mut line = format!("* ESEARCH (TAG \"{tag}\")");
@@ -551,6 +559,9 @@ fn eresponse(
             set(part)
         };
         line.push_str(&format!(" PARTIAL ({} {part})", p.echo()));
+    }
+    if let (Some(m), false) = (modseq, found.is_empty()) {
+        line.push_str(&format!(" MODSEQ {m}"));
     }
     line.push_str("\r\n");
     line.into_bytes()
@@ -688,7 +699,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            esearch_response("a3", true, &opts, &[3, 4, 9]),
+            esearch_response("a3", true, &opts, &[3, 4, 9], None),
             b"* ESEARCH (TAG \"a3\") UID COUNT 3 PARTIAL (-1:-2 4,9)\r\n"
         );
         assert_eq!(
@@ -696,7 +707,7 @@ mod tests {
             b"* ESEARCH (TAG \"a4\") COUNT 3 PARTIAL (-1:-2 4,3)\r\n"
         );
         assert_eq!(
-            esearch_response("a5", false, &opts, &[]),
+            esearch_response("a5", false, &opts, &[], None),
             b"* ESEARCH (TAG \"a5\") COUNT 0 PARTIAL (-1:-2 NIL)\r\n"
         );
         assert_eq!(opts.saved_part(&[3, 4, 9]), [4, 9]);
@@ -759,11 +770,21 @@ mod tests {
             partial: None,
         };
         assert_eq!(
-            esearch_response("a1", true, &all, &[2, 3, 4, 9]),
+            esearch_response("a1", true, &all, &[2, 3, 4, 9], None),
             b"* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 COUNT 4 ALL 2:4,9\r\n"
         );
         assert_eq!(
-            esearch_response("a1", false, &all, &[]),
+            esearch_response("a1", false, &all, &[], None),
+            b"* ESEARCH (TAG \"a1\") COUNT 0\r\n"
+        );
+        // RFC 7162 §3.1.5: a search that used MODSEQ ends with the highest modseq, except
+        // when nothing matched.
+        assert_eq!(
+            esearch_response("a1", true, &all, &[2, 3, 4, 9], Some(917)),
+            b"* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 COUNT 4 ALL 2:4,9 MODSEQ 917\r\n"
+        );
+        assert_eq!(
+            esearch_response("a1", false, &all, &[], Some(917)),
             b"* ESEARCH (TAG \"a1\") COUNT 0\r\n"
         );
         let min_save = ReturnOpts {
