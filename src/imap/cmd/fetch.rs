@@ -799,14 +799,6 @@ impl Session {
                 self.conn.send_raw(&bytes).await.map_err(broken)?;
                 continue;
             }
-            if let Some(w) = whole {
-                let bytes = w.get(start..end).ok_or_else(|| {
-                    CmdError::Bye("internal error: section beyond the message".into())
-                })?;
-                let bytes = mime::without_nul(std::borrow::Cow::Borrowed(bytes));
-                self.conn.send_raw(&bytes).await.map_err(broken)?;
-                continue;
-            }
             let mut at = start;
             let mut prefetched = first.next();
             while at < end {
