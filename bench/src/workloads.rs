@@ -396,6 +396,7 @@ pub async fn big(port: u16, p: &Params, log: &dyn Fn(String)) -> Result<Vec<Figu
     let (select, _) = best_of(&mut c, "SELECT INBOX", 3).await?;
     let (fetch, r) = best_of(&mut c, "FETCH 1:* (UID FLAGS)", 3).await?;
     let fetched = r.lines.len();
+    let uids = r.numbers_after(b"UID ");
     let since = gen::imap_date(gen::EPOCH + (p.big as i64 / 2) * 600);
     let mut out = vec![
         fig(w, "messages in the folder", exists as f64, Better::Neither),
@@ -422,7 +423,174 @@ pub async fn big(port: u16, p: &Params, log: &dyn Fn(String)) -> Result<Vec<Figu
         out.push(fig(w, format!("{name} (ms)"), ms, Better::Lower));
     }
     let _ = c.cmd("LOGOUT").await;
+    out.extend(resync(port, &uids, log).await?);
     Ok(out)
+}
+
+/// How many bytes and untagged lines a response took on the wire.
+fn size_of(r: &crate::imap::Response) -> (usize, usize) {
+    let bytes = r.lines.iter().map(Vec::len).sum::<usize>() + r.tagged.len();
+    (bytes, r.lines.len())
+}
+
+/// The number of UIDs in the `* VANISHED (EARLIER) set` lines.
+fn vanished_of(r: &crate::imap::Response) -> usize {
+    let mut n = 0;
+    for line in &r.lines {
+        let Some(set) = line
+            .strip_prefix(b"* VANISHED (EARLIER) ")
+            .and_then(|l| l.strip_suffix(b"\r\n"))
+        else {
+            continue;
+        };
+        for part in String::from_utf8_lossy(set).split(',') {
+            let mut ends = part.split(':').map(|x| x.parse::<usize>().unwrap_or(0));
+            let a = ends.next().unwrap_or(0);
+            let b = ends.next().unwrap_or(a);
+            n += a.max(b) - a.min(b) + 1;
+        }
+    }
+    n
+}
+
+/// Part of workload 3, on the same folder (`uids`: its UIDs in order): a client that last saw the
+/// folder at some HIGHESTMODSEQ comes back after another session flagged 10 messages and
+/// expunged 5. A QRESYNC SELECT (RFC 7162) against a plain SELECT + FETCH 1:* (UID FLAGS):
+/// best time of three fresh sessions each, bytes and lines of the responses.
+async fn resync(port: u16, uids: &[u32], log: &dyn Fn(String)) -> Result<Vec<Figure>> {
+    let w = "big mailbox";
+    if uids.len() < 100 {
+        return Err(format!(
+            "resync needs 100 messages, the folder has {}",
+            uids.len()
+        ));
+    }
+    // Session A: the client's last state.
+    let mut a = login(port, "big").await?;
+    a.ok("ENABLE QRESYNC").await.map_err(err)?;
+    let r = a.ok("SELECT INBOX").await.map_err(err)?;
+    let validity = r.numbers_after(b"[UIDVALIDITY ").first().copied();
+    let modseq = r.numbers_after(b"[HIGHESTMODSEQ ").first().copied();
+    let _ = a.cmd("LOGOUT").await;
+    let (Some(validity), Some(modseq)) = (validity, modseq) else {
+        return Err("SELECT after ENABLE QRESYNC: no UIDVALIDITY or HIGHESTMODSEQ".into());
+    };
+    // Session B: 10 flag changes and 5 expunges spread over the folder, on distinct messages.
+    let n = uids.len();
+    let pick = |idx: &mut dyn Iterator<Item = usize>| {
+        idx.map(|i| uids[i].to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let flagged = pick(&mut (0..10).map(|i| (2 * i + 1) * n / 20));
+    let deleted = pick(&mut (0..5).map(|j| (4 * j + 1) * n / 20 + 1));
+    let mut b = login(port, "big").await?;
+    b.ok("SELECT INBOX").await.map_err(err)?;
+    b.ok(&format!("UID STORE {flagged} +FLAGS.SILENT (\\Flagged)"))
+        .await
+        .map_err(err)?;
+    b.ok(&format!("UID STORE {deleted} +FLAGS.SILENT (\\Deleted)"))
+        .await
+        .map_err(err)?;
+    b.ok(&format!("UID EXPUNGE {deleted}")).await.map_err(err)?;
+    let _ = b.cmd("LOGOUT").await;
+    // Sessions C: QRESYNC SELECT.
+    let qresync = format!("SELECT INBOX (QRESYNC ({validity} {modseq}))");
+    let mut best_q = f64::INFINITY;
+    let mut q = None;
+    for _ in 0..3 {
+        let mut c = login(port, "big").await?;
+        c.ok("ENABLE QRESYNC").await.map_err(err)?;
+        let t = Instant::now();
+        let r = c.ok(&qresync).await.map_err(err)?;
+        best_q = best_q.min(t.elapsed().as_secs_f64() * 1000.0);
+        let _ = c.cmd("LOGOUT").await;
+        q = Some(r);
+    }
+    let q = q.ok_or("no QRESYNC run")?;
+    let (q_bytes, q_lines) = size_of(&q);
+    let vanished = vanished_of(&q);
+    let changed = q.lines.iter().filter(|l| find_fetch(l)).count();
+    // Sessions D: plain SELECT + FETCH 1:* (UID FLAGS).
+    let mut best_p = f64::INFINITY;
+    let mut plain = (0, 0);
+    for _ in 0..3 {
+        let mut d = login(port, "big").await?;
+        let t = Instant::now();
+        let s = d.ok("SELECT INBOX").await.map_err(err)?;
+        let f = d.ok("FETCH 1:* (UID FLAGS)").await.map_err(err)?;
+        best_p = best_p.min(t.elapsed().as_secs_f64() * 1000.0);
+        let _ = d.cmd("LOGOUT").await;
+        let (sb, sl) = size_of(&s);
+        let (fb, fl) = size_of(&f);
+        plain = (sb + fb, sl + fl);
+    }
+    log(format!(
+        "    QRESYNC SELECT: {vanished} UIDs vanished, {changed} FETCH lines, {q_lines} lines, {q_bytes} bytes; \
+         SELECT + FETCH: {} lines, {} bytes",
+        plain.1, plain.0
+    ));
+    if vanished != 5 || changed != 10 {
+        log(format!(
+            "    WARNING: expected 5 vanished UIDs and 10 FETCH lines, got {vanished} and {changed}"
+        ));
+    }
+    let what = "after 10 changes + 5 expunges";
+    Ok(vec![
+        fig(
+            w,
+            format!("QRESYNC SELECT {what} (ms)"),
+            best_q,
+            Better::Lower,
+        ),
+        fig(
+            w,
+            format!("QRESYNC SELECT {what} (bytes)"),
+            q_bytes as f64,
+            Better::Lower,
+        ),
+        fig(
+            w,
+            format!("QRESYNC SELECT {what} (lines)"),
+            q_lines as f64,
+            Better::Lower,
+        ),
+        fig(
+            w,
+            "QRESYNC SELECT: VANISHED UIDs",
+            vanished as f64,
+            Better::Neither,
+        ),
+        fig(
+            w,
+            "QRESYNC SELECT: FETCH lines",
+            changed as f64,
+            Better::Neither,
+        ),
+        fig(
+            w,
+            "SELECT + FETCH 1:* (UID FLAGS) (ms)",
+            best_p,
+            Better::Lower,
+        ),
+        fig(
+            w,
+            "SELECT + FETCH 1:* (UID FLAGS) (bytes)",
+            plain.0 as f64,
+            Better::Lower,
+        ),
+        fig(
+            w,
+            "SELECT + FETCH 1:* (UID FLAGS) (lines)",
+            plain.1 as f64,
+            Better::Lower,
+        ),
+    ])
+}
+
+/// An untagged `* N FETCH (` line.
+fn find_fetch(line: &[u8]) -> bool {
+    line.starts_with(b"* ") && line.windows(8).any(|w| w == b" FETCH (")
 }
 
 /// Numbers in the `* SEARCH` line.
@@ -592,5 +760,31 @@ impl IdleResult {
                 Better::Lower,
             ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::Response;
+
+    fn response(lines: &[&[u8]]) -> Response {
+        Response {
+            status: Status::Ok,
+            lines: lines.iter().map(|l| l.to_vec()).collect(),
+            tagged: b"b1 OK done\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn vanished_uids_are_counted_over_ranges() {
+        let r = response(&[
+            b"* OK [HIGHESTMODSEQ 9] x\r\n",
+            b"* VANISHED (EARLIER) 3,7:9,20\r\n",
+            b"* 4 FETCH (UID 10 FLAGS (\\Flagged) MODSEQ (8))\r\n",
+        ]);
+        assert_eq!(vanished_of(&r), 5);
+        assert_eq!(r.lines.iter().filter(|l| find_fetch(l)).count(), 1);
+        assert_eq!(size_of(&r), (26 + 31 + 48 + 12, 3));
     }
 }
