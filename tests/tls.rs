@@ -510,32 +510,8 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
         })
         .unwrap();
     assert!(st.success());
-    let mut child = Command::new(exe)
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--tls-listen", "127.0.0.1:0"])
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Listening once the TLS listener's line is logged; that line names its port. The rest
-    // of the log is drained so the server never blocks on a full pipe.
-    let mut log = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let port = log
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("IMAP over TLS"))
-        .and_then(|l| listening_port(&l))
-        .expect("no TLS port in the log");
+    let (mut child, port, log) = serve_tls(&db, &cert, &key);
+    // The rest of the log is drained so the server never blocks on a full pipe.
     std::thread::spawn(move || log.for_each(drop));
     // One long-lived TLS session, its certificate, then a new certificate and SIGHUP; the old
     // session keeps working and a new one gets the new certificate.
@@ -748,30 +724,11 @@ fn mismatched_key_and_certificate_are_refused() {
 /// keeps the old pair, and handshakes go on with it.
 #[test]
 fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
-    use std::io::BufRead;
     let dir = TempDir::new("tls-hup-mismatch");
     let (cert, key) = make_cert(dir.path(), "live");
     let (other_cert, _) = make_cert(dir.path(), "other");
     let first_der = cert_der(&cert);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
-        .arg("--db")
-        .arg(dir.path().join("h.db"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut child, port, mut lines) = serve_tls(&dir.path().join("h.db"), &cert, &key);
     let mut until = |needle: &str| -> String {
         for line in lines.by_ref() {
             let line = line.unwrap();
@@ -781,7 +738,6 @@ fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
         }
         panic!("the server ended without logging {needle:?}");
     };
-    let port = listening_port(&until("IMAP over TLS")).expect("no port in the log line");
     std::fs::copy(&other_cert, &cert).unwrap();
     let st = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
@@ -803,4 +759,34 @@ fn sighup_with_a_mismatched_pair_keeps_the_old_one() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("* OK "));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The server's log lines on stderr.
+type Log = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// `serve` with plain IMAP and implicit TLS both on 127.0.0.1:0, logging at info. Returns the
+/// child, the TLS port (read from its "listening on" line, so no port is reserved and
+/// released), and the rest of its log.
+fn serve_tls(db: &Path, cert: &Path, key: &Path) -> (std::process::Child, u16, Log) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--tls-listen", "127.0.0.1:0"])
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let port = log
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("IMAP over TLS"))
+        .and_then(|l| listening_port(&l))
+        .unwrap_or_else(|| panic!("the server ended without logging its TLS port"));
+    (child, port, log)
 }
