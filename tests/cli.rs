@@ -296,7 +296,11 @@ fn user_add_list_passwd_remove() {
     c.greeting = c.read_line();
     assert_eq!(
         c.cmd("LOGIN carol s3cret"),
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"]
+        vec![concat!(
+            "TAG OK [CAPABILITY ",
+            crate::caps!(),
+            "] Logged in"
+        )]
     );
     assert!(c
         .append("INBOX", "", &message("m", "x"))
@@ -316,7 +320,11 @@ fn user_add_list_passwd_remove() {
     );
     assert_eq!(
         c.cmd("LOGIN carol n3w"),
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"]
+        vec![concat!(
+            "TAG OK [CAPABILITY ",
+            crate::caps!(),
+            "] Logged in"
+        )]
     );
     let o = run(&db, &["user", "list"], "");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "carol\t1 messages\n");
@@ -473,7 +481,11 @@ fn demo_user_and_sigterm() {
     c.greeting = c.read_line();
     assert_eq!(
         c.cmd(&format!("LOGIN demo \"{pass}\"")),
-        vec!["TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"]
+        vec![concat!(
+            "TAG OK [CAPABILITY ",
+            crate::caps!(),
+            "] Logged in"
+        )]
     );
     c.cmd("SELECT INBOX");
     // SIGTERM: the connected client gets BYE, the process exits 0.
@@ -676,7 +688,11 @@ fn stdio_is_preauthenticated() {
     assert_eq!(
         lines,
         vec![
-            "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] liteimap: logged in as erin",
+            concat!(
+                "* PREAUTH [CAPABILITY ",
+                crate::caps!(),
+                "] liteimap: logged in as erin"
+            ),
             "a1 BAD LOGIN: already logged in",
             "a2 OK CREATE completed",
             "* STATUS box (MESSAGES 0)",
@@ -704,7 +720,7 @@ fn sigint_says_bye_and_exits_zero() {
     d.greeting = d.read_line();
     assert_eq!(
         c.cmd("LOGIN u p")[0],
-        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"
+        concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
     );
     let st = Command::new("kill")
         .args(["-INT", &s.child.id().to_string()])
@@ -792,7 +808,7 @@ fn serve_listens_on_every_address_given() {
         c.greeting = c.read_line();
         assert_eq!(
             c.cmd("LOGIN u p")[0],
-            "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"
+            concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
         );
     }
     let _ = child.kill();
@@ -814,7 +830,7 @@ fn info_log_has_connections_and_failed_logins_but_no_secrets() {
     );
     assert_eq!(
         c.cmd("LOGIN u RightPw1")[0],
-        "TAG OK [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] Logged in"
+        concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
     );
     assert!(c
         .append("INBOX", "", &message("SubjectMark", "BodyMark"))

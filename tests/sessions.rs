@@ -358,7 +358,11 @@ fn stdio_speaks_preauth() {
     out.read_line(&mut line).unwrap();
     assert_eq!(
         line,
-        "* PREAUTH [CAPABILITY IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL] liteimap: logged in as alice\r\n"
+        concat!(
+            "* PREAUTH [CAPABILITY ",
+            crate::caps!(),
+            "] liteimap: logged in as alice\r\n"
+        )
     );
     input
         .write_all(b"a LOGIN alice wonderland\r\nb SELECT INBOX\r\nc LOGOUT\r\n")

@@ -13,6 +13,15 @@ use std::time::Duration;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 
+/// The capabilities a logged-in session is offered, in the server's order: the one list the
+/// tests that assert CAPABILITY exactly compare against (`concat!("* CAPABILITY ", caps!())`).
+#[macro_export]
+macro_rules! caps {
+    () => {
+        "IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL"
+    };
+}
+
 pub const ALICE: (&str, &str) = ("alice", "wonderland");
 pub const BOB: (&str, &str) = ("bob", "builder");
 
