@@ -667,7 +667,7 @@ fn bench_lmtp(secs: u64) {
     let inbox = store.mailbox(user.id, "INBOX").unwrap().unwrap();
     println!(
         "messages in INBOX afterwards: {}; server RSS {} MiB",
-        store.counts(inbox.id).unwrap().0,
+        store.counts(inbox.id).unwrap().messages,
         srv.rss_kib() / 1024
     );
 }

@@ -15,6 +15,7 @@ use async_std::net::{TcpListener, TcpStream};
 use async_std::prelude::FutureExt as _;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 use imap_codec::imap_types::response::Capability;
 
 use crate::dbpool::DbPool;
@@ -301,6 +302,8 @@ impl Context {
                 // RFC 7888 allows it before login; the pre-login literal limit still holds.
                 caps.push(Capability::LiteralPlus);
                 caps.push(Capability::Id);
+                // RFC 9051: offered beside IMAP4rev1; a client turns it on with ENABLE.
+                caps.extend(named_capability("IMAP4rev2"));
             }
             _ => {
                 caps.push(Capability::Idle);
@@ -345,6 +348,8 @@ impl Context {
                 caps.extend(named_capability("I18NLEVEL=1"));
                 caps.extend(named_capability("ESORT"));
                 caps.extend(named_capability("PARTIAL"));
+                caps.extend(named_capability("IMAP4rev2"));
+                caps.push(Capability::Utf8(Utf8Kind::Accept));
             }
         }
         Vec1::unvalidated(caps)

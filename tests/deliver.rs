@@ -48,7 +48,7 @@ fn count(db: &Path, mailbox: &str) -> u32 {
     let store = Store::open(db).unwrap();
     let u = store.find_user("alice").unwrap().unwrap();
     let mb = store.mailbox(u.id, mailbox).unwrap().unwrap();
-    store.counts(mb.id).unwrap().0
+    store.counts(mb.id).unwrap().messages
 }
 
 const MSG: &[u8] = b"From sender@example.net Mon Nov 23 10:00:00 2026\nReturn-Path: <sender@example.net>\nSubject: hi\n\nbody\n";

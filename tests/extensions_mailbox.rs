@@ -659,8 +659,8 @@ fn list_status_skips_noselect_and_nonexistent() {
         ]
     );
     assert_eq!(
-        c.cmd("LIST \"\" p/q RETURN (STATUS (DELETED))"),
-        vec!["TAG BAD Unknown STATUS item DELETED"]
+        c.cmd("LIST \"\" p/q RETURN (STATUS (DELETED-STORAGE))"),
+        vec!["TAG BAD Unknown STATUS item DELETED-STORAGE"]
     );
 }
 

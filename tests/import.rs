@@ -546,7 +546,7 @@ fn ctrl_c_stops_after_a_batch_and_a_rerun_finishes() {
     // Interrupt once the first batch is committed.
     let user = srv.ctx.store.find_user("alice").unwrap().unwrap();
     let inbox = srv.ctx.store.mailbox(user.id, "INBOX").unwrap().unwrap().id;
-    while srv.ctx.store.counts(inbox).unwrap().0 == 0 {
+    while srv.ctx.store.counts(inbox).unwrap().messages == 0 {
         assert!(child.try_wait().unwrap().is_none(), "finished too soon");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -571,7 +571,7 @@ fn ctrl_c_stops_after_a_batch_and_a_rerun_finishes() {
     assert!(done > 0 && done < n, "{line}");
     // The batch being filled at the signal is committed too; the database holds exactly what
     // the summary says.
-    assert_eq!(srv.ctx.store.counts(inbox).unwrap().0, done);
+    assert_eq!(srv.ctx.store.counts(inbox).unwrap().messages, done);
     assert_eq!(srv.ctx.store.integrity_check().unwrap(), "ok");
     let err = import_ok(&srv.db, &["--user", "alice", f.to_str().unwrap()]);
     assert!(

@@ -129,7 +129,7 @@ fn delete_rules() {
     let r = c.cmd("DELETE p");
     assert_eq!(
         r,
-        vec!["TAG NO [CANNOT] p has inferior hierarchical names and is already \\Noselect"]
+        vec!["TAG NO [HASCHILDREN] p has inferior hierarchical names and is already \\Noselect"]
     );
     assert_eq!(
         c.cmd("SELECT p"),

@@ -11,15 +11,6 @@ fn three(srv: &TestServer) -> Client {
     c
 }
 
-fn uidvalidity(c: &mut Client, mailbox: &str) -> String {
-    let r = c.cmd(&format!("STATUS {mailbox} (UIDVALIDITY)"));
-    r[0].rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches(')')
-        .to_string()
-}
-
 #[test]
 fn store_forms() {
     let dir = TempDir::new("store-forms");

@@ -18,7 +18,8 @@ pub mod view;
 
 use std::borrow::Cow;
 
-use imap_codec::imap_types::core::{AString, Text};
+use imap_codec::imap_types::core::{AString, IString, Text};
+use imap_codec::imap_types::extensions::utf8::QuotedUtf8;
 use imap_codec::imap_types::mailbox::{Mailbox, MailboxOther};
 use imap_codec::imap_types::response::{Code, CodeOther};
 
@@ -71,6 +72,10 @@ pub fn code_expungeissued() -> Code<'static> {
 }
 pub fn code_alreadyexists() -> Code<'static> {
     other_code("ALREADYEXISTS")
+}
+/// RFC 9051 §7.1: DELETE of a \Noselect name that still has children.
+pub fn code_haschildren() -> Code<'static> {
+    other_code("HASCHILDREN")
 }
 pub fn code_cannot() -> Code<'static> {
     other_code("CANNOT")
@@ -142,30 +147,54 @@ pub fn text(s: impl Into<String>) -> Text<'static> {
 
 /// The store's name for a mailbox the client named, validated: INBOX in any case is "INBOX";
 /// names are 7-bit (modified UTF-7 is kept as sent) without control characters or wildcards,
-/// with no empty hierarchy levels.
-pub fn mailbox_name(mailbox: &Mailbox) -> CmdResult<String> {
+/// with no empty hierarchy levels. A session that speaks UTF-8 (`utf8`: UTF8=ACCEPT or
+/// IMAP4rev2 enabled) writes names in UTF-8, which are stored in modified UTF-7.
+pub fn mailbox_name(mailbox: &Mailbox, utf8: bool) -> CmdResult<String> {
     let bytes: &[u8] = match mailbox {
         Mailbox::Inbox => return Ok(crate::store::INBOX.to_string()),
         Mailbox::Other(other) => other.as_ref(),
     };
-    validate_name(bytes)
+    validate_name(bytes, utf8)
 }
 
 /// Validation shared by mailbox names and LIST references: the store's one rule for names
-/// (`store::mailbox_name`), answered as `NO [LIMIT]` (too long) or `NO [CANNOT]` with the reason.
-pub fn validate_name(bytes: &[u8]) -> CmdResult<String> {
-    crate::store::mailbox_name(bytes).map_err(|e| match e {
+/// (`store::mailbox_name`, or `store::mailbox_name_utf8` for a UTF-8 session), answered as
+/// `NO [LIMIT]` (too long) or `NO [CANNOT]` with the reason.
+pub fn validate_name(bytes: &[u8], utf8: bool) -> CmdResult<String> {
+    let stored = if utf8 {
+        crate::store::mailbox_name_utf8(bytes)
+    } else {
+        crate::store::mailbox_name(bytes)
+    };
+    stored.map_err(|e| match e {
         NameError::TooLong => CmdError::no_code(code_limit(), e.to_string()),
         NameError::Invalid(why) => CmdError::no_code(code_cannot(), why),
     })
 }
 
-/// The wire form of a stored mailbox name.
-pub fn wire_mailbox(name: &str) -> Mailbox<'static> {
+/// A stored name as a session sees it: UTF-8 for a session that speaks it, else as stored
+/// (modified UTF-7). LIST patterns are matched against this form.
+pub fn shown_name(stored: &str, utf8: bool) -> Cow<'_, str> {
+    if utf8 && stored.contains('&') {
+        Cow::Owned(crate::store::mailbox_name_to_utf8(stored))
+    } else {
+        Cow::Borrowed(stored)
+    }
+}
+
+/// The wire form of a stored mailbox name: for a UTF-8 session a quoted UTF-8 string (RFC
+/// 6855 §3), otherwise the modified UTF-7 it is stored in.
+pub fn wire_mailbox(name: &str, utf8: bool) -> Mailbox<'static> {
     if name == crate::store::INBOX {
         return Mailbox::Inbox;
     }
-    match AString::try_from(name.to_string()) {
+    let shown = shown_name(name, utf8).into_owned();
+    let astring = if shown.is_ascii() {
+        AString::try_from(shown)
+    } else {
+        QuotedUtf8::try_from(shown).map(|q| AString::String(IString::QuotedUtf8(q)))
+    };
+    match astring {
         Ok(a) => match MailboxOther::try_from(a) {
             Ok(o) => Mailbox::Other(o),
             Err(_) => Mailbox::Inbox,
@@ -189,17 +218,17 @@ mod tests {
         fn m(s: &str) -> Mailbox<'_> {
             Mailbox::try_from(s).unwrap()
         }
-        assert_eq!(mailbox_name(&m("inbox")).unwrap(), "INBOX");
-        assert_eq!(mailbox_name(&m("a/b")).unwrap(), "a/b");
-        assert_eq!(mailbox_name(&m("&AOQ-")).unwrap(), "&AOQ-");
-        assert_eq!(mailbox_name(&m("inBox/x")).unwrap(), "INBOX/x");
-        assert_eq!(mailbox_name(&m("inboxes/x")).unwrap(), "inboxes/x");
+        assert_eq!(mailbox_name(&m("inbox"), false).unwrap(), "INBOX");
+        assert_eq!(mailbox_name(&m("a/b"), false).unwrap(), "a/b");
+        assert_eq!(mailbox_name(&m("&AOQ-"), false).unwrap(), "&AOQ-");
+        assert_eq!(mailbox_name(&m("inBox/x"), false).unwrap(), "INBOX/x");
+        assert_eq!(mailbox_name(&m("inboxes/x"), false).unwrap(), "inboxes/x");
         for bad in ["a//b", "/a", "a/", "x*", "%", "../x", "a/../b"] {
-            assert!(mailbox_name(&m(bad)).is_err(), "{bad}");
+            assert!(mailbox_name(&m(bad), false).is_err(), "{bad}");
         }
-        assert!(mailbox_name(&m(&"x".repeat(2000))).is_err());
-        assert!(validate_name(b"a\x00b").is_err());
-        assert!(validate_name("ä".as_bytes()).is_err());
+        assert!(mailbox_name(&m(&"x".repeat(2000)), false).is_err());
+        assert!(validate_name(b"a\x00b", false).is_err());
+        assert!(validate_name("ä".as_bytes(), false).is_err());
         assert_eq!(text("a\r\nb ä").inner(), "a??b ?");
         assert_eq!(text("").inner(), "Done");
     }

@@ -85,6 +85,11 @@ pub struct Session {
     /// QRESYNC is enabled (RFC 7162 §3.2.3, by ENABLE QRESYNC only; implies CONDSTORE):
     /// expunges are announced as `* VANISHED uids`.
     pub(crate) qresync: bool,
+    /// IMAP4rev2 is enabled (RFC 9051, by `ENABLE IMAP4rev2`): no \Recent, SEARCH answers in
+    /// ESEARCH form, SELECT lists the mailbox, names are UTF-8.
+    pub(crate) rev2: bool,
+    /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names are UTF-8 both ways.
+    pub(crate) utf8: bool,
 }
 
 impl Session {
@@ -106,6 +111,8 @@ impl Session {
             started: std::time::Instant::now(),
             condstore: false,
             qresync: false,
+            rev2: false,
+            utf8: false,
         }
     }
 
@@ -175,6 +182,12 @@ impl Session {
             Ok(s) => self.conn.send(&Response::Status(s)).await.is_ok(),
             Err(_) => false,
         }
+    }
+
+    /// Whether this session reads and writes mailbox names in UTF-8 (UTF8=ACCEPT, RFC 6855;
+    /// IMAP4rev2, RFC 9051 §5.1) rather than modified UTF-7.
+    pub(crate) fn utf8_names(&self) -> bool {
+        self.utf8 || self.rev2
     }
 
     /// The capabilities for the current state and connection.
@@ -548,7 +561,7 @@ impl Session {
                 charset,
                 criteria,
                 uid,
-            } => self.cmd_search(charset, criteria, uid).await,
+            } => self.cmd_search(tag, charset, criteria, uid).await,
             C::Sort {
                 sort_criteria,
                 charset,

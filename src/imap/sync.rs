@@ -150,7 +150,8 @@ impl Session {
                     .iter()
                     .partition(|u| sel.claimed.iter().any(|r| r.contains(u)))
             };
-            if !read_only && !unclaimed.is_empty() {
+            // RFC 9051 has no \Recent: a rev2 session claims none and announces no RECENT.
+            if !read_only && !self.rev2 && !unclaimed.is_empty() {
                 claimed.extend(
                     self.db(move |s| s.claim_recent(mailbox, &unclaimed))
                         .await?,
@@ -168,7 +169,9 @@ impl Session {
             let exists = sel.view.len();
             let recent = sel.recent.len() as u32;
             self.data(Data::Exists(exists)).await?;
-            self.data(Data::Recent(recent)).await?;
+            if !self.rev2 {
+                self.data(Data::Recent(recent)).await?;
+            }
         }
         Ok(())
     }

@@ -45,6 +45,20 @@ pub struct SelectSnapshot {
     pub keywords: Vec<String>,
 }
 
+/// What STATUS reports of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxCounts {
+    pub messages: u32,
+    /// Messages no session has claimed as \Recent yet.
+    pub recent: u32,
+    /// Messages without \Seen.
+    pub unseen: u32,
+    /// Messages with \Deleted (STATUS DELETED, RFC 9051).
+    pub deleted: u32,
+    /// The sum of the messages' sizes (STATUS SIZE, RFC 8438).
+    pub size: u64,
+}
+
 /// One message's metadata, as FETCH needs it.
 #[derive(Clone, Debug)]
 pub struct MessageMeta {
@@ -641,24 +655,26 @@ impl Store {
         self.read(|c| keywords(c, mailbox))
     }
 
-    /// STATUS counters: (messages, recent, unseen, total size).
-    pub fn counts(&self, mailbox: MailboxId) -> Result<(u32, u32, u32, u64)> {
+    /// STATUS counters of a mailbox.
+    pub fn counts(&self, mailbox: MailboxId) -> Result<MailboxCounts> {
         self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT count(*),
                         coalesce(sum(m.uid >= b.recent_floor), 0),
                         coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
+                        coalesce(sum(EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Deleted')), 0),
                         coalesce(sum(d.size), 0)
                  FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id JOIN bodies d ON d.id = m.body_id
                  WHERE b.id = ?1",
             )?
             .query_row([mailbox.0], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u32,
-                    r.get::<_, i64>(1)? as u32,
-                    r.get::<_, i64>(2)? as u32,
-                    r.get::<_, i64>(3)? as u64,
-                ))
+                Ok(MailboxCounts {
+                    messages: r.get::<_, i64>(0)? as u32,
+                    recent: r.get::<_, i64>(1)? as u32,
+                    unseen: r.get::<_, i64>(2)? as u32,
+                    deleted: r.get::<_, i64>(3)? as u32,
+                    size: r.get::<_, i64>(4)? as u64,
+                })
             })?)
         })
     }

@@ -18,10 +18,12 @@ mod users;
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
-    AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MessageMeta,
-    NewMessage, SelectSnapshot, SortRow,
+    AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MailboxCounts,
+    MessageMeta, NewMessage, SelectSnapshot, SortRow,
 };
-pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
+pub use names::{
+    mailbox_name, mailbox_name_to_utf8, mailbox_name_utf8, NameError, MAX_MAILBOX_NAME,
+};
 pub use scan::Scan;
 pub use users::UserRow;
 
@@ -820,7 +822,10 @@ mod tests {
         assert_eq!(t.store.integrity_check().unwrap(), "ok");
         limit(pages + 1000);
         t.store.append(inbox, &[msg(stored.len())]).unwrap();
-        assert_eq!(t.store.counts(inbox).unwrap().0 as usize, stored.len() + 1);
+        assert_eq!(
+            t.store.counts(inbox).unwrap().messages as usize,
+            stored.len() + 1
+        );
     }
 
     /// A database as liteimap with schema 2 wrote it, where bodies were deduplicated across

@@ -96,18 +96,112 @@ fn check_modified_utf7(name: &str) -> Result<(), NameError> {
                 &name[start..]
             )));
         }
-        decode_shifted(&bytes[start + 1..end]).map_err(|why| {
-            invalid(format!(
-                "Mailbox name is not valid modified UTF-7: {:?} {why}",
-                &name[start..=end]
-            ))
-        })?;
+        decode_shifted(&bytes[start + 1..end])
+            .map(drop)
+            .map_err(|why| {
+                invalid(format!(
+                    "Mailbox name is not valid modified UTF-7: {:?} {why}",
+                    &name[start..=end]
+                ))
+            })?;
         i = end + 1;
     }
     Ok(())
 }
 
-fn decode_shifted(run: &[u8]) -> Result<(), &'static str> {
+/// The stored form of a name a UTF-8 client wrote (UTF8=ACCEPT, RFC 6855 §3; IMAP4rev2,
+/// RFC 9051 §5.1): normalised to NFC (Net-Unicode, RFC 5198), written in modified UTF-7 (an
+/// `&` as `&-`), then held to the same rule as every other name. So one folder has one stored
+/// name whichever encoding the client speaks.
+pub fn mailbox_name_utf8(bytes: &[u8]) -> Result<String, NameError> {
+    use unicode_normalization::UnicodeNormalization;
+    if bytes.len() > MAX_MAILBOX_NAME {
+        return Err(NameError::TooLong);
+    }
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| invalid("Mailbox name is not valid UTF-8"))?;
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(invalid(format!(
+            "Mailbox name contains control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    let text: String = text.nfc().collect();
+    mailbox_name(encode_modified_utf7(&text).as_bytes())
+}
+
+/// A stored name as UTF-8 text, for the sessions that speak UTF-8 (the inverse of
+/// [`mailbox_name_utf8`]). Stored names are valid modified UTF-7, so nothing is lost.
+pub fn mailbox_name_to_utf8(stored: &str) -> String {
+    let bytes = stored.as_bytes();
+    let mut out = String::with_capacity(stored.len());
+    let mut i = 0;
+    while let Some(p) = bytes[i..].iter().position(|b| *b == b'&') {
+        out.push_str(&stored[i..i + p]);
+        let start = i + p + 1;
+        let Some(len) = bytes[start..].iter().position(|b| *b == b'-') else {
+            // Not stored by this server's rules: shown as it is.
+            out.push_str(&stored[start - 1..]);
+            return out;
+        };
+        match decode_shifted(&bytes[start..start + len]) {
+            Ok(s) if len == 0 => {
+                debug_assert!(s.is_empty());
+                out.push('&');
+            }
+            Ok(s) => out.push_str(&s),
+            Err(_) => out.push_str(&stored[start - 1..=start + len]),
+        }
+        i = start + len + 1;
+    }
+    out.push_str(&stored[i..]);
+    out
+}
+
+/// UTF-8 text in modified UTF-7 (RFC 3501 §5.1.3): printable US-ASCII stands for itself
+/// (`&` as `&-`), every run of other characters is UTF-16 in modified BASE64 between `&`
+/// and `-`.
+fn encode_modified_utf7(text: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut run: Vec<u16> = Vec::new();
+    let flush = |run: &mut Vec<u16>, out: &mut String| {
+        if run.is_empty() {
+            return;
+        }
+        out.push('&');
+        let (mut bits, mut nbits) = (0u32, 0);
+        for unit in run.drain(..) {
+            bits = (bits << 16) | u32::from(unit);
+            nbits += 16;
+            while nbits >= 6 {
+                nbits -= 6;
+                out.push(B64[((bits >> nbits) & 63) as usize] as char);
+            }
+            bits &= (1 << nbits) - 1;
+        }
+        if nbits > 0 {
+            out.push(B64[((bits << (6 - nbits)) & 63) as usize] as char);
+        }
+        out.push('-');
+    };
+    for c in text.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut run, &mut out);
+            out.push(c);
+            if c == '&' {
+                out.push('-');
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            run.extend_from_slice(c.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+fn decode_shifted(run: &[u8]) -> Result<String, &'static str> {
     let mut bits: u32 = 0;
     let mut nbits = 0;
     let mut units = Vec::with_capacity(run.len() * 6 / 16);
@@ -131,13 +225,15 @@ fn decode_shifted(run: &[u8]) -> Result<(), &'static str> {
     if nbits >= 6 || bits != 0 {
         return Err("does not end on a UTF-16 character");
     }
+    let mut text = String::with_capacity(units.len() * 2);
     for c in char::decode_utf16(units) {
         let c = c.map_err(|_| "has an unpaired UTF-16 surrogate")?;
         if c.is_ascii() {
             return Err("encodes US-ASCII, which is written as itself");
         }
+        text.push(c);
     }
-    Ok(())
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -206,5 +302,44 @@ mod tests {
         assert!(why("&AOQ-&AOQ-").contains("\"&AOQ-&AOQ-\" has two shifts in a row"));
         assert_eq!(ok("&AOQ-&-&AOQ-"), "&AOQ-&-&AOQ-");
         assert_eq!(ok("&AOQA5A-"), "&AOQA5A-");
+    }
+
+    #[test]
+    fn utf8_names_are_stored_in_modified_utf7() {
+        let utf8 = |s: &str| mailbox_name_utf8(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"));
+        // RFC 3501 §5.1.3's example, and the names of the tests above.
+        assert_eq!(
+            utf8("~peter/mail/日本語/台北"),
+            "~peter/mail/&ZeVnLIqe-/&U,BTFw-"
+        );
+        assert_eq!(utf8("ä"), "&AOQ-");
+        assert_eq!(utf8("äå"), "&AOQA5Q-");
+        assert_eq!(utf8("☺"), "&Jjo-");
+        assert_eq!(utf8("😀"), "&2D3eAA-");
+        assert_eq!(utf8("Tom & Jerry"), "Tom &- Jerry");
+        assert_eq!(utf8("a&AOQ-b"), "a&-AOQ-b");
+        assert_eq!(utf8("inbox/Entwürfe"), "INBOX/Entw&APw-rfe");
+        // NFC: a + combining diaeresis is stored as ä.
+        assert_eq!(utf8("a\u{308}"), "&AOQ-");
+        for bad in ["a\u{7}b", "x\u{85}", "a//ä", "ä*", "%"] {
+            assert!(mailbox_name_utf8(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(mailbox_name_utf8(b"\xff").is_err());
+        assert_eq!(
+            mailbox_name_utf8("ä".repeat(600).as_bytes()),
+            Err(NameError::TooLong)
+        );
+        // Each way and back.
+        for s in [
+            "~peter/mail/日本語/台北",
+            "Tom & Jerry",
+            "a&AOQ-b",
+            "😀x",
+            "plain",
+            "&",
+        ] {
+            assert_eq!(mailbox_name_to_utf8(&utf8(s)), s);
+        }
+        assert_eq!(mailbox_name_to_utf8("&AOQ-&-&AOQ-"), "ä&ä");
     }
 }

@@ -18,7 +18,7 @@ use liteimap::store::Store;
 #[macro_export]
 macro_rules! caps {
     () => {
-        "IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL"
+        "IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL IMAP4rev2 UTF8=ACCEPT"
     };
 }
 
@@ -314,6 +314,16 @@ impl Client {
         let prefix = format!("APPEND {mailbox} ({flags}) \"{date}\"");
         self.cmd_literal(&prefix, message, "").pop().unwrap()
     }
+}
+
+/// A mailbox's UIDVALIDITY, read with STATUS.
+pub fn uidvalidity(c: &mut Client, mailbox: &str) -> String {
+    let r = c.cmd(&format!("STATUS {mailbox} (UIDVALIDITY)"));
+    r[0].rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .to_string()
 }
 
 /// A new database file at `db` with the user alice, for tests that run the binary.

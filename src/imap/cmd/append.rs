@@ -57,7 +57,7 @@ impl Session {
         date: Option<DateTime>,
         message: LiteralOrLiteral8<'static>,
     ) -> CmdResult<Done> {
-        let name = mailbox_name(&mailbox)?;
+        let name = mailbox_name(&mailbox, self.utf8_names())?;
         let msg = check(&flags, date, message, None)?;
         let size = msg.0.len();
         let appended = self.store_appended(&name, vec![msg]).await?;
@@ -80,7 +80,7 @@ impl Session {
     }
 
     pub(crate) async fn cmd_multiappend(&mut self, m: MultiAppend) -> CmdResult<Done> {
-        let name = mailbox_name(&m.mailbox)?;
+        let name = mailbox_name(&m.mailbox, self.utf8_names())?;
         let count = m.messages.len();
         // Everything is checked before anything is stored: one bad message stores none.
         let mut checked = Vec::with_capacity(count);
@@ -120,11 +120,12 @@ impl Session {
             .map(|u| u.id)
             .ok_or_else(|| CmdError::bad("Not logged in"))?;
         let lookup = name.to_string();
-        // Appending to the mailbox selected read-write claims \Recent in the same commit.
+        // Appending to the mailbox selected read-write claims \Recent in the same commit
+        // (not in IMAP4rev2, which has no \Recent).
         let selected = self
             .state
             .selected()
-            .filter(|s| !s.read_only)
+            .filter(|s| !s.read_only && !self.rev2)
             .map(|s| s.mailbox);
         let result = self
             .db(move |s| {

@@ -50,7 +50,7 @@ impl Session {
         };
         let Some(opts) = s.ret else {
             // A plain SEARCH that used `$`.
-            return self.cmd_search(charset, criteria, s.uid).await;
+            return self.cmd_search(tag, charset, criteria, s.uid).await;
         };
         let found = self.search_found(charset, criteria).await?;
         // RFC 7162 §3.1.5: with MIN or MAX alone, the highest modseq of those messages;

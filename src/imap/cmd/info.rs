@@ -4,6 +4,7 @@
 use imap_codec::imap_types::core::{IString, NString, QuotedChar};
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::namespace::Namespace;
+use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 use imap_codec::imap_types::response::Data;
 
 use crate::imap::session::{Done, Session};
@@ -75,7 +76,8 @@ impl Session {
         Ok(Done::ok("ID completed"))
     }
 
-    /// ENABLE (RFC 5161): CONDSTORE and QRESYNC are the extensions here that need enabling;
+    /// ENABLE (RFC 5161): CONDSTORE, QRESYNC, IMAP4rev2 and UTF8=ACCEPT are the extensions
+    /// here that need enabling (UTF8=ONLY is not offered);
     /// anything else asked for is ignored, not an error (§3.1). ENABLED lists each whenever it
     /// is asked for, also when already on (as Dovecot does), so a client never concludes from
     /// a repeated ENABLE that it is off.
@@ -107,6 +109,10 @@ impl Session {
                 CapabilityEnable::Other(_) if c.to_string().eq_ignore_ascii_case("QRESYNC") => {
                     self.qresync = true;
                     self.condstore = true;
+                }
+                CapabilityEnable::Utf8(Utf8Kind::Accept) => self.utf8 = true,
+                CapabilityEnable::Other(_) if c.to_string().eq_ignore_ascii_case("IMAP4rev2") => {
+                    self.rev2 = true
                 }
                 _ => continue,
             }

@@ -18,7 +18,7 @@ use super::mailbox::{
 };
 use crate::imap::ext::list::{with_childinfo, CreateWithUse, ListExtended};
 use crate::imap::session::{Done, Session};
-use crate::imap::{code_useattr, wire_mailbox, CmdError, CmdResult, DELIMITER};
+use crate::imap::{code_useattr, shown_name, wire_mailbox, CmdError, CmdResult, DELIMITER};
 use crate::store::{MailboxRow, SPECIAL_USES};
 
 /// One line of an extended LIST answer.
@@ -50,7 +50,7 @@ impl Session {
                 uses.push(known);
             }
         }
-        let name = create_name(&c.mailbox)?;
+        let name = create_name(&c.mailbox, self.utf8_names())?;
         let user = self.user_id()?;
         self.db(move |s| s.create_mailbox_with_use(user, &name, &uses))
             .await?;
@@ -94,7 +94,12 @@ impl Session {
                 && (!sel.subscribed || subscribed.contains(name))
                 && (!sel.special_use || row.is_some_and(|r| r.special_use.is_some()))
         };
-        let matches = |name: &str| patterns.iter().any(|p| list_match(p, name));
+        // A UTF-8 session's patterns are UTF-8: they match the names as it sees them.
+        let utf8 = self.utf8_names();
+        let matches = |name: &str| {
+            let shown = shown_name(name, utf8);
+            patterns.iter().any(|p| list_match(p, &shown))
+        };
 
         let mut candidates: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
         if sel.subscribed {
@@ -191,7 +196,7 @@ impl Session {
         };
 
         for line in lines {
-            let data = list_data(line.attrs, wire_mailbox(&line.name), false);
+            let data = list_data(line.attrs, wire_mailbox(&line.name, utf8), false);
             if line.childinfo.is_empty() {
                 self.data(data).await?;
             } else {
@@ -207,7 +212,7 @@ impl Session {
                 if let Some(c) = counts.get(&row.id) {
                     let items = status_items(row, *c, items)?;
                     self.data(Data::Status {
-                        mailbox: wire_mailbox(&row.name),
+                        mailbox: wire_mailbox(&row.name, utf8),
                         items: Cow::Owned(items),
                     })
                     .await?;

@@ -12,10 +12,10 @@ use imap_codec::imap_types::IntoStatic;
 
 use crate::imap::session::{Done, Session};
 use crate::imap::{
-    code_alreadyexists, code_cannot, code_nonexistent, mailbox_name, validate_name, wire_mailbox,
-    CmdError, CmdResult, DELIMITER,
+    code_alreadyexists, code_cannot, code_haschildren, code_nonexistent, mailbox_name, shown_name,
+    validate_name, wire_mailbox, CmdError, CmdResult, DELIMITER,
 };
-use crate::store::{MailboxRow, INBOX};
+use crate::store::{MailboxCounts, MailboxRow, INBOX};
 
 impl Session {
     pub(crate) fn user_id(&self) -> CmdResult<crate::store::UserId> {
@@ -27,8 +27,8 @@ impl Session {
 
     pub(crate) async fn cmd_create(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
         let name = match &mailbox {
-            Mailbox::Other(o) => create_name(o.as_ref())?,
-            Mailbox::Inbox => create_name(b"INBOX")?,
+            Mailbox::Other(o) => create_name(o.as_ref(), self.utf8_names())?,
+            Mailbox::Inbox => create_name(b"INBOX", false)?,
         };
         let user = self.user_id()?;
         self.db(move |s| s.create_mailbox(user, &name)).await?;
@@ -36,13 +36,19 @@ impl Session {
     }
 
     pub(crate) async fn cmd_delete(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
-        let name = mailbox_name(&mailbox)?;
+        let name = mailbox_name(&mailbox, self.utf8_names())?;
         if name == INBOX {
             return Err(CmdError::no_code(code_cannot(), "INBOX cannot be deleted"));
         }
         let user = self.user_id()?;
         let deleted = name.clone();
-        self.db(move |s| s.delete_mailbox(user, &deleted)).await?;
+        self.db(move |s| s.delete_mailbox(user, &deleted))
+            .await
+            .map_err(|e| match e {
+                // INBOX was refused above: what is left is a \Noselect parent of others.
+                crate::store::StoreError::NotAllowed(t) => CmdError::no_code(code_haschildren(), t),
+                other => CmdError::from(other),
+            })?;
         // Deleting the folder this session has selected leaves nothing to stay selected in.
         if self.state.selected().is_some_and(|s| s.name == name) {
             self.state.deselect();
@@ -55,8 +61,8 @@ impl Session {
         from: Mailbox<'static>,
         to: Mailbox<'static>,
     ) -> CmdResult<Done> {
-        let from = mailbox_name(&from)?;
-        let to = mailbox_name(&to)?;
+        let from = mailbox_name(&from, self.utf8_names())?;
+        let to = mailbox_name(&to, self.utf8_names())?;
         let user = self.user_id()?;
         let (f, t) = (from.clone(), to.clone());
         self.db(move |s| s.rename_mailbox(user, &f, &t)).await?;
@@ -77,7 +83,7 @@ impl Session {
         mailbox: Mailbox<'static>,
         subscribe: bool,
     ) -> CmdResult<Done> {
-        let name = mailbox_name(&mailbox)?;
+        let name = mailbox_name(&mailbox, self.utf8_names())?;
         let user = self.user_id()?;
         if subscribe {
             self.db(move |s| s.subscribe(user, &name)).await?;
@@ -128,6 +134,9 @@ impl Session {
             .db(move |s| Ok((s.mailboxes(user)?, s.subscriptions(user)?)))
             .await?;
         let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        // A UTF-8 session's pattern is UTF-8: it matches the names as that session sees them.
+        let utf8 = self.utf8_names();
+        let list_match = |pattern: &[u8], name: &str| list_match(pattern, &shown_name(name, utf8));
         if lsub {
             let subscribed: BTreeSet<&str> = subscriptions.iter().map(String::as_str).collect();
             // A subscribed name is \Noselect when no folder of that name can be selected: it
@@ -166,7 +175,7 @@ impl Session {
                 if names.contains(name.as_str()) || has_children(&name, &names) {
                     attrs.extend(child_attribute(&name, &names));
                 }
-                self.data(list_data(attrs, wire_mailbox(&name), true))
+                self.data(list_data(attrs, wire_mailbox(&name, utf8), true))
                     .await?;
             }
             return Ok(Done::ok(done));
@@ -176,10 +185,21 @@ impl Session {
                 continue;
             }
             let attrs = list_attributes(mb, &names);
-            self.data(list_data(attrs, wire_mailbox(&mb.name), false))
+            self.data(list_data(attrs, wire_mailbox(&mb.name, utf8), false))
                 .await?;
         }
         Ok(Done::ok(done))
+    }
+
+    /// The `* LIST` line an IMAP4rev2 SELECT/EXAMINE answers with (RFC 9051 §6.3.2): the
+    /// mailbox's name as the client should use it, with its attributes.
+    pub(crate) async fn list_selected(&mut self, mb: &MailboxRow) -> CmdResult {
+        let user = self.user_id()?;
+        let mailboxes = self.db(move |s| s.mailboxes(user)).await?;
+        let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        let attrs = list_attributes(mb, &names);
+        let mailbox = wire_mailbox(&mb.name, self.utf8_names());
+        self.data(list_data(attrs, mailbox, false)).await
     }
 
     pub(crate) async fn cmd_status(
@@ -189,7 +209,7 @@ impl Session {
     ) -> CmdResult<Done> {
         // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE-enabling command.
         self.condstore |= items.contains(&StatusDataItemName::HighestModSeq);
-        let name = mailbox_name(&mailbox)?;
+        let name = mailbox_name(&mailbox, self.utf8_names())?;
         let user = self.user_id()?;
         let lookup = name.clone();
         let (row, counts) = self
@@ -209,7 +229,7 @@ impl Session {
             })?;
         let out = status_items(&row, counts, &items)?;
         self.data(Data::Status {
-            mailbox: wire_mailbox(&row.name),
+            mailbox: wire_mailbox(&row.name, self.utf8_names()),
             items: Cow::Owned(out),
         })
         .await?;
@@ -219,17 +239,17 @@ impl Session {
 
 /// The store name for a CREATE: a trailing delimiter only declares that the name will have
 /// children (RFC 3501); INBOX always exists.
-pub(crate) fn create_name(bytes: &[u8]) -> CmdResult<String> {
+pub(crate) fn create_name(bytes: &[u8], utf8: bool) -> CmdResult<String> {
     let name = match bytes.strip_suffix(b"/") {
         Some(trimmed) if !trimmed.is_empty() => {
             if trimmed.eq_ignore_ascii_case(b"INBOX") {
                 INBOX.to_string()
             } else {
-                validate_name(trimmed)?
+                validate_name(trimmed, utf8)?
             }
         }
         _ if bytes.eq_ignore_ascii_case(b"INBOX") => INBOX.to_string(),
-        _ => validate_name(bytes)?,
+        _ => validate_name(bytes, utf8)?,
     };
     if name == INBOX {
         return Err(CmdError::no_code(
@@ -260,24 +280,27 @@ pub(crate) fn full_pattern(reference: &[u8], pattern: &[u8]) -> Vec<u8> {
 /// The STATUS items asked for, from a folder's row and counts.
 pub(crate) fn status_items(
     row: &MailboxRow,
-    counts: (u32, u32, u32, u64),
+    counts: MailboxCounts,
     items: &[StatusDataItemName],
 ) -> CmdResult<Vec<StatusDataItem>> {
-    let (messages, recent, unseen, size) = counts;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         out.push(match item {
-            StatusDataItemName::Messages => StatusDataItem::Messages(messages),
-            StatusDataItemName::Recent => StatusDataItem::Recent(recent),
-            StatusDataItemName::Unseen => StatusDataItem::Unseen(unseen),
+            StatusDataItemName::Messages => StatusDataItem::Messages(counts.messages),
+            StatusDataItemName::Recent => StatusDataItem::Recent(counts.recent),
+            StatusDataItemName::Unseen => StatusDataItem::Unseen(counts.unseen),
             StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(row.uidnext)),
             StatusDataItemName::UidValidity => StatusDataItem::UidValidity(nz(row.uidvalidity)),
-            StatusDataItemName::Size => StatusDataItem::Size(size),
+            StatusDataItemName::Size => StatusDataItem::Size(counts.size),
             StatusDataItemName::HighestModSeq => {
                 StatusDataItem::HighestModSeq(nz64(row.highest_modseq).get())
             }
-            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage => {
-                return Err(CmdError::bad("STATUS DELETED is not supported"));
+            // RFC 9051 §6.3.11: the messages with \Deleted.
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(counts.deleted),
+            StatusDataItemName::DeletedStorage => {
+                return Err(CmdError::bad(
+                    "STATUS DELETED-STORAGE is not supported (no QUOTA)",
+                ));
             }
         });
     }

@@ -8,10 +8,11 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
-use imap_codec::imap_types::core::{Charset, Vec1};
+use imap_codec::imap_types::core::{Charset, Tag, Vec1};
 use imap_codec::imap_types::response::{Code, Data};
 use imap_codec::imap_types::search::SearchKey;
 
+use crate::imap::ext::search::{esearch_response, ReturnOpts};
 use crate::imap::session::{Done, Session};
 use crate::imap::view::MailboxView;
 use crate::imap::{lossy, CmdError, CmdResult};
@@ -347,6 +348,7 @@ fn matching(
 impl Session {
     pub(crate) async fn cmd_search(
         &mut self,
+        tag: &Tag<'static>,
         charset: Option<Charset<'static>>,
         criteria: Vec1<SearchKey<'static>>,
         uid: bool,
@@ -365,7 +367,21 @@ impl Session {
             .filter_map(|u| if uid { Some(u) } else { sel.view.seq(u) })
             .filter_map(NonZeroU32::new)
             .collect();
-        self.data(Data::Search(numbers, modseq)).await?;
+        if self.rev2 {
+            // RFC 9051 §6.4.4: without RETURN, IMAP4rev2 answers `* ESEARCH ... ALL set`.
+            let all = ReturnOpts {
+                all: true,
+                ..ReturnOpts::default()
+            };
+            let numbers: Vec<u32> = numbers.iter().map(|n| n.get()).collect();
+            let line = esearch_response(tag.inner(), uid, &all, &numbers, modseq.map(|m| m.get()));
+            self.conn
+                .send_raw(&line)
+                .await
+                .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+        } else {
+            self.data(Data::Search(numbers, modseq)).await?;
+        }
         Ok(Done::ok(if uid {
             "UID SEARCH completed"
         } else {

@@ -46,7 +46,7 @@ impl Session {
             self.untagged_ok(Some(Code::Closed), "Previous mailbox closed")
                 .await?;
         }
-        let name = mailbox_name(&mailbox)?;
+        let name = mailbox_name(&mailbox, self.utf8_names())?;
         let user = self
             .state
             .user()
@@ -55,6 +55,8 @@ impl Session {
         let lookup = name.clone();
         let uid = user.id;
         let notifier = self.ctx.notifier.clone();
+        // RFC 9051 has no \Recent: a rev2 session claims none, leaving them to rev1 sessions.
+        let claim_recent = !read_only && !self.rev2;
         let (snapshot, hold, watch, external_seen) = self
             .db(move |s| {
                 let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
@@ -68,7 +70,7 @@ impl Session {
                 // Watched before the snapshot is read: no later commit goes unnoticed.
                 let watch = notifier.watch(mb.id);
                 let external_seen = watch.external_changes();
-                let (snapshot, hold) = s.select_view(mb.id, !read_only)?;
+                let (snapshot, hold) = s.select_view(mb.id, claim_recent)?;
                 Ok((snapshot, hold, watch, external_seen))
             })
             .await
@@ -77,6 +79,10 @@ impl Session {
                 crate::store::StoreError::NotAllowed(t) => CmdError::no_code(code_cannot(), t),
                 other => CmdError::from(other),
             })?;
+        let mut snapshot = snapshot;
+        if self.rev2 {
+            snapshot.recent.clear();
+        }
         let keywords = snapshot.keywords.clone();
 
         let mb = &snapshot.mailbox;
@@ -94,9 +100,18 @@ impl Session {
         )
         .await?;
         self.data(Data::Exists(view.len())).await?;
-        self.data(Data::Recent(snapshot.recent.len() as u32))
-            .await?;
-        if let Some(seq) = snapshot.first_unseen.and_then(|u| view.seq(u)) {
+        // RFC 9051 §6.3.2: no RECENT and no UNSEEN code in rev2; it lists the mailbox instead.
+        if self.rev2 {
+            self.list_selected(mb).await?;
+        } else {
+            self.data(Data::Recent(snapshot.recent.len() as u32))
+                .await?;
+        }
+        if let Some(seq) = snapshot
+            .first_unseen
+            .filter(|_| !self.rev2)
+            .and_then(|u| view.seq(u))
+        {
             self.untagged_ok(
                 Some(Code::Unseen(nz(seq))),
                 &format!("Message {seq} is first unseen"),

@@ -230,7 +230,7 @@ impl Session {
             .map(|u| u.id)
             .ok_or_else(|| CmdError::bad("Not logged in"))?;
         let uids = self.target_uids(&set, uid)?;
-        let name = mailbox_name(&target)?;
+        let name = mailbox_name(&target, self.utf8_names())?;
         let lookup = name.clone();
         let result = self
             .db(move |s| {

@@ -1,4 +1,5 @@
-//! MULTIAPPEND (RFC 3502): `APPEND mailbox [flags] [date] literal [flags] [date] literal ...`.
+//! MULTIAPPEND (RFC 3502): `APPEND mailbox [flags] [date] literal [flags] [date] literal ...`,
+//! and UTF8=ACCEPT's `UTF8 (~{n})` in place of a literal (RFC 6855 §4).
 //! imap-codec parses an APPEND of one message only; here the command is split at its messages
 //! and each `mailbox message` is handed back to imap-codec's APPEND parser, so flags, dates
 //! and literal8 are read by the real grammar.
@@ -35,7 +36,9 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     let start = lx.rest();
     lx.astring()?;
     let mailbox_src = consumed(start, lx);
-    let mut pieces: Vec<&[u8]> = Vec::new();
+    // Each message as imap-codec's APPEND reads it: `[flags] [date] literal`.
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut utf8_form = false;
     loop {
         lx.sp()?;
         let msg_start = lx.rest();
@@ -47,20 +50,39 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
             lx.string(false)?;
             lx.sp()?;
         }
-        if !matches!(lx.peek(), Some(b'{' | b'~')) {
-            return Err(format!(
-                "Message {} of APPEND: expected a literal with the message",
-                pieces.len() + 1
-            ));
+        let mut piece = consumed(msg_start, lx).to_vec();
+        // RFC 6855 §4: `UTF8 (~{n})`, a message with UTF-8 headers, is its literal8.
+        if lx.keyword("UTF8") {
+            lx.sp()?;
+            lx.expect(b'(', "'(' after UTF8")?;
+            if lx.peek() != Some(b'~') {
+                return Err(format!(
+                    "Message {} of APPEND: UTF8 takes a literal8 (~{{n}})",
+                    pieces.len() + 1
+                ));
+            }
+            let literal = lx.rest();
+            lx.string(true)?;
+            piece.extend_from_slice(consumed(literal, lx));
+            lx.expect(b')', "')' after the UTF8 literal8")?;
+            utf8_form = true;
+        } else {
+            if !matches!(lx.peek(), Some(b'{' | b'~')) {
+                return Err(format!(
+                    "Message {} of APPEND: expected a literal with the message",
+                    pieces.len() + 1
+                ));
+            }
+            lx.string(true)?;
+            piece = consumed(msg_start, lx).to_vec();
         }
-        lx.string(true)?;
-        pieces.push(consumed(msg_start, lx));
+        pieces.push(piece);
         if lx.at_end() {
             break;
         }
     }
     lx.end()?;
-    if pieces.len() < 2 {
+    if pieces.len() < 2 && !utf8_form {
         // A single message imap-codec refused: its own BAD stands.
         return Err(NOT_THIS_FORM.into());
     }
@@ -69,7 +91,7 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     for (i, piece) in pieces.into_iter().enumerate() {
         let mut args = mailbox_src.to_vec();
         args.push(b' ');
-        args.extend_from_slice(piece);
+        args.extend_from_slice(&piece);
         let Some(CommandBody::Append {
             mailbox: m,
             flags,
@@ -120,6 +142,30 @@ mod tests {
             &m.messages[2].message,
             LiteralOrLiteral8::Literal8(l) if l.data.as_ref() == b"\x00f"
         ));
+    }
+
+    #[test]
+    fn utf8_form_is_its_literal8() {
+        let m = multi(b"a APPEND INBOX (\\Seen) UTF8 (~{3}\r\n\xc3\xa4x)\r\n");
+        assert_eq!(m.messages.len(), 1);
+        assert_eq!(m.messages[0].flags, vec![Flag::Seen]);
+        assert!(matches!(
+            &m.messages[0].message,
+            LiteralOrLiteral8::Literal8(l) if l.data.as_ref() == "äx".as_bytes()
+        ));
+        let m = multi(b"a APPEND INBOX utf8 (~{1}\r\nx) {1}\r\ny\r\n");
+        assert_eq!(m.messages.len(), 2);
+        for bad in [
+            b"a APPEND INBOX UTF8 ({1}\r\nx)\r\n" as &[u8],
+            b"a APPEND INBOX UTF8 (~{1}\r\nx\r\n",
+            b"a APPEND INBOX UTF8 ~{1}\r\nx\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Some(Err(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

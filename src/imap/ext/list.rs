@@ -133,7 +133,7 @@ pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     }))
 }
 
-/// A STATUS item name (RFC 3501, STATUS=SIZE and CONDSTORE's HIGHESTMODSEQ).
+/// A STATUS item name (RFC 3501, STATUS=SIZE, CONDSTORE's HIGHESTMODSEQ, RFC 9051's DELETED).
 fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
     let name = lx.atom()?;
     Ok(match name.to_ascii_uppercase().as_str() {
@@ -144,6 +144,7 @@ fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
         "UIDVALIDITY" => StatusDataItemName::UidValidity,
         "UNSEEN" => StatusDataItemName::Unseen,
         "SIZE" => StatusDataItemName::Size,
+        "DELETED" => StatusDataItemName::Deleted,
         _ => return Err(format!("Unknown STATUS item {name}")),
     })
 }
