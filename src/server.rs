@@ -299,8 +299,11 @@ impl Context {
                 } else {
                     caps.push(Capability::LoginDisabled);
                 }
-                // RFC 7888 allows it before login; the pre-login literal limit still holds.
-                caps.push(Capability::LiteralPlus);
+                // RFC 7888 §4: before login non-synchronising literals are capped (at 4096
+                // bytes, within the 8 KiB pre-login literal limit), which is LITERAL-, not
+                // LITERAL+ (literals of any size the server takes). LITERAL+ after login is a
+                // superset of LITERAL-, so both are never offered together.
+                caps.push(Capability::LiteralMinus);
                 caps.push(Capability::Id);
                 // RFC 9051: offered beside IMAP4rev1; a client turns it on with ENABLE.
                 caps.extend(named_capability("IMAP4rev2"));

@@ -197,7 +197,9 @@ fn literal_plus_is_advertised_and_needs_no_continuation() {
     let dir = TempDir::new("literal-plus");
     let srv = small_limit_server(&dir);
     let mut c = srv.connect();
-    assert!(c.greeting.contains(" LITERAL+"), "{}", c.greeting);
+    // Before login LITERAL- (non-synchronising literals up to 4096 bytes), after it LITERAL+.
+    assert!(c.greeting.contains(" LITERAL- "), "{}", c.greeting);
+    assert!(!c.greeting.contains("LITERAL+"), "{}", c.greeting);
     assert!(!c.greeting.contains("APPENDLIMIT"), "{}", c.greeting);
     // Before login, in LOGIN: no "+" is sent, the bytes just follow.
     c.send(b"l1 LOGIN {5+}\r\nalice {10+}\r\nwonderland\r\n");
@@ -206,6 +208,7 @@ fn literal_plus_is_advertised_and_needs_no_continuation() {
     assert!(r[0].starts_with("TAG OK [CAPABILITY "), "{r:?}");
     // After login: APPENDLIMIT is the configured maximum message size.
     assert!(r[0].contains(" LITERAL+ APPENDLIMIT=1000 "), "{r:?}");
+    assert!(!r[0].contains("LITERAL-"), "{r:?}");
     let m = message("plus", "x");
     c.send(format!("a1 APPEND INBOX (\\Seen) {{{}+}}\r\n", m.len()).as_bytes());
     c.send(&m);
@@ -250,14 +253,20 @@ fn literal_plus_over_the_limit_is_refused_and_the_connection_closed() {
         d.cmd("STATUS INBOX (MESSAGES)")[0],
         "* STATUS INBOX (MESSAGES 0)"
     );
-    // Before login the limit is 8 KiB, whatever the message limit.
+    // Before login a literal may have 8 KiB, whatever the message limit; a non-synchronising
+    // one 4096 bytes (LITERAL-, RFC 7888 §4: tagged BAD [TOOBIG] over that).
     let dir2 = TempDir::new("literal-plus-prelogin");
     let srv2 = TestServer::start(&dir2);
     let mut e = srv2.connect();
-    e.send(b"l1 LOGIN alice {8193+}\r\n");
+    e.send(b"l0 LOGIN alice {4096+}\r\n");
+    e.send(&[b'x'; 4096]);
+    e.send(b"\r\n");
+    let r = e.until_tagged("l0");
+    assert!(r[0].starts_with("TAG NO [AUTHENTICATIONFAILED]"), "{r:?}");
+    e.send(b"l1 LOGIN alice {4097+}\r\n");
     assert_eq!(
         e.read_line(),
-        "l1 NO [TOOBIG] Literal of 8193 bytes exceeds the limit of 8192 bytes before login"
+        "l1 BAD [TOOBIG] Non-synchronising literal of 4097 bytes before login: LITERAL- allows at most 4096"
     );
     assert_eq!(
         e.read_line(),

@@ -10,7 +10,7 @@ fn greeting_login_logout() {
     let mut c = srv.connect();
     assert_eq!(
         c.greeting,
-        "* OK [CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID IMAP4rev2] liteimap ready"
+        "* OK [CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL- ID IMAP4rev2] liteimap ready"
     );
     assert_eq!(
         c.cmd("SELECT INBOX"),
@@ -94,7 +94,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID IMAP4rev2",
+            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL- ID IMAP4rev2",
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -532,7 +532,7 @@ fn python_imaplib_session() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let expected = vec![
-        "caps AUTH=LOGIN AUTH=PLAIN ID IMAP4REV1 IMAP4REV2 LITERAL+ SASL-IR",
+        "caps AUTH=LOGIN AUTH=PLAIN ID IMAP4REV1 IMAP4REV2 LITERAL- SASL-IR",
         "login OK",
         "create OK OK",
         r#"list OK ['(\\HasNoChildren \\Archive) "/" Archive', '(\\HasNoChildren \\Drafts) "/" Drafts', '(\\HasNoChildren) "/" INBOX', '(\\HasNoChildren \\Junk) "/" Junk', '(\\HasNoChildren \\Sent) "/" Sent', '(\\HasNoChildren) "/" Stash', '(\\HasNoChildren \\Trash) "/" Trash', '(\\HasChildren) "/" Work', '(\\HasNoChildren) "/" Work/Projects']"#,

@@ -41,7 +41,7 @@ fn enable_says_exactly_what_it_enabled() {
     assert_eq!(
         pre.cmd("CAPABILITY"),
         vec![
-            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID IMAP4rev2",
+            "* CAPABILITY IMAP4REV1 SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL- ID IMAP4rev2",
             "TAG OK CAPABILITY completed"
         ]
     );

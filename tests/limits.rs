@@ -649,14 +649,15 @@ fn before_login_a_whole_command_is_at_most_64_kib_and_refused_unread() {
         "a1 NO [TOOBIG] Command of more than 65536 bytes (literals included) before login"
     );
     assert_eq!(srv.ctx.pre_auth_budget.used(), 0);
-    // The connection goes on; LITERAL+ over the command limit closes it (its bytes are on the
-    // way), after eight literals of the same command were accepted.
+    // The connection goes on; a non-synchronising literal (LITERAL-: at most 4096 bytes each
+    // before login) over the command limit closes it (its bytes are on the way), after
+    // sixteen literals of the same command were accepted.
     let r = c.cmd("NOOP");
     assert_eq!(last(&r), "TAG OK NOOP completed");
     let mut burst = b"a2 LOGIN".to_vec();
-    for _ in 0..9 {
-        burst.extend_from_slice(b" {8000+}\r\n");
-        burst.extend_from_slice(&[b'u'; 8000]);
+    for _ in 0..17 {
+        burst.extend_from_slice(b" {4000+}\r\n");
+        burst.extend_from_slice(&[b'u'; 4000]);
     }
     c.send(&burst);
     assert_eq!(

@@ -123,19 +123,19 @@ P.logout()
     // Implicit TLS: logins allowed, no STARTTLS offered.
     assert_eq!(
         lines[0],
-        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL+', 'ID', 'IMAP4REV2')"
+        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL-', 'ID', 'IMAP4REV2')"
     );
     assert_eq!(lines[1], "OK");
     assert_eq!(lines[2], "OK");
     // Cleartext from "afar": STARTTLS and LOGINDISABLED; after STARTTLS, logins allowed.
     assert_eq!(
         lines[3],
-        "('IMAP4REV1', 'STARTTLS', 'LOGINDISABLED', 'LITERAL+', 'ID', 'IMAP4REV2')"
+        "('IMAP4REV1', 'STARTTLS', 'LOGINDISABLED', 'LITERAL-', 'ID', 'IMAP4REV2')"
     );
     assert_eq!(lines[4], "OK");
     assert_eq!(
         lines[5],
-        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL+', 'ID', 'IMAP4REV2')"
+        "('IMAP4REV1', 'SASL-IR', 'AUTH=PLAIN', 'AUTH=LOGIN', 'LITERAL-', 'ID', 'IMAP4REV2')"
     );
     assert_eq!(lines[6], "OK");
 }
@@ -194,7 +194,7 @@ fn plaintext_policy_refuses_logins_before_starttls() {
     let mut c = Client::connect(srv.plain);
     assert_eq!(
         c.read_line(),
-        "* OK [CAPABILITY IMAP4REV1 STARTTLS LOGINDISABLED LITERAL+ ID IMAP4rev2] liteimap ready"
+        "* OK [CAPABILITY IMAP4REV1 STARTTLS LOGINDISABLED LITERAL- ID IMAP4rev2] liteimap ready"
     );
     assert_eq!(
         c.cmd("LOGIN alice wonderland"),
@@ -217,7 +217,7 @@ fn plaintext_policy_refuses_logins_before_starttls() {
     let mut c = Client::connect(local.plain);
     assert_eq!(
         c.read_line(),
-        "* OK [CAPABILITY IMAP4REV1 STARTTLS SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL+ ID IMAP4rev2] liteimap ready"
+        "* OK [CAPABILITY IMAP4REV1 STARTTLS SASL-IR AUTH=PLAIN AUTH=LOGIN LITERAL- ID IMAP4rev2] liteimap ready"
     );
     assert!(c
         .cmd("LOGIN alice wonderland")

@@ -5,7 +5,8 @@
 //! never mistaken for commands. Limits are enforced here, before memory is spent: a line longer
 //! than `max_line` ends the connection (the stream cannot be resynchronised), a synchronising
 //! literal over `max_literal` is refused by tag before any byte of it is read (the client waits
-//! for our `+`), and a non-synchronising one (LITERAL+, RFC 7888) is refused by tag and the
+//! for our `+`), and a non-synchronising one (LITERAL+ after login, LITERAL- before: RFC 7888;
+//! over 4096 bytes before login is LITERAL-'s BAD) is refused by tag and the
 //! connection closed: its bytes are already on the way, and skipping them would mean buffering
 //! up to a whole message's worth (the framer keeps a message's bytes) for a command we refuse —
 //! 50 MB from a stranger whose limit before login is 8 KiB. A client that reads APPENDLIMIT
@@ -148,6 +149,10 @@ pub struct Conn {
 /// The largest literal accepted before login.
 pub const PRE_AUTH_MAX_LITERAL: u32 = 8 * 1024;
 
+/// The largest non-synchronising literal before login, where LITERAL- is offered instead of
+/// LITERAL+ (RFC 7888 §4).
+pub const LITERAL_MINUS_MAX: u32 = 4096;
+
 /// The largest command before login: its lines and all its literals together.
 pub const PRE_AUTH_MAX_COMMAND: usize = 64 * 1024;
 
@@ -160,6 +165,8 @@ enum Refusal {
     CommandTooBig,
     /// Before login: the pool shared by connections that have not logged in is full.
     Busy,
+    /// Before login: a non-synchronising literal over LITERAL-'s 4096 bytes (RFC 7888 §4).
+    OverLiteralMinus,
 }
 
 pub const MADE_ROOM: &str = "Too many connections waiting to log in; closing the oldest";
@@ -481,7 +488,12 @@ impl Conn {
                         self.literals += 1;
                         // Before login the whole command counts, and must fit in the pool.
                         let command = end.saturating_add(length as usize);
-                        let refusal = if length > self.max_literal()
+                        let refusal = if !self.authenticated
+                            && mode == LiteralMode::NonSync
+                            && length > LITERAL_MINUS_MAX
+                        {
+                            Some(Refusal::OverLiteralMinus)
+                        } else if length > self.max_literal()
                             || self.literals > self.limits.max_literals
                         {
                             Some(Refusal::TooBig)
@@ -572,7 +584,19 @@ impl Conn {
         length: u32,
         refusal: Option<Refusal>,
     ) -> Result<(), ReadError> {
+        let mut status = "NO";
         let (code, text) = match refusal {
+            // RFC 7888 §4: tagged BAD with TOOBIG.
+            Some(Refusal::OverLiteralMinus) => {
+                status = "BAD";
+                (
+                    "TOOBIG",
+                    format!(
+                        "Non-synchronising literal of {length} bytes before login: \
+                         LITERAL- allows at most {LITERAL_MINUS_MAX}"
+                    ),
+                )
+            }
             Some(Refusal::CommandTooBig) => (
                 "TOOBIG",
                 format!(
@@ -583,7 +607,7 @@ impl Conn {
             _ => ("TOOBIG", self.too_big_text(length)),
         };
         let line = match tag {
-            Some(t) => format!("{} NO [{code}] {text}\r\n", t.inner()),
+            Some(t) => format!("{} {status} [{code}] {text}\r\n", t.inner()),
             None => format!("* BAD [{code}] {text}\r\n"),
         };
         self.out.extend_from_slice(line.as_bytes());
