@@ -228,8 +228,8 @@ mod tests {
             "Unknown LIST return option BAR"
         );
         assert_eq!(
-            bad(b"a LIST \"\" * RETURN (STATUS (DELETED))\r\n"),
-            "Unknown STATUS item DELETED"
+            bad(b"a LIST \"\" * RETURN (STATUS (DELETED-STORAGE))\r\n"),
+            "Unknown STATUS item DELETED-STORAGE"
         );
         assert_eq!(bad(b"a LIST \"\" ()\r\n"), "Empty list of mailbox patterns");
         assert_eq!(bad(b"a LIST \"\" * x\r\n"), "Expected RETURN");
