@@ -199,6 +199,22 @@ fn a_rev1_and_a_rev2_session_on_the_same_mailbox() {
             ]
         );
     }
+    // Mail no session has seen yet is RECENT to rev1, not to rev2.
+    assert!(other
+        .append("INBOX", "", &message("m5", "hello"))
+        .starts_with("TAG OK"));
+    assert_eq!(
+        other.cmd("STATUS INBOX (RECENT)"),
+        vec!["* STATUS INBOX (RECENT 1)", "TAG OK STATUS completed"]
+    );
+    assert_eq!(
+        rev2.cmd("STATUS INBOX (RECENT)"),
+        vec![
+            "* STATUS INBOX (RECENT 0)",
+            "* 5 EXISTS",
+            "TAG OK STATUS completed"
+        ]
+    );
     assert_eq!(
         rev2.cmd("LIST \"\" INBOX RETURN (STATUS (DELETED))"),
         vec![

@@ -210,7 +210,7 @@ impl Session {
             }
             if let (Some(items), Some(row)) = (&ret.status, &line.status_of) {
                 if let Some(c) = counts.get(&row.id) {
-                    let items = status_items(row, *c, items)?;
+                    let items = status_items(row, self.reported_counts(*c), items)?;
                     self.data(Data::Status {
                         mailbox: wire_mailbox(&row.name, utf8),
                         items: Cow::Owned(items),

@@ -202,6 +202,19 @@ impl Session {
         self.data(list_data(attrs, mailbox, false)).await
     }
 
+    /// A mailbox's counts as this session reports them: IMAP4rev2 has no \Recent (RFC 9051),
+    /// so a rev2 session that still asks for RECENT hears 0.
+    pub(crate) fn reported_counts(&self, counts: MailboxCounts) -> MailboxCounts {
+        if self.rev2 {
+            MailboxCounts {
+                recent: 0,
+                ..counts
+            }
+        } else {
+            counts
+        }
+    }
+
     pub(crate) async fn cmd_status(
         &mut self,
         mailbox: Mailbox<'static>,
@@ -227,7 +240,7 @@ impl Session {
             .ok_or_else(|| {
                 CmdError::no_code(code_nonexistent(), format!("No such mailbox: {name}"))
             })?;
-        let out = status_items(&row, counts, &items)?;
+        let out = status_items(&row, self.reported_counts(counts), &items)?;
         self.data(Data::Status {
             mailbox: wire_mailbox(&row.name, self.utf8_names()),
             items: Cow::Owned(out),
