@@ -383,6 +383,18 @@ fn rev2_sessions_speak_utf8_names() {
         "{r:?}"
     );
     ok(&r);
+    // The same name written decomposed (a + U+0308) is the same folder; SELECT says which
+    // spelling it took it for (RFC 9051 §6.3.2 OLDNAME).
+    let r = rev2.cmd("EXAMINE \"a\u{308}rger\"");
+    assert_eq!(r[0], "* OK [CLOSED] Previous mailbox closed");
+    assert!(
+        r.contains(
+            &"* LIST (\\HasNoChildren) \"/\" \"ärger\" (\"OLDNAME\" (\"a\u{308}rger\"))"
+                .to_string()
+        ),
+        "{r:?}"
+    );
+    ok(&r);
 }
 
 /// APPEND of a message with 8-bit (UTF-8) header fields, plain and in RFC 6855's `UTF8

@@ -13,10 +13,10 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use imap_codec::ResponseCodec;
 
 use super::mailbox::{
-    child_attribute, create_name, full_pattern, has_children, list_data, list_match,
-    special_use_attributes, status_items,
+    child_attribute, create_name, full_pattern, has_children, list_attributes, list_data,
+    list_match, special_use_attributes, status_items,
 };
-use crate::imap::ext::list::{with_childinfo, CreateWithUse, ListExtended};
+use crate::imap::ext::list::{with_childinfo, with_oldname, CreateWithUse, ListExtended};
 use crate::imap::session::{Done, Session};
 use crate::imap::{code_useattr, shown_name, wire_mailbox, CmdError, CmdResult, DELIMITER};
 use crate::store::{MailboxRow, SPECIAL_USES};
@@ -55,6 +55,31 @@ impl Session {
         self.db(move |s| s.create_mailbox_with_use(user, &name, &uses))
             .await?;
         Ok(Done::ok("CREATE completed"))
+    }
+
+    /// The `* LIST` line an IMAP4rev2 SELECT/EXAMINE answers with (RFC 9051 §6.3.2): the
+    /// mailbox's name as the client should use it, with its attributes, and `OLDNAME` when
+    /// the client wrote it in another Unicode normalisation.
+    pub(crate) async fn list_selected(
+        &mut self,
+        mb: &MailboxRow,
+        written: Option<&str>,
+    ) -> CmdResult {
+        let user = self.user_id()?;
+        let mailboxes = self.db(move |s| s.mailboxes(user)).await?;
+        let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        let attrs = list_attributes(mb, &names);
+        let data = list_data(attrs, wire_mailbox(&mb.name, self.utf8_names()), false);
+        let Some(old) = written.filter(|w| !unicode_normalization::is_nfc(w)) else {
+            return self.data(data).await;
+        };
+        let line = ResponseCodec::default()
+            .encode(&Response::Data(data))
+            .dump();
+        self.conn
+            .send_raw(&with_oldname(line, old))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
     }
 
     pub(crate) async fn cmd_list_extended(&mut self, l: ListExtended) -> CmdResult<Done> {

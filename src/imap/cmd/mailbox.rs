@@ -191,17 +191,6 @@ impl Session {
         Ok(Done::ok(done))
     }
 
-    /// The `* LIST` line an IMAP4rev2 SELECT/EXAMINE answers with (RFC 9051 §6.3.2): the
-    /// mailbox's name as the client should use it, with its attributes.
-    pub(crate) async fn list_selected(&mut self, mb: &MailboxRow) -> CmdResult {
-        let user = self.user_id()?;
-        let mailboxes = self.db(move |s| s.mailboxes(user)).await?;
-        let names: BTreeSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
-        let attrs = list_attributes(mb, &names);
-        let mailbox = wire_mailbox(&mb.name, self.utf8_names());
-        self.data(list_data(attrs, mailbox, false)).await
-    }
-
     /// A mailbox's counts as this session reports them: IMAP4rev2 has no \Recent (RFC 9051),
     /// so a rev2 session that still asks for RECENT hears 0.
     pub(crate) fn reported_counts(&self, counts: MailboxCounts) -> MailboxCounts {
@@ -350,7 +339,10 @@ pub(crate) fn list_data(
     }
 }
 
-fn list_attributes(mb: &MailboxRow, names: &BTreeSet<&str>) -> Vec<FlagNameAttribute<'static>> {
+pub(crate) fn list_attributes(
+    mb: &MailboxRow,
+    names: &BTreeSet<&str>,
+) -> Vec<FlagNameAttribute<'static>> {
     let mut attrs = Vec::new();
     if mb.noselect {
         attrs.push(FlagNameAttribute::Noselect);

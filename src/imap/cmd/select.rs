@@ -102,7 +102,11 @@ impl Session {
         self.data(Data::Exists(view.len())).await?;
         // RFC 9051 §6.3.2: no RECENT and no UNSEEN code in rev2; it lists the mailbox instead.
         if self.rev2 {
-            self.list_selected(mb).await?;
+            let written = match &mailbox {
+                Mailbox::Other(o) => std::str::from_utf8(o.as_ref()).ok(),
+                Mailbox::Inbox => None,
+            };
+            self.list_selected(mb, written).await?;
         } else {
             self.data(Data::Recent(snapshot.recent.len() as u32))
                 .await?;

@@ -151,24 +151,53 @@ fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
 
 /// A LIST line as imap-codec encoded it (ending in CRLF) with the CHILDINFO extended item
 /// (RFC 5258 §3.5) for `reasons` (e.g. `SUBSCRIBED`) appended.
-pub fn with_childinfo(mut line: Vec<u8>, reasons: &[&str]) -> Vec<u8> {
+pub fn with_childinfo(line: Vec<u8>, reasons: &[&str]) -> Vec<u8> {
     if reasons.is_empty() {
         return line;
     }
+    let mut item = b"(\"CHILDINFO\" (".to_vec();
+    for (i, r) in reasons.iter().enumerate() {
+        if i > 0 {
+            item.push(b' ');
+        }
+        item.extend_from_slice(&quoted(r));
+    }
+    item.extend_from_slice(b"))");
+    with_extended_item(line, &item)
+}
+
+/// A LIST line with the OLDNAME extended item (RFC 9051 §6.3.2): the name as the client wrote
+/// it, when that is not the (normalised) name the line shows. `old` is a validated name (no
+/// control characters).
+pub fn with_oldname(line: Vec<u8>, old: &str) -> Vec<u8> {
+    let mut item = b"(\"OLDNAME\" (".to_vec();
+    item.extend_from_slice(&quoted(old));
+    item.extend_from_slice(b"))");
+    with_extended_item(line, &item)
+}
+
+fn with_extended_item(mut line: Vec<u8>, item: &[u8]) -> Vec<u8> {
     if line.ends_with(b"\r\n") {
         line.truncate(line.len() - 2);
     }
-    line.extend_from_slice(b" (\"CHILDINFO\" (");
-    for (i, r) in reasons.iter().enumerate() {
-        if i > 0 {
-            line.push(b' ');
-        }
-        line.push(b'"');
-        line.extend_from_slice(r.as_bytes());
-        line.push(b'"');
-    }
-    line.extend_from_slice(b"))\r\n");
+    line.push(b' ');
+    line.extend_from_slice(item);
+    line.extend_from_slice(b"\r\n");
     line
+}
+
+/// A quoted string (UTF-8 allowed, RFC 6855 §3) with `"` and `\` escaped.
+fn quoted(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    out.push(b'"');
+    for b in s.bytes() {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+    out
 }
 
 #[cfg(test)]
@@ -260,6 +289,17 @@ mod tests {
         assert_eq!(
             with_childinfo(b"* LIST () \"/\" Foo\r\n".to_vec(), &[]),
             b"* LIST () \"/\" Foo\r\n"
+        );
+    }
+
+    #[test]
+    fn oldname_is_appended_to_the_list_line() {
+        assert_eq!(
+            with_oldname(
+                "* LIST () \"/\" \"ä\"\r\n".as_bytes().to_vec(),
+                "a\u{308}\"\\"
+            ),
+            "* LIST () \"/\" \"ä\" (\"OLDNAME\" (\"a\u{308}\\\"\\\\\"))\r\n".as_bytes()
         );
     }
 }
