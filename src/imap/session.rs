@@ -85,6 +85,8 @@ pub struct Session {
     /// QRESYNC is enabled (RFC 7162 §3.2.3, by ENABLE QRESYNC only; implies CONDSTORE):
     /// expunges are announced as `* VANISHED uids`.
     pub(crate) qresync: bool,
+    /// NOTIFY (RFC 5465) as set by the last `NOTIFY SET`; none after `NOTIFY NONE`.
+    pub(crate) notify: Option<Box<super::cmd::notify::NotifyState>>,
 }
 
 impl Session {
@@ -106,6 +108,7 @@ impl Session {
             started: std::time::Instant::now(),
             condstore: false,
             qresync: false,
+            notify: None,
         }
     }
 
@@ -152,6 +155,26 @@ impl Session {
             .send(&Response::Status(status))
             .await
             .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+
+    /// An error outside any command (a NOTIFY delivery): BYE ends the session (false);
+    /// anything else is logged and the session goes on.
+    async fn end_on(&mut self, e: CmdError) -> bool {
+        match e {
+            CmdError::Bye(t) => {
+                log::info!("session {} ({}): closing: {t}", self.id, self.peer);
+                self.bye(&t).await;
+                false
+            }
+            CmdError::No(_, t) | CmdError::Bad(t) => {
+                log::warn!(
+                    "session {} ({}): notification failed: {t}",
+                    self.id,
+                    self.peer
+                );
+                true
+            }
+        }
     }
 
     async fn bye(&mut self, t: &str) {
@@ -249,6 +272,8 @@ impl Session {
             self.conn.authenticated = self.state.user().is_some();
             // Waiting to log in, the connection may be closed to make room for a newer one.
             self.conn.close_signal = self.prelogin.as_ref().map(|p| p.evicted.clone());
+            // With NOTIFY, a wait for the next command ends early to tell the news.
+            self.conn.wake = self.notify.as_ref().map(|n| n.receiver());
             let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
             let stop = async {
                 let _ = shutdown.recv().await;
@@ -261,7 +286,16 @@ impl Session {
                 }
                 Some(r) => r,
             };
+            self.conn.wake = None;
             match incoming {
+                Err(ReadError::Woken) => {
+                    if let Err(e) = self.deliver_notifications().await {
+                        if !self.end_on(e).await {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 Err(ReadError::Closed) => return,
                 Err(ReadError::Timeout) => {
                     log::info!("session {} ({}): autologout", self.id, self.peer);
@@ -450,6 +484,7 @@ impl Session {
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
             ExtCommand::ListExtended(l) => self.cmd_list_extended(l).await,
+            ExtCommand::Notify(n) => self.cmd_notify(n).await,
         }
     }
 

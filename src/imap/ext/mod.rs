@@ -11,6 +11,7 @@ pub mod append;
 pub mod fetch;
 pub mod lex;
 pub mod list;
+pub mod notify;
 pub mod search;
 
 use imap_codec::decode::Decoder;
@@ -37,6 +38,8 @@ pub enum ExtCommand {
     CreateWithUse(list::CreateWithUse),
     /// LIST with selection options, several patterns or RETURN (RFC 5258, 5819, 6154).
     ListExtended(list::ListExtended),
+    /// NOTIFY SET / NOTIFY NONE (RFC 5465).
+    Notify(notify::Notify),
 }
 
 impl ExtCommand {
@@ -51,6 +54,7 @@ impl ExtCommand {
             ExtCommand::MultiAppend(_) => "APPEND",
             ExtCommand::CreateWithUse(_) => "CREATE",
             ExtCommand::ListExtended(_) => "LIST",
+            ExtCommand::Notify(_) => "NOTIFY",
         }
     }
 
@@ -60,6 +64,7 @@ impl ExtCommand {
             ExtCommand::Search(_) | ExtCommand::Sort(_) | ExtCommand::Saved(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
+            ExtCommand::Notify(_) => Needs::Authenticated,
         }
     }
 
@@ -72,6 +77,7 @@ impl ExtCommand {
             ExtCommand::Saved(s) => !s.uid,
             ExtCommand::MultiAppend(_) => false,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
+            ExtCommand::Notify(_) => false,
         }
     }
 }
@@ -98,6 +104,7 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "APPEND", append::append),
     (false, "CREATE", list::parse_create),
     (false, "LIST", list::parse_list),
+    (false, "NOTIFY", notify::parse_notify),
 ];
 
 /// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
