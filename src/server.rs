@@ -350,6 +350,7 @@ impl Context {
                 caps.extend(named_capability("ESORT"));
                 caps.extend(named_capability("PARTIAL"));
                 caps.extend(named_capability("NOTIFY"));
+                caps.extend(named_capability("CATENATE"));
             }
         }
         Vec1::unvalidated(caps)

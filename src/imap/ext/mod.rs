@@ -9,6 +9,7 @@
 
 pub mod append;
 pub mod fetch;
+pub mod imapurl;
 pub mod lex;
 pub mod list;
 pub mod notify;
