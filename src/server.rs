@@ -351,6 +351,9 @@ impl Context {
                 caps.extend(named_capability("PARTIAL"));
                 caps.extend(named_capability("NOTIFY"));
                 caps.extend(named_capability("CATENATE"));
+                caps.extend(named_capability("URLAUTH"));
+                caps.extend(named_capability("URLAUTH=BINARY"));
+                caps.extend(named_capability("URL-PARTIAL"));
             }
         }
         Vec1::unvalidated(caps)

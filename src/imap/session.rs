@@ -485,6 +485,9 @@ impl Session {
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
             ExtCommand::ListExtended(l) => self.cmd_list_extended(l).await,
             ExtCommand::Notify(n) => self.cmd_notify(n).await,
+            ExtCommand::GenUrlAuth(g) => self.cmd_genurlauth(g).await,
+            ExtCommand::ResetKey(r) => self.cmd_resetkey(r).await,
+            ExtCommand::UrlFetch(f) => self.cmd_urlfetch(f).await,
         }
     }
 

@@ -4,37 +4,15 @@
 //! `NO [BADURL url]`, a result over the message size limit `NO [TOOBIG]`, and in both cases
 //! nothing is stored (the parts are resolved before anything is written).
 
-use imap_codec::imap_types::response::{Code, CodeOther};
+use imap_codec::imap_types::response::Code;
 
 use crate::imap::cmd::fetch::section_spec;
 use crate::imap::ext::append::CatPart;
-use crate::imap::ext::imapurl::{self, ImapUrl};
+use crate::imap::ext::imapurl::{self, code_badurl, ImapUrl};
 use crate::imap::session::Session;
 use crate::imap::{CmdError, CmdResult};
-use crate::mime::MessageInfo;
+use crate::mime::{MessageInfo, SectionKind};
 use crate::store::{MailboxId, Store, UserId};
-
-/// `[BADURL url]` (RFC 4469 §6); the URL is written as an astring (quoted when needed).
-pub(crate) fn code_badurl(url: &str) -> Code<'static> {
-    let mut c = b"BADURL ".to_vec();
-    if !url.is_empty()
-        && url
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
-    {
-        c.extend_from_slice(url.as_bytes());
-    } else {
-        c.push(b'"');
-        for b in url.bytes().filter(|b| *b >= 0x20 && *b < 0x7f) {
-            if b == b'"' || b == b'\\' {
-                c.push(b'\\');
-            }
-            c.push(b);
-        }
-        c.push(b'"');
-    }
-    Code::Other(CodeOther::unvalidated(c))
-}
 
 /// Whose message a URL names, and how the reader may reach it.
 pub(crate) struct UrlAccess {
@@ -46,10 +24,24 @@ pub(crate) struct UrlAccess {
     pub selected: Option<MailboxId>,
 }
 
-/// The bytes `url` names in `access.owner`'s mailboxes (store side, runs on a worker). Err is
-/// the reason for a BADURL: shown to the owner (it is about their own folders), never to a
-/// user reading through URLAUTH.
-pub(crate) fn url_bytes(s: &Store, access: &UrlAccess, url: &ImapUrl) -> Result<Vec<u8>, String> {
+/// A message a URL names, read whole, with the section it names.
+pub(crate) struct UrlTarget {
+    pub raw: Vec<u8>,
+    pub info: Option<MessageInfo>,
+    pub path: Vec<u32>,
+    pub kind: SectionKind,
+}
+
+/// The message `url` names in `access.owner`'s mailboxes (store side, runs on a worker), with
+/// its parsed structure when `with_info` or a section needs it. Err is the reason for a
+/// BADURL: shown to the owner (it is about their own folders), never to a user reading
+/// through URLAUTH.
+pub(crate) fn url_target(
+    s: &Store,
+    access: &UrlAccess,
+    url: &ImapUrl,
+    with_info: bool,
+) -> Result<UrlTarget, String> {
     if let Some(user) = &url.user {
         if *user != access.owner_name {
             return Err(format!("the URL is for user {user}"));
@@ -83,19 +75,27 @@ pub(crate) fn url_bytes(s: &Store, access: &UrlAccess, url: &ImapUrl) -> Result<
         .next()
         .ok_or("no such message")?;
     let raw = s.raw(meta.body_id).map_err(|e| e.to_string())?;
-    let bytes = match &url.section {
-        None => raw,
-        Some(text) => {
-            let section = imapurl::section(text).ok_or("invalid section")?;
-            let (path, kind) = section_spec(&section);
-            let parsed = s.parsed(meta.body_id).map_err(|e| e.to_string())?;
-            let info = MessageInfo::decode(&parsed).ok_or("unreadable message structure")?;
-            info.section(&raw, &path, &kind)
-                .ok_or("no such section")?
-                .into_owned()
-        }
+    let (path, kind) = match &url.section {
+        None => (Vec::new(), SectionKind::Full),
+        Some(text) => section_spec(&imapurl::section(text).ok_or("invalid section")?),
     };
-    Ok(match url.partial {
+    let info = if with_info || url.section.is_some() {
+        let parsed = s.parsed(meta.body_id).map_err(|e| e.to_string())?;
+        Some(MessageInfo::decode(&parsed).ok_or("unreadable message structure")?)
+    } else {
+        None
+    };
+    Ok(UrlTarget {
+        raw,
+        info,
+        path,
+        kind,
+    })
+}
+
+/// `;PARTIAL=offset[.length]` of some bytes (RFC 5092 §3.3, RFC 5550).
+pub(crate) fn partial(bytes: Vec<u8>, range: Option<(u32, Option<u32>)>) -> Vec<u8> {
+    match range {
         None => bytes,
         Some((offset, length)) => {
             let start = (offset as usize).min(bytes.len());
@@ -105,7 +105,20 @@ pub(crate) fn url_bytes(s: &Store, access: &UrlAccess, url: &ImapUrl) -> Result<
             };
             bytes[start..end].to_vec()
         }
-    })
+    }
+}
+
+/// The bytes `url` names (see [`url_target`]).
+pub(crate) fn url_bytes(s: &Store, access: &UrlAccess, url: &ImapUrl) -> Result<Vec<u8>, String> {
+    let t = url_target(s, access, url, false)?;
+    let bytes = match &t.info {
+        None => t.raw,
+        Some(info) => info
+            .section(&t.raw, &t.path, &t.kind)
+            .ok_or("no such section")?
+            .into_owned(),
+    };
+    Ok(partial(bytes, url.partial))
 }
 
 impl Session {
@@ -161,29 +174,5 @@ impl Session {
             }
         }
         Ok(out)
-    }
-
-    /// Placeholder until URLAUTH: an authorized URL is refused like any unreadable one.
-    pub(crate) async fn urlauth_bytes(&mut self, _url: &ImapUrl) -> Result<Vec<u8>, String> {
-        Err("URLAUTH is not supported".into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn badurl_codes() {
-        let text = |c: Code<'static>| match c {
-            Code::Other(o) => String::from_utf8(o.inner().to_vec()).unwrap(),
-            _ => panic!(),
-        };
-        assert_eq!(text(code_badurl("/INBOX/;UID=1")), "BADURL /INBOX/;UID=1");
-        assert_eq!(
-            text(code_badurl("/a b/;UID=\"1\"")),
-            "BADURL \"/a b/;UID=\\\"1\\\"\""
-        );
-        assert_eq!(text(code_badurl("")), "BADURL \"\"");
     }
 }

@@ -15,6 +15,7 @@ pub mod search;
 pub mod select;
 pub mod sort;
 pub mod store;
+pub mod urlauth;
 
 use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagPerm};
 use imap_codec::imap_types::IntoStatic;

@@ -6,6 +6,7 @@
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
+use imap_codec::imap_types::response::{Code, CodeOther};
 
 /// A parsed IMAP message URL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -171,6 +172,23 @@ pub fn parse(url: &str) -> Result<ImapUrl, String> {
     Ok(u)
 }
 
+/// `[BADURL url]` (RFC 4469 §6): the URL as an atom when it can be one, else quoted (control
+/// characters dropped: a response code holds no literal).
+pub fn code_badurl(url: &str) -> Code<'static> {
+    let mut c = b"BADURL ".to_vec();
+    if !url.is_empty()
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
+    {
+        c.extend_from_slice(url.as_bytes());
+    } else {
+        let printable: Vec<u8> = url.bytes().filter(|b| (0x20..0x7f).contains(b)).collect();
+        super::urlauth::string(&mut c, &printable);
+    }
+    Code::Other(CodeOther::unvalidated(c))
+}
+
 /// The section of a URL as FETCH's grammar reads it (imap-codec), e.g. `1.2.HEADER`.
 pub fn section(text: &str) -> Option<Option<Section<'static>>> {
     if text.is_empty() {
@@ -252,6 +270,20 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn badurl_codes() {
+        let text = |c: Code<'static>| match c {
+            Code::Other(o) => String::from_utf8(o.inner().to_vec()).unwrap(),
+            _ => panic!(),
+        };
+        assert_eq!(text(code_badurl("/INBOX/;UID=1")), "BADURL /INBOX/;UID=1");
+        assert_eq!(
+            text(code_badurl("/a b/;UID=\"1\"\r")),
+            "BADURL \"/a b/;UID=\\\"1\\\"\""
+        );
+        assert_eq!(text(code_badurl("")), "BADURL \"\"");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod lex;
 pub mod list;
 pub mod notify;
 pub mod search;
+pub mod urlauth;
 
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
@@ -41,6 +42,10 @@ pub enum ExtCommand {
     ListExtended(list::ListExtended),
     /// NOTIFY SET / NOTIFY NONE (RFC 5465).
     Notify(notify::Notify),
+    /// GENURLAUTH, RESETKEY, URLFETCH (RFC 4467, RFC 5524).
+    GenUrlAuth(urlauth::GenUrlAuth),
+    ResetKey(urlauth::ResetKey),
+    UrlFetch(urlauth::UrlFetch),
 }
 
 impl ExtCommand {
@@ -56,6 +61,9 @@ impl ExtCommand {
             ExtCommand::CreateWithUse(_) => "CREATE",
             ExtCommand::ListExtended(_) => "LIST",
             ExtCommand::Notify(_) => "NOTIFY",
+            ExtCommand::GenUrlAuth(_) => "GENURLAUTH",
+            ExtCommand::ResetKey(_) => "RESETKEY",
+            ExtCommand::UrlFetch(_) => "URLFETCH",
         }
     }
 
@@ -65,7 +73,10 @@ impl ExtCommand {
             ExtCommand::Search(_) | ExtCommand::Sort(_) | ExtCommand::Saved(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
-            ExtCommand::Notify(_) => Needs::Authenticated,
+            ExtCommand::Notify(_)
+            | ExtCommand::GenUrlAuth(_)
+            | ExtCommand::ResetKey(_)
+            | ExtCommand::UrlFetch(_) => Needs::Authenticated,
         }
     }
 
@@ -78,7 +89,10 @@ impl ExtCommand {
             ExtCommand::Saved(s) => !s.uid,
             ExtCommand::MultiAppend(_) => false,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
-            ExtCommand::Notify(_) => false,
+            ExtCommand::Notify(_)
+            | ExtCommand::GenUrlAuth(_)
+            | ExtCommand::ResetKey(_)
+            | ExtCommand::UrlFetch(_) => false,
         }
     }
 }
@@ -106,6 +120,9 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "CREATE", list::parse_create),
     (false, "LIST", list::parse_list),
     (false, "NOTIFY", notify::parse_notify),
+    (false, "GENURLAUTH", urlauth::parse_genurlauth),
+    (false, "RESETKEY", urlauth::parse_resetkey),
+    (false, "URLFETCH", urlauth::parse_urlfetch),
 ];
 
 /// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
