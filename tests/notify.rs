@@ -179,12 +179,8 @@ fn selected_delayed_holds_expunges_for_a_command() {
     assert_eq!(a.cmd("NOOP"), vec!["* 1 EXPUNGE", "TAG OK NOOP completed"]);
 }
 
-#[test]
-fn events_from_another_process() {
-    let dir = TempDir::new("notify-process");
-    let srv = TestServer::start(&dir);
-    let mut a = srv.login(ALICE);
-    ok(&a.cmd("NOTIFY SET (inboxes (MessageNew MessageExpunge))"));
+/// `liteimap deliver` into the database of the running server.
+fn deliver(srv: &TestServer, subject: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
         .arg("--db")
         .arg(&srv.db)
@@ -198,14 +194,30 @@ fn events_from_another_process() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"Subject: from outside\n\nbody\n")
+        .write_all(format!("Subject: {subject}\n\nbody\n").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn events_from_another_process() {
+    let dir = TempDir::new("notify-process");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    ok(&a.cmd("NOTIFY SET (inboxes (MessageNew MessageExpunge))"));
+    deliver(&srv, "from outside");
     assert_eq!(
         no_uidvalidity(&a.read_line()),
         "* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY V UNSEEN 1)"
     );
+    // The selected mailbox: EXISTS and the FETCH of MessageNew, without a command.
+    ok(&a.cmd("SELECT INBOX"));
+    ok(&a.cmd("NOTIFY SET (selected (MessageNew (UID) MessageExpunge))"));
+    deliver(&srv, "second");
+    assert_eq!(a.read_line(), "* 2 EXISTS");
+    assert_eq!(a.read_line(), "* 2 RECENT");
+    assert_eq!(a.read_line(), "* 2 FETCH (UID 2)");
 }
 
 #[test]
