@@ -77,6 +77,9 @@ pub struct Session {
     bad_commands: u32,
     /// When the connection started (the login deadline counts from here).
     pub(crate) started: std::time::Instant,
+    /// When the client last sent a command: with NOTIFY, reads end early to send news, and
+    /// the autologout still counts from the client's last word.
+    last_command: std::time::Instant,
     /// Commands read in a row that the client had sent before seeing earlier answers.
     pipelined: usize,
     /// CONDSTORE is enabled (RFC 7162 §3.1: by ENABLE, SELECT/EXAMINE (CONDSTORE) or the first
@@ -106,6 +109,7 @@ impl Session {
             bad_commands: 0,
             pipelined: 0,
             started: std::time::Instant::now(),
+            last_command: std::time::Instant::now(),
             condstore: false,
             qresync: false,
             notify: None,
@@ -260,6 +264,7 @@ impl Session {
     fn read_deadline(&self) -> Option<std::time::Instant> {
         match self.state {
             State::NotAuthenticated => Some(self.started + self.ctx.login_timeout_now()),
+            _ if self.notify.is_some() => Some(self.last_command + self.ctx.config.idle_timeout),
             _ => None,
         }
     }
@@ -322,6 +327,7 @@ impl Session {
                     return;
                 }
                 Ok(message) => {
+                    self.last_command = std::time::Instant::now();
                     // Every message counts towards the pipelining limit, whichever parser
                     // understands it.
                     if self.conn.take_waited() {
