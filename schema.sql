@@ -90,6 +90,13 @@ CREATE TABLE expunged (
 ) WITHOUT ROWID;
 CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
 
+-- URLAUTH (RFC 4467): the mailbox access key of a mailbox, made on first GENURLAUTH and
+-- removed by RESETKEY; only HMACs made with it ever leave the server.
+CREATE TABLE urlauth_keys (
+    mailbox_id INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+    key        BLOB    NOT NULL
+);
+
 -- Marks this file as a liteimap database (checked before any migration runs).
 CREATE TABLE liteimap_meta (
     key   TEXT PRIMARY KEY,

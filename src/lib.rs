@@ -5,7 +5,8 @@
 //! - `cli`: the argh command-line structs (main.rs acts on them).
 //! - `dbpool`: a fixed pool of threads that run store calls for the async side.
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
-//! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox.
+//! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox, and
+//!   NOTIFY sessions on any of their user's folders (and on changes to the folder list).
 //! - `prelogin`: the connections that have not logged in: their share of the connection
 //!   limit, who makes room when it is full, and the summed-up log of refusals.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.

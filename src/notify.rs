@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_std::channel::{bounded, Receiver, Sender};
 
-use crate::store::MailboxId;
+use crate::store::{MailboxId, UserId};
 
 /// The registered waiters of one mailbox, each with its subscription id.
 type Waiters = Vec<(u64, Sender<()>)>;
@@ -20,6 +20,9 @@ type Waiters = Vec<(u64, Sender<()>)>;
 #[derive(Default)]
 pub struct Notifier {
     waiters: Mutex<HashMap<MailboxId, Waiters>>,
+    /// Waiters on a user's set of folders (NOTIFY's MailboxName and SubscriptionChange):
+    /// woken by `publish_user` after CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE.
+    user_waiters: Mutex<HashMap<UserId, Waiters>>,
     next_id: AtomicU64,
     /// Selected mailboxes: how many sessions watch each, and its highest committed modseq
     /// since the first of them started watching.
@@ -79,21 +82,38 @@ impl Drop for Watch {
     }
 }
 
-/// A registration for one mailbox's changes; unregisters when dropped.
+/// A registration for the changes of one or more mailboxes (and, for NOTIFY, of one user's
+/// folder list): one channel woken by any of them; unregisters when dropped.
 pub struct Subscription {
     hub: Arc<Notifier>,
-    mailbox: MailboxId,
+    mailboxes: Vec<MailboxId>,
+    user: Option<UserId>,
     id: u64,
     rx: Receiver<()>,
 }
 
 impl Subscription {
+    /// The wake-up channel itself, for a read that races it (`Conn::wake`).
+    pub fn receiver(&self) -> Receiver<()> {
+        self.rx.clone()
+    }
+
     /// Wait until the mailbox may have changed.
     pub async fn changed(&self) {
         // The sender lives in the hub until this subscription is dropped, so recv only
         // fails if the hub is gone; then nothing will ever wake us and waiting forever is right.
         if self.rx.recv().await.is_err() {
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Remove the waiter `id` from `key`'s list, and the list once it is empty.
+fn unregister<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Waiters>, key: &K, id: u64) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|(i, _)| *i != id);
+        if list.is_empty() {
+            map.remove(key);
         }
     }
 }
@@ -105,31 +125,70 @@ impl Drop for Subscription {
             .waiters
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(list) = w.get_mut(&self.mailbox) {
-            list.retain(|(id, _)| *id != self.id);
-            if list.is_empty() {
-                w.remove(&self.mailbox);
-            }
+        for m in &self.mailboxes {
+            unregister(&mut w, m, self.id);
+        }
+        drop(w);
+        if let Some(user) = &self.user {
+            let mut u = self
+                .hub
+                .user_waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            unregister(&mut u, user, self.id);
         }
     }
 }
 
 impl Notifier {
     pub fn subscribe(self: &Arc<Self>, mailbox: MailboxId) -> Subscription {
+        self.subscribe_many(&[mailbox], None)
+    }
+
+    /// One subscription woken by a change to any of `mailboxes`, and by `publish_user(user)`
+    /// (NOTIFY watches all of a user's folders through it).
+    pub fn subscribe_many(
+        self: &Arc<Self>,
+        mailboxes: &[MailboxId],
+        user: Option<UserId>,
+    ) -> Subscription {
         // Capacity 1: wake-ups that arrive while one is pending merge into it.
         let (tx, rx) = bounded(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(mailbox)
-            .or_default()
-            .push((id, tx));
+        {
+            let mut w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+            for m in mailboxes {
+                w.entry(*m).or_default().push((id, tx.clone()));
+            }
+        }
+        if let Some(u) = user {
+            self.user_waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(u)
+                .or_default()
+                .push((id, tx));
+        }
         Subscription {
             hub: self.clone(),
-            mailbox,
+            mailboxes: mailboxes.to_vec(),
+            user,
             id,
             rx,
+        }
+    }
+
+    /// `user`'s folder list or subscriptions changed (in this process): wake its NOTIFY
+    /// sessions.
+    pub fn publish_user(&self, user: UserId) {
+        let w = self
+            .user_waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(list) = w.get(&user) {
+            for (_, tx) in list {
+                let _ = tx.try_send(());
+            }
         }
     }
 
@@ -179,6 +238,16 @@ impl Notifier {
                 let _ = tx.try_send(());
             }
         }
+        drop(w);
+        let u = self
+            .user_waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for list in u.values() {
+            for (_, tx) in list {
+                let _ = tx.try_send(());
+            }
+        }
     }
 
     /// How many subscriptions are registered (for tests and logs).
@@ -206,6 +275,24 @@ mod tests {
         assert!(b.rx.try_recv().is_ok());
         drop(a);
         assert_eq!(hub.waiting(), 1);
+    }
+
+    #[test]
+    fn one_subscription_for_several_mailboxes_and_a_user() {
+        let hub = Arc::new(Notifier::default());
+        let s = hub.subscribe_many(&[MailboxId(1), MailboxId(2)], Some(UserId(7)));
+        hub.publish(MailboxId(2), 1);
+        assert!(s.rx.try_recv().is_ok());
+        hub.publish_user(UserId(8));
+        assert!(s.rx.try_recv().is_err());
+        hub.publish_user(UserId(7));
+        assert!(s.rx.try_recv().is_ok());
+        hub.publish_all();
+        assert!(s.rx.try_recv().is_ok());
+        assert_eq!(hub.waiting(), 2);
+        drop(s);
+        assert_eq!(hub.waiting(), 0);
+        assert!(hub.user_waiters.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct Config {
     /// Treat clients on 127.0.0.0/8 and ::1 as local: plaintext logins allowed. Always true in
     /// the server; tests switch it off to see what a remote client sees.
     pub trust_loopback: bool,
+    /// NOTIFY (RFC 5465): more responses than this at one wake-up end NOTIFY with
+    /// `* OK [NOTIFICATIONOVERFLOW]` instead of flooding the client.
+    pub notify_max_batch: usize,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             auth_failure_delay: Duration::from_millis(500),
             allow_plaintext: false,
             trust_loopback: true,
+            notify_max_batch: 1000,
         }
     }
 }
@@ -353,6 +357,11 @@ impl Context {
                 caps.extend(named_capability("PARTIAL"));
                 caps.extend(named_capability("IMAP4rev2"));
                 caps.push(Capability::Utf8(Utf8Kind::Accept));
+                caps.extend(named_capability("NOTIFY"));
+                caps.extend(named_capability("CATENATE"));
+                caps.extend(named_capability("URLAUTH"));
+                caps.extend(named_capability("URLAUTH=BINARY"));
+                caps.extend(named_capability("URL-PARTIAL"));
             }
         }
         Vec1::unvalidated(caps)

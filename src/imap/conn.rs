@@ -89,6 +89,8 @@ pub enum ReadError {
     /// no room left in the memory shared by the connections that have not logged in.
     Refused(String),
     Io(io::Error),
+    /// `wake` fired before any byte of the next message arrived (NOTIFY has news).
+    Woken,
 }
 
 /// A message that could not be decoded, with the tag when one could be recovered.
@@ -131,6 +133,10 @@ pub struct Conn {
     /// When this channel closes, reads fail with `Refused` (the connection was chosen to
     /// make room among those waiting to log in).
     pub close_signal: Option<async_std::channel::Receiver<()>>,
+    /// While set, a read that has not received any byte of its message ends with
+    /// `ReadError::Woken` when this fires (NOTIFY's wake-up between commands). Only the
+    /// socket read is given up then, after the output was flushed: nothing is lost.
+    pub wake: Option<async_std::channel::Receiver<()>>,
     /// The pool the literals of logged-in sessions share (None: unlimited).
     literal_budget: Option<Arc<ByteBudget>>,
     /// The pool the commands of connections that have not logged in share, every byte of
@@ -204,6 +210,7 @@ impl Conn {
             write_failed: false,
             authenticated: false,
             close_signal: None,
+            wake: None,
             literal_budget: None,
             pre_auth_budget: None,
             holds: Vec::new(),
@@ -426,15 +433,31 @@ impl Conn {
             crate::prelogin::made_room(close).await;
             None
         };
-        let read =
-            async { Some(async_std::future::timeout(wait, self.stream.read(&mut self.buf)).await) };
-        let n = match read.race(closed).await {
+        let wake = self
+            .wake
+            .clone()
+            .filter(|_| self.frag.message_bytes().is_empty());
+        let woken = async {
+            match wake {
+                Some(rx) if rx.recv().await.is_ok() => Some(Err(ReadError::Woken)),
+                _ => std::future::pending().await,
+            }
+        };
+        let read = async {
+            Some(Ok(async_std::future::timeout(
+                wait,
+                self.stream.read(&mut self.buf),
+            )
+            .await))
+        };
+        let n = match read.race(woken).race(closed).await {
             None => {
                 return Err(ReadError::Refused(MADE_ROOM.into()));
             }
-            Some(Err(_)) => return Err(ReadError::Timeout),
-            Some(Ok(Err(e))) => return Err(ReadError::Io(e)),
-            Some(Ok(Ok(n))) => n,
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Err(_))) => return Err(ReadError::Timeout),
+            Some(Ok(Ok(Err(e)))) => return Err(ReadError::Io(e)),
+            Some(Ok(Ok(Ok(n)))) => n,
         };
         if n == 0 {
             return Err(ReadError::Closed);

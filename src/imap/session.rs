@@ -77,6 +77,9 @@ pub struct Session {
     bad_commands: u32,
     /// When the connection started (the login deadline counts from here).
     pub(crate) started: std::time::Instant,
+    /// When the client last sent a command: with NOTIFY, reads end early to send news, and
+    /// the autologout still counts from the client's last word.
+    last_command: std::time::Instant,
     /// Commands read in a row that the client had sent before seeing earlier answers.
     pipelined: usize,
     /// CONDSTORE is enabled (RFC 7162 §3.1: by ENABLE, SELECT/EXAMINE (CONDSTORE) or the first
@@ -90,6 +93,8 @@ pub struct Session {
     pub(crate) rev2: bool,
     /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names are UTF-8 both ways.
     pub(crate) utf8: bool,
+    /// NOTIFY (RFC 5465) as set by the last `NOTIFY SET`; none after `NOTIFY NONE`.
+    pub(crate) notify: Option<Box<super::cmd::notify::NotifyState>>,
 }
 
 impl Session {
@@ -109,10 +114,12 @@ impl Session {
             bad_commands: 0,
             pipelined: 0,
             started: std::time::Instant::now(),
+            last_command: std::time::Instant::now(),
             condstore: false,
             qresync: false,
             rev2: false,
             utf8: false,
+            notify: None,
         }
     }
 
@@ -159,6 +166,26 @@ impl Session {
             .send(&Response::Status(status))
             .await
             .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+
+    /// An error outside any command (a NOTIFY delivery): BYE ends the session (false);
+    /// anything else is logged and the session goes on.
+    async fn end_on(&mut self, e: CmdError) -> bool {
+        match e {
+            CmdError::Bye(t) => {
+                log::info!("session {} ({}): closing: {t}", self.id, self.peer);
+                self.bye(&t).await;
+                false
+            }
+            CmdError::No(_, t) | CmdError::Bad(t) => {
+                log::warn!(
+                    "session {} ({}): notification failed: {t}",
+                    self.id,
+                    self.peer
+                );
+                true
+            }
+        }
     }
 
     async fn bye(&mut self, t: &str) {
@@ -250,6 +277,7 @@ impl Session {
     fn read_deadline(&self) -> Option<std::time::Instant> {
         match self.state {
             State::NotAuthenticated => Some(self.started + self.ctx.login_timeout_now()),
+            _ if self.notify.is_some() => Some(self.last_command + self.ctx.config.idle_timeout),
             _ => None,
         }
     }
@@ -262,6 +290,8 @@ impl Session {
             self.conn.authenticated = self.state.user().is_some();
             // Waiting to log in, the connection may be closed to make room for a newer one.
             self.conn.close_signal = self.prelogin.as_ref().map(|p| p.evicted.clone());
+            // With NOTIFY, a wait for the next command ends early to tell the news.
+            self.conn.wake = self.notify.as_ref().map(|n| n.receiver());
             let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
             let stop = async {
                 let _ = shutdown.recv().await;
@@ -274,7 +304,16 @@ impl Session {
                 }
                 Some(r) => r,
             };
+            self.conn.wake = None;
             match incoming {
+                Err(ReadError::Woken) => {
+                    if let Err(e) = self.deliver_notifications().await {
+                        if !self.end_on(e).await {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 Err(ReadError::Closed) => return,
                 Err(ReadError::Timeout) => {
                     log::info!("session {} ({}): autologout", self.id, self.peer);
@@ -301,6 +340,7 @@ impl Session {
                     return;
                 }
                 Ok(message) => {
+                    self.last_command = std::time::Instant::now();
                     // Every message counts towards the pipelining limit, whichever parser
                     // understands it.
                     if self.conn.take_waited() {
@@ -463,6 +503,10 @@ impl Session {
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
             ExtCommand::ListExtended(l) => self.cmd_list_extended(l).await,
+            ExtCommand::Notify(n) => self.cmd_notify(n).await,
+            ExtCommand::GenUrlAuth(g) => self.cmd_genurlauth(g).await,
+            ExtCommand::ResetKey(r) => self.cmd_resetkey(r).await,
+            ExtCommand::UrlFetch(f) => self.cmd_urlfetch(f).await,
         }
     }
 

@@ -46,7 +46,7 @@ pub struct SelectSnapshot {
 }
 
 /// What STATUS reports of a mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MailboxCounts {
     pub messages: u32,
     /// Messages no session has claimed as \Recent yet.

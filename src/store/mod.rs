@@ -13,6 +13,7 @@ mod mailboxes;
 mod messages;
 mod names;
 mod scan;
+mod urlauth;
 mod users;
 
 pub use holds::{ViewHold, ViewId};
@@ -37,7 +38,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -596,6 +597,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 3 {
         migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
     }
+    if version < 4 {
+        migrate_step(conn, 4, urlauth::add_keys_table)?;
+    }
     Ok(())
 }
 
@@ -826,6 +830,69 @@ mod tests {
             t.store.counts(inbox).unwrap().messages as usize,
             stored.len() + 1
         );
+    }
+
+    /// A database as liteimap with schema 3 wrote it (no URLAUTH keys): version 4 adds the
+    /// key table, the folders stay, and keys can be made and reset afterwards.
+    #[test]
+    fn migrates_a_version_3_database_to_urlauth_keys() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!(
+                "{SCHEMA};
+                 DROP TABLE urlauth_keys;
+                 PRAGMA user_version = 3;
+                 INSERT INTO users (id, name, password_hash, created) VALUES (1, 'a', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
+                   (1, 1, 'INBOX', 7, 3), (2, 1, 'Archive', 8, 1);"
+            ))
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let user = UserId(1);
+        let (mb, key) = store.urlauth_key(user, "INBOX", false).unwrap().unwrap();
+        assert_eq!((mb.uidvalidity, mb.uidnext, key), (7, 3, None));
+        let (_, key) = store.urlauth_key(user, "INBOX", true).unwrap().unwrap();
+        let key = key.unwrap();
+        assert_eq!(key.len(), urlauth::KEY_LEN);
+        // The same key until RESETKEY; another folder's is another.
+        let (_, again) = store.urlauth_key(user, "INBOX", true).unwrap().unwrap();
+        assert_eq!(again.as_ref(), Some(&key));
+        let (_, other) = store.urlauth_key(user, "Archive", true).unwrap().unwrap();
+        assert_ne!(other.as_ref(), Some(&key));
+        assert!(store.reset_urlauth_keys(user, Some("INBOX")).unwrap());
+        assert_eq!(
+            store.urlauth_key(user, "INBOX", false).unwrap().unwrap().1,
+            None
+        );
+        assert!(store
+            .urlauth_key(user, "Archive", false)
+            .unwrap()
+            .unwrap()
+            .1
+            .is_some());
+        assert!(!store.reset_urlauth_keys(user, Some("Nope")).unwrap());
+        assert!(store.reset_urlauth_keys(user, None).unwrap());
+        assert_eq!(
+            store
+                .urlauth_key(user, "Archive", false)
+                .unwrap()
+                .unwrap()
+                .1,
+            None
+        );
+        assert!(store.urlauth_key(user, "Nope", true).unwrap().is_none());
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A database as liteimap with schema 2 wrote it, where bodies were deduplicated across

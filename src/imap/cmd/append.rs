@@ -1,15 +1,16 @@
 //! APPEND (RFC 3501 §6.3.11): store a message, committed before the OK. MULTIAPPEND
 //! (RFC 3502): several messages in one command, all stored in one transaction or none.
 
+use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::imap_types::datetime::DateTime;
-use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::extensions::binary::{Literal8, LiteralOrLiteral8};
 use imap_codec::imap_types::flag::Flag;
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::response::{Code, CodeOther};
 
 use super::flags_to_store;
 use crate::imap::cmd::mailbox::nz;
-use crate::imap::ext::append::MultiAppend;
+use crate::imap::ext::append::{AppendData, MultiAppend};
 use crate::imap::ext::search::compact_set;
 use crate::imap::session::{Done, Session};
 use crate::imap::{code_cannot, mailbox_name, CmdError, CmdResult};
@@ -84,8 +85,21 @@ impl Session {
         let count = m.messages.len();
         // Everything is checked before anything is stored: one bad message stores none.
         let mut checked = Vec::with_capacity(count);
+        // A lone CATENATE message is an APPEND of one: its errors need no number.
+        let numbered = count > 1;
         for (i, msg) in m.messages.into_iter().enumerate() {
-            checked.push(check(&msg.flags, msg.date, msg.message, Some(i + 1))?);
+            let which = numbered.then_some(i + 1);
+            let message = match msg.message {
+                AppendData::Literal(l) => l,
+                AppendData::Catenate(parts) => {
+                    let bytes = self.catenate(parts).await?;
+                    LiteralOrLiteral8::Literal8(Literal8 {
+                        data: bytes.into(),
+                        mode: LiteralMode::Sync,
+                    })
+                }
+            };
+            checked.push(check(&msg.flags, msg.date, message, which)?);
         }
         let size: usize = checked.iter().map(|(r, _, _)| r.len()).sum();
         let appended = self.store_appended(&name, checked).await?;
@@ -99,6 +113,15 @@ impl Session {
             self.peer,
             compact_set(&uids)
         );
+        if count == 1 {
+            return Ok(Done::with_code(
+                Code::AppendUid {
+                    uid_validity: nz(first.uidvalidity),
+                    uid: nz(first.uid),
+                },
+                "APPEND completed",
+            ));
+        }
         // imap-codec's APPENDUID holds one UID; RFC 3502 answers with the set of them.
         let code = format!("APPENDUID {} {}", first.uidvalidity, compact_set(&uids));
         Ok(Done::with_code(

@@ -115,6 +115,7 @@ impl Session {
             }
             Err(ReadError::Io(e)) => Err(CmdError::Bye(e.to_string())),
             Err(ReadError::Refused(why)) => Err(CmdError::Bye(why)),
+            Err(ReadError::Woken) => Err(CmdError::bad("AUTHENTICATE interrupted")),
         }
     }
 

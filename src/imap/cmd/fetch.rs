@@ -429,7 +429,7 @@ fn expand_macro(m: Macro) -> Vec<MessageDataItemName<'static>> {
 }
 
 /// The path and kind of a section specifier.
-fn section_spec(section: &Option<Section>) -> (Vec<u32>, SectionKind) {
+pub(crate) fn section_spec(section: &Option<Section>) -> (Vec<u32>, SectionKind) {
     let path = |p: &imap_codec::imap_types::fetch::Part| -> Vec<u32> {
         p.0.as_ref().iter().map(|n| n.get()).collect()
     };

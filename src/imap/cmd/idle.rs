@@ -11,6 +11,8 @@ use crate::imap::{text, CmdError, CmdResult};
 enum Wake {
     Done(Result<Result<(), ()>, ReadError>),
     Changed,
+    /// NOTIFY (RFC 5465) has news for folders other than the selected one.
+    Notified,
     Shutdown,
 }
 
@@ -30,6 +32,14 @@ impl Session {
         self.sync(true).await?;
         self.flush_now().await?;
         loop {
+            // Taken afresh each time: a delivery may have replaced NOTIFY's subscription.
+            let notify = self.notify.as_ref().map(|n| n.receiver());
+            let notified = async {
+                match &notify {
+                    Some(rx) if rx.recv().await.is_ok() => Wake::Notified,
+                    _ => std::future::pending().await,
+                }
+            };
             let done = async {
                 let r = self.conn.read(&IdleDoneCodec::default()).await;
                 Wake::Done(r.map(|m| m.map(|_| ()).map_err(|_| ())))
@@ -45,7 +55,7 @@ impl Session {
                 let _ = shutdown.recv().await;
                 Wake::Shutdown
             };
-            match done.race(changed).race(stop).await {
+            match done.race(changed).race(notified).race(stop).await {
                 Wake::Done(Ok(Ok(()))) => return Ok(Done::ok("IDLE terminated")),
                 Wake::Done(Ok(Err(()))) => return Err(CmdError::bad("Expected DONE to end IDLE")),
                 Wake::Done(Err(ReadError::Timeout)) => {
@@ -59,11 +69,14 @@ impl Session {
                 }
                 Wake::Done(Err(ReadError::Io(e))) => return Err(CmdError::Bye(e.to_string())),
                 Wake::Done(Err(ReadError::Refused(why))) => return Err(CmdError::Bye(why)),
+                // IDLE's reads are never given a NOTIFY wake-up.
+                Wake::Done(Err(ReadError::Woken)) => continue,
                 Wake::Shutdown => return Err(CmdError::Bye("Server shutting down".into())),
                 Wake::Changed => {
                     self.sync(true).await?;
                     self.flush_now().await?;
                 }
+                Wake::Notified => self.deliver_notifications().await?,
             }
         }
     }

@@ -54,6 +54,7 @@ impl Session {
         let user = self.user_id()?;
         self.db(move |s| s.create_mailbox_with_use(user, &name, &uses))
             .await?;
+        self.ctx.notifier.publish_user(user);
         Ok(Done::ok("CREATE completed"))
     }
 

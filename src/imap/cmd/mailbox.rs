@@ -32,6 +32,7 @@ impl Session {
         };
         let user = self.user_id()?;
         self.db(move |s| s.create_mailbox(user, &name)).await?;
+        self.ctx.notifier.publish_user(user);
         Ok(Done::ok("CREATE completed"))
     }
 
@@ -49,6 +50,7 @@ impl Session {
                 crate::store::StoreError::NotAllowed(t) => CmdError::no_code(code_haschildren(), t),
                 other => CmdError::from(other),
             })?;
+        self.ctx.notifier.publish_user(user);
         // Deleting the folder this session has selected leaves nothing to stay selected in.
         if self.state.selected().is_some_and(|s| s.name == name) {
             self.state.deselect();
@@ -66,6 +68,7 @@ impl Session {
         let user = self.user_id()?;
         let (f, t) = (from.clone(), to.clone());
         self.db(move |s| s.rename_mailbox(user, &f, &t)).await?;
+        self.ctx.notifier.publish_user(user);
         if let Some(sel) = self.state.selected_mut() {
             if sel.name == from && from != INBOX {
                 sel.name = to;
@@ -85,13 +88,15 @@ impl Session {
     ) -> CmdResult<Done> {
         let name = mailbox_name(&mailbox, self.utf8_names())?;
         let user = self.user_id()?;
-        if subscribe {
+        let done = if subscribe {
             self.db(move |s| s.subscribe(user, &name)).await?;
-            Ok(Done::ok("SUBSCRIBE completed"))
+            "SUBSCRIBE completed"
         } else {
             self.db(move |s| s.unsubscribe(user, &name)).await?;
-            Ok(Done::ok("UNSUBSCRIBE completed"))
-        }
+            "UNSUBSCRIBE completed"
+        };
+        self.ctx.notifier.publish_user(user);
+        Ok(Done::ok(done))
     }
 
     pub(crate) async fn cmd_list(

@@ -3,16 +3,19 @@
 
 pub mod append;
 pub mod auth;
+pub mod catenate;
 pub mod esearch;
 pub mod fetch;
 pub mod idle;
 pub mod info;
 pub mod list_ext;
 pub mod mailbox;
+pub mod notify;
 pub mod search;
 pub mod select;
 pub mod sort;
 pub mod store;
+pub mod urlauth;
 
 use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagPerm};
 use imap_codec::imap_types::IntoStatic;

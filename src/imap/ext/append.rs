@@ -1,5 +1,6 @@
 //! MULTIAPPEND (RFC 3502): `APPEND mailbox [flags] [date] literal [flags] [date] literal ...`,
-//! and UTF8=ACCEPT's `UTF8 (~{n})` in place of a literal (RFC 6855 §4).
+//! where each message may also be `CATENATE (TEXT literal / URL url ...)` (RFC 4469), and
+//! UTF8=ACCEPT's `UTF8 (~{n})` in place of a literal (RFC 6855 §4).
 //! imap-codec parses an APPEND of one message only; here the command is split at its messages
 //! and each `mailbox message` is handed back to imap-codec's APPEND parser, so flags, dates
 //! and literal8 are read by the real grammar.
@@ -13,12 +14,27 @@ use imap_codec::imap_types::mailbox::Mailbox;
 use super::lex::{LexResult, Lexer};
 use super::{decode_command, ExtCommand, NOT_THIS_FORM};
 
-/// One message of a MULTIAPPEND.
+/// One part of `CATENATE (...)` (RFC 4469): literal text, or a URL to a message or part.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CatPart {
+    Text(Vec<u8>),
+    Url(String),
+}
+
+/// The content of one message of an APPEND.
+#[derive(Debug)]
+pub enum AppendData {
+    Literal(LiteralOrLiteral8<'static>),
+    /// `CATENATE (TEXT {n} URL "..." ...)`: the message is put together from the parts.
+    Catenate(Vec<CatPart>),
+}
+
+/// One message of a MULTIAPPEND (or the one message of an APPEND with CATENATE).
 #[derive(Debug)]
 pub struct AppendMessage {
     pub flags: Vec<Flag<'static>>,
     pub date: Option<DateTime>,
-    pub message: LiteralOrLiteral8<'static>,
+    pub message: AppendData,
 }
 
 #[derive(Debug)]
@@ -32,12 +48,39 @@ fn consumed<'a>(before: &'a [u8], lx: &Lexer<'a>) -> &'a [u8] {
     &before[..before.len() - lx.rest().len()]
 }
 
+/// `CATENATE (part part ...)` after the keyword: `TEXT literal` / `URL astring`.
+fn catenate(lx: &mut Lexer<'_>) -> LexResult<Vec<CatPart>> {
+    lx.sp()?;
+    let parts = lx.list(|l| {
+        if l.keyword("TEXT") {
+            l.sp()?;
+            if !matches!(l.peek(), Some(b'{' | b'~')) {
+                return Err("CATENATE: TEXT takes a literal".into());
+            }
+            Ok(CatPart::Text(l.string(true)?))
+        } else if l.keyword("URL") {
+            l.sp()?;
+            let url = l.astring()?;
+            String::from_utf8(url)
+                .map(CatPart::Url)
+                .map_err(|_| "CATENATE: a URL is ASCII".to_string())
+        } else {
+            Err("CATENATE: expected TEXT or URL".into())
+        }
+    })?;
+    if parts.is_empty() {
+        return Err("CATENATE: no parts".into());
+    }
+    Ok(parts)
+}
+
 pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     let start = lx.rest();
     lx.astring()?;
     let mailbox_src = consumed(start, lx);
-    // Each message as imap-codec's APPEND reads it: `[flags] [date] literal`.
-    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    // Each message: the bytes of its flags and date (for imap-codec) and its content (the
+    // literal's bytes, or the CATENATE parts).
+    let mut pieces: Vec<(Vec<u8>, Option<Vec<CatPart>>)> = Vec::new();
     let mut utf8_form = false;
     loop {
         lx.sp()?;
@@ -50,9 +93,14 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
             lx.string(false)?;
             lx.sp()?;
         }
-        let mut piece = consumed(msg_start, lx).to_vec();
-        // RFC 6855 §4: `UTF8 (~{n})`, a message with UTF-8 headers, is its literal8.
-        if lx.keyword("UTF8") {
+        let prefix = consumed(msg_start, lx);
+        if lx.keyword("CATENATE") {
+            // Flags and date only (without the space before CATENATE).
+            let prefix = prefix.strip_suffix(b" ").unwrap_or(prefix);
+            pieces.push((prefix.to_vec(), Some(catenate(lx)?)));
+        } else if lx.keyword("UTF8") {
+            // RFC 6855 §4: `UTF8 (~{n})`, a message with UTF-8 headers, is its literal8.
+            let mut piece = prefix.to_vec();
             lx.sp()?;
             lx.expect(b'(', "'(' after UTF8")?;
             if lx.peek() != Some(b'~') {
@@ -66,6 +114,7 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
             piece.extend_from_slice(consumed(literal, lx));
             lx.expect(b')', "')' after the UTF8 literal8")?;
             utf8_form = true;
+            pieces.push((piece, None));
         } else {
             if !matches!(lx.peek(), Some(b'{' | b'~')) {
                 return Err(format!(
@@ -74,24 +123,30 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
                 ));
             }
             lx.string(true)?;
-            piece = consumed(msg_start, lx).to_vec();
+            pieces.push((consumed(msg_start, lx).to_vec(), None));
         }
-        pieces.push(piece);
         if lx.at_end() {
             break;
         }
     }
     lx.end()?;
-    if pieces.len() < 2 && !utf8_form {
+    if pieces.len() < 2 && !utf8_form && pieces.iter().all(|(_, c)| c.is_none()) {
         // A single message imap-codec refused: its own BAD stands.
         return Err(NOT_THIS_FORM.into());
     }
     let mut mailbox = None;
     let mut messages = Vec::with_capacity(pieces.len());
-    for (i, piece) in pieces.into_iter().enumerate() {
+    for (i, (piece, parts)) in pieces.into_iter().enumerate() {
         let mut args = mailbox_src.to_vec();
         args.push(b' ');
         args.extend_from_slice(&piece);
+        if parts.is_some() {
+            // Flags and date through imap-codec's grammar, with a stand-in message.
+            if !piece.is_empty() {
+                args.push(b' ');
+            }
+            args.extend_from_slice(b"{1}\r\nx");
+        }
         let Some(CommandBody::Append {
             mailbox: m,
             flags,
@@ -108,7 +163,10 @@ pub fn append(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
         messages.push(AppendMessage {
             flags,
             date,
-            message,
+            message: match parts {
+                Some(p) => AppendData::Catenate(p),
+                None => AppendData::Literal(message),
+            },
         });
     }
     let mailbox = mailbox.ok_or_else(|| "APPEND without a message".to_string())?;
@@ -140,7 +198,7 @@ mod tests {
         assert_eq!(m.messages[2].flags.len(), 2);
         assert!(matches!(
             &m.messages[2].message,
-            LiteralOrLiteral8::Literal8(l) if l.data.as_ref() == b"\x00f"
+            AppendData::Literal(LiteralOrLiteral8::Literal8(l)) if l.data.as_ref() == b"\x00f"
         ));
     }
 
@@ -151,7 +209,7 @@ mod tests {
         assert_eq!(m.messages[0].flags, vec![Flag::Seen]);
         assert!(matches!(
             &m.messages[0].message,
-            LiteralOrLiteral8::Literal8(l) if l.data.as_ref() == "äx".as_bytes()
+            AppendData::Literal(LiteralOrLiteral8::Literal8(l)) if l.data.as_ref() == "äx".as_bytes()
         ));
         let m = multi(b"a APPEND INBOX utf8 (~{1}\r\nx) {1}\r\ny\r\n");
         assert_eq!(m.messages.len(), 2);
@@ -163,6 +221,41 @@ mod tests {
             assert!(
                 matches!(parse(bad), Some(Err(_))),
                 "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn catenate_alone_and_among_others() {
+        let m = multi(
+            b"a APPEND Drafts (\\Seen) CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=2/;SECTION=HEADER\" TEXT {4}\r\nab\r\n URL /;UID=3)\r\n",
+        );
+        assert_eq!(m.messages.len(), 1);
+        assert_eq!(m.messages[0].flags, vec![Flag::Seen]);
+        let AppendData::Catenate(parts) = &m.messages[0].message else {
+            panic!()
+        };
+        assert_eq!(
+            parts,
+            &vec![
+                CatPart::Url("/INBOX;UIDVALIDITY=1/;UID=2/;SECTION=HEADER".into()),
+                CatPart::Text(b"ab\r\n".to_vec()),
+                CatPart::Url("/;UID=3".into()),
+            ]
+        );
+        let m = multi(b"a APPEND INBOX {2}\r\nab CATENATE (TEXT {1}\r\nc)\r\n");
+        assert_eq!(m.messages.len(), 2);
+        assert!(matches!(m.messages[1].message, AppendData::Catenate(_)));
+        for bad in [
+            b"a APPEND INBOX CATENATE ()\r\n" as &[u8],
+            b"a APPEND INBOX CATENATE (TEXT \"x\")\r\n",
+            b"a APPEND INBOX CATENATE (FOO x)\r\n",
+            b"a APPEND INBOX CATENATE TEXT {1}\r\nx\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Some(Err(_))),
+                "{}",
                 String::from_utf8_lossy(bad)
             );
         }

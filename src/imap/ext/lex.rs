@@ -55,6 +55,11 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Consume the next `n` bytes (the caller has looked at them through `rest`).
+    pub fn skip(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.input.len());
+    }
+
     /// Require `b` next.
     pub fn expect(&mut self, b: u8, what: &str) -> LexResult<()> {
         if self.eat(b) {

@@ -9,9 +9,12 @@
 
 pub mod append;
 pub mod fetch;
+pub mod imapurl;
 pub mod lex;
 pub mod list;
+pub mod notify;
 pub mod search;
+pub mod urlauth;
 
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
@@ -37,6 +40,12 @@ pub enum ExtCommand {
     CreateWithUse(list::CreateWithUse),
     /// LIST with selection options, several patterns or RETURN (RFC 5258, 5819, 6154).
     ListExtended(list::ListExtended),
+    /// NOTIFY SET / NOTIFY NONE (RFC 5465).
+    Notify(notify::Notify),
+    /// GENURLAUTH, RESETKEY, URLFETCH (RFC 4467, RFC 5524).
+    GenUrlAuth(urlauth::GenUrlAuth),
+    ResetKey(urlauth::ResetKey),
+    UrlFetch(urlauth::UrlFetch),
 }
 
 impl ExtCommand {
@@ -51,6 +60,10 @@ impl ExtCommand {
             ExtCommand::MultiAppend(_) => "APPEND",
             ExtCommand::CreateWithUse(_) => "CREATE",
             ExtCommand::ListExtended(_) => "LIST",
+            ExtCommand::Notify(_) => "NOTIFY",
+            ExtCommand::GenUrlAuth(_) => "GENURLAUTH",
+            ExtCommand::ResetKey(_) => "RESETKEY",
+            ExtCommand::UrlFetch(_) => "URLFETCH",
         }
     }
 
@@ -60,6 +73,10 @@ impl ExtCommand {
             ExtCommand::Search(_) | ExtCommand::Sort(_) | ExtCommand::Saved(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
+            ExtCommand::Notify(_)
+            | ExtCommand::GenUrlAuth(_)
+            | ExtCommand::ResetKey(_)
+            | ExtCommand::UrlFetch(_) => Needs::Authenticated,
         }
     }
 
@@ -72,6 +89,10 @@ impl ExtCommand {
             ExtCommand::Saved(s) => !s.uid,
             ExtCommand::MultiAppend(_) => false,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
+            ExtCommand::Notify(_)
+            | ExtCommand::GenUrlAuth(_)
+            | ExtCommand::ResetKey(_)
+            | ExtCommand::UrlFetch(_) => false,
         }
     }
 }
@@ -98,6 +119,10 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "APPEND", append::append),
     (false, "CREATE", list::parse_create),
     (false, "LIST", list::parse_list),
+    (false, "NOTIFY", notify::parse_notify),
+    (false, "GENURLAUTH", urlauth::parse_genurlauth),
+    (false, "RESETKEY", urlauth::parse_resetkey),
+    (false, "URLFETCH", urlauth::parse_urlfetch),
 ];
 
 /// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
