@@ -1,4 +1,4 @@
--- liteimap schema, version 3 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- liteimap schema, version 4 (version 1 had the same tables; 2 fills in special_use; 3 gives
 -- each user its own bodies).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
@@ -96,3 +96,33 @@ CREATE TABLE liteimap_meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO liteimap_meta (key, value) VALUES ('application', 'liteimap');
+
+-- QUOTA (RFC 9208), schema 4: one quota root per user. The limits are NULL for "no limit";
+-- storage is counted in octets (the sum of the user's message sizes, one per copy, as
+-- RFC822.SIZE reports them) and messages one per message row. The triggers keep both counters
+-- exact in the statement that inserts or deletes a message, so every writer (APPEND, COPY,
+-- MOVE, EXPUNGE, DELETE, LMTP, import) updates them in its own transaction. A message's body
+-- row outlives the message row (bodies are collected later), so the triggers read the owner
+-- and the size from it. The migration to schema 4 runs this block as it stands here.
+CREATE TABLE quota (
+    user_id       INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    storage_limit INTEGER,
+    message_limit INTEGER,
+    mailbox_limit INTEGER,
+    storage_used  INTEGER NOT NULL DEFAULT 0,
+    messages_used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER quota_new_user AFTER INSERT ON users BEGIN
+    INSERT INTO quota (user_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER quota_message_in AFTER INSERT ON messages BEGIN
+    UPDATE quota SET storage_used = storage_used + (SELECT size FROM bodies WHERE id = NEW.body_id),
+                     messages_used = messages_used + 1
+    WHERE user_id = (SELECT user_id FROM bodies WHERE id = NEW.body_id);
+END;
+CREATE TRIGGER quota_message_out AFTER DELETE ON messages BEGIN
+    UPDATE quota SET storage_used = storage_used - (SELECT size FROM bodies WHERE id = OLD.body_id),
+                     messages_used = messages_used - 1
+    WHERE user_id = (SELECT user_id FROM bodies WHERE id = OLD.body_id);
+END;
+-- end of QUOTA

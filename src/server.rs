@@ -284,6 +284,7 @@ impl Context {
         state: &State,
         secure: bool,
         login_allowed: bool,
+        storage_left: Option<u64>,
     ) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         match state {
@@ -308,10 +309,11 @@ impl Context {
                 caps.push(Capability::UidPlus);
                 caps.push(Capability::Move);
                 caps.push(Capability::LiteralPlus);
-                // RFC 7889: the largest message APPEND accepts.
-                if let Ok(c) =
-                    Capability::try_from(format!("APPENDLIMIT={}", self.config.limits.max_literal))
-                {
+                // RFC 7889: the largest message APPEND accepts (less where the storage quota
+                // leaves less room).
+                let max = u64::from(self.config.limits.max_literal);
+                let limit = storage_left.map_or(max, |left| max.min(left));
+                if let Ok(c) = Capability::try_from(format!("APPENDLIMIT={limit}")) {
                     caps.push(c);
                 }
                 caps.push(Capability::Namespace);
@@ -345,6 +347,7 @@ impl Context {
                 caps.extend(named_capability("I18NLEVEL=1"));
                 caps.extend(named_capability("ESORT"));
                 caps.extend(named_capability("PARTIAL"));
+                caps.extend(crate::imap::cmd::quota::capabilities());
             }
         }
         Vec1::unvalidated(caps)

@@ -90,6 +90,10 @@ pub fn code_limit() -> Code<'static> {
 pub fn code_clientbug() -> Code<'static> {
     other_code("CLIENTBUG")
 }
+/// RFC 5530: the user may not do this (SETQUOTA is the administrator's).
+pub fn code_noperm() -> Code<'static> {
+    other_code("NOPERM")
+}
 pub fn code_useattr() -> Code<'static> {
     other_code("USEATTR")
 }
@@ -106,6 +110,9 @@ impl From<StoreError> for CmdError {
                 "The server is out of disk space; nothing was changed".into(),
             ),
             StoreError::Expunged(t) => CmdError::No(Some(code_expungeissued()), t),
+            StoreError::OverQuota(q) => {
+                CmdError::No(Some(Code::OverQuota), format!("{q}; nothing was stored"))
+            }
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(

@@ -85,6 +85,9 @@ pub struct Session {
     /// QRESYNC is enabled (RFC 7162 §3.2.3, by ENABLE QRESYNC only; implies CONDSTORE):
     /// expunges are announced as `* VANISHED uids`.
     pub(crate) qresync: bool,
+    /// Octets the user may still store (its storage quota less its usage), as last read; makes
+    /// APPENDLIMIT smaller than the literal limit (RFC 9208 §4.1 with RFC 7889).
+    pub(crate) storage_left: Option<u64>,
 }
 
 impl Session {
@@ -106,6 +109,7 @@ impl Session {
             started: std::time::Instant::now(),
             condstore: false,
             qresync: false,
+            storage_left: None,
         }
     }
 
@@ -179,8 +183,12 @@ impl Session {
 
     /// The capabilities for the current state and connection.
     pub(crate) fn capabilities(&self) -> Vec1<Capability<'static>> {
-        self.ctx
-            .capabilities(&self.state, self.secure, self.login_allowed())
+        self.ctx.capabilities(
+            &self.state,
+            self.secure,
+            self.login_allowed(),
+            self.storage_left,
+        )
     }
 
     /// The plaintext policy: passwords only over TLS, unless no TLS is configured, the client
@@ -567,11 +575,15 @@ impl Session {
                 self.cmd_thread(algorithm, charset, search_criteria, uid)
                     .await
             }
+            C::GetQuota { root } => self.cmd_getquota(root).await,
+            C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(mailbox).await,
+            C::SetQuota { .. } => Err(super::cmd::quota::setquota_refused()),
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }
 
     async fn cmd_capability(&mut self) -> CmdResult<Done> {
+        self.refresh_storage_left().await;
         self.data(Data::Capability(self.capabilities())).await?;
         Ok(Done::ok("CAPABILITY completed"))
     }

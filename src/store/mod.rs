@@ -12,6 +12,7 @@ mod holds;
 mod mailboxes;
 mod messages;
 mod names;
+mod quota;
 mod scan;
 mod users;
 
@@ -22,6 +23,7 @@ pub use messages::{
     NewMessage, SelectSnapshot, SortRow,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
+pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
 pub use users::UserRow;
 
@@ -35,7 +37,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -66,6 +68,8 @@ pub enum StoreError {
     /// Messages named by a session's view were expunged by another session (COPY/MOVE of them
     /// does nothing).
     Expunged(String),
+    /// The write would take the user past a quota limit (RFC 9208); nothing was written.
+    OverQuota(OverQuota),
     /// SQLite failed.
     Db(rusqlite::Error),
     /// Creating the database file or its directory failed.
@@ -84,6 +88,7 @@ impl fmt::Display for StoreError {
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
             StoreError::NotAllowed(what) | StoreError::Expunged(what) => write!(f, "{what}"),
             StoreError::Full => write!(f, "the disk is full (database or disk is full)"),
+            StoreError::OverQuota(q) => write!(f, "{q}"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
         }
@@ -594,7 +599,19 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 3 {
         migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
     }
+    if version < 4 {
+        migrate_step(conn, 4, quota::quota_counters)?;
+    }
     Ok(())
+}
+
+/// The part of schema.sql from `start` up to the line `end`: a later version's block, which
+/// its migration step runs as it stands there.
+fn schema_block(start: &str, end: &str) -> Result<&'static str> {
+    let missing = || StoreError::NotAllowed(format!("schema.sql has no block {start:?}…{end:?}"));
+    let from = SCHEMA.find(start).ok_or_else(missing)?;
+    let len = SCHEMA[from..].find(end).ok_or_else(missing)?;
+    Ok(&SCHEMA[from..from + len])
 }
 
 /// A step that rebuilds a table other tables refer to (SQLite's "make other kinds of table
@@ -714,7 +731,7 @@ mod tests {
             let c = Connection::open(&path).unwrap();
             // Schema 1 is schema.sql as it stands (the special_use column was there from the
             // start; version 2 only fills it in).
-            c.execute_batch(&format!("{SCHEMA}; PRAGMA user_version = 1;"))
+            c.execute_batch(&format!("{}; PRAGMA user_version = 1;", schema_v3()))
                 .unwrap();
             c.execute_batch(
                 "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0), (2, 'other', 'x', 0);
@@ -823,6 +840,79 @@ mod tests {
         assert_eq!(t.store.counts(inbox).unwrap().0 as usize, stored.len() + 1);
     }
 
+    /// schema.sql without the blocks later versions added: the tables of schema 3.
+    fn schema_v3() -> String {
+        let start = SCHEMA.find("-- QUOTA (RFC 9208)").unwrap();
+        let end = SCHEMA.find("-- end of QUOTA").unwrap();
+        format!("{}{}", &SCHEMA[..start], &SCHEMA[end..])
+    }
+
+    /// A database as liteimap with schema 3 wrote it (no quota table): the migration counts
+    /// every user's messages and octets (a body two copies share counts twice, as RFC822.SIZE
+    /// does), and from then on the counters follow every write.
+    #[test]
+    fn migrates_a_version_3_database_to_quota_counters() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let v3 = schema_v3();
+            assert!(!v3.contains("quota ("));
+            c.execute_batch(&format!("{v3}; PRAGMA user_version = 3;"))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES
+                   (1, 'a', 'x', 0), (2, 'b', 'x', 0), (3, 'empty', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
+                   (1, 1, 'INBOX', 1, 3), (2, 1, 'Archive', 2, 2), (3, 2, 'INBOX', 3, 2),
+                   (4, 3, 'INBOX', 4, 1);
+                 INSERT INTO bodies (id, user_id, hash, size, parsed, raw) VALUES
+                   (10, 1, x'01', 100, x'', x''), (11, 1, x'02', 40, x'', x''),
+                   (12, 2, x'03', 7, x'', x'');
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 0, 1), (2, 1, 2, 11, 0, 1), (3, 2, 1, 10, 0, 1),
+                   (4, 3, 1, 12, 0, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let usage = |id: i64| {
+            let q = store.quota(UserId(id)).unwrap();
+            assert_eq!(q.limits, QuotaLimits::default());
+            (q.usage.storage, q.usage.messages, q.usage.mailboxes)
+        };
+        assert_eq!(usage(1), (240, 3, 2));
+        assert_eq!(usage(2), (7, 1, 1));
+        assert_eq!(usage(3), (0, 0, 1));
+        // The triggers are in place: an append and an expunge move the counters.
+        let raw = b"Subject: x\r\n\r\nhello\r\n".to_vec();
+        let n = raw.len() as u64;
+        store
+            .append(
+                MailboxId(3),
+                &[crate::message::prepare(raw, Vec::new(), None)],
+            )
+            .unwrap();
+        assert_eq!(usage(2), (7 + n, 2, 1));
+        store
+            .store_flags(MailboxId(1), &[1], FlagOp::Add, &["\\Deleted".to_string()])
+            .unwrap();
+        store.expunge(MailboxId(1), Some(&[1])).unwrap();
+        assert_eq!(usage(1), (140, 2, 2));
+        // A user created after the migration has its row.
+        let new = store.create_user("new", "x").unwrap();
+        assert_eq!(store.quota(new).unwrap().usage.messages, 0);
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A database as liteimap with schema 2 wrote it, where bodies were deduplicated across
     /// users: a body held by three users (twice by the first), one held by one user, and one
     /// no message uses.
@@ -836,7 +926,7 @@ mod tests {
             let c = Connection::open(&path).unwrap();
             // Schema 2 is schema.sql with the bodies table as it was then.
             c.execute_batch(&format!(
-                "{SCHEMA};
+                "{};
                  DROP TABLE bodies;
                  CREATE TABLE bodies (
                      id     INTEGER PRIMARY KEY,
@@ -845,7 +935,8 @@ mod tests {
                      parsed BLOB    NOT NULL,
                      raw    BLOB    NOT NULL
                  );
-                 PRAGMA user_version = 2;"
+                 PRAGMA user_version = 2;",
+                schema_v3()
             ))
             .unwrap();
             c.execute_batch(

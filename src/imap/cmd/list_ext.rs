@@ -13,7 +13,7 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use imap_codec::ResponseCodec;
 
 use super::mailbox::{
-    child_attribute, create_name, full_pattern, has_children, list_data, list_match,
+    asks_deleted, child_attribute, create_name, full_pattern, has_children, list_data, list_match,
     special_use_attributes, status_items,
 };
 use crate::imap::ext::list::{with_childinfo, CreateWithUse, ListExtended};
@@ -180,9 +180,17 @@ impl Session {
                     .iter()
                     .filter_map(|l| l.status_of.as_ref().map(|r| r.id))
                     .collect();
+                let deleted = ret.status.as_deref().is_some_and(asks_deleted);
                 self.db(move |s| {
                     ids.into_iter()
-                        .map(|id| s.counts(id).map(|c| (id, c)))
+                        .map(|id| {
+                            let d = if deleted {
+                                Some(s.deleted_counts(id)?)
+                            } else {
+                                None
+                            };
+                            s.counts(id).map(|c| (id, (c, d)))
+                        })
                         .collect::<Result<BTreeMap<_, _>, _>>()
                 })
                 .await?

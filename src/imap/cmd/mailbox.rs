@@ -192,13 +192,19 @@ impl Session {
         let name = mailbox_name(&mailbox)?;
         let user = self.user_id()?;
         let lookup = name.clone();
+        let wanted = items.clone();
         let (row, counts) = self
             .db(move |s| {
                 let row = s.mailbox(user, &lookup)?;
                 match row {
                     Some(r) if !r.noselect => {
                         let counts = s.counts(r.id)?;
-                        Ok(Some((r, counts)))
+                        let deleted = if asks_deleted(&wanted) {
+                            Some(s.deleted_counts(r.id)?)
+                        } else {
+                            None
+                        };
+                        Ok(Some((r, (counts, deleted))))
                     }
                     _ => Ok(None),
                 }
@@ -257,13 +263,28 @@ pub(crate) fn full_pattern(reference: &[u8], pattern: &[u8]) -> Vec<u8> {
     full
 }
 
+/// Whether STATUS asks for the `\Deleted` counts (read only then: they cost a flag lookup per
+/// message).
+pub(crate) fn asks_deleted(items: &[StatusDataItemName]) -> bool {
+    items.iter().any(|i| {
+        matches!(
+            i,
+            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage
+        )
+    })
+}
+
+/// STATUS counts: (messages, recent, unseen, size) and, when asked, (deleted, deleted octets).
+pub(crate) type StatusCounts = ((u32, u32, u32, u64), Option<(u32, u64)>);
+
 /// The STATUS items asked for, from a folder's row and counts.
 pub(crate) fn status_items(
     row: &MailboxRow,
-    counts: (u32, u32, u32, u64),
+    counts: StatusCounts,
     items: &[StatusDataItemName],
 ) -> CmdResult<Vec<StatusDataItem>> {
-    let (messages, recent, unseen, size) = counts;
+    let ((messages, recent, unseen, size), deleted) = counts;
+    let (deleted, deleted_storage) = deleted.unwrap_or((0, 0));
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         out.push(match item {
@@ -276,9 +297,8 @@ pub(crate) fn status_items(
             StatusDataItemName::HighestModSeq => {
                 StatusDataItem::HighestModSeq(nz64(row.highest_modseq).get())
             }
-            StatusDataItemName::Deleted | StatusDataItemName::DeletedStorage => {
-                return Err(CmdError::bad("STATUS DELETED is not supported"));
-            }
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(deleted),
+            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(deleted_storage),
         });
     }
     Ok(out)

@@ -133,7 +133,8 @@ pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     }))
 }
 
-/// A STATUS item name (RFC 3501, STATUS=SIZE and CONDSTORE's HIGHESTMODSEQ).
+/// A STATUS item name (RFC 3501, STATUS=SIZE, CONDSTORE's HIGHESTMODSEQ, and QUOTA's
+/// DELETED / DELETED-STORAGE).
 fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
     let name = lx.atom()?;
     Ok(match name.to_ascii_uppercase().as_str() {
@@ -144,6 +145,8 @@ fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
         "UIDVALIDITY" => StatusDataItemName::UidValidity,
         "UNSEEN" => StatusDataItemName::Unseen,
         "SIZE" => StatusDataItemName::Size,
+        "DELETED" => StatusDataItemName::Deleted,
+        "DELETED-STORAGE" => StatusDataItemName::DeletedStorage,
         _ => return Err(format!("Unknown STATUS item {name}")),
     })
 }
@@ -207,6 +210,14 @@ mod tests {
         assert!(l.ret.special_use);
         let l = list(b"a LIST \"\" * RETURN (STATUS (HIGHESTMODSEQ))\r\n");
         assert_eq!(l.ret.status, Some(vec![StatusDataItemName::HighestModSeq]));
+        let l = list(b"a LIST \"\" * RETURN (STATUS (deleted DELETED-STORAGE))\r\n");
+        assert_eq!(
+            l.ret.status,
+            Some(vec![
+                StatusDataItemName::Deleted,
+                StatusDataItemName::DeletedStorage
+            ])
+        );
         let l = list(b"a LIST () \"\" * RETURN ()\r\n");
         assert_eq!(l.selection, Selection::default());
         assert_eq!(l.ret, Return::default());
@@ -227,8 +238,8 @@ mod tests {
             "Unknown LIST return option BAR"
         );
         assert_eq!(
-            bad(b"a LIST \"\" * RETURN (STATUS (DELETED))\r\n"),
-            "Unknown STATUS item DELETED"
+            bad(b"a LIST \"\" * RETURN (STATUS (UNDELETED))\r\n"),
+            "Unknown STATUS item UNDELETED"
         );
         assert_eq!(bad(b"a LIST \"\" ()\r\n"), "Empty list of mailbox patterns");
         assert_eq!(bad(b"a LIST \"\" * x\r\n"), "Expected RETURN");
