@@ -126,3 +126,16 @@ CREATE TRIGGER quota_message_out AFTER DELETE ON messages BEGIN
     WHERE user_id = (SELECT user_id FROM bodies WHERE id = OLD.body_id);
 END;
 -- end of QUOTA
+
+-- METADATA (RFC 5464), schema 4: server entries (mailbox_id NULL) and mailbox entries of one
+-- user. `name` is the entry name in ASCII lower case (entry names match case-insensitively),
+-- beginning with /private or /shared; one user sees both (there are no shared folders yet).
+-- Entries go with their mailbox (DELETE) and stay with its id (RENAME moves them).
+CREATE TABLE metadata (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    mailbox_id INTEGER REFERENCES mailboxes(id) ON DELETE CASCADE,
+    name       TEXT    NOT NULL,
+    value      BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX metadata_entry ON metadata(user_id, coalesce(mailbox_id, 0), name);
+-- end of METADATA

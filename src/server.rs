@@ -348,6 +348,7 @@ impl Context {
                 caps.extend(named_capability("ESORT"));
                 caps.extend(named_capability("PARTIAL"));
                 caps.extend(crate::imap::cmd::quota::capabilities());
+                caps.extend(crate::imap::cmd::metadata::capabilities());
             }
         }
         Vec1::unvalidated(caps)

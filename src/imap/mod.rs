@@ -110,6 +110,12 @@ impl From<StoreError> for CmdError {
                 "The server is out of disk space; nothing was changed".into(),
             ),
             StoreError::Expunged(t) => CmdError::No(Some(code_expungeissued()), t),
+            StoreError::MetadataTooMany(n) => CmdError::No(
+                Some(Code::Metadata(
+                    imap_codec::imap_types::extensions::metadata::MetadataCode::TooMany,
+                )),
+                format!("At most {n} metadata entries per user; nothing was set"),
+            ),
             StoreError::OverQuota(q) => {
                 CmdError::No(Some(Code::OverQuota), format!("{q}; nothing was stored"))
             }

@@ -578,6 +578,15 @@ impl Session {
             C::GetQuota { root } => self.cmd_getquota(root).await,
             C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(mailbox).await,
             C::SetQuota { .. } => Err(super::cmd::quota::setquota_refused()),
+            C::GetMetadata {
+                options,
+                mailbox,
+                entries,
+            } => self.cmd_getmetadata(options, mailbox, entries).await,
+            C::SetMetadata {
+                mailbox,
+                entry_values,
+            } => self.cmd_setmetadata(mailbox, entry_values).await,
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }

@@ -143,6 +143,7 @@ impl Store {
                     )));
                 }
                 tx.execute("UPDATE mailboxes SET noselect = 1 WHERE id = ?1", [mb.id.0])?;
+                super::metadata::forget_mailbox(tx, mb.id)?;
             } else {
                 tx.execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
             }

@@ -11,6 +11,7 @@
 mod holds;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod names;
 mod quota;
 mod scan;
@@ -21,6 +22,10 @@ pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MessageMeta,
     NewMessage, SelectSnapshot, SortRow,
+};
+pub use metadata::{
+    entry_name, MetadataChange, MetadataDepth, MetadataEntry, MetadataHook, MAX_ENTRIES, MAX_NAME,
+    MAX_VALUE,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
@@ -70,6 +75,9 @@ pub enum StoreError {
     Expunged(String),
     /// The write would take the user past a quota limit (RFC 9208); nothing was written.
     OverQuota(OverQuota),
+    /// A METADATA change would leave the user with more entries than the limit (RFC 5464
+    /// `[METADATA TOOMANY]`); nothing was changed.
+    MetadataTooMany(usize),
     /// SQLite failed.
     Db(rusqlite::Error),
     /// Creating the database file or its directory failed.
@@ -89,6 +97,7 @@ impl fmt::Display for StoreError {
             StoreError::NotAllowed(what) | StoreError::Expunged(what) => write!(f, "{what}"),
             StoreError::Full => write!(f, "the disk is full (database or disk is full)"),
             StoreError::OverQuota(q) => write!(f, "{q}"),
+            StoreError::MetadataTooMany(n) => write!(f, "more than {n} metadata entries"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
         }
@@ -227,6 +236,8 @@ pub struct Store {
     reads: AtomicU64,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
+    /// Told of every committed METADATA change (see `metadata`).
+    on_metadata: std::sync::OnceLock<MetadataHook>,
     /// The last write failed for a full disk (logged once until a write succeeds again).
     full: AtomicBool,
     /// Tests only: every write fails as on a full disk.
@@ -257,6 +268,7 @@ impl Store {
             reads: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
+            on_metadata: std::sync::OnceLock::new(),
             full: AtomicBool::new(false),
             simulate_full: AtomicBool::new(false),
             holds: Default::default(),
@@ -600,9 +612,15 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
     }
     if version < 4 {
-        migrate_step(conn, 4, quota::quota_counters)?;
+        migrate_step(conn, 4, quota_and_metadata)?;
     }
     Ok(())
+}
+
+/// Schema 4: QUOTA's table and counters, METADATA's table.
+fn quota_and_metadata(tx: &Transaction) -> Result<()> {
+    quota::quota_counters(tx)?;
+    metadata::metadata_table(tx)
 }
 
 /// The part of schema.sql from `start` up to the line `end`: a later version's block, which
@@ -843,11 +861,11 @@ mod tests {
     /// schema.sql without the blocks later versions added: the tables of schema 3.
     fn schema_v3() -> String {
         let start = SCHEMA.find("-- QUOTA (RFC 9208)").unwrap();
-        let end = SCHEMA.find("-- end of QUOTA").unwrap();
+        let end = SCHEMA.find("-- end of METADATA").unwrap();
         format!("{}{}", &SCHEMA[..start], &SCHEMA[end..])
     }
 
-    /// A database as liteimap with schema 3 wrote it (no quota table): the migration counts
+    /// A database as liteimap with schema 3 wrote it (no quota or metadata table): the migration counts
     /// every user's messages and octets (a body two copies share counts twice, as RFC822.SIZE
     /// does), and from then on the counters follow every write.
     #[test]
@@ -908,6 +926,25 @@ mod tests {
         // A user created after the migration has its row.
         let new = store.create_user("new", "x").unwrap();
         assert_eq!(store.quota(new).unwrap().usage.messages, 0);
+        // The metadata table is there, empty.
+        store
+            .set_metadata(
+                UserId(1),
+                Some("INBOX"),
+                &[("/private/x".into(), Some(b"1".to_vec()))],
+            )
+            .unwrap();
+        assert_eq!(
+            store
+                .metadata(
+                    UserId(1),
+                    Some("INBOX"),
+                    &["/private/x".into()],
+                    MetadataDepth::Zero
+                )
+                .unwrap(),
+            [("/private/x".to_string(), Some(b"1".to_vec()))]
+        );
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

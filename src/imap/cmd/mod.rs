@@ -9,6 +9,7 @@ pub mod idle;
 pub mod info;
 pub mod list_ext;
 pub mod mailbox;
+pub mod metadata;
 pub mod quota;
 pub mod search;
 pub mod select;
