@@ -349,6 +349,7 @@ impl Context {
                 caps.extend(named_capability("PARTIAL"));
                 caps.extend(crate::imap::cmd::quota::capabilities());
                 caps.extend(crate::imap::cmd::metadata::capabilities());
+                caps.push(crate::imap::cmd::compress::capability());
             }
         }
         Vec1::unvalidated(caps)

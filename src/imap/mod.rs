@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod cmd;
 pub mod conn;
+pub mod deflate;
 pub mod ext;
 pub mod render;
 pub mod session;

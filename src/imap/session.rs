@@ -164,7 +164,7 @@ impl Session {
         let _ = self.conn.flush().await;
     }
 
-    async fn tagged(&mut self, tag: Tag<'static>, result: CmdResult<Done>) -> bool {
+    pub(crate) async fn tagged(&mut self, tag: Tag<'static>, result: CmdResult<Done>) -> bool {
         let status = match result {
             Ok(done) => Status::ok(Some(tag), done.code, text(done.text)),
             Err(CmdError::No(code, t)) => Status::no(Some(tag), code, text(t)),
@@ -395,6 +395,9 @@ impl Session {
         }
         if matches!(body, CommandBody::StartTLS) {
             return self.starttls(tag).await;
+        }
+        if matches!(body, CommandBody::Compress { .. }) {
+            return self.compress(tag).await;
         }
         let uses_seqs = uses_sequence_numbers(&body);
         let result = self.dispatch(&tag, body).await;

@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod auth;
+pub mod compress;
 pub mod esearch;
 pub mod fetch;
 pub mod idle;
