@@ -182,3 +182,70 @@ impl<S: Read + Unpin> Read for Deflate<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_std::io::prelude::*;
+    use async_std::io::Cursor;
+
+    fn raw_inflate(data: &[u8]) -> Vec<u8> {
+        let mut d = Decompress::new(false);
+        let mut out = Vec::with_capacity(1 << 20);
+        d.decompress_vec(data, &mut out, FlushDecompress::Sync)
+            .unwrap();
+        out
+    }
+
+    /// Input that inflates to far more than one read takes: every byte comes out, in reads no
+    /// larger than the caller's buffer, though the compressed input was all taken by the first.
+    #[test]
+    fn reads_inflate_in_caller_sized_steps() {
+        let plain: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 7) as u8).collect();
+        // One deflate stream in two parts: the first arrived with the COMPRESS command.
+        let mut c = Compress::new(Compression::default(), false);
+        let mut early = Vec::with_capacity(1024);
+        c.compress_vec(&plain[..10], &mut early, FlushCompress::Sync)
+            .unwrap();
+        let mut tail = Vec::with_capacity(plain.len() + 1024);
+        c.compress_vec(&plain[10..], &mut tail, FlushCompress::Sync)
+            .unwrap();
+        let mut s = Deflate::new(Cursor::new(tail), &early);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 100];
+        async_std::task::block_on(async {
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n <= buf.len());
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        });
+        assert_eq!(got, plain);
+    }
+
+    /// What is written comes out of the inner stream as raw deflate, complete at each flush.
+    #[test]
+    fn writes_are_complete_at_each_flush() {
+        let mut s = Deflate::new(Cursor::new(Vec::new()), &[]);
+        async_std::task::block_on(async {
+            s.write_all(b"* 1 EXISTS\r\n").await.unwrap();
+            s.flush().await.unwrap();
+        });
+        let first = s.inner.get_ref().clone();
+        assert_eq!(raw_inflate(&first), b"* 1 EXISTS\r\n");
+        // A flush with nothing new written adds nothing.
+        async_std::task::block_on(s.flush()).unwrap();
+        assert_eq!(s.inner.get_ref().len(), first.len());
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        async_std::task::block_on(async {
+            s.write_all(&big).await.unwrap();
+            s.flush().await.unwrap();
+        });
+        let all = raw_inflate(s.inner.get_ref());
+        assert_eq!(&all[..12], b"* 1 EXISTS\r\n");
+        assert_eq!(&all[12..], &big[..]);
+    }
+}
