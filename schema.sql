@@ -1,4 +1,4 @@
--- liteimap schema, version 3 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- liteimap schema, version 4 (version 1 had the same tables; 2 fills in special_use; 3 gives
 -- each user its own bodies).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
@@ -103,3 +103,46 @@ CREATE TABLE liteimap_meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO liteimap_meta (key, value) VALUES ('application', 'liteimap');
+
+-- QUOTA (RFC 9208), schema 5: one quota root per user. The limits are NULL for "no limit";
+-- storage is counted in octets (the sum of the user's message sizes, one per copy, as
+-- RFC822.SIZE reports them) and messages one per message row. The triggers keep both counters
+-- exact in the statement that inserts or deletes a message, so every writer (APPEND, COPY,
+-- MOVE, EXPUNGE, DELETE, LMTP, import) updates them in its own transaction. A message's body
+-- row outlives the message row (bodies are collected later), so the triggers read the owner
+-- and the size from it. The migration to schema 5 runs this block as it stands here.
+CREATE TABLE quota (
+    user_id       INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    storage_limit INTEGER,
+    message_limit INTEGER,
+    mailbox_limit INTEGER,
+    storage_used  INTEGER NOT NULL DEFAULT 0,
+    messages_used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER quota_new_user AFTER INSERT ON users BEGIN
+    INSERT INTO quota (user_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER quota_message_in AFTER INSERT ON messages BEGIN
+    UPDATE quota SET storage_used = storage_used + (SELECT size FROM bodies WHERE id = NEW.body_id),
+                     messages_used = messages_used + 1
+    WHERE user_id = (SELECT user_id FROM bodies WHERE id = NEW.body_id);
+END;
+CREATE TRIGGER quota_message_out AFTER DELETE ON messages BEGIN
+    UPDATE quota SET storage_used = storage_used - (SELECT size FROM bodies WHERE id = OLD.body_id),
+                     messages_used = messages_used - 1
+    WHERE user_id = (SELECT user_id FROM bodies WHERE id = OLD.body_id);
+END;
+-- end of QUOTA
+
+-- METADATA (RFC 5464), schema 5: server entries (mailbox_id NULL) and mailbox entries of one
+-- user. `name` is the entry name in ASCII lower case (entry names match case-insensitively),
+-- beginning with /private or /shared; one user sees both (there are no shared folders yet).
+-- Entries go with their mailbox (DELETE) and stay with its id (RENAME moves them).
+CREATE TABLE metadata (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    mailbox_id INTEGER REFERENCES mailboxes(id) ON DELETE CASCADE,
+    name       TEXT    NOT NULL,
+    value      BLOB    NOT NULL
+);
+CREATE UNIQUE INDEX metadata_entry ON metadata(user_id, coalesce(mailbox_id, 0), name);
+-- end of METADATA

@@ -159,7 +159,7 @@ pub struct Serve {
     pub lmtp_domain: Vec<String>,
 }
 
-/// Manage users: add, list, remove, passwd.
+/// Manage users: add, list, remove, passwd, quota.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "user")]
 pub struct User {
@@ -174,6 +174,7 @@ pub enum UserAction {
     List(UserList),
     Remove(UserRemove),
     Passwd(UserPasswd),
+    Quota(UserQuota),
 }
 
 /// Create a user with the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive). Prompts
@@ -190,7 +191,7 @@ pub struct UserAdd {
     pub password_stdin: bool,
 }
 
-/// List users and how many messages each has.
+/// List users, how many messages each has, and their quota usage and limits.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "list")]
 pub struct UserList {}
@@ -217,8 +218,65 @@ pub struct UserPasswd {
     pub password_stdin: bool,
 }
 
+/// Set a user's quota limits (RFC 9208: its one quota root ""). Each limit given replaces the
+/// old one; "none" removes it; a limit not given stays as it was.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "quota")]
+pub struct UserQuota {
+    /// the user name
+    #[argh(positional)]
+    pub name: String,
+
+    /// storage limit in octets, or with a suffix K, M, G or T (powers of 1024), or "none"
+    #[argh(option, from_str_fn(parse_quota_size))]
+    pub storage: Option<Option<u64>>,
+
+    /// the most messages the user may keep, or "none"
+    #[argh(option, from_str_fn(parse_quota_count))]
+    pub messages: Option<Option<u64>>,
+
+    /// the most mailboxes the user may have, or "none"
+    #[argh(option, from_str_fn(parse_quota_count))]
+    pub mailboxes: Option<Option<u64>>,
+}
+
+/// `none` (no limit) or a count.
+fn parse_quota_count(s: &str) -> Result<Option<u64>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("expected a number or \"none\", not {s:?}"))
+}
+
+/// `none`, or octets with an optional K/M/G/T suffix (powers of 1024, as quota tools mean them).
+pub fn parse_quota_size(s: &str) -> Result<Option<u64>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c.to_ascii_uppercase()),
+        _ => (s, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G or T)")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 500M or \"none\", not {s:?}"))?;
+    n.checked_mul(1u64 << shift)
+        .map(Some)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
 /// Store one message read from standard input (for an MTA's mailbox_command). Exit codes follow
-/// sysexits.h: 0 stored, 64 usage, 65 empty or oversized message, 67 no such user, 73 no such
+/// sysexits.h: 0 stored, 64 usage, 65 empty or oversized message (or larger than the quota), 67 no such user, 73 no such
 /// mailbox, 74 cannot read standard input, 75 temporary failure (database busy; the MTA retries).
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "deliver")]

@@ -27,6 +27,9 @@ pub enum DeliverError {
     /// back to INBOX: a wrong `--mailbox` in the MTA's configuration should show, not hide.
     NoMailbox(String),
     Io(std::io::Error),
+    /// The user's quota (RFC 9208) has no room: temporary (the user can delete mail), or
+    /// permanent when the message alone is larger than the limit.
+    OverQuota(crate::store::OverQuota),
     /// The database is busy, locked, unreadable or failed: the MTA should try again later.
     Temporary(StoreError),
 }
@@ -39,7 +42,9 @@ impl DeliverError {
             DeliverError::NoUser(_) => EX_NOUSER,
             DeliverError::NoMailbox(_) => EX_CANTCREAT,
             DeliverError::Io(_) => EX_IOERR,
-            DeliverError::Temporary(_) => EX_TEMPFAIL,
+            // As for a message over the size limit: it can never be delivered.
+            DeliverError::OverQuota(q) if q.never_fits => EX_DATAERR,
+            DeliverError::OverQuota(_) | DeliverError::Temporary(_) => EX_TEMPFAIL,
         }
     }
 }
@@ -51,6 +56,8 @@ impl fmt::Display for DeliverError {
             DeliverError::NoUser(u) => write!(f, "no such user: {u}"),
             DeliverError::NoMailbox(m) => write!(f, "no such mailbox: {m}"),
             DeliverError::Io(e) => write!(f, "cannot read the message from standard input: {e}"),
+            DeliverError::OverQuota(q) if q.never_fits => write!(f, "message {q}"),
+            DeliverError::OverQuota(q) => write!(f, "mailbox full: {q}, try again later"),
             DeliverError::Temporary(e) => write!(f, "temporary failure, try again later: {e}"),
         }
     }
@@ -108,6 +115,7 @@ pub fn deliver(
     let msg = crate::message::prepare(raw, Vec::new(), None);
     let appended = store.append(mb.id, &[msg]).map_err(|e| match e {
         StoreError::NotFound(_) => DeliverError::NoMailbox(mailbox.to_string()),
+        StoreError::OverQuota(q) => DeliverError::OverQuota(q),
         e => DeliverError::Temporary(e),
     })?;
     Ok(appended.first().map(|a| a.uid).unwrap_or(0))

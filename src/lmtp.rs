@@ -675,6 +675,16 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 Err(StoreError::NotFound(_)) => {
                     format!("550 5.1.1 <{}>: mailbox no longer exists", r.address)
                 }
+                // RFC 3463 X.2.2 "mailbox full" is a persistent transient failure: the user can
+                // make room. A message larger than the whole quota never fits: 552 (RFC 5321
+                // "exceeded storage allocation"), permanent.
+                Err(StoreError::OverQuota(q)) if q.never_fits => {
+                    format!("552 5.2.2 <{}>: message {q}", r.address)
+                }
+                Err(StoreError::OverQuota(q)) => format!(
+                    "452 4.2.2 <{}>: mailbox full ({q}), try again later",
+                    r.address
+                ),
                 // RFC 3463 4.3.1: mail system full (the store logs it once).
                 Err(StoreError::Full) => format!(
                     "452 4.3.1 <{}>: insufficient system storage, try again later",

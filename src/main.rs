@@ -347,9 +347,35 @@ fn user(cli: &Cli, u: &User) -> Result<(), String> {
             eprintln!("created user {}", a.name);
         }
         UserAction::List(_) => {
+            let quotas: std::collections::HashMap<String, liteimap::store::Quota> = store
+                .quotas()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect();
             for (name, count) in store.list_users().map_err(|e| e.to_string())? {
-                println!("{name}\t{count} messages");
+                // Users without limits keep the old two-column line (scripts read it).
+                match quotas.get(&name).filter(|q| q.limits != Default::default()) {
+                    Some(q) => println!("{name}\t{count} messages\t{}", quota_line(q)),
+                    None => println!("{name}\t{count} messages"),
+                }
             }
+        }
+        UserAction::Quota(q) => {
+            let row = store
+                .find_user(&q.name)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no such user: {}", q.name))?;
+            let old = store.quota(row.id).map_err(|e| e.to_string())?.limits;
+            let limits = liteimap::store::QuotaLimits {
+                storage: q.storage.unwrap_or(old.storage),
+                messages: q.messages.unwrap_or(old.messages),
+                mailboxes: q.mailboxes.unwrap_or(old.mailboxes),
+            };
+            store
+                .set_quota(&q.name, limits)
+                .map_err(|e| e.to_string())?;
+            let now = store.quota(row.id).map_err(|e| e.to_string())?;
+            eprintln!("quota of {}: {}", q.name, quota_line(&now));
         }
         UserAction::Remove(r) => {
             store.remove_user(&r.name).map_err(|e| e.to_string())?;
@@ -372,6 +398,20 @@ fn user(cli: &Cli, u: &User) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `storage 12345/1048576 messages 3/- mailboxes 6/10` (used/limit, `-` for no limit).
+fn quota_line(q: &liteimap::store::Quota) -> String {
+    let limit = |l: Option<u64>| l.map_or_else(|| "-".to_string(), |l| l.to_string());
+    format!(
+        "storage {}/{} messages {}/{} mailboxes {}/{}",
+        q.usage.storage,
+        limit(q.limits.storage),
+        q.usage.messages,
+        limit(q.limits.messages),
+        q.usage.mailboxes,
+        limit(q.limits.mailboxes)
+    )
 }
 
 fn run_stdio(cli: &Cli, s: &Stdio) -> Result<(), String> {

@@ -289,6 +289,7 @@ impl Context {
         state: &State,
         secure: bool,
         login_allowed: bool,
+        storage_left: Option<u64>,
     ) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         match state {
@@ -318,10 +319,11 @@ impl Context {
                 caps.push(Capability::UidPlus);
                 caps.push(Capability::Move);
                 caps.push(Capability::LiteralPlus);
-                // RFC 7889: the largest message APPEND accepts.
-                if let Ok(c) =
-                    Capability::try_from(format!("APPENDLIMIT={}", self.config.limits.max_literal))
-                {
+                // RFC 7889: the largest message APPEND accepts (less where the storage quota
+                // leaves less room).
+                let max = u64::from(self.config.limits.max_literal);
+                let limit = storage_left.map_or(max, |left| max.min(left));
+                if let Ok(c) = Capability::try_from(format!("APPENDLIMIT={limit}")) {
                     caps.push(c);
                 }
                 caps.push(Capability::Namespace);
@@ -362,6 +364,9 @@ impl Context {
                 caps.extend(named_capability("URLAUTH"));
                 caps.extend(named_capability("URLAUTH=BINARY"));
                 caps.extend(named_capability("URL-PARTIAL"));
+                caps.extend(crate::imap::cmd::quota::capabilities());
+                caps.extend(crate::imap::cmd::metadata::capabilities());
+                caps.push(crate::imap::cmd::compress::capability());
             }
         }
         Vec1::unvalidated(caps)

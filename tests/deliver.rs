@@ -243,3 +243,45 @@ fn mailbox_names_follow_the_imap_rule() {
     assert_eq!(code_and_err(&o), (0, String::new()));
     assert_eq!(count(&db, "INBOX/lists"), 1);
 }
+
+/// QUOTA: over the quota is EX_TEMPFAIL (75; the MTA keeps the message and retries, as for a
+/// full mailbox), a message larger than the whole quota EX_DATAERR (65, as for one over
+/// --max-message-size); nothing is stored either way.
+#[test]
+fn over_quota_exit_codes() {
+    let dir = TempDir::new("deliver-quota");
+    let db = setup(&dir);
+    let set = |storage| {
+        Store::open(&db)
+            .unwrap()
+            .set_quota(
+                "alice",
+                liteimap::store::QuotaLimits {
+                    storage: Some(storage),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    set(100);
+    let o = deliver(&db, &["--user", "alice"], Stdio::piped(), MSG);
+    assert_eq!(code_and_err(&o), (0, String::new()));
+    let o = deliver(&db, &["--user", "alice"], Stdio::piped(), MSG);
+    assert_eq!(
+        code_and_err(&o),
+        (
+            75,
+            "liteimap deliver: mailbox full: storage quota exceeded, try again later\n".into()
+        )
+    );
+    set(10);
+    let o = deliver(&db, &["--user", "alice"], Stdio::piped(), MSG);
+    assert_eq!(
+        code_and_err(&o),
+        (
+            65,
+            "liteimap deliver: message larger than the storage quota\n".into()
+        )
+    );
+    assert_eq!(count(&db, "INBOX"), 1);
+}

@@ -668,8 +668,16 @@ fn list_status_skips_noselect_and_nonexistent() {
         ]
     );
     assert_eq!(
-        c.cmd("LIST \"\" p/q RETURN (STATUS (DELETED-STORAGE))"),
-        vec!["TAG BAD Unknown STATUS item DELETED-STORAGE"]
+        c.cmd("LIST \"\" p/q RETURN (STATUS (DELETED DELETED-STORAGE))"),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" p/q",
+            "* STATUS p/q (DELETED 0 DELETED-STORAGE 0)",
+            "TAG OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        c.cmd("LIST \"\" p/q RETURN (STATUS (UNDELETED))"),
+        vec!["TAG BAD Unknown STATUS item UNDELETED"]
     );
 }
 

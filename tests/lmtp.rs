@@ -645,3 +645,52 @@ fn full_disk_is_insufficient_storage() {
     l.srv.ctx.store.simulate_full_disk(false);
     assert_eq!(message_count(&l.srv, ALICE, "INBOX"), 0);
 }
+
+/// QUOTA (RFC 9208): a recipient over its quota gets 452 4.2.2 (mailbox full, RFC 3463: a
+/// persistent transient failure the MTA retries), one for whom the message alone is larger than
+/// the quota a permanent 552 5.2.2; the other recipients of the same message get their copies.
+#[test]
+fn over_quota_recipients_get_their_own_replies() {
+    let dir = TempDir::new("lmtp-quota");
+    let l = start(&dir, 100_000, &[]);
+    let store = &l.srv.ctx.store;
+    let set = |storage| {
+        store
+            .set_quota(
+                "alice",
+                liteimap::store::QuotaLimits {
+                    storage: Some(storage),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    let body = "x".repeat(300);
+    let mut c = Raw::connect(l.port);
+    c.send("LHLO client.test\r\n");
+    c.lines(5);
+    set(500);
+    // The first copy fits; the second would take alice past 500 octets.
+    for expected in [
+        "250 2.0.0 <alice@x> delivered",
+        "452 4.2.2 <alice@x>: mailbox full (storage quota exceeded), try again later",
+    ] {
+        c.cmd("MAIL FROM:<a@b.c>");
+        c.cmd("RCPT TO:<alice@x>");
+        c.cmd("RCPT TO:<bob@x>");
+        c.cmd("DATA");
+        c.send(&format!("Subject: q\r\n\r\n{body}\r\n.\r\n"));
+        assert_eq!(c.lines(2), [expected, "250 2.0.0 <bob@x> delivered"]);
+    }
+    set(100);
+    c.cmd("MAIL FROM:<a@b.c>");
+    c.cmd("RCPT TO:<alice@x>");
+    c.cmd("DATA");
+    c.send(&format!("Subject: q\r\n\r\n{body}\r\n.\r\n"));
+    assert_eq!(
+        c.lines(1),
+        ["552 5.2.2 <alice@x>: message larger than the storage quota"]
+    );
+    assert_eq!(message_count(&l.srv, ALICE, "INBOX"), 1);
+    assert_eq!(message_count(&l.srv, BOB, "INBOX"), 2);
+}

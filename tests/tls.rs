@@ -790,3 +790,43 @@ fn serve_tls(db: &Path, cert: &Path, key: &Path) -> (std::process::Child, u16, L
         .unwrap_or_else(|| panic!("the server ended without logging its TLS port"));
     (child, port, log)
 }
+
+/// COMPRESS=DEFLATE (RFC 4978) inside TLS: deflate runs over the TLS stream, both ways
+/// (Python's zlib against the server), and a second COMPRESS is refused.
+#[test]
+fn compress_over_tls_with_python_zlib() {
+    let dir = TempDir::new("tls-compress");
+    let srv = start(&dir, remote());
+    let script = format!(
+        "{PY_PRELUDE}
+import zlib
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {implicit})))
+f = s.makefile('rb')
+f.readline()
+s.sendall(b'a1 LOGIN alice wonderland\\r\\n')
+print(f.readline().split(b' ')[1].decode())
+s.sendall(b'a2 COMPRESS DEFLATE\\r\\n')
+print(f.readline().decode().rstrip())
+comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+decomp = zlib.decompressobj(-15)
+s.sendall(comp.compress(b'a3 COMPRESS DEFLATE\\r\\na4 EXAMINE INBOX\\r\\n') + comp.flush(zlib.Z_SYNC_FLUSH))
+got = b''
+while not b'a4 ' in got:
+    got += decomp.decompress(s.recv(65536))
+lines = got.decode().split('\\r\\n')
+print(lines[0])
+print(lines[-2])
+",
+        implicit = srv.implicit
+    );
+    let out = python(&script).unwrap();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "OK",
+            "a2 OK DEFLATE active",
+            "a3 NO [COMPRESSIONACTIVE] DEFLATE is already active",
+            "a4 OK [READ-ONLY] EXAMINE completed",
+        ]
+    );
+}

@@ -150,6 +150,8 @@ pub struct Conn {
     /// start of the next one (see `release_large_buffer`).
     last_fill: usize,
     fill_mark: Option<usize>,
+    /// COMPRESS=DEFLATE is active on the stream.
+    compressed: bool,
 }
 
 /// The largest literal accepted before login.
@@ -216,6 +218,7 @@ impl Conn {
             holds: Vec::new(),
             last_fill: 0,
             fill_mark: None,
+            compressed: false,
         }
     }
 
@@ -259,6 +262,36 @@ impl Conn {
         self.stream = stream;
         self.frag = fragmentizer(&self.limits);
         self.reset_message();
+    }
+
+    /// Whether COMPRESS=DEFLATE is active.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Switch both directions to raw deflate (RFC 4978), after the tagged OK has been written
+    /// out uncompressed. What the client sent after its COMPRESS command is already
+    /// compressed: it is taken back from the framer (which holds only what the current read
+    /// brought, so little) and inflated first.
+    pub fn start_deflate(&mut self) {
+        let mut early = Vec::new();
+        loop {
+            match self.frag.progress() {
+                Some(_) if self.frag.is_message_complete() => {
+                    early.extend_from_slice(self.frag.message_bytes());
+                }
+                Some(_) => {}
+                None => {
+                    early.extend_from_slice(self.frag.message_bytes());
+                    break;
+                }
+            }
+        }
+        let plain = self.take_stream();
+        self.stream = Box::new(super::deflate::Deflate::new(plain, &early));
+        self.frag = fragmentizer(&self.limits);
+        self.reset_message();
+        self.compressed = true;
     }
 
     pub fn limits(&self) -> &Limits {

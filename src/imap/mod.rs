@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod cmd;
 pub mod conn;
+pub mod deflate;
 pub mod ext;
 pub mod render;
 pub mod session;
@@ -95,6 +96,10 @@ pub fn code_limit() -> Code<'static> {
 pub fn code_clientbug() -> Code<'static> {
     other_code("CLIENTBUG")
 }
+/// RFC 5530: the user may not do this (SETQUOTA is the administrator's).
+pub fn code_noperm() -> Code<'static> {
+    other_code("NOPERM")
+}
 pub fn code_useattr() -> Code<'static> {
     other_code("USEATTR")
 }
@@ -111,6 +116,15 @@ impl From<StoreError> for CmdError {
                 "The server is out of disk space; nothing was changed".into(),
             ),
             StoreError::Expunged(t) => CmdError::No(Some(code_expungeissued()), t),
+            StoreError::MetadataTooMany(n) => CmdError::No(
+                Some(Code::Metadata(
+                    imap_codec::imap_types::extensions::metadata::MetadataCode::TooMany,
+                )),
+                format!("At most {n} metadata entries per user; nothing was set"),
+            ),
+            StoreError::OverQuota(q) => {
+                CmdError::No(Some(Code::OverQuota), format!("{q}; nothing was stored"))
+            }
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(

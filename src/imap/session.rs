@@ -95,6 +95,9 @@ pub struct Session {
     pub(crate) utf8: bool,
     /// NOTIFY (RFC 5465) as set by the last `NOTIFY SET`; none after `NOTIFY NONE`.
     pub(crate) notify: Option<Box<super::cmd::notify::NotifyState>>,
+    /// Octets the user may still store (its storage quota less its usage), as last read; makes
+    /// APPENDLIMIT smaller than the literal limit (RFC 9208 §4.1 with RFC 7889).
+    pub(crate) storage_left: Option<u64>,
 }
 
 impl Session {
@@ -120,6 +123,7 @@ impl Session {
             rev2: false,
             utf8: false,
             notify: None,
+            storage_left: None,
         }
     }
 
@@ -194,7 +198,7 @@ impl Session {
         let _ = self.conn.flush().await;
     }
 
-    async fn tagged(&mut self, tag: Tag<'static>, result: CmdResult<Done>) -> bool {
+    pub(crate) async fn tagged(&mut self, tag: Tag<'static>, result: CmdResult<Done>) -> bool {
         let status = match result {
             Ok(done) => Status::ok(Some(tag), done.code, text(done.text)),
             Err(CmdError::No(code, t)) => Status::no(Some(tag), code, text(t)),
@@ -219,8 +223,12 @@ impl Session {
 
     /// The capabilities for the current state and connection.
     pub(crate) fn capabilities(&self) -> Vec1<Capability<'static>> {
-        self.ctx
-            .capabilities(&self.state, self.secure, self.login_allowed())
+        self.ctx.capabilities(
+            &self.state,
+            self.secure,
+            self.login_allowed(),
+            self.storage_left,
+        )
     }
 
     /// The plaintext policy: passwords only over TLS, unless no TLS is configured, the client
@@ -441,6 +449,9 @@ impl Session {
         if matches!(body, CommandBody::StartTLS) {
             return self.starttls(tag).await;
         }
+        if matches!(body, CommandBody::Compress { .. }) {
+            return self.compress(tag).await;
+        }
         let uses_seqs = uses_sequence_numbers(&body);
         let result = self.dispatch(&tag, body).await;
         self.finish(tag, result, uses_seqs).await
@@ -624,11 +635,24 @@ impl Session {
                 self.cmd_thread(algorithm, charset, search_criteria, uid)
                     .await
             }
+            C::GetQuota { root } => self.cmd_getquota(root).await,
+            C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(mailbox).await,
+            C::SetQuota { .. } => Err(super::cmd::quota::setquota_refused()),
+            C::GetMetadata {
+                options,
+                mailbox,
+                entries,
+            } => self.cmd_getmetadata(options, mailbox, entries).await,
+            C::SetMetadata {
+                mailbox,
+                entry_values,
+            } => self.cmd_setmetadata(mailbox, entry_values).await,
             other => Err(CmdError::bad(format!("{} is not supported", other.name()))),
         }
     }
 
     async fn cmd_capability(&mut self) -> CmdResult<Done> {
+        self.refresh_storage_left().await;
         self.data(Data::Capability(self.capabilities())).await?;
         Ok(Done::ok("CAPABILITY completed"))
     }

@@ -101,7 +101,7 @@ impl Store {
 
     pub fn create_mailbox(&self, user: UserId, name: &str) -> Result<MailboxRow> {
         check_name(name)?;
-        self.write(|tx| create_mailbox(tx, user, name))
+        self.write(|tx| super::quota::guarded(tx, user, || create_mailbox(tx, user, name)))
     }
 
     /// CREATE with special-use attributes (RFC 6154 CREATE-SPECIAL-USE): `uses` holds members
@@ -113,7 +113,9 @@ impl Store {
         uses: &[&str],
     ) -> Result<MailboxRow> {
         check_name(name)?;
-        self.write(|tx| create_mailbox_with_use(tx, user, name, uses))
+        self.write(|tx| {
+            super::quota::guarded(tx, user, || create_mailbox_with_use(tx, user, name, uses))
+        })
     }
 
     /// RFC 3501 DELETE: a folder with children keeps its name as \Noselect and loses its messages.
@@ -141,6 +143,7 @@ impl Store {
                     )));
                 }
                 tx.execute("UPDATE mailboxes SET noselect = 1 WHERE id = ?1", [mb.id.0])?;
+                super::metadata::forget_mailbox(tx, mb.id)?;
             } else {
                 tx.execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
             }
@@ -165,9 +168,11 @@ impl Store {
                 return Err(StoreError::NotAllowed("cannot rename a mailbox to INBOX".into()));
             }
             if from == INBOX {
-                let dst = create_mailbox(tx, user, to)?;
-                messages::move_all(tx, src.id, dst.id)?;
-                return Ok(());
+                // A new mailbox: within the mailbox quota.
+                return super::quota::guarded(tx, user, || {
+                    let dst = create_mailbox(tx, user, to)?;
+                    messages::move_all(tx, src.id, dst.id)
+                });
             }
             if to.starts_with(&format!("{from}{DELIMITER}")) {
                 return Err(StoreError::NotAllowed(format!(

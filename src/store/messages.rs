@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
-use super::{lock, MailboxId, Result, Store, StoreError, Transaction};
+use super::{lock, quota, MailboxId, Result, Store, StoreError, Transaction, UserId};
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
 pub struct NewMessage {
@@ -55,6 +55,9 @@ pub struct MailboxCounts {
     pub unseen: u32,
     /// Messages with \Deleted (STATUS DELETED, RFC 9051).
     pub deleted: u32,
+    /// The octets an EXPUNGE would free: the sizes of those messages (STATUS DELETED-STORAGE,
+    /// RFC 9208 §4.4).
+    pub deleted_size: u64,
     /// The sum of the messages' sizes (STATUS SIZE, RFC 8438).
     pub size: u64,
 }
@@ -257,6 +260,19 @@ fn owner(tx: &Transaction, mailbox: MailboxId) -> Result<i64> {
         .ok_or_else(|| StoreError::NotFound("mailbox no longer exists".into()))
 }
 
+fn owner_id(tx: &Transaction, mailbox: MailboxId) -> Result<UserId> {
+    owner(tx, mailbox).map(UserId)
+}
+
+/// `append` within the owner's quota.
+fn guarded_append(
+    tx: &Transaction,
+    mailbox: MailboxId,
+    msgs: &[NewMessage],
+) -> Result<Vec<AppendedMessage>> {
+    quota::guarded(tx, owner_id(tx, mailbox)?, || append(tx, mailbox, msgs))
+}
+
 /// Store the body once per user; the same bytes appended again by that user are shared.
 fn insert_body(tx: &Transaction, user: i64, raw: &[u8], parsed: &[u8]) -> Result<i64> {
     insert_hashed_body(tx, user, &content_hash(raw), raw, parsed)
@@ -297,7 +313,7 @@ fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<(
 impl Store {
     /// Append messages to a mailbox, all or nothing, in one transaction. Returns their UIDs.
     pub fn append(&self, mailbox: MailboxId, msgs: &[NewMessage]) -> Result<Vec<AppendedMessage>> {
-        self.write(|tx| append(tx, mailbox, msgs))
+        self.write(|tx| guarded_append(tx, mailbox, msgs))
     }
 
     /// Append the messages whose bytes are not already in the mailbox (import: running it
@@ -421,7 +437,7 @@ impl Store {
         msgs: &[NewMessage],
     ) -> Result<(Vec<AppendedMessage>, std::ops::Range<u32>)> {
         self.write(|tx| {
-            let appended = append(tx, mailbox, msgs)?;
+            let appended = guarded_append(tx, mailbox, msgs)?;
             let (floor, next): (u32, u32) = tx
                 .prepare_cached("SELECT recent_floor, uidnext FROM mailboxes WHERE id = ?1")?
                 .query_row([mailbox.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -610,7 +626,7 @@ impl Store {
         uids: &[u32],
         to: MailboxId,
     ) -> Result<(u32, Vec<(u32, u32)>)> {
-        self.write(|tx| copy(tx, from, uids, to))
+        self.write(|tx| quota::guarded(tx, owner_id(tx, to)?, || copy(tx, from, uids, to)))
     }
 
     /// Move messages to another mailbox of the same user (RFC 6851): the copies and the
@@ -624,7 +640,11 @@ impl Store {
         to: MailboxId,
     ) -> Result<(u32, Vec<(u32, u32)>)> {
         let _gate = lock(&self.holds.gate);
-        self.write(|tx| move_messages(tx, &self.holds, from, uids, to))
+        self.write(|tx| {
+            quota::guarded(tx, owner_id(tx, to)?, || {
+                move_messages(tx, &self.holds, from, uids, to)
+            })
+        })
     }
 
     /// Everything that changed in `mailbox` after `modseq`.
@@ -663,7 +683,8 @@ impl Store {
                         coalesce(sum(m.uid >= b.recent_floor), 0),
                         coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
                         coalesce(sum(EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Deleted')), 0),
-                        coalesce(sum(d.size), 0)
+                        coalesce(sum(d.size), 0),
+                        coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Deleted') THEN d.size END), 0)
                  FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id JOIN bodies d ON d.id = m.body_id
                  WHERE b.id = ?1",
             )?
@@ -674,6 +695,7 @@ impl Store {
                     unseen: r.get::<_, i64>(2)? as u32,
                     deleted: r.get::<_, i64>(3)? as u32,
                     size: r.get::<_, i64>(4)? as u64,
+                    deleted_size: r.get::<_, i64>(5)? as u64,
                 })
             })?)
         })

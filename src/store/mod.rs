@@ -11,7 +11,9 @@
 mod holds;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod names;
+mod quota;
 mod scan;
 mod urlauth;
 mod users;
@@ -22,9 +24,14 @@ pub use messages::{
     AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MailboxCounts,
     MessageMeta, NewMessage, SelectSnapshot, SortRow,
 };
+pub use metadata::{
+    entry_name, MetadataChange, MetadataDepth, MetadataEntry, MetadataHook, MAX_ENTRIES, MAX_NAME,
+    MAX_VALUE,
+};
 pub use names::{
     mailbox_name, mailbox_name_to_utf8, mailbox_name_utf8, NameError, MAX_MAILBOX_NAME,
 };
+pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
 pub use users::UserRow;
 
@@ -38,7 +45,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -69,6 +76,11 @@ pub enum StoreError {
     /// Messages named by a session's view were expunged by another session (COPY/MOVE of them
     /// does nothing).
     Expunged(String),
+    /// The write would take the user past a quota limit (RFC 9208); nothing was written.
+    OverQuota(OverQuota),
+    /// A METADATA change would leave the user with more entries than the limit (RFC 5464
+    /// `[METADATA TOOMANY]`); nothing was changed.
+    MetadataTooMany(usize),
     /// SQLite failed.
     Db(rusqlite::Error),
     /// Creating the database file or its directory failed.
@@ -87,6 +99,8 @@ impl fmt::Display for StoreError {
             StoreError::AlreadyExists(what) => write!(f, "{what}"),
             StoreError::NotAllowed(what) | StoreError::Expunged(what) => write!(f, "{what}"),
             StoreError::Full => write!(f, "the disk is full (database or disk is full)"),
+            StoreError::OverQuota(q) => write!(f, "{q}"),
+            StoreError::MetadataTooMany(n) => write!(f, "more than {n} metadata entries"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
         }
@@ -225,6 +239,8 @@ pub struct Store {
     reads: AtomicU64,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
+    /// Told of every committed METADATA change (see `metadata`).
+    on_metadata: std::sync::OnceLock<MetadataHook>,
     /// The last write failed for a full disk (logged once until a write succeeds again).
     full: AtomicBool,
     /// Tests only: every write fails as on a full disk.
@@ -255,6 +271,7 @@ impl Store {
             reads: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
+            on_metadata: std::sync::OnceLock::new(),
             full: AtomicBool::new(false),
             simulate_full: AtomicBool::new(false),
             holds: Default::default(),
@@ -600,7 +617,25 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 4 {
         migrate_step(conn, 4, urlauth::add_keys_table)?;
     }
+    if version < 5 {
+        migrate_step(conn, 5, quota_and_metadata)?;
+    }
     Ok(())
+}
+
+/// Schema 5: QUOTA's table and counters, METADATA's table.
+fn quota_and_metadata(tx: &Transaction) -> Result<()> {
+    quota::quota_counters(tx)?;
+    metadata::metadata_table(tx)
+}
+
+/// The part of schema.sql from `start` up to the line `end`: a later version's block, which
+/// its migration step runs as it stands there.
+fn schema_block(start: &str, end: &str) -> Result<&'static str> {
+    let missing = || StoreError::NotAllowed(format!("schema.sql has no block {start:?}…{end:?}"));
+    let from = SCHEMA.find(start).ok_or_else(missing)?;
+    let len = SCHEMA[from..].find(end).ok_or_else(missing)?;
+    Ok(&SCHEMA[from..from + len])
 }
 
 /// A step that rebuilds a table other tables refer to (SQLite's "make other kinds of table
@@ -720,7 +755,7 @@ mod tests {
             let c = Connection::open(&path).unwrap();
             // Schema 1 is schema.sql as it stands (the special_use column was there from the
             // start; version 2 only fills it in).
-            c.execute_batch(&format!("{SCHEMA}; PRAGMA user_version = 1;"))
+            c.execute_batch(&format!("{}; PRAGMA user_version = 1;", schema_v3()))
                 .unwrap();
             c.execute_batch(
                 "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0), (2, 'other', 'x', 0);
@@ -836,19 +871,20 @@ mod tests {
     /// key table, the folders stay, and keys can be made and reset afterwards.
     #[test]
     fn migrates_a_version_3_database_to_urlauth_keys() {
-        let dir = std::env::temp_dir().join(format!("liteimap-v3-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("liteimap-v3-urlauth-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("v3.db");
         {
             let c = Connection::open(&path).unwrap();
             c.execute_batch(&format!(
-                "{SCHEMA};
+                "{};
                  DROP TABLE urlauth_keys;
                  PRAGMA user_version = 3;
                  INSERT INTO users (id, name, password_hash, created) VALUES (1, 'a', 'x', 0);
                  INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
-                   (1, 1, 'INBOX', 7, 3), (2, 1, 'Archive', 8, 1);"
+                   (1, 1, 'INBOX', 7, 3), (2, 1, 'Archive', 8, 1);",
+                schema_v3()
             ))
             .unwrap();
         }
@@ -895,6 +931,98 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// schema.sql without the blocks later versions added: the tables of schema 3.
+    fn schema_v3() -> String {
+        let start = SCHEMA.find("-- QUOTA (RFC 9208)").unwrap();
+        let end = SCHEMA.find("-- end of METADATA").unwrap();
+        format!("{}{}", &SCHEMA[..start], &SCHEMA[end..])
+    }
+
+    /// A database as liteimap with schema 3 wrote it (no quota or metadata table): the migration counts
+    /// every user's messages and octets (a body two copies share counts twice, as RFC822.SIZE
+    /// does), and from then on the counters follow every write.
+    #[test]
+    fn migrates_a_version_3_database_to_quota_counters() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v3-quota-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let v3 = schema_v3();
+            assert!(!v3.contains("quota ("));
+            c.execute_batch(&format!("{v3}; PRAGMA user_version = 3;"))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES
+                   (1, 'a', 'x', 0), (2, 'b', 'x', 0), (3, 'empty', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
+                   (1, 1, 'INBOX', 1, 3), (2, 1, 'Archive', 2, 2), (3, 2, 'INBOX', 3, 2),
+                   (4, 3, 'INBOX', 4, 1);
+                 INSERT INTO bodies (id, user_id, hash, size, parsed, raw) VALUES
+                   (10, 1, x'01', 100, x'', x''), (11, 1, x'02', 40, x'', x''),
+                   (12, 2, x'03', 7, x'', x'');
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 0, 1), (2, 1, 2, 11, 0, 1), (3, 2, 1, 10, 0, 1),
+                   (4, 3, 1, 12, 0, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let usage = |id: i64| {
+            let q = store.quota(UserId(id)).unwrap();
+            assert_eq!(q.limits, QuotaLimits::default());
+            (q.usage.storage, q.usage.messages, q.usage.mailboxes)
+        };
+        assert_eq!(usage(1), (240, 3, 2));
+        assert_eq!(usage(2), (7, 1, 1));
+        assert_eq!(usage(3), (0, 0, 1));
+        // The triggers are in place: an append and an expunge move the counters.
+        let raw = b"Subject: x\r\n\r\nhello\r\n".to_vec();
+        let n = raw.len() as u64;
+        store
+            .append(
+                MailboxId(3),
+                &[crate::message::prepare(raw, Vec::new(), None)],
+            )
+            .unwrap();
+        assert_eq!(usage(2), (7 + n, 2, 1));
+        store
+            .store_flags(MailboxId(1), &[1], FlagOp::Add, &["\\Deleted".to_string()])
+            .unwrap();
+        store.expunge(MailboxId(1), Some(&[1])).unwrap();
+        assert_eq!(usage(1), (140, 2, 2));
+        // A user created after the migration has its row.
+        let new = store.create_user("new", "x").unwrap();
+        assert_eq!(store.quota(new).unwrap().usage.messages, 0);
+        // The metadata table is there, empty.
+        store
+            .set_metadata(
+                UserId(1),
+                Some("INBOX"),
+                &[("/private/x".into(), Some(b"1".to_vec()))],
+            )
+            .unwrap();
+        assert_eq!(
+            store
+                .metadata(
+                    UserId(1),
+                    Some("INBOX"),
+                    &["/private/x".into()],
+                    MetadataDepth::Zero
+                )
+                .unwrap(),
+            [("/private/x".to_string(), Some(b"1".to_vec()))]
+        );
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A database as liteimap with schema 2 wrote it, where bodies were deduplicated across
     /// users: a body held by three users (twice by the first), one held by one user, and one
     /// no message uses.
@@ -908,7 +1036,7 @@ mod tests {
             let c = Connection::open(&path).unwrap();
             // Schema 2 is schema.sql with the bodies table as it was then.
             c.execute_batch(&format!(
-                "{SCHEMA};
+                "{};
                  DROP TABLE bodies;
                  CREATE TABLE bodies (
                      id     INTEGER PRIMARY KEY,
@@ -917,7 +1045,8 @@ mod tests {
                      parsed BLOB    NOT NULL,
                      raw    BLOB    NOT NULL
                  );
-                 PRAGMA user_version = 2;"
+                 PRAGMA user_version = 2;",
+                schema_v3()
             ))
             .unwrap();
             c.execute_batch(

@@ -180,6 +180,7 @@ impl Session {
                     id: row.id,
                     name: row.name,
                 });
+                self.refresh_storage_left().await;
                 Ok(Done::with_code(
                     Code::Capability(self.capabilities()),
                     "Logged in",

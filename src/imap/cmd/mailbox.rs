@@ -284,6 +284,8 @@ pub(crate) fn full_pattern(reference: &[u8], pattern: &[u8]) -> Vec<u8> {
     full
 }
 
+/// Whether STATUS asks for the `\Deleted` counts (read only then: they cost a flag lookup per
+/// message).
 /// The STATUS items asked for, from a folder's row and counts.
 pub(crate) fn status_items(
     row: &MailboxRow,
@@ -305,9 +307,7 @@ pub(crate) fn status_items(
             // RFC 9051 §6.3.11: the messages with \Deleted.
             StatusDataItemName::Deleted => StatusDataItem::Deleted(counts.deleted),
             StatusDataItemName::DeletedStorage => {
-                return Err(CmdError::bad(
-                    "STATUS DELETED-STORAGE is not supported (no QUOTA)",
-                ));
+                StatusDataItem::DeletedStorage(counts.deleted_size)
             }
         });
     }

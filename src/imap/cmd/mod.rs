@@ -4,13 +4,16 @@
 pub mod append;
 pub mod auth;
 pub mod catenate;
+pub mod compress;
 pub mod esearch;
 pub mod fetch;
 pub mod idle;
 pub mod info;
 pub mod list_ext;
 pub mod mailbox;
+pub mod metadata;
 pub mod notify;
+pub mod quota;
 pub mod search;
 pub mod select;
 pub mod sort;

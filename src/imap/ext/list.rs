@@ -133,7 +133,8 @@ pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     }))
 }
 
-/// A STATUS item name (RFC 3501, STATUS=SIZE, CONDSTORE's HIGHESTMODSEQ, RFC 9051's DELETED).
+/// A STATUS item name (RFC 3501, STATUS=SIZE, CONDSTORE's HIGHESTMODSEQ, and QUOTA's
+/// DELETED / DELETED-STORAGE).
 fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
     let name = lx.atom()?;
     Ok(match name.to_ascii_uppercase().as_str() {
@@ -145,6 +146,7 @@ fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
         "UNSEEN" => StatusDataItemName::Unseen,
         "SIZE" => StatusDataItemName::Size,
         "DELETED" => StatusDataItemName::Deleted,
+        "DELETED-STORAGE" => StatusDataItemName::DeletedStorage,
         _ => return Err(format!("Unknown STATUS item {name}")),
     })
 }
@@ -237,6 +239,14 @@ mod tests {
         assert!(l.ret.special_use);
         let l = list(b"a LIST \"\" * RETURN (STATUS (HIGHESTMODSEQ))\r\n");
         assert_eq!(l.ret.status, Some(vec![StatusDataItemName::HighestModSeq]));
+        let l = list(b"a LIST \"\" * RETURN (STATUS (deleted DELETED-STORAGE))\r\n");
+        assert_eq!(
+            l.ret.status,
+            Some(vec![
+                StatusDataItemName::Deleted,
+                StatusDataItemName::DeletedStorage
+            ])
+        );
         let l = list(b"a LIST () \"\" * RETURN ()\r\n");
         assert_eq!(l.selection, Selection::default());
         assert_eq!(l.ret, Return::default());
@@ -257,8 +267,8 @@ mod tests {
             "Unknown LIST return option BAR"
         );
         assert_eq!(
-            bad(b"a LIST \"\" * RETURN (STATUS (DELETED-STORAGE))\r\n"),
-            "Unknown STATUS item DELETED-STORAGE"
+            bad(b"a LIST \"\" * RETURN (STATUS (UNDELETED))\r\n"),
+            "Unknown STATUS item UNDELETED"
         );
         assert_eq!(bad(b"a LIST \"\" ()\r\n"), "Empty list of mailbox patterns");
         assert_eq!(bad(b"a LIST \"\" * x\r\n"), "Expected RETURN");
