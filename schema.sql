@@ -1,4 +1,4 @@
--- liteimap schema, version 3 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- liteimap schema, version 4 (version 1 had the same tables; 2 fills in special_use; 3 gives
 -- each user its own bodies).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
@@ -96,3 +96,20 @@ CREATE TABLE liteimap_meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO liteimap_meta (key, value) VALUES ('application', 'liteimap');
+
+-- Schema 4: OBJECTID (RFC 8474), SAVEDATE (RFC 8514) and PREVIEW (RFC 8970); see
+-- src/store/objid.rs. MAILBOXID is computed from the mailbox row and the id key in
+-- liteimap_meta ('object_id_key'), so it needs no column.
+--   bodies.email_id    EMAILID, a keyed hash of the body's user and content
+--   bodies.thread_id   THREADID; NULL (NIL) for bodies stored before schema 4
+--   bodies.message_id  the Message-ID, to find the thread a reply belongs to
+--   bodies.preview     PREVIEW text made when the body was stored; NULL before schema 4
+--   messages.save_date when the message was saved into its mailbox (unix seconds)
+ALTER TABLE bodies ADD COLUMN email_id TEXT;
+ALTER TABLE bodies ADD COLUMN thread_id TEXT;
+ALTER TABLE bodies ADD COLUMN message_id TEXT;
+ALTER TABLE bodies ADD COLUMN preview TEXT;
+ALTER TABLE messages ADD COLUMN save_date INTEGER;
+CREATE INDEX bodies_message_id ON bodies(user_id, message_id);
+CREATE INDEX bodies_email_id ON bodies(email_id);
+CREATE INDEX bodies_thread_id ON bodies(thread_id);

@@ -345,6 +345,10 @@ impl Context {
                 caps.extend(named_capability("I18NLEVEL=1"));
                 caps.extend(named_capability("ESORT"));
                 caps.extend(named_capability("PARTIAL"));
+                // RFC 8474, 8514, 8970, 8437 (issue 19).
+                for name in ["OBJECTID", "SAVEDATE", "PREVIEW", "UNAUTHENTICATE"] {
+                    caps.extend(named_capability(name));
+                }
             }
         }
         Vec1::unvalidated(caps)

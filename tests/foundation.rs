@@ -63,6 +63,7 @@ fn select_reports_counts_and_expunge_numbers() {
             "* OK [UNSEEN 1] Message 1 is first unseen".into(),
             format!("* OK [UIDVALIDITY {uidvalidity}] UIDs valid"),
             "* OK [UIDNEXT 6] Predicted next UID".into(),
+            format!("* OK [MAILBOXID ({})] Ok", mailbox_id(&r)),
             "* OK [HIGHESTMODSEQ 6] Highest".into(),
             "TAG OK [READ-WRITE] SELECT completed".into(),
         ]
@@ -469,6 +470,7 @@ fn examine_is_read_only() {
             "* OK [UNSEEN 2] Message 2 is first unseen".into(),
             format!("* OK [UIDVALIDITY {v}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID".into(),
+            format!("* OK [MAILBOXID ({})] Ok", mailbox_id(&r)),
             "* OK [HIGHESTMODSEQ 3] Highest".into(),
             "TAG OK [READ-ONLY] EXAMINE completed".into(),
         ]

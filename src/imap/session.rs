@@ -450,6 +450,9 @@ impl Session {
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
             ExtCommand::ListExtended(l) => self.cmd_list_extended(l).await,
+            ExtCommand::Rewritten(body) => self.dispatch(tag, *body).await,
+            ExtCommand::Status(s) => self.cmd_status_with_id(s).await,
+            ExtCommand::Unauthenticate => self.cmd_unauthenticate().await,
         }
     }
 
@@ -571,6 +574,21 @@ impl Session {
         }
     }
 
+    /// UNAUTHENTICATE (RFC 8437): back to the not-authenticated state, as if the connection
+    /// were new: the selected mailbox is closed without expunging, what ENABLE turned on is
+    /// off again, and the user's connection slot is given back. The login deadline starts
+    /// anew.
+    async fn cmd_unauthenticate(&mut self) -> CmdResult<Done> {
+        self.state.deselect();
+        self.state = State::NotAuthenticated;
+        self.condstore = false;
+        self.qresync = false;
+        self._user_slot = None;
+        self.auth_failures = 0;
+        self.started = std::time::Instant::now();
+        Ok(Done::ok("UNAUTHENTICATE completed"))
+    }
+
     async fn cmd_capability(&mut self) -> CmdResult<Done> {
         self.data(Data::Capability(self.capabilities())).await?;
         Ok(Done::ok("CAPABILITY completed"))
@@ -643,7 +661,7 @@ impl Session {
 
 /// RFC 3501 §6: which commands each state accepts. The text names the problem.
 /// The state a command of imap-codec's needs.
-fn needs(body: &CommandBody) -> Needs {
+pub(crate) fn needs(body: &CommandBody) -> Needs {
     use CommandBody as C;
     match body {
         C::Capability | C::Noop | C::Logout | C::Id { .. } => Needs::Any,
@@ -681,7 +699,7 @@ fn allowed(state: &State, name: &str, needs: Needs) -> Result<(), String> {
 
 /// Commands during which no EXPUNGE may be sent (RFC 3501 §7.4.1; COPY and MOVE by sequence
 /// number too, as clients pipeline them with FETCH).
-fn uses_sequence_numbers(body: &CommandBody) -> bool {
+pub(crate) fn uses_sequence_numbers(body: &CommandBody) -> bool {
     use CommandBody as C;
     matches!(
         body,

@@ -206,10 +206,19 @@ impl Session {
             if let (Some(items), Some(row)) = (&ret.status, &line.status_of) {
                 if let Some(c) = counts.get(&row.id) {
                     let items = status_items(row, *c, items)?;
-                    self.data(Data::Status {
-                        mailbox: wire_mailbox(&row.name),
-                        items: Cow::Owned(items),
-                    })
+                    let id = if ret.status_mailbox_id {
+                        let r = row.clone();
+                        Some(self.db(move |s| s.mailbox_object_id(&r)).await?)
+                    } else {
+                        None
+                    };
+                    self.status_data(
+                        Data::Status {
+                            mailbox: wire_mailbox(&row.name),
+                            items: Cow::Owned(items),
+                        },
+                        id.as_deref(),
+                    )
                     .await?;
                 }
             }

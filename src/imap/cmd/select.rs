@@ -55,7 +55,7 @@ impl Session {
         let lookup = name.clone();
         let uid = user.id;
         let notifier = self.ctx.notifier.clone();
-        let (snapshot, hold, watch, external_seen) = self
+        let (snapshot, hold, watch, external_seen, mailbox_id) = self
             .db(move |s| {
                 let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
                     crate::store::StoreError::NotFound(format!("No such mailbox: {lookup}"))
@@ -69,7 +69,8 @@ impl Session {
                 let watch = notifier.watch(mb.id);
                 let external_seen = watch.external_changes();
                 let (snapshot, hold) = s.select_view(mb.id, !read_only)?;
-                Ok((snapshot, hold, watch, external_seen))
+                let mailbox_id = s.mailbox_object_id(&snapshot.mailbox)?;
+                Ok((snapshot, hold, watch, external_seen, mailbox_id))
             })
             .await
             .map_err(|e| match e {
@@ -107,6 +108,12 @@ impl Session {
             .await?;
         self.untagged_ok(Some(Code::UidNext(nz(mb.uidnext))), "Predicted next UID")
             .await?;
+        // RFC 8474 §4.1.
+        self.untagged_ok(
+            Some(crate::imap::ext::objid::mailbox_id_code(&mailbox_id)),
+            "Ok",
+        )
+        .await?;
         // RFC 7162 §3.1.2.1: every mailbox keeps modseqs, so every SELECT reports the highest
         // (never NOMODSEQ); a new, empty mailbox has 1 at the least (modseqs are nonzero).
         self.untagged_ok(

@@ -11,6 +11,7 @@ pub mod append;
 pub mod fetch;
 pub mod lex;
 pub mod list;
+pub mod objid;
 pub mod search;
 
 use imap_codec::decode::Decoder;
@@ -37,6 +38,13 @@ pub enum ExtCommand {
     CreateWithUse(list::CreateWithUse),
     /// LIST with selection options, several patterns or RETURN (RFC 5258, 5819, 6154).
     ListExtended(list::ListExtended),
+    /// A standard command once its OBJECTID / SAVEDATE / PREVIEW items and keys were put in
+    /// marker form (`objid::rewrite`).
+    Rewritten(Box<CommandBody<'static>>),
+    /// STATUS asking for MAILBOXID (RFC 8474 §4.2).
+    Status(objid::ExtStatus),
+    /// UNAUTHENTICATE (RFC 8437).
+    Unauthenticate,
 }
 
 impl ExtCommand {
@@ -51,6 +59,9 @@ impl ExtCommand {
             ExtCommand::MultiAppend(_) => "APPEND",
             ExtCommand::CreateWithUse(_) => "CREATE",
             ExtCommand::ListExtended(_) => "LIST",
+            ExtCommand::Rewritten(body) => body.name(),
+            ExtCommand::Status(_) => "STATUS",
+            ExtCommand::Unauthenticate => "UNAUTHENTICATE",
         }
     }
 
@@ -60,6 +71,8 @@ impl ExtCommand {
             ExtCommand::Search(_) | ExtCommand::Sort(_) | ExtCommand::Saved(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
+            ExtCommand::Rewritten(body) => crate::imap::session::needs(body),
+            ExtCommand::Status(_) | ExtCommand::Unauthenticate => Needs::Authenticated,
         }
     }
 
@@ -72,6 +85,8 @@ impl ExtCommand {
             ExtCommand::Saved(s) => !s.uid,
             ExtCommand::MultiAppend(_) => false,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
+            ExtCommand::Rewritten(body) => crate::imap::session::uses_sequence_numbers(body),
+            ExtCommand::Status(_) | ExtCommand::Unauthenticate => false,
         }
     }
 }
@@ -98,7 +113,15 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "APPEND", append::append),
     (false, "CREATE", list::parse_create),
     (false, "LIST", list::parse_list),
+    (false, "STATUS", objid::parse_status),
+    (false, "UNAUTHENTICATE", unauthenticate),
 ];
+
+/// `UNAUTHENTICATE` (RFC 8437 §2): no arguments.
+fn unauthenticate(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    lx.end()?;
+    Ok(ExtCommand::Unauthenticate)
+}
 
 /// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
 /// after `RETURN`, a command with `$` replaced, one message of a MULTIAPPEND).
@@ -122,6 +145,26 @@ pub type Parsed = Result<(Tag<'static>, ExtCommand), (Tag<'static>, String)>;
 /// Parse a message imap-codec refused. `None`: it is not a form of this layer (the original
 /// rejection stands); `Some(Err(..))`: it is, but malformed (tagged BAD with the reason).
 pub fn parse(raw: &[u8]) -> Option<Parsed> {
+    // OBJECTID / SAVEDATE / PREVIEW items and keys: put in marker form, the command may be a
+    // standard one (or one of the forms below) after all.
+    match objid::rewrite(raw) {
+        Ok(None) => parse_forms(raw),
+        Ok(Some(rewritten)) => match CommandCodec::default().decode(&rewritten) {
+            Ok((b"", cmd)) => Some(Ok((
+                cmd.tag.into_static(),
+                ExtCommand::Rewritten(Box::new(cmd.body.into_static())),
+            ))),
+            _ => parse_forms(&rewritten),
+        },
+        Err(e) => {
+            let tag = Lexer::new(raw).tag().ok()?;
+            Some(Err((tag, e)))
+        }
+    }
+}
+
+/// [`parse`] for the forms of [`PARSERS`].
+fn parse_forms(raw: &[u8]) -> Option<Parsed> {
     let mut lx = Lexer::new(raw);
     let tag = lx.tag().ok()?;
     let mut name = lx.atom().ok()?;
