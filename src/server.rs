@@ -345,8 +345,14 @@ impl Context {
                 caps.extend(named_capability("I18NLEVEL=1"));
                 caps.extend(named_capability("ESORT"));
                 caps.extend(named_capability("PARTIAL"));
-                // RFC 8474, 8514, 8970, 8437 (issue 19).
-                for name in ["OBJECTID", "SAVEDATE", "PREVIEW", "UNAUTHENTICATE"] {
+                // RFC 8474, 8514, 8970, 8437, 8508 (issue 19).
+                for name in [
+                    "OBJECTID",
+                    "SAVEDATE",
+                    "PREVIEW",
+                    "UNAUTHENTICATE",
+                    "REPLACE",
+                ] {
                     caps.extend(named_capability(name));
                 }
             }

@@ -453,6 +453,7 @@ impl Session {
             ExtCommand::Rewritten(body) => self.dispatch(tag, *body).await,
             ExtCommand::Status(s) => self.cmd_status_with_id(s).await,
             ExtCommand::Unauthenticate => self.cmd_unauthenticate().await,
+            ExtCommand::Replace(r) => self.cmd_replace(r).await,
         }
     }
 

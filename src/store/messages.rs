@@ -599,6 +599,33 @@ impl Store {
         })
     }
 
+    /// REPLACE (RFC 8508): append `msg` to `to` and expunge the message `old` of `from`, in one
+    /// transaction. Nothing changes when either fails (the old message gone since: Expunged).
+    /// Returns the appended message and the expunge's modseq.
+    pub fn replace(
+        &self,
+        from: MailboxId,
+        old: u32,
+        to: MailboxId,
+        msg: &NewMessage,
+    ) -> Result<(AppendedMessage, u64)> {
+        self.write(|tx| {
+            let rows = source_rows(tx, from, &[old])?;
+            all_present(&rows, &[old])?;
+            let appended = append(tx, to, std::slice::from_ref(msg))?
+                .pop()
+                .ok_or_else(|| StoreError::NotAllowed("nothing was appended".into()))?;
+            // Bumped after the append: within one mailbox the expunge is the later change.
+            let modseq = bump_modseq(tx, from)?;
+            let removed: Vec<(u32, i64, i64)> = rows
+                .iter()
+                .map(|&(uid, id, body, _, _)| (uid, id, body))
+                .collect();
+            remove_messages(tx, &self.holds, from, &removed, modseq)?;
+            Ok((appended, modseq))
+        })
+    }
+
     /// Change flags. Returns the new modseq (0 when no message changed, which takes none) and,
     /// for every message of `uids` that still exists, its flags afterwards and whether they
     /// changed.

@@ -45,6 +45,8 @@ pub enum ExtCommand {
     Status(objid::ExtStatus),
     /// UNAUTHENTICATE (RFC 8437).
     Unauthenticate,
+    /// REPLACE / UID REPLACE (RFC 8508).
+    Replace(append::Replace),
 }
 
 impl ExtCommand {
@@ -62,6 +64,8 @@ impl ExtCommand {
             ExtCommand::Rewritten(body) => body.name(),
             ExtCommand::Status(_) => "STATUS",
             ExtCommand::Unauthenticate => "UNAUTHENTICATE",
+            ExtCommand::Replace(r) if r.uid => "UID REPLACE",
+            ExtCommand::Replace(_) => "REPLACE",
         }
     }
 
@@ -73,6 +77,7 @@ impl ExtCommand {
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
             ExtCommand::Rewritten(body) => crate::imap::session::needs(body),
             ExtCommand::Status(_) | ExtCommand::Unauthenticate => Needs::Authenticated,
+            ExtCommand::Replace(_) => Needs::Selected,
         }
     }
 
@@ -87,6 +92,7 @@ impl ExtCommand {
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
             ExtCommand::Rewritten(body) => crate::imap::session::uses_sequence_numbers(body),
             ExtCommand::Status(_) | ExtCommand::Unauthenticate => false,
+            ExtCommand::Replace(r) => !r.uid,
         }
     }
 }
@@ -115,6 +121,8 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "LIST", list::parse_list),
     (false, "STATUS", objid::parse_status),
     (false, "UNAUTHENTICATE", unauthenticate),
+    (false, "REPLACE", append::replace),
+    (true, "REPLACE", append::uid_replace),
 ];
 
 /// `UNAUTHENTICATE` (RFC 8437 §2): no arguments.
