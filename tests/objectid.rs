@@ -34,11 +34,14 @@ fn mailbox_ids_in_select_status_and_list_survive_rename_and_restart() {
     let dir = TempDir::new("objid-mailbox");
     let srv = TestServer::start(&dir);
     let mut c = srv.login(ALICE);
-    assert_eq!(
-        c.cmd("CREATE Work").last().unwrap(),
-        "TAG OK CREATE completed"
-    );
+    // CREATE answers the new folder's MAILBOXID (RFC 8474 §4.1).
+    let created = c.cmd("CREATE Work");
+    assert_eq!(ids_masked(&created), vec![CREATED]);
     let work = select_id(&mut c, "Work");
+    assert_eq!(
+        created,
+        vec![format!("TAG OK [MAILBOXID ({work})] CREATE completed")]
+    );
     let inbox = select_id(&mut c, "INBOX");
     assert_ne!(work, inbox);
     // EXAMINE answers the same.

@@ -249,6 +249,15 @@ impl super::Store {
         self.read(|c| mailbox_id(c, mb))
     }
 
+    /// The MAILBOXID of the user's folder `name`, for CREATE's answer (`None` when it is
+    /// gone again already).
+    pub fn created_mailbox_id(&self, user: super::UserId, name: &str) -> Result<Option<String>> {
+        match self.mailbox(user, name)? {
+            Some(mb) => self.mailbox_object_id(&mb).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// EMAILID, THREADID, save date and stored preview of the messages `uids` (ascending;
     /// UIDs no longer in the mailbox are left out).
     pub fn object_fields(

@@ -420,6 +420,28 @@ pub fn mailbox_id(lines: &[String]) -> String {
         .to_string()
 }
 
+/// `lines` with every MAILBOXID (random per database) written `F…`, for exact comparisons:
+/// CREATE answers `TAG OK [MAILBOXID (F…)] CREATE completed`.
+pub fn ids_masked<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let l = l.as_ref();
+            match l.find("MAILBOXID (F") {
+                Some(at) => {
+                    let start = at + "MAILBOXID (F".len();
+                    let end = l[start..].find(')').map_or(l.len(), |e| start + e);
+                    format!("{}…{}", &l[..start], &l[end..])
+                }
+                None => l.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The tagged answer of a successful CREATE, as `ids_masked` shows it.
+pub const CREATED: &str = "TAG OK [MAILBOXID (F…)] CREATE completed";
+
 /// A small RFC 5322 message.
 pub fn message(subject: &str, body: &str) -> Vec<u8> {
     format!(

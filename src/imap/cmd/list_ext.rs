@@ -52,9 +52,13 @@ impl Session {
         }
         let name = create_name(&c.mailbox)?;
         let user = self.user_id()?;
-        self.db(move |s| s.create_mailbox_with_use(user, &name, &uses))
+        let id = self
+            .db(move |s| {
+                s.create_mailbox_with_use(user, &name, &uses)?;
+                s.created_mailbox_id(user, &name)
+            })
             .await?;
-        Ok(Done::ok("CREATE completed"))
+        Ok(crate::imap::cmd::mailbox::created(id))
     }
 
     pub(crate) async fn cmd_list_extended(&mut self, l: ListExtended) -> CmdResult<Done> {

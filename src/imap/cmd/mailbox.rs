@@ -31,8 +31,13 @@ impl Session {
             Mailbox::Inbox => create_name(b"INBOX")?,
         };
         let user = self.user_id()?;
-        self.db(move |s| s.create_mailbox(user, &name)).await?;
-        Ok(Done::ok("CREATE completed"))
+        let id = self
+            .db(move |s| {
+                s.create_mailbox(user, &name)?;
+                s.created_mailbox_id(user, &name)
+            })
+            .await?;
+        Ok(created(id))
     }
 
     pub(crate) async fn cmd_delete(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
@@ -260,6 +265,17 @@ impl Session {
             .send_raw(&crate::imap::ext::objid::with_mailbox_id(bytes, id))
             .await
             .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+}
+
+/// CREATE's tagged OK: with `[MAILBOXID (…)]` (RFC 8474 §4.1) when the id could be read.
+pub(crate) fn created(id: Option<String>) -> Done {
+    match id {
+        Some(id) => Done::with_code(
+            crate::imap::ext::objid::mailbox_id_code(&id),
+            "CREATE completed",
+        ),
+        None => Done::ok("CREATE completed"),
     }
 }
 
