@@ -146,3 +146,20 @@ CREATE TABLE metadata (
 );
 CREATE UNIQUE INDEX metadata_entry ON metadata(user_id, coalesce(mailbox_id, 0), name);
 -- end of METADATA
+
+-- Schema 6: OBJECTID (RFC 8474), SAVEDATE (RFC 8514) and PREVIEW (RFC 8970); see
+-- src/store/objid.rs. MAILBOXID is computed from the mailbox row and the id key in
+-- liteimap_meta ('object_id_key'), so it needs no column.
+--   bodies.email_id    EMAILID, a keyed hash of the body's user and content
+--   bodies.thread_id   THREADID; NULL (NIL) for bodies stored before schema 6
+--   bodies.message_id  the Message-ID, to find the thread a reply belongs to
+--   bodies.preview     PREVIEW text made when the body was stored; NULL before schema 6
+--   messages.save_date when the message was saved into its mailbox (unix seconds)
+ALTER TABLE bodies ADD COLUMN email_id TEXT;
+ALTER TABLE bodies ADD COLUMN thread_id TEXT;
+ALTER TABLE bodies ADD COLUMN message_id TEXT;
+ALTER TABLE bodies ADD COLUMN preview TEXT;
+ALTER TABLE messages ADD COLUMN save_date INTEGER;
+CREATE INDEX bodies_message_id ON bodies(user_id, message_id);
+CREATE INDEX bodies_email_id ON bodies(email_id);
+CREATE INDEX bodies_thread_id ON bodies(thread_id);

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
 
-use crate::store::NewMessage;
+use crate::store::{NewMessage, StoreTimeFields};
 
 /// Parse `raw` and bundle it with its flags and internal date (now, in the server's zone, when
 /// none is given).
@@ -13,13 +13,32 @@ pub fn prepare(
     date: Option<DateTime<FixedOffset>>,
 ) -> NewMessage {
     let date = date.unwrap_or_else(now);
-    let parsed = crate::mime::parse(&raw).encode();
+    let info = crate::mime::parse(&raw);
+    let fields = store_time_fields(&raw, &info);
     NewMessage {
+        parsed: info.encode(),
         raw,
-        parsed,
         flags,
         internal_date: date.timestamp(),
         date_offset: date.offset().local_minus_utc(),
+        fields,
+    }
+}
+
+/// What OBJECTID's THREADID and PREVIEW keep of a message, made once as it is stored: its
+/// preview, its Message-ID and the Message-IDs it replies to (References, then In-Reply-To).
+pub fn store_time_fields(raw: &[u8], info: &crate::mime::MessageInfo) -> StoreTimeFields {
+    use crate::mime::message_ids;
+    let ids = |v: &Option<Vec<u8>>| v.as_deref().map(message_ids).unwrap_or_default();
+    let mut parent_ids = crate::mime::header_values(raw, "References")
+        .iter()
+        .flat_map(|v| message_ids(v))
+        .collect::<Vec<_>>();
+    parent_ids.extend(ids(&info.envelope.in_reply_to));
+    StoreTimeFields {
+        preview: Some(crate::mime::preview(raw, info)),
+        message_id: ids(&info.envelope.message_id).into_iter().next(),
+        parent_ids,
     }
 }
 

@@ -367,6 +367,16 @@ impl Context {
                 caps.extend(crate::imap::cmd::quota::capabilities());
                 caps.extend(crate::imap::cmd::metadata::capabilities());
                 caps.push(crate::imap::cmd::compress::capability());
+                // RFC 8474, 8514, 8970, 8437, 8508 (issue 19).
+                for name in [
+                    "OBJECTID",
+                    "SAVEDATE",
+                    "PREVIEW",
+                    "UNAUTHENTICATE",
+                    "REPLACE",
+                ] {
+                    caps.extend(named_capability(name));
+                }
             }
         }
         Vec1::unvalidated(caps)

@@ -32,7 +32,7 @@ fn move_sends_copyuid_then_expunges_then_ok() {
     let dir = TempDir::new("move");
     let srv = TestServer::start(&dir);
     let mut c = with_messages(&srv, 6);
-    assert_eq!(c.cmd("CREATE Dest"), vec!["TAG OK CREATE completed"]);
+    assert_eq!(ids_masked(&c.cmd("CREATE Dest")), vec![CREATED]);
     let v = uidvalidity(&mut c, "Dest");
     // Non-contiguous source UIDs: 2, 4:5 map onto 1:3 in the target.
     assert_eq!(
@@ -442,12 +442,12 @@ fn create_with_use_and_unknown_use_attributes() {
     let mut c = srv.login(ALICE);
     assert!(c.cmd("CAPABILITY")[0].contains(" CREATE-SPECIAL-USE "));
     assert_eq!(
-        c.cmd("CREATE \"Old Mail\" (USE (\\Archive \\archive))"),
-        vec!["TAG OK CREATE completed"]
+        ids_masked(&c.cmd("CREATE \"Old Mail\" (USE (\\Archive \\archive))")),
+        vec![CREATED]
     );
     assert_eq!(
-        c.cmd("CREATE Outbox/Sent (USE (\\Sent \\Drafts))"),
-        vec!["TAG OK CREATE completed"]
+        ids_masked(&c.cmd("CREATE Outbox/Sent (USE (\\Sent \\Drafts))")),
+        vec![CREATED]
     );
     assert_eq!(
         c.cmd("LIST \"\" (\"Old Mail\" Outbox*)"),
@@ -493,10 +493,7 @@ fn list_fixture(srv: &TestServer) -> Client {
         c.cmd(&format!("UNSUBSCRIBE {n}"));
     }
     for n in ["a/b", "c", "d/e/f"] {
-        assert_eq!(
-            c.cmd(&format!("CREATE {n}")),
-            vec!["TAG OK CREATE completed"]
-        );
+        assert_eq!(ids_masked(&c.cmd(&format!("CREATE {n}"))), vec![CREATED]);
     }
     for n in ["a/b", "c", "d/e/f", "ghost"] {
         c.cmd(&format!("SUBSCRIBE {n}"));

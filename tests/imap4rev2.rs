@@ -64,8 +64,10 @@ fn a_rev1_and_a_rev2_session_on_the_same_mailbox() {
     }
     let uv = uidvalidity(&mut other, "INBOX");
     // rev2 selects first: it claims no \Recent, so the rev1 session still gets them.
+    let sel = rev2.cmd("SELECT INBOX");
+    let mbid = mailbox_id(&sel);
     assert_eq!(
-        rev2.cmd("SELECT INBOX"),
+        sel,
         vec![
             "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
@@ -73,6 +75,7 @@ fn a_rev1_and_a_rev2_session_on_the_same_mailbox() {
             "* LIST (\\HasNoChildren) \"/\" INBOX",
             &format!("* OK [UIDVALIDITY {uv}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID",
+            &format!("* OK [MAILBOXID ({mbid})] Ok"),
             "* OK [HIGHESTMODSEQ 3] Highest",
             "TAG OK [READ-WRITE] SELECT completed",
         ]
@@ -87,6 +90,7 @@ fn a_rev1_and_a_rev2_session_on_the_same_mailbox() {
             "* OK [UNSEEN 1] Message 1 is first unseen",
             &format!("* OK [UIDVALIDITY {uv}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID",
+            &format!("* OK [MAILBOXID ({mbid})] Ok"),
             "* OK [HIGHESTMODSEQ 3] Highest",
             "TAG OK [READ-WRITE] SELECT completed",
         ]

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{port_after, TempDir, TestServer, ALICE, BOB};
+use common::{ids_masked, port_after, TempDir, TestServer, ALICE, BOB, CREATED};
 use liteimap::lmtp;
 
 struct Lmtp {
@@ -305,7 +305,7 @@ fn domain_list_and_plus_tags() {
     let dir = TempDir::new("lmtp-dom");
     let l = start(&dir, 100_000, &["example.org"]);
     let mut imap = l.srv.login(ALICE);
-    assert_eq!(imap.cmd("CREATE lists"), vec!["TAG OK CREATE completed"]);
+    assert_eq!(ids_masked(&imap.cmd("CREATE lists")), vec![CREATED]);
     let mut c = Raw::connect(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
@@ -342,10 +342,7 @@ fn plus_tags_follow_the_imap_rule_for_names() {
     let dir = TempDir::new("lmtp-names");
     let l = start(&dir, 100_000, &[]);
     let mut imap = l.srv.login(ALICE);
-    assert_eq!(
-        imap.cmd("CREATE INBOX/lists"),
-        vec!["TAG OK CREATE completed"]
-    );
+    assert_eq!(ids_masked(&imap.cmd("CREATE INBOX/lists")), vec![CREATED]);
     let mut c = Raw::connect(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
@@ -425,7 +422,7 @@ fn smtplib_oversize_and_tag_folder() {
     let dir = TempDir::new("lmtp-pybig");
     let l = start(&dir, 2000, &[]);
     let mut imap = l.srv.login(ALICE);
-    assert_eq!(imap.cmd("CREATE lists"), vec!["TAG OK CREATE completed"]);
+    assert_eq!(ids_masked(&imap.cmd("CREATE lists")), vec![CREATED]);
     let Some(out) = python(
         l.port,
         r#"

@@ -5,7 +5,12 @@ mod common;
 use common::*;
 
 fn ok(r: Vec<String>, what: &str) {
-    assert_eq!(r, vec![format!("TAG OK {what} completed")]);
+    // CREATE's OK carries the new folder's MAILBOXID (RFC 8474 §4.1), random per database.
+    let want = match what {
+        "CREATE" => CREATED.to_string(),
+        _ => format!("TAG OK {what} completed"),
+    };
+    assert_eq!(ids_masked(&r), vec![want]);
 }
 
 fn uidvalidity_of(lines: &[String]) -> u32 {

@@ -518,6 +518,10 @@ impl Session {
             ExtCommand::GenUrlAuth(g) => self.cmd_genurlauth(g).await,
             ExtCommand::ResetKey(r) => self.cmd_resetkey(r).await,
             ExtCommand::UrlFetch(f) => self.cmd_urlfetch(f).await,
+            ExtCommand::Rewritten(body) => self.dispatch(tag, *body).await,
+            ExtCommand::Status(s) => self.cmd_status_with_id(s).await,
+            ExtCommand::Unauthenticate => self.cmd_unauthenticate().await,
+            ExtCommand::Replace(r) => self.cmd_replace(r).await,
         }
     }
 
@@ -651,6 +655,21 @@ impl Session {
         }
     }
 
+    /// UNAUTHENTICATE (RFC 8437): back to the not-authenticated state, as if the connection
+    /// were new: the selected mailbox is closed without expunging, what ENABLE turned on is
+    /// off again, and the user's connection slot is given back. The login deadline starts
+    /// anew.
+    async fn cmd_unauthenticate(&mut self) -> CmdResult<Done> {
+        self.state.deselect();
+        self.state = State::NotAuthenticated;
+        self.condstore = false;
+        self.qresync = false;
+        self._user_slot = None;
+        self.auth_failures = 0;
+        self.started = std::time::Instant::now();
+        Ok(Done::ok("UNAUTHENTICATE completed"))
+    }
+
     async fn cmd_capability(&mut self) -> CmdResult<Done> {
         self.refresh_storage_left().await;
         self.data(Data::Capability(self.capabilities())).await?;
@@ -724,7 +743,7 @@ impl Session {
 
 /// RFC 3501 §6: which commands each state accepts. The text names the problem.
 /// The state a command of imap-codec's needs.
-fn needs(body: &CommandBody) -> Needs {
+pub(crate) fn needs(body: &CommandBody) -> Needs {
     use CommandBody as C;
     match body {
         C::Capability | C::Noop | C::Logout | C::Id { .. } => Needs::Any,
@@ -762,7 +781,7 @@ fn allowed(state: &State, name: &str, needs: Needs) -> Result<(), String> {
 
 /// Commands during which no EXPUNGE may be sent (RFC 3501 §7.4.1; COPY and MOVE by sequence
 /// number too, as clients pipeline them with FETCH).
-fn uses_sequence_numbers(body: &CommandBody) -> bool {
+pub(crate) fn uses_sequence_numbers(body: &CommandBody) -> bool {
     use CommandBody as C;
     matches!(
         body,

@@ -30,6 +30,7 @@ mod address;
 mod cache;
 mod headers;
 mod parse;
+mod preview;
 mod search;
 mod section;
 mod sortkey;
@@ -39,7 +40,8 @@ use std::borrow::Cow;
 
 pub use address::parse_address_list;
 pub use parse::{max_parse_len, parse, parse_date};
-pub use search::{body_contains, header_contains, text_contains};
+pub use preview::{preview, PREVIEW_CHARS};
+pub use search::{body_contains, header_contains, header_values, text_contains};
 pub use section::{filter_header, BinaryError, SectionBytes, SectionKind};
 pub use sortkey::{base_subject, casemap, message_ids, Keys, SortFields};
 pub use transfer::Cte;

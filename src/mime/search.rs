@@ -31,6 +31,15 @@ fn top_fields(raw: &[u8]) -> Vec<Field<'_>> {
     headers::fields(raw, 0, bs)
 }
 
+/// The raw values of the top-level header fields named `name`, in header order.
+pub fn header_values(raw: &[u8], name: &str) -> Vec<Vec<u8>> {
+    top_fields(raw)
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|f| headers::unfold(f.value))
+        .collect()
+}
+
 /// Header fields whose value is an address list.
 const ADDRESS_FIELDS: &[&str] = &[
     "From",
@@ -106,7 +115,7 @@ pub(crate) fn decode_transfer(body: &[u8], encoding: &[u8]) -> Vec<u8> {
     }
 }
 
-fn part_text(raw: &[u8], p: &PartInfo) -> Option<String> {
+pub(crate) fn part_text(raw: &[u8], p: &PartInfo) -> Option<String> {
     let body = raw.get(p.body_start..p.body_end)?;
     let mut ct = mailparse::parse_content_type("text/plain");
     ct.charset = p

@@ -22,6 +22,8 @@ pub struct NewMessage {
     pub internal_date: i64,
     /// Seconds east of UTC of the zone the date was given in.
     pub date_offset: i32,
+    /// Preview and thread references, derived from the bytes (OBJECTID, PREVIEW).
+    pub fields: super::StoreTimeFields,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +143,14 @@ pub enum Cond {
     Smaller(u32),
     /// The message's modseq is at least this (RFC 7162 `SEARCH MODSEQ`).
     ModSeqAtLeast(u64),
+    /// OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) keys. Answered in SQL only: a search that
+    /// nests one under a text key resolves it to UIDs first (`needs_sql`).
+    EmailId(String),
+    ThreadId(String),
+    /// Calendar days of the save date, in the server's zone.
+    SavedBefore(chrono::NaiveDate),
+    SavedOn(chrono::NaiveDate),
+    SavedSince(chrono::NaiveDate),
     Not(Box<Cond>),
     And(Vec<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -189,6 +199,23 @@ impl Cond {
                 params.push(Value::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
                 "m.modseq >= ?".into()
             }
+            Cond::EmailId(id) => {
+                params.push(Value::Text(id.clone()));
+                "d.email_id = ?".into()
+            }
+            Cond::ThreadId(id) => {
+                params.push(Value::Text(id.clone()));
+                "d.thread_id = ?".into()
+            }
+            Cond::SavedBefore(d) | Cond::SavedOn(d) | Cond::SavedSince(d) => {
+                params.push(Value::Text(d.format("%Y-%m-%d").to_string()));
+                let op = match self {
+                    Cond::SavedBefore(_) => "<",
+                    Cond::SavedOn(_) => "=",
+                    _ => ">=",
+                };
+                format!("date(m.save_date, 'unixepoch', 'localtime') {op} ?")
+            }
             Cond::Not(c) => format!("NOT ({})", c.sql(params)),
             Cond::And(cs) if cs.is_empty() => "1".into(),
             Cond::And(cs) => cs
@@ -200,10 +227,11 @@ impl Cond {
         }
     }
 
-    /// Whether the condition looks at the message's size (in SQL: the bodies table `d`).
+    /// Whether the condition looks at the message's size (in SQL: the bodies table `d`; the
+    /// OBJECTID keys read it too).
     pub fn needs_size(&self) -> bool {
         match self {
-            Cond::Larger(_) | Cond::Smaller(_) => true,
+            Cond::Larger(_) | Cond::Smaller(_) | Cond::EmailId(_) | Cond::ThreadId(_) => true,
             Cond::Not(c) => c.needs_size(),
             Cond::And(cs) => cs.iter().any(Cond::needs_size),
             Cond::Or(a, b) => a.needs_size() || b.needs_size(),
@@ -211,8 +239,23 @@ impl Cond {
         }
     }
 
+    /// Whether only SQL can answer the condition (`matches` cannot: the metadata lacks it).
+    pub fn needs_sql(&self) -> bool {
+        match self {
+            Cond::EmailId(_)
+            | Cond::ThreadId(_)
+            | Cond::SavedBefore(_)
+            | Cond::SavedOn(_)
+            | Cond::SavedSince(_) => true,
+            Cond::Not(c) => c.needs_sql(),
+            Cond::And(cs) => cs.iter().any(Cond::needs_sql),
+            Cond::Or(a, b) => a.needs_sql() || b.needs_sql(),
+            _ => false,
+        }
+    }
+
     /// The same condition evaluated on one message's metadata (for conditions nested under a
-    /// text key, which SQL cannot answer).
+    /// text key, which SQL cannot answer). Not for a condition that `needs_sql`.
     pub fn matches(&self, m: &MessageMeta) -> bool {
         let day = || crate::message::internal_date(m.internal_date, m.date_offset).date_naive();
         match self {
@@ -226,6 +269,12 @@ impl Cond {
             Cond::Larger(n) => m.size > *n,
             Cond::Smaller(n) => m.size < *n,
             Cond::ModSeqAtLeast(n) => m.modseq >= *n,
+            // Resolved to UIDs by SQL before any per-message evaluation (see `needs_sql`).
+            Cond::EmailId(_)
+            | Cond::ThreadId(_)
+            | Cond::SavedBefore(_)
+            | Cond::SavedOn(_)
+            | Cond::SavedSince(_) => false,
             Cond::Not(c) => !c.matches(m),
             Cond::And(cs) => cs.iter().all(|c| c.matches(m)),
             Cond::Or(a, b) => a.matches(m) || b.matches(m),
@@ -274,19 +323,13 @@ fn guarded_append(
 }
 
 /// Store the body once per user; the same bytes appended again by that user are shared.
-fn insert_body(tx: &Transaction, user: i64, raw: &[u8], parsed: &[u8]) -> Result<i64> {
-    insert_hashed_body(tx, user, &content_hash(raw), raw, parsed)
+fn insert_body(tx: &Transaction, user: i64, m: &NewMessage) -> Result<i64> {
+    insert_hashed_body(tx, user, &content_hash(&m.raw), m)
 }
 
 /// Never shared across users: finding another user's copy would make an APPEND measurably
 /// faster, which tells the appender that someone else holds exactly this message.
-fn insert_hashed_body(
-    tx: &Transaction,
-    user: i64,
-    hash: &[u8],
-    raw: &[u8],
-    parsed: &[u8],
-) -> Result<i64> {
+fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) -> Result<i64> {
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM bodies WHERE user_id = ?1 AND hash = ?2")?
         .query_row(params![user, hash], |r| r.get(0))
@@ -297,8 +340,10 @@ fn insert_hashed_body(
     tx.prepare_cached(
         "INSERT INTO bodies (user_id, hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![user, hash, raw.len() as i64, parsed, raw])?;
-    Ok(tx.last_insert_rowid())
+    .execute(params![user, hash, m.raw.len() as i64, m.parsed, m.raw])?;
+    let body = tx.last_insert_rowid();
+    super::objid::store_time_fields(tx, user, body, hash, &m.fields)?;
+    Ok(body)
 }
 
 fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<()> {
@@ -584,6 +629,36 @@ impl Store {
         })
     }
 
+    /// REPLACE (RFC 8508): append `msg` to `to` and expunge the message `old` of `from`, in one
+    /// transaction. Nothing changes when either fails (the old message gone since: Expunged).
+    /// Returns the appended message and the expunge's modseq.
+    pub fn replace(
+        &self,
+        from: MailboxId,
+        old: u32,
+        to: MailboxId,
+        msg: &NewMessage,
+    ) -> Result<(AppendedMessage, u64)> {
+        // Guarded as an APPEND is (RFC 8508 §3.4: over quota, the old message stays).
+        self.write(|tx| {
+            quota::guarded(tx, owner_id(tx, to)?, || {
+                let rows = source_rows(tx, from, &[old])?;
+                all_present(&rows, &[old])?;
+                let appended = append(tx, to, std::slice::from_ref(msg))?
+                    .pop()
+                    .ok_or_else(|| StoreError::NotAllowed("nothing was appended".into()))?;
+                // Bumped after the append: within one mailbox the expunge is the later change.
+                let modseq = bump_modseq(tx, from)?;
+                let removed: Vec<(u32, i64, i64)> = rows
+                    .iter()
+                    .map(|&(uid, id, body, _, _)| (uid, id, body))
+                    .collect();
+                remove_messages(tx, &self.holds, from, &removed, modseq)?;
+                Ok((appended, modseq))
+            })
+        })
+    }
+
     /// Change flags. Returns the new modseq (0 when no message changed, which takes none) and,
     /// for every message of `uids` that still exists, its flags afterwards and whether they
     /// changed.
@@ -748,11 +823,11 @@ pub(crate) fn append(
         if uid == u32::MAX {
             return Err(StoreError::NotAllowed("mailbox has run out of UIDs".into()));
         }
-        let body = insert_body(tx, user, &m.raw, &m.parsed)?;
+        let body = insert_body(tx, user, m)?;
         tx.prepare_cached(
-            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64])?;
+        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64, super::now()])?;
         insert_flags(tx, tx.last_insert_rowid(), &m.flags)?;
         out.push(AppendedMessage {
             uidvalidity: mb.uidvalidity,
@@ -805,11 +880,11 @@ pub(crate) fn append_new(
             Some(m) => m,
             None => *modseq.insert(bump_modseq(tx, mailbox)?),
         };
-        let body = insert_hashed_body(tx, user, &hash, &m.raw, &m.parsed)?;
+        let body = insert_hashed_body(tx, user, &hash, m)?;
         tx.prepare_cached(
-            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64])?;
+        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64, super::now()])?;
         insert_flags(tx, tx.last_insert_rowid(), &m.flags)?;
         out.push(true);
         uid += 1;
@@ -1272,7 +1347,7 @@ fn copy_rows(
     let mut uid = dst.uidnext;
     let mut pairs = Vec::with_capacity(rows.len());
     let mut ins = tx.prepare_cached(
-        "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut fl = tx.prepare_cached(
         "INSERT INTO flags (message_id, flag) SELECT ?2, flag FROM flags WHERE message_id = ?1",
@@ -1283,7 +1358,15 @@ fn copy_rows(
                 "target mailbox has run out of UIDs".into(),
             ));
         }
-        ins.execute(params![to.0, uid, body, date, offset, modseq as i64])?;
+        ins.execute(params![
+            to.0,
+            uid,
+            body,
+            date,
+            offset,
+            modseq as i64,
+            super::now()
+        ])?;
         fl.execute(params![id, tx.last_insert_rowid()])?;
         pairs.push((src_uid, uid));
         uid += 1;
@@ -1440,6 +1523,7 @@ mod tests {
             flags: flags.iter().map(|s| s.to_string()).collect(),
             internal_date: 1_700_000_000,
             date_offset: 3600,
+            fields: Default::default(),
         }
     }
 

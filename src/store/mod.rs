@@ -13,6 +13,7 @@ mod mailboxes;
 mod messages;
 mod metadata;
 mod names;
+mod objid;
 mod quota;
 mod scan;
 mod urlauth;
@@ -31,6 +32,7 @@ pub use metadata::{
 pub use names::{
     mailbox_name, mailbox_name_to_utf8, mailbox_name_utf8, NameError, MAX_MAILBOX_NAME,
 };
+pub use objid::{hex, random_bytes, ObjectFields, StoreTimeFields};
 pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
 pub use users::UserRow;
@@ -45,7 +47,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -256,6 +258,7 @@ impl Store {
         let loose_mode = create_private(path)?;
         let conn = open_connection(path, true)?;
         migrate(&conn, path)?;
+        objid::ensure_key(&conn)?;
         Ok(Store {
             path: path.to_path_buf(),
             loose_mode,
@@ -620,6 +623,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 5 {
         migrate_step(conn, 5, quota_and_metadata)?;
     }
+    if version < 6 {
+        migrate_step(conn, 6, objid::objectid_savedate_preview)?;
+    }
     Ok(())
 }
 
@@ -931,11 +937,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// schema.sql without the blocks later versions added: the tables of schema 3.
+    /// schema.sql without the blocks later versions added: the tables of schema 3 (with the
+    /// URLAUTH table, which version 4 creates only if missing). Later blocks go at the end of
+    /// schema.sql, after QUOTA's.
     fn schema_v3() -> String {
         let start = SCHEMA.find("-- QUOTA (RFC 9208)").unwrap();
-        let end = SCHEMA.find("-- end of METADATA").unwrap();
-        format!("{}{}", &SCHEMA[..start], &SCHEMA[end..])
+        SCHEMA[..start].to_string()
     }
 
     /// A database as liteimap with schema 3 wrote it (no quota or metadata table): the migration counts
@@ -1182,6 +1189,7 @@ mod tests {
             flags: Vec::new(),
             internal_date: 0,
             date_offset: 0,
+            fields: Default::default(),
         };
         let before = store.stats();
 
@@ -1252,6 +1260,95 @@ mod tests {
         assert!(t.store.find_user("p").unwrap().is_some());
         t.store.create_user("q", "x").unwrap();
         assert!(t.store.find_user("changed").unwrap().is_none());
+    }
+
+    /// Schema 4 (OBJECTID, SAVEDATE, PREVIEW) on a database as schema 3 wrote it: every body
+    /// gets an EMAILID, every message its internal date as save date; threads and previews of
+    /// the old messages stay empty; new messages get all of them.
+    #[test]
+    fn migrates_a_version_3_database_to_object_ids() {
+        let dir = std::env::temp_dir().join(format!("liteimap-v3-objid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let v3 = schema_v3();
+            c.execute_batch(&format!("{v3}; PRAGMA user_version = 3;"))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'a', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
+                   (1, 1, 'INBOX', 1, 3);
+                 INSERT INTO bodies (id, user_id, hash, size, parsed, raw) VALUES
+                   (10, 1, x'01', 4, x'', CAST('Message-ID: <old@x>
+
+old' AS BLOB)),
+                   (11, 1, x'02', 4, x'', CAST('mine' AS BLOB));
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 1000000000, 1), (2, 1, 2, 11, 1100000000, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let inbox = MailboxId(1);
+        let old = store.object_fields(inbox, &[1, 2]).unwrap();
+        assert_eq!(old.len(), 2);
+        assert_eq!(old[0].save_date, Some(1000000000));
+        assert_eq!(old[1].save_date, Some(1100000000));
+        let (e0, e1) = (
+            old[0].email_id.clone().unwrap(),
+            old[1].email_id.clone().unwrap(),
+        );
+        assert!(e0.starts_with('M') && e0.len() == 25, "{e0}");
+        assert_ne!(e0, e1);
+        assert_eq!(
+            (old[0].thread_id.as_ref(), old[0].preview.as_ref()),
+            (None, None)
+        );
+        // A reply to a migrated message starts its own thread (the old one has none).
+        let reply = crate::message::prepare(
+            b"Message-ID: <new@x>
+In-Reply-To: <old@x>
+
+hello"
+                .to_vec(),
+            Vec::new(),
+            None,
+        );
+        store.append(inbox, &[reply]).unwrap();
+        let new = store.object_fields(inbox, &[3]).unwrap();
+        assert!(new[0]
+            .thread_id
+            .as_ref()
+            .is_some_and(|t| t.starts_with('T')));
+        assert_eq!(new[0].preview.as_deref(), Some("hello"));
+        assert!(new[0].save_date.unwrap() > 1100000000);
+        assert_ne!(new[0].thread_id, old[0].email_id);
+        assert_eq!(
+            store
+                .mailbox_object_id(&store.mailbox_by_id(inbox).unwrap())
+                .unwrap(),
+            store
+                .mailbox_object_id(&store.mailbox_by_id(inbox).unwrap())
+                .unwrap()
+        );
+        drop(store);
+        // Reopening keeps the ids (the key is in the file).
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.object_fields(inbox, &[1]).unwrap()[0]
+                .email_id
+                .as_deref(),
+            Some(e0.as_str())
+        );
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -190,6 +190,7 @@ mod tests {
                     flags: Vec::new(),
                     internal_date: 1_700_000_000,
                     date_offset: 0,
+                    fields: Default::default(),
                 }],
             )
             .unwrap();

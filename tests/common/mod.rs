@@ -18,7 +18,7 @@ use liteimap::store::Store;
 #[macro_export]
 macro_rules! caps {
     () => {
-        "IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL IMAP4rev2 UTF8=ACCEPT NOTIFY CATENATE URLAUTH URLAUTH=BINARY URL-PARTIAL QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX METADATA-SERVER METADATA COMPRESS=DEFLATE"
+        "IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL IMAP4rev2 UTF8=ACCEPT NOTIFY CATENATE URLAUTH URLAUTH=BINARY URL-PARTIAL QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX METADATA-SERVER METADATA COMPRESS=DEFLATE OBJECTID SAVEDATE PREVIEW UNAUTHENTICATE REPLACE"
     };
 }
 
@@ -419,6 +419,38 @@ fn literal_len(line: &[u8]) -> Option<usize> {
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
+
+/// The MAILBOXID (RFC 8474) in a SELECT or EXAMINE response (random per database).
+pub fn mailbox_id(lines: &[String]) -> String {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("* OK [MAILBOXID ("))
+        .and_then(|l| l.split(')').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `lines` with every MAILBOXID (random per database) written `F…`, for exact comparisons:
+/// CREATE answers `TAG OK [MAILBOXID (F…)] CREATE completed`.
+pub fn ids_masked<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let l = l.as_ref();
+            match l.find("MAILBOXID (F") {
+                Some(at) => {
+                    let start = at + "MAILBOXID (F".len();
+                    let end = l[start..].find(')').map_or(l.len(), |e| start + e);
+                    format!("{}…{}", &l[..start], &l[end..])
+                }
+                None => l.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The tagged answer of a successful CREATE, as `ids_masked` shows it.
+pub const CREATED: &str = "TAG OK [MAILBOXID (F…)] CREATE completed";
 
 /// A small RFC 5322 message.
 pub fn message(subject: &str, body: &str) -> Vec<u8> {

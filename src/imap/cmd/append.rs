@@ -10,7 +10,7 @@ use imap_codec::imap_types::response::{Code, CodeOther};
 
 use super::flags_to_store;
 use crate::imap::cmd::mailbox::nz;
-use crate::imap::ext::append::{AppendData, MultiAppend};
+use crate::imap::ext::append::{AppendData, MultiAppend, Replace};
 use crate::imap::ext::search::compact_set;
 use crate::imap::session::{Done, Session};
 use crate::imap::{code_cannot, mailbox_name, CmdError, CmdResult};
@@ -128,6 +128,84 @@ impl Session {
             Code::Other(CodeOther::unvalidated(code.into_bytes())),
             "APPEND completed",
         ))
+    }
+
+    /// REPLACE / UID REPLACE (RFC 8508): the new message is appended to its folder and the
+    /// old one expunged from the selected folder in one transaction; `[APPENDUID]` in an
+    /// untagged OK, then the old message's EXPUNGE (or VANISHED), then the tagged OK. When the
+    /// append fails (no such folder: `[TRYCREATE]`, too big, …) the old message stays.
+    pub(crate) async fn cmd_replace(&mut self, r: Replace) -> CmdResult<Done> {
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        if sel.read_only {
+            return Err(CmdError::no_code(
+                code_cannot(),
+                "Mailbox is read-only (EXAMINE): no message can be replaced",
+            ));
+        }
+        let from = sel.mailbox;
+        let old = if r.uid {
+            if sel.view.seq(r.target).is_none() {
+                return Err(CmdError::no(format!("No message with UID {}", r.target)));
+            }
+            r.target
+        } else {
+            match sel.view.uids().get(r.target as usize - 1) {
+                Some(&uid) => uid,
+                None => {
+                    return Err(CmdError::bad(format!(
+                        "Sequence number beyond the mailbox ({} messages)",
+                        sel.view.len()
+                    )))
+                }
+            }
+        };
+        let name = mailbox_name(&r.mailbox, self.utf8_names())?;
+        let (raw, flags, date) = check(&r.flags, r.date, r.message, None)?;
+        let user = self
+            .state
+            .user()
+            .map(|u| u.id)
+            .ok_or_else(|| CmdError::bad("Not logged in"))?;
+        let lookup = name.clone();
+        let result = self
+            .db(move |s| {
+                let mb = match s.mailbox(user, &lookup)? {
+                    Some(mb) if !mb.noselect => mb,
+                    Some(_) => {
+                        return Err(StoreError::NotAllowed(format!(
+                            "{lookup} is \\Noselect and cannot hold messages"
+                        )))
+                    }
+                    None => return Ok(None),
+                };
+                let msg = crate::message::prepare(raw, flags, date);
+                Ok(Some(s.replace(from, old, mb.id, &msg)?))
+            })
+            .await?;
+        let (a, modseq) = result.ok_or_else(|| {
+            CmdError::no_code(Code::TryCreate, format!("No such mailbox: {name}"))
+        })?;
+        if let Some(sel) = self.state.selected_mut() {
+            // Announced below: the next sync need not ask the store about it.
+            sel.own_modseqs.insert(modseq);
+        }
+        self.untagged_ok(
+            Some(Code::AppendUid {
+                uid_validity: nz(a.uidvalidity),
+                uid: nz(a.uid),
+            }),
+            "Replacement Message ID",
+        )
+        .await?;
+        self.announce_expunges(&[old]).await?;
+        Ok(Done::ok(if r.uid {
+            "UID REPLACE completed"
+        } else {
+            "REPLACE completed"
+        }))
     }
 
     /// Store checked messages in the user's folder `name`, in one transaction; `[TRYCREATE]`

@@ -25,6 +25,7 @@ use imap_codec::ResponseCodec;
 use super::fetch_flags;
 use crate::imap::cmd::mailbox::nz;
 use crate::imap::ext::fetch::{encode_with_binary_origins, BinaryOrigin};
+use crate::imap::ext::objid::{self, ObjItem, ObjValue};
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
 use crate::mime::{self, BinaryError, MessageInfo, SectionBytes, SectionKind};
@@ -109,6 +110,9 @@ impl Session {
             self.condstore = true;
         }
         let condstore = self.condstore;
+        // OBJECTID / SAVEDATE / PREVIEW items (in marker form, see ext::objid): answered apart.
+        let ext_items: Vec<ObjItem> = items.iter().filter_map(objid::fetch_item).collect();
+        items.retain(|i| objid::fetch_item(i).is_none());
         if uid && !items.contains(&MessageDataItemName::Uid) {
             // RFC 3501 §6.4.8: UID FETCH always answers the UID.
             items.insert(0, MessageDataItemName::Uid);
@@ -266,6 +270,14 @@ impl Session {
                 .await?;
             // Those left out because they did not change after CHANGEDSINCE are not missing.
             missing += uids.len() - rows.len() - skipped;
+            let mut ext_values = if ext_items.is_empty() {
+                std::collections::HashMap::new()
+            } else {
+                let want: Vec<u32> = rows.iter().map(|(m, _, _)| m.uid).collect();
+                let items = ext_items.clone();
+                self.db(move |s| object_values(s, mailbox, &want, &items))
+                    .await?
+            };
 
             let mut seen_now = std::collections::HashSet::new();
             if let Some((modseq, changes)) = seen {
@@ -376,7 +388,13 @@ impl Session {
                         out.push(modseq_item(meta.modseq));
                     }
                 }
+                let ext = ext_values.remove(&meta.uid).unwrap_or_default();
+                let write_failed = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
                 let Ok(items_out) = Vec1::try_from(out) else {
+                    if !ext.is_empty() {
+                        let bytes = objid::fetch_response(seq, &ext);
+                        self.conn.send_raw(&bytes).await.map_err(write_failed)?;
+                    }
                     continue;
                 };
                 let response = Data::Fetch {
@@ -385,14 +403,18 @@ impl Session {
                 };
                 if origins.iter().any(|o| o.origin.is_some()) {
                     let bytes = encode_with_binary_origins(&Response::Data(response), &origins);
-                    self.conn
-                        .send_raw(&bytes)
-                        .await
-                        .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
-                } else if streams.is_empty() {
+                    let bytes = objid::append_fetch_items(bytes, &ext);
+                    self.conn.send_raw(&bytes).await.map_err(write_failed)?;
+                } else if streams.is_empty() && ext.is_empty() {
                     self.data(response).await?;
+                } else if streams.is_empty() {
+                    let bytes = ResponseCodec::default()
+                        .encode(&Response::Data(response))
+                        .dump();
+                    let bytes = objid::append_fetch_items(bytes, &ext);
+                    self.conn.send_raw(&bytes).await.map_err(write_failed)?;
                 } else if !self
-                    .send_streamed(response, meta.body_id, whole, &streams)
+                    .send_streamed(response, meta.body_id, whole, &streams, &ext)
                     .await?
                 {
                     missing += 1;
@@ -411,6 +433,42 @@ impl Session {
             "FETCH completed"
         }))
     }
+}
+
+/// The OBJECTID / SAVEDATE / PREVIEW answers of the messages `uids`, by UID. A preview the
+/// store lacks (a message stored before schema 4) is made from the message now.
+fn object_values(
+    s: &crate::store::Store,
+    mailbox: crate::store::MailboxId,
+    uids: &[u32],
+    items: &[ObjItem],
+) -> Result<std::collections::HashMap<u32, Vec<ObjValue>>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for f in s.object_fields(mailbox, uids)? {
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            values.push(match item {
+                ObjItem::EmailId => match &f.email_id {
+                    Some(id) => ObjValue::EmailId(id.clone()),
+                    None => continue,
+                },
+                ObjItem::ThreadId => ObjValue::ThreadId(f.thread_id.clone()),
+                ObjItem::SaveDate => ObjValue::SaveDate(f.save_date.map(|t| {
+                    let local = crate::message::now().offset().local_minus_utc();
+                    objid::date_time(crate::message::internal_date(t, local))
+                })),
+                ObjItem::Preview => ObjValue::Preview(Some(match &f.preview {
+                    Some(p) => p.clone(),
+                    None => {
+                        let raw = s.raw(f.body_id)?;
+                        mime::preview(&raw, &mime::parse(&raw))
+                    }
+                })),
+            });
+        }
+        out.insert(f.uid, values);
+    }
+    Ok(out)
 }
 
 fn expand_macro(m: Macro) -> Vec<MessageDataItemName<'static>> {
@@ -709,21 +767,8 @@ const STREAM_CHUNK: usize = 1024 * 1024;
 fn marker() -> &'static [u8] {
     static MARKER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     MARKER.get_or_init(|| {
-        use blake2::{Blake2b512, Digest};
-        let mut h = Blake2b512::new();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        h.update(now.as_nanos().to_le_bytes());
-        h.update(std::process::id().to_le_bytes());
-        let on_heap = Box::new(0u8);
-        h.update((&*on_heap as *const u8 as usize).to_le_bytes());
-        let digest = h.finalize();
-        let mut m = b"liteimap-stream-".to_vec();
-        for b in &digest[..16] {
-            m.extend_from_slice(format!("{b:02x}").as_bytes());
-        }
-        m
+        let random = crate::store::random_bytes();
+        format!("liteimap-stream-{}", crate::store::hex(&random[..16])).into_bytes()
     })
 }
 
@@ -742,6 +787,7 @@ impl Session {
         body_id: i64,
         whole: Option<&[u8]>,
         streams: &[(usize, usize)],
+        ext: &[ObjValue],
     ) -> CmdResult<bool> {
         let broken = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
         // The first chunk of every literal is read before any byte of the response is sent:
@@ -767,6 +813,12 @@ impl Session {
         while let Some(fragment) = fragments.next() {
             let data = match fragment {
                 Fragment::Line { data } | Fragment::Literal { data, .. } => data,
+            };
+            // The response's last line takes the OBJECTID / SAVEDATE / PREVIEW items.
+            let data = if fragments.peek().is_none() {
+                objid::append_fetch_items(data, ext)
+            } else {
+                data
             };
             let placeholder_next = matches!(
                 fragments.peek(),

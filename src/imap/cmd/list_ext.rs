@@ -52,10 +52,14 @@ impl Session {
         }
         let name = create_name(&c.mailbox, self.utf8_names())?;
         let user = self.user_id()?;
-        self.db(move |s| s.create_mailbox_with_use(user, &name, &uses))
+        let id = self
+            .db(move |s| {
+                s.create_mailbox_with_use(user, &name, &uses)?;
+                s.created_mailbox_id(user, &name)
+            })
             .await?;
         self.ctx.notifier.publish_user(user);
-        Ok(Done::ok("CREATE completed"))
+        Ok(crate::imap::cmd::mailbox::created(id))
     }
 
     /// The `* LIST` line an IMAP4rev2 SELECT/EXAMINE answers with (RFC 9051 §6.3.2): the
@@ -237,10 +241,19 @@ impl Session {
             if let (Some(items), Some(row)) = (&ret.status, &line.status_of) {
                 if let Some(c) = counts.get(&row.id) {
                     let items = status_items(row, self.reported_counts(*c), items)?;
-                    self.data(Data::Status {
-                        mailbox: wire_mailbox(&row.name, utf8),
-                        items: Cow::Owned(items),
-                    })
+                    let id = if ret.status_mailbox_id {
+                        let r = row.clone();
+                        Some(self.db(move |s| s.mailbox_object_id(&r)).await?)
+                    } else {
+                        None
+                    };
+                    self.status_data(
+                        Data::Status {
+                            mailbox: wire_mailbox(&row.name, utf8),
+                            items: Cow::Owned(items),
+                        },
+                        id.as_deref(),
+                    )
                     .await?;
                 }
             }

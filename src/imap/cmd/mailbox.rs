@@ -31,9 +31,14 @@ impl Session {
             Mailbox::Inbox => create_name(b"INBOX", false)?,
         };
         let user = self.user_id()?;
-        self.db(move |s| s.create_mailbox(user, &name)).await?;
+        let id = self
+            .db(move |s| {
+                s.create_mailbox(user, &name)?;
+                s.created_mailbox_id(user, &name)
+            })
+            .await?;
         self.ctx.notifier.publish_user(user);
-        Ok(Done::ok("CREATE completed"))
+        Ok(created(id))
     }
 
     pub(crate) async fn cmd_delete(&mut self, mailbox: Mailbox<'static>) -> CmdResult<Done> {
@@ -209,10 +214,27 @@ impl Session {
         }
     }
 
+    /// STATUS with MAILBOXID (RFC 8474 §4.2) among its items.
+    pub(crate) async fn cmd_status_with_id(
+        &mut self,
+        s: crate::imap::ext::objid::ExtStatus,
+    ) -> CmdResult<Done> {
+        self.status(s.mailbox, s.items, true).await
+    }
+
     pub(crate) async fn cmd_status(
         &mut self,
         mailbox: Mailbox<'static>,
         items: Vec<StatusDataItemName>,
+    ) -> CmdResult<Done> {
+        self.status(mailbox, items, false).await
+    }
+
+    async fn status(
+        &mut self,
+        mailbox: Mailbox<'static>,
+        items: Vec<StatusDataItemName>,
+        with_id: bool,
     ) -> CmdResult<Done> {
         // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE-enabling command.
         self.condstore |= items.contains(&StatusDataItemName::HighestModSeq);
@@ -225,7 +247,12 @@ impl Session {
                 match row {
                     Some(r) if !r.noselect => {
                         let counts = s.counts(r.id)?;
-                        Ok(Some((r, counts)))
+                        let id = if with_id {
+                            Some(s.mailbox_object_id(&r)?)
+                        } else {
+                            None
+                        };
+                        Ok(Some((r, (counts, id))))
                     }
                     _ => Ok(None),
                 }
@@ -234,13 +261,48 @@ impl Session {
             .ok_or_else(|| {
                 CmdError::no_code(code_nonexistent(), format!("No such mailbox: {name}"))
             })?;
+        let (counts, id) = counts;
         let out = status_items(&row, self.reported_counts(counts), &items)?;
-        self.data(Data::Status {
-            mailbox: wire_mailbox(&row.name, self.utf8_names()),
-            items: Cow::Owned(out),
-        })
+        self.status_data(
+            Data::Status {
+                mailbox: wire_mailbox(&row.name, self.utf8_names()),
+                items: Cow::Owned(out),
+            },
+            id.as_deref(),
+        )
         .await?;
         Ok(Done::ok("STATUS completed"))
+    }
+
+    /// A STATUS response, with `MAILBOXID (id)` when there is one.
+    pub(crate) async fn status_data(
+        &mut self,
+        data: Data<'static>,
+        mailbox_id: Option<&str>,
+    ) -> CmdResult<()> {
+        let Some(id) = mailbox_id else {
+            return self.data(data).await;
+        };
+        let bytes = imap_codec::encode::Encoder::encode(
+            &imap_codec::ResponseCodec::default(),
+            &imap_codec::imap_types::response::Response::Data(data),
+        )
+        .dump();
+        self.conn
+            .send_raw(&crate::imap::ext::objid::with_mailbox_id(bytes, id))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))
+    }
+}
+
+/// CREATE's tagged OK: with `[MAILBOXID (…)]` (RFC 8474 §4.1) when the id could be read.
+pub(crate) fn created(id: Option<String>) -> Done {
+    match id {
+        Some(id) => Done::with_code(
+            crate::imap::ext::objid::mailbox_id_code(&id),
+            "CREATE completed",
+        ),
+        None => Done::ok("CREATE completed"),
     }
 }
 

@@ -154,7 +154,11 @@ fn convert(key: &SearchKey, view: &MailboxView) -> Crit {
         K::From(s) => Crit::Header("From".into(), text(s)),
         K::To(s) => Crit::Header("To".into(), text(s)),
         K::Subject(s) => Crit::Header("Subject".into(), text(s)),
-        K::Header(name, value) => Crit::Header(text(name), text(value)),
+        K::Header(name, value) => match crate::imap::ext::objid::search_key(name, value) {
+            // OBJECTID / SAVEDATE keys, in the extension layer's marker form.
+            Some(cond) => Crit::Sql(cond),
+            None => Crit::Header(text(name), text(value)),
+        },
         K::Body(s) => Crit::Body(text(s)),
         K::Text(s) => Crit::Text(text(s)),
         K::Not(k) => not(convert(k, view)),
@@ -264,6 +268,26 @@ fn eval(c: &Crit, m: &mut Candidate, recent: &BTreeSet<u32>) -> Result<bool, Sto
     })
 }
 
+/// The conditions only SQL can answer (OBJECTID, SAVEDATE) nested under keys evaluated per
+/// message, replaced by the UIDs they match.
+fn resolve_sql_only(c: Crit, store: &Scan, mailbox: MailboxId) -> Result<Crit, StoreError> {
+    let each = |cs: Vec<Crit>| -> Result<Vec<Crit>, StoreError> {
+        cs.into_iter()
+            .map(|c| resolve_sql_only(c, store, mailbox))
+            .collect()
+    };
+    Ok(match c {
+        Crit::Sql(cond) if cond.needs_sql() => Crit::Uids(store.search(mailbox, &cond)?),
+        Crit::Not(c) => Crit::Not(Box::new(resolve_sql_only(*c, store, mailbox)?)),
+        Crit::And(cs) => Crit::And(each(cs)?),
+        Crit::Or(a, b) => Crit::Or(
+            Box::new(resolve_sql_only(*a, store, mailbox)?),
+            Box::new(resolve_sql_only(*b, store, mailbox)?),
+        ),
+        other => other,
+    })
+}
+
 /// Run a search on the blocking pool: SQL for what it can answer, then the rest per message.
 fn run(
     store: &Scan,
@@ -323,7 +347,7 @@ fn matching(
     if rest.is_empty() {
         return Ok(candidates);
     }
-    let rest = Crit::And(rest);
+    let rest = resolve_sql_only(Crit::And(rest), store, mailbox)?;
     let with_size = rest.needs_size();
     let mut out = Vec::new();
     // Small chunks: the body pages the metadata query reads are still in SQLite's page cache

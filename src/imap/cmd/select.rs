@@ -57,7 +57,7 @@ impl Session {
         let notifier = self.ctx.notifier.clone();
         // RFC 9051 has no \Recent: a rev2 session claims none, leaving them to rev1 sessions.
         let claim_recent = !read_only && !self.rev2;
-        let (snapshot, hold, watch, external_seen) = self
+        let (snapshot, hold, watch, external_seen, mailbox_id) = self
             .db(move |s| {
                 let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
                     crate::store::StoreError::NotFound(format!("No such mailbox: {lookup}"))
@@ -71,7 +71,8 @@ impl Session {
                 let watch = notifier.watch(mb.id);
                 let external_seen = watch.external_changes();
                 let (snapshot, hold) = s.select_view(mb.id, claim_recent)?;
-                Ok((snapshot, hold, watch, external_seen))
+                let mailbox_id = s.mailbox_object_id(&snapshot.mailbox)?;
+                Ok((snapshot, hold, watch, external_seen, mailbox_id))
             })
             .await
             .map_err(|e| match e {
@@ -126,6 +127,12 @@ impl Session {
             .await?;
         self.untagged_ok(Some(Code::UidNext(nz(mb.uidnext))), "Predicted next UID")
             .await?;
+        // RFC 8474 §4.1.
+        self.untagged_ok(
+            Some(crate::imap::ext::objid::mailbox_id_code(&mailbox_id)),
+            "Ok",
+        )
+        .await?;
         // RFC 7162 §3.1.2.1: every mailbox keeps modseqs, so every SELECT reports the highest
         // (never NOMODSEQ); a new, empty mailbox has 1 at the least (modseqs are nonzero).
         self.untagged_ok(

@@ -3,7 +3,8 @@
 //! UTF8=ACCEPT's `UTF8 (~{n})` in place of a literal (RFC 6855 §4).
 //! imap-codec parses an APPEND of one message only; here the command is split at its messages
 //! and each `mailbox message` is handed back to imap-codec's APPEND parser, so flags, dates
-//! and literal8 are read by the real grammar.
+//! and literal8 are read by the real grammar. REPLACE (RFC 8508) is APPEND's arguments after
+//! a message number, handed to the same parser.
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::datetime::DateTime;
@@ -278,4 +279,52 @@ mod tests {
             );
         }
     }
+}
+
+/// `REPLACE n mailbox [flags] [date] message` and `UID REPLACE uid …` (RFC 8508 §3): the
+/// message number or UID, then APPEND's arguments, which imap-codec's APPEND parser reads.
+#[derive(Debug)]
+pub struct Replace {
+    pub uid: bool,
+    /// The message number, or the UID for UID REPLACE.
+    pub target: u32,
+    pub mailbox: Mailbox<'static>,
+    pub flags: Vec<Flag<'static>>,
+    pub date: Option<DateTime>,
+    pub message: LiteralOrLiteral8<'static>,
+}
+
+fn parse_replace(lx: &mut Lexer<'_>, uid: bool) -> LexResult<ExtCommand> {
+    let target = lx.number()?;
+    if target == 0 {
+        return Err("REPLACE needs a message number or UID above 0".into());
+    }
+    lx.sp()?;
+    let rest = lx.rest();
+    let args = rest.strip_suffix(b"\r\n").unwrap_or(rest);
+    let Some(CommandBody::Append {
+        mailbox,
+        flags,
+        date,
+        message,
+    }) = decode_command("APPEND", args)
+    else {
+        return Err("REPLACE needs a mailbox, optional flags and date, and a message".into());
+    };
+    Ok(ExtCommand::Replace(Replace {
+        uid,
+        target,
+        mailbox,
+        flags,
+        date,
+        message,
+    }))
+}
+
+pub fn replace(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_replace(lx, false)
+}
+
+pub fn uid_replace(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    parse_replace(lx, true)
 }

@@ -35,6 +35,8 @@ pub struct Return {
     pub special_use: bool,
     /// `STATUS (...)`: a STATUS response after each selectable mailbox.
     pub status: Option<Vec<StatusDataItemName>>,
+    /// `MAILBOXID` among the STATUS items (RFC 8474 §4.2).
+    pub status_mailbox_id: bool,
 }
 
 /// An extended LIST.
@@ -117,7 +119,9 @@ pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
                 "SPECIAL-USE" => ret.special_use = true,
                 "STATUS" => {
                     lx.sp()?;
-                    ret.status = Some(lx.list(status_item)?);
+                    let items = lx.list(super::objid::status_item)?;
+                    ret.status_mailbox_id = items.contains(&None);
+                    ret.status = Some(items.into_iter().flatten().collect());
                 }
                 _ => return Err(format!("Unknown LIST return option {name}")),
             }
@@ -135,7 +139,7 @@ pub fn parse_list(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
 
 /// A STATUS item name (RFC 3501, STATUS=SIZE, CONDSTORE's HIGHESTMODSEQ, and QUOTA's
 /// DELETED / DELETED-STORAGE).
-fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
+pub(super) fn status_item(lx: &mut Lexer<'_>) -> LexResult<StatusDataItemName> {
     let name = lx.atom()?;
     Ok(match name.to_ascii_uppercase().as_str() {
         "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,

@@ -13,6 +13,7 @@ pub mod imapurl;
 pub mod lex;
 pub mod list;
 pub mod notify;
+pub mod objid;
 pub mod search;
 pub mod urlauth;
 
@@ -46,6 +47,15 @@ pub enum ExtCommand {
     GenUrlAuth(urlauth::GenUrlAuth),
     ResetKey(urlauth::ResetKey),
     UrlFetch(urlauth::UrlFetch),
+    /// A standard command once its OBJECTID / SAVEDATE / PREVIEW items and keys were put in
+    /// marker form (`objid::rewrite`).
+    Rewritten(Box<CommandBody<'static>>),
+    /// STATUS asking for MAILBOXID (RFC 8474 §4.2).
+    Status(objid::ExtStatus),
+    /// UNAUTHENTICATE (RFC 8437).
+    Unauthenticate,
+    /// REPLACE / UID REPLACE (RFC 8508).
+    Replace(append::Replace),
 }
 
 impl ExtCommand {
@@ -64,6 +74,11 @@ impl ExtCommand {
             ExtCommand::GenUrlAuth(_) => "GENURLAUTH",
             ExtCommand::ResetKey(_) => "RESETKEY",
             ExtCommand::UrlFetch(_) => "URLFETCH",
+            ExtCommand::Rewritten(body) => body.name(),
+            ExtCommand::Status(_) => "STATUS",
+            ExtCommand::Unauthenticate => "UNAUTHENTICATE",
+            ExtCommand::Replace(r) if r.uid => "UID REPLACE",
+            ExtCommand::Replace(_) => "REPLACE",
         }
     }
 
@@ -77,6 +92,9 @@ impl ExtCommand {
             | ExtCommand::GenUrlAuth(_)
             | ExtCommand::ResetKey(_)
             | ExtCommand::UrlFetch(_) => Needs::Authenticated,
+            ExtCommand::Rewritten(body) => crate::imap::session::needs(body),
+            ExtCommand::Status(_) | ExtCommand::Unauthenticate => Needs::Authenticated,
+            ExtCommand::Replace(_) => Needs::Selected,
         }
     }
 
@@ -93,6 +111,9 @@ impl ExtCommand {
             | ExtCommand::GenUrlAuth(_)
             | ExtCommand::ResetKey(_)
             | ExtCommand::UrlFetch(_) => false,
+            ExtCommand::Rewritten(body) => crate::imap::session::uses_sequence_numbers(body),
+            ExtCommand::Status(_) | ExtCommand::Unauthenticate => false,
+            ExtCommand::Replace(r) => !r.uid,
         }
     }
 }
@@ -123,7 +144,17 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (false, "GENURLAUTH", urlauth::parse_genurlauth),
     (false, "RESETKEY", urlauth::parse_resetkey),
     (false, "URLFETCH", urlauth::parse_urlfetch),
+    (false, "STATUS", objid::parse_status),
+    (false, "UNAUTHENTICATE", unauthenticate),
+    (false, "REPLACE", append::replace),
+    (true, "REPLACE", append::uid_replace),
 ];
+
+/// `UNAUTHENTICATE` (RFC 8437 §2): no arguments.
+fn unauthenticate(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    lx.end()?;
+    Ok(ExtCommand::Unauthenticate)
+}
 
 /// Decode `x <command> <args>` with imap-codec: a standard form this layer rebuilt (criteria
 /// after `RETURN`, a command with `$` replaced, one message of a MULTIAPPEND).
@@ -147,6 +178,26 @@ pub type Parsed = Result<(Tag<'static>, ExtCommand), (Tag<'static>, String)>;
 /// Parse a message imap-codec refused. `None`: it is not a form of this layer (the original
 /// rejection stands); `Some(Err(..))`: it is, but malformed (tagged BAD with the reason).
 pub fn parse(raw: &[u8]) -> Option<Parsed> {
+    // OBJECTID / SAVEDATE / PREVIEW items and keys: put in marker form, the command may be a
+    // standard one (or one of the forms below) after all.
+    match objid::rewrite(raw) {
+        Ok(None) => parse_forms(raw),
+        Ok(Some(rewritten)) => match CommandCodec::default().decode(&rewritten) {
+            Ok((b"", cmd)) => Some(Ok((
+                cmd.tag.into_static(),
+                ExtCommand::Rewritten(Box::new(cmd.body.into_static())),
+            ))),
+            _ => parse_forms(&rewritten),
+        },
+        Err(e) => {
+            let tag = Lexer::new(raw).tag().ok()?;
+            Some(Err((tag, e)))
+        }
+    }
+}
+
+/// [`parse`] for the forms of [`PARSERS`].
+fn parse_forms(raw: &[u8]) -> Option<Parsed> {
     let mut lx = Lexer::new(raw);
     let tag = lx.tag().ok()?;
     let mut name = lx.atom().ok()?;

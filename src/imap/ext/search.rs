@@ -273,15 +273,15 @@ pub fn uid_expunge(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
 
 /// One token of a command's arguments: its byte range, and whether it is an atom (only atoms
 /// can be `$` or a search-key name).
-struct Token {
-    start: usize,
-    end: usize,
-    atom: bool,
+pub(super) struct Token {
+    pub start: usize,
+    pub end: usize,
+    pub atom: bool,
 }
 
 /// Split arguments into tokens, stepping over quoted strings and literals (whose bytes are
 /// never looked into) and treating parentheses as separators.
-fn tokens(bytes: &[u8]) -> Vec<Token> {
+pub(super) fn tokens(bytes: &[u8]) -> Vec<Token> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
