@@ -13,10 +13,13 @@ pub fn prepare(
     date: Option<DateTime<FixedOffset>>,
 ) -> NewMessage {
     let date = date.unwrap_or_else(now);
-    let parsed = crate::mime::parse(&raw).encode();
+    let info = crate::mime::parse(&raw);
+    let sort = crate::mime::SortFields::of_message(&raw, &info.envelope);
+    let parsed = info.encode();
     NewMessage {
         raw,
         parsed,
+        sort,
         flags,
         internal_date: date.timestamp(),
         date_offset: date.offset().local_minus_utc(),

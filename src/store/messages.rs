@@ -11,7 +11,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
+use super::sortkeys::store_sort_keys;
 use super::{lock, MailboxId, Result, Store, StoreError, Transaction};
+use crate::mime::SortFields;
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
 pub struct NewMessage {
@@ -22,6 +24,8 @@ pub struct NewMessage {
     pub internal_date: i64,
     /// Seconds east of UTC of the zone the date was given in.
     pub date_offset: i32,
+    /// What SORT and THREAD compare, kept with the body (`message::prepare` computes it).
+    pub sort: SortFields,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,19 +248,13 @@ fn owner(tx: &Transaction, mailbox: MailboxId) -> Result<i64> {
 }
 
 /// Store the body once per user; the same bytes appended again by that user are shared.
-fn insert_body(tx: &Transaction, user: i64, raw: &[u8], parsed: &[u8]) -> Result<i64> {
-    insert_hashed_body(tx, user, &content_hash(raw), raw, parsed)
+fn insert_body(tx: &Transaction, user: i64, m: &NewMessage) -> Result<i64> {
+    insert_hashed_body(tx, user, &content_hash(&m.raw), m)
 }
 
 /// Never shared across users: finding another user's copy would make an APPEND measurably
 /// faster, which tells the appender that someone else holds exactly this message.
-fn insert_hashed_body(
-    tx: &Transaction,
-    user: i64,
-    hash: &[u8],
-    raw: &[u8],
-    parsed: &[u8],
-) -> Result<i64> {
+fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) -> Result<i64> {
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM bodies WHERE user_id = ?1 AND hash = ?2")?
         .query_row(params![user, hash], |r| r.get(0))
@@ -267,8 +265,10 @@ fn insert_hashed_body(
     tx.prepare_cached(
         "INSERT INTO bodies (user_id, hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![user, hash, raw.len() as i64, parsed, raw])?;
-    Ok(tx.last_insert_rowid())
+    .execute(params![user, hash, m.raw.len() as i64, m.parsed, m.raw])?;
+    let id = tx.last_insert_rowid();
+    store_sort_keys(tx, id, &m.sort)?;
+    Ok(id)
 }
 
 fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<()> {
@@ -710,7 +710,7 @@ pub(crate) fn append(
         if uid == u32::MAX {
             return Err(StoreError::NotAllowed("mailbox has run out of UIDs".into()));
         }
-        let body = insert_body(tx, user, &m.raw, &m.parsed)?;
+        let body = insert_body(tx, user, m)?;
         tx.prepare_cached(
             "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
@@ -767,7 +767,7 @@ pub(crate) fn append_new(
             Some(m) => m,
             None => *modseq.insert(bump_modseq(tx, mailbox)?),
         };
-        let body = insert_hashed_body(tx, user, &hash, &m.raw, &m.parsed)?;
+        let body = insert_hashed_body(tx, user, &hash, m)?;
         tx.prepare_cached(
             "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
@@ -841,7 +841,7 @@ fn snapshot(c: &Connection, mb: MailboxRow, claim: bool) -> Result<SelectSnapsho
 
 /// Rows for `uids` (ascending), fetched by point lookups when the set is sparse and by one range
 /// scan when it is dense, so `1:*` on a large mailbox is one query.
-fn for_uids<T>(
+pub(crate) fn for_uids<T>(
     c: &Connection,
     mailbox: MailboxId,
     uids: &[u32],
@@ -877,38 +877,6 @@ fn for_uids<T>(
         }
     }
     Ok(out)
-}
-
-/// What SORT and THREAD read of one message: no flags, the cached parse instead.
-#[derive(Clone, Debug)]
-pub struct SortRow {
-    pub uid: u32,
-    pub body_id: i64,
-    pub size: u32,
-    pub internal_date: i64,
-    /// The MIME layer's cached parse of the body.
-    pub parsed: Vec<u8>,
-}
-
-/// [`SortRow`]s for `uids` (ascending) in one pass over the mailbox (one range scan for a
-/// dense set), instead of a metadata query and then one lookup per body.
-pub(crate) fn sort_rows(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<SortRow>> {
-    for_uids(
-        c,
-        mailbox,
-        uids,
-        "m.uid, m.body_id, d.size, m.internal_date, d.parsed",
-        "messages m JOIN bodies d ON d.id = m.body_id",
-        |r| {
-            Ok(SortRow {
-                uid: r.get(0)?,
-                body_id: r.get(1)?,
-                size: r.get::<_, i64>(2)?.clamp(0, u32::MAX as i64) as u32,
-                internal_date: r.get(3)?,
-                parsed: r.get(4)?,
-            })
-        },
-    )
 }
 
 /// Flags of the messages with these UIDs, keyed by UID.
@@ -1402,6 +1370,7 @@ mod tests {
             flags: flags.iter().map(|s| s.to_string()).collect(),
             internal_date: 1_700_000_000,
             date_offset: 3600,
+            sort: Default::default(),
         }
     }
 

@@ -13,16 +13,18 @@ mod mailboxes;
 mod messages;
 mod names;
 mod scan;
+mod sortkeys;
 mod users;
 
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MessageMeta,
-    NewMessage, SelectSnapshot, SortRow,
+    NewMessage, SelectSnapshot,
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;
+pub use sortkeys::SortRow;
 pub use users::UserRow;
 
 use std::fmt;
@@ -35,7 +37,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -594,6 +596,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 3 {
         migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
     }
+    if version < 4 {
+        migrate_step(conn, 4, sortkeys::sort_keys_for_stored_bodies)?;
+    }
     Ok(())
 }
 
@@ -713,9 +718,11 @@ mod tests {
         {
             let c = Connection::open(&path).unwrap();
             // Schema 1 is schema.sql as it stands (the special_use column was there from the
-            // start; version 2 only fills it in).
-            c.execute_batch(&format!("{SCHEMA}; PRAGMA user_version = 1;"))
-                .unwrap();
+            // start; version 2 only fills it in), without the tables later versions add.
+            c.execute_batch(&format!(
+                "{SCHEMA}; DROP TABLE sort_keys; PRAGMA user_version = 1;"
+            ))
+            .unwrap();
             c.execute_batch(
                 "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0), (2, 'other', 'x', 0);
                  INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES
@@ -837,6 +844,7 @@ mod tests {
             // Schema 2 is schema.sql with the bodies table as it was then.
             c.execute_batch(&format!(
                 "{SCHEMA};
+                 DROP TABLE sort_keys;
                  DROP TABLE bodies;
                  CREATE TABLE bodies (
                      id     INTEGER PRIMARY KEY,
@@ -981,6 +989,7 @@ mod tests {
             flags: Vec::new(),
             internal_date: 0,
             date_offset: 0,
+            sort: Default::default(),
         };
         let before = store.stats();
 

@@ -1,7 +1,8 @@
 //! SORT / UID SORT (RFC 5256, SORT=DISPLAY of RFC 5957) and THREAD / UID THREAD (RFC 5256;
 //! ORDEREDSUBJECT, REFERENCES and Dovecot's REFS). imap-codec parses both commands and
 //! encodes both responses; the criteria run through SEARCH (`search_uids`), then the matching
-//! messages' keys are read from their cached parse (`mime::SortFields`) on the blocking pool.
+//! messages' keys (`mime::SortFields`, computed when each message was stored) are read from
+//! the store on the blocking pool.
 
 use std::cmp::Ordering;
 use std::num::NonZeroU32;
@@ -15,7 +16,7 @@ use imap_codec::imap_types::search::SearchKey;
 use crate::imap::session::{Done, Session};
 use crate::imap::thread::{self, ThreadMsg};
 use crate::imap::{CmdError, CmdResult};
-use crate::mime::{self, Keys, MessageInfo, SortFields};
+use crate::mime::{Keys, SortFields};
 use crate::store::{MailboxId, Scan, StoreError};
 
 /// One message with everything SORT and THREAD compare.
@@ -34,39 +35,25 @@ impl Keyed {
     }
 }
 
-/// The keys `keys` of the messages `uids` (ascending), in that order. With `keys.ids` each
-/// header block is read too, for References (THREAD REFERENCES/REFS).
+/// The keys `keys` of the messages `uids` (ascending), in that order, as the store keeps
+/// them (computed when each message was stored). The size only when `with_size`.
 pub fn keyed(
     scan: &Scan,
     mailbox: MailboxId,
     uids: &[u32],
     keys: Keys,
+    with_size: bool,
 ) -> Result<Vec<Keyed>, StoreError> {
-    // ARRIVAL and SIZE come from the row; only other keys need the cached parse.
-    let parse = keys != Keys::default();
-    let mut out = Vec::with_capacity(uids.len());
-    for chunk in uids.chunks(4096) {
-        for row in scan.sort_rows(mailbox, chunk)? {
-            let envelope = match (parse, MessageInfo::decode_envelope(&row.parsed)) {
-                (false, _) => Default::default(),
-                (true, Some(e)) => e,
-                (true, None) => mime::parse(&scan.raw(row.body_id)?).envelope,
-            };
-            let header = if keys.ids {
-                Some(scan.header(row.body_id)?)
-            } else {
-                None
-            };
-            out.push(Keyed {
-                uid: row.uid,
-                size: row.size,
-                internal_date: row.internal_date,
-                fields: SortFields::some(&envelope, header.as_deref(), keys),
-            });
-        }
-    }
-    out.sort_by_key(|k| k.uid);
-    Ok(out)
+    let rows = scan.sort_rows(mailbox, uids, keys, with_size)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Keyed {
+            uid: row.uid,
+            size: row.size,
+            internal_date: row.internal_date,
+            fields: row.fields,
+        })
+        .collect())
 }
 
 fn compare_key(key: &SortKey, a: &Keyed, b: &Keyed) -> Ordering {
@@ -170,6 +157,7 @@ impl Session {
         charset: Charset<'static>,
         criteria: Vec1<SearchKey<'static>>,
         keys: Keys,
+        with_size: bool,
     ) -> CmdResult<Vec<Keyed>> {
         let found = self.search_found(Some(charset), criteria).await?.uids;
         let sel = self
@@ -179,7 +167,7 @@ impl Session {
         let mailbox = sel.mailbox;
         let store = self.ctx.store.clone();
         let items = async_std::task::spawn_blocking(move || {
-            store.scan(|scan| keyed(scan, mailbox, &found, keys))
+            store.scan(|scan| keyed(scan, mailbox, &found, keys, with_size))
         })
         .await?;
         Ok(items)
@@ -193,7 +181,8 @@ impl Session {
         search: Vec1<SearchKey<'static>>,
     ) -> CmdResult<Vec<u32>> {
         let keys = keys_of(criteria.as_ref());
-        let mut items = self.keyed_matches(charset, search, keys).await?;
+        let with_size = criteria.as_ref().iter().any(|c| c.key == SortKey::Size);
+        let mut items = self.keyed_matches(charset, search, keys, with_size).await?;
         sort(&mut items, criteria.as_ref());
         Ok(items.into_iter().map(|k| k.uid).collect())
     }
@@ -245,7 +234,7 @@ impl Session {
             ids: alg != Algorithm::OrderedSubject,
             ..Keys::default()
         };
-        let items = self.keyed_matches(charset, search, keys).await?;
+        let items = self.keyed_matches(charset, search, keys, false).await?;
         let uids: Vec<u32> = items.iter().map(|k| k.uid).collect();
         let msgs = thread_msgs(items);
         let forest = async_std::task::spawn_blocking(move || match alg {
