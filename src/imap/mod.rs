@@ -11,6 +11,7 @@ pub mod conn;
 pub mod ext;
 pub mod render;
 pub mod session;
+pub mod sortcache;
 pub mod state;
 pub mod sync;
 pub mod thread;

@@ -20,6 +20,13 @@ pub struct SortRow {
     pub fields: SortFields,
 }
 
+impl SortRow {
+    /// RFC 5256's DATE: the sent date, or INTERNALDATE when there is none.
+    pub fn date(&self) -> i64 {
+        self.fields.date.unwrap_or(self.internal_date)
+    }
+}
+
 /// The References separator in the `refs` column: a Message-ID as
 /// [`mime::message_ids`] returns it never holds whitespace.
 const REFS_SEPARATOR: char = ' ';
