@@ -40,17 +40,17 @@ fn algorithm(a: &ThreadingAlgorithm) -> Option<Algorithm> {
     }
 }
 
-fn thread_msgs(items: &[SortRow], positions: &[usize]) -> Vec<ThreadMsg> {
+fn thread_msgs<'a>(items: &'a [SortRow], positions: &[usize]) -> Vec<ThreadMsg<'a>> {
     positions
         .iter()
         .map(|&i| {
             let k = &items[i];
             ThreadMsg {
                 date: k.date(),
-                subject: k.fields.subject.clone(),
+                subject: &k.fields.subject,
                 reply: k.fields.reply,
-                message_id: k.fields.message_id.clone(),
-                references: k.fields.references.clone(),
+                message_id: k.fields.message_id.as_deref(),
+                references: k.fields.references.iter().map(String::as_str).collect(),
             }
         })
         .collect()
