@@ -266,7 +266,8 @@ pub fn references(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
 /// THREAD=REFS: REFERENCES without step 5, threads ordered by their newest message.
 pub fn refs(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
     let mut roots = linked_roots(msgs);
-    roots.sort_by_key(|n| n.newest(msgs));
+    // Each thread's newest message found once (a walk of the whole thread), not per comparison.
+    roots.sort_by_cached_key(|n| n.newest(msgs));
     roots
 }
 
