@@ -1,5 +1,6 @@
--- liteimap schema, version 4 (version 1 had the same tables; 2 fills in special_use; 3 gives
--- each user its own bodies).
+-- liteimap schema, version 7 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- each user its own bodies; 4 to 7 add the tables and columns of later extensions, each in
+-- its own block at the end of this file).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
 -- it to an empty database; later versions add migration steps keyed on PRAGMA user_version.
@@ -163,3 +164,26 @@ ALTER TABLE messages ADD COLUMN save_date INTEGER;
 CREATE INDEX bodies_message_id ON bodies(user_id, message_id);
 CREATE INDEX bodies_email_id ON bodies(email_id);
 CREATE INDEX bodies_thread_id ON bodies(thread_id);
+
+-- Schema 7: what SORT and THREAD (RFC 5256, RFC 5957) compare of one body, computed once when the body is
+-- stored (mime::SortFields), so a SORT reads a few short columns instead of parsing every
+-- message. Strings are already collated (i;unicode-casemap canonical form): they compare as
+-- stored. Copies share their body, so COPY and MOVE carry the keys over.
+--   subject      base subject (RFC 5256 §2.1); reply = 1 when extraction found Re:/Fwd:/(fwd)
+--   sent_date    the Date header in unix seconds, NULL when missing or unparsable
+--   from_key ... the first address's local part (FROM, TO, CC) and display key (DISPLAYFROM/TO)
+--   message_id   without angle brackets, NULL when invalid; refs: References (or the first
+--                In-Reply-To) oldest first, separated by one space
+CREATE TABLE sort_keys (
+    body_id      INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE CASCADE,
+    subject      TEXT    NOT NULL,
+    reply        INTEGER NOT NULL,
+    sent_date    INTEGER,
+    from_key     TEXT    NOT NULL,
+    to_key       TEXT    NOT NULL,
+    cc_key       TEXT    NOT NULL,
+    display_from TEXT    NOT NULL,
+    display_to   TEXT    NOT NULL,
+    message_id   TEXT,
+    refs         TEXT    NOT NULL
+);

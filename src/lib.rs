@@ -14,8 +14,9 @@
 //!   enforces limits; `session` runs the per-connection loop and the state check; `state` is the
 //!   RFC 3501 state machine; `view` is a session's UID ↔ sequence-number mapping; `sync` is the
 //!   one place that turns store changes into untagged responses; `thread` the THREAD
-//!   algorithms (pure); `deflate` the COMPRESS=DEFLATE stream; `cmd/*` one file per command
-//!   family (`quota`, `metadata`, `compress` for those extensions).
+//!   algorithms (pure); `sortcache` the in-memory copy of sorted folders' SORT/THREAD keys;
+//!   `deflate` the COMPRESS=DEFLATE stream; `cmd/*` one file per command family (`quota`,
+//!   `metadata`, `compress` for those extensions).
 //! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
 //! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.

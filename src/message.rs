@@ -15,9 +15,12 @@ pub fn prepare(
     let date = date.unwrap_or_else(now);
     let info = crate::mime::parse(&raw);
     let fields = store_time_fields(&raw, &info);
+    let sort = crate::mime::SortFields::of_message(&raw, &info.envelope);
+    let parsed = info.encode();
     NewMessage {
-        parsed: info.encode(),
         raw,
+        parsed,
+        sort,
         flags,
         internal_date: date.timestamp(),
         date_offset: date.offset().local_minus_utc(),

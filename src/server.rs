@@ -173,6 +173,8 @@ pub struct Context {
     pub prelogin: Arc<PreLogin>,
     /// Refused connections, logged as a summary.
     pub refusals: Arc<RefusalLog>,
+    /// The SORT/THREAD keys of the folders sessions sort (see `imap::sortcache`).
+    pub sort_cache: Arc<crate::imap::sortcache::SortCache>,
 }
 
 impl Context {
@@ -202,6 +204,7 @@ impl Context {
             per_ip: Arc::default(),
             per_user_ip: Arc::default(),
             throttle: Arc::new(LoginThrottle::new(config.auth_failure_delay)),
+            sort_cache: Arc::default(),
             literal_budget: ByteBudget::new(config.literal_memory),
             pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
             prelogin: Arc::default(),

@@ -115,6 +115,67 @@ fn sort_and_thread_number_by_session_view() {
     );
 }
 
+/// The keys of a sorted folder are kept in memory between commands: a message another
+/// session appends is sorted in, an expunged one is gone, and a folder deleted and created
+/// again under the same name (new UIDVALIDITY, UIDs from 1 again) is sorted by its own keys.
+#[test]
+fn sort_sees_changes_by_another_session() {
+    let dir = TempDir::new("sort-changes");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(ALICE);
+    a.cmd("CREATE Box");
+    let msg = |subject: &str| format!("Subject: {subject}\r\nFrom: x@y\r\n\r\nbody\r\n");
+    for s in ["mango", "kiwi"] {
+        assert!(b.append("Box", "", msg(s).as_bytes()).contains("OK"));
+    }
+    a.cmd("SELECT Box");
+    assert_eq!(
+        untagged(&mut a, "UID SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 2 1"
+    );
+    assert!(b.append("Box", "", msg("apple").as_bytes()).contains("OK"));
+    let r = a.cmd("NOOP");
+    assert_eq!(r[0], "* 3 EXISTS", "{r:?}");
+    assert_eq!(
+        untagged(&mut a, "UID SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 3 2 1"
+    );
+    assert_eq!(
+        untagged(&mut a, "SORT (REVERSE SUBJECT) UTF-8 ALL"),
+        "* SORT 1 2 3"
+    );
+    b.cmd("SELECT Box");
+    b.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)");
+    b.cmd("EXPUNGE");
+    let r = a.cmd("NOOP");
+    assert_eq!(r[0], "* 2 EXPUNGE", "{r:?}");
+    assert_eq!(
+        untagged(&mut a, "UID SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 3 1"
+    );
+    assert_eq!(
+        untagged(&mut a, "THREAD ORDEREDSUBJECT UTF-8 ALL"),
+        "* THREAD (1)(2)"
+    );
+    a.cmd("UNSELECT");
+    b.cmd("UNSELECT");
+    assert!(b.cmd("DELETE Box").last().unwrap().contains("OK"));
+    b.cmd("CREATE Box");
+    for s in ["zebra", "banana"] {
+        assert!(b.append("Box", "", msg(s).as_bytes()).contains("OK"));
+    }
+    a.cmd("SELECT Box");
+    assert_eq!(
+        untagged(&mut a, "UID SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 2 1"
+    );
+    assert_eq!(
+        untagged(&mut a, "THREAD ORDEREDSUBJECT UTF-8 ALL"),
+        "* THREAD (1)(2)"
+    );
+}
+
 #[test]
 fn sort_and_thread_errors_and_capabilities() {
     let dir = TempDir::new("sort-errors");

@@ -12,6 +12,7 @@ pub mod deflate;
 pub mod ext;
 pub mod render;
 pub mod session;
+pub mod sortcache;
 pub mod state;
 pub mod sync;
 pub mod thread;

@@ -22,16 +22,16 @@ pub const MAX_DEPTH: usize = 1000;
 
 /// What threading needs of one message.
 #[derive(Debug, Clone, Default)]
-pub struct ThreadMsg {
+pub struct ThreadMsg<'a> {
     /// The sent date (INTERNALDATE when the Date header is missing or invalid).
     pub date: i64,
     /// The collated base subject.
-    pub subject: String,
+    pub subject: &'a str,
     /// Whether the subject marked a reply or forward.
     pub reply: bool,
-    pub message_id: Option<String>,
+    pub message_id: Option<&'a str>,
     /// References, oldest first (In-Reply-To when there are none).
-    pub references: Vec<String>,
+    pub references: Vec<&'a str>,
 }
 
 /// A thread node: a message (by index) or a dummy (`None`), and its children in order.
@@ -58,7 +58,7 @@ impl Node {
         }
     }
 
-    fn newest(&self, msgs: &[ThreadMsg]) -> (i64, usize) {
+    fn newest(&self, msgs: &[ThreadMsg<'_>]) -> (i64, usize) {
         let own = self.msg.map(|i| (msgs[i].date, i));
         self.children
             .iter()
@@ -69,12 +69,12 @@ impl Node {
     }
 }
 
-fn key(n: &Node, msgs: &[ThreadMsg]) -> (i64, usize) {
+fn key(n: &Node, msgs: &[ThreadMsg<'_>]) -> (i64, usize) {
     n.rep().map(|i| (msgs[i].date, i)).unwrap_or((i64::MIN, 0))
 }
 
 /// Sort every set of siblings by sent date (children before parents), then the list itself.
-fn sort_tree(nodes: &mut [Node], msgs: &[ThreadMsg]) {
+fn sort_tree(nodes: &mut [Node], msgs: &[ThreadMsg<'_>]) {
     for n in nodes.iter_mut() {
         sort_tree(&mut n.children, msgs);
     }
@@ -82,7 +82,7 @@ fn sort_tree(nodes: &mut [Node], msgs: &[ThreadMsg]) {
 }
 
 /// THREAD=ORDEREDSUBJECT (RFC 5256 §3).
-pub fn ordered_subject(msgs: &[ThreadMsg]) -> Vec<Node> {
+pub fn ordered_subject(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
     let mut order: Vec<usize> = (0..msgs.len()).collect();
     order.sort_by(|&a, &b| {
         (&msgs[a].subject, msgs[a].date, a).cmp(&(&msgs[b].subject, msgs[b].date, b))
@@ -91,10 +91,10 @@ pub fn ordered_subject(msgs: &[ThreadMsg]) -> Vec<Node> {
     let mut last: Option<&str> = None;
     for i in order {
         match threads.last_mut() {
-            Some(t) if last == Some(msgs[i].subject.as_str()) => t.children.push(Node::leaf(i)),
+            Some(t) if last == Some(msgs[i].subject) => t.children.push(Node::leaf(i)),
             _ => threads.push(Node::leaf(i)),
         }
-        last = Some(msgs[i].subject.as_str());
+        last = Some(msgs[i].subject);
     }
     threads.sort_by_key(|t| key(t, msgs));
     threads
@@ -108,19 +108,19 @@ struct Container {
     children: Vec<usize>,
 }
 
-struct Links {
+struct Links<'a> {
     c: Vec<Container>,
-    ids: HashMap<String, usize>,
+    ids: HashMap<&'a str, usize>,
 }
 
-impl Links {
-    fn container(&mut self, id: &str) -> usize {
+impl<'a> Links<'a> {
+    fn container(&mut self, id: &'a str) -> usize {
         if let Some(&i) = self.ids.get(id) {
             return i;
         }
         self.c.push(Container::default());
         let i = self.c.len() - 1;
-        self.ids.insert(id.to_string(), i);
+        self.ids.insert(id, i);
         i
     }
 
@@ -187,7 +187,7 @@ impl Links {
 }
 
 /// Steps 1 to 4 of REFERENCES: linked, pruned, sorted roots.
-fn linked_roots(msgs: &[ThreadMsg]) -> Vec<Node> {
+fn linked_roots<'a>(msgs: &[ThreadMsg<'a>]) -> Vec<Node> {
     let mut l = Links {
         c: Vec::with_capacity(msgs.len() * 2),
         ids: HashMap::with_capacity(msgs.len() * 2),
@@ -195,7 +195,7 @@ fn linked_roots(msgs: &[ThreadMsg]) -> Vec<Node> {
     for (i, m) in msgs.iter().enumerate() {
         // (A) The message's own container; without a Message-ID, or with one an earlier
         // message already has, it gets a container of its own.
-        let me = match &m.message_id {
+        let me = match m.message_id {
             Some(id) => {
                 let c = l.container(id);
                 if l.c[c].msg.is_some() {
@@ -212,7 +212,7 @@ fn linked_roots(msgs: &[ThreadMsg]) -> Vec<Node> {
         };
         l.c[me].msg = Some(i);
         // (B) Link the references in order, keeping links that exist.
-        let refs: Vec<usize> = m.references.iter().map(|r| l.container(r)).collect();
+        let refs: Vec<usize> = m.references.iter().map(|&r| l.container(r)).collect();
         for w in refs.windows(2) {
             let (p, c) = (w[0], w[1]);
             if p != c && l.c[c].parent.is_none() {
@@ -255,7 +255,7 @@ fn prune(nodes: Vec<Node>, root: bool) -> Vec<Node> {
 }
 
 /// THREAD=REFERENCES (RFC 5256 §3).
-pub fn references(msgs: &[ThreadMsg]) -> Vec<Node> {
+pub fn references(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
     let roots = linked_roots(msgs);
     let mut roots = gather_subjects(roots, msgs);
     // (6) Siblings sorted again, then the root set.
@@ -264,19 +264,21 @@ pub fn references(msgs: &[ThreadMsg]) -> Vec<Node> {
 }
 
 /// THREAD=REFS: REFERENCES without step 5, threads ordered by their newest message.
-pub fn refs(msgs: &[ThreadMsg]) -> Vec<Node> {
+pub fn refs(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
     let mut roots = linked_roots(msgs);
-    roots.sort_by_key(|n| n.newest(msgs));
+    // Each thread's newest message found once (a walk of the whole thread), not per comparison.
+    roots.sort_by_cached_key(|n| n.newest(msgs));
     roots
 }
 
 /// Step 5: root threads with the same base subject gathered.
-fn gather_subjects(roots: Vec<Node>, msgs: &[ThreadMsg]) -> Vec<Node> {
-    let subj = |n: &Node| n.rep().map(|i| (msgs[i].subject.as_str(), msgs[i].reply));
+fn gather_subjects(roots: Vec<Node>, msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
+    let subj = |n: &Node| n.rep().map(|i| (msgs[i].subject, msgs[i].reply));
     // (A, B) The table: subject → the root that represents it.
     let mut table: HashMap<&str, usize> = HashMap::new();
+    let keys: Vec<Option<(&str, bool)>> = roots.iter().map(subj).collect();
     for (k, n) in roots.iter().enumerate() {
-        let Some((s, reply)) = subj(n) else { continue };
+        let Some((s, reply)) = keys[k] else { continue };
         if s.is_empty() {
             continue;
         }
@@ -286,7 +288,7 @@ fn gather_subjects(roots: Vec<Node>, msgs: &[ThreadMsg]) -> Vec<Node> {
             }
             Some(&t) => {
                 let tn = &roots[t];
-                let t_reply = subj(tn).is_some_and(|(_, r)| r);
+                let t_reply = keys[t].is_some_and(|(_, r)| r);
                 if (n.msg.is_none() && tn.msg.is_some())
                     || (tn.msg.is_some() && n.msg.is_some() && t_reply && !reply)
                 {
@@ -296,9 +298,11 @@ fn gather_subjects(roots: Vec<Node>, msgs: &[ThreadMsg]) -> Vec<Node> {
         }
     }
     // (C) Merge every other root with that subject into the table's.
-    let mut slots: Vec<Option<Node>> = roots.iter().cloned().map(Some).collect();
-    for (k, n) in roots.iter().enumerate() {
-        let Some((s, reply)) = subj(n) else { continue };
+    // The roots move into slots (no copy): a root's own subject is read from `keys`, which
+    // stays true for every root that is not a merge target, the only ones taken below.
+    let mut slots: Vec<Option<Node>> = roots.into_iter().map(Some).collect();
+    for (k, key) in keys.iter().enumerate() {
+        let Some((s, reply)) = *key else { continue };
         if s.is_empty() {
             continue;
         }
@@ -411,13 +415,13 @@ fn wire(n: &Node, number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Option<Thread
 mod tests {
     use super::*;
 
-    fn m(date: i64, subject: &str, id: Option<&str>, refs: &[&str]) -> ThreadMsg {
+    fn m<'a>(date: i64, subject: &'a str, id: Option<&'a str>, refs: &[&'a str]) -> ThreadMsg<'a> {
         ThreadMsg {
             date,
-            subject: subject.to_string(),
+            subject,
             reply: false,
-            message_id: id.map(str::to_string),
-            references: refs.iter().map(|r| r.to_string()).collect(),
+            message_id: id,
+            references: refs.to_vec(),
         }
     }
 
@@ -459,14 +463,10 @@ mod tests {
         let msgs: Vec<ThreadMsg> = (0..n)
             .map(|i| ThreadMsg {
                 date: i as i64,
-                subject: "s".into(),
+                subject: "s",
                 reply: i > 0,
-                message_id: Some(ids[i].clone()),
-                references: if i > 0 {
-                    vec![ids[i - 1].clone()]
-                } else {
-                    vec![]
-                },
+                message_id: Some(&ids[i]),
+                references: if i > 0 { vec![&ids[i - 1]] } else { vec![] },
             })
             .collect();
         for forest in [references(&msgs), refs(&msgs)] {

@@ -251,6 +251,12 @@ impl SortFields {
         SortFields::some(e, header, Keys::ALL)
     }
 
+    /// Every key of the message `raw` whose envelope is `e`: what the store keeps for it.
+    pub fn of_message(raw: &[u8], e: &EnvelopeInfo) -> SortFields {
+        let end = headers::body_start(raw, 0, raw.len());
+        SortFields::new(e, Some(&raw[..end]))
+    }
+
     /// The keys `keys` names; the rest are left empty.
     pub fn some(e: &EnvelopeInfo, header: Option<&[u8]>, keys: Keys) -> SortFields {
         let (subject, reply) = match (&e.subject, keys.subject) {

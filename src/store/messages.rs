@@ -11,7 +11,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
+use super::sortkeys::store_sort_keys;
 use super::{lock, quota, MailboxId, Result, Store, StoreError, Transaction, UserId};
+use crate::mime::SortFields;
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
 pub struct NewMessage {
@@ -24,6 +26,8 @@ pub struct NewMessage {
     pub date_offset: i32,
     /// Preview and thread references, derived from the bytes (OBJECTID, PREVIEW).
     pub fields: super::StoreTimeFields,
+    /// What SORT and THREAD compare, kept with the body (`message::prepare` computes it).
+    pub sort: SortFields,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,6 +347,7 @@ fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) 
     .execute(params![user, hash, m.raw.len() as i64, m.parsed, m.raw])?;
     let body = tx.last_insert_rowid();
     super::objid::store_time_fields(tx, user, body, hash, &m.fields)?;
+    store_sort_keys(tx, body, &m.sort)?;
     Ok(body)
 }
 
@@ -954,7 +959,7 @@ fn snapshot(c: &Connection, mb: MailboxRow, claim: bool) -> Result<SelectSnapsho
 
 /// Rows for `uids` (ascending), fetched by point lookups when the set is sparse and by one range
 /// scan when it is dense, so `1:*` on a large mailbox is one query.
-fn for_uids<T>(
+pub(crate) fn for_uids<T>(
     c: &Connection,
     mailbox: MailboxId,
     uids: &[u32],
@@ -990,38 +995,6 @@ fn for_uids<T>(
         }
     }
     Ok(out)
-}
-
-/// What SORT and THREAD read of one message: no flags, the cached parse instead.
-#[derive(Clone, Debug)]
-pub struct SortRow {
-    pub uid: u32,
-    pub body_id: i64,
-    pub size: u32,
-    pub internal_date: i64,
-    /// The MIME layer's cached parse of the body.
-    pub parsed: Vec<u8>,
-}
-
-/// [`SortRow`]s for `uids` (ascending) in one pass over the mailbox (one range scan for a
-/// dense set), instead of a metadata query and then one lookup per body.
-pub(crate) fn sort_rows(c: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<SortRow>> {
-    for_uids(
-        c,
-        mailbox,
-        uids,
-        "m.uid, m.body_id, d.size, m.internal_date, d.parsed",
-        "messages m JOIN bodies d ON d.id = m.body_id",
-        |r| {
-            Ok(SortRow {
-                uid: r.get(0)?,
-                body_id: r.get(1)?,
-                size: r.get::<_, i64>(2)?.clamp(0, u32::MAX as i64) as u32,
-                internal_date: r.get(3)?,
-                parsed: r.get(4)?,
-            })
-        },
-    )
 }
 
 /// Flags of the messages with these UIDs, keyed by UID.
@@ -1524,6 +1497,7 @@ mod tests {
             internal_date: 1_700_000_000,
             date_offset: 3600,
             fields: Default::default(),
+            sort: Default::default(),
         }
     }
 

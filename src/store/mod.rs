@@ -16,6 +16,7 @@ mod names;
 mod objid;
 mod quota;
 mod scan;
+mod sortkeys;
 mod urlauth;
 mod users;
 
@@ -23,7 +24,7 @@ pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
     AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MailboxCounts,
-    MessageMeta, NewMessage, SelectSnapshot, SortRow,
+    MessageMeta, NewMessage, SelectSnapshot,
 };
 pub use metadata::{
     entry_name, MetadataChange, MetadataDepth, MetadataEntry, MetadataHook, MAX_ENTRIES, MAX_NAME,
@@ -35,6 +36,7 @@ pub use names::{
 pub use objid::{hex, random_bytes, ObjectFields, StoreTimeFields};
 pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
+pub use sortkeys::SortRow;
 pub use users::UserRow;
 
 use std::fmt;
@@ -47,7 +49,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -626,6 +628,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 6 {
         migrate_step(conn, 6, objid::objectid_savedate_preview)?;
     }
+    if version < 7 {
+        migrate_step(conn, 7, sortkeys::sort_keys_for_stored_bodies)?;
+    }
     Ok(())
 }
 
@@ -717,6 +722,15 @@ pub(crate) mod testutil {
         let store = Store::open(&dir.join("t.db")).unwrap();
         TempDb { dir, store }
     }
+}
+
+#[cfg(test)]
+/// schema.sql without the blocks later versions added: the tables of schema 3 (with the
+/// URLAUTH table, which version 4 creates only if missing). Later blocks go at the end of
+/// schema.sql, after QUOTA's.
+pub(crate) fn schema_v3() -> String {
+    let start = SCHEMA.find("-- QUOTA (RFC 9208)").unwrap();
+    SCHEMA[..start].to_string()
 }
 
 #[cfg(test)]
@@ -935,14 +949,6 @@ mod tests {
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// schema.sql without the blocks later versions added: the tables of schema 3 (with the
-    /// URLAUTH table, which version 4 creates only if missing). Later blocks go at the end of
-    /// schema.sql, after QUOTA's.
-    fn schema_v3() -> String {
-        let start = SCHEMA.find("-- QUOTA (RFC 9208)").unwrap();
-        SCHEMA[..start].to_string()
     }
 
     /// A database as liteimap with schema 3 wrote it (no quota or metadata table): the migration counts
@@ -1190,6 +1196,7 @@ mod tests {
             internal_date: 0,
             date_offset: 0,
             fields: Default::default(),
+            sort: Default::default(),
         };
         let before = store.stats();
 

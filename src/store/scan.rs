@@ -7,8 +7,10 @@ use std::cell::RefCell;
 use rusqlite::blob::Blob;
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
-use super::messages::{messages_with, search, sort_rows, SortRow};
+use super::messages::{messages_with, search};
+use super::sortkeys::{sort_rows, SortRow};
 use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError};
+use crate::mime::Keys;
 
 /// How much of a body one blob read takes; most headers fit in the first read.
 const HEADER_CHUNK: usize = 4096;
@@ -55,9 +57,16 @@ impl Scan<'_> {
         messages_with(self.conn, mailbox, uids, with_size)
     }
 
-    /// What SORT and THREAD need of the messages `uids` (ascending), flags left out.
-    pub fn sort_rows(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<SortRow>> {
-        sort_rows(self.conn, mailbox, uids)
+    /// The stored SORT/THREAD keys `keys` (and the size when `with_size`) of the messages
+    /// `uids` (ascending), in UID order.
+    pub fn sort_rows(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        keys: Keys,
+        with_size: bool,
+    ) -> Result<Vec<SortRow>> {
+        sort_rows(self.conn, mailbox, uids, keys, with_size)
     }
 
     /// As [`Store::raw`].
@@ -191,6 +200,7 @@ mod tests {
                     internal_date: 1_700_000_000,
                     date_offset: 0,
                     fields: Default::default(),
+                    sort: Default::default(),
                 }],
             )
             .unwrap();

@@ -1,122 +1,23 @@
 //! SORT / UID SORT (RFC 5256, SORT=DISPLAY of RFC 5957) and THREAD / UID THREAD (RFC 5256;
 //! ORDEREDSUBJECT, REFERENCES and Dovecot's REFS). imap-codec parses both commands and
 //! encodes both responses; the criteria run through SEARCH (`search_uids`), then the matching
-//! messages' keys are read from their cached parse (`mime::SortFields`) on the blocking pool.
+//! messages' keys (`mime::SortFields`, computed when each message was stored) come from the
+//! server's `SortCache`, which reads the store only for messages it does not hold yet.
 
-use std::cmp::Ordering;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use imap_codec::imap_types::core::{Charset, Vec1};
-use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
+use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 
 use crate::imap::session::{Done, Session};
+use crate::imap::sortcache::Folder;
 use crate::imap::thread::{self, ThreadMsg};
 use crate::imap::{CmdError, CmdResult};
-use crate::mime::{self, Keys, MessageInfo, SortFields};
-use crate::store::{MailboxId, Scan, StoreError};
-
-/// One message with everything SORT and THREAD compare.
-#[derive(Debug, Clone)]
-pub struct Keyed {
-    pub uid: u32,
-    pub size: u32,
-    pub internal_date: i64,
-    pub fields: SortFields,
-}
-
-impl Keyed {
-    /// RFC 5256's DATE: the sent date, or INTERNALDATE when there is none.
-    pub fn date(&self) -> i64 {
-        self.fields.date.unwrap_or(self.internal_date)
-    }
-}
-
-/// The keys `keys` of the messages `uids` (ascending), in that order. With `keys.ids` each
-/// header block is read too, for References (THREAD REFERENCES/REFS).
-pub fn keyed(
-    scan: &Scan,
-    mailbox: MailboxId,
-    uids: &[u32],
-    keys: Keys,
-) -> Result<Vec<Keyed>, StoreError> {
-    // ARRIVAL and SIZE come from the row; only other keys need the cached parse.
-    let parse = keys != Keys::default();
-    let mut out = Vec::with_capacity(uids.len());
-    for chunk in uids.chunks(4096) {
-        for row in scan.sort_rows(mailbox, chunk)? {
-            let envelope = match (parse, MessageInfo::decode_envelope(&row.parsed)) {
-                (false, _) => Default::default(),
-                (true, Some(e)) => e,
-                (true, None) => mime::parse(&scan.raw(row.body_id)?).envelope,
-            };
-            let header = if keys.ids {
-                Some(scan.header(row.body_id)?)
-            } else {
-                None
-            };
-            out.push(Keyed {
-                uid: row.uid,
-                size: row.size,
-                internal_date: row.internal_date,
-                fields: SortFields::some(&envelope, header.as_deref(), keys),
-            });
-        }
-    }
-    out.sort_by_key(|k| k.uid);
-    Ok(out)
-}
-
-fn compare_key(key: &SortKey, a: &Keyed, b: &Keyed) -> Ordering {
-    let (fa, fb) = (&a.fields, &b.fields);
-    match key {
-        SortKey::Arrival => a.internal_date.cmp(&b.internal_date),
-        SortKey::Cc => fa.cc.cmp(&fb.cc),
-        SortKey::Date => a.date().cmp(&b.date()),
-        SortKey::From => fa.from.cmp(&fb.from),
-        SortKey::Size => a.size.cmp(&b.size),
-        SortKey::Subject => fa.subject.cmp(&fb.subject),
-        SortKey::To => fa.to.cmp(&fb.to),
-        SortKey::DisplayFrom => fa.display_from.cmp(&fb.display_from),
-        SortKey::DisplayTo => fa.display_to.cmp(&fb.display_to),
-    }
-}
-
-/// Sort by the criteria in turn. Messages that match exactly stay in mailbox order (RFC 5256:
-/// by sequence number, = UID order), ascending whatever REVERSE said: REVERSE reverses its
-/// key only (Dovecot agrees, e.g. `SORT (REVERSE DATE)` on equal dates).
-pub fn sort(items: &mut [Keyed], criteria: &[SortCriterion]) {
-    items.sort_by(|a, b| {
-        for c in criteria {
-            let o = compare_key(&c.key, a, b);
-            let o = if c.reverse { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        a.uid.cmp(&b.uid)
-    });
-}
-
-/// The keys a SORT compares.
-fn keys_of(criteria: &[SortCriterion]) -> Keys {
-    let mut k = Keys::default();
-    for c in criteria {
-        match c.key {
-            SortKey::Arrival | SortKey::Size => {}
-            SortKey::Cc => k.cc = true,
-            SortKey::Date => k.date = true,
-            SortKey::From => k.from = true,
-            SortKey::Subject => k.subject = true,
-            SortKey::To => k.to = true,
-            SortKey::DisplayFrom => k.display_from = true,
-            SortKey::DisplayTo => k.display_to = true,
-        }
-    }
-    k
-}
+use crate::store::{SortRow, StoreError};
 
 /// Which THREAD algorithms this server runs (the capability names after `THREAD=`).
 pub const ALGORITHMS: [&str; 3] = ["ORDEREDSUBJECT", "REFERENCES", "REFS"];
@@ -139,15 +40,18 @@ fn algorithm(a: &ThreadingAlgorithm) -> Option<Algorithm> {
     }
 }
 
-fn thread_msgs(items: Vec<Keyed>) -> Vec<ThreadMsg> {
-    items
-        .into_iter()
-        .map(|k| ThreadMsg {
-            date: k.date(),
-            subject: k.fields.subject,
-            reply: k.fields.reply,
-            message_id: k.fields.message_id,
-            references: k.fields.references,
+fn thread_msgs<'a>(items: &'a [SortRow], positions: &[usize]) -> Vec<ThreadMsg<'a>> {
+    positions
+        .iter()
+        .map(|&i| {
+            let k = &items[i];
+            ThreadMsg {
+                date: k.date(),
+                subject: &k.fields.subject,
+                reply: k.fields.reply,
+                message_id: k.fields.message_id.as_deref(),
+                references: k.fields.references.iter().map(String::as_str).collect(),
+            }
         })
         .collect()
 }
@@ -164,25 +68,30 @@ impl Session {
         n.and_then(NonZeroU32::new)
     }
 
-    /// The matching messages with their keys, read on the blocking pool.
+    /// The keys of the folder (from the server's [`SortCache`], extended from the store on
+    /// the blocking pool) and the positions in it of the matching messages, in UID order.
     async fn keyed_matches(
         &mut self,
         charset: Charset<'static>,
         criteria: Vec1<SearchKey<'static>>,
-        keys: Keys,
-    ) -> CmdResult<Vec<Keyed>> {
+    ) -> CmdResult<(Arc<Folder>, Vec<usize>)> {
         let found = self.search_found(Some(charset), criteria).await?.uids;
         let sel = self
             .state
             .selected()
             .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
-        let mailbox = sel.mailbox;
+        let (mailbox, uidvalidity) = (sel.mailbox, sel.uidvalidity);
+        let known = sel.view.uids().to_vec();
         let store = self.ctx.store.clone();
-        let items = async_std::task::spawn_blocking(move || {
-            store.scan(|scan| keyed(scan, mailbox, &found, keys))
+        let cache = self.ctx.sort_cache.clone();
+        let found = async_std::task::spawn_blocking(move || {
+            let folder =
+                store.scan(|scan| cache.folder(scan, mailbox, uidvalidity, &known, &found))?;
+            let positions = folder.positions(&found);
+            Ok::<_, StoreError>((folder, positions))
         })
         .await?;
-        Ok(items)
+        Ok(found)
     }
 
     /// The UIDs of the matching messages in sort order.
@@ -192,10 +101,13 @@ impl Session {
         charset: Charset<'static>,
         search: Vec1<SearchKey<'static>>,
     ) -> CmdResult<Vec<u32>> {
-        let keys = keys_of(criteria.as_ref());
-        let mut items = self.keyed_matches(charset, search, keys).await?;
-        sort(&mut items, criteria.as_ref());
-        Ok(items.into_iter().map(|k| k.uid).collect())
+        let (folder, positions) = self.keyed_matches(charset, search).await?;
+        let sorted = async_std::task::spawn_blocking(move || {
+            let order = folder.sort(positions, criteria.as_ref());
+            order.into_iter().map(|i| folder.items()[i].uid).collect()
+        })
+        .await;
+        Ok(sorted)
     }
 
     /// The numbers a client sees for `uids`, in the same order.
@@ -239,19 +151,15 @@ impl Session {
                 ALGORITHMS.join(", ")
             )));
         };
-        let keys = Keys {
-            subject: true,
-            date: true,
-            ids: alg != Algorithm::OrderedSubject,
-            ..Keys::default()
-        };
-        let items = self.keyed_matches(charset, search, keys).await?;
-        let uids: Vec<u32> = items.iter().map(|k| k.uid).collect();
-        let msgs = thread_msgs(items);
-        let forest = async_std::task::spawn_blocking(move || match alg {
-            Algorithm::OrderedSubject => thread::ordered_subject(&msgs),
-            Algorithm::References => thread::references(&msgs),
-            Algorithm::Refs => thread::refs(&msgs),
+        let (folder, positions) = self.keyed_matches(charset, search).await?;
+        let uids: Vec<u32> = positions.iter().map(|&i| folder.items()[i].uid).collect();
+        let forest = async_std::task::spawn_blocking(move || {
+            let msgs = thread_msgs(folder.items(), &positions);
+            match alg {
+                Algorithm::OrderedSubject => thread::ordered_subject(&msgs),
+                Algorithm::References => thread::references(&msgs),
+                Algorithm::Refs => thread::refs(&msgs),
+            }
         })
         .await;
         let numbers: Vec<Option<NonZeroU32>> =
