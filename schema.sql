@@ -1,5 +1,5 @@
--- liteimap schema, version 3 (version 1 had the same tables; 2 fills in special_use; 3 gives
--- each user its own bodies).
+-- liteimap schema, version 4 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- each user its own bodies; 4 adds the search index).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
 -- it to an empty database; later versions add migration steps keyed on PRAGMA user_version.
@@ -96,3 +96,18 @@ CREATE TABLE liteimap_meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO liteimap_meta (key, value) VALUES ('application', 'liteimap');
+
+-- The search index (schema 4; src/store/search_index.rs): SQLite's FTS5 with the trigram
+-- tokenizer over what SEARCH compares (header lines and parsed addresses per field, decoded
+-- text parts), one row per body (rowid = bodies.id), without the text itself (content='') and
+-- without positions (detail=column). It narrows the messages a text key looks at; the MIME
+-- matchers decide. liteimap_meta 'search_index' is 'on' while it is complete and kept.
+CREATE VIRTUAL TABLE search_text USING fts5(
+    hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_other, body,
+    content = '', contentless_delete = 1, detail = column,
+    tokenize = 'trigram case_sensitive 0'
+);
+CREATE TRIGGER search_text_forget AFTER DELETE ON bodies BEGIN
+    DELETE FROM search_text WHERE rowid = old.id;
+END;
+INSERT INTO liteimap_meta (key, value) VALUES ('search_index', 'on');

@@ -268,7 +268,9 @@ fn insert_hashed_body(
         "INSERT INTO bodies (user_id, hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![user, hash, raw.len() as i64, parsed, raw])?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    super::search_index::index_new_body(tx, id, raw, parsed)?;
+    Ok(id)
 }
 
 fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<()> {

@@ -13,6 +13,7 @@ mod mailboxes;
 mod messages;
 mod names;
 mod scan;
+mod search_index;
 mod users;
 
 pub use holds::{ViewHold, ViewId};
@@ -23,6 +24,7 @@ pub use messages::{
 };
 pub use names::{mailbox_name, NameError, MAX_MAILBOX_NAME};
 pub use scan::Scan;
+pub use search_index::TextPlace;
 pub use users::UserRow;
 
 use std::fmt;
@@ -35,7 +37,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -593,6 +595,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     }
     if version < 3 {
         migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
+    }
+    if version < 4 {
+        migrate_step(conn, 4, search_index::add_search_index)?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use rusqlite::blob::Blob;
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
 use super::messages::{messages_with, search, sort_rows, SortRow};
-use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError};
+use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError, TextPlace};
 
 /// How much of a body one blob read takes; most headers fit in the first read.
 const HEADER_CHUNK: usize = 4096;
@@ -58,6 +58,18 @@ impl Scan<'_> {
     /// What SORT and THREAD need of the messages `uids` (ascending), flags left out.
     pub fn sort_rows(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<SortRow>> {
         sort_rows(self.conn, mailbox, uids)
+    }
+
+    /// The UIDs (ascending) of the messages that may contain `needle` at `place`, narrowed by
+    /// the search index; `None` when the index is off or cannot help with this needle (fewer
+    /// than three characters): then every message may. A text key's matcher decides.
+    pub fn text_candidates(
+        &self,
+        mailbox: MailboxId,
+        place: TextPlace,
+        needle: &str,
+    ) -> Result<Option<Vec<u32>>> {
+        super::search_index::candidates(self.conn, mailbox, place, needle)
     }
 
     /// As [`Store::raw`].
