@@ -358,4 +358,71 @@ mod tests {
             .unwrap();
         assert_eq!(left, 0);
     }
+
+    /// A database as liteimap with schema 3 wrote it: opening it adds the index, empty and off
+    /// (SEARCH scans); building it indexes the stored bodies, and it is kept from then on.
+    #[test]
+    fn migrates_a_version_3_database() {
+        let t = temp_store();
+        let path = t.dir.join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!(
+                "{};
+                 DROP TRIGGER search_text_forget; DROP TABLE search_text;
+                 DELETE FROM liteimap_meta WHERE key = 'search_index';
+                 PRAGMA user_version = 3;",
+                super::super::SCHEMA
+            ))
+            .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 3);
+                 INSERT INTO bodies (id, user_id, hash, size, parsed, raw) VALUES
+                   (10, 1, x'01', 0, x'', CAST('Subject: Old mail' || char(13, 10, 13, 10) || 'kept before the index' AS BLOB)),
+                   (11, 1, x'02', 0, x'', CAST('Subject: other' || char(13, 10, 13, 10) || 'nothing' AS BLOB));
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 0, 1), (2, 1, 2, 11, 0, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, 4);
+        assert!(!store.search_index_on().unwrap());
+        let inbox = MailboxId(1);
+        let cands = |n: &str| {
+            store
+                .scan(|s| s.text_candidates(inbox, TextPlace::Body, n))
+                .unwrap()
+        };
+        assert_eq!(cands("before the"), None);
+        // Off: a body stored now is not indexed (the build takes it in).
+        let msg = crate::message::prepare(
+            b"Subject: new\r\n\r\nstored before the build\r\n".to_vec(),
+            vec![],
+            None,
+        );
+        store.append(inbox, &[msg]).unwrap();
+        assert_eq!(store.build_search_index(&mut |_, _| {}).unwrap(), 3);
+        assert!(store.search_index_on().unwrap());
+        assert_eq!(cands("BEFORE THE"), Some(vec![1, 3]));
+        assert_eq!(
+            store
+                .scan(|s| s.text_candidates(
+                    inbox,
+                    TextPlace::Header(IndexedField::Subject),
+                    "old mail"
+                ))
+                .unwrap(),
+            Some(vec![1])
+        );
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        // Opening again changes nothing.
+        let store = Store::open(&path).unwrap();
+        assert!(store.search_index_on().unwrap());
+    }
 }
