@@ -157,8 +157,10 @@ pub(crate) fn candidates(
     if !is_on(c)? {
         return Ok(None);
     }
+    // CROSS JOIN keeps the index outside: with the mailbox's messages outside, SQLite would
+    // run the full-text query once per message.
     let mut st = c.prepare_cached(
-        "SELECT m.uid FROM search_text JOIN messages m ON m.body_id = search_text.rowid
+        "SELECT m.uid FROM search_text CROSS JOIN messages m ON m.body_id = search_text.rowid
          WHERE search_text MATCH ?1 AND m.mailbox_id = ?2",
     )?;
     let rows = st.query_map(params![query, mailbox.0], |r| r.get(0))?;

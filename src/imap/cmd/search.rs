@@ -354,8 +354,13 @@ fn matching(
     };
     let rest = Crit::And(rest);
     let narrowed = narrow(store, mailbox, &rest)?;
-    let candidates: Vec<u32> = store
-        .search(mailbox, &Cond::And(sql))?
+    // With nothing for SQL to decide, the index's candidates (messages of this snapshot) are
+    // all there is to look at: listing the whole mailbox first would cost more than the rest.
+    let listed = match (&narrowed, sql.is_empty()) {
+        (Some(n), true) => n.clone(),
+        _ => store.search(mailbox, &Cond::And(sql))?,
+    };
+    let candidates: Vec<u32> = listed
         .into_iter()
         // Only messages this session's client has been told about.
         .filter(|u| known.binary_search(u).is_ok())
