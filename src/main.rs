@@ -116,7 +116,7 @@ fn build_search_index(store: &Store) -> Result<(), String> {
         .build_search_index(&mut |done, total| {
             if last.elapsed() >= Duration::from_secs(2) {
                 last = Instant::now();
-                let pct = if total > 0 { done * 100 / total } else { 100 };
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
                 log::info!("search index: {done} of {total} messages ({pct}%)");
             }
         })
