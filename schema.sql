@@ -1,5 +1,5 @@
--- liteimap schema, version 7 (version 1 had the same tables; 2 fills in special_use; 3 gives
--- each user its own bodies; 4 to 7 add the tables and columns of later extensions, each in
+-- liteimap schema, version 8 (version 1 had the same tables; 2 fills in special_use; 3 gives
+-- each user its own bodies; 4 to 8 add the tables and columns of later extensions, each in
 -- its own block at the end of this file).
 --
 -- This file is the single source of the schema: the binary embeds it (include_str!) and applies
@@ -187,3 +187,18 @@ CREATE TABLE sort_keys (
     message_id   TEXT,
     refs         TEXT    NOT NULL
 );
+
+-- Schema 8: the search index (src/store/search_index.rs): SQLite's FTS5 with the trigram
+-- tokenizer over what SEARCH compares (header lines and parsed addresses per field, decoded
+-- text parts), one row per body (rowid = bodies.id), without the text itself (content='') and
+-- without positions (detail=column). It narrows the messages a text key looks at; the MIME
+-- matchers decide. liteimap_meta 'search_index' is 'on' while it is complete and kept.
+CREATE VIRTUAL TABLE search_text USING fts5(
+    hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_other, body,
+    content = '', contentless_delete = 1, detail = column,
+    tokenize = 'trigram case_sensitive 0'
+);
+CREATE TRIGGER search_text_forget AFTER DELETE ON bodies BEGIN
+    DELETE FROM search_text WHERE rowid = old.id;
+END;
+INSERT INTO liteimap_meta (key, value) VALUES ('search_index', 'on');

@@ -26,6 +26,7 @@ pub enum Command {
     Stdio(Stdio),
     Import(Import),
     Deliver(Deliver),
+    Reindex(Reindex),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -157,6 +158,12 @@ pub struct Serve {
     /// recipient domain LMTP accepts (repeatable; default: every domain)
     #[argh(option)]
     pub lmtp_domain: Vec<String>,
+
+    /// keep no search index: SEARCH reads every message again, and the index's disk space
+    /// (about half the mail's size) is freed for reuse. Without it, a missing index is built
+    /// at start.
+    #[argh(switch)]
+    pub no_fts: bool,
 }
 
 /// Manage users: add, list, remove, passwd, quota.
@@ -324,3 +331,10 @@ pub struct Import {
     #[argh(positional, greedy)]
     pub paths: Vec<PathBuf>,
 }
+
+/// Build the search index again from every stored message, with progress (run it while no
+/// server writes to the database: it is one transaction). Also turns the index back on after
+/// `serve --no-fts`.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reindex")]
+pub struct Reindex {}

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use liteimap::cli::{Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
@@ -95,11 +95,37 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
         Command::Import(i) => run_import(&cli, i),
+        Command::Reindex(_) => run_reindex(&cli),
         Command::Deliver(d) => match run_deliver(&cli, d) {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => Err("delivery failed".into()),
         },
     }
+}
+
+fn run_reindex(cli: &Cli) -> Result<(), String> {
+    let store = open_store(cli)?;
+    build_search_index(&store)
+}
+
+/// Build the search index, logging progress every two seconds and at the end.
+fn build_search_index(store: &Store) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last = started;
+    let n = store
+        .build_search_index(&mut |done, total| {
+            if last.elapsed() >= Duration::from_secs(2) {
+                last = Instant::now();
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
+                log::info!("search index: {done} of {total} messages ({pct}%)");
+            }
+        })
+        .map_err(|e| format!("cannot build the search index: {e}"))?;
+    log::info!(
+        "search index: {n} messages indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn run_import(cli: &Cli, args: &Import) -> Result<(), String> {
@@ -141,6 +167,14 @@ fn import_with_interrupt(store: &Arc<Store>, opts: &import::Options) -> Result<b
 
 fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
     let store = open_store(cli)?;
+    let indexed = store.search_index_on().map_err(|e| e.to_string())?;
+    if args.no_fts && indexed {
+        store.drop_search_index().map_err(|e| e.to_string())?;
+        log::info!("search index dropped (--no-fts): SEARCH reads every message");
+    } else if !args.no_fts && !indexed {
+        log::info!("building the search index (once; serve --no-fts goes without)");
+        build_search_index(&store)?;
+    }
     if store.user_count().map_err(|e| e.to_string())? == 0 {
         let pass = password::generate();
         let hash = password::hash(pass.as_bytes())?;

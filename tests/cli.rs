@@ -56,11 +56,17 @@ impl Served {
     }
 
     /// Start `serve` through `cmd` (the binary itself, or a shell that sets the umask first).
-    fn start_from(mut cmd: Command, db: &Path) -> Self {
+    fn start_from(cmd: Command, db: &Path) -> Self {
+        Self::start_with(cmd, db, &[])
+    }
+
+    /// As `start_from`, with more `serve` options.
+    fn start_with(mut cmd: Command, db: &Path, extra: &[&str]) -> Self {
         let mut child = cmd
             .arg("--db")
             .arg(db)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -853,4 +859,47 @@ fn info_log_has_connections_and_failed_logins_but_no_secrets() {
     for secret in ["WrongPw7", "RightPw1", "SubjectMark", "BodyMark"] {
         assert!(!text.contains(secret), "{secret} in the log:\n{text}");
     }
+}
+
+/// `serve --no-fts` empties the search index and stops keeping it; `reindex` builds it again
+/// from the stored messages (issue 24).
+#[test]
+fn no_fts_and_reindex() {
+    let dir = TempDir::new("reindex");
+    let db = dir.path().join("r.db");
+    database_with_alice(&db);
+    let indexed = || {
+        liteimap::store::Store::open(&db)
+            .unwrap()
+            .search_index_on()
+            .unwrap()
+    };
+    {
+        let store = liteimap::store::Store::open(&db).unwrap();
+        let u = store.find_user("alice").unwrap().unwrap();
+        let inbox = store.mailbox(u.id, "INBOX").unwrap().unwrap().id;
+        let m = liteimap::message::prepare(message("one", "indexed text"), vec![], None);
+        store.append(inbox, &[m]).unwrap();
+    }
+    assert!(indexed());
+    let srv = Served::start_with(Command::new(BIN), &db, &["--no-fts"]);
+    assert!(
+        srv.startup
+            .iter()
+            .any(|l| l.contains("search index dropped")),
+        "{:?}",
+        srv.startup
+    );
+    drop(srv);
+    assert!(!indexed());
+    let o = run(&db, &["reindex"], "");
+    assert!(o.status.success(), "{o:?}");
+    let lines = stderr_lines(&o);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("search index: 1 messages indexed")),
+        "{lines:?}"
+    );
+    assert!(indexed());
 }

@@ -43,6 +43,8 @@ const WORDS: &[&str] = &[
 pub const NEEDLE: &str = "zebracorn";
 /// The sender that `UID SEARCH FROM` looks for: one of a hundred senders.
 pub const SENDER: &str = "s07.bench";
+/// What `UID SEARCH SUBJECT` looks for: in the subjects of messages 4242 and 42420–42429.
+pub const SUBJECT: &str = "number 4242";
 /// Unix time of message 0; message i is i × 10 minutes later.
 pub const EPOCH: i64 = 1_600_000_000;
 

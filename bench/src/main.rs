@@ -66,6 +66,11 @@ struct Args {
     /// keep the temporary directory (databases, Maildirs, logs) for inspection
     #[argh(switch)]
     keep: bool,
+
+    /// also load the big folder into a database without the search index (`serve --no-fts`)
+    /// and measure its import, size and the big-folder workload there
+    #[argh(switch)]
+    also_no_fts: bool,
 }
 
 /// The servers this run started, to stop if it overruns its time limit or is interrupted.
@@ -202,6 +207,7 @@ struct Plan {
     workloads: Vec<String>,
     dovecot_idle: usize,
     maildir: Option<PathBuf>,
+    also_no_fts: bool,
 }
 
 impl Plan {
@@ -270,8 +276,40 @@ fn run_liteimap(
     binary: &Path,
     users: &[(String, String)],
 ) -> Result<Vec<Figure>, String> {
-    let dir = tmp.join("liteimap");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut figs = liteimap_on(plan, &tmp.join("liteimap"), binary, users, true)?;
+    if plan.also_no_fts && plan.maildir.is_some() {
+        log("liteimap without the search index:".into());
+        let only_big = Plan {
+            params: plan.params.clone(),
+            workloads: vec!["big".into()],
+            dovecot_idle: plan.dovecot_idle,
+            maildir: plan.maildir.clone(),
+            also_no_fts: false,
+        };
+        let without = liteimap_on(
+            &only_big,
+            &tmp.join("liteimap-no-fts"),
+            binary,
+            users,
+            false,
+        )?;
+        figs.extend(without.into_iter().map(|mut f| {
+            f.metric = format!("no index: {}", f.metric);
+            f
+        }));
+    }
+    Ok(figs)
+}
+
+/// One liteimap database in `dir`, with or without the search index: import, size, workloads.
+fn liteimap_on(
+    plan: &Plan,
+    dir: &Path,
+    binary: &Path,
+    users: &[(String, String)],
+    fts: bool,
+) -> Result<Vec<Figure>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let db = dir.join("liteimap.db");
     {
         let store = liteimap::store::Store::open(&db).map_err(|e| format!("{e:?}"))?;
@@ -280,6 +318,9 @@ fn run_liteimap(
                 .create_user(name, hash)
                 .map_err(|e| format!("{e:?}"))?;
         }
+        if !fts {
+            store.drop_search_index().map_err(|e| format!("{e:?}"))?;
+        }
     }
     let mut pre = Vec::new();
     if let Some(maildir) = &plan.maildir {
@@ -287,7 +328,16 @@ fn run_liteimap(
         let t = Instant::now();
         Liteimap::import(binary, &db, "big", maildir)?;
         let s = t.elapsed().as_secs_f64();
-        log(format!("    {s:.1} s"));
+        let size: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|x| std::fs::metadata(format!("{}{x}", db.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        log(format!(
+            "    {s:.1} s ({:.0} messages/s), database {:.0} MB",
+            plan.params.big as f64 / s,
+            size as f64 / 1e6
+        ));
         pre.push(Figure {
             workload: "big mailbox",
             metric: "loading: liteimap import (s)".into(),
@@ -295,8 +345,16 @@ fn run_liteimap(
             better: Better::Lower,
             mark: "",
         });
+        pre.push(Figure {
+            workload: "big mailbox",
+            metric: "loading: liteimap database (MB)".into(),
+            value: size as f64 / 1e6,
+            better: Better::Lower,
+            mark: "",
+        });
     }
-    let srv = Liteimap::start(binary, &db, &dir.join("liteimap.log"))?;
+    let extra: &[&str] = if fts { &[] } else { &["--no-fts"] };
+    let srv = Liteimap::start_with(binary, &db, &dir.join("liteimap.log"), extra)?;
     let pid = srv.pid();
     let memory = move || servers::memory_of_tree(pid).rss_kib;
     let mut figs = run_all(&srv, plan, plan.params.idle, &memory)?;
@@ -492,6 +550,7 @@ fn run(
         workloads,
         dovecot_idle,
         maildir: None,
+        also_no_fts: args.also_no_fts,
     };
     if plan.runs("big") {
         // One Maildir for both: liteimap imports it, Dovecot serves it in place.

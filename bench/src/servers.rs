@@ -116,7 +116,13 @@ impl Liteimap {
         Ok(())
     }
 
-    pub fn start(binary: &Path, db: &Path, log: &Path) -> Result<Liteimap, String> {
+    /// Start `serve` on a free port, with `extra` options (e.g. `--no-fts`).
+    pub fn start_with(
+        binary: &Path,
+        db: &Path,
+        log: &Path,
+        extra: &[&str],
+    ) -> Result<Liteimap, String> {
         let port = free_port();
         let limit = "20000";
         let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
@@ -129,6 +135,7 @@ impl Liteimap {
             .args(["--max-connections", limit])
             .args(["--max-connections-per-ip", limit])
             .args(["--max-user-connections-per-ip", limit])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)

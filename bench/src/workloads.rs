@@ -65,6 +65,7 @@ impl Latencies {
     }
 }
 
+#[derive(Clone)]
 pub struct Params {
     pub seed: u64,
     pub clients: usize,
@@ -417,9 +418,35 @@ pub async fn big(port: u16, p: &Params, log: &dyn Fn(String)) -> Result<Vec<Figu
             "UID SEARCH BODY",
             format!("UID SEARCH BODY {}", gen::NEEDLE),
         ),
+        (
+            "UID SEARCH TEXT",
+            format!("UID SEARCH TEXT {}", gen::NEEDLE),
+        ),
+        (
+            "UID SEARCH SUBJECT",
+            format!("UID SEARCH SUBJECT \"{}\"", gen::SUBJECT),
+        ),
     ] {
-        let (ms, r) = best_of(&mut c, &cmd, 2).await?;
-        log(format!("    {cmd}: {ms:.1} ms, {} hits", hits_of(&r)));
+        // Five runs, the best as the figure and the spread in the log (a shared machine).
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let (ms, r) = best_of(&mut c, &cmd, 1).await?;
+            times.push(ms);
+            last = Some(r);
+        }
+        let r = last.ok_or("no run")?;
+        times.sort_by(f64::total_cmp);
+        let ms = times[0];
+        log(format!(
+            "    {cmd}: {ms:.1} ms (5 runs: {}), {} hits",
+            times
+                .iter()
+                .map(|t| format!("{t:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            hits_of(&r)
+        ));
         out.push(fig(w, format!("{name} (ms)"), ms, Better::Lower));
     }
     let _ = c.cmd("LOGOUT").await;

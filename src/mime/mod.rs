@@ -41,7 +41,10 @@ use std::borrow::Cow;
 pub use address::parse_address_list;
 pub use parse::{max_parse_len, parse, parse_date};
 pub use preview::{preview, PREVIEW_CHARS};
-pub use search::{body_contains, header_contains, header_values, text_contains};
+pub use search::{
+    body_contains, header_contains, header_values, index_fold, index_text, text_contains,
+    IndexText, IndexedField, INDEX_SEPARATOR,
+};
 pub use section::{filter_header, BinaryError, SectionBytes, SectionKind};
 pub use sortkey::{base_subject, casemap, message_ids, Keys, SortFields};
 pub use transfer::Cte;

@@ -61,7 +61,7 @@ const ADDRESS_FIELDS: &[&str] = &[
 /// `<user (comment)@ (comment) domain.org>`, as Dovecot finds it.
 pub fn header_contains(raw: &[u8], field: &str, needle: &str) -> bool {
     let needle = lower(needle);
-    let addresses = ADDRESS_FIELDS.iter().any(|a| a.eq_ignore_ascii_case(field));
+    let addresses = is_address_field(field.as_bytes());
     top_fields(raw)
         .iter()
         .filter(|f| f.name.eq_ignore_ascii_case(field.as_bytes()))
@@ -83,15 +83,29 @@ fn address_contains(value: &[u8], needle: &str) -> bool {
     {
         return false;
     }
+    address_texts(value).iter().any(|t| t.contains(needle))
+}
+
+fn is_address_field(name: &[u8]) -> bool {
+    ADDRESS_FIELDS
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// What an address-list value matches on besides its text, lower case: each address's
+/// `mailbox@host` (or group name) and its display name.
+fn address_texts(value: &[u8]) -> Vec<String> {
     let text =
         |b: &Option<Vec<u8>>| lower(&String::from_utf8_lossy(b.as_deref().unwrap_or_default()));
-    super::address::parse_address_list(value).iter().any(|a| {
-        let spec = match &a.host {
+    let mut out = Vec::new();
+    for a in super::address::parse_address_list(value) {
+        out.push(match &a.host {
             Some(_) => format!("{}@{}", text(&a.mailbox), text(&a.host)),
             None => text(&a.mailbox),
-        };
-        spec.contains(needle) || text(&a.name).contains(needle)
-    })
+        });
+        out.push(text(&a.name));
+    }
+    out
 }
 
 /// Whether the characters of `needle`, whitespace left out, appear in `hay` in the same order.
@@ -135,12 +149,14 @@ pub(crate) fn part_text(raw: &[u8], p: &PartInfo) -> Option<String> {
     Some(decoded.unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned()))
 }
 
-fn any_text_part(raw: &[u8], p: &PartInfo, needle: &str) -> bool {
+/// Whether `found` holds for the lower-cased decoded text of a text/* part, trying the parts
+/// in order until it does (BODY's parts; the search index stores the same texts).
+fn any_text_part(raw: &[u8], p: &PartInfo, found: &mut impl FnMut(String) -> bool) -> bool {
     match &p.kind {
-        PartKind::Multipart(children) => children.iter().any(|c| any_text_part(raw, c, needle)),
-        PartKind::Message(inner) => any_text_part(raw, &inner.root, needle),
+        PartKind::Multipart(children) => children.iter().any(|c| any_text_part(raw, c, found)),
+        PartKind::Message(inner) => any_text_part(raw, &inner.root, found),
         PartKind::Single => {
-            p.is_type("text") && part_text(raw, p).is_some_and(|t| lower(&t).contains(needle))
+            p.is_type("text") && part_text(raw, p).is_some_and(|t| found(lower(&t)))
         }
     }
 }
@@ -148,7 +164,16 @@ fn any_text_part(raw: &[u8], p: &PartInfo, needle: &str) -> bool {
 /// Does the decoded text of any text/* part contain `needle`?
 pub fn body_contains(raw: &[u8], info: &MessageInfo, needle: &str) -> bool {
     let needle = lower(needle);
-    needle.is_empty() || any_text_part(raw, &info.root, &needle)
+    needle.is_empty() || any_text_part(raw, &info.root, &mut |t| t.contains(&needle))
+}
+
+/// A top-level field as SEARCH TEXT sees it: `Name: decoded value`, lower case.
+fn text_line(f: &Field<'_>) -> String {
+    lower(&format!(
+        "{}: {}",
+        String::from_utf8_lossy(f.name),
+        decoded_value(f)
+    ))
 }
 
 /// SEARCH TEXT: any header (name or decoded value) or the body.
@@ -157,11 +182,99 @@ pub fn text_contains(raw: &[u8], info: &MessageInfo, needle: &str) -> bool {
     if n.is_empty() {
         return true;
     }
-    let in_headers = top_fields(raw).iter().any(|f| {
-        let line = format!("{}: {}", String::from_utf8_lossy(f.name), decoded_value(f));
-        lower(&line).contains(&n)
-    });
+    let in_headers = top_fields(raw).iter().any(|f| text_line(f).contains(&n));
     in_headers || body_contains(raw, info, needle)
+}
+
+/// Where a header field's text goes in the search index: the fields that SEARCH has a key for
+/// get their own place, every other field shares one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexedField {
+    Subject,
+    From,
+    To,
+    Cc,
+    Bcc,
+    Other,
+}
+
+impl IndexedField {
+    /// The place of the field called `name` (compared as SEARCH compares field names).
+    pub fn of(name: &[u8]) -> IndexedField {
+        [
+            ("Subject", IndexedField::Subject),
+            ("From", IndexedField::From),
+            ("To", IndexedField::To),
+            ("Cc", IndexedField::Cc),
+            ("Bcc", IndexedField::Bcc),
+        ]
+        .into_iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        .map_or(IndexedField::Other, |(_, f)| f)
+    }
+
+    pub const ALL: [IndexedField; 6] = [
+        IndexedField::Subject,
+        IndexedField::From,
+        IndexedField::To,
+        IndexedField::Cc,
+        IndexedField::Bcc,
+        IndexedField::Other,
+    ];
+}
+
+/// Joins the texts of one place in the index: a needle without it cannot match across two.
+pub const INDEX_SEPARATOR: char = '\0';
+
+/// What the search index keeps of a message: every text the SEARCH matchers above compare a
+/// needle with, folded by [`index_fold`], joined by [`INDEX_SEPARATOR`]. So whenever a
+/// matcher finds a needle, the folded needle is a substring of the indexed text (the index
+/// never misses a match; it may find more, which the matchers then rule out).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexText {
+    /// Per [`IndexedField`] (indexed by `field as usize`, [`IndexedField::ALL`] order): the `Name: value` lines of its
+    /// fields (SEARCH TEXT's form, which contains the decoded value header keys compare), and
+    /// for address fields the parsed addresses and display names.
+    pub headers: [String; 6],
+    /// The decoded text of each text/* part (SEARCH BODY).
+    pub body: String,
+}
+
+/// The lower case of the SEARCH matchers, with the one letter whose lower case depends on its
+/// neighbours (Σ → σ or final ς) made one: then folding a text piece by piece gives the pieces
+/// of the folded whole, and a needle found in a text stays found after both are folded.
+pub fn index_fold(s: &str) -> String {
+    lower(s).replace('ς', "σ")
+}
+
+fn push_piece(to: &mut String, piece: &str) {
+    if !to.is_empty() {
+        to.push(INDEX_SEPARATOR);
+    }
+    // Already lower case: only the final sigma is left to fold.
+    to.push_str(&piece.replace('ς', "σ"));
+}
+
+/// The [`IndexText`] of a message.
+pub fn index_text(raw: &[u8], info: &MessageInfo) -> IndexText {
+    let mut out = IndexText::default();
+    for f in top_fields(raw) {
+        let place = IndexedField::of(f.name);
+        let slot = &mut out.headers[place as usize];
+        push_piece(slot, &text_line(&f));
+        if is_address_field(f.name) {
+            for t in address_texts(f.value) {
+                if !t.is_empty() {
+                    push_piece(slot, &t);
+                }
+            }
+        }
+    }
+    any_text_part(raw, &info.root, &mut |t| {
+        push_piece(&mut out.body, &t);
+        false
+    });
+    out
 }
 
 #[cfg(test)]

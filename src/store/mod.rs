@@ -16,6 +16,7 @@ mod names;
 mod objid;
 mod quota;
 mod scan;
+mod search_index;
 mod sortkeys;
 mod urlauth;
 mod users;
@@ -36,6 +37,7 @@ pub use names::{
 pub use objid::{hex, random_bytes, ObjectFields, StoreTimeFields};
 pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
+pub use search_index::TextPlace;
 pub use sortkeys::SortRow;
 pub use users::UserRow;
 
@@ -49,7 +51,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -630,6 +632,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     }
     if version < 7 {
         migrate_step(conn, 7, sortkeys::sort_keys_for_stored_bodies)?;
+    }
+    if version < 8 {
+        migrate_step(conn, 8, search_index::add_search_index)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
 use super::messages::{messages_with, search};
 use super::sortkeys::{sort_rows, SortRow};
-use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError};
+use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError, TextPlace};
 use crate::mime::Keys;
 
 /// How much of a body one blob read takes; most headers fit in the first read.
@@ -67,6 +67,18 @@ impl Scan<'_> {
         with_size: bool,
     ) -> Result<Vec<SortRow>> {
         sort_rows(self.conn, mailbox, uids, keys, with_size)
+    }
+
+    /// The UIDs (ascending) of the messages that may contain `needle` at `place`, narrowed by
+    /// the search index; `None` when the index is off or cannot help with this needle (fewer
+    /// than three characters): then every message may. A text key's matcher decides.
+    pub fn text_candidates(
+        &self,
+        mailbox: MailboxId,
+        place: TextPlace,
+        needle: &str,
+    ) -> Result<Option<Vec<u32>>> {
+        super::search_index::candidates(self.conn, mailbox, place, needle)
     }
 
     /// As [`Store::raw`].

@@ -3,7 +3,10 @@
 //! The criteria become a tree whose flag, date and size subtrees are answered by the store in
 //! SQL; what remains (text keys, sent dates, sequence sets, \Recent) is evaluated here on the
 //! SQL candidates, loading a message's bytes only when a text key needs them (and only its
-//! header block for header keys). The whole search reads one snapshot of the store.
+//! header block for header keys). Text keys of three or more characters first ask the store's
+//! search index which messages may contain them (`narrow`), so only those are loaded; the
+//! MIME matchers still decide, so the result is the scan's. The whole search reads one
+//! snapshot of the store.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -16,8 +19,8 @@ use crate::imap::ext::search::{esearch_response, ReturnOpts};
 use crate::imap::session::{Done, Session};
 use crate::imap::view::MailboxView;
 use crate::imap::{lossy, CmdError, CmdResult};
-use crate::mime::{self, MessageInfo};
-use crate::store::{Cond, MailboxId, MessageMeta, Scan, StoreError};
+use crate::mime::{self, IndexedField, MessageInfo};
+use crate::store::{Cond, MailboxId, MessageMeta, Scan, StoreError, TextPlace};
 
 /// A SEARCH criterion after sequence sets have been resolved against the session's view.
 #[derive(Debug, Clone)]
@@ -288,6 +291,42 @@ fn resolve_sql_only(c: Crit, store: &Scan, mailbox: MailboxId) -> Result<Crit, S
     })
 }
 
+/// The messages (UIDs ascending) that can satisfy `c` as far as the search index knows, or
+/// `None` when it cannot narrow them: text keys ask it, AND intersects, OR unites.
+fn narrow(store: &Scan, mailbox: MailboxId, c: &Crit) -> Result<Option<Vec<u32>>, StoreError> {
+    let ask = |place, needle: &str| store.text_candidates(mailbox, place, needle);
+    Ok(match c {
+        Crit::Header(field, n) => ask(TextPlace::Header(IndexedField::of(field.as_bytes())), n)?,
+        Crit::Body(n) => ask(TextPlace::Body, n)?,
+        Crit::Text(n) => ask(TextPlace::Anywhere, n)?,
+        Crit::And(cs) => {
+            let mut out: Option<Vec<u32>> = None;
+            for c in cs {
+                if let Some(u) = narrow(store, mailbox, c)? {
+                    out = Some(match out {
+                        Some(prev) => prev
+                            .into_iter()
+                            .filter(|x| u.binary_search(x).is_ok())
+                            .collect(),
+                        None => u,
+                    });
+                }
+            }
+            out
+        }
+        Crit::Or(a, b) => match (narrow(store, mailbox, a)?, narrow(store, mailbox, b)?) {
+            (Some(mut x), Some(y)) => {
+                x.extend(y);
+                x.sort_unstable();
+                x.dedup();
+                Some(x)
+            }
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 /// Run a search on the blocking pool: SQL for what it can answer, then the rest per message.
 fn run(
     store: &Scan,
@@ -338,16 +377,24 @@ fn matching(
         }
         other => (vec![], vec![other]),
     };
-    let candidates: Vec<u32> = store
-        .search(mailbox, &Cond::And(sql))?
+    let rest = Crit::And(rest);
+    let narrowed = narrow(store, mailbox, &rest)?;
+    // With nothing for SQL to decide, the index's candidates (messages of this snapshot) are
+    // all there is to look at: listing the whole mailbox first would cost more than the rest.
+    let listed = match (&narrowed, sql.is_empty()) {
+        (Some(n), true) => n.clone(),
+        _ => store.search(mailbox, &Cond::And(sql))?,
+    };
+    let candidates: Vec<u32> = listed
         .into_iter()
         // Only messages this session's client has been told about.
         .filter(|u| known.binary_search(u).is_ok())
+        .filter(|u| narrowed.as_ref().is_none_or(|n| n.binary_search(u).is_ok()))
         .collect();
-    if rest.is_empty() {
+    if matches!(&rest, Crit::And(cs) if cs.is_empty()) {
         return Ok(candidates);
     }
-    let rest = resolve_sql_only(Crit::And(rest), store, mailbox)?;
+    let rest = resolve_sql_only(rest, store, mailbox)?;
     let with_size = rest.needs_size();
     let mut out = Vec::new();
     // Small chunks: the body pages the metadata query reads are still in SQLite's page cache

@@ -1,0 +1,432 @@
+//! The search index: an FTS5 table with SQLite's trigram tokenizer over the text SEARCH
+//! compares (header lines, parsed addresses, decoded text parts; see `mime::index_text`), one
+//! row per body (row id = body id; copies share it), removed with its body by a trigger.
+//!
+//! It narrows the messages a text key must look at; the MIME layer's matchers still decide
+//! (the index can only say "may contain"), so results are exactly those of a full scan. The
+//! table is contentless (`content=''`: the text is not stored twice) and keeps columns but not
+//! positions (`detail=column`): a needle becomes the AND of its trigrams in one column, a
+//! superset of the messages that contain it.
+//!
+//! `liteimap_meta` key `search_index` says whether the index is complete and kept up to date
+//! (`on`) or not kept (`off`: `serve --no-fts`, or a database migrated to schema 4 and not yet
+//! indexed). Every process that stores a body looks at it in the same transaction, so the index
+//! is complete whenever it says `on`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::mime::{self, IndexedField, MessageInfo, INDEX_SEPARATOR};
+
+use super::{MailboxId, Result, Store, Transaction};
+
+/// The table and its delete trigger, as in schema.sql (`IF NOT EXISTS`: the migration tests
+/// make older databases from today's schema.sql).
+const CREATE: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5(
+    hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_other, body,
+    content = '', contentless_delete = 1, detail = column,
+    tokenize = 'trigram case_sensitive 0'
+);
+CREATE TRIGGER IF NOT EXISTS search_text_forget AFTER DELETE ON bodies BEGIN
+    DELETE FROM search_text WHERE rowid = old.id;
+END;";
+
+/// At most this many trigrams of a needle are looked up: any subset still finds every match,
+/// and a long needle's first few already make the candidates few.
+const MAX_TRIGRAMS: usize = 16;
+
+/// Where a text key looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextPlace {
+    /// A header key (SUBJECT, FROM, …, HEADER name): the fields of that name.
+    Header(IndexedField),
+    /// BODY: the text parts.
+    Body,
+    /// TEXT: headers and body.
+    Anywhere,
+}
+
+fn column(place: TextPlace) -> Option<&'static str> {
+    Some(match place {
+        TextPlace::Header(IndexedField::Subject) => "hdr_subject",
+        TextPlace::Header(IndexedField::From) => "hdr_from",
+        TextPlace::Header(IndexedField::To) => "hdr_to",
+        TextPlace::Header(IndexedField::Cc) => "hdr_cc",
+        TextPlace::Header(IndexedField::Bcc) => "hdr_bcc",
+        TextPlace::Header(IndexedField::Other) => "hdr_other",
+        TextPlace::Body => "body",
+        TextPlace::Anywhere => return None,
+    })
+}
+
+/// Schema 4: the search index, empty and `off` (`serve` or `liteimap reindex` builds it).
+pub(crate) fn add_search_index(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(CREATE)?;
+    set_state(tx, false)
+}
+
+fn set_state(c: &Connection, on: bool) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO liteimap_meta (key, value) VALUES ('search_index', ?1)",
+    )?
+    .execute([if on { "on" } else { "off" }])?;
+    Ok(())
+}
+
+fn is_on(c: &Connection) -> Result<bool> {
+    Ok(
+        c.prepare_cached("SELECT value FROM liteimap_meta WHERE key = 'search_index'")?
+            .query_row([], |r| r.get::<_, String>(0))
+            .optional()?
+            .as_deref()
+            == Some("on"),
+    )
+}
+
+/// The store-time hook: index a body just inserted (every path that stores a new body calls
+/// it: APPEND, MULTIAPPEND, import, LMTP, deliver). Does nothing while the index is off.
+pub(crate) fn index_new_body(
+    tx: &Transaction,
+    body_id: i64,
+    raw: &[u8],
+    parsed: &[u8],
+) -> Result<()> {
+    if is_on(tx)? {
+        insert(tx, body_id, raw, parsed)?;
+    }
+    Ok(())
+}
+
+fn insert(c: &Connection, body_id: i64, raw: &[u8], parsed: &[u8]) -> Result<()> {
+    // The same parse the matchers use (the cached one, or a fresh one when it is stale).
+    let info = MessageInfo::decode(parsed).unwrap_or_else(|| mime::parse(raw));
+    let t = mime::index_text(raw, &info);
+    let [subject, from, to, cc, bcc, other] = &t.headers;
+    c.prepare_cached(
+        "INSERT INTO search_text (rowid, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_other, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![body_id, subject, from, to, cc, bcc, other, t.body])?;
+    Ok(())
+}
+
+/// The FTS5 query for a needle: the AND of some of its (folded) trigrams, in one column unless
+/// `place` is TEXT's. `None` when the index cannot help: fewer than three characters, or a
+/// NUL (which FTS5's query syntax cannot carry).
+pub(crate) fn fts_query(place: TextPlace, needle: &str) -> Option<String> {
+    let folded: Vec<char> = mime::index_fold(needle).chars().collect();
+    if folded.len() < 3 || folded.contains(&INDEX_SEPARATOR) {
+        return None;
+    }
+    // Every third trigram and the last one: together they cover each character of the needle,
+    // and overlapping ones rarely rule out more (each costs a walk through its document list).
+    let last = folded.len() - 3;
+    let mut grams: Vec<String> = Vec::new();
+    for start in (0..=last).step_by(3).chain([last]) {
+        let g: String = folded[start..start + 3].iter().collect();
+        if !grams.contains(&g) {
+            grams.push(g);
+        }
+    }
+    if grams.len() > MAX_TRIGRAMS {
+        // Spread over the needle, first and last kept.
+        let n = grams.len();
+        grams = (0..MAX_TRIGRAMS)
+            .map(|i| grams[i * (n - 1) / (MAX_TRIGRAMS - 1)].clone())
+            .collect();
+    }
+    let terms: Vec<String> = grams
+        .iter()
+        .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
+        .collect();
+    let terms = terms.join(" AND ");
+    Some(match column(place) {
+        Some(col) => format!("{{{col}}} : ({terms})"),
+        None => format!("({terms})"),
+    })
+}
+
+/// The UIDs (ascending) of the mailbox's messages whose body may contain `needle` at `place`,
+/// or `None` when the index is off or cannot help with this needle (then every message may).
+pub(crate) fn candidates(
+    c: &Connection,
+    mailbox: MailboxId,
+    place: TextPlace,
+    needle: &str,
+) -> Result<Option<Vec<u32>>> {
+    let Some(query) = fts_query(place, needle) else {
+        return Ok(None);
+    };
+    if !is_on(c)? {
+        return Ok(None);
+    }
+    // CROSS JOIN keeps the index outside: with the mailbox's messages outside, SQLite would
+    // run the full-text query once per message.
+    let mut st = c.prepare_cached(
+        "SELECT m.uid FROM search_text CROSS JOIN messages m ON m.body_id = search_text.rowid
+         WHERE search_text MATCH ?1 AND m.mailbox_id = ?2",
+    )?;
+    let rows = st.query_map(params![query, mailbox.0], |r| r.get(0))?;
+    let mut uids = rows.collect::<rusqlite::Result<Vec<u32>>>()?;
+    uids.sort_unstable();
+    Ok(Some(uids))
+}
+
+impl Store {
+    /// Whether the search index is complete and kept up to date.
+    pub fn search_index_on(&self) -> Result<bool> {
+        self.read(is_on)
+    }
+
+    /// Build the search index from every stored body (all of it again when it exists), in one
+    /// transaction, and keep it from now on. `progress(done, total)` is called as bodies are
+    /// indexed. Returns the number of bodies indexed.
+    pub fn build_search_index(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        self.write(|tx| {
+            tx.execute_batch("INSERT INTO search_text (search_text) VALUES ('delete-all')")?;
+            let total: u64 = tx.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?;
+            let mut st = tx.prepare("SELECT id, raw, parsed FROM bodies ORDER BY id")?;
+            let mut rows = st.query([])?;
+            let mut done = 0;
+            progress(0, total);
+            while let Some(r) = rows.next()? {
+                let (id, raw, parsed): (i64, Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                insert(tx, id, &raw, &parsed)?;
+                done += 1;
+                if done % 1000 == 0 || done == total {
+                    progress(done, total);
+                }
+            }
+            set_state(tx, true)?;
+            Ok(done)
+        })
+    }
+
+    /// Stop keeping the search index and empty it (`serve --no-fts`): SEARCH scans every
+    /// message again, and the pages it took are free for reuse.
+    pub fn drop_search_index(&self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute_batch("INSERT INTO search_text (search_text) VALUES ('delete-all')")?;
+            set_state(tx, false)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::temp_store;
+    use super::*;
+
+    /// The bundled SQLite has FTS5 with the trigram tokenizer, its case folding, contentless
+    /// deletes and column filters.
+    #[test]
+    fn bundled_sqlite_has_fts5_trigram() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5(a, b, content = '', contentless_delete = 1,
+                 detail = column, tokenize = 'trigram case_sensitive 0');
+             INSERT INTO t (rowid, a, b) VALUES (1, 'Hello Wörld', 'x'), (2, 'zz', 'HELLO'), (3, 'ÄBC', '');",
+        )
+        .unwrap();
+        let q = |m: &str| -> Vec<i64> {
+            let mut st = c
+                .prepare("SELECT rowid FROM t WHERE t MATCH ?1 ORDER BY rowid")
+                .unwrap();
+            st.query_map([m], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        assert_eq!(q("\"hel\" AND \"llo\""), vec![1, 2]);
+        assert_eq!(q("{a} : (\"hel\")"), vec![1]);
+        assert_eq!(q("\"wör\""), vec![1]);
+        assert_eq!(q("\"äbc\""), vec![3]);
+        c.execute("DELETE FROM t WHERE rowid = 1", []).unwrap();
+        assert_eq!(q("\"hel\""), vec![2]);
+    }
+
+    #[test]
+    fn queries_are_the_and_of_trigrams() {
+        assert_eq!(fts_query(TextPlace::Body, "ab"), None);
+        assert_eq!(fts_query(TextPlace::Body, "a\0bc"), None);
+        assert_eq!(
+            fts_query(TextPlace::Header(IndexedField::From), "S\"x"),
+            Some("{hdr_from} : (\"s\"\"x\")".into())
+        );
+        assert_eq!(
+            fts_query(TextPlace::Anywhere, "ΟΔΟΣ"),
+            Some("(\"οδο\" AND \"δοσ\")".into())
+        );
+        // Every third trigram and the last; repeats once; long needles by a spread of them.
+        assert_eq!(
+            fts_query(TextPlace::Body, "abcdefgh"),
+            Some("{body} : (\"abc\" AND \"def\" AND \"fgh\")".into())
+        );
+        assert_eq!(
+            fts_query(TextPlace::Body, "aaaa"),
+            Some("{body} : (\"aaa\")".into())
+        );
+        let long: String = (0..40).map(|i| format!("{i:03}")).collect();
+        let long = fts_query(TextPlace::Body, &long);
+        assert_eq!(long.unwrap().matches(" AND ").count(), MAX_TRIGRAMS - 1);
+    }
+
+    #[test]
+    fn bodies_are_indexed_when_stored_and_forgotten_with_their_last_copy() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        let archive = t.store.mailbox(u, "Archive").unwrap().unwrap().id;
+        let msg = |s: &str| crate::message::prepare(s.as_bytes().to_vec(), vec![], None);
+        t.store
+            .append(
+                inbox,
+                &[
+                    msg("Subject: zebra\r\nFrom: Ann <ann@x.org>\r\n\r\nstriped horse\r\n"),
+                    msg("Subject: lion\r\n\r\nmane\r\n"),
+                ],
+            )
+            .unwrap();
+        let cands = |mb, place, n: &str| t.store.scan(|s| s.text_candidates(mb, place, n)).unwrap();
+        assert!(t.store.search_index_on().unwrap());
+        assert_eq!(cands(inbox, TextPlace::Body, "HORSE"), Some(vec![1]));
+        assert_eq!(
+            cands(inbox, TextPlace::Header(IndexedField::Subject), "lio"),
+            Some(vec![2])
+        );
+        assert_eq!(
+            cands(inbox, TextPlace::Header(IndexedField::From), "ann@x"),
+            Some(vec![1])
+        );
+        assert_eq!(cands(inbox, TextPlace::Body, "zebra"), Some(vec![]));
+        assert_eq!(cands(inbox, TextPlace::Anywhere, "zebra"), Some(vec![1]));
+        assert_eq!(cands(inbox, TextPlace::Body, "ma"), None);
+        t.store.copy(inbox, &[1], archive).unwrap();
+        assert_eq!(cands(archive, TextPlace::Body, "horse"), Some(vec![1]));
+        let indexed = || -> i64 {
+            t.store
+                .read(|c| {
+                    Ok(c.query_row(
+                        "SELECT count(*) FROM search_text WHERE search_text MATCH '\"hor\"'",
+                        [],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap()
+        };
+        t.store
+            .store_flags(
+                inbox,
+                &[1],
+                super::super::FlagOp::Add,
+                &["\\Deleted".into()],
+            )
+            .unwrap();
+        t.store.expunge(inbox, None).unwrap();
+        assert_eq!(cands(inbox, TextPlace::Body, "horse"), Some(vec![]));
+        assert_eq!(indexed(), 1, "the copy still holds the body");
+        t.store
+            .store_flags(
+                archive,
+                &[1],
+                super::super::FlagOp::Add,
+                &["\\Deleted".into()],
+            )
+            .unwrap();
+        t.store.expunge(archive, None).unwrap();
+        assert_eq!(indexed(), 0);
+        // Off: nothing is indexed and the index is not asked; on again: built from the bodies.
+        t.store.drop_search_index().unwrap();
+        assert_eq!(cands(inbox, TextPlace::Body, "mane"), None);
+        t.store
+            .append(inbox, &[msg("Subject: new\r\n\r\nmaned wolf\r\n")])
+            .unwrap();
+        let mut seen = Vec::new();
+        assert_eq!(
+            t.store
+                .build_search_index(&mut |d, n| seen.push((d, n)))
+                .unwrap(),
+            2
+        );
+        assert_eq!(seen.first(), Some(&(0, 2)));
+        assert_eq!(seen.last(), Some(&(2, 2)));
+        assert_eq!(cands(inbox, TextPlace::Body, "mane"), Some(vec![2, 3]));
+        // A removed user's bodies leave the index too (the foreign-key cascade fires the trigger).
+        t.store.remove_user("u").unwrap();
+        let left: i64 = t
+            .store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM search_text WHERE search_text MATCH '\"man\"'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// A database as liteimap with schema 3 wrote it: opening it adds the index, empty and off
+    /// (SEARCH scans); building it indexes the stored bodies, and it is kept from then on.
+    #[test]
+    fn migrates_a_version_3_database() {
+        let t = temp_store();
+        let path = t.dir.join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!(
+                "{}; PRAGMA user_version = 3;",
+                super::super::schema_v3()
+            ))
+            .unwrap();
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 3);
+                 INSERT INTO bodies (id, user_id, hash, size, parsed, raw) VALUES
+                   (10, 1, x'01', 0, x'', CAST('Subject: Old mail' || char(13, 10, 13, 10) || 'kept before the index' AS BLOB)),
+                   (11, 1, x'02', 0, x'', CAST('Subject: other' || char(13, 10, 13, 10) || 'nothing' AS BLOB));
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq) VALUES
+                   (1, 1, 1, 10, 0, 1), (2, 1, 2, 11, 0, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, super::super::SCHEMA_VERSION);
+        assert!(!store.search_index_on().unwrap());
+        let inbox = MailboxId(1);
+        let cands = |n: &str| {
+            store
+                .scan(|s| s.text_candidates(inbox, TextPlace::Body, n))
+                .unwrap()
+        };
+        assert_eq!(cands("before the"), None);
+        // Off: a body stored now is not indexed (the build takes it in).
+        let msg = crate::message::prepare(
+            b"Subject: new\r\n\r\nstored before the build\r\n".to_vec(),
+            vec![],
+            None,
+        );
+        store.append(inbox, &[msg]).unwrap();
+        assert_eq!(store.build_search_index(&mut |_, _| {}).unwrap(), 3);
+        assert!(store.search_index_on().unwrap());
+        assert_eq!(cands("BEFORE THE"), Some(vec![1, 3]));
+        assert_eq!(
+            store
+                .scan(|s| s.text_candidates(
+                    inbox,
+                    TextPlace::Header(IndexedField::Subject),
+                    "old mail"
+                ))
+                .unwrap(),
+            Some(vec![1])
+        );
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        // Opening again changes nothing.
+        let store = Store::open(&path).unwrap();
+        assert!(store.search_index_on().unwrap());
+    }
+}
