@@ -18,6 +18,11 @@ use liteimap::{deliver, import, lmtp, password, stdio};
 fn main() -> ExitCode {
     let cli = parse_args();
     if let Command::Deliver(d) = &cli.command {
+        // Silent unless RUST_LOG asks: an MTA reads stderr as the reason of a failure, which
+        // is its one line; RUST_LOG=info adds one line per delivered message.
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
+            .format_timestamp_millis()
+            .init();
         return run_deliver(&cli, d);
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -32,13 +37,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// argh's `from_env`, except that a usage error of `deliver` exits with EX_USAGE (64): an MTA
-/// reads our exit status, not our text.
+/// The global options: they go before the command (`liteimap --db FILE serve`).
+const GLOBAL_OPTIONS: &[&str] = &["--db"];
+
+/// argh's `from_env`, with `-h` for `--help`, `--version`/`-V`, usage errors on one
+/// `liteimap:` line (with a hint when a global option follows the command), and a usage error
+/// of `deliver` exiting with EX_USAGE (64): an MTA reads our exit status, not our text.
 fn parse_args() -> Cli {
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.first().map(String::as_str).unwrap_or("liteimap");
     let cmd = cmd.rsplit('/').next().unwrap_or(cmd);
-    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let rest: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| if a == "-h" { "--help" } else { a.as_str() })
+        .collect();
+    if matches!(rest.first(), Some(&"--version") | Some(&"-V")) {
+        println!("liteimap {}", env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
     Cli::from_args(&[cmd], &rest).unwrap_or_else(|early| {
         let code = match early.status {
             Ok(()) => {
@@ -48,7 +65,7 @@ fn parse_args() -> Cli {
                 0
             }
             Err(()) => {
-                eprintln!("{}\nRun {cmd} --help for more information.", early.output);
+                eprintln!("liteimap: {}", usage_error(&early.output, &rest));
                 if rest.contains(&"deliver") {
                     i32::from(deliver::EX_USAGE)
                 } else {
@@ -58,6 +75,43 @@ fn parse_args() -> Cli {
         };
         std::process::exit(code)
     })
+}
+
+/// argh's usage error as one line, with a hint where it helps.
+fn usage_error(output: &str, args: &[&str]) -> String {
+    let mut text = String::new();
+    for line in output.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !text.is_empty() {
+            text.push_str(if text.ends_with(':') { " " } else { "; " });
+        }
+        text.push_str(line);
+    }
+    // A global option after the command: argh calls it unrecognised.
+    let mut first_command = None;
+    let mut i = 0;
+    while i < args.len() {
+        if GLOBAL_OPTIONS.contains(&args[i]) {
+            i += 2;
+            continue;
+        }
+        if !args[i].starts_with('-') {
+            first_command = Some(i);
+            break;
+        }
+        i += 1;
+    }
+    let misplaced = GLOBAL_OPTIONS.iter().find(|opt| {
+        args.iter()
+            .position(|a| a == *opt || a.starts_with(&format!("{opt}=")))
+            .is_some_and(|i| first_command.is_some_and(|c| i > c))
+    });
+    match misplaced {
+        Some(opt) => format!(
+            "{text} ({opt} goes before the command: liteimap {opt} FILE {} ...)",
+            first_command.map_or("", |c| args[c])
+        ),
+        None => format!("{text} (run liteimap --help)"),
+    }
 }
 
 /// `deliver`: no logging setup (stderr carries exactly one line per failure).
@@ -139,65 +193,173 @@ fn import_with_interrupt(store: &Arc<Store>, opts: &import::Options) -> Result<b
     Ok(summary.interrupted)
 }
 
-fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
-    let store = open_store(cli)?;
-    if store.user_count().map_err(|e| e.to_string())? == 0 {
-        let pass = password::generate();
-        let hash = password::hash(pass.as_bytes())?;
-        store
-            .create_user("demo", &hash)
-            .map_err(|e| e.to_string())?;
-        eprintln!("liteimap: no users yet, so created user \"demo\" with password \"{pass}\"");
-        eprintln!(
-            "liteimap: (change it with: liteimap --db {} user passwd demo)",
-            cli.db.display()
-        );
+/// `value` of `--flag` within `min..=max`, or an error that says the range.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    value: T,
+    min: T,
+    max: Option<T>,
+) -> Result<T, String> {
+    let too_big = max.as_ref().is_some_and(|m| value > *m);
+    if value < min || too_big {
+        return Err(match max {
+            Some(m) => format!("--{flag} {value} is out of range ({min} to {m})"),
+            None => format!("--{flag} {value} is too small (at least {min})"),
+        });
     }
-    if !args.import.is_empty() {
-        let opts = import::Options {
-            user: args.user.clone().unwrap_or_else(|| "demo".into()),
-            mailbox: "INBOX".into(),
-            paths: args.import.clone(),
-        };
-        if import_with_interrupt(&store, &opts)? {
-            return Err("import interrupted; not serving".into());
-        }
-    } else if args.user.is_some() {
-        return Err("--user only says whose INBOX --import fills".into());
-    }
-    let listen = if args.listen.is_empty() {
-        vec!["127.0.0.1:1143".to_string()]
-    } else {
-        args.listen.clone()
-    };
-    let config = Config {
+    Ok(value)
+}
+
+/// The server's settings from the `serve` flags, every value checked.
+fn serve_config(args: &Serve) -> Result<Config, String> {
+    Ok(Config {
         limits: Limits {
-            max_line: args.max_line_length.max(1024),
-            max_literal: args.max_message_size,
-            max_literals: args.max_literals.max(1),
-            max_output: args.max_output_buffer.max(4096),
-            write_timeout: Duration::from_secs(args.write_timeout.max(1)),
-            max_pipelined: args.max_pipelined.max(1),
-            max_search_depth: args.max_search_depth.clamp(1, MAX_SEARCH_DEPTH),
+            max_line: in_range("max-line-length", args.max_line_length, 1024, None)?,
+            max_literal: in_range("max-message-size", args.max_message_size, 1, None)?,
+            max_literals: in_range("max-literals", args.max_literals, 1, None)?,
+            max_output: in_range("max-output-buffer", args.max_output_buffer, 4096, None)?,
+            write_timeout: Duration::from_secs(in_range(
+                "write-timeout",
+                args.write_timeout,
+                1,
+                None,
+            )?),
+            max_pipelined: in_range("max-pipelined", args.max_pipelined, 1, None)?,
+            max_search_depth: in_range(
+                "max-search-depth",
+                args.max_search_depth,
+                1,
+                Some(MAX_SEARCH_DEPTH),
+            )?,
         },
-        login_timeout: Duration::from_secs(args.login_timeout.max(1)),
-        literal_memory: args.max_literal_memory.max(64 * 1024),
-        pre_auth_memory: args.max_pre_login_memory.max(64 * 1024),
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
-        max_connections: args.max_connections,
-        max_pre_login_connections: args.max_pre_login_connections,
-        max_connections_per_ip: args.max_connections_per_ip.max(1),
-        max_user_connections_per_ip: args.max_user_connections_per_ip.max(1),
-        max_auth_failures: args.max_auth_failures.max(1),
+        login_timeout: Duration::from_secs(in_range("login-timeout", args.login_timeout, 1, None)?),
+        literal_memory: in_range(
+            "max-literal-memory",
+            args.max_literal_memory,
+            64 * 1024,
+            None,
+        )?,
+        pre_auth_memory: in_range(
+            "max-pre-login-memory",
+            args.max_pre_login_memory,
+            64 * 1024,
+            None,
+        )?,
+        idle_timeout: Duration::from_secs(in_range("idle-timeout", args.idle_timeout, 1, None)?),
+        max_connections: in_range("max-connections", args.max_connections, 1, None)?,
+        max_pre_login_connections: args
+            .max_pre_login_connections
+            .map(|n| {
+                in_range(
+                    "max-pre-login-connections",
+                    n,
+                    1,
+                    Some(args.max_connections),
+                )
+            })
+            .transpose()?,
+        max_connections_per_ip: in_range(
+            "max-connections-per-ip",
+            args.max_connections_per_ip,
+            1,
+            None,
+        )?,
+        max_user_connections_per_ip: in_range(
+            "max-user-connections-per-ip",
+            args.max_user_connections_per_ip,
+            1,
+            None,
+        )?,
+        max_auth_failures: in_range("max-auth-failures", args.max_auth_failures, 1, None)?,
         auth_failure_delay: Duration::from_millis(args.auth_failure_delay_ms),
         allow_plaintext: args.allow_plaintext,
         ..Config::default()
-    };
+    })
+}
+
+/// Every `serve` setting checked and every listener bound, before anything is written to the
+/// database: a busy port or a typo must not leave a half-started server behind.
+struct Bound {
+    plain: Vec<async_std::net::TcpListener>,
+    implicit: Vec<async_std::net::TcpListener>,
+    lmtp: Vec<lmtp::Listener>,
+    /// Every network listener is on a loopback address (Unix sockets are local anyway).
+    loopback_only: bool,
+}
+
+async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound, String> {
+    let plain = server::bind_all(listen, tls).await?;
+    let implicit = server::bind_all(&args.tls_listen, true).await?;
+    let mut lmtp_listeners = Vec::new();
+    for a in &args.lmtp_listen {
+        lmtp_listeners.push(lmtp::bind_tcp(a).await?);
+    }
+    for p in &args.lmtp_socket {
+        lmtp_listeners.push(lmtp::bind_unix(p).await?);
+    }
+    let loopback_only = plain
+        .iter()
+        .chain(&implicit)
+        .filter_map(|l| l.local_addr().ok())
+        .chain(lmtp_listeners.iter().filter_map(lmtp::Listener::local_addr))
+        .all(|a| a.ip().is_loopback());
+    Ok(Bound {
+        plain,
+        implicit,
+        lmtp: lmtp_listeners,
+        loopback_only,
+    })
+}
+
+/// With no users yet: on loopback-only listeners, create `demo` with a random password and
+/// print both (a first try on one's own machine); on a public listener, refuse to start.
+fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), String> {
+    if store.user_count().map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    if !loopback_only {
+        return Err(format!(
+            "no users yet and listening beyond loopback; add one first: liteimap --db {} user add NAME",
+            cli.db.display()
+        ));
+    }
+    let pass = password::generate();
+    let hash = password::hash(pass.as_bytes())?;
+    store
+        .create_user("demo", &hash)
+        .map_err(|e| e.to_string())?;
+    eprintln!("liteimap: no users yet, so created user \"demo\" with password \"{pass}\"");
+    eprintln!(
+        "liteimap: (change it with: liteimap --db {} user passwd demo)",
+        cli.db.display()
+    );
+    Ok(())
+}
+
+fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
+    let config = serve_config(args)?;
+    if args.import.is_empty() && args.user.is_some() {
+        return Err("--user only says whose INBOX --import fills".into());
+    }
+    for p in &args.import {
+        std::fs::metadata(p).map_err(|e| format!("cannot import {}: {e}", p.display()))?;
+    }
     let tls = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
         (None, None) if args.tls_listen.is_empty() => None,
         (None, None) => return Err("--tls-listen needs --cert and --key".into()),
         _ => return Err("--cert and --key go together".into()),
+    };
+    let store = open_store(cli)?;
+    if let Some(u) = args.user.as_deref().filter(|u| *u != "demo") {
+        if store.find_user(u).map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("no such user: {u} (for --import)"));
+        }
+    }
+    let listen = if args.listen.is_empty() {
+        vec!["127.0.0.1:1143".to_string()]
+    } else {
+        args.listen.clone()
     };
     let lmtp_settings = Arc::new(lmtp::Settings {
         max_message_size: u64::from(args.max_message_size),
@@ -209,19 +371,35 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         hostname: lmtp::hostname(),
         max_connections: args.max_connections,
     });
+    let bound = async_std::task::block_on(bind_serve(args, &listen, tls.is_some()))?;
+    first_user(cli, &store, bound.loopback_only)?;
+    if !args.import.is_empty() {
+        let opts = import::Options {
+            user: args.user.clone().unwrap_or_else(|| "demo".into()),
+            mailbox: "INBOX".into(),
+            paths: args.import.clone(),
+        };
+        if import_with_interrupt(&store, &opts)? {
+            return Err("import interrupted; not serving".into());
+        }
+    }
     // At startup no session holds an expunged message: bodies left behind by a crash while
     // some were held go now (not in `stdio` or `deliver`, which run beside a live server).
     if let Err(e) = store.collect_orphans() {
         log::warn!("collecting unused message bodies: {e}");
     }
     let ctx = Context::with_tls(store, config, tls);
+    // Signals are handled before anything says the server is up: a SIGHUP (reload) or
+    // SIGTERM sent as soon as the "listening" line appears must not meet the default action,
+    // which ends the process.
+    watch_signals(ctx.clone())?;
+    let Bound {
+        plain,
+        implicit,
+        lmtp: lmtp_listeners,
+        ..
+    } = bound;
     async_std::task::block_on(async {
-        // Signals are handled before anything says the server is up: a SIGHUP (reload) or
-        // SIGTERM sent as soon as the "listening" line appears must not meet the default
-        // action, which ends the process.
-        watch_signals(ctx.clone())?;
-        let plain = server::bind_all(&listen, ctx.tls.is_some()).await?;
-        let implicit = server::bind_all(&args.tls_listen, true).await?;
         for (l, kind) in plain
             .iter()
             .map(|l| {
@@ -242,13 +420,6 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
                     cli.db.display()
                 );
             }
-        }
-        let mut lmtp_listeners = Vec::new();
-        for a in &args.lmtp_listen {
-            lmtp_listeners.push(lmtp::bind_tcp(a).await?);
-        }
-        for p in &args.lmtp_socket {
-            lmtp_listeners.push(lmtp::bind_unix(p).await?);
         }
         let mut lmtp_tasks = Vec::new();
         for l in lmtp_listeners {

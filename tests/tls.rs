@@ -550,7 +550,7 @@ print(N.login('alice', 'wonderland')[0])
 fn the_systemd_unit_names_flags_the_binary_accepts() {
     let unit = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/testdata/liteimap.service"
+        "/dist/liteimap.service"
     ))
     .unwrap();
     let exec = unit
@@ -575,6 +575,99 @@ fn the_systemd_unit_names_flags_the_binary_accepts() {
     for line in ["UMask=0077", "StateDirectoryMode=0700"] {
         assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
     }
+}
+
+/// The unit's ExecStart, run as it stands except for loopback ports (0: any free one), a
+/// temporary database and a made certificate: all four listeners (IPv4 and IPv6, STARTTLS and
+/// implicit TLS) come up and greet, after the install step that adds the first user.
+#[test]
+fn the_systemd_units_exec_start_serves_on_loopback() {
+    use std::io::{BufRead, BufReader};
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dist/liteimap.service"
+    ))
+    .unwrap();
+    for line in ["RuntimeDirectory=liteimap", "StateDirectory=liteimap"] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let dir = TempDir::new("unit");
+    let (cert, key) = make_cert(dir.path(), "unit");
+    let db = dir.path().join("mail.db");
+    let (db_s, cert_s, key_s) = (
+        db.display().to_string(),
+        cert.display().to_string(),
+        key.display().to_string(),
+    );
+    let args: Vec<String> = exec
+        .split_whitespace()
+        .skip(1)
+        .map(|a| match a {
+            "/var/lib/liteimap/mail.db" => db_s.clone(),
+            "/etc/liteimap/fullchain.pem" => cert_s.clone(),
+            "/etc/liteimap/privkey.pem" => key_s.clone(),
+            "0.0.0.0:143" | "0.0.0.0:993" => "127.0.0.1:0".into(),
+            "[::]:143" | "[::]:993" => "[::1]:0".into(),
+            other => other.into(),
+        })
+        .collect();
+    let bin = env!("CARGO_BIN_EXE_liteimap");
+    // The install step: a real user before the first start.
+    let mut add = Command::new(bin)
+        .args([
+            "--db",
+            &db_s,
+            "user",
+            "add",
+            "you@example.org",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"secret\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let mut child = Command::new(bin)
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ports = Vec::new();
+    let mut log = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(p) = listening_port(&line) {
+            let v6 = line.contains("[::1]");
+            ports.push((p, v6, line.contains("IMAP over TLS")));
+        }
+        log.push(line);
+        if ports.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(ports.len(), 4, "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("demo")), "{log:?}");
+    for (port, v6, implicit) in ports {
+        let addr: std::net::SocketAddr = if v6 {
+            (std::net::Ipv6Addr::LOCALHOST, port).into()
+        } else {
+            (std::net::Ipv4Addr::LOCALHOST, port).into()
+        };
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        if implicit {
+            // A TLS listener answers a ClientHello; a plain one greets at once.
+            continue;
+        }
+        let mut c = Client::from_stream(s);
+        assert!(c.read_line().starts_with("* OK"), "{addr}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
