@@ -26,6 +26,8 @@ pub enum Command {
     Stdio(Stdio),
     Import(Import),
     Deliver(Deliver),
+    Backup(Backup),
+    Check(Check),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -266,3 +268,20 @@ pub struct Import {
     #[argh(positional, greedy)]
     pub paths: Vec<PathBuf>,
 }
+
+/// Copy the database to a new file while the server may be running (SQLite's online backup
+/// API: one consistent snapshot), showing progress, and verify the copy with integrity_check.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "backup")]
+pub struct Backup {
+    /// the new file (must not exist; created 0600)
+    #[argh(positional)]
+    pub file: PathBuf,
+}
+
+/// Check the database without changing it: SQLite's integrity_check, foreign keys, unused or
+/// shared message bodies, UIDNEXT above every UID, HIGHESTMODSEQ at or above every modseq.
+/// Prints a report; exits 1 when it found problems.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct Check {}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argh::FromArgs;
-use liteimap::cli::{Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
+use liteimap::cli::{Backup, Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
 use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
@@ -149,11 +149,47 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
         Command::Import(i) => run_import(&cli, i),
+        Command::Backup(b) => run_backup(&cli, b),
+        Command::Check(_) => run_check(&cli),
         Command::Deliver(d) => match run_deliver(&cli, d) {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => Err("delivery failed".into()),
         },
     }
+}
+
+fn run_backup(cli: &Cli, args: &Backup) -> Result<(), String> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("backup {bar:40} {pos}/{len} pages {percent}%")
+            .map_err(|e| e.to_string())?,
+    );
+    let started = std::time::Instant::now();
+    let done = liteimap::store::backup(&cli.db, &args.file, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.copied);
+    })
+    .map_err(|e| format!("backup of {} failed: {e}", cli.db.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "backup: {} pages ({} bytes) of {} copied to {} in {:.1} s; integrity_check ok",
+        done.pages,
+        done.bytes,
+        cli.db.display(),
+        args.file.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_check(cli: &Cli) -> Result<(), String> {
+    let report = liteimap::store::check(&cli.db)
+        .map_err(|e| format!("cannot check {}: {e}", cli.db.display()))?;
+    print!("{}: {}", cli.db.display(), report.render());
+    if !report.problems.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn run_import(cli: &Cli, args: &Import) -> Result<(), String> {

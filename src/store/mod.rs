@@ -8,6 +8,7 @@
 //! Every SQLite specific (pragmas, `user_version`, `data_version`) stays inside this module so a
 //! second backend can stand beside it.
 
+mod admin;
 mod holds;
 mod mailboxes;
 mod messages;
@@ -15,6 +16,7 @@ mod names;
 mod scan;
 mod users;
 
+pub use admin::{backup, check, BackupDone, BackupProgress, CheckReport};
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
