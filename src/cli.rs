@@ -12,6 +12,11 @@ pub struct Cli {
     #[argh(option, default = "PathBuf::from(\"liteimap.db\")")]
     pub db: PathBuf,
 
+    /// the configuration file: `db` and every serve flag as a key (default
+    /// /etc/liteimap/liteimap.toml if present, then ./liteimap.toml); flags override it
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+
     #[argh(subcommand)]
     pub command: Command,
 }
@@ -28,6 +33,7 @@ pub enum Command {
     Deliver(Deliver),
     Backup(Backup),
     Check(Check),
+    Config(ConfigCmd),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -285,3 +291,24 @@ pub struct Backup {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct Check {}
+
+/// The configuration file: `liteimap config check` reads it as `serve` would and reports every
+/// unknown key and bad value with its line.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "config")]
+pub struct ConfigCmd {
+    #[argh(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ConfigAction {
+    Check(ConfigCheck),
+}
+
+/// Check the configuration file (--config, or the default one) without starting anything;
+/// exit 1 with one line per problem.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct ConfigCheck {}

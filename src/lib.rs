@@ -30,6 +30,8 @@
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
 pub mod cli;
+/// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.
+pub mod config;
 pub mod dbpool;
 pub mod deliver;
 #[cfg(feature = "fuzzing")]

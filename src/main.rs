@@ -13,10 +13,11 @@ use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 use liteimap::tls::Tls;
-use liteimap::{deliver, import, lmtp, password, stdio};
+use liteimap::{config, deliver, import, lmtp, password, stdio};
+use std::path::PathBuf;
 
 fn main() -> ExitCode {
-    let cli = parse_args();
+    let (cli, file) = parse_args();
     if let Command::Deliver(d) = &cli.command {
         // Silent unless RUST_LOG asks: an MTA reads stderr as the reason of a failure, which
         // is its one line; RUST_LOG=info adds one line per delivered message.
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
-    match run(cli) {
+    match run(cli, file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("liteimap: {e}");
@@ -38,25 +39,63 @@ fn main() -> ExitCode {
 }
 
 /// The global options: they go before the command (`liteimap --db FILE serve`).
-const GLOBAL_OPTIONS: &[&str] = &["--db"];
+const GLOBAL_OPTIONS: &[&str] = &["--db", "--config"];
 
-/// argh's `from_env`, with `-h` for `--help`, `--version`/`-V`, usage errors on one
-/// `liteimap:` line (with a hint when a global option follows the command), and a usage error
-/// of `deliver` exiting with EX_USAGE (64): an MTA reads our exit status, not our text.
-fn parse_args() -> Cli {
+/// The index of the command in `args` (the first argument that is neither a global option nor
+/// its value).
+fn command_index(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        if GLOBAL_OPTIONS.contains(&args[i].as_str()) {
+            i += 2;
+            continue;
+        }
+        if !args[i].starts_with('-') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The value of `--name VALUE` or `--name=VALUE` in `args`.
+fn option_value(args: &[String], name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    args.iter().enumerate().find_map(|(i, a)| {
+        if a == name {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix(&prefix).map(str::to_string)
+        }
+    })
+}
+
+/// argh's `from_env`, with `-h` for `--help`, `--version`/`-V`, the configuration file merged
+/// in (its `db` unless `--db` is given; its serve keys unless the flag is given), usage errors
+/// on one `liteimap:` line (with a hint when a global option follows the command), and a usage
+/// error of `deliver` exiting with EX_USAGE (64): an MTA reads our exit status, not our text.
+fn parse_args() -> (Cli, Option<config::File>) {
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.first().map(String::as_str).unwrap_or("liteimap");
-    let cmd = cmd.rsplit('/').next().unwrap_or(cmd);
-    let rest: Vec<&str> = args
+    let cmd = cmd.rsplit('/').next().unwrap_or(cmd).to_string();
+    let mut rest: Vec<String> = args
         .iter()
         .skip(1)
-        .map(|a| if a == "-h" { "--help" } else { a.as_str() })
+        .map(|a| {
+            if a == "-h" {
+                "--help".into()
+            } else {
+                a.clone()
+            }
+        })
         .collect();
-    if matches!(rest.first(), Some(&"--version") | Some(&"-V")) {
+    if matches!(rest.first().map(String::as_str), Some("--version" | "-V")) {
         println!("liteimap {}", env!("CARGO_PKG_VERSION"));
         std::process::exit(0);
     }
-    Cli::from_args(&[cmd], &rest).unwrap_or_else(|early| {
+    let file = merge_config(&mut rest);
+    let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let cli = Cli::from_args(&[&cmd], &refs).unwrap_or_else(|early| {
         let code = match early.status {
             Ok(()) => {
                 // `liteimap --help | head` closes the pipe early: not an error worth a panic.
@@ -65,8 +104,8 @@ fn parse_args() -> Cli {
                 0
             }
             Err(()) => {
-                eprintln!("liteimap: {}", usage_error(&early.output, &rest));
-                if rest.contains(&"deliver") {
+                eprintln!("liteimap: {}", usage_error(&early.output, &refs));
+                if refs.contains(&"deliver") {
                     i32::from(deliver::EX_USAGE)
                 } else {
                     1
@@ -74,7 +113,38 @@ fn parse_args() -> Cli {
             }
         };
         std::process::exit(code)
-    })
+    });
+    (cli, file)
+}
+
+/// Load the configuration file (unless the command is `config`, which reads it itself, or
+/// help is asked for) and put its settings into `args`, behind the command line's own.
+fn merge_config(args: &mut Vec<String>) -> Option<config::File> {
+    let index = command_index(args);
+    let before = &args[..index.unwrap_or(args.len())];
+    let explicit = option_value(before, "--config").map(PathBuf::from);
+    let db_given = option_value(before, "--db").is_some();
+    let command = index.map(|i| args[i].clone());
+    if args.iter().any(|a| a == "--help") || command.as_deref() == Some("config") {
+        return None;
+    }
+    let path = config::locate(explicit.as_deref())?;
+    let file = config::File::load(&path).unwrap_or_else(|problems| {
+        for p in problems {
+            eprintln!("liteimap: {}: {p}", path.display());
+        }
+        std::process::exit(1)
+    });
+    if let Some(i) = index.filter(|_| command.as_deref() == Some("serve")) {
+        let extra = file.serve_args(&args[i + 1..]);
+        args.splice(i + 1..i + 1, extra);
+    }
+    if !db_given {
+        if let Some(db) = file.db() {
+            args.splice(0..0, ["--db".to_string(), db.display().to_string()]);
+        }
+    }
+    Some(file)
 }
 
 /// argh's usage error as one line, with a hint where it helps.
@@ -87,19 +157,8 @@ fn usage_error(output: &str, args: &[&str]) -> String {
         text.push_str(line);
     }
     // A global option after the command: argh calls it unrecognised.
-    let mut first_command = None;
-    let mut i = 0;
-    while i < args.len() {
-        if GLOBAL_OPTIONS.contains(&args[i]) {
-            i += 2;
-            continue;
-        }
-        if !args[i].starts_with('-') {
-            first_command = Some(i);
-            break;
-        }
-        i += 1;
-    }
+    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let first_command = command_index(&owned);
     let misplaced = GLOBAL_OPTIONS.iter().find(|opt| {
         args.iter()
             .position(|a| a == *opt || a.starts_with(&format!("{opt}=")))
@@ -143,9 +202,10 @@ fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
     Ok(Arc::new(store))
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
     match &cli.command {
-        Command::Serve(s) => serve(&cli, s),
+        Command::Serve(s) => serve(&cli, s, file),
+        Command::Config(_) => config_check(&cli),
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
         Command::Import(i) => run_import(&cli, i),
@@ -372,8 +432,11 @@ fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), Strin
     Ok(())
 }
 
-fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
+fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), String> {
     let config = serve_config(args)?;
+    if let Some(f) = &file {
+        log::info!("configuration from {}", f.path.display());
+    }
     if args.import.is_empty() && args.user.is_some() {
         return Err("--user only says whose INBOX --import fills".into());
     }
@@ -428,7 +491,7 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
     // Signals are handled before anything says the server is up: a SIGHUP (reload) or
     // SIGTERM sent as soon as the "listening" line appears must not meet the default action,
     // which ends the process.
-    watch_signals(ctx.clone())?;
+    watch_signals(ctx.clone(), file)?;
     let Bound {
         plain,
         implicit,
@@ -476,8 +539,9 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
 }
 
 /// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0. SIGHUP
-/// reloads the TLS certificate; established connections keep theirs.
-fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
+/// reloads the TLS certificate (established connections keep theirs) and re-reads the
+/// configuration file, naming each changed key that takes a restart to apply.
+fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), String> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -491,6 +555,9 @@ fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
                     },
                     None => log::info!("SIGHUP: no TLS configured, nothing to reload"),
                 }
+                if let Some(running) = &file {
+                    reread_config(running);
+                }
                 continue;
             }
             log::info!("signal {sig}: shutting down");
@@ -498,6 +565,100 @@ fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
             return;
         }
     });
+    Ok(())
+}
+
+/// SIGHUP's look at the configuration file: a broken file is reported and ignored; each
+/// changed key is named with what applying it takes.
+fn reread_config(running: &config::File) {
+    let path = &running.path;
+    match config::File::load(path) {
+        Err(problems) => {
+            for p in problems {
+                log::error!(
+                    "SIGHUP: {}: {p}; keeping the running settings",
+                    path.display()
+                );
+            }
+        }
+        Ok(newer) => {
+            let changed = running.changed_keys(&newer);
+            if changed.is_empty() {
+                log::info!("SIGHUP: {} unchanged", path.display());
+            }
+            for key in changed {
+                log::warn!(
+                    "SIGHUP: {key} changed in {}; restart liteimap to apply it (SIGHUP reloads only the certificate and key files)",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// `liteimap config check`: the file's keys and types, then the values as `serve` checks them.
+fn config_check(cli: &Cli) -> Result<(), String> {
+    let Some(path) = config::locate(cli.config.as_deref()) else {
+        return Err(format!(
+            "no configuration file: give --config FILE, or create {}",
+            config::DEFAULT_PATHS.join(" or ")
+        ));
+    };
+    let fail = |problems: Vec<String>| -> Result<(), String> {
+        for p in &problems {
+            println!("{}: {p}", path.display());
+        }
+        std::process::exit(1)
+    };
+    let file = match config::File::load(&path) {
+        Ok(f) => f,
+        Err(problems) => return fail(problems.iter().map(ToString::to_string).collect()),
+    };
+    let mut args = vec!["serve".to_string()];
+    args.extend(file.serve_args(&[]));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = |msg: &str| -> String {
+        // "--max-search-depth 9 is out of range": name the key's line.
+        let key = msg
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("--"))
+            .unwrap_or("");
+        match file.line_of(key) {
+            Some(n) => format!("line {n}: {}", msg.replace(&format!("--{key}"), key)),
+            None => msg.to_string(),
+        }
+    };
+    let parsed = match Cli::from_args(&["liteimap"], &refs) {
+        Ok(c) => c,
+        Err(early) => return fail(vec![line(&usage_error(&early.output, &[]))]),
+    };
+    let Command::Serve(serve) = &parsed.command else {
+        return Err("internal error: not a serve command".into());
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = serve_config(serve) {
+        problems.push(line(&e));
+    }
+    for (key, addrs) in [
+        ("listen", &serve.listen),
+        ("tls-listen", &serve.tls_listen),
+        ("lmtp-listen", &serve.lmtp_listen),
+    ] {
+        for a in addrs {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                let at = file
+                    .line_of(key)
+                    .map_or(String::new(), |n| format!("line {n}: "));
+                problems.push(format!(
+                    "{at}{key}: invalid address {a:?} (expected IP:PORT, e.g. 127.0.0.1:1143)"
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return fail(problems);
+    }
+    println!("{}: ok", path.display());
     Ok(())
 }
 
