@@ -45,6 +45,8 @@ pub mod mime;
 pub mod notify;
 pub mod password;
 pub mod prelogin;
+/// systemd's `Type=notify` readiness datagram (READY=1, STOPPING=1).
+pub mod sdnotify;
 pub mod server;
 pub mod stdio;
 pub mod store;

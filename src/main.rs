@@ -526,6 +526,8 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
             let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
             lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
         }
+        // Every listener is bound and logged: tell systemd (Type=notify) we are up.
+        liteimap::sdnotify::notify("READY=1");
         server::serve_with_tls(ctx.clone(), plain, implicit).await;
         for t in lmtp_tasks {
             t.await;
@@ -561,6 +563,7 @@ fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), St
                 continue;
             }
             log::info!("signal {sig}: shutting down");
+            liteimap::sdnotify::notify("STOPPING=1");
             ctx.shutdown();
             return;
         }

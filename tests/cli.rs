@@ -1059,3 +1059,46 @@ fn ci_runs_the_readme_test_command() {
     assert_eq!(first_code, Some(ci_cmd[0]));
     assert!(readme.contains(&format!("{}    # the whole test suite", ci_cmd[0])));
 }
+
+/// Under systemd's Type=notify: READY=1 arrives on $NOTIFY_SOCKET once the listeners are
+/// bound (a client connecting right then is served), STOPPING=1 at SIGTERM.
+#[test]
+fn serve_tells_systemd_when_it_is_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let db = dir.path().join("n.db");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    // By now the port has been logged and accepts.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let port = loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0);
+        if let Some(p) = listening_port(&l) {
+            break p;
+        }
+    };
+    let mut c = Client::connect(port);
+    assert!(c.read_line().starts_with("* OK"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
