@@ -165,6 +165,11 @@ pub struct Serve {
     /// recipient domain LMTP accepts (repeatable; default: every domain)
     #[argh(option)]
     pub lmtp_domain: Vec<String>,
+
+    /// address to serve OpenMetrics/Prometheus text on at /metrics, IP:PORT (no
+    /// authentication: keep it on loopback or behind a firewall)
+    #[argh(option)]
+    pub metrics_listen: Option<String>,
 }
 
 /// Manage users: add, list, remove, passwd.

@@ -43,6 +43,7 @@ struct Keys {
     lmtp_listen: Option<Vec<String>>,
     lmtp_socket: Option<Vec<PathBuf>>,
     lmtp_domain: Option<Vec<String>>,
+    metrics_listen: Option<String>,
 }
 
 /// Keys that are not `serve` flags.
@@ -218,6 +219,7 @@ pub const KEY_NAMES: &[&str] = &[
     "lmtp-listen",
     "lmtp-socket",
     "lmtp-domain",
+    "metrics-listen",
 ];
 
 /// The 1-based line of `key = …` at the top level.

@@ -41,6 +41,8 @@ pub mod imap;
 pub mod import;
 pub mod lmtp;
 pub mod message;
+/// `--metrics-listen`: OpenMetrics text at /metrics (prometheus-client, tiny_http).
+pub mod metrics;
 pub mod mime;
 pub mod notify;
 pub mod password;

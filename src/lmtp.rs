@@ -610,6 +610,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     "LMTP {}: refused <{address}>: domain not handled here",
                     self.peer
                 );
+                crate::metrics::delivery("refused");
                 return self.reply(&format!("550 5.1.2 <{address}>: domain not handled here"));
             }
         };
@@ -627,6 +628,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
             }
             Ok(None) => {
                 log::info!("LMTP {}: refused <{address}>: no such user", self.peer);
+                crate::metrics::delivery("refused");
                 self.reply(&format!("550 5.1.1 <{address}>: no such user"))
             }
             Err(e) => {
@@ -668,6 +670,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     r.address,
                     self.settings.max_message_size
                 );
+                crate::metrics::delivery("refused");
                 let line = format!(
                     "552 5.3.4 <{}>: message too big (limit {} bytes)",
                     r.address, self.settings.max_message_size
@@ -689,6 +692,11 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     store.append(mailbox, &[msg])
                 })
                 .await;
+            crate::metrics::delivery(if stored.is_ok() {
+                "delivered"
+            } else {
+                "failed"
+            });
             let result = match &stored {
                 Ok(a) => format!("delivered, UID {}", a.first().map_or(0, |a| a.uid)),
                 Err(e) => format!("not delivered: {e}"),

@@ -379,6 +379,7 @@ struct Bound {
     plain: Vec<async_std::net::TcpListener>,
     implicit: Vec<async_std::net::TcpListener>,
     lmtp: Vec<lmtp::Listener>,
+    metrics: Option<tiny_http::Server>,
     /// Every network listener is on a loopback address (Unix sockets are local anyway).
     loopback_only: bool,
 }
@@ -393,6 +394,11 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
     for p in &args.lmtp_socket {
         lmtp_listeners.push(lmtp::bind_unix(p).await?);
     }
+    let metrics = args
+        .metrics_listen
+        .as_deref()
+        .map(liteimap::metrics::bind)
+        .transpose()?;
     let loopback_only = plain
         .iter()
         .chain(&implicit)
@@ -403,6 +409,7 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
         plain,
         implicit,
         lmtp: lmtp_listeners,
+        metrics,
         loopback_only,
     })
 }
@@ -496,8 +503,15 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
         plain,
         implicit,
         lmtp: lmtp_listeners,
+        metrics,
         ..
     } = bound;
+    if let Some(m) = metrics {
+        if let Some(a) = m.server_addr().to_ip() {
+            log::info!("liteimap serving metrics on http://{a}/metrics");
+        }
+        liteimap::metrics::serve(m, ctx.clone());
+    }
     async_std::task::block_on(async {
         for (l, kind) in plain
             .iter()
