@@ -238,7 +238,7 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 fn problem(text: &str, e: &toml::de::Error) -> Problem {
     let line = e
         .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
     Problem {
         line,
         message: e.message().trim().to_string(),

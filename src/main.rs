@@ -133,7 +133,13 @@ fn merge_config(args: &mut Vec<String>) -> Option<config::File> {
         for p in problems {
             eprintln!("liteimap: {}: {p}", path.display());
         }
-        std::process::exit(1)
+        // An MTA retries a temporary failure: a broken file must not bounce mail.
+        let deliver = command.as_deref() == Some("deliver");
+        std::process::exit(if deliver {
+            i32::from(deliver::EX_TEMPFAIL)
+        } else {
+            1
+        })
     });
     if let Some(i) = index.filter(|_| command.as_deref() == Some("serve")) {
         let extra = file.serve_args(&args[i + 1..]);

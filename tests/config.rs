@@ -206,3 +206,32 @@ fn the_shipped_config_file_checks_ok() {
         (Some(0), format!("{conf}: ok\n"))
     );
 }
+
+/// A broken file stops every command with its line; `deliver` exits 75 (the MTA retries)
+/// rather than bouncing the message.
+#[test]
+fn a_broken_file_stops_commands_and_deliver_defers() {
+    let dir = TempDir::new("config-broken");
+    let conf = dir.path().join("l.toml");
+    std::fs::write(&conf, "db = \"x.db\"\nlisten = 5 5\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = run(&["user", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(&format!("liteimap: {}: line 2: ", conf.display())),
+        "{err}"
+    );
+    let o = run(&["deliver", "--user", "alice"]);
+    assert_eq!(o.status.code(), Some(75));
+    // --help still works: it never reads the file.
+    assert!(run(&["serve", "--help"]).status.success());
+}
