@@ -12,6 +12,11 @@ pub struct Cli {
     #[argh(option, default = "PathBuf::from(\"liteimap.db\")")]
     pub db: PathBuf,
 
+    /// the configuration file: `db` and every serve flag as a key (default
+    /// /etc/liteimap/liteimap.toml if present, then ./liteimap.toml); flags override it
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+
     #[argh(subcommand)]
     pub command: Command,
 }
@@ -27,6 +32,9 @@ pub enum Command {
     Import(Import),
     Deliver(Deliver),
     Reindex(Reindex),
+    Backup(Backup),
+    Check(Check),
+    Config(ConfigCmd),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -164,6 +172,10 @@ pub struct Serve {
     /// at start.
     #[argh(switch)]
     pub no_fts: bool,
+    /// address to serve OpenMetrics/Prometheus text on at /metrics, IP:PORT (no
+    /// authentication: keep it on loopback or behind a firewall)
+    #[argh(option)]
+    pub metrics_listen: Option<String>,
 }
 
 /// Manage users: add, list, remove, passwd, quota.
@@ -338,3 +350,41 @@ pub struct Import {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reindex")]
 pub struct Reindex {}
+
+/// Copy the database to a new file while the server may be running (SQLite's online backup
+/// API: one consistent snapshot), showing progress, and verify the copy with integrity_check.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "backup")]
+pub struct Backup {
+    /// the new file (must not exist; created 0600)
+    #[argh(positional)]
+    pub file: PathBuf,
+}
+
+/// Check the database without changing it: SQLite's integrity_check, foreign keys, unused or
+/// shared message bodies, UIDNEXT above every UID, HIGHESTMODSEQ at or above every modseq.
+/// Prints a report; exits 1 when it found problems.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct Check {}
+
+/// The configuration file: `liteimap config check` reads it as `serve` would and reports every
+/// unknown key and bad value with its line.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "config")]
+pub struct ConfigCmd {
+    #[argh(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ConfigAction {
+    Check(ConfigCheck),
+}
+
+/// Check the configuration file (--config, or the default one) without starting anything;
+/// exit 1 with one line per problem.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct ConfigCheck {}

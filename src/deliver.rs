@@ -112,13 +112,18 @@ pub fn deliver(
         Some(mb) if !mb.noselect => mb,
         _ => return Err(DeliverError::NoMailbox(mailbox.to_string())),
     };
+    let (size, message_id) = (raw.len(), crate::message::log_id(&raw));
     let msg = crate::message::prepare(raw, Vec::new(), None);
     let appended = store.append(mb.id, &[msg]).map_err(|e| match e {
         StoreError::NotFound(_) => DeliverError::NoMailbox(mailbox.to_string()),
         StoreError::OverQuota(q) => DeliverError::OverQuota(q),
         e => DeliverError::Temporary(e),
     })?;
-    Ok(appended.first().map(|a| a.uid).unwrap_or(0))
+    let uid = appended.first().map(|a| a.uid).unwrap_or(0);
+    log::info!(
+        "deliver: message {message_id}, {size} bytes, to {user}, folder {name}: delivered, UID {uid}"
+    );
+    Ok(uid)
 }
 
 /// Drop an mbox envelope line (`From sender date`) that some MTAs put before the headers.

@@ -33,6 +33,8 @@
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
 pub mod cli;
+/// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.
+pub mod config;
 pub mod dbpool;
 pub mod deliver;
 #[cfg(feature = "fuzzing")]
@@ -42,10 +44,14 @@ pub mod imap;
 pub mod import;
 pub mod lmtp;
 pub mod message;
+/// `--metrics-listen`: OpenMetrics text at /metrics (prometheus-client, tiny_http).
+pub mod metrics;
 pub mod mime;
 pub mod notify;
 pub mod password;
 pub mod prelogin;
+/// systemd's `Type=notify` readiness datagram (READY=1, STOPPING=1).
+pub mod sdnotify;
 pub mod server;
 pub mod stdio;
 pub mod store;

@@ -103,8 +103,7 @@ pub async fn bind_tcp(addr: &str) -> Result<Listener, String> {
             "LMTP on {parsed}: LMTP has no authentication, so anyone who can reach this address can deliver mail to every user"
         );
     }
-    let l = TcpListener::bind(parsed)
-        .await
+    let l = crate::server::listen(parsed)
         .map_err(|e| format!("cannot listen for LMTP on {parsed}: {e}"))?;
     Ok(Listener::Tcp(l))
 }
@@ -234,6 +233,7 @@ where
         pending: Vec::new(),
         greeted: false,
         txn: None,
+        peer: peer.to_string(),
     };
     match session.run().await {
         Ok(()) => log::debug!("LMTP {peer}: disconnected"),
@@ -428,6 +428,8 @@ impl Sink {
 struct Recipient {
     address: String,
     mailbox: MailboxId,
+    /// The folder's name, for the log.
+    folder: String,
 }
 
 struct Transaction {
@@ -444,6 +446,8 @@ struct Session<S> {
     pending: Vec<u8>,
     greeted: bool,
     txn: Option<Transaction>,
+    /// The client's address (or "unix"), for the log.
+    peer: String,
 }
 
 impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
@@ -602,21 +606,31 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
             Ok(t) => t,
             Err(TargetError::Empty) => return self.reply("501 5.1.3 bad recipient address: empty"),
             Err(TargetError::Domain) => {
-                return self.reply(&format!("550 5.1.2 <{address}>: domain not handled here"))
+                log::info!(
+                    "LMTP {}: refused <{address}>: domain not handled here",
+                    self.peer
+                );
+                crate::metrics::delivery("refused");
+                return self.reply(&format!("550 5.1.2 <{address}>: domain not handled here"));
             }
         };
         let found = self.ctx.db.run(move |store| target.resolve(store)).await;
         match found {
-            Ok(Some(mailbox)) => {
+            Ok(Some((mailbox, folder))) => {
                 if let Some(t) = self.txn.as_mut() {
                     t.recipients.push(Recipient {
                         address: address.clone(),
                         mailbox,
+                        folder,
                     });
                 }
                 self.reply(&format!("250 2.1.5 <{address}> OK"));
             }
-            Ok(None) => self.reply(&format!("550 5.1.1 <{address}>: no such user")),
+            Ok(None) => {
+                log::info!("LMTP {}: refused <{address}>: no such user", self.peer);
+                crate::metrics::delivery("refused");
+                self.reply(&format!("550 5.1.1 <{address}>: no such user"))
+            }
             Err(e) => {
                 log::warn!("LMTP: looking up <{address}>: {e}");
                 self.reply(&format!(
@@ -650,6 +664,13 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         };
         let Some(content) = content else {
             for r in &txn.recipients {
+                log::info!(
+                    "LMTP {}: refused a message to <{}>: larger than {} bytes",
+                    self.peer,
+                    r.address,
+                    self.settings.max_message_size
+                );
+                crate::metrics::delivery("refused");
                 let line = format!(
                     "552 5.3.4 <{}>: message too big (limit {} bytes)",
                     r.address, self.settings.max_message_size
@@ -659,6 +680,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
             return Ok(());
         };
         let content: Arc<Vec<u8>> = Arc::new(crate::mime::normalize_crlf(&content).into_owned());
+        let message_id = crate::message::log_id(&content);
         for r in &txn.recipients {
             let raw = delivery_copy(&txn.sender, &r.address, &content);
             let mailbox = r.mailbox;
@@ -670,6 +692,23 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     store.append(mailbox, &[msg])
                 })
                 .await;
+            crate::metrics::delivery(if stored.is_ok() {
+                "delivered"
+            } else {
+                "failed"
+            });
+            let result = match &stored {
+                Ok(a) => format!("delivered, UID {}", a.first().map_or(0, |a| a.uid)),
+                Err(e) => format!("not delivered: {e}"),
+            };
+            log::info!(
+                "LMTP {}: message {message_id}, {} bytes, from <{}> to <{}>, folder {}: {result}",
+                self.peer,
+                content.len(),
+                txn.sender,
+                r.address,
+                r.folder
+            );
             let line = match stored {
                 Ok(_) => format!("250 2.0.0 <{}> delivered", r.address),
                 Err(StoreError::NotFound(_)) => {
@@ -802,7 +841,11 @@ impl Target {
     }
 
     /// The mailbox this recipient's copy goes to, or None for no such user.
-    pub fn resolve(&self, store: &crate::store::Store) -> crate::store::Result<Option<MailboxId>> {
+    /// The folder (its id and name) a message for this recipient goes to, if any.
+    pub fn resolve(
+        &self,
+        store: &crate::store::Store,
+    ) -> crate::store::Result<Option<(MailboxId, String)>> {
         if let Some(user) = store.find_user_for_delivery(&self.local)? {
             return inbox(store, user.id);
         }
@@ -816,7 +859,7 @@ impl Target {
         if let Ok(folder) = crate::store::mailbox_name(tag.as_bytes()) {
             if let Some(mb) = store.mailbox(user.id, &folder)? {
                 if !mb.noselect {
-                    return Ok(Some(mb.id));
+                    return Ok(Some((mb.id, folder)));
                 }
             }
         }
@@ -827,8 +870,10 @@ impl Target {
 fn inbox(
     store: &crate::store::Store,
     user: crate::store::UserId,
-) -> crate::store::Result<Option<MailboxId>> {
-    Ok(store.mailbox(user, INBOX)?.map(|m| m.id))
+) -> crate::store::Result<Option<(MailboxId, String)>> {
+    Ok(store
+        .mailbox(user, INBOX)?
+        .map(|m| (m.id, INBOX.to_string())))
 }
 
 /// A quoted local part (`"john smith"`) without its quotes and escapes.

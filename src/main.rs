@@ -7,23 +7,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use liteimap::cli::{Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
+use liteimap::cli::{Backup, Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
 use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 use liteimap::tls::Tls;
-use liteimap::{deliver, import, lmtp, password, stdio};
+use liteimap::{config, deliver, import, lmtp, password, stdio};
+use std::path::PathBuf;
 
 fn main() -> ExitCode {
-    let cli = parse_args();
+    let (cli, file) = parse_args();
     if let Command::Deliver(d) = &cli.command {
+        // Silent unless RUST_LOG asks: an MTA reads stderr as the reason of a failure, which
+        // is its one line; RUST_LOG=info adds one line per delivered message.
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
+            .format_timestamp_millis()
+            .init();
         return run_deliver(&cli, d);
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
-    match run(cli) {
+    match run(cli, file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("liteimap: {e}");
@@ -32,14 +38,64 @@ fn main() -> ExitCode {
     }
 }
 
-/// argh's `from_env`, except that a usage error of `deliver` exits with EX_USAGE (64): an MTA
-/// reads our exit status, not our text.
-fn parse_args() -> Cli {
+/// The global options: they go before the command (`liteimap --db FILE serve`).
+const GLOBAL_OPTIONS: &[&str] = &["--db", "--config"];
+
+/// The index of the command in `args` (the first argument that is neither a global option nor
+/// its value).
+fn command_index(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        if GLOBAL_OPTIONS.contains(&args[i].as_str()) {
+            i += 2;
+            continue;
+        }
+        if !args[i].starts_with('-') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The value of `--name VALUE` or `--name=VALUE` in `args`.
+fn option_value(args: &[String], name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    args.iter().enumerate().find_map(|(i, a)| {
+        if a == name {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix(&prefix).map(str::to_string)
+        }
+    })
+}
+
+/// argh's `from_env`, with `-h` for `--help`, `--version`/`-V`, the configuration file merged
+/// in (its `db` unless `--db` is given; its serve keys unless the flag is given), usage errors
+/// on one `liteimap:` line (with a hint when a global option follows the command), and a usage
+/// error of `deliver` exiting with EX_USAGE (64): an MTA reads our exit status, not our text.
+fn parse_args() -> (Cli, Option<config::File>) {
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.first().map(String::as_str).unwrap_or("liteimap");
-    let cmd = cmd.rsplit('/').next().unwrap_or(cmd);
-    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
-    Cli::from_args(&[cmd], &rest).unwrap_or_else(|early| {
+    let cmd = cmd.rsplit('/').next().unwrap_or(cmd).to_string();
+    let mut rest: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| {
+            if a == "-h" {
+                "--help".into()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if matches!(rest.first().map(String::as_str), Some("--version" | "-V")) {
+        println!("liteimap {}", env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
+    let file = merge_config(&mut rest);
+    let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let cli = Cli::from_args(&[&cmd], &refs).unwrap_or_else(|early| {
         let code = match early.status {
             Ok(()) => {
                 // `liteimap --help | head` closes the pipe early: not an error worth a panic.
@@ -48,8 +104,8 @@ fn parse_args() -> Cli {
                 0
             }
             Err(()) => {
-                eprintln!("{}\nRun {cmd} --help for more information.", early.output);
-                if rest.contains(&"deliver") {
+                eprintln!("liteimap: {}", usage_error(&early.output, &refs));
+                if refs.contains(&"deliver") {
                     i32::from(deliver::EX_USAGE)
                 } else {
                     1
@@ -57,7 +113,70 @@ fn parse_args() -> Cli {
             }
         };
         std::process::exit(code)
-    })
+    });
+    (cli, file)
+}
+
+/// Load the configuration file (unless the command is `config`, which reads it itself, or
+/// help is asked for) and put its settings into `args`, behind the command line's own.
+fn merge_config(args: &mut Vec<String>) -> Option<config::File> {
+    let index = command_index(args);
+    let before = &args[..index.unwrap_or(args.len())];
+    let explicit = option_value(before, "--config").map(PathBuf::from);
+    let db_given = option_value(before, "--db").is_some();
+    let command = index.map(|i| args[i].clone());
+    if args.iter().any(|a| a == "--help") || command.as_deref() == Some("config") {
+        return None;
+    }
+    let path = config::locate(explicit.as_deref())?;
+    let file = config::File::load(&path).unwrap_or_else(|problems| {
+        for p in problems {
+            eprintln!("liteimap: {}: {p}", path.display());
+        }
+        // An MTA retries a temporary failure: a broken file must not bounce mail.
+        let deliver = command.as_deref() == Some("deliver");
+        std::process::exit(if deliver {
+            i32::from(deliver::EX_TEMPFAIL)
+        } else {
+            1
+        })
+    });
+    if let Some(i) = index.filter(|_| command.as_deref() == Some("serve")) {
+        let extra = file.serve_args(&args[i + 1..]);
+        args.splice(i + 1..i + 1, extra);
+    }
+    if !db_given {
+        if let Some(db) = file.db() {
+            args.splice(0..0, ["--db".to_string(), db.display().to_string()]);
+        }
+    }
+    Some(file)
+}
+
+/// argh's usage error as one line, with a hint where it helps.
+fn usage_error(output: &str, args: &[&str]) -> String {
+    let mut text = String::new();
+    for line in output.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !text.is_empty() {
+            text.push_str(if text.ends_with(':') { " " } else { "; " });
+        }
+        text.push_str(line);
+    }
+    // A global option after the command: argh calls it unrecognised.
+    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let first_command = command_index(&owned);
+    let misplaced = GLOBAL_OPTIONS.iter().find(|opt| {
+        args.iter()
+            .position(|a| a == *opt || a.starts_with(&format!("{opt}=")))
+            .is_some_and(|i| first_command.is_some_and(|c| i > c))
+    });
+    match misplaced {
+        Some(opt) => format!(
+            "{text} ({opt} goes before the command: liteimap {opt} FILE {} ...)",
+            first_command.map_or("", |c| args[c])
+        ),
+        None => format!("{text} (run liteimap --help)"),
+    }
 }
 
 /// `deliver`: no logging setup (stderr carries exactly one line per failure).
@@ -89,18 +208,55 @@ fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
     Ok(Arc::new(store))
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
     match &cli.command {
-        Command::Serve(s) => serve(&cli, s),
+        Command::Serve(s) => serve(&cli, s, file),
+        Command::Config(_) => config_check(&cli),
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
         Command::Import(i) => run_import(&cli, i),
         Command::Reindex(_) => run_reindex(&cli),
+        Command::Backup(b) => run_backup(&cli, b),
+        Command::Check(_) => run_check(&cli),
         Command::Deliver(d) => match run_deliver(&cli, d) {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => Err("delivery failed".into()),
         },
     }
+}
+
+fn run_backup(cli: &Cli, args: &Backup) -> Result<(), String> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("backup {bar:40} {pos}/{len} pages {percent}%")
+            .map_err(|e| e.to_string())?,
+    );
+    let started = std::time::Instant::now();
+    let done = liteimap::store::backup(&cli.db, &args.file, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.copied);
+    })
+    .map_err(|e| format!("backup of {} failed: {e}", cli.db.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "backup: {} pages ({} bytes) of {} copied to {} in {:.1} s; integrity_check ok",
+        done.pages,
+        done.bytes,
+        cli.db.display(),
+        args.file.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_check(cli: &Cli) -> Result<(), String> {
+    let report = liteimap::store::check(&cli.db)
+        .map_err(|e| format!("cannot check {}: {e}", cli.db.display()))?;
+    print!("{}: {}", cli.db.display(), report.render());
+    if !report.problems.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn run_reindex(cli: &Cli) -> Result<(), String> {
@@ -165,73 +321,183 @@ fn import_with_interrupt(store: &Arc<Store>, opts: &import::Options) -> Result<b
     Ok(summary.interrupted)
 }
 
-fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
-    let store = open_store(cli)?;
-    let indexed = store.search_index_on().map_err(|e| e.to_string())?;
-    if args.no_fts && indexed {
-        store.drop_search_index().map_err(|e| e.to_string())?;
-        log::info!("search index dropped (--no-fts): SEARCH reads every message");
-    } else if !args.no_fts && !indexed {
-        log::info!("building the search index (once; serve --no-fts goes without)");
-        build_search_index(&store)?;
+/// `value` of `--flag` within `min..=max`, or an error that says the range.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    value: T,
+    min: T,
+    max: Option<T>,
+) -> Result<T, String> {
+    let too_big = max.as_ref().is_some_and(|m| value > *m);
+    if value < min || too_big {
+        return Err(match max {
+            Some(m) => format!("--{flag} {value} is out of range ({min} to {m})"),
+            None => format!("--{flag} {value} is too small (at least {min})"),
+        });
     }
-    if store.user_count().map_err(|e| e.to_string())? == 0 {
-        let pass = password::generate();
-        let hash = password::hash(pass.as_bytes())?;
-        store
-            .create_user("demo", &hash)
-            .map_err(|e| e.to_string())?;
-        eprintln!("liteimap: no users yet, so created user \"demo\" with password \"{pass}\"");
-        eprintln!(
-            "liteimap: (change it with: liteimap --db {} user passwd demo)",
-            cli.db.display()
-        );
-    }
-    if !args.import.is_empty() {
-        let opts = import::Options {
-            user: args.user.clone().unwrap_or_else(|| "demo".into()),
-            mailbox: "INBOX".into(),
-            paths: args.import.clone(),
-        };
-        if import_with_interrupt(&store, &opts)? {
-            return Err("import interrupted; not serving".into());
-        }
-    } else if args.user.is_some() {
-        return Err("--user only says whose INBOX --import fills".into());
-    }
-    let listen = if args.listen.is_empty() {
-        vec!["127.0.0.1:1143".to_string()]
-    } else {
-        args.listen.clone()
-    };
-    let config = Config {
+    Ok(value)
+}
+
+/// The server's settings from the `serve` flags, every value checked.
+fn serve_config(args: &Serve) -> Result<Config, String> {
+    Ok(Config {
         limits: Limits {
-            max_line: args.max_line_length.max(1024),
-            max_literal: args.max_message_size,
-            max_literals: args.max_literals.max(1),
-            max_output: args.max_output_buffer.max(4096),
-            write_timeout: Duration::from_secs(args.write_timeout.max(1)),
-            max_pipelined: args.max_pipelined.max(1),
-            max_search_depth: args.max_search_depth.clamp(1, MAX_SEARCH_DEPTH),
+            max_line: in_range("max-line-length", args.max_line_length, 1024, None)?,
+            max_literal: in_range("max-message-size", args.max_message_size, 1, None)?,
+            max_literals: in_range("max-literals", args.max_literals, 1, None)?,
+            max_output: in_range("max-output-buffer", args.max_output_buffer, 4096, None)?,
+            write_timeout: Duration::from_secs(in_range(
+                "write-timeout",
+                args.write_timeout,
+                1,
+                None,
+            )?),
+            max_pipelined: in_range("max-pipelined", args.max_pipelined, 1, None)?,
+            max_search_depth: in_range(
+                "max-search-depth",
+                args.max_search_depth,
+                1,
+                Some(MAX_SEARCH_DEPTH),
+            )?,
         },
-        login_timeout: Duration::from_secs(args.login_timeout.max(1)),
-        literal_memory: args.max_literal_memory.max(64 * 1024),
-        pre_auth_memory: args.max_pre_login_memory.max(64 * 1024),
-        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
-        max_connections: args.max_connections,
-        max_pre_login_connections: args.max_pre_login_connections,
-        max_connections_per_ip: args.max_connections_per_ip.max(1),
-        max_user_connections_per_ip: args.max_user_connections_per_ip.max(1),
-        max_auth_failures: args.max_auth_failures.max(1),
+        login_timeout: Duration::from_secs(in_range("login-timeout", args.login_timeout, 1, None)?),
+        literal_memory: in_range(
+            "max-literal-memory",
+            args.max_literal_memory,
+            64 * 1024,
+            None,
+        )?,
+        pre_auth_memory: in_range(
+            "max-pre-login-memory",
+            args.max_pre_login_memory,
+            64 * 1024,
+            None,
+        )?,
+        idle_timeout: Duration::from_secs(in_range("idle-timeout", args.idle_timeout, 1, None)?),
+        max_connections: in_range("max-connections", args.max_connections, 1, None)?,
+        max_pre_login_connections: args
+            .max_pre_login_connections
+            .map(|n| {
+                in_range(
+                    "max-pre-login-connections",
+                    n,
+                    1,
+                    Some(args.max_connections),
+                )
+            })
+            .transpose()?,
+        max_connections_per_ip: in_range(
+            "max-connections-per-ip",
+            args.max_connections_per_ip,
+            1,
+            None,
+        )?,
+        max_user_connections_per_ip: in_range(
+            "max-user-connections-per-ip",
+            args.max_user_connections_per_ip,
+            1,
+            None,
+        )?,
+        max_auth_failures: in_range("max-auth-failures", args.max_auth_failures, 1, None)?,
         auth_failure_delay: Duration::from_millis(args.auth_failure_delay_ms),
         allow_plaintext: args.allow_plaintext,
         ..Config::default()
-    };
+    })
+}
+
+/// Every `serve` setting checked and every listener bound, before anything is written to the
+/// database: a busy port or a typo must not leave a half-started server behind.
+struct Bound {
+    plain: Vec<async_std::net::TcpListener>,
+    implicit: Vec<async_std::net::TcpListener>,
+    lmtp: Vec<lmtp::Listener>,
+    metrics: Option<tiny_http::Server>,
+    /// Every network listener is on a loopback address (Unix sockets are local anyway).
+    loopback_only: bool,
+}
+
+async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound, String> {
+    let plain = server::bind_all(listen, tls).await?;
+    let implicit = server::bind_all(&args.tls_listen, true).await?;
+    let mut lmtp_listeners = Vec::new();
+    for a in &args.lmtp_listen {
+        lmtp_listeners.push(lmtp::bind_tcp(a).await?);
+    }
+    for p in &args.lmtp_socket {
+        lmtp_listeners.push(lmtp::bind_unix(p).await?);
+    }
+    let metrics = args
+        .metrics_listen
+        .as_deref()
+        .map(liteimap::metrics::bind)
+        .transpose()?;
+    let loopback_only = plain
+        .iter()
+        .chain(&implicit)
+        .filter_map(|l| l.local_addr().ok())
+        .chain(lmtp_listeners.iter().filter_map(lmtp::Listener::local_addr))
+        .all(|a| a.ip().is_loopback());
+    Ok(Bound {
+        plain,
+        implicit,
+        lmtp: lmtp_listeners,
+        metrics,
+        loopback_only,
+    })
+}
+
+/// With no users yet: on loopback-only listeners, create `demo` with a random password and
+/// print both (a first try on one's own machine); on a public listener, refuse to start.
+fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), String> {
+    if store.user_count().map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    if !loopback_only {
+        return Err(format!(
+            "no users yet and listening beyond loopback; add one first: liteimap --db {} user add NAME",
+            cli.db.display()
+        ));
+    }
+    let pass = password::generate();
+    let hash = password::hash(pass.as_bytes())?;
+    store
+        .create_user("demo", &hash)
+        .map_err(|e| e.to_string())?;
+    eprintln!("liteimap: no users yet, so created user \"demo\" with password \"{pass}\"");
+    eprintln!(
+        "liteimap: (change it with: liteimap --db {} user passwd demo)",
+        cli.db.display()
+    );
+    Ok(())
+}
+
+fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), String> {
+    let config = serve_config(args)?;
+    if let Some(f) = &file {
+        log::info!("configuration from {}", f.path.display());
+    }
+    if args.import.is_empty() && args.user.is_some() {
+        return Err("--user only says whose INBOX --import fills".into());
+    }
+    for p in &args.import {
+        std::fs::metadata(p).map_err(|e| format!("cannot import {}: {e}", p.display()))?;
+    }
     let tls = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
         (None, None) if args.tls_listen.is_empty() => None,
         (None, None) => return Err("--tls-listen needs --cert and --key".into()),
         _ => return Err("--cert and --key go together".into()),
+    };
+    let store = open_store(cli)?;
+    if let Some(u) = args.user.as_deref().filter(|u| *u != "demo") {
+        if store.find_user(u).map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("no such user: {u} (for --import)"));
+        }
+    }
+    let listen = if args.listen.is_empty() {
+        vec!["127.0.0.1:1143".to_string()]
+    } else {
+        args.listen.clone()
     };
     let lmtp_settings = Arc::new(lmtp::Settings {
         max_message_size: u64::from(args.max_message_size),
@@ -243,19 +509,50 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
         hostname: lmtp::hostname(),
         max_connections: args.max_connections,
     });
+    let bound = async_std::task::block_on(bind_serve(args, &listen, tls.is_some()))?;
+    first_user(cli, &store, bound.loopback_only)?;
+    let indexed = store.search_index_on().map_err(|e| e.to_string())?;
+    if args.no_fts && indexed {
+        store.drop_search_index().map_err(|e| e.to_string())?;
+        log::info!("search index dropped (--no-fts): SEARCH reads every message");
+    } else if !args.no_fts && !indexed {
+        log::info!("building the search index (once; serve --no-fts goes without)");
+        build_search_index(&store)?;
+    }
+    if !args.import.is_empty() {
+        let opts = import::Options {
+            user: args.user.clone().unwrap_or_else(|| "demo".into()),
+            mailbox: "INBOX".into(),
+            paths: args.import.clone(),
+        };
+        if import_with_interrupt(&store, &opts)? {
+            return Err("import interrupted; not serving".into());
+        }
+    }
     // At startup no session holds an expunged message: bodies left behind by a crash while
     // some were held go now (not in `stdio` or `deliver`, which run beside a live server).
     if let Err(e) = store.collect_orphans() {
         log::warn!("collecting unused message bodies: {e}");
     }
     let ctx = Context::with_tls(store, config, tls);
+    // Signals are handled before anything says the server is up: a SIGHUP (reload) or
+    // SIGTERM sent as soon as the "listening" line appears must not meet the default action,
+    // which ends the process.
+    watch_signals(ctx.clone(), file)?;
+    let Bound {
+        plain,
+        implicit,
+        lmtp: lmtp_listeners,
+        metrics,
+        ..
+    } = bound;
+    if let Some(m) = metrics {
+        if let Some(a) = m.server_addr().to_ip() {
+            log::info!("liteimap serving metrics on http://{a}/metrics");
+        }
+        liteimap::metrics::serve(m, ctx.clone());
+    }
     async_std::task::block_on(async {
-        // Signals are handled before anything says the server is up: a SIGHUP (reload) or
-        // SIGTERM sent as soon as the "listening" line appears must not meet the default
-        // action, which ends the process.
-        watch_signals(ctx.clone())?;
-        let plain = server::bind_all(&listen, ctx.tls.is_some()).await?;
-        let implicit = server::bind_all(&args.tls_listen, true).await?;
         for (l, kind) in plain
             .iter()
             .map(|l| {
@@ -277,19 +574,14 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
                 );
             }
         }
-        let mut lmtp_listeners = Vec::new();
-        for a in &args.lmtp_listen {
-            lmtp_listeners.push(lmtp::bind_tcp(a).await?);
-        }
-        for p in &args.lmtp_socket {
-            lmtp_listeners.push(lmtp::bind_unix(p).await?);
-        }
         let mut lmtp_tasks = Vec::new();
         for l in lmtp_listeners {
             log::info!("liteimap accepting LMTP on {}", l.describe());
             let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
             lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
         }
+        // Every listener is bound and logged: tell systemd (Type=notify) we are up.
+        liteimap::sdnotify::notify("READY=1");
         server::serve_with_tls(ctx.clone(), plain, implicit).await;
         for t in lmtp_tasks {
             t.await;
@@ -303,8 +595,9 @@ fn serve(cli: &Cli, args: &Serve) -> Result<(), String> {
 }
 
 /// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0. SIGHUP
-/// reloads the TLS certificate; established connections keep theirs.
-fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
+/// reloads the TLS certificate (established connections keep theirs) and re-reads the
+/// configuration file, naming each changed key that takes a restart to apply.
+fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), String> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -318,13 +611,111 @@ fn watch_signals(ctx: Arc<Context>) -> Result<(), String> {
                     },
                     None => log::info!("SIGHUP: no TLS configured, nothing to reload"),
                 }
+                if let Some(running) = &file {
+                    reread_config(running);
+                }
                 continue;
             }
             log::info!("signal {sig}: shutting down");
+            liteimap::sdnotify::notify("STOPPING=1");
             ctx.shutdown();
             return;
         }
     });
+    Ok(())
+}
+
+/// SIGHUP's look at the configuration file: a broken file is reported and ignored; each
+/// changed key is named with what applying it takes.
+fn reread_config(running: &config::File) {
+    let path = &running.path;
+    match config::File::load(path) {
+        Err(problems) => {
+            for p in problems {
+                log::error!(
+                    "SIGHUP: {}: {p}; keeping the running settings",
+                    path.display()
+                );
+            }
+        }
+        Ok(newer) => {
+            let changed = running.changed_keys(&newer);
+            if changed.is_empty() {
+                log::info!("SIGHUP: {} unchanged", path.display());
+            }
+            for key in changed {
+                log::warn!(
+                    "SIGHUP: {key} changed in {}; restart liteimap to apply it (SIGHUP reloads only the certificate and key files)",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// `liteimap config check`: the file's keys and types, then the values as `serve` checks them.
+fn config_check(cli: &Cli) -> Result<(), String> {
+    let Some(path) = config::locate(cli.config.as_deref()) else {
+        return Err(format!(
+            "no configuration file: give --config FILE, or create {}",
+            config::DEFAULT_PATHS.join(" or ")
+        ));
+    };
+    let fail = |problems: Vec<String>| -> Result<(), String> {
+        for p in &problems {
+            println!("{}: {p}", path.display());
+        }
+        std::process::exit(1)
+    };
+    let file = match config::File::load(&path) {
+        Ok(f) => f,
+        Err(problems) => return fail(problems.iter().map(ToString::to_string).collect()),
+    };
+    let mut args = vec!["serve".to_string()];
+    args.extend(file.serve_args(&[]));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = |msg: &str| -> String {
+        // "--max-search-depth 9 is out of range": name the key's line.
+        let key = msg
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("--"))
+            .unwrap_or("");
+        match file.line_of(key) {
+            Some(n) => format!("line {n}: {}", msg.replace(&format!("--{key}"), key)),
+            None => msg.to_string(),
+        }
+    };
+    let parsed = match Cli::from_args(&["liteimap"], &refs) {
+        Ok(c) => c,
+        Err(early) => return fail(vec![line(&usage_error(&early.output, &[]))]),
+    };
+    let Command::Serve(serve) = &parsed.command else {
+        return Err("internal error: not a serve command".into());
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = serve_config(serve) {
+        problems.push(line(&e));
+    }
+    for (key, addrs) in [
+        ("listen", &serve.listen),
+        ("tls-listen", &serve.tls_listen),
+        ("lmtp-listen", &serve.lmtp_listen),
+    ] {
+        for a in addrs {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                let at = file
+                    .line_of(key)
+                    .map_or(String::new(), |n| format!("line {n}: "));
+                problems.push(format!(
+                    "{at}{key}: invalid address {a:?} (expected IP:PORT, e.g. 127.0.0.1:1143)"
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return fail(problems);
+    }
+    println!("{}: ok", path.display());
     Ok(())
 }
 

@@ -45,6 +45,20 @@ pub fn store_time_fields(raw: &[u8], info: &crate::mime::MessageInfo) -> StoreTi
     }
 }
 
+/// How the log names a message: its Message-ID header (printable ASCII, at most 200 bytes),
+/// or "without Message-ID".
+pub fn log_id(raw: &[u8]) -> String {
+    let id = mailparse::parse_headers(raw)
+        .ok()
+        .and_then(|(headers, _)| {
+            use mailparse::MailHeaderMap as _;
+            headers.get_first_value("Message-ID")
+        })
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()));
+    id.unwrap_or_else(|| "without Message-ID".into())
+}
+
 /// The current time in the server's local zone, whole seconds.
 pub fn now() -> DateTime<FixedOffset> {
     let now = Utc::now();

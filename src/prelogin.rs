@@ -167,6 +167,7 @@ impl RefusalLog {
     /// Count a refusal. The first of its kind since the last summary is logged at once; the
     /// others go into the next summary.
     pub fn note(&self, why: Refused, limit: usize) {
+        crate::metrics::rejected(why);
         let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         match why {
             Refused::MaxConnections => c.max_connections += 1,

@@ -494,10 +494,16 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// costs them seconds of SYN back-off.
 const LISTEN_BACKLOG: i32 = 1024;
 
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening TCP socket on `addr`. An IPv6 socket takes IPv6 only (IPV6_V6ONLY): on a
+/// default Linux host (`net.ipv6.bindv6only=0`) `[::]:143` would otherwise claim IPv4 too, and
+/// the `0.0.0.0:143` listener beside it would fail with "Address already in use".
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     socket.set_nonblocking(true)?;
@@ -616,6 +622,20 @@ fn refuse(ctx: Arc<Context>, stream: TcpStream, peer: String) {
 mod tests {
     use super::*;
     use std::sync::PoisonError;
+
+    /// `--listen 0.0.0.0:P --listen [::]:P` (the shipped unit's form) binds both: the IPv6
+    /// socket does not claim IPv4's port. Nothing connects; only the binding is tested.
+    #[test]
+    fn ipv6_wildcard_and_ipv4_wildcard_bind_the_same_port() {
+        let v6 = async_std::task::block_on(bind_all(&["[::]:0".to_string()], true));
+        let Ok(v6) = v6 else {
+            // A host without IPv6 at all has nothing to collide with.
+            return;
+        };
+        let port = v6[0].local_addr().unwrap().port();
+        let v4 = async_std::task::block_on(bind_all(&[format!("0.0.0.0:{port}")], true));
+        assert!(v4.is_ok(), "{:?}", v4.err());
+    }
 
     #[test]
     fn a_panicking_session_is_caught_and_the_lock_it_held_stays_usable() {

@@ -903,3 +903,251 @@ fn no_fts_and_reindex() {
     );
     assert!(indexed());
 }
+
+/// `serve` binds every listener before it writes anything: on a busy port no demo user is
+/// made and no password is printed.
+#[test]
+fn serve_on_a_busy_port_creates_no_demo_user() {
+    let dir = TempDir::new("busy-demo");
+    let db = dir.path().join("d.db");
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let o = run(&db, &["serve", "--listen", &addr], "");
+    assert!(!o.status.success());
+    let lines = stderr_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("liteimap: cannot listen on"),
+        "{lines:?}"
+    );
+    let o = run(&db, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    // A missing --import path is refused before anything is made too.
+    let o = run(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--import",
+            "/nonexistent/mail",
+        ],
+        "",
+    );
+    assert_eq!(
+        stderr_lines(&o),
+        ["liteimap: cannot import /nonexistent/mail: No such file or directory (os error 2)"]
+    );
+    let o = run(&db, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+}
+
+/// On a listener beyond loopback, an empty database is refused with the way to add a user,
+/// and no demo account is created.
+#[test]
+fn serve_on_a_public_listener_with_no_users_refuses() {
+    let dir = TempDir::new("public-nouser");
+    let db = dir.path().join("p.db");
+    let o = run(&db, &["serve", "--listen", "0.0.0.0:0"], "");
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr_lines(&o).last().unwrap(),
+        &format!(
+            "liteimap: no users yet and listening beyond loopback; add one first: liteimap --db {} user add NAME",
+            db.display()
+        )
+    );
+    let o = run(&db, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+}
+
+/// Database paths that cannot work say why, on one line.
+#[test]
+fn database_errors_say_why() {
+    let dir = TempDir::new("dberr");
+    let cases: Vec<(std::path::PathBuf, String)> = vec![
+        (
+            dir.path().to_path_buf(),
+            format!(
+                "liteimap: cannot open database {0}: is a directory; give the database file, e.g. --db {0}/liteimap.db",
+                dir.path().display()
+            ),
+        ),
+        (
+            ":memory:".into(),
+            "liteimap: cannot open database :memory:: an in-memory database would lose all mail at exit; give a file path, e.g. --db /var/lib/liteimap/mail.db".into(),
+        ),
+    ];
+    for (db, want) in cases {
+        let o = run(&db, &["user", "list"], "");
+        assert!(!o.status.success());
+        assert_eq!(stderr_lines(&o), [want]);
+    }
+    // A missing directory is created (0700), as the README says.
+    let nested = dir.path().join("new/sub/mail.db");
+    assert!(run(&nested, &["user", "list"], "").status.success());
+    assert_eq!(mode(nested.parent().unwrap()), 0o700);
+}
+
+/// A database in a directory the user cannot write: SQLite would say "unable to open database
+/// file"; liteimap names the directory and the -wal/-shm files. Run as `nobody` when the
+/// suite runs as root (root writes anywhere).
+#[test]
+fn a_database_in_a_read_only_directory_says_the_directory_must_be_writable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("dbro");
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let db = ro.join("mail.db");
+    assert!(run(&db, &["user", "add", "u", "--password-stdin"], "p\n")
+        .status
+        .success());
+    std::fs::remove_file(ro.join("mail.db-wal")).ok();
+    std::fs::remove_file(ro.join("mail.db-shm")).ok();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout)
+        .trim()
+        == "0";
+    let cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let o = run_from(cmd, &db, &["user", "list"], "");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!o.status.success());
+    let lines = stderr_lines(&o);
+    let want = format!(
+        "liteimap: cannot open database {}: directory {} is not writable by this user",
+        db.display(),
+        ro.display()
+    );
+    // The mode warning (644) may come first; the error is the last line.
+    assert!(lines.last().unwrap().starts_with(&want), "{lines:?}");
+    assert!(lines.last().unwrap().contains("-wal and -shm"), "{lines:?}");
+}
+
+/// Usage errors are one `liteimap:` line; -h, --version and -V work; a global option after
+/// the command gets a hint; out-of-range values are refused, not clamped.
+#[test]
+fn usage_errors_are_one_line_with_hints() {
+    let dir = TempDir::new("usage");
+    let db = dir.path().join("u.db");
+    let bin = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    for args in [&["--version"][..], &["-V"][..]] {
+        let o = bin(args);
+        assert!(o.status.success(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("liteimap {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    for args in [&["-h"][..], &["serve", "-h"][..]] {
+        let o = bin(args);
+        assert!(o.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage:"));
+    }
+    let o = bin(&["--frobnicate", "serve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr_lines(&o),
+        ["liteimap: Unrecognized argument: --frobnicate (run liteimap --help)"]
+    );
+    let o = bin(&["serve", "--db", "x.db"]);
+    assert_eq!(
+        stderr_lines(&o),
+        ["liteimap: Unrecognized argument: --db (--db goes before the command: liteimap --db FILE serve ...)"]
+    );
+    for (flag, value, want) in [
+        (
+            "--max-search-depth",
+            "9",
+            "--max-search-depth 9 is out of range (1 to 8)",
+        ),
+        (
+            "--max-search-depth",
+            "0",
+            "--max-search-depth 0 is out of range (1 to 8)",
+        ),
+        (
+            "--max-line-length",
+            "10",
+            "--max-line-length 10 is too small (at least 1024)",
+        ),
+        (
+            "--max-connections",
+            "0",
+            "--max-connections 0 is too small (at least 1)",
+        ),
+    ] {
+        let o = run(&db, &["serve", "--listen", "127.0.0.1:0", flag, value], "");
+        assert!(!o.status.success());
+        assert_eq!(stderr_lines(&o), [format!("liteimap: {want}")]);
+    }
+    // Refused before the database is touched.
+    assert!(!db.exists());
+}
+
+/// CI runs exactly the test command README.md gives (quick start and Testing section).
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let ci_cmd: Vec<&str> = ci
+        .lines()
+        .filter(|l| l.trim_start().starts_with("cargo test"))
+        .collect();
+    assert_eq!(ci_cmd, ["cargo test --locked --no-fail-fast"]);
+    let testing = readme.split("## Testing").nth(1).unwrap();
+    let first_code = testing.split("```sh\n").nth(1).unwrap().lines().next();
+    assert_eq!(first_code, Some(ci_cmd[0]));
+    assert!(readme.contains(&format!("{}    # the whole test suite", ci_cmd[0])));
+}
+
+/// Under systemd's Type=notify: READY=1 arrives on $NOTIFY_SOCKET once the listeners are
+/// bound (a client connecting right then is served), STOPPING=1 at SIGTERM.
+#[test]
+fn serve_tells_systemd_when_it_is_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let db = dir.path().join("n.db");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    // By now the port has been logged and accepts.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let port = loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0);
+        if let Some(p) = listening_port(&l) {
+            break p;
+        }
+    };
+    let mut c = Client::connect(port);
+    assert!(c.read_line().starts_with("* OK"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}

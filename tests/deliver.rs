@@ -285,3 +285,38 @@ fn over_quota_exit_codes() {
     );
     assert_eq!(count(&db, "INBOX"), 1);
 }
+
+/// With RUST_LOG=info, one line per delivered message (Message-ID, size, user, folder, UID);
+/// by default a delivery prints nothing.
+#[test]
+fn a_delivery_is_logged_with_rust_log_info() {
+    let dir = TempDir::new("deliver-log");
+    let db = setup(&dir);
+    let msg = b"Message-ID: <m1@example.net>\r\nSubject: logged\r\n\r\nbody\r\n";
+    let o = deliver(&db, &["--user", "alice"], Stdio::piped(), msg);
+    assert_eq!(code_and_err(&o), (0, String::new()));
+    let o = Command::new(env!("CARGO_BIN_EXE_liteimap"))
+        .arg("--db")
+        .arg(&db)
+        .args(["deliver", "--user", "alice"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(msg)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with(&format!(
+            "deliver: message <m1@example.net>, {} bytes, to alice, folder INBOX: delivered, UID 2",
+            msg.len()
+        )),
+        "{lines:?}"
+    );
+}

@@ -613,6 +613,21 @@ fn serve_flags_start_lmtp_listeners() {
         ]
     );
     drop((r, w, c));
+    // One log line per refusal and per delivered message.
+    let mut more = String::new();
+    while !more.contains("delivered, UID") {
+        assert!(err.read_line(&mut more).unwrap() > 0, "{more}");
+    }
+    assert!(
+        more.contains(": refused <alice@elsewhere.net>: domain not handled here"),
+        "{more}"
+    );
+    assert!(
+        more.contains(
+            "message without Message-ID, 20 bytes, from <s@x> to <alice@example.org>, folder INBOX: delivered, UID 1"
+        ),
+        "{more}"
+    );
     // SIGTERM: a graceful stop that removes the socket.
     Command::new("kill")
         .arg(child.id().to_string())

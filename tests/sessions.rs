@@ -81,14 +81,17 @@ fn idle_pushes_exists_at_once_and_done_ends_it() {
     );
     // B holds message 1 as \\Recent (it selected first).
     assert_eq!(b.read_line(), "* 1 FETCH (FLAGS (\\Flagged \\Recent))");
-    // An expunge is pushed too: IDLE is an allowed point.
+    // An expunge is pushed too: IDLE is an allowed point. Whether B hears of the \\Deleted
+    // flag before the EXPUNGE depends on when its wake-up runs (both are allowed by RFC 3501:
+    // a FETCH for a message about to go is optional), so the FETCH may or may not come first.
     a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)");
     a.cmd("EXPUNGE");
-    assert_eq!(
-        b.read_line(),
-        "* 1 FETCH (FLAGS (\\Flagged \\Deleted \\Recent))"
-    );
-    assert_eq!(b.read_line(), "* 1 EXPUNGE");
+    let mut line = b.read_line();
+    if line.contains("FETCH") {
+        assert_eq!(line, "* 1 FETCH (FLAGS (\\Flagged \\Deleted \\Recent))");
+        line = b.read_line();
+    }
+    assert_eq!(line, "* 1 EXPUNGE");
     b.send(b"DONE\r\n");
     assert_eq!(b.until_tagged(&tag), vec!["TAG OK IDLE terminated"]);
     assert_eq!(

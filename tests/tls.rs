@@ -550,7 +550,7 @@ print(N.login('alice', 'wonderland')[0])
 fn the_systemd_unit_names_flags_the_binary_accepts() {
     let unit = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/testdata/liteimap.service"
+        "/dist/liteimap.service"
     ))
     .unwrap();
     let exec = unit
@@ -575,6 +575,105 @@ fn the_systemd_unit_names_flags_the_binary_accepts() {
     for line in ["UMask=0077", "StateDirectoryMode=0700"] {
         assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
     }
+}
+
+/// The unit's ExecStart, run as it stands with the shipped config file, except for loopback
+/// ports (0: any free one), a temporary database and a made certificate: all four listeners
+/// (IPv4 and IPv6, STARTTLS and implicit TLS) come up and greet, after the install step that
+/// adds the first user. Its ExecStartPre (config check) passes on the same file.
+#[test]
+fn the_systemd_units_exec_start_serves_on_loopback() {
+    use std::io::{BufRead, BufReader};
+    let root = env!("CARGO_MANIFEST_DIR");
+    let unit = std::fs::read_to_string(format!("{root}/dist/liteimap.service")).unwrap();
+    for line in [
+        "RuntimeDirectory=liteimap",
+        "StateDirectory=liteimap",
+        "Type=notify",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
+    let dir = TempDir::new("unit");
+    let (cert, key) = make_cert(dir.path(), "unit");
+    let db = dir.path().join("mail.db");
+    let conf = dir.path().join("liteimap.toml");
+    let shipped = std::fs::read_to_string(format!("{root}/dist/liteimap.toml")).unwrap();
+    let local = shipped
+        .replace("/var/lib/liteimap/mail.db", &db.display().to_string())
+        .replace("/etc/liteimap/fullchain.pem", &cert.display().to_string())
+        .replace("/etc/liteimap/privkey.pem", &key.display().to_string())
+        .replace("0.0.0.0:143", "127.0.0.1:0")
+        .replace("0.0.0.0:993", "127.0.0.1:0")
+        .replace("[::]:143", "[::1]:0")
+        .replace("[::]:993", "[::1]:0");
+    std::fs::write(&conf, local).unwrap();
+    let command = |key: &str| -> Vec<String> {
+        let line = unit
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap();
+        line.split_whitespace()
+            .skip(1)
+            .map(|a| match a {
+                "/etc/liteimap/liteimap.toml" => conf.display().to_string(),
+                other => other.into(),
+            })
+            .collect()
+    };
+    let bin = env!("CARGO_BIN_EXE_liteimap");
+    let pre = Command::new(bin)
+        .args(command("ExecStartPre"))
+        .output()
+        .unwrap();
+    assert!(pre.status.success(), "{pre:?}");
+    // The install step: a real user before the first start (the file gives the database).
+    let mut add = Command::new(bin)
+        .arg("--config")
+        .arg(&conf)
+        .args(["user", "add", "you@example.org", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"secret\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    assert!(db.exists());
+    let mut child = Command::new(bin)
+        .args(command("ExecStart"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ports = Vec::new();
+    let mut log = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(p) = listening_port(&line) {
+            let v6 = line.contains("[::1]");
+            ports.push((p, v6, line.contains("IMAP over TLS")));
+        }
+        log.push(line);
+        if ports.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(ports.len(), 4, "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("demo")), "{log:?}");
+    for (port, v6, implicit) in ports {
+        let addr: std::net::SocketAddr = if v6 {
+            (std::net::Ipv6Addr::LOCALHOST, port).into()
+        } else {
+            (std::net::Ipv4Addr::LOCALHOST, port).into()
+        };
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        if implicit {
+            // A TLS listener waits for a ClientHello; a plain one greets at once.
+            continue;
+        }
+        let mut c = Client::from_stream(s);
+        assert!(c.read_line().starts_with("* OK"), "{addr}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

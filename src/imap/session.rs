@@ -453,8 +453,11 @@ impl Session {
             return self.compress(tag).await;
         }
         let uses_seqs = uses_sequence_numbers(&body);
+        let started = std::time::Instant::now();
         let result = self.dispatch(&tag, body).await;
-        self.finish(tag, result, uses_seqs).await
+        let go_on = self.finish(tag, result, uses_seqs).await;
+        crate::metrics::command(name, started.elapsed());
+        go_on
     }
 
     /// Run one command parsed by the extension layer, exactly as `execute` runs the others.
@@ -471,8 +474,11 @@ impl Session {
             return self.tagged(tag, Err(CmdError::Bad(why))).await;
         }
         let uses_seqs = command.uses_sequence_numbers();
+        let started = std::time::Instant::now();
         let result = self.dispatch_ext(&tag, command).await;
-        self.finish(tag, result, uses_seqs).await
+        let go_on = self.finish(tag, result, uses_seqs).await;
+        crate::metrics::command(name, started.elapsed());
+        go_on
     }
 
     /// Bring the client up to date before the tagged answer, where the RFC allows: no

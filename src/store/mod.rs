@@ -8,6 +8,7 @@
 //! Every SQLite specific (pragmas, `user_version`, `data_version`) stays inside this module so a
 //! second backend can stand beside it.
 
+mod admin;
 mod holds;
 mod mailboxes;
 mod messages;
@@ -21,6 +22,7 @@ mod sortkeys;
 mod urlauth;
 mod users;
 
+pub use admin::{backup, check, BackupDone, BackupProgress, CheckReport};
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
@@ -91,6 +93,9 @@ pub enum StoreError {
     Db(rusqlite::Error),
     /// Creating the database file or its directory failed.
     Io(PathBuf, std::io::Error),
+    /// The database path cannot hold a database, and why (a directory, an unwritable one, an
+    /// in-memory name).
+    Unusable(PathBuf, String),
 }
 
 impl fmt::Display for StoreError {
@@ -109,6 +114,8 @@ impl fmt::Display for StoreError {
             StoreError::MetadataTooMany(n) => write!(f, "more than {n} metadata entries"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
+            // Callers name the database path already ("cannot open database PATH: ...").
+            StoreError::Unusable(_, why) => write!(f, "{why}"),
         }
     }
 }
@@ -259,9 +266,10 @@ impl Store {
     /// Open (creating if needed) and migrate the database at `path`. A new file (and a missing
     /// directory for it) is created for the owner only, whatever the umask.
     pub fn open(path: &Path) -> Result<Store> {
+        unusable_path(path)?;
         let loose_mode = create_private(path)?;
-        let conn = open_connection(path, true)?;
-        migrate(&conn, path)?;
+        let conn = open_connection(path, true).map_err(|e| explain_open_failure(path, e))?;
+        migrate(&conn, path).map_err(|e| explain_open_failure(path, e))?;
         objid::ensure_key(&conn)?;
         Ok(Store {
             path: path.to_path_buf(),
@@ -475,6 +483,72 @@ impl Store {
 /// SQLite opens it: SQLite gives the -wal and -shm files the main file's permission bits, so all
 /// three stay private whatever the umask. An existing file is left as it is; its mode is
 /// returned when group or other bits are set.
+/// Refuse what cannot be a liteimap database before SQLite gets a chance to say something
+/// vaguer: an in-memory database (gone at exit, and each connection would get its own, empty
+/// one) and a directory.
+fn unusable_path(path: &Path) -> Result<()> {
+    let name = path.to_string_lossy();
+    if name == ":memory:" || (name.starts_with("file:") && name.contains("memory")) {
+        return Err(StoreError::Unusable(
+            path.to_path_buf(),
+            "an in-memory database would lose all mail at exit; give a file path, e.g. --db /var/lib/liteimap/mail.db".into(),
+        ));
+    }
+    if path.is_dir() {
+        return Err(StoreError::Unusable(
+            path.to_path_buf(),
+            format!(
+                "is a directory; give the database file, e.g. --db {}",
+                path.join("liteimap.db").display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// SQLite's "unable to open database file" and "attempt to write a readonly database" do not
+/// say which file: WAL mode creates `-wal` and `-shm` files beside the database, so the
+/// directory must be writable, not only the file. Say so when that is the cause.
+fn explain_open_failure(path: &Path, e: StoreError) -> StoreError {
+    let StoreError::Db(ref db) = e else { return e };
+    let code = db.sqlite_error_code();
+    if !matches!(
+        code,
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    ) {
+        return e;
+    }
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".liteimap-write-test-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            if std::fs::OpenOptions::new().write(true).open(path).is_err() {
+                return StoreError::Unusable(
+                    path.to_path_buf(),
+                    "the file is not writable by this user (liteimap needs to read and write it)"
+                        .into(),
+                );
+            }
+            e
+        }
+        Err(io) => StoreError::Unusable(
+            path.to_path_buf(),
+            format!(
+                "directory {} is not writable by this user ({io}); SQLite creates the -wal and -shm files beside the database, so the directory must be writable too",
+                dir.display()
+            ),
+        ),
+    }
+}
+
 fn create_private(path: &Path) -> Result<Option<u32>> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let io = |p: &Path| {

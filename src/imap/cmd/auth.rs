@@ -168,6 +168,7 @@ impl Session {
                     };
                     self._user_slot = Some(slot);
                 }
+                crate::metrics::login(true);
                 log::info!(
                     "session {} ({}): logged in as {}",
                     self.id,
@@ -188,6 +189,7 @@ impl Session {
             }
             None => {
                 self.auth_failures += 1;
+                crate::metrics::login(false);
                 let (from_ip, for_name) = throttle.failure(self.peer_ip, &name);
                 log::info!(
                     "session {} ({}): login failed for user {:?} ({} on this connection, {} recently from this address, {} recently for this name)",

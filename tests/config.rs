@@ -1,0 +1,237 @@
+//! `liteimap.toml`: a running server configured by the file, flags overriding it, SIGHUP
+//! re-reading it, `liteimap config check`, and the keys matching `serve`'s flags.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_liteimap");
+
+/// The lines a child writes on stderr, as they come.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) if l.contains(needle) => return l,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no line with {needle:?}; got {seen:?}"),
+        }
+    }
+}
+
+fn add_user(db: &Path) {
+    let mut c = Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(["user", "add", "alice", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut c.stdin.take().unwrap(), b"wonderland\n").unwrap();
+    assert!(c.wait().unwrap().success());
+}
+
+/// The file gives the database and the limits; a flag on the command line overrides its key
+/// (here a listen address the file gets wrong); SIGHUP names a changed key that needs a restart.
+#[test]
+fn a_server_runs_from_the_file_and_flags_override_it() {
+    let dir = TempDir::new("config-serve");
+    let db = dir.path().join("mail.db");
+    add_user(&db);
+    let conf = dir.path().join("liteimap.toml");
+    let text = format!(
+        "# liteimap configuration\ndb = \"{}\"\nlisten = [\"nonsense\"]\nmax-message-size = 4096\n",
+        db.display()
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    let line = wait_for(&rx, "listening on");
+    assert!(
+        line.contains(&format!("database {}", db.display())),
+        "{line}"
+    );
+    let port = listening_port(&line).unwrap();
+    let mut c = Client::connect(port);
+    c.greeting = c.read_line();
+    let r = c.cmd("LOGIN alice wonderland");
+    assert!(r[0].contains(" APPENDLIMIT=4096 "), "{r:?}");
+    // SIGHUP with the file changed: the change is named, the server goes on.
+    std::fs::write(&conf, text.replace("4096", "8192")).unwrap();
+    let st = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let line = wait_for(&rx, "SIGHUP: max-message-size changed");
+    assert!(
+        line.ends_with(&format!(
+            "SIGHUP: max-message-size changed in {}; restart liteimap to apply it (SIGHUP reloads only the certificate and key files)",
+            conf.display()
+        )),
+        "{line}"
+    );
+    // A broken file on SIGHUP is reported and the running settings stay.
+    std::fs::write(&conf, "\nlisten = [\n").unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let line = wait_for(&rx, "keeping the running settings");
+    assert!(line.contains(": line 2: "), "{line}");
+    assert_eq!(c.cmd("NOOP"), ["TAG OK NOOP completed"]);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn config_check_reports_problems_with_their_lines() {
+    let dir = TempDir::new("config-check");
+    let conf = dir.path().join("l.toml");
+    let check = |text: &str| {
+        std::fs::write(&conf, text).unwrap();
+        let o = Command::new(BIN)
+            .arg("--config")
+            .arg(&conf)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let c = conf.display();
+    assert_eq!(
+        check("listen = [\"127.0.0.1:1143\"]\nmax-search-depth = 8\nallow-plaintext = true\n"),
+        (Some(0), format!("{c}: ok\n"))
+    );
+    assert_eq!(
+        check("listen = [\"127.0.0.1:1143\"]\nfrobnicate = 1\nmax_connections = 5\n"),
+        (
+            Some(1),
+            format!(
+                "{c}: line 2: unknown key \"frobnicate\" (the keys are db and the serve flags without --)\n\
+                 {c}: line 3: unknown key \"max_connections\" (the keys are db and the serve flags without --)\n"
+            )
+        )
+    );
+    let (code, out) = check("idle-timeout = 60\nmax-connections = \"many\"\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        out.starts_with(&format!("{c}: line 2: invalid type")),
+        "{out}"
+    );
+    assert_eq!(
+        check("\nmax-search-depth = 9\n"),
+        (
+            Some(1),
+            format!("{c}: line 2: max-search-depth 9 is out of range (1 to 8)\n")
+        )
+    );
+    assert_eq!(
+        check("tls-listen = [\"993\"]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"),
+        (
+            Some(1),
+            format!("{c}: line 1: tls-listen: invalid address \"993\" (expected IP:PORT, e.g. 127.0.0.1:1143)\n")
+        )
+    );
+}
+
+/// Every serve flag is a key of the file and every key but `db` is a serve flag.
+#[test]
+fn the_file_has_a_key_for_every_serve_flag() {
+    let o = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    let flags: BTreeSet<String> = help
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
+        .filter(|w| !w.is_empty() && w != "help")
+        .collect();
+    let keys: BTreeSet<String> = liteimap::config::KEY_NAMES
+        .iter()
+        .filter(|k| **k != "db")
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(flags, keys);
+}
+
+/// The shipped example file is valid.
+#[test]
+fn the_shipped_config_file_checks_ok() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/liteimap.toml");
+    let o = Command::new(BIN)
+        .args(["--config", conf, "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        ),
+        (Some(0), format!("{conf}: ok\n"))
+    );
+}
+
+/// A broken file stops every command with its line; `deliver` exits 75 (the MTA retries)
+/// rather than bouncing the message.
+#[test]
+fn a_broken_file_stops_commands_and_deliver_defers() {
+    let dir = TempDir::new("config-broken");
+    let conf = dir.path().join("l.toml");
+    std::fs::write(&conf, "db = \"x.db\"\nlisten = 5 5\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = run(&["user", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(&format!("liteimap: {}: line 2: ", conf.display())),
+        "{err}"
+    );
+    let o = run(&["deliver", "--user", "alice"]);
+    assert_eq!(o.status.code(), Some(75));
+    // --help still works: it never reads the file.
+    assert!(run(&["serve", "--help"]).status.success());
+}
