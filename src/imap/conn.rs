@@ -22,7 +22,7 @@ use async_std::io::prelude::*;
 use async_std::io::{Read, Write};
 use async_std::prelude::FutureExt as _;
 use imap_codec::decode::Decoder;
-use imap_codec::encode::Encoder;
+use imap_codec::encode::{Encoder, Fragment};
 use imap_codec::fragmentizer::{
     DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,
 };
@@ -341,8 +341,12 @@ impl Conn {
         if self.write_failed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        self.out
-            .extend_from_slice(&ResponseCodec::default().encode(response).dump());
+        // Each fragment straight into the output buffer: no whole-response copy first (one
+        // allocation and copy saved per response, which a FETCH of 100,000 messages feels).
+        for fragment in ResponseCodec::default().encode(response) {
+            let (Fragment::Line { data } | Fragment::Literal { data, .. }) = fragment;
+            self.out.extend_from_slice(&data);
+        }
         if self.out.len() >= self.limits.max_output {
             self.flush().await?;
         }

@@ -1025,9 +1025,10 @@ pub(crate) fn messages(
 
 /// As `messages`; without `with_size` the bodies table is not read and `size` is 0.
 ///
-/// One pass: each message row comes with its flags joined (one row per flag, or one without),
-/// in UID order, so 100,000 messages are one scan of the mailbox's UID index with a probe of
-/// the flags key each, and no second lookup per message.
+/// Two ordered reads: the message rows (one scan of the mailbox's UID index), then their flags.
+/// When the rows' ids are dense (a folder filled in order, the usual case) the flags come from
+/// one range scan of the flags key over those ids, instead of one probe of it per message,
+/// which was most of the cost of a `FETCH 1:* (UID FLAGS)` of 100,000 messages.
 pub(crate) fn messages_with(
     c: &Connection,
     mailbox: MailboxId,
@@ -1036,25 +1037,20 @@ pub(crate) fn messages_with(
 ) -> Result<Vec<MessageMeta>> {
     let (columns, from) = if with_size {
         (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, f.flag, d.size",
-            "messages m JOIN bodies d ON d.id = m.body_id LEFT JOIN flags f ON f.message_id = m.id",
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.id, d.size",
+            "messages m JOIN bodies d ON d.id = m.body_id",
         )
     } else {
         (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, f.flag",
-            "messages m LEFT JOIN flags f ON f.message_id = m.id",
+            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.id",
+            "messages m",
         )
     };
-    let mut metas: Vec<MessageMeta> = Vec::with_capacity(uids.len());
-    for_uids(c, mailbox, uids, columns, from, |r| {
-        let uid: u32 = r.get(0)?;
-        let flag: Option<String> = r.get(5)?;
-        if let Some(last) = metas.last_mut().filter(|m| m.uid == uid) {
-            last.flags.extend(flag);
-            return Ok(());
-        }
-        metas.push(MessageMeta {
-            uid,
+    let mut ids: Vec<(i64, usize)> = Vec::with_capacity(uids.len());
+    let mut metas = for_uids(c, mailbox, uids, columns, from, |r| {
+        ids.push((r.get(5)?, ids.len()));
+        Ok(MessageMeta {
+            uid: r.get(0)?,
             body_id: r.get(1)?,
             internal_date: r.get(2)?,
             date_offset: r.get(3)?,
@@ -1064,11 +1060,46 @@ pub(crate) fn messages_with(
             } else {
                 0
             },
-            flags: flag.into_iter().collect(),
-        });
-        Ok(())
+            flags: Vec::new(),
+        })
     })?;
+    attach_flags(c, &mut metas, ids)?;
     Ok(metas)
+}
+
+/// Fill in the flags of `metas`, whose message ids (with each one's index) are `ids`.
+fn attach_flags(
+    c: &Connection,
+    metas: &mut [MessageMeta],
+    mut ids: Vec<(i64, usize)>,
+) -> Result<()> {
+    ids.sort_unstable();
+    let (Some(&(lo, _)), Some(&(hi, _))) = (ids.first(), ids.last()) else {
+        return Ok(());
+    };
+    // A range scan reads the flags of every message between: worth it while most are ours.
+    let span = hi.saturating_sub(lo).saturating_add(1) as u64;
+    if span <= ids.len() as u64 * 4 {
+        let mut st = c.prepare_cached(
+            "SELECT message_id, flag FROM flags WHERE message_id BETWEEN ?1 AND ?2",
+        )?;
+        let mut rows = st.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if let Ok(k) = ids.binary_search_by_key(&id, |&(i, _)| i) {
+                metas[ids[k].1].flags.push(r.get(1)?);
+            }
+        }
+    } else {
+        let mut st = c.prepare_cached("SELECT flag FROM flags WHERE message_id = ?1")?;
+        for &(id, at) in &ids {
+            let mut rows = st.query([id])?;
+            while let Some(r) = rows.next()? {
+                metas[at].flags.push(r.get(0)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn store_flags(
@@ -1527,6 +1558,62 @@ mod tests {
         assert_eq!(t.store.highest_modseq(inbox).unwrap(), mid);
         assert_eq!(t.store.select(inbox, false).unwrap().uids, vec![1, 2]);
         assert_eq!(t.store.mailbox_by_id(inbox).unwrap().uidnext, 3);
+    }
+
+    /// Flags read back per message, whether the folder's message ids are dense (one range
+    /// scan of the flags) or spread out among another folder's (one probe per message).
+    #[test]
+    fn messages_carry_their_own_flags_dense_or_interleaved() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let dense = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        let sparse = t.store.create_mailbox(u, "sparse").unwrap().id;
+        let other = t.store.create_mailbox(u, "other").unwrap().id;
+        let flags_of = |i: usize| -> Vec<&'static str> {
+            match i % 4 {
+                0 => vec![],
+                1 => vec!["\\Seen"],
+                2 => vec!["$Label1", "\\Flagged", "\\Seen"],
+                _ => vec!["\\Deleted"],
+            }
+        };
+        let batch: Vec<NewMessage> = (0..40)
+            .map(|i| msg(&format!("dense {i}"), &flags_of(i)))
+            .collect();
+        t.store.append(dense, &batch).unwrap();
+        for i in 0..40 {
+            // Ten messages of another folder between two of this one's: ids 11 apart.
+            let filler: Vec<NewMessage> = (0..10)
+                .map(|j| msg(&format!("filler {i} {j}"), &["\\Answered"]))
+                .collect();
+            t.store.append(other, &filler).unwrap();
+            t.store
+                .append(sparse, &[msg(&format!("sparse {i}"), &flags_of(i))])
+                .unwrap();
+        }
+        let sorted = |i: usize| {
+            let mut f: Vec<String> = flags_of(i).iter().map(|s| s.to_lowercase()).collect();
+            f.sort();
+            f
+        };
+        for mailbox in [dense, sparse] {
+            let uids: Vec<u32> = (1..=40).collect();
+            for with_size in [false, true] {
+                let metas = t.store.messages_with(mailbox, &uids, with_size).unwrap();
+                assert_eq!(metas.len(), 40);
+                for (i, m) in metas.iter().enumerate() {
+                    assert_eq!(m.uid, i as u32 + 1);
+                    let mut got: Vec<String> = m.flags.iter().map(|f| f.to_lowercase()).collect();
+                    got.sort();
+                    assert_eq!(got, sorted(i), "uid {} of mailbox {mailbox:?}", m.uid);
+                }
+            }
+            // A subset, and a UID that does not exist.
+            let metas = t.store.messages(mailbox, &[2, 3, 99]).unwrap();
+            assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2, 3]);
+            assert_eq!(metas[0].flags, vec!["\\Seen".to_string()]);
+            assert_eq!(metas[1].flags.len(), 3);
+        }
     }
 
     fn body_rows(t: &super::super::testutil::TempDb) -> Vec<(i64, Vec<u8>)> {

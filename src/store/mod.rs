@@ -144,7 +144,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// (`u64::MAX` for a change without one, such as a deletion).
 pub type CommitHook = Box<dyn Fn(&[(MailboxId, u64)]) + Send + Sync>;
 
+/// WAL pages after which the checkpointer is woken (SQLite's own autocheckpoint default).
+const CHECKPOINT_PAGES: i32 = 1000;
+/// WAL pages after which a commit checkpoints in line, as SQLite would by itself: the bound on
+/// the log when the checkpointer falls behind (or could not start).
+const CHECKPOINT_INLINE_PAGES: i32 = 16 * CHECKPOINT_PAGES;
+
+/// SQLite's WAL hook on the writer connection: it runs on the committing thread, inside COMMIT,
+/// and only notes the log's size there; the caller acts on it after the commit (see
+/// `Store::after_commit`). Installing it turns SQLite's autocheckpoint off for that connection.
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(pages));
+    Ok(())
+}
+
 thread_local! {
+    /// The WAL's size in pages after the last commit on this thread (see `note_wal_pages`).
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
     /// Mailboxes changed by the write running on this thread (see `bump_modseq`).
     static CHANGED: std::cell::RefCell<Vec<(MailboxId, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -260,6 +276,10 @@ pub struct Store {
     simulate_full: AtomicBool,
     /// Expunged messages that open views still number (see `holds`).
     holds: std::sync::Arc<holds::Holds>,
+    /// Wakes the checkpointer thread, which copies the WAL back into the database on its own
+    /// connection (PASSIVE), so a commit never waits for a checkpoint while it holds the writer.
+    /// The thread ends when the store (and with it this sender) is dropped.
+    checkpoint: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
 }
 
 impl Store {
@@ -271,6 +291,10 @@ impl Store {
         let conn = open_connection(path, true).map_err(|e| explain_open_failure(path, e))?;
         migrate(&conn, path).map_err(|e| explain_open_failure(path, e))?;
         objid::ensure_key(&conn)?;
+        let checkpoint = start_checkpointer(path);
+        if checkpoint.is_some() {
+            conn.wal_hook(Some(note_wal_pages));
+        }
         Ok(Store {
             path: path.to_path_buf(),
             loose_mode,
@@ -290,6 +314,7 @@ impl Store {
             full: AtomicBool::new(false),
             simulate_full: AtomicBool::new(false),
             holds: Default::default(),
+            checkpoint: Mutex::new(checkpoint),
         })
     }
 
@@ -401,6 +426,9 @@ impl Store {
             let changed = std::mem::take(&mut w.changed);
             let writes = std::mem::take(&mut w.writes);
             w.batch = None;
+            if committed.is_ok() {
+                self.after_commit(&w.conn);
+            }
             drop(w);
             if committed.is_ok() {
                 self.commits.fetch_add(1, Ordering::Relaxed);
@@ -426,6 +454,25 @@ impl Store {
                     Some(format!("commit failed: {why}")),
                 ))),
             },
+        }
+    }
+
+    /// After a commit on the writer: wake the checkpointer once the WAL has grown past
+    /// `CHECKPOINT_PAGES`; past `CHECKPOINT_INLINE_PAGES` (the checkpointer is behind or gone)
+    /// checkpoint here, as SQLite's autocheckpoint would have.
+    fn after_commit(&self, conn: &Connection) {
+        let pages = WAL_PAGES.with(|p| p.replace(0));
+        if pages < CHECKPOINT_PAGES {
+            return;
+        }
+        let woken = lock(&self.checkpoint).as_ref().is_some_and(|tx| {
+            !matches!(
+                tx.try_send(()),
+                Err(std::sync::mpsc::TrySendError::Disconnected(_))
+            )
+        });
+        if !woken || pages >= CHECKPOINT_INLINE_PAGES {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         }
     }
 
@@ -592,6 +639,31 @@ fn create_private(path: &Path) -> Result<Option<u32>> {
         Err(e) => return Err(io(path)(e)),
     }
     Ok(None)
+}
+
+/// The checkpointer: a thread with its own connection that runs a PASSIVE checkpoint each time
+/// a commit wakes it (never blocking the writer or a reader). None if it cannot start; commits
+/// then checkpoint in line.
+fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::SyncSender<()>> {
+    let conn = open_connection(path, false).ok()?;
+    // One pending wake-up is enough: a checkpoint copies everything committed before it.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("checkpoint".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    log::warn!("WAL checkpoint failed: {e}");
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            log::warn!("cannot start the WAL checkpointer (commits checkpoint themselves): {e}");
+            None
+        }
+    }
 }
 
 /// Run one write of a batch in its own savepoint: released when `f` succeeds, rolled back
@@ -1256,6 +1328,41 @@ mod tests {
     /// Group commit: writes queued behind a held writer run as one batch, each in its own
     /// savepoint. The failing one is rolled back alone and gets its own error; its neighbours
     /// commit, in one commit, and the hook hears of every mailbox the batch changed.
+    /// Without the checkpointer thread, commits still bound the WAL: once it passes
+    /// CHECKPOINT_PAGES a commit checkpoints in line and the log starts over.
+    #[test]
+    fn commits_bound_the_wal_when_the_checkpointer_is_gone() {
+        let t = temp_store();
+        *lock(&t.store.checkpoint) = None;
+        let user = t.store.create_user("w", "x").unwrap();
+        let inbox = t.store.mailbox(user, INBOX).unwrap().unwrap().id;
+        for i in 0..12 {
+            let mut raw = format!("Subject: {i}\r\n\r\n").into_bytes();
+            raw.resize(1 << 20, b'a' + i as u8);
+            let m = messages::NewMessage {
+                raw,
+                parsed: Vec::new(),
+                flags: Vec::new(),
+                internal_date: 0,
+                date_offset: 0,
+                fields: Default::default(),
+                sort: Default::default(),
+            };
+            t.store.append(inbox, &[m]).unwrap();
+        }
+        // 12 MiB written in 12 commits: without a checkpoint the log would hold over 3,000
+        // pages of 4 KiB.
+        let (busy, log): (i64, i64) = Connection::open(t.dir.join("t.db"))
+            .unwrap()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(busy, 0);
+        assert!(log < 2 * CHECKPOINT_PAGES as i64, "{log} pages in the WAL");
+        assert_eq!(t.store.select(inbox, false).unwrap().uids.len(), 12);
+    }
+
     #[test]
     fn a_failing_write_in_a_batch_fails_alone() {
         let t = temp_store();

@@ -201,75 +201,84 @@ impl Session {
         } else {
             (0, 0)
         };
-        for chunk in targets.chunks(chunk_len) {
-            let uids: Vec<u32> = chunk.iter().map(|(_, u)| *u).collect();
-            let want_parsed = needs.parsed;
-            let want_size = needs.size;
-            let query = uids.clone();
+        let want_parsed = needs.parsed;
+        let want_size = needs.size;
+        let ctx = self.ctx.clone();
+        // One job per chunk: the rows, their parse, small bodies, and the \Seen they get.
+        let submit = |uids: Vec<u32>| {
+            let query = uids;
             let job_items = if mark_seen { items.clone() } else { Vec::new() };
-            // One job: the rows, their parse, small bodies, and the \Seen they get.
-            let (mut rows, seen, skipped): (Vec<Row>, Seen, usize) = self
-                .db(move |s| {
-                    // Messages expunged since this view numbered them are still answered
-                    // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
-                    let mut fetched =
-                        s.fetch_rows(view, mailbox, &query, want_size, want_parsed, inline)?;
-                    let all = fetched.len();
-                    if let Some(n) = changed_since {
-                        fetched.retain(|r| r.meta.modseq > n);
-                    }
-                    let skipped = all - fetched.len();
-                    let mut rows: Vec<Row> = Vec::with_capacity(fetched.len());
-                    for FetchRow { meta, parsed, raw } in fetched {
-                        let info = match parsed {
-                            // A missing or unreadable cache is rebuilt from the raw message.
-                            Some(blob) => Some(Box::new(match MessageInfo::decode(&blob) {
-                                Some(i) => i,
-                                None => match &raw {
-                                    Some(raw) => mime::parse(raw),
-                                    None => match s.raw(meta.body_id) {
-                                        Ok(raw) => mime::parse(&raw),
-                                        // Gone with no hold on it (another process removed
-                                        // it): as if expunged before this view numbered it.
-                                        Err(StoreError::NotFound(_)) => continue,
-                                        Err(e) => return Err(e),
-                                    },
+            ctx.db.run(move |s| {
+                // Messages expunged since this view numbered them are still answered
+                // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
+                let mut fetched =
+                    s.fetch_rows(view, mailbox, &query, want_size, want_parsed, inline)?;
+                let all = fetched.len();
+                if let Some(n) = changed_since {
+                    fetched.retain(|r| r.meta.modseq > n);
+                }
+                let skipped = all - fetched.len();
+                let mut rows: Vec<Row> = Vec::with_capacity(fetched.len());
+                for FetchRow { meta, parsed, raw } in fetched {
+                    let info = match parsed {
+                        // A missing or unreadable cache is rebuilt from the raw message.
+                        Some(blob) => Some(Box::new(match MessageInfo::decode(&blob) {
+                            Some(i) => i,
+                            None => match &raw {
+                                Some(raw) => mime::parse(raw),
+                                None => match s.raw(meta.body_id) {
+                                    Ok(raw) => mime::parse(&raw),
+                                    // Gone with no hold on it (another process removed
+                                    // it): as if expunged before this view numbered it.
+                                    Err(StoreError::NotFound(_)) => continue,
+                                    Err(e) => return Err(e),
                                 },
-                            })),
-                            None => None,
-                        };
-                        rows.push((meta, info, raw));
-                    }
-                    if !mark_seen {
-                        return Ok((rows, None, skipped));
-                    }
-                    // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at
-                    // that message: neither it nor the ones after it get \Seen.
-                    let failing = rows
-                        .iter()
-                        .position(|(_, info, _)| binary_refused(&job_items, info.as_deref()))
-                        .unwrap_or(rows.len());
-                    let unseen: Vec<u32> = rows[..failing]
-                        .iter()
-                        .filter(|(m, _, _)| {
-                            !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
-                        })
-                        .map(|(m, _, _)| m.uid)
-                        .collect();
-                    if unseen.is_empty() {
-                        return Ok((rows, None, skipped));
-                    }
-                    // On a full disk the flag cannot be written: the data is served without it
-                    // (the store logs the full disk once).
-                    match s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".into()]) {
-                        Ok(seen) => Ok((rows, Some(seen), skipped)),
-                        Err(StoreError::Full) => Ok((rows, None, skipped)),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await?;
+                            },
+                        })),
+                        None => None,
+                    };
+                    rows.push((meta, info, raw));
+                }
+                if !mark_seen {
+                    return Ok((rows, None, skipped));
+                }
+                // A BINARY that will fail (multipart, unknown encoding) ends the FETCH at
+                // that message: neither it nor the ones after it get \Seen.
+                let failing = rows
+                    .iter()
+                    .position(|(_, info, _)| binary_refused(&job_items, info.as_deref()))
+                    .unwrap_or(rows.len());
+                let unseen: Vec<u32> = rows[..failing]
+                    .iter()
+                    .filter(|(m, _, _)| !m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen")))
+                    .map(|(m, _, _)| m.uid)
+                    .collect();
+                if unseen.is_empty() {
+                    return Ok((rows, None, skipped));
+                }
+                // On a full disk the flag cannot be written: the data is served without it
+                // (the store logs the full disk once).
+                match s.store_flags(mailbox, &unseen, FlagOp::Add, &["\\Seen".into()]) {
+                    Ok(seen) => Ok((rows, Some(seen), skipped)),
+                    Err(StoreError::Full) => Ok((rows, None, skipped)),
+                    Err(e) => Err(e),
+                }
+            })
+        };
+        let mut chunks = targets.chunks(chunk_len);
+        let uids_of =
+            |chunk: &[(u32, u32)]| -> Vec<u32> { chunk.iter().map(|(_, u)| *u).collect() };
+        let mut next = chunks.next().map(|c| (c.len(), submit(uids_of(c))));
+        while let Some((asked, job)) = next.take() {
+            let (mut rows, seen, skipped): (Vec<Row>, Seen, usize) = job.await?;
+            // The next chunk is read while this one is encoded and sent (the database
+            // threads and this task run side by side). Not when the job sets \Seen: a
+            // message is flagged only once the ones before it have been answered.
+            if !mark_seen {
+                next = chunks.next().map(|c| (c.len(), submit(uids_of(c))));
+            }
             // Those left out because they did not change after CHANGEDSINCE are not missing.
-            missing += uids.len() - rows.len() - skipped;
+            missing += asked - rows.len() - skipped;
             let mut ext_values = if ext_items.is_empty() {
                 std::collections::HashMap::new()
             } else {
@@ -419,6 +428,9 @@ impl Session {
                 {
                     missing += 1;
                 }
+            }
+            if mark_seen {
+                next = chunks.next().map(|c| (c.len(), submit(uids_of(c))));
             }
         }
         if missing > 0 && !uid {
