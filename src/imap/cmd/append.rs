@@ -172,14 +172,8 @@ impl Session {
         let lookup = name.clone();
         let result = self
             .db(move |s| {
-                let mb = match s.mailbox(user, &lookup)? {
-                    Some(mb) if !mb.noselect => mb,
-                    Some(_) => {
-                        return Err(StoreError::NotAllowed(format!(
-                            "{lookup} is \\Noselect and cannot hold messages"
-                        )))
-                    }
-                    None => return Ok(None),
+                let Some(mb) = target_mailbox(s, user, &lookup)? else {
+                    return Ok(None);
                 };
                 let msg = crate::message::prepare(raw, flags, date);
                 Ok(Some(s.replace(from, old, mb.id, &msg)?))
@@ -230,14 +224,8 @@ impl Session {
             .map(|s| s.mailbox);
         let result = self
             .db(move |s| {
-                let mb = match s.mailbox(user, &lookup)? {
-                    Some(mb) if !mb.noselect => mb,
-                    Some(_) => {
-                        return Err(StoreError::NotAllowed(format!(
-                            "{lookup} is \\Noselect and cannot hold messages"
-                        )))
-                    }
-                    None => return Ok(None),
+                let Some(mb) = target_mailbox(s, user, &lookup)? else {
+                    return Ok(None);
                 };
                 let msgs: Vec<_> = messages
                     .into_iter()
@@ -260,5 +248,21 @@ impl Session {
             appended
         });
         result.ok_or_else(|| CmdError::no_code(Code::TryCreate, format!("No such mailbox: {name}")))
+    }
+}
+
+/// The folder an APPEND or REPLACE stores into: None when it does not exist (`[TRYCREATE]`), an
+/// error when it is `\Noselect`.
+fn target_mailbox(
+    s: &crate::store::Store,
+    user: crate::store::UserId,
+    name: &str,
+) -> Result<Option<crate::store::MailboxRow>, StoreError> {
+    match s.mailbox(user, name)? {
+        Some(mb) if !mb.noselect => Ok(Some(mb)),
+        Some(_) => Err(StoreError::NotAllowed(format!(
+            "{name} is \\Noselect and cannot hold messages"
+        ))),
+        None => Ok(None),
     }
 }
