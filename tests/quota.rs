@@ -1,5 +1,5 @@
 //! QUOTA (RFC 9208): exact GETQUOTA / GETQUOTAROOT / SETQUOTA answers, `NO [OVERQUOTA]` for
-//! APPEND, MULTIAPPEND, COPY, MOVE and CREATE leaving nothing stored, usage after EXPUNGE, COPY,
+//! APPEND, MULTIAPPEND, COPY, MOVE, CREATE and REPLACE leaving nothing stored, usage after EXPUNGE, COPY,
 //! MOVE and DELETE, STATUS DELETED-STORAGE, APPENDLIMIT from the remaining storage, and the
 //! `user quota` / `user list` commands.
 
@@ -287,4 +287,37 @@ fn user_quota_command_and_list() {
     let (code, _, err) = run(&["quota", "alice", "--storage", "12Q"]);
     assert_ne!(code, 0);
     assert!(err.contains("unknown size unit"), "{err}");
+}
+
+/// REPLACE (RFC 8508 §3.4) is held to the quota like APPEND, counting what it frees: over the
+/// limit the old message stays and nothing new is stored; within it the swap happens.
+#[test]
+fn replace_over_quota_keeps_the_old_message() {
+    let dir = TempDir::new("quota-replace");
+    let srv = TestServer::start(&dir);
+    let mut c = srv.login(ALICE);
+    limits(&srv, Some(3000), None, None);
+    for _ in 0..2 {
+        assert!(c.append("INBOX", "", &sized(1000)).starts_with("TAG OK"));
+    }
+    c.cmd("SELECT INBOX");
+    // 2000 - 1000 + 2500 = 3500 octets: over.
+    assert_eq!(
+        c.cmd_literal("REPLACE 1 INBOX", &sized(2500), ""),
+        vec!["TAG NO [OVERQUOTA] storage quota exceeded; nothing was stored".to_string()]
+    );
+    assert_eq!(usage(&srv).0, 2000);
+    assert_eq!(
+        c.cmd("UID FETCH 1:* RFC822.SIZE"),
+        vec![
+            "* 1 FETCH (UID 1 RFC822.SIZE 1000)",
+            "* 2 FETCH (UID 2 RFC822.SIZE 1000)",
+            "TAG OK UID FETCH completed"
+        ]
+    );
+    // 2000 - 1000 + 1500 = 2500: within.
+    let r = c.cmd_literal("REPLACE 1 INBOX", &sized(1500), "");
+    assert_eq!(r.last().unwrap(), "TAG OK REPLACE completed", "{r:?}");
+    assert_eq!(usage(&srv).0, 2500);
+    assert_eq!(recount(&srv).0, 2500);
 }
