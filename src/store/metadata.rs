@@ -122,6 +122,28 @@ impl Store {
         })
     }
 
+    /// Every entry of `user` (server entries with mailbox None) with a digest of its value:
+    /// what NOTIFY compares to tell MailboxMetadataChange and ServerMetadataChange.
+    pub fn metadata_digests(&self, user: UserId) -> Result<Vec<(Option<MailboxId>, String, u64)>> {
+        use std::hash::{Hash, Hasher};
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT mailbox_id, name, value FROM metadata WHERE user_id = ?1",
+            )?;
+            let rows = st.query_map([user.0], |r| {
+                let value: Vec<u8> = r.get(2)?;
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                value.hash(&mut h);
+                Ok((
+                    r.get::<_, Option<i64>>(0)?.map(MailboxId),
+                    r.get::<_, String>(1)?,
+                    h.finish(),
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// SETMETADATA: every change (a value, or None to remove the entry) or none. Refused with
     /// `MetadataTooMany` when the user would have more than MAX_ENTRIES entries.
     pub fn set_metadata(

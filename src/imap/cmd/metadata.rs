@@ -50,7 +50,7 @@ fn wire_value(value: Option<Vec<u8>>) -> NString8<'static> {
     }
 }
 
-fn wire_entry(name: String) -> Option<Entry<'static>> {
+pub(crate) fn wire_entry(name: String) -> Option<Entry<'static>> {
     AString::try_from(name)
         .ok()
         .and_then(|a| Entry::try_from(a).ok())
@@ -149,6 +149,8 @@ impl Session {
         let user = self.user_id()?;
         self.db(move |s| s.set_metadata(user, target.as_deref(), &changes))
             .await?;
+        // NOTIFY sessions of this user compare their entries (MailboxMetadataChange).
+        self.ctx.notifier.publish_user(user);
         Ok(Done::ok("SETMETADATA completed"))
     }
 }

@@ -16,7 +16,7 @@
 //!   NOTIFY is off, as after `NOTIFY NONE` (RFC 5465 §5.8).
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use imap_codec::encode::Encoder;
 use imap_codec::imap_types::command::CommandBody;
@@ -26,6 +26,7 @@ use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
 use imap_codec::ResponseCodec;
 
 use crate::imap::cmd::mailbox::{list_data, status_items};
+use crate::imap::cmd::metadata::wire_entry;
 use crate::imap::cmd::store::sequence_set;
 use crate::imap::ext::notify::NotifySet;
 use crate::imap::ext::notify::{code_badevent, code_overflow, with_oldname, Events, Notify};
@@ -34,6 +35,9 @@ use crate::imap::{wire_mailbox, CmdError, CmdResult};
 use crate::notify::Subscription;
 use crate::store::MailboxCounts;
 use crate::store::{MailboxId, MailboxRow, Store, StoreError, UserId};
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::extensions::metadata::{Entry, MetadataResponse};
+use imap_codec::imap_types::mailbox::Mailbox;
 
 /// One folder as NOTIFY last reported it.
 #[derive(Clone, Debug)]
@@ -47,6 +51,9 @@ struct Folder {
 struct Snapshot {
     folders: HashMap<MailboxId, Folder>,
     subscribed: BTreeSet<String>,
+    /// The user's metadata entries (mailbox None: server entries) with a digest of each value;
+    /// read only while a filter asks for metadata events.
+    metadata: BTreeMap<(Option<MailboxId>, String), u64>,
 }
 
 /// A session's NOTIFY: what it asked for, what it last reported, and its wake-up.
@@ -81,6 +88,7 @@ fn read_snapshot(
     s: &Store,
     user: UserId,
     old: &HashMap<MailboxId, Folder>,
+    metadata: bool,
 ) -> Result<Snapshot, StoreError> {
     let mut folders = HashMap::new();
     for row in s.mailboxes(user)? {
@@ -98,9 +106,18 @@ fn read_snapshot(
         folders.insert(row.id, Folder { row, counts });
     }
     let subscribed = s.subscriptions(user)?.into_iter().collect();
+    let metadata = if metadata {
+        s.metadata_digests(user)?
+            .into_iter()
+            .map(|(mailbox, name, digest)| ((mailbox, name), digest))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     Ok(Snapshot {
         folders,
         subscribed,
+        metadata,
     })
 }
 
@@ -144,8 +161,9 @@ impl Session {
             })
             .await?;
         let subscription = self.ctx.notifier.subscribe_many(&ids, Some(user));
+        let metadata = set.wants_metadata();
         let snapshot = self
-            .db(move |s| read_snapshot(s, user, &HashMap::new()))
+            .db(move |s| read_snapshot(s, user, &HashMap::new(), metadata))
             .await?;
         if set.status {
             let mut out = Vec::new();
@@ -220,8 +238,9 @@ impl Session {
         let user = self.user_id()?;
         let old = std::mem::take(&mut n.snapshot.folders);
         let old_for_read = old.clone();
+        let metadata = n.set.wants_metadata();
         let new = match self
-            .db(move |s| read_snapshot(s, user, &old_for_read))
+            .db(move |s| read_snapshot(s, user, &old_for_read, metadata))
             .await
         {
             Ok(s) => s,
@@ -231,7 +250,8 @@ impl Session {
                 return Err(e.into());
             }
         };
-        let out = self.notify_diff(&n.set, &old, &n.snapshot.subscribed, &new)?;
+        let mut out = self.notify_diff(&n.set, &old, &n.snapshot.subscribed, &new)?;
+        out.extend(self.metadata_diff(&n.set, &n.snapshot.metadata, &new)?);
         let ids_changed = {
             let mut a: Vec<_> = old.keys().collect();
             let mut b: Vec<_> = new.folders.keys().collect();
@@ -350,6 +370,59 @@ impl Session {
                     wire_mailbox(name, self.utf8_names()),
                     false,
                 )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// MailboxMetadataChange / ServerMetadataChange (RFC 5465 §5.9): for every mailbox (and
+    /// the server) whose entries were set, changed or removed since the last snapshot, the
+    /// unsolicited `* METADATA name entry ...` of RFC 5464 §4.4.2 (no values), when a filter covering it
+    /// asks for them.
+    fn metadata_diff(
+        &self,
+        set: &NotifySet,
+        old: &BTreeMap<(Option<MailboxId>, String), u64>,
+        new: &Snapshot,
+    ) -> CmdResult<Vec<Out>> {
+        let mut changed: BTreeMap<Option<MailboxId>, Vec<String>> = BTreeMap::new();
+        let keys: BTreeSet<&(Option<MailboxId>, String)> =
+            old.keys().chain(new.metadata.keys()).collect();
+        for k in keys {
+            if old.get(k) != new.metadata.get(k) {
+                changed.entry(k.0).or_default().push(k.1.clone());
+            }
+        }
+        let selected = self.state.selected().map(|s| s.mailbox);
+        let mut out = Vec::new();
+        for (mailbox, names) in changed {
+            let (wire, wanted) = match mailbox {
+                None => (
+                    Mailbox::try_from("").map_err(|_| CmdError::bad("server mailbox name"))?,
+                    set.all_events().any(|e| e.server_metadata),
+                ),
+                Some(id) => {
+                    // A folder that is gone took its entries along (MailboxName tells).
+                    let Some(f) = new.folders.get(&id) else {
+                        continue;
+                    };
+                    let events = if Some(id) == selected {
+                        set.selected.as_ref().and_then(|(_, e)| e.as_ref())
+                    } else {
+                        set.events_for(&f.row.name, new.subscribed.contains(&f.row.name))
+                    };
+                    (
+                        wire_mailbox(&f.row.name, self.utf8_names()),
+                        events.is_some_and(|e| e.mailbox_metadata),
+                    )
+                }
+            };
+            let entries: Vec<Entry<'static>> = names.into_iter().filter_map(wire_entry).collect();
+            if let (true, Ok(entries)) = (wanted, Vec1::try_from(entries)) {
+                out.push(Out::Data(Data::Metadata {
+                    mailbox: wire,
+                    items: MetadataResponse::WithoutValues(entries),
+                }));
             }
         }
         Ok(out)

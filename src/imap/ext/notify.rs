@@ -51,6 +51,9 @@ pub struct Events {
     pub flag_change: bool,
     pub mailbox_name: bool,
     pub subscription_change: bool,
+    /// MailboxMetadataChange / ServerMetadataChange (RFC 5465 §5.9, with RFC 5464's METADATA).
+    pub mailbox_metadata: bool,
+    pub server_metadata: bool,
 }
 
 impl Events {
@@ -61,23 +64,20 @@ impl Events {
     }
 }
 
-/// The events this server can report. AnnotationChange, MailboxMetadataChange and
-/// ServerMetadataChange need METADATA/ANNOTATE: asking for them is answered `NO [BADEVENT]`
-/// (RFC 5465 §5). This is the one list to extend when METADATA can report its changes.
-pub const SUPPORTED_EVENTS: [&str; 5] = [
+/// The events this server can report. AnnotationChange needs ANNOTATE (RFC 5257), which
+/// liteimap does not have: asking for it is answered `NO [BADEVENT]` (RFC 5465 §5).
+pub const SUPPORTED_EVENTS: [&str; 7] = [
     "MessageNew",
     "MessageExpunge",
     "FlagChange",
     "MailboxName",
     "SubscriptionChange",
-];
-
-/// Events of RFC 5465 that this server does not report.
-const UNSUPPORTED_EVENTS: [&str; 3] = [
-    "AnnotationChange",
     "MailboxMetadataChange",
     "ServerMetadataChange",
 ];
+
+/// Events of RFC 5465 that this server does not report.
+const UNSUPPORTED_EVENTS: [&str; 1] = ["AnnotationChange"];
 
 #[derive(Debug, Default)]
 pub struct NotifySet {
@@ -89,6 +89,22 @@ pub struct NotifySet {
     pub others: Vec<(Filter, Option<Events>)>,
     /// Events asked for that this server does not report (answered NO [BADEVENT]).
     pub unsupported: Vec<String>,
+}
+
+impl NotifySet {
+    /// The events of every filter, the selected one's first.
+    pub fn all_events(&self) -> impl Iterator<Item = &Events> {
+        self.selected
+            .iter()
+            .filter_map(|(_, e)| e.as_ref())
+            .chain(self.others.iter().filter_map(|(_, e)| e.as_ref()))
+    }
+
+    /// Whether any filter asks for metadata changes (then the session watches the entries).
+    pub fn wants_metadata(&self) -> bool {
+        self.all_events()
+            .any(|e| e.mailbox_metadata || e.server_metadata)
+    }
 }
 
 #[derive(Debug)]
@@ -204,6 +220,8 @@ fn events(lx: &mut Lexer<'_>, selected: bool, unsupported: &mut Vec<String>) -> 
             "flagchange" => ev.flag_change = true,
             "mailboxname" => ev.mailbox_name = true,
             "subscriptionchange" => ev.subscription_change = true,
+            "mailboxmetadatachange" => ev.mailbox_metadata = true,
+            "servermetadatachange" => ev.server_metadata = true,
             lower => match UNSUPPORTED_EVENTS
                 .iter()
                 .find(|e| e.eq_ignore_ascii_case(lower))
@@ -349,10 +367,8 @@ mod tests {
             panic!()
         };
         assert!(s.selected.unwrap().0);
-        assert_eq!(
-            s.unsupported,
-            vec!["AnnotationChange", "MailboxMetadataChange"]
-        );
+        assert_eq!(s.unsupported, vec!["AnnotationChange"]);
+        assert!(s.others[0].1.as_ref().unwrap().mailbox_metadata);
     }
 
     #[test]
@@ -406,7 +422,7 @@ mod tests {
         };
         assert_eq!(
             c.inner(),
-            b"BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange)"
+            b"BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)"
         );
         assert_eq!(
             with_oldname(
