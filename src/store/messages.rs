@@ -612,6 +612,8 @@ impl Store {
     /// with SQLite's incremental blob I/O: FETCH streams a large message in chunks instead of
     /// loading it whole.
     pub fn raw_range(&self, body_id: i64, offset: usize, len: usize) -> Result<Vec<u8>> {
+        /// Bodies larger than this are streamed in several reads (see `raw_range`'s callers).
+        const SHRINK_AFTER_BLOB: usize = 4 * 1024 * 1024;
         self.read(|c| {
             let blob = c
                 .blob_open("main", "bodies", "raw", body_id, true)
@@ -621,6 +623,13 @@ impl Store {
             let end = start.saturating_add(len).min(size);
             let mut buf = vec![0; end - start];
             blob.read_at_exact(&mut buf, start)?;
+            drop(blob);
+            if size > SHRINK_AFTER_BLOB {
+                // A streamed body's pages fill this reader's page cache and are not read
+                // again soon (the next chunk reads others): hand them back, so that many
+                // sessions streaming large messages do not hold a cache each.
+                let _ = c.execute_batch("PRAGMA shrink_memory");
+            }
             Ok(buf)
         })
     }
