@@ -884,6 +884,22 @@ pub(crate) fn schema_v3() -> String {
     SCHEMA[..start].to_string()
 }
 
+/// A database as schema 3 left it (`schema_v3()` at user_version 3), in a fresh directory
+/// `liteimap-<tag>-<pid>` of the temp dir, filled by `fill`: what the migration tests open.
+/// Returns the directory (to remove) and the file.
+#[cfg(test)]
+pub(crate) fn v3_database(tag: &str, fill: impl FnOnce(&Connection)) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("liteimap-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("v3.db");
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(&format!("{}; PRAGMA user_version = 3;", schema_v3()))
+        .unwrap();
+    fill(&c);
+    (dir, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::testutil::temp_store;
@@ -1042,23 +1058,15 @@ mod tests {
     /// key table, the folders stay, and keys can be made and reset afterwards.
     #[test]
     fn migrates_a_version_3_database_to_urlauth_keys() {
-        let dir = std::env::temp_dir().join(format!("liteimap-v3-urlauth-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v3.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            c.execute_batch(&format!(
-                "{};
-                 DROP TABLE urlauth_keys;
-                 PRAGMA user_version = 3;
+        let (dir, path) = v3_database("v3-urlauth", |c| {
+            c.execute_batch(
+                "DROP TABLE urlauth_keys;
                  INSERT INTO users (id, name, password_hash, created) VALUES (1, 'a', 'x', 0);
                  INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
                    (1, 1, 'INBOX', 7, 3), (2, 1, 'Archive', 8, 1);",
-                schema_v3()
-            ))
+            )
             .unwrap();
-        }
+        });
         let store = Store::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
@@ -1107,16 +1115,8 @@ mod tests {
     /// does), and from then on the counters follow every write.
     #[test]
     fn migrates_a_version_3_database_to_quota_counters() {
-        let dir = std::env::temp_dir().join(format!("liteimap-v3-quota-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v3.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            let v3 = schema_v3();
-            assert!(!v3.contains("quota ("));
-            c.execute_batch(&format!("{v3}; PRAGMA user_version = 3;"))
-                .unwrap();
+        let (dir, path) = v3_database("v3-quota", |c| {
+            assert!(!schema_v3().contains("quota ("));
             c.execute_batch(
                 "INSERT INTO users (id, name, password_hash, created) VALUES
                    (1, 'a', 'x', 0), (2, 'b', 'x', 0), (3, 'empty', 'x', 0);
@@ -1131,7 +1131,7 @@ mod tests {
                    (4, 3, 1, 12, 0, 1);",
             )
             .unwrap();
-        }
+        });
         let store = Store::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
@@ -1460,15 +1460,7 @@ mod tests {
     /// the old messages stay empty; new messages get all of them.
     #[test]
     fn migrates_a_version_3_database_to_object_ids() {
-        let dir = std::env::temp_dir().join(format!("liteimap-v3-objid-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v3.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            let v3 = schema_v3();
-            c.execute_batch(&format!("{v3}; PRAGMA user_version = 3;"))
-                .unwrap();
+        let (dir, path) = v3_database("v3-objid", |c| {
             c.execute_batch(
                 "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'a', 'x', 0);
                  INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES
@@ -1482,7 +1474,7 @@ old' AS BLOB)),
                    (1, 1, 1, 10, 1000000000, 1), (2, 1, 2, 11, 1100000000, 1);",
             )
             .unwrap();
-        }
+        });
         let store = Store::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))

@@ -230,17 +230,7 @@ mod tests {
     /// APPENDs and COPYs keep them.
     #[test]
     fn migrates_a_version_3_database_filling_sort_keys() {
-        let dir = std::env::temp_dir().join(format!("liteimap-v3-sortkeys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v3.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            c.execute_batch(&format!(
-                "{}; PRAGMA user_version = 3;",
-                super::super::schema_v3()
-            ))
-            .unwrap();
+        let (dir, path) = super::super::v3_database("v3-sortkeys", |c| {
             let parsed = mime::parse(PLAIN.as_bytes()).encode();
             c.execute_batch(
                 "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'a', 'x', 0);
@@ -259,7 +249,7 @@ mod tests {
                    (1, 1, 1, 10, 100, 1), (2, 1, 2, 11, 200, 1), (3, 1, 3, 10, 300, 1);",
             )
             .unwrap();
-        }
+        });
         let store = Store::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
