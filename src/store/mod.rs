@@ -767,23 +767,28 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version < 3 {
         migrate_rebuild_step(conn, 3, messages::bodies_per_user)?;
     }
-    if version < 4 {
-        migrate_step(conn, 4, urlauth::add_keys_table)?;
-    }
-    if version < 5 {
-        migrate_step(conn, 5, quota_and_metadata)?;
-    }
-    if version < 6 {
-        migrate_step(conn, 6, objid::objectid_savedate_preview)?;
-    }
-    if version < 7 {
-        migrate_step(conn, 7, sortkeys::sort_keys_for_stored_bodies)?;
-    }
-    if version < 8 {
-        migrate_step(conn, 8, search_index::add_search_index)?;
+    for (to, step) in ADDING_STEPS {
+        if version < to {
+            migrate_step(conn, to, step)?;
+        }
     }
     Ok(())
 }
+
+/// One migration step: its work inside the transaction that also sets user_version.
+type MigrationStep = fn(&Transaction) -> Result<()>;
+
+/// The steps from version 4 on, each adding tables or columns of one extension (their blocks at
+/// the end of schema.sql), by the version they bring the file to.
+const ADDING_STEPS: [(i64, MigrationStep); 5] = [
+    (4, urlauth::add_keys_table),
+    (5, quota_and_metadata),
+    (6, objid::objectid_savedate_preview),
+    (7, sortkeys::sort_keys_for_stored_bodies),
+    (8, search_index::add_search_index),
+];
+// The last step brings a file to the version this binary writes.
+const _: () = assert!(ADDING_STEPS[ADDING_STEPS.len() - 1].0 == SCHEMA_VERSION);
 
 /// Schema 5: QUOTA's table and counters, METADATA's table.
 fn quota_and_metadata(tx: &Transaction) -> Result<()> {
