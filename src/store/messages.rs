@@ -772,10 +772,11 @@ impl Store {
                 "SELECT count(*),
                         coalesce(sum(m.uid >= b.recent_floor), 0),
                         coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
-                        coalesce(sum(EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Deleted')), 0),
+                        count(del.message_id),
                         coalesce(sum(d.size), 0),
-                        coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Deleted') THEN d.size END), 0)
+                        coalesce(sum(CASE WHEN del.message_id IS NOT NULL THEN d.size END), 0)
                  FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id JOIN bodies d ON d.id = m.body_id
+                 LEFT JOIN flags del ON del.message_id = m.id AND del.flag = '\\Deleted'
                  WHERE b.id = ?1",
             )?
             .query_row([mailbox.0], |r| {
