@@ -158,6 +158,9 @@ impl Client {
 
     pub fn from_stream(s: TcpStream) -> Self {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // A literal and the rest of its line go out as two writes; with Nagle the second waits
+        // for the delayed ACK of the first (~40 ms per literal command on loopback).
+        s.set_nodelay(true).unwrap();
         Client {
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
