@@ -28,14 +28,16 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// Sessions the hub keeps in memory (the oldest go first).
 pub const MAX_SESSIONS: usize = 300;
 /// Lines one session keeps in memory.
 pub const MAX_LINES: usize = 2000;
-/// Bytes of text one session keeps in memory.
-pub const MAX_BYTES: usize = 256 * 1024;
+/// Bytes one session keeps in memory: its lines' text and their bookkeeping. With
+/// `MAX_SESSIONS`, the hub holds at most about 38 MiB (a session dropped from the hub keeps
+/// nothing in memory, even while it still runs).
+pub const MAX_BYTES: usize = 128 * 1024;
 /// Bytes written to one session's trace file.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Longest line shown whole; a longer one is its first `LINE_HEAD` bytes and its length.
@@ -111,7 +113,8 @@ impl Record {
         if self.full {
             return;
         }
-        if self.lines.len() + 1 >= MAX_LINES || self.bytes + line.text.len() > MAX_BYTES {
+        let bytes = line.text.len() + std::mem::size_of::<TraceLine>();
+        if self.lines.len() + 1 >= MAX_LINES || self.bytes + bytes > MAX_BYTES {
             self.full = true;
             self.lines.push(TraceLine {
                 at_unix_ms: line.at_unix_ms,
@@ -120,7 +123,7 @@ impl Record {
             });
             return;
         }
-        self.bytes += line.text.len();
+        self.bytes += bytes;
         self.lines.push(line);
     }
 }
@@ -198,7 +201,7 @@ impl TraceHub {
             .and_then(|dir| TraceFile::create(dir, started, protocol, id, peer));
         SessionTrace {
             protocol,
-            record,
+            record: Arc::downgrade(&record),
             file,
             user: None,
             auth: None,
@@ -319,7 +322,8 @@ enum Login {
 /// One traced session. Dropping it marks the session closed and flushes its file.
 pub struct SessionTrace {
     protocol: Protocol,
-    record: Arc<Mutex<Record>>,
+    /// The hub's copy (gone once the hub has dropped the session).
+    record: Weak<Mutex<Record>>,
     file: Option<TraceFile>,
     user: Option<String>,
     /// An authentication exchange is under way: the client's lines are masked until it is
@@ -343,11 +347,13 @@ impl SessionTrace {
                 self.file = None;
             }
         }
-        lock(&self.record).push(TraceLine {
-            at_unix_ms,
-            from_client,
-            text,
-        });
+        if let Some(r) = self.record.upgrade() {
+            lock(&r).push(TraceLine {
+                at_unix_ms,
+                from_client,
+                text,
+            });
+        }
     }
 
     /// The client logged in (or authenticated) as `user`.
@@ -356,7 +362,9 @@ impl SessionTrace {
             return;
         }
         self.user = Some(user.to_string());
-        lock(&self.record).summary.user = Some(user.to_string());
+        if let Some(r) = self.record.upgrade() {
+            lock(&r).summary.user = Some(user.to_string());
+        }
         if let Some(f) = &mut self.file {
             if !f.write_line(&format!("# user {user}")) {
                 self.file = None;
@@ -482,7 +490,9 @@ impl SessionTrace {
 impl Drop for SessionTrace {
     fn drop(&mut self) {
         self.flush();
-        lock(&self.record).summary.open = false;
+        if let Some(r) = self.record.upgrade() {
+            lock(&r).summary.open = false;
+        }
     }
 }
 
@@ -855,8 +865,11 @@ mod tests {
         for _ in 0..MAX_BYTES / LINE_HEAD * 2 {
             t2.client_line(&big);
         }
-        let bytes: usize = hub.lines(2).unwrap().iter().map(|l| l.text.len()).sum();
-        assert!(bytes <= MAX_BYTES + MEMORY_FULL.len(), "{bytes}");
+        let lines = hub.lines(2).unwrap();
+        let each = std::mem::size_of::<TraceLine>();
+        let bytes: usize = lines.iter().map(|l| l.text.len() + each).sum();
+        assert!(bytes <= MAX_BYTES + MEMORY_FULL.len() + each, "{bytes}");
+        assert_eq!(lines.last().unwrap().text, MEMORY_FULL);
         for id in 3..MAX_SESSIONS as u64 + 10 {
             drop(hub.start(Protocol::Lmtp, id, "peer"));
         }
@@ -865,8 +878,33 @@ mod tests {
         assert_eq!(sessions[0].id, 10);
         assert!(hub.lines(1).is_none());
         assert!(!sessions[0].open);
+        // A session the hub dropped goes on without keeping anything.
+        t.client_line(b"a NOOP\r\n");
+        assert!(hub.lines(1).is_none());
         drop(t);
         drop(t2);
+    }
+
+    #[test]
+    fn a_write_error_stops_only_the_file() {
+        let hub = TraceHub::new(None);
+        let mut t = hub.start(Protocol::Imap, 1, "peer");
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+        let Ok(full) = full else {
+            return;
+        };
+        t.file = Some(TraceFile {
+            path: "/dev/full".into(),
+            w: BufWriter::with_capacity(64, full),
+            written: 0,
+            full: false,
+        });
+        for _ in 0..10 {
+            t.client_line(b"a NOOP\r\n");
+            t.flush();
+        }
+        assert!(t.file.is_none());
+        assert_eq!(hub.lines(1).unwrap().len(), 10);
     }
 
     #[test]
