@@ -417,3 +417,65 @@ fn serve_trace_creates_the_directory_and_writes_a_file_per_session() {
         assert_eq!(lines.last().unwrap(), "S: t2 OK LOGOUT completed");
     }
 }
+
+#[test]
+fn starttls_session_is_traced_in_clear_text() {
+    use liteimap::server::{self, Context};
+    let dir = TempDir::new("trace-tls");
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("s.crt"), dir.path().join("s.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+    let tls = liteimap::tls::Tls::load(&cert, &key).unwrap();
+    let db = dir.path().join("t.db");
+    common::database_with_alice(&db);
+    let store = Arc::new(liteimap::store::Store::open(&db).unwrap());
+    let config = Config {
+        trace_in_memory: true,
+        ..Config::default()
+    };
+    let ctx = Context::with_tls(store, config, Some(tls));
+    let plain =
+        async_std::task::block_on(server::bind_all(&["127.0.0.1:0".to_string()], true)).unwrap();
+    let port = plain[0].local_addr().unwrap().port();
+    let c = ctx.clone();
+    let thread = std::thread::spawn(move || {
+        async_std::task::block_on(server::serve_with_tls(c, plain, Vec::new()));
+    });
+    let out = common::python(
+        "import imaplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+P = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+print(P.starttls(ssl_context=ctx)[0])
+print(P.login('alice', 'wonderland')[0])
+P.logout()
+",
+        &[&port.to_string()],
+    );
+    assert_eq!(out, "OK\nOK\n");
+    let lines = last_session(ctx.trace.as_ref().unwrap(), "imap");
+    ctx.shutdown();
+    let _ = thread.join();
+    let starttls = lines
+        .iter()
+        .position(|l| l.starts_with("C: ") && l.ends_with(" STARTTLS"))
+        .expect("STARTTLS traced");
+    let login = lines
+        .iter()
+        .position(|l| l.starts_with("C: ") && l.ends_with(" LOGIN alice ***"))
+        .unwrap_or_else(|| panic!("LOGIN traced masked: {lines:?}"));
+    assert!(starttls < login, "{lines:?}");
+    // What TLS carried is shown as the commands it carried: no handshake bytes, no password.
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("\\x") && !l.contains("wonderland")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.last().unwrap().contains(" OK LOGOUT completed"),
+        "{lines:?}"
+    );
+}
