@@ -176,6 +176,11 @@ pub struct Serve {
     /// authentication: keep it on loopback or behind a firewall)
     #[argh(option)]
     pub metrics_listen: Option<String>,
+    /// directory to write a protocol trace of every IMAP and LMTP session to, one file per
+    /// session (created 0700 when missing; files 0600; passwords masked, long literals
+    /// shortened)
+    #[argh(option)]
+    pub trace: Option<PathBuf>,
 }
 
 /// Manage users: add, list, remove, passwd, quota.

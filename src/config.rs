@@ -45,6 +45,7 @@ struct Keys {
     lmtp_domain: Option<Vec<String>>,
     metrics_listen: Option<String>,
     no_fts: Option<bool>,
+    trace: Option<PathBuf>,
 }
 
 /// Keys that are not `serve` flags.
@@ -222,6 +223,7 @@ pub const KEY_NAMES: &[&str] = &[
     "lmtp-domain",
     "metrics-listen",
     "no-fts",
+    "trace",
 ];
 
 /// The 1-based line of `key = …` at the top level.

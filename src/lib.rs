@@ -25,6 +25,8 @@
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
 //!   only, never an IMAP type or a socket.
+//! - `trace`: protocol traces (`serve --trace DIR`, the developer page): each session's lines
+//!   as the client sent them and the server answered, passwords masked, bounded in memory.
 //! - `password`: argon2id hashing on a fixed pool of workers.
 //! - `throttle`: failed logins counted per address and per target name; an address's
 //!   attempts take turns.
@@ -57,3 +59,4 @@ pub mod stdio;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+pub mod trace;

@@ -226,14 +226,16 @@ where
 {
     log::debug!("LMTP {peer}: connected");
     let mut session = Session {
-        ctx,
         settings,
         input: Input::new(stream.clone()),
         output: stream,
         pending: Vec::new(),
         greeted: false,
         txn: None,
+        trace: (ctx.trace.as_ref())
+            .map(|hub| hub.start(crate::trace::Protocol::Lmtp, ctx.next_session_id(), peer)),
         peer: peer.to_string(),
+        ctx,
     };
     match session.run().await {
         Ok(()) => log::debug!("LMTP {peer}: disconnected"),
@@ -448,15 +450,23 @@ struct Session<S> {
     txn: Option<Transaction>,
     /// The client's address (or "unix"), for the log.
     peer: String,
+    /// The protocol trace (None: tracing is off).
+    trace: Option<crate::trace::SessionTrace>,
 }
 
 impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
     fn reply(&mut self, line: &str) {
+        if let Some(t) = &mut self.trace {
+            t.server_line(line.as_bytes());
+        }
         self.pending.extend_from_slice(line.as_bytes());
         self.pending.extend_from_slice(b"\r\n");
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(t) = &mut self.trace {
+            t.flush();
+        }
         if !self.pending.is_empty() {
             let out = std::mem::take(&mut self.pending);
             self.output.write_all(&out).await?;
@@ -493,6 +503,9 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 }
                 Line::Text(l) => l,
             };
+            if let Some(t) = &mut self.trace {
+                t.client_line(&line);
+            }
             let line = String::from_utf8_lossy(&line).into_owned();
             let (verb, arg) = match line.split_once(' ') {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
@@ -659,6 +672,9 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         self.reply("354 3.0.0 send the message, end with a line holding only \".\"");
         self.flush().await?;
         let content = self.input.data(self.settings.max_message_size).await?;
+        if let (Some(t), Some(c)) = (&mut self.trace, &content) {
+            t.client_literal(c);
+        }
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };

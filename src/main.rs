@@ -401,6 +401,7 @@ fn serve_config(args: &Serve) -> Result<Config, String> {
         max_auth_failures: in_range("max-auth-failures", args.max_auth_failures, 1, None)?,
         auth_failure_delay: Duration::from_millis(args.auth_failure_delay_ms),
         allow_plaintext: args.allow_plaintext,
+        trace_dir: args.trace.clone(),
         ..Config::default()
     })
 }
@@ -481,6 +482,11 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
     }
     for p in &args.import {
         std::fs::metadata(p).map_err(|e| format!("cannot import {}: {e}", p.display()))?;
+    }
+    if let Some(dir) = &args.trace {
+        liteimap::trace::prepare_dir(dir)
+            .map_err(|e| format!("cannot use {} for --trace: {e}", dir.display()))?;
+        log::info!("protocol traces go to {}", dir.display());
     }
     let tls = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),

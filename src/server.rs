@@ -72,6 +72,11 @@ pub struct Config {
     /// NOTIFY (RFC 5465): more responses than this at one wake-up end NOTIFY with
     /// `* OK [NOTIFICATIONOVERFLOW]` instead of flooding the client.
     pub notify_max_batch: usize,
+    /// `serve --trace DIR`: one protocol trace file per session in this directory (and the
+    /// traces in memory too).
+    pub trace_dir: Option<std::path::PathBuf>,
+    /// Keep protocol traces in memory even without `trace_dir` (the developer web page).
+    pub trace_in_memory: bool,
 }
 
 impl Default for Config {
@@ -91,6 +96,8 @@ impl Default for Config {
             allow_plaintext: false,
             trust_loopback: true,
             notify_max_batch: 1000,
+            trace_dir: None,
+            trace_in_memory: false,
         }
     }
 }
@@ -175,6 +182,9 @@ pub struct Context {
     pub refusals: Arc<RefusalLog>,
     /// The SORT/THREAD keys of the folders sessions sort (see `imap::sortcache`).
     pub sort_cache: Arc<crate::imap::sortcache::SortCache>,
+    /// Protocol traces of the sessions: None unless `serve --trace DIR` or the developer web
+    /// page asks for them (`Config::trace_dir`, `Config::trace_in_memory`).
+    pub trace: Option<Arc<crate::trace::TraceHub>>,
 }
 
 impl Context {
@@ -209,6 +219,8 @@ impl Context {
             pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
             prelogin: Arc::default(),
             refusals: Arc::default(),
+            trace: (config.trace_in_memory || config.trace_dir.is_some())
+                .then(|| Arc::new(crate::trace::TraceHub::new(config.trace_dir.clone()))),
             config,
         })
     }

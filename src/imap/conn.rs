@@ -152,6 +152,8 @@ pub struct Conn {
     fill_mark: Option<usize>,
     /// COMPRESS=DEFLATE is active on the stream.
     compressed: bool,
+    /// The protocol trace of this session (None: tracing is off, and costs nothing).
+    pub trace: Option<crate::trace::SessionTrace>,
 }
 
 /// The largest literal accepted before login.
@@ -219,6 +221,7 @@ impl Conn {
             last_fill: 0,
             fill_mark: None,
             compressed: false,
+            trace: None,
         }
     }
 
@@ -332,8 +335,15 @@ impl Conn {
 
     /// Queue a greeting.
     pub fn greet(&mut self, greeting: &Greeting) {
-        self.out
-            .extend_from_slice(&GreetingCodec::default().encode(greeting).dump());
+        self.queue(&GreetingCodec::default().encode(greeting).dump());
+    }
+
+    /// Queue bytes for the client, and show them in the trace.
+    fn queue(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        if let Some(t) = &mut self.trace {
+            t.server_bytes(bytes);
+        }
     }
 
     /// Queue a response; writes out when enough has accumulated.
@@ -343,9 +353,13 @@ impl Conn {
         }
         // Each fragment straight into the output buffer: no whole-response copy first (one
         // allocation and copy saved per response, which a FETCH of 100,000 messages feels).
+        let start = self.out.len();
         for fragment in ResponseCodec::default().encode(response) {
             let (Fragment::Line { data } | Fragment::Literal { data, .. }) = fragment;
             self.out.extend_from_slice(&data);
+        }
+        if let Some(t) = &mut self.trace {
+            t.server_bytes(&self.out[start..]);
         }
         if self.out.len() >= self.limits.max_output {
             self.flush().await?;
@@ -360,7 +374,7 @@ impl Conn {
         if self.write_failed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        self.out.extend_from_slice(bytes);
+        self.queue(bytes);
         if self.out.len() >= self.limits.max_output {
             self.flush().await?;
         }
@@ -376,6 +390,10 @@ impl Conn {
                 io::ErrorKind::BrokenPipe,
                 "an earlier write failed",
             ));
+        }
+        // The trace file first: once the client has read an answer, the file shows it.
+        if let Some(t) = &mut self.trace {
+            t.flush();
         }
         let result = self.write_out().await;
         if result.is_err() {
@@ -543,6 +561,19 @@ impl Conn {
                     if end - start > self.limits.max_line + 2 {
                         return Err(ReadError::LineTooLong);
                     }
+                    if let Some(t) = &mut self.trace {
+                        // (A message over the size limit keeps no bytes: nothing to show.)
+                        let line = self
+                            .frag
+                            .message_bytes()
+                            .get(start..end)
+                            .unwrap_or_default();
+                        if start == 0 {
+                            t.client_line(line);
+                        } else {
+                            t.client_continued(line);
+                        }
+                    }
                     self.fragment_end = end;
                     if let Some(LiteralAnnouncement { mode, length }) = announcement {
                         self.literals += 1;
@@ -584,7 +615,7 @@ impl Conn {
                             }
                             LiteralMode::Sync => {
                                 self.take_budget(length).await;
-                                self.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                                self.queue(b"+ Ready for literal data\r\n");
                                 self.flush().await.map_err(ReadError::Io)?;
                             }
                             LiteralMode::NonSync if over => {
@@ -595,7 +626,7 @@ impl Conn {
                                 log::info!(
                                     "closing: non-synchronising literal of {length} bytes over the limit"
                                 );
-                                self.out.extend_from_slice(
+                                self.queue(
                                     b"* BYE Non-synchronising literal over the size limit\r\n",
                                 );
                                 self.flush().await.map_err(ReadError::Io)?;
@@ -607,7 +638,15 @@ impl Conn {
                         self.in_literal = true;
                     }
                 }
-                FragmentInfo::Literal { end, .. } => {
+                FragmentInfo::Literal { start, end } => {
+                    if let Some(t) = &mut self.trace {
+                        t.client_literal(
+                            self.frag
+                                .message_bytes()
+                                .get(start..end)
+                                .unwrap_or_default(),
+                        );
+                    }
                     self.fragment_end = end;
                     self.in_literal = false;
                 }
@@ -670,7 +709,7 @@ impl Conn {
             Some(t) => format!("{} {status} [{code}] {text}\r\n", t.inner()),
             None => format!("* BAD [{code}] {text}\r\n"),
         };
-        self.out.extend_from_slice(line.as_bytes());
+        self.queue(line.as_bytes());
         self.flush().await.map_err(ReadError::Io)
     }
 

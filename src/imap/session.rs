@@ -101,8 +101,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(conn: Conn, ctx: Arc<Context>, peer: String, secure: bool) -> Self {
+    pub fn new(mut conn: Conn, ctx: Arc<Context>, peer: String, secure: bool) -> Self {
         let id = ctx.next_session_id();
+        if let Some(hub) = &ctx.trace {
+            conn.trace = Some(hub.start(crate::trace::Protocol::Imap, id, &peer));
+        }
         Session {
             conn,
             ctx,
@@ -296,6 +299,9 @@ impl Session {
             self.conn.timeout = self.read_timeout();
             self.conn.deadline = self.read_deadline();
             self.conn.authenticated = self.state.user().is_some();
+            if let (Some(t), Some(user)) = (&mut self.conn.trace, self.state.user()) {
+                t.set_user(&user.name);
+            }
             // Waiting to log in, the connection may be closed to make room for a newer one.
             self.conn.close_signal = self.prelogin.as_ref().map(|p| p.evicted.clone());
             // With NOTIFY, a wait for the next command ends early to tell the news.
