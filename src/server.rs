@@ -175,6 +175,9 @@ pub struct Context {
     pub refusals: Arc<RefusalLog>,
     /// The SORT/THREAD keys of the folders sessions sort (see `imap::sortcache`).
     pub sort_cache: Arc<crate::imap::sortcache::SortCache>,
+    /// Protocol traces; `None` unless `serve --trace DIR` or the developer web page
+    /// (`serve --web-listen ADDR`) asks for them.
+    pub trace: Option<Arc<crate::trace::TraceHub>>,
 }
 
 impl Context {
@@ -209,6 +212,7 @@ impl Context {
             pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
             prelogin: Arc::default(),
             refusals: Arc::default(),
+            trace: None,
             config,
         })
     }
