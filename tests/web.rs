@@ -401,6 +401,13 @@ fn every_api_endpoint_answers_with_exact_json() {
             json!({"error": "trace id \"x\" is not a number", "status": 400})
         )
     );
+    assert_eq!(
+        get(&format!("{api}/users/%FF/folders")),
+        (
+            400,
+            json!({"error": "the path is not UTF-8 once %-decoded", "status": 400})
+        )
+    );
     let (status, headers, body) = http("PUT", &format!("{api}/health"), None);
     assert_eq!((status, header(&headers, "allow")), (405, Some("GET")));
     assert_eq!(
@@ -494,6 +501,44 @@ fn every_api_endpoint_answers_with_exact_json() {
             200,
             json!([{"name": "alice", "messages": 0}, {"name": "bob", "messages": 0}])
         )
+    );
+
+    // Folder names: a hierarchy's delimiter %-escaped, modified UTF-7 shown as UTF-8.
+    bob.cmd("CREATE Lists/liteimap");
+    bob.cmd("CREATE Caf&AOk-");
+    bob.append("Caf&AOk-", "", &message("in utf8", "x"));
+    let (_, folders) = get(&format!("{api}/users/bob/folders"));
+    let names: Vec<&str> = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Archive",
+            "Café",
+            "Drafts",
+            "INBOX",
+            "Junk",
+            "Lists",
+            "Lists/liteimap",
+            "Sent",
+            "Trash"
+        ]
+    );
+    assert_eq!(
+        get(&format!(
+            "{api}/users/bob/folders/Lists%2Fliteimap/messages"
+        ))
+        .1["total"],
+        0
+    );
+    let (status, page) = get(&format!("{api}/users/bob/folders/Caf%C3%A9/messages"));
+    assert_eq!(
+        (status, page["folder"].clone(), page["total"].clone()),
+        (200, json!("Café"), json!(1))
     );
 
     // The page and its assets, with the page's policy.

@@ -57,12 +57,12 @@ pub fn serve(server: tiny_http::Server, ctx: Arc<Context>) {
                 respond(request, r);
                 continue;
             }
-            let (ctx, busy) = (ctx.clone(), busy.clone());
+            let (ctx, slot) = (ctx.clone(), Slot(busy.clone()));
             let spawned = std::thread::Builder::new()
                 .name("web".into())
                 .spawn(move || {
+                    let _slot = slot;
                     handle(&ctx, request);
-                    busy.fetch_sub(1, Ordering::SeqCst);
                 });
             if let Err(e) = spawned {
                 // The request went with the closure; tiny_http answers a dropped one itself.
@@ -70,6 +70,15 @@ pub fn serve(server: tiny_http::Server, ctx: Arc<Context>) {
             }
         }
     });
+}
+
+/// One of the [`MAX_HANDLERS`] places, given back when its thread ends (even by a panic).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An answer: status, content type, body and extra headers.
