@@ -377,8 +377,8 @@ fn every_api_endpoint_answers_with_exact_json() {
             "no such page: /nothing.html",
         ),
         (
-            format!("{api}/traces/7"),
-            "no trace of session 7 (unknown or dropped)",
+            format!("{api}/traces/987654321"),
+            "no trace of session 987654321 (unknown or dropped)",
         ),
     ] {
         assert_eq!(
@@ -432,7 +432,33 @@ fn every_api_endpoint_answers_with_exact_json() {
     );
 
     // Traces: none recorded on this server.
-    assert_eq!(get(&format!("{api}/traces")), (200, json!([])));
+    // Traces: the list, and each listed session's lines, in the agreed shape (this branch's
+    // trace stub records none; with traces recorded the same checks apply).
+    let (status, traces) = get(&format!("{api}/traces"));
+    assert_eq!(status, 200);
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    for t in traces.as_array().unwrap() {
+        assert_eq!(
+            keys(t),
+            [
+                "id",
+                "lines",
+                "open",
+                "peer",
+                "protocol",
+                "started_unix_ms",
+                "user"
+            ]
+        );
+        let (status, one) = get(&format!("{api}/traces/{}", t["id"]));
+        assert_eq!(
+            (status, one["session"]["id"].clone()),
+            (200, t["id"].clone())
+        );
+        for l in one["lines"].as_array().unwrap() {
+            assert_eq!(keys(l), ["at_unix_ms", "from_client", "text"]);
+        }
+    }
 
     // The change counter moves with each commit.
     let (_, c0) = get(&format!("{api}/changes"));
@@ -682,6 +708,9 @@ try:
     print("html:", d.find_element(By.TAG_NAME, "p").text)
     d.switch_to.default_content()
     d.save_screenshot(shot)
+    d.find_element(By.ID, "tab-traces").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions li"))
+    print("traces tab:", d.find_element(By.ID, "traces-view").is_displayed(), d.find_element(By.ID, "mail-view").is_displayed())
 finally:
     d.quit()
 "##;
@@ -711,6 +740,7 @@ fn the_page_shows_a_new_message_without_reloading_in_chromium() {
             "attachments: menu.pdf · application/pdf · 5 B",
             "sandbox: ''",
             "html: One café, please.",
+            "traces tab: True False",
         ]
     );
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
