@@ -346,6 +346,36 @@ fn every_api_endpoint_answers_with_exact_json() {
         )
     );
     assert_eq!(html, want["html"].as_str().unwrap().as_bytes());
+    let (status, headers, pdf) = http(
+        "GET",
+        &format!("{api}/users/bob/folders/INBOX/messages/1/parts/2"),
+        None,
+    );
+    assert_eq!((status, pdf.as_slice()), (200, b"%PDF-".as_slice()));
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        header(&headers, "content-disposition"),
+        Some("attachment; filename=\"menu.pdf\"; filename*=UTF-8''menu%2Epdf")
+    );
+    assert_eq!(
+        get(&format!("{api}/users/bob/folders/INBOX/messages/1/parts/9")),
+        (
+            404,
+            json!({"error": "message 1 has no part 9", "status": 404})
+        )
+    );
+    assert_eq!(
+        get(&format!(
+            "{api}/users/bob/folders/INBOX/messages/1/parts/1.x"
+        )),
+        (
+            400,
+            json!({"error": "part \"1.x\" is not a part number such as 2 or 1.3", "status": 400})
+        )
+    );
     assert_eq!(
         get(&format!("{api}/users/bob/folders/INBOX/messages/2/html")),
         (

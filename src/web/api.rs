@@ -53,6 +53,9 @@ pub(super) fn route(ctx: &Context, req: &Req, seg: &[&str]) -> ApiResult {
         ["users", user, "folders", folder, "messages", uid, "html"] => {
             allow(req, &[Get], || html(store, user, folder, uid))
         }
+        ["users", user, "folders", folder, "messages", uid, "parts", part] => {
+            allow(req, &[Get], || attachment(store, user, folder, uid, part))
+        }
         ["wait"] => allow(req, &[Get], || wait(ctx, req)),
         ["changes"] => allow(req, &[Get], || changes(ctx, req)),
         ["traces"] => allow(req, &[Get], || {
@@ -438,6 +441,53 @@ fn html(store: &Store, user: &str, folder: &str, uid: &str) -> ApiResult {
         .html
         .ok_or_else(|| ApiError::new(404, format!("message {uid} has no HTML part")))?;
     Ok(Reply::bytes("text/html; charset=utf-8", body.into_bytes())
+        .with_header("Content-Security-Policy", HTML_CSP))
+}
+
+/// One part's content, transfer encoding undone, always as a download: served as its own type
+/// a text/html or SVG attachment would run on the page's origin.
+fn attachment(store: &Store, user: &str, folder: &str, uid: &str, part: &str) -> ApiResult {
+    let (_, meta) = one_message(store, user, folder, uid)?;
+    let path: Option<Vec<u32>> = part
+        .split('.')
+        .map(|n| n.parse().ok().filter(|n| *n > 0))
+        .collect();
+    let path = path.ok_or_else(|| {
+        ApiError::new(
+            400,
+            format!("part {part:?} is not a part number such as 2 or 1.3"),
+        )
+    })?;
+    let (raw, info) = parse_stored(store, &meta)?;
+    let body = info
+        .decoded_part(&raw, &path)
+        .ok_or_else(|| ApiError::new(404, format!("message {uid} has no part {part}")))?;
+    let mut parts = Parts::default();
+    walk(&raw, &info.root, String::new(), &mut parts);
+    let name = parts
+        .attachments
+        .iter()
+        .find(|a| a["part"] == part)
+        .and_then(|a| a["filename"].as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("part-{part}"));
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let utf8: String =
+        percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    Ok(Reply::bytes("application/octet-stream", body)
+        .with_header(
+            "Content-Disposition",
+            format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}"),
+        )
         .with_header("Content-Security-Policy", HTML_CSP))
 }
 

@@ -136,7 +136,8 @@ async function openMessage(uid) {
   const att = $("message-attachments");
   att.replaceChildren();
   if (m.attachments.length) att.append(el("span", { className: "label", textContent: "Attachments" }));
-  for (const a of m.attachments) att.append(el("span", { className: "attachment",
+  for (const a of m.attachments) att.append(el("a", { className: "attachment",
+    href: `${folderUrl()}/messages/${uid}/parts/${a.part}`,
     textContent: `${a.filename || "(unnamed)"} · ${a.content_type} · ${size(a.size)}` }));
   $("message-text").textContent = m.text ?? "(no text part)";
   $("part-html").disabled = m.html == null;
