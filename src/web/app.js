@@ -171,7 +171,8 @@ async function refresh() {
   }
 }
 
-// Long poll: each answer says whether the hub's change counter moved past what we saw.
+// Long poll: each answer says whether the hub's change counter moved past what we saw. The
+// counter is read before the lists it covers, so a change in between is not missed.
 async function live() {
   let since = null;
   for (;;) {
@@ -180,8 +181,8 @@ async function live() {
       const r = await getJson(`${api}/changes${q}`);
       $("live").textContent = "live";
       $("live").className = "live on";
-      if (since !== null && r.changed) await refresh();
       since = r.generation;
+      if (r.changed) await refresh();
     } catch (e) {
       $("live").textContent = "disconnected, retrying";
       $("live").className = "live off";
@@ -238,5 +239,5 @@ window.addEventListener("DOMContentLoaded", () => {
   $("traces-refresh").onclick = () => loadSessions().catch(console.error);
   $("message-close").onclick = closeMessage;
   for (const p of ["text", "html", "headers"]) $(`part-${p}`).onclick = () => showPart(p);
-  refresh().then(live);
+  live();
 });
