@@ -696,19 +696,20 @@ fn web_listen_refuses_a_non_loopback_address() {
 /// The page in headless Chromium: a message APPENDed while it is open shows up without a
 /// reload, opens, and the HTML part sits in a sandboxed iframe. Saves target/web-screenshot.png.
 const BROWSER: &str = r##"
-import imaplib, sys, tempfile
+import imaplib, shutil, sys, tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 url, imap_port, shot, mail = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+profile = tempfile.mkdtemp(prefix="liteimap-chromium-")
 opts = webdriver.ChromeOptions()
 opts.binary_location = "/usr/bin/chromium"
 for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
           "--disable-background-networking", "--disable-component-update", "--disable-sync",
           "--disable-dev-shm-usage", "--window-size=1280,900",
-          "--user-data-dir=" + tempfile.mkdtemp(prefix="liteimap-chromium-")]:
+          "--user-data-dir=" + profile]:
     opts.add_argument(a)
 d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 try:
@@ -743,6 +744,7 @@ try:
     print("traces tab:", d.find_element(By.ID, "traces-view").is_displayed(), d.find_element(By.ID, "mail-view").is_displayed())
 finally:
     d.quit()
+    shutil.rmtree(profile, ignore_errors=True)
 "##;
 
 #[test]
