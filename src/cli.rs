@@ -181,6 +181,10 @@ pub struct Serve {
     /// shortened)
     #[argh(option)]
     pub trace: Option<PathBuf>,
+    /// address of the developer web page and its JSON API (/ and /api/v1), IP:PORT on
+    /// loopback only: it shows every user's mail without a login
+    #[argh(option)]
+    pub web_listen: Option<String>,
 }
 
 /// Manage users: add, list, remove, passwd, quota.
@@ -393,3 +397,19 @@ pub enum ConfigAction {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct ConfigCheck {}
+
+/// The names `user add` (and the web API) accept: 1-255 printable ASCII characters without
+/// spaces, quotes or backslashes (LOGIN can send them as atoms or plain quoted strings).
+pub fn valid_user_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 255
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        return Err(format!(
+            "invalid user name {name:?}: use 1-255 printable ASCII characters without spaces, quotes or backslashes"
+        ));
+    }
+    Ok(())
+}

@@ -44,6 +44,7 @@ struct Keys {
     lmtp_socket: Option<Vec<PathBuf>>,
     lmtp_domain: Option<Vec<String>>,
     metrics_listen: Option<String>,
+    web_listen: Option<String>,
     no_fts: Option<bool>,
     trace: Option<PathBuf>,
 }
@@ -222,6 +223,7 @@ pub const KEY_NAMES: &[&str] = &[
     "lmtp-socket",
     "lmtp-domain",
     "metrics-listen",
+    "web-listen",
     "no-fts",
     "trace",
 ];

@@ -31,6 +31,8 @@
 //! - `throttle`: failed logins counted per address and per target name; an address's
 //!   attempts take turns.
 //! - `tls`: certificates, the TLS acceptor, reload on SIGHUP.
+//! - `web`: the developer page (users → folders → messages, live updates, protocol traces)
+//!   and its JSON API, on tiny_http's threads; store calls only through the store's API.
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
@@ -59,4 +61,7 @@ pub mod stdio;
 pub mod store;
 pub mod throttle;
 pub mod tls;
+/// Protocol traces per session (what the client sent, what the server answered).
 pub mod trace;
+/// `--web-listen`: the developer page and its JSON API under /api/v1 (tiny_http, serde_json).
+pub mod web;

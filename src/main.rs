@@ -402,6 +402,8 @@ fn serve_config(args: &Serve) -> Result<Config, String> {
         auth_failure_delay: Duration::from_millis(args.auth_failure_delay_ms),
         allow_plaintext: args.allow_plaintext,
         trace_dir: args.trace.clone(),
+        // The developer page shows each session's trace.
+        trace_in_memory: args.web_listen.is_some(),
         ..Config::default()
     })
 }
@@ -413,6 +415,7 @@ struct Bound {
     implicit: Vec<async_std::net::TcpListener>,
     lmtp: Vec<lmtp::Listener>,
     metrics: Option<tiny_http::Server>,
+    web: Option<tiny_http::Server>,
     /// Every network listener is on a loopback address (Unix sockets are local anyway).
     loopback_only: bool,
 }
@@ -432,6 +435,11 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
         .as_deref()
         .map(liteimap::metrics::bind)
         .transpose()?;
+    let web = args
+        .web_listen
+        .as_deref()
+        .map(liteimap::web::bind)
+        .transpose()?;
     let loopback_only = plain
         .iter()
         .chain(&implicit)
@@ -443,6 +451,7 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
         implicit,
         lmtp: lmtp_listeners,
         metrics,
+        web,
         loopback_only,
     })
 }
@@ -550,6 +559,7 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
         implicit,
         lmtp: lmtp_listeners,
         metrics,
+        web,
         ..
     } = bound;
     if let Some(m) = metrics {
@@ -557,6 +567,12 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
             log::info!("liteimap serving metrics on http://{a}/metrics");
         }
         liteimap::metrics::serve(m, ctx.clone());
+    }
+    if let Some(w) = web {
+        if let Some(a) = w.server_addr().to_ip() {
+            log::info!("liteimap serving the web page on http://{a}/ (API under /api/v1)");
+        }
+        liteimap::web::serve(w, ctx.clone());
     }
     async_std::task::block_on(async {
         for (l, kind) in plain
@@ -751,25 +767,11 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
     Ok(p)
 }
 
-fn valid_user_name(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.len() > 255
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-    {
-        return Err(format!(
-            "invalid user name {name:?}: use 1-255 printable ASCII characters without spaces, quotes or backslashes"
-        ));
-    }
-    Ok(())
-}
-
 fn user(cli: &Cli, u: &User) -> Result<(), String> {
     let store = open_store(cli)?;
     match &u.action {
         UserAction::Add(a) => {
-            valid_user_name(&a.name)?;
+            liteimap::cli::valid_user_name(&a.name)?;
             let pass = read_password(a.password_stdin)?;
             let hash = password::hash(pass.as_bytes())?;
             store

@@ -29,6 +29,10 @@ pub struct Notifier {
     watched: Mutex<HashMap<MailboxId, Watched>>,
     /// Bumped whenever another process changed the database (see `publish_all`).
     external: AtomicU64,
+    /// Waiters on every change (the developer page's live view and its wait endpoint).
+    any_waiters: Mutex<Waiters>,
+    /// Bumped by every publish: a reader that saw value N and now sees more missed nothing.
+    generation: AtomicU64,
 }
 
 struct Watched {
@@ -88,6 +92,8 @@ pub struct Subscription {
     hub: Arc<Notifier>,
     mailboxes: Vec<MailboxId>,
     user: Option<UserId>,
+    /// Registered with `subscribe_any`.
+    any: bool,
     id: u64,
     rx: Receiver<()>,
 }
@@ -137,6 +143,13 @@ impl Drop for Subscription {
                 .unwrap_or_else(PoisonError::into_inner);
             unregister(&mut u, user, self.id);
         }
+        if self.any {
+            self.hub
+                .any_waiters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|(i, _)| *i != self.id);
+        }
     }
 }
 
@@ -173,14 +186,53 @@ impl Notifier {
             hub: self.clone(),
             mailboxes: mailboxes.to_vec(),
             user,
+            any: false,
             id,
             rx,
+        }
+    }
+
+    /// One subscription woken by every change this hub hears of: any mailbox, any user's
+    /// folder list, other processes' commits. Read `generation` after subscribing: a change
+    /// after that reading wakes the subscription.
+    pub fn subscribe_any(self: &Arc<Self>) -> Subscription {
+        let (tx, rx) = bounded(1);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.any_waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, tx));
+        Subscription {
+            hub: self.clone(),
+            mailboxes: Vec::new(),
+            user: None,
+            any: true,
+            id,
+            rx,
+        }
+    }
+
+    /// How many changes the hub has announced so far (it only grows).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Count a change and wake the `subscribe_any` subscriptions.
+    fn publish_any(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let w = self
+            .any_waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, tx) in w.iter() {
+            let _ = tx.try_send(());
         }
     }
 
     /// `user`'s folder list or subscriptions changed (in this process): wake its NOTIFY
     /// sessions.
     pub fn publish_user(&self, user: UserId) {
+        self.publish_any();
         let w = self
             .user_waiters
             .lock()
@@ -221,6 +273,7 @@ impl Notifier {
         {
             e.latest = e.latest.max(modseq);
         }
+        self.publish_any();
         let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(list) = w.get(&mailbox) {
             for (_, tx) in list {
@@ -232,6 +285,7 @@ impl Notifier {
     /// Wake everyone (another process changed the database; we do not know where).
     pub fn publish_all(&self) {
         self.external.fetch_add(1, Ordering::SeqCst);
+        self.publish_any();
         let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         for list in w.values() {
             for (_, tx) in list {
@@ -293,6 +347,23 @@ mod tests {
         drop(s);
         assert_eq!(hub.waiting(), 0);
         assert!(hub.user_waiters.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_any_subscription_hears_every_change_and_counts_them() {
+        let hub = Arc::new(Notifier::default());
+        let s = hub.subscribe_any();
+        let g = hub.generation();
+        hub.publish(MailboxId(3), 1);
+        assert!(s.rx.try_recv().is_ok());
+        assert_eq!(hub.generation(), g + 1);
+        hub.publish_user(UserId(1));
+        hub.publish_all(); // merged with the previous wake-up
+        assert!(s.rx.try_recv().is_ok());
+        assert!(s.rx.try_recv().is_err());
+        assert_eq!(hub.generation(), g + 3);
+        drop(s);
+        assert!(hub.any_waiters.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub use search::{
     body_contains, header_contains, header_values, index_fold, index_text, text_contains,
     IndexText, IndexedField, INDEX_SEPARATOR,
 };
+/// For the developer page's message view (src/web/): decoded header values and texts.
+pub(crate) use search::{decode_transfer, decode_words, part_text};
 pub use section::{filter_header, BinaryError, SectionBytes, SectionKind};
 pub use sortkey::{base_subject, casemap, message_ids, Keys, SortFields};
 pub use transfer::Cte;

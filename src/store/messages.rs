@@ -708,6 +708,31 @@ impl Store {
         self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids))
     }
 
+    /// Remove every message from `user`'s folders, or from every user's when `None`, in one
+    /// commit through the expunge path (sessions that have a folder selected see EXPUNGEs and
+    /// can read what they number until then); the folders stay. Returns how many went.
+    pub fn purge_mail(&self, user: Option<UserId>) -> Result<u64> {
+        let _gate = lock(&self.holds.gate);
+        self.write(|tx| {
+            let owner = user.map(|u| u.0);
+            let boxes: Vec<(i64, i64)> = {
+                let mut st = tx.prepare_cached(
+                    "SELECT b.id, (SELECT count(*) FROM messages m WHERE m.mailbox_id = b.id)
+                     FROM mailboxes b WHERE ?1 IS NULL OR b.user_id = ?1 ORDER BY b.id",
+                )?;
+                let r = st.query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                r.collect::<rusqlite::Result<_>>()?
+            };
+            let mut removed = 0;
+            for (id, count) in boxes.into_iter().filter(|(_, n)| *n > 0) {
+                expunge_all(tx, &self.holds, MailboxId(id))?;
+                removed += count as u64;
+            }
+            delete_orphan_bodies(tx, &self.holds)?;
+            Ok(removed)
+        })
+    }
+
     /// Copy messages to another mailbox of the same user, all or nothing. Copies share the body.
     /// Returns the target's UIDVALIDITY and (source UID, new UID) pairs.
     pub fn copy(
@@ -1568,6 +1593,35 @@ mod tests {
         assert_eq!(t.store.highest_modseq(inbox).unwrap(), mid);
         assert_eq!(t.store.select(inbox, false).unwrap().uids, vec![1, 2]);
         assert_eq!(t.store.mailbox_by_id(inbox).unwrap().uidnext, 3);
+    }
+
+    #[test]
+    fn purge_mail_empties_one_users_folders_or_everyones() {
+        let t = temp_store();
+        let a = t.store.create_user("a", "x").unwrap();
+        let b = t.store.create_user("b", "x").unwrap();
+        let a_inbox = t.store.mailbox(a, "INBOX").unwrap().unwrap().id;
+        let a_sent = t.store.mailbox(a, "Sent").unwrap().unwrap().id;
+        let b_inbox = t.store.mailbox(b, "INBOX").unwrap().unwrap().id;
+        t.store
+            .append(a_inbox, &[msg("1", &[]), msg("2", &[])])
+            .unwrap();
+        t.store.append(a_sent, &[msg("3", &["\\Seen"])]).unwrap();
+        t.store.append(b_inbox, &[msg("4", &[])]).unwrap();
+        assert_eq!(t.store.purge_mail(Some(a)).unwrap(), 3);
+        for m in [a_inbox, a_sent] {
+            assert!(t.store.select(m, false).unwrap().uids.is_empty());
+            // The expunge path: the removals are in the change log, UIDs are not reused.
+            assert_eq!(
+                t.store.changes_since(m, 0).unwrap().expunged.len() as u32 + 1,
+                t.store.mailbox_by_id(m).unwrap().uidnext
+            );
+        }
+        assert_eq!(t.store.select(b_inbox, false).unwrap().uids, vec![1]);
+        assert_eq!(t.store.purge_mail(None).unwrap(), 1);
+        assert!(t.store.select(b_inbox, false).unwrap().uids.is_empty());
+        assert_eq!(t.store.purge_mail(None).unwrap(), 0);
+        assert_eq!(t.store.mailboxes(a).unwrap().len(), 6);
     }
 
     /// Flags read back per message, whether the folder's message ids are dense (one range
