@@ -291,3 +291,38 @@ fn noupdate_beyond_the_limit() {
         ]
     );
 }
+
+/// UPDATE does not interact with the other options (§4.3): PARTIAL shapes the first answer,
+/// the updates cover the whole result, also outside the window; SAVE keeps its set.
+#[test]
+fn partial_and_save_with_update() {
+    let dir = TempDir::new("context-partial");
+    let srv = TestServer::start(&dir);
+    let (mut a, mut b) = two_sessions(&srv);
+    assert_eq!(
+        tagged(
+            &mut a,
+            "p1",
+            "SORT RETURN (UPDATE PARTIAL 1:1 SAVE) (SUBJECT) UTF-8 ALL"
+        ),
+        [
+            "* ESEARCH (TAG \"p1\") PARTIAL (1:1 3)",
+            "TAG OK SORT completed"
+        ]
+    );
+    assert!(b.append("Box", "", &msg("zebra")).contains("OK"));
+    assert_eq!(
+        a.cmd("NOOP"),
+        [
+            "* 4 EXISTS",
+            "* 3 RECENT",
+            "* ESEARCH (TAG \"p1\") ADDTO (4 4)",
+            "TAG OK NOOP completed"
+        ]
+    );
+    // `$` is what the SORT saved, not the live result.
+    assert_eq!(
+        a.cmd("UID SEARCH $"),
+        ["* SEARCH 3", "TAG OK UID SEARCH completed"]
+    );
+}
