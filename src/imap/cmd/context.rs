@@ -261,8 +261,7 @@ impl Session {
         touched.sort_unstable();
         touched.dedup();
         let matched = self.matches_among(crits, touched.clone()).await?;
-        let count = matched.len();
-        for (i, matched) in matched.into_iter().enumerate().take(count) {
+        for (i, matched) in matched.into_iter().enumerate() {
             self.live_update(i, &touched, &matched).await?;
         }
         Ok(())
