@@ -326,3 +326,52 @@ fn partial_and_save_with_update() {
         ["* SEARCH 3", "TAG OK UID SEARCH completed"]
     );
 }
+
+/// Text keys are tested on the arriving messages' bytes; a COPY into the folder arrives like
+/// an APPEND; with QRESYNC the REMOVEFROM precedes the VANISHED.
+#[test]
+fn text_keys_copies_and_vanished() {
+    let dir = TempDir::new("context-text");
+    let srv = TestServer::start(&dir);
+    let (mut a, mut b) = two_sessions(&srv);
+    a.cmd("UNSELECT");
+    assert_eq!(
+        a.cmd("ENABLE QRESYNC"),
+        ["* ENABLED QRESYNC", "TAG OK ENABLE completed"]
+    );
+    assert!(a.cmd("SELECT Box").last().unwrap().contains("OK"));
+    assert_eq!(
+        tagged(&mut a, "v1", "UID SEARCH RETURN (UPDATE ALL) SUBJECT an"),
+        [
+            "* ESEARCH (TAG \"v1\") UID ALL 1",
+            "TAG OK UID SEARCH completed"
+        ]
+    );
+    b.cmd("CREATE Other");
+    assert!(b.append("Other", "", &msg("banana")).contains("OK"));
+    assert!(b.append("Other", "", &msg("fig")).contains("OK"));
+    b.cmd("SELECT Other");
+    assert!(b.cmd("COPY 1:2 Box").last().unwrap().contains("OK"));
+    let r = a.cmd("NOOP");
+    assert_eq!(
+        r,
+        [
+            "* 5 EXISTS",
+            "* 2 RECENT",
+            "* ESEARCH (TAG \"v1\") UID ADDTO (0 4)",
+            "TAG OK NOOP completed"
+        ]
+    );
+    b.cmd("SELECT Box");
+    b.cmd("UID STORE 1:2 +FLAGS.SILENT (\\Deleted)");
+    b.cmd("EXPUNGE");
+    let r = a.cmd("NOOP");
+    assert_eq!(
+        r,
+        [
+            "* ESEARCH (TAG \"v1\") UID REMOVEFROM (0 1)",
+            "* VANISHED 1:2",
+            "TAG OK NOOP completed"
+        ]
+    );
+}
