@@ -392,6 +392,9 @@ impl Context {
                 ] {
                     caps.extend(named_capability(name));
                 }
+                // RFC 5267 §4: searches kept up to date (issue 18).
+                caps.extend(named_capability("CONTEXT=SEARCH"));
+                caps.extend(named_capability("CONTEXT=SORT"));
             }
         }
         Vec1::unvalidated(caps)

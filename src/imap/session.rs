@@ -523,6 +523,7 @@ impl Session {
             ExtCommand::Search(s) => self.cmd_ext_search(tag, s).await,
             ExtCommand::Sort(s) => self.cmd_ext_sort(tag, s).await,
             ExtCommand::Saved(s) => self.cmd_saved(tag, s).await,
+            ExtCommand::CancelUpdate(tags) => self.cmd_cancel_update(tags),
             ExtCommand::MultiAppend(m) => self.cmd_multiappend(m).await,
             ExtCommand::CreateWithUse(c) => self.cmd_create_with_use(c).await,
             ExtCommand::ListExtended(l) => self.cmd_list_extended(l).await,

@@ -43,6 +43,22 @@ fn key_index(key: &SortKey) -> usize {
     }
 }
 
+/// The order of items `a` and `b` under one key.
+fn cmp_key(it: &[SortRow], key: &SortKey, a: usize, b: usize) -> std::cmp::Ordering {
+    let (x, y) = (&it[a], &it[b]);
+    match key {
+        SortKey::Arrival => x.internal_date.cmp(&y.internal_date),
+        SortKey::Size => x.size.cmp(&y.size),
+        SortKey::Date => x.date().cmp(&y.date()),
+        SortKey::Cc => x.fields.cc.cmp(&y.fields.cc),
+        SortKey::From => x.fields.from.cmp(&y.fields.from),
+        SortKey::To => x.fields.to.cmp(&y.fields.to),
+        SortKey::Subject => x.fields.subject.cmp(&y.fields.subject),
+        SortKey::DisplayFrom => x.fields.display_from.cmp(&y.fields.display_from),
+        SortKey::DisplayTo => x.fields.display_to.cmp(&y.fields.display_to),
+    }
+}
+
 /// Dense ranks of `n` items under `cmp`.
 fn ranks_by(n: usize, cmp: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u32> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -91,28 +107,30 @@ impl Folder {
     /// Each item's rank under `key`, computed on first use.
     pub fn rank(&self, key: &SortKey) -> &[u32] {
         let it = &self.items;
-        self.ranks[key_index(key)].get_or_init(|| {
-            let n = it.len();
-            match key {
-                SortKey::Arrival => {
-                    ranks_by(n, |a, b| it[a].internal_date.cmp(&it[b].internal_date))
+        self.ranks[key_index(key)].get_or_init(|| ranks_by(it.len(), |a, b| cmp_key(it, key, a, b)))
+    }
+
+    /// The position in [`Folder::items`] of `uid`.
+    pub fn position(&self, uid: u32) -> Option<usize> {
+        self.items.binary_search_by_key(&uid, |k| k.uid).ok()
+    }
+
+    /// The order of the items at positions `a` and `b` under `criteria` (REVERSE reversing
+    /// its own key only), ties in UID order: where [`Folder::sort`] puts them, found by
+    /// comparing keys, so one message can be placed without ranking the whole folder.
+    pub fn compare(&self, criteria: &[SortCriterion], a: usize, b: usize) -> std::cmp::Ordering {
+        criteria
+            .iter()
+            .map(|c| {
+                let o = cmp_key(&self.items, &c.key, a, b);
+                if c.reverse {
+                    o.reverse()
+                } else {
+                    o
                 }
-                SortKey::Size => ranks_by(n, |a, b| it[a].size.cmp(&it[b].size)),
-                SortKey::Date => ranks_by(n, |a, b| it[a].date().cmp(&it[b].date())),
-                SortKey::Cc => ranks_by(n, |a, b| it[a].fields.cc.cmp(&it[b].fields.cc)),
-                SortKey::From => ranks_by(n, |a, b| it[a].fields.from.cmp(&it[b].fields.from)),
-                SortKey::To => ranks_by(n, |a, b| it[a].fields.to.cmp(&it[b].fields.to)),
-                SortKey::Subject => {
-                    ranks_by(n, |a, b| it[a].fields.subject.cmp(&it[b].fields.subject))
-                }
-                SortKey::DisplayFrom => ranks_by(n, |a, b| {
-                    it[a].fields.display_from.cmp(&it[b].fields.display_from)
-                }),
-                SortKey::DisplayTo => ranks_by(n, |a, b| {
-                    it[a].fields.display_to.cmp(&it[b].fields.display_to)
-                }),
-            }
-        })
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| a.cmp(&b))
     }
 
     /// The items at `positions` (ascending) sorted by `criteria` in turn (REVERSE reversing

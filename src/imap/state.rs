@@ -43,6 +43,9 @@ pub struct Selected {
     /// UIDs saved by `SEARCH RETURN (SAVE)`, what `$` refers to (RFC 5182); empty until a
     /// search saves, and gone with the selection.
     pub saved_search: Vec<u32>,
+    /// Searches kept up to date with ADDTO / REMOVEFROM (RFC 5267 §4.3), in the order they
+    /// were made; they end with the selection.
+    pub live: Vec<crate::imap::cmd::context::LiveSearch>,
 }
 
 /// The state a command needs (RFC 3501 §6: commands valid in any state, only before login,

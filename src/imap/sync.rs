@@ -5,7 +5,8 @@
 //! notifier shows that nothing but its own changes has been committed since) and tells its
 //! client, in an order that keeps every sequence number valid when it is sent:
 //! expunges first (only where allowed; otherwise they wait in `pending_expunges` and the
-//! messages keep their numbers), then flag changes, then new messages as EXISTS.
+//! messages keep their numbers), then flag changes, then new messages as EXISTS, then what
+//! the arrivals and changes did to searches kept with RETURN (UPDATE) (`cmd::context`).
 
 use std::collections::BTreeSet;
 
@@ -40,7 +41,8 @@ impl Session {
             if latest <= known {
                 return Ok(());
             }
-            if (known + 1..=latest).all(|m| sel.own_modseqs.contains(&m)) {
+            // A live search (RFC 5267 §4.3) must also see this session's own changes.
+            if sel.live.is_empty() && (known + 1..=latest).all(|m| sel.own_modseqs.contains(&m)) {
                 sel.modseq = latest;
                 sel.own_modseqs.retain(|m| *m > latest);
                 return Ok(());
@@ -66,15 +68,17 @@ impl Session {
         let max_known = sel.view.max_uid().unwrap_or(0);
         let mut new_uids = Vec::new();
         let mut flag_updates = Vec::new();
+        // Arrived or changed, for the live searches (this session's own changes included).
+        let mut touched = Vec::new();
         for (uid, modseq, flags) in changes.changed {
             if uid > max_known {
                 new_uids.push(uid);
                 flag_updates.push((uid, modseq, flags)); // for its keywords; no seq yet, so no FETCH
-            } else if sel.view.seq(uid).is_some()
-                && !sel.pending_expunges.contains(&uid)
-                && !sel.own_modseqs.contains(&modseq)
-            {
-                flag_updates.push((uid, modseq, flags));
+            } else if sel.view.seq(uid).is_some() && !sel.pending_expunges.contains(&uid) {
+                touched.push(uid);
+                if !sel.own_modseqs.contains(&modseq) {
+                    flag_updates.push((uid, modseq, flags));
+                }
             }
         }
         let mut never_numbered = Vec::new();
@@ -173,11 +177,17 @@ impl Session {
                 self.data(Data::Recent(recent)).await?;
             }
         }
-        Ok(())
+
+        // 4. What the changes and arrivals did to live searches (after the EXISTS that
+        //    numbers the new messages, RFC 5267 §4.3.3).
+        touched.extend(new_uids);
+        self.live_changed(touched).await
     }
 
     /// Remove UIDs from the view and send `* N EXPUNGE` for each, in a valid order.
     pub(crate) async fn announce_expunges(&mut self, uids: &[u32]) -> CmdResult {
+        // REMOVEFROM while the view still numbers them (RFC 5267 §4.3.4).
+        self.live_expunged(uids).await?;
         let Some(sel) = self.state.selected_mut() else {
             return Ok(());
         };

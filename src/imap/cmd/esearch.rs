@@ -52,7 +52,10 @@ impl Session {
             // A plain SEARCH that used `$`.
             return self.cmd_search(tag, charset, criteria, s.uid).await;
         };
-        let found = self.search_found(charset, criteria).await?;
+        if opts.update {
+            self.check_live_tag(tag)?;
+        }
+        let (found, crit) = self.search_run(charset, criteria).await?;
         // RFC 7162 §3.1.5: with MIN or MAX alone, the highest modseq of those messages;
         // otherwise of all that matched.
         let modseq = if opts.all || opts.count || !(opts.min || opts.max) {
@@ -72,17 +75,15 @@ impl Session {
             self.set_saved(opts.saved_part(&found));
         }
         if opts.answers() {
-            let numbers: Vec<u32> = if s.uid {
-                found
-            } else {
-                let sel = self.saved_and_view()?;
-                found.iter().filter_map(|u| sel.view.seq(*u)).collect()
-            };
+            let numbers = self.numbers_of(&found, s.uid);
             let line = search::esearch_response(tag.inner(), s.uid, &opts, &numbers, modseq);
             self.conn
                 .send_raw(&line)
                 .await
                 .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+        }
+        if opts.update {
+            self.keep_live(tag, s.uid, crit, None, found).await?;
         }
         Ok(Done::ok(if s.uid {
             "UID SEARCH completed"
@@ -121,7 +122,11 @@ impl Session {
                 .cmd_sort(sort_criteria, charset, search_criteria, s.uid)
                 .await;
         };
-        let found = self
+        if opts.update {
+            self.check_live_tag(tag)?;
+        }
+        let keys = opts.update.then(|| sort_criteria.as_ref().to_vec());
+        let (found, crit) = self
             .sorted_uids(sort_criteria, charset, search_criteria)
             .await?;
         if opts.save {
@@ -138,6 +143,9 @@ impl Session {
                 .send_raw(&line)
                 .await
                 .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+        }
+        if let Some(keys) = keys {
+            self.keep_live(tag, s.uid, crit, Some(keys), found).await?;
         }
         Ok(Done::ok(format!("{name} completed")))
     }

@@ -5,6 +5,7 @@ pub mod append;
 pub mod auth;
 pub mod catenate;
 pub mod compress;
+pub mod context;
 pub mod esearch;
 pub mod fetch;
 pub mod idle;

@@ -24,7 +24,7 @@ use crate::store::{Cond, MailboxId, MessageMeta, Scan, StoreError, TextPlace};
 
 /// A SEARCH criterion after sequence sets have been resolved against the session's view.
 #[derive(Debug, Clone)]
-enum Crit {
+pub(crate) enum Crit {
     /// Answered by the store.
     Sql(Cond),
     /// The messages with these UIDs (ascending).
@@ -394,12 +394,29 @@ fn matching(
     if matches!(&rest, Crit::And(cs) if cs.is_empty()) {
         return Ok(candidates);
     }
-    let rest = resolve_sql_only(rest, store, mailbox)?;
-    let with_size = rest.needs_size();
-    let mut out = Vec::new();
+    let mut each = matching_each(store, mailbox, &[rest], &candidates, &recent)?;
+    Ok(each.pop().unwrap_or_default())
+}
+
+/// Which of `uids` (ascending) match each of `crits`: the messages' metadata is read once,
+/// their bytes only when a text key needs them. What a live search (RFC 5267 §4.3) asks of
+/// the store when messages arrive or change.
+pub(crate) fn matching_each(
+    store: &Scan,
+    mailbox: MailboxId,
+    crits: &[Crit],
+    uids: &[u32],
+    recent: &BTreeSet<u32>,
+) -> Result<Vec<Vec<u32>>, StoreError> {
+    let crits = crits
+        .iter()
+        .map(|c| resolve_sql_only(c.clone(), store, mailbox))
+        .collect::<Result<Vec<_>, _>>()?;
+    let with_size = crits.iter().any(|c| c.needs_size());
+    let mut out = vec![Vec::new(); crits.len()];
     // Small chunks: the body pages the metadata query reads are still in SQLite's page cache
     // when the header or body of the same messages is read.
-    for chunk in candidates.chunks(128) {
+    for chunk in uids.chunks(128) {
         for meta in store.messages(mailbox, chunk, with_size)? {
             let mut m = Candidate {
                 meta: &meta,
@@ -408,8 +425,10 @@ fn matching(
                 header: None,
                 info: None,
             };
-            if eval(&rest, &mut m, &recent)? {
-                out.push(meta.uid);
+            for (c, found) in crits.iter().zip(out.iter_mut()) {
+                if eval(c, &mut m, recent)? {
+                    found.push(meta.uid);
+                }
             }
         }
     }
@@ -467,6 +486,16 @@ impl Session {
         charset: Option<Charset<'static>>,
         criteria: Vec1<SearchKey<'static>>,
     ) -> CmdResult<Found> {
+        Ok(self.search_run(charset, criteria).await?.0)
+    }
+
+    /// [`Session::search_found`], and the criteria as evaluated (sequence numbers resolved to
+    /// the messages they named), for a live search to test changed messages against.
+    pub(crate) async fn search_run(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: Vec1<SearchKey<'static>>,
+    ) -> CmdResult<(Found, Crit)> {
         let want_modseq = criteria.as_ref().iter().any(uses_modseq);
         self.condstore |= want_modseq;
         let depth = criteria.as_ref().iter().map(nesting).max().unwrap_or(0);
@@ -502,8 +531,30 @@ impl Session {
         let known = sel.view.uids().to_vec();
         let recent = sel.recent.clone();
         let store = self.ctx.store.clone();
+        let kept = crit.clone();
         let found = async_std::task::spawn_blocking(move || {
             store.scan(|scan| run(scan, mailbox, crit, known, recent, want_modseq))
+        })
+        .await?;
+        Ok((found, kept))
+    }
+
+    /// Which of `uids` (ascending) match each of `crits` ([`matching_each`]) now, on the
+    /// blocking pool.
+    pub(crate) async fn matches_among(
+        &mut self,
+        crits: Vec<Crit>,
+        uids: Vec<u32>,
+    ) -> CmdResult<Vec<Vec<u32>>> {
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
+        let mailbox = sel.mailbox;
+        let recent = sel.recent.clone();
+        let store = self.ctx.store.clone();
+        let found = async_std::task::spawn_blocking(move || {
+            store.scan(|scan| matching_each(scan, mailbox, &crits, &uids, &recent))
         })
         .await?;
         Ok(found)

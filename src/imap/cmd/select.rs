@@ -157,6 +157,7 @@ impl Session {
             keywords: keywords.into_iter().collect(),
             hold,
             saved_search: Vec::new(),
+            live: Vec::new(),
         };
         // The snapshot may be newer than the row read before it; sync catches up from the
         // row's modseq, which is never newer than the snapshot.

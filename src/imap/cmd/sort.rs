@@ -13,11 +13,12 @@ use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 
+use crate::imap::cmd::search::Crit;
 use crate::imap::session::{Done, Session};
 use crate::imap::sortcache::Folder;
 use crate::imap::thread::{self, ThreadMsg};
 use crate::imap::{CmdError, CmdResult};
-use crate::store::{SortRow, StoreError};
+use crate::store::SortRow;
 
 /// Which THREAD algorithms this server runs (the capability names after `THREAD=`).
 pub const ALGORITHMS: [&str; 3] = ["ORDEREDSUBJECT", "REFERENCES", "REFS"];
@@ -74,8 +75,21 @@ impl Session {
         &mut self,
         charset: Charset<'static>,
         criteria: Vec1<SearchKey<'static>>,
-    ) -> CmdResult<(Arc<Folder>, Vec<usize>)> {
-        let found = self.search_found(Some(charset), criteria).await?.uids;
+    ) -> CmdResult<(Arc<Folder>, Vec<usize>, Crit)> {
+        let (found, crit) = self.search_run(Some(charset), criteria).await?;
+        let found = found.uids;
+        let folder = self.folder_keys(found.clone()).await?;
+        let (folder, positions) = async_std::task::spawn_blocking(move || {
+            let positions = folder.positions(&found);
+            (folder, positions)
+        })
+        .await;
+        Ok((folder, positions, crit))
+    }
+
+    /// The keys of the selected folder covering at least `wanted` (ascending), from the
+    /// server's [`SortCache`] (the store is read only for those it lacks).
+    pub(crate) async fn folder_keys(&mut self, wanted: Vec<u32>) -> CmdResult<Arc<Folder>> {
         let sel = self
             .state
             .selected()
@@ -84,30 +98,28 @@ impl Session {
         let known = sel.view.uids().to_vec();
         let store = self.ctx.store.clone();
         let cache = self.ctx.sort_cache.clone();
-        let found = async_std::task::spawn_blocking(move || {
-            let folder =
-                store.scan(|scan| cache.folder(scan, mailbox, uidvalidity, &known, &found))?;
-            let positions = folder.positions(&found);
-            Ok::<_, StoreError>((folder, positions))
+        let folder = async_std::task::spawn_blocking(move || {
+            store.scan(|scan| cache.folder(scan, mailbox, uidvalidity, &known, &wanted))
         })
         .await?;
-        Ok(found)
+        Ok(folder)
     }
 
-    /// The UIDs of the matching messages in sort order.
+    /// The UIDs of the matching messages in sort order, and the search criteria as
+    /// evaluated (for a live SORT, RFC 5267 §4.3).
     pub(crate) async fn sorted_uids(
         &mut self,
         criteria: Vec1<SortCriterion>,
         charset: Charset<'static>,
         search: Vec1<SearchKey<'static>>,
-    ) -> CmdResult<Vec<u32>> {
-        let (folder, positions) = self.keyed_matches(charset, search).await?;
+    ) -> CmdResult<(Vec<u32>, Crit)> {
+        let (folder, positions, crit) = self.keyed_matches(charset, search).await?;
         let sorted = async_std::task::spawn_blocking(move || {
             let order = folder.sort(positions, criteria.as_ref());
             order.into_iter().map(|i| folder.items()[i].uid).collect()
         })
         .await;
-        Ok(sorted)
+        Ok((sorted, crit))
     }
 
     /// The numbers a client sees for `uids`, in the same order.
@@ -125,7 +137,7 @@ impl Session {
         search: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> CmdResult<Done> {
-        let uids = self.sorted_uids(criteria, charset, search).await?;
+        let (uids, _) = self.sorted_uids(criteria, charset, search).await?;
         let numbers: Vec<NonZeroU32> = uids
             .iter()
             .filter_map(|&u| self.number_of(u, uid))
@@ -151,7 +163,7 @@ impl Session {
                 ALGORITHMS.join(", ")
             )));
         };
-        let (folder, positions) = self.keyed_matches(charset, search).await?;
+        let (folder, positions, _) = self.keyed_matches(charset, search).await?;
         let uids: Vec<u32> = positions.iter().map(|&i| folder.items()[i].uid).collect();
         let forest = async_std::task::spawn_blocking(move || {
             let msgs = thread_msgs(folder.items(), &positions);

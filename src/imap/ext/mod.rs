@@ -33,6 +33,8 @@ pub enum ExtCommand {
     Search(search::ExtSearch),
     /// SORT / UID SORT with RETURN (ESORT) or with `$` in its criteria.
     Sort(search::ExtSort),
+    /// CANCELUPDATE (RFC 5267 §4.3.5): the tags of the live searches to end.
+    CancelUpdate(Vec<String>),
     /// FETCH / STORE / COPY / MOVE / UID EXPUNGE on `$`, the saved result (SEARCHRES).
     Saved(search::SavedRef),
     /// APPEND of several messages at once (MULTIAPPEND).
@@ -66,6 +68,7 @@ impl ExtCommand {
             ExtCommand::Search(_) => "SEARCH",
             ExtCommand::Sort(s) if s.uid => "UID SORT",
             ExtCommand::Sort(_) => "SORT",
+            ExtCommand::CancelUpdate(_) => "CANCELUPDATE",
             ExtCommand::Saved(s) => s.display_name(),
             ExtCommand::MultiAppend(_) => "APPEND",
             ExtCommand::CreateWithUse(_) => "CREATE",
@@ -85,7 +88,10 @@ impl ExtCommand {
     /// The state the command needs.
     pub fn needs(&self) -> Needs {
         match self {
-            ExtCommand::Search(_) | ExtCommand::Sort(_) | ExtCommand::Saved(_) => Needs::Selected,
+            ExtCommand::Search(_)
+            | ExtCommand::Sort(_)
+            | ExtCommand::Saved(_)
+            | ExtCommand::CancelUpdate(_) => Needs::Selected,
             ExtCommand::MultiAppend(_) => Needs::Authenticated,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => Needs::Authenticated,
             ExtCommand::Notify(_)
@@ -105,6 +111,7 @@ impl ExtCommand {
             ExtCommand::Search(s) => !s.uid,
             ExtCommand::Sort(s) => !s.uid,
             ExtCommand::Saved(s) => !s.uid,
+            ExtCommand::CancelUpdate(_) => false,
             ExtCommand::MultiAppend(_) => false,
             ExtCommand::CreateWithUse(_) | ExtCommand::ListExtended(_) => false,
             ExtCommand::Notify(_)
@@ -128,6 +135,7 @@ const PARSERS: &[(bool, &str, Parser)] = &[
     (true, "SEARCH", search::uid_search),
     (false, "SORT", search::sort),
     (true, "SORT", search::uid_sort),
+    (false, "CANCELUPDATE", search::cancel_update),
     (false, "FETCH", search::fetch),
     (true, "FETCH", search::uid_fetch),
     (false, "STORE", search::store),

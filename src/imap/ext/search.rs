@@ -27,6 +27,10 @@ pub struct ReturnOpts {
     /// PARTIAL (RFC 9394): a window of the result by position, 1-based; negative positions
     /// count from the end (-1 is the last).
     pub partial: Option<Partial>,
+    /// UPDATE (RFC 5267 §4.3): keep the search and tell ADDTO / REMOVEFROM as it changes.
+    pub update: bool,
+    /// CONTEXT (RFC 5267 §4.2): a hint that the search will be repeated; nothing to do.
+    pub context: bool,
 }
 
 /// A PARTIAL range: `low:high` from the start, or `-low:-high` from the end; `low` is the
@@ -83,8 +87,10 @@ impl Partial {
 
 impl ReturnOpts {
     /// Whether an ESEARCH response is sent: SAVE alone suppresses it (RFC 5182 §2.4).
+    /// With UPDATE the response is sent even when it carries nothing, as Dovecot does: the
+    /// client learns the search was taken.
     pub fn answers(&self) -> bool {
-        self.min || self.max || self.count || self.all || self.partial.is_some()
+        self.min || self.max || self.count || self.all || self.partial.is_some() || self.update
     }
 
     /// The part of the result SAVE keeps: with MIN and/or MAX but neither ALL nor COUNT only
@@ -176,6 +182,8 @@ fn return_opts(lx: &mut Lexer<'_>, command: &str) -> LexResult<Option<ReturnOpts
             "COUNT" => opts.count = true,
             "ALL" => opts.all = true,
             "SAVE" => opts.save = true,
+            "UPDATE" => opts.update = true,
+            "CONTEXT" => opts.context = true,
             "PARTIAL" => {
                 let range = words.next().unwrap_or_default();
                 opts.partial = Some(Partial::parse(&range).ok_or_else(|| {
@@ -188,8 +196,13 @@ fn return_opts(lx: &mut Lexer<'_>, command: &str) -> LexResult<Option<ReturnOpts
     if opts.all && opts.partial.is_some() {
         return Err("RETURN cannot have both ALL and PARTIAL (RFC 9394 §3)".into());
     }
-    // RETURN () means ALL (RFC 4731 §3.1, RFC 5267 §3.1).
-    if opts == ReturnOpts::default() {
+    // RETURN () means ALL (RFC 4731 §3.1, RFC 5267 §3.1); so does RETURN (CONTEXT), a mere
+    // hint. RETURN (UPDATE) asks for updates only, as Dovecot reads it.
+    let hint_only = ReturnOpts {
+        context: false,
+        ..opts
+    };
+    if hint_only == ReturnOpts::default() {
         opts.all = true;
     }
     lx.sp()?;
@@ -233,6 +246,24 @@ pub fn sort(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
 
 pub fn uid_sort(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
     parse_sort(lx, true)
+}
+
+/// `CANCELUPDATE "tag" *(SP "tag")` (RFC 5267 §4.3.5): the tags of the searches whose
+/// updates end.
+pub fn cancel_update(lx: &mut Lexer<'_>) -> LexResult<ExtCommand> {
+    let mut tags = Vec::new();
+    loop {
+        if lx.peek() != Some(b'"') {
+            return Err("CANCELUPDATE takes one or more quoted tags".into());
+        }
+        let tag = lx.string(false)?;
+        tags.push(String::from_utf8_lossy(&tag).into_owned());
+        if lx.at_end() {
+            lx.end()?;
+            return Ok(ExtCommand::CancelUpdate(tags));
+        }
+        lx.sp()?;
+    }
 }
 
 fn parse_saved(lx: &mut Lexer<'_>, uid: bool, name: &'static str) -> LexResult<ExtCommand> {
@@ -526,6 +557,53 @@ pub fn esort_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) ->
     eresponse(tag, uid, opts, found, ordered_set, None)
 }
 
+/// One ADDTO or REMOVEFROM pair (RFC 5267 §4.3.3-4): a context position (0 for SEARCH,
+/// whose results stay in mailbox order) and the numbers inserted or removed there, in the
+/// requested order.
+pub type UpdatePair = (u32, Vec<u32>);
+
+/// `* ESEARCH (TAG "t") [UID] [REMOVEFROM (...)] [ADDTO (...)]`: the changes to a live
+/// search, removals first. At position 0 the numbers are written as the shortest set, else
+/// in the order given. `None` when there is nothing to tell.
+pub fn update_response(
+    tag: &str,
+    uid: bool,
+    removed: &[UpdatePair],
+    added: &[UpdatePair],
+) -> Option<Vec<u8>> {
+    let pairs = |name: &str, list: &[UpdatePair]| -> String {
+        let items: Vec<String> = list
+            .iter()
+            .filter(|(_, nums)| !nums.is_empty())
+            .map(|(pos, nums)| {
+                let set = if *pos == 0 {
+                    compact_set(nums)
+                } else {
+                    ordered_set(nums)
+                };
+                format!("{pos} {set}")
+            })
+            .collect();
+        if items.is_empty() {
+            String::new()
+        } else {
+            format!(" {name} ({})", items.join(" "))
+        }
+    };
+    let data = pairs("REMOVEFROM", removed) + &pairs("ADDTO", added);
+    if data.is_empty() {
+        return None;
+    }
+    let uid = if uid { " UID" } else { "" };
+    Some(format!("* ESEARCH (TAG \"{tag}\"){uid}{data}\r\n").into_bytes())
+}
+
+/// `* NO [NOUPDATE "tag"] text` (RFC 5267 §4.3.1): the search was answered, but it will not
+/// be kept up to date.
+pub fn noupdate_response(tag: &str, text: &str) -> Vec<u8> {
+    format!("* NO [NOUPDATE \"{tag}\"] {text}\r\n").into_bytes()
+}
+
 fn eresponse(
     tag: &str,
     uid: bool,
@@ -750,6 +828,7 @@ mod tests {
             all: true,
             save: false,
             partial: None,
+            ..Default::default()
         };
         assert_eq!(
             esort_response("a2", false, &all, &[8, 5, 4, 6, 7]),
@@ -768,6 +847,7 @@ mod tests {
             all: true,
             save: false,
             partial: None,
+            ..Default::default()
         };
         assert_eq!(
             esearch_response("a1", true, &all, &[2, 3, 4, 9], None),
@@ -805,5 +885,80 @@ mod tests {
             ..Default::default()
         }
         .answers());
+    }
+
+    #[test]
+    fn update_and_cancel_forms() {
+        let ExtCommand::Search(s) = parsed("a UID SEARCH RETURN (UPDATE count) DELETED\r\n") else {
+            panic!()
+        };
+        let o = s.ret.unwrap();
+        assert!(o.update && o.count && !o.all && !o.context);
+        // UPDATE alone asks for no result, only updates (an empty ESEARCH, as Dovecot).
+        let ExtCommand::Sort(s) = parsed("a SORT RETURN (UPDATE) (DATE) UTF-8 ALL\r\n") else {
+            panic!()
+        };
+        let o = s.ret.unwrap();
+        assert!(o.update && !o.all && o.answers());
+        assert_eq!(
+            esort_response("a", false, &o, &[3, 1]),
+            b"* ESEARCH (TAG \"a\")\r\n"
+        );
+        // CONTEXT is a hint: RETURN (CONTEXT) is RETURN (), that is ALL.
+        let ExtCommand::Search(s) = parsed("a SEARCH RETURN (CONTEXT) ALL\r\n") else {
+            panic!()
+        };
+        let o = s.ret.unwrap();
+        assert!(o.context && o.all);
+        let ExtCommand::CancelUpdate(tags) = parsed("a CANCELUPDATE \"B01\" \"x\\\\y\"\r\n") else {
+            panic!()
+        };
+        assert_eq!(tags, ["B01", "x\\y"]);
+        for (raw, why) in [
+            (
+                "a CANCELUPDATE\r\n",
+                "CANCELUPDATE takes one or more quoted tags",
+            ),
+            (
+                "a CANCELUPDATE B01\r\n",
+                "CANCELUPDATE takes one or more quoted tags",
+            ),
+            (
+                "a CANCELUPDATE \"B01\" \r\n",
+                "CANCELUPDATE takes one or more quoted tags",
+            ),
+            ("a CANCELUPDATE \"B01\"x\r\n", "Expected a space"),
+        ] {
+            match super::super::parse(raw.as_bytes()) {
+                Some(Err((_, e))) => assert!(e.contains(why) || e == why, "{raw}: {e}"),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn update_lines() {
+        assert_eq!(
+            update_response("B01", true, &[], &[(0, vec![32769, 32768])]).unwrap(),
+            b"* ESEARCH (TAG \"B01\") UID ADDTO (0 32768:32769)\r\n"
+        );
+        assert_eq!(
+            update_response(
+                "s5",
+                false,
+                &[(2, vec![4, 7]), (3, vec![3])],
+                &[(1, vec![5, 6])]
+            )
+            .unwrap(),
+            b"* ESEARCH (TAG \"s5\") REMOVEFROM (2 4,7 3 3) ADDTO (1 5:6)\r\n"
+        );
+        assert_eq!(
+            update_response("s", false, &[(0, vec![])], &[(0, vec![])]),
+            None
+        );
+        assert_eq!(
+            noupdate_response("B02", "Too many"),
+            b"* NO [NOUPDATE \"B02\"] Too many\r\n"
+        );
     }
 }
