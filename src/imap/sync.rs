@@ -29,6 +29,19 @@ impl Session {
         let Some(sel) = self.state.selected_mut() else {
             return Ok(());
         };
+        // RFC 4467 §6.1: another session reset this mailbox's access key.
+        let resets = sel.watch.key_resets();
+        if resets != sel.key_resets_seen {
+            sel.key_resets_seen = resets;
+            self.untagged_ok(
+                Some(crate::imap::ext::urlauth::urlmech_code()),
+                "Mailbox access key reset",
+            )
+            .await?;
+        }
+        let Some(sel) = self.state.selected_mut() else {
+            return Ok(());
+        };
         let (mailbox, known) = (sel.mailbox, sel.modseq);
         let has_pending = !sel.pending_expunges.is_empty();
         // Nothing to ask the store when no commit has moved the mailbox past what this session

@@ -1088,7 +1088,11 @@ mod tests {
         assert_eq!(again.as_ref(), Some(&key));
         let (_, other) = store.urlauth_key(user, "Archive", true).unwrap().unwrap();
         assert_ne!(other.as_ref(), Some(&key));
-        assert!(store.reset_urlauth_keys(user, Some("INBOX")).unwrap());
+        let inbox = store.mailbox(user, "INBOX").unwrap().unwrap().id;
+        assert_eq!(
+            store.reset_urlauth_keys(user, Some("INBOX")).unwrap(),
+            Some(vec![inbox])
+        );
         assert_eq!(
             store.urlauth_key(user, "INBOX", false).unwrap().unwrap().1,
             None
@@ -1099,8 +1103,9 @@ mod tests {
             .unwrap()
             .1
             .is_some());
-        assert!(!store.reset_urlauth_keys(user, Some("Nope")).unwrap());
-        assert!(store.reset_urlauth_keys(user, None).unwrap());
+        assert_eq!(store.reset_urlauth_keys(user, Some("Nope")).unwrap(), None);
+        let all = store.reset_urlauth_keys(user, None).unwrap().unwrap();
+        assert!(all.contains(&inbox) && all.len() >= 2, "{all:?}");
         assert_eq!(
             store
                 .urlauth_key(user, "Archive", false)

@@ -449,6 +449,10 @@ pub fn ids_masked<S: AsRef<str>>(lines: &[S]) -> Vec<String> {
         .collect()
 }
 
+/// The line of every SELECT and EXAMINE (after MAILBOXID, before HIGHESTMODSEQ) naming the
+/// URLAUTH mechanisms of the mailbox (RFC 4467 §7).
+pub const URLMECH: &str = "* OK [URLMECH INTERNAL] URLAUTH mechanisms";
+
 /// The tagged answer of a successful CREATE, as `ids_masked` shows it.
 pub const CREATED: &str = "TAG OK [MAILBOXID (F…)] CREATE completed";
 
