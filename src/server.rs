@@ -293,6 +293,7 @@ impl Context {
         secure: bool,
         login_allowed: bool,
         storage_left: Option<u64>,
+        uidonly: bool,
     ) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         match state {
@@ -379,6 +380,10 @@ impl Context {
                     "REPLACE",
                 ] {
                     caps.extend(named_capability(name));
+                }
+                // RFC 9586, unless withheld from this user (`user set NAME --no-uidonly`).
+                if uidonly {
+                    caps.extend(named_capability(crate::imap::cmd::uidonly::CAPABILITY));
                 }
             }
         }

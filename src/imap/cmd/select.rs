@@ -114,7 +114,8 @@ impl Session {
         }
         if let Some(seq) = snapshot
             .first_unseen
-            .filter(|_| !self.rev2)
+            // RFC 9586: no message sequence numbers in responses, so no UNSEEN either.
+            .filter(|_| !self.rev2 && !self.uidonly)
             .and_then(|u| view.seq(u))
         {
             self.untagged_ok(
