@@ -16,7 +16,8 @@
 //!   one place that turns store changes into untagged responses; `thread` the THREAD
 //!   algorithms (pure); `sortcache` the in-memory copy of sorted folders' SORT/THREAD keys;
 //!   `deflate` the COMPRESS=DEFLATE stream; `cmd/*` one file per command family (`quota`,
-//!   `metadata`, `compress` for those extensions).
+//!   `metadata`, `compress` for those extensions; `uidonly` for what RFC 9586 refuses and
+//!   how it numbers FETCH responses).
 //! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
 //! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.
