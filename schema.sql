@@ -43,6 +43,7 @@ CREATE TABLE subscriptions (
     name    TEXT    NOT NULL,
     PRIMARY KEY (user_id, name)
 ) WITHOUT ROWID;
+-- end of withheld capabilities
 
 -- One immutable raw message of one user, shared by all of that user's copies (COPY, MOVE, the
 -- same bytes appended or imported twice). Never shared across users: an APPEND that found
@@ -80,6 +81,7 @@ CREATE TABLE flags (
     flag       TEXT    NOT NULL COLLATE NOCASE, -- flags and keywords match case-insensitively
     PRIMARY KEY (message_id, flag)
 ) WITHOUT ROWID;
+-- end of withheld capabilities
 
 -- A UID removed from a mailbox, with the modseq of its removal, so that a session (or a
 -- QRESYNC client) can learn what vanished since it last looked.
@@ -89,6 +91,7 @@ CREATE TABLE expunged (
     modseq     INTEGER NOT NULL,
     PRIMARY KEY (mailbox_id, uid)
 ) WITHOUT ROWID;
+-- end of withheld capabilities
 CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
 
 -- URLAUTH (RFC 4467): the mailbox access key of a mailbox, made on first GENURLAUTH and
@@ -103,6 +106,7 @@ CREATE TABLE liteimap_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+-- end of withheld capabilities
 INSERT INTO liteimap_meta (key, value) VALUES ('application', 'liteimap');
 
 -- QUOTA (RFC 9208), schema 5: one quota root per user. The limits are NULL for "no limit";
@@ -202,3 +206,13 @@ CREATE TRIGGER search_text_forget AFTER DELETE ON bodies BEGIN
     DELETE FROM search_text WHERE rowid = old.id;
 END;
 INSERT INTO liteimap_meta (key, value) VALUES ('search_index', 'on');
+
+-- Schema 9: capabilities withheld from one user (`liteimap user set NAME --no-uidonly`): not
+-- advertised to it after login, and not turned on by its ENABLE. One row per user and
+-- capability name, as CAPABILITY spells it (only UIDONLY so far); no row: offered.
+CREATE TABLE withheld_capabilities (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    capability TEXT    NOT NULL,
+    PRIMARY KEY (user_id, capability)
+) WITHOUT ROWID;
+-- end of withheld capabilities

@@ -187,7 +187,7 @@ pub struct Serve {
     pub web_listen: Option<String>,
 }
 
-/// Manage users: add, list, remove, passwd, quota.
+/// Manage users: add, list, remove, passwd, quota, set.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "user")]
 pub struct User {
@@ -203,6 +203,7 @@ pub enum UserAction {
     Remove(UserRemove),
     Passwd(UserPasswd),
     Quota(UserQuota),
+    Set(UserSet),
 }
 
 /// Create a user with the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive). Prompts
@@ -266,6 +267,25 @@ pub struct UserQuota {
     /// the most mailboxes the user may have, or "none"
     #[argh(option, from_str_fn(parse_quota_count))]
     pub mailboxes: Option<Option<u64>>,
+}
+
+/// Change a user's settings: withhold a capability from it or offer it again. Takes effect at
+/// the user's next login.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "set")]
+pub struct UserSet {
+    /// the user name
+    #[argh(positional)]
+    pub name: String,
+
+    /// withhold UIDONLY (RFC 9586): not advertised, and ENABLE UIDONLY enables nothing (for a
+    /// client that enables it and then sends sequence numbers anyway)
+    #[argh(switch)]
+    pub no_uidonly: bool,
+
+    /// offer UIDONLY again (the default)
+    #[argh(switch)]
+    pub uidonly: bool,
 }
 
 /// `none` (no limit) or a count.

@@ -17,7 +17,8 @@
 //!   algorithms (pure); `sortcache` the in-memory copy of sorted folders' SORT/THREAD keys;
 //!   `deflate` the COMPRESS=DEFLATE stream; `cmd/*` one file per command family (`quota`,
 //!   `metadata`, `compress` for those extensions; `context` the searches kept up to date by
-//!   RETURN (UPDATE), fed by `sync`).
+//!   RETURN (UPDATE), fed by `sync`; `uidonly` for what RFC 9586 refuses and how it numbers
+//!   FETCH responses).
 //! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
 //! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.

@@ -785,12 +785,24 @@ fn user(cli: &Cli, u: &User) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .collect();
+            let mut withheld: std::collections::HashMap<String, Vec<String>> = Default::default();
+            for (name, capability) in store
+                .all_withheld_capabilities()
+                .map_err(|e| e.to_string())?
+            {
+                withheld.entry(name).or_default().push(capability);
+            }
             for (name, count) in store.list_users().map_err(|e| e.to_string())? {
-                // Users without limits keep the old two-column line (scripts read it).
-                match quotas.get(&name).filter(|q| q.limits != Default::default()) {
-                    Some(q) => println!("{name}\t{count} messages\t{}", quota_line(q)),
-                    None => println!("{name}\t{count} messages"),
+                // Users without limits or settings keep the old two-column line (scripts
+                // read it); the others get a column each.
+                let mut line = format!("{name}\t{count} messages");
+                if let Some(q) = quotas.get(&name).filter(|q| q.limits != Default::default()) {
+                    line.push_str(&format!("\t{}", quota_line(q)));
                 }
+                if let Some(w) = withheld.get(&name) {
+                    line.push_str(&format!("\twithheld {}", w.join(" ")));
+                }
+                println!("{line}");
             }
         }
         UserAction::Quota(q) => {
@@ -809,6 +821,28 @@ fn user(cli: &Cli, u: &User) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let now = store.quota(row.id).map_err(|e| e.to_string())?;
             eprintln!("quota of {}: {}", q.name, quota_line(&now));
+        }
+        UserAction::Set(s) => {
+            let withhold = match (s.no_uidonly, s.uidonly) {
+                (true, false) => true,
+                (false, true) => false,
+                (true, true) => return Err("give --uidonly or --no-uidonly, not both".into()),
+                (false, false) => {
+                    return Err("nothing to set: give --uidonly or --no-uidonly".into())
+                }
+            };
+            store
+                .set_capability_withheld(
+                    &s.name,
+                    liteimap::imap::cmd::uidonly::CAPABILITY,
+                    withhold,
+                )
+                .map_err(|e| e.to_string())?;
+            if withhold {
+                eprintln!("UIDONLY withheld from {} (from its next login)", s.name);
+            } else {
+                eprintln!("UIDONLY offered to {} (from its next login)", s.name);
+            }
         }
         UserAction::Remove(r) => {
             store.remove_user(&r.name).map_err(|e| e.to_string())?;

@@ -38,6 +38,9 @@ pub struct Notifier {
 struct Watched {
     sessions: usize,
     latest: u64,
+    /// RESETKEYs of the mailbox's access key (RFC 4467 §6.1) since the first session started
+    /// watching: each session tells its client once per reset it has not seen.
+    key_resets: u64,
 }
 
 /// A session's interest in the latest modseq of its selected mailbox; unregisters when dropped.
@@ -56,6 +59,17 @@ impl Watch {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         w.get(&self.mailbox).map_or(0, |e| e.latest)
+    }
+
+    /// How many RESETKEYs in this process reset the mailbox's access key since the watch
+    /// began (compare two readings).
+    pub fn key_resets(&self) -> u64 {
+        let w = self
+            .hub
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        w.get(&self.mailbox).map_or(0, |e| e.key_resets)
     }
 
     /// How many times other processes have changed the database (compare two readings).
@@ -254,6 +268,7 @@ impl Notifier {
             .or_insert(Watched {
                 sessions: 0,
                 latest: 0,
+                key_resets: 0,
             })
             .sessions += 1;
         Watch {
@@ -277,6 +292,25 @@ impl Notifier {
         let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(list) = w.get(&mailbox) {
             for (_, tx) in list {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
+    /// RESETKEY replaced the access keys of `mailboxes`: count it for the sessions that have
+    /// one of them selected, and wake those waiting on them (an IDLE tells at once).
+    pub fn publish_key_reset(&self, mailboxes: &[MailboxId]) {
+        {
+            let mut w = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+            for m in mailboxes {
+                if let Some(e) = w.get_mut(m) {
+                    e.key_resets += 1;
+                }
+            }
+        }
+        let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        for m in mailboxes {
+            for (_, tx) in w.get(m).into_iter().flatten() {
                 let _ = tx.try_send(());
             }
         }
@@ -383,5 +417,20 @@ mod tests {
         let before = c.external_changes();
         hub.publish_all();
         assert_eq!(c.external_changes(), before + 1);
+    }
+
+    #[test]
+    fn key_resets_are_counted_per_watched_mailbox_and_wake_its_waiters() {
+        let hub = Arc::new(Notifier::default());
+        hub.publish_key_reset(&[MailboxId(1)]); // nobody watches: not remembered
+        let a = hub.watch(MailboxId(1));
+        let b = hub.watch(MailboxId(2));
+        let s = hub.subscribe(MailboxId(1));
+        assert_eq!((a.key_resets(), b.key_resets()), (0, 0));
+        hub.publish_key_reset(&[MailboxId(1), MailboxId(3)]);
+        assert_eq!((a.key_resets(), b.key_resets()), (1, 0));
+        assert!(s.rx.try_recv().is_ok());
+        hub.publish_key_reset(&[MailboxId(1), MailboxId(2)]);
+        assert_eq!((a.key_resets(), b.key_resets()), (2, 1));
     }
 }

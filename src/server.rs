@@ -305,6 +305,7 @@ impl Context {
         secure: bool,
         login_allowed: bool,
         storage_left: Option<u64>,
+        uidonly: bool,
     ) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         match state {
@@ -395,6 +396,10 @@ impl Context {
                 // RFC 5267 §4: searches kept up to date (issue 18).
                 caps.extend(named_capability("CONTEXT=SEARCH"));
                 caps.extend(named_capability("CONTEXT=SORT"));
+                // RFC 9586, unless withheld from this user (`user set NAME --no-uidonly`).
+                if uidonly {
+                    caps.extend(named_capability(crate::imap::cmd::uidonly::CAPABILITY));
+                }
             }
         }
         Vec1::unvalidated(caps)

@@ -64,6 +64,7 @@ fn select_reports_counts_and_expunge_numbers() {
             format!("* OK [UIDVALIDITY {uidvalidity}] UIDs valid"),
             "* OK [UIDNEXT 6] Predicted next UID".into(),
             format!("* OK [MAILBOXID ({})] Ok", mailbox_id(&r)),
+            common::URLMECH.into(),
             "* OK [HIGHESTMODSEQ 6] Highest".into(),
             "TAG OK [READ-WRITE] SELECT completed".into(),
         ]
@@ -471,6 +472,7 @@ fn examine_is_read_only() {
             format!("* OK [UIDVALIDITY {v}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID".into(),
             format!("* OK [MAILBOXID ({})] Ok", mailbox_id(&r)),
+            common::URLMECH.into(),
             "* OK [HIGHESTMODSEQ 3] Highest".into(),
             "TAG OK [READ-ONLY] EXAMINE completed".into(),
         ]

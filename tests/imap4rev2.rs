@@ -76,6 +76,7 @@ fn a_rev1_and_a_rev2_session_on_the_same_mailbox() {
             &format!("* OK [UIDVALIDITY {uv}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID",
             &format!("* OK [MAILBOXID ({mbid})] Ok"),
+            common::URLMECH,
             "* OK [HIGHESTMODSEQ 3] Highest",
             "TAG OK [READ-WRITE] SELECT completed",
         ]
@@ -91,6 +92,7 @@ fn a_rev1_and_a_rev2_session_on_the_same_mailbox() {
             &format!("* OK [UIDVALIDITY {uv}] UIDs valid"),
             "* OK [UIDNEXT 3] Predicted next UID",
             &format!("* OK [MAILBOXID ({mbid})] Ok"),
+            common::URLMECH,
             "* OK [HIGHESTMODSEQ 3] Highest",
             "TAG OK [READ-WRITE] SELECT completed",
         ]

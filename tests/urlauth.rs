@@ -257,3 +257,60 @@ fn catenate_with_an_authorized_url() {
         vec![format!("TAG NO [BADURL {url}] CATENATE: the URL does not authorize this access; nothing was appended")]
     );
 }
+
+/// RFC 4467 §6.1 and §7: SELECT and EXAMINE name the mechanisms (`[URLMECH INTERNAL]`);
+/// RESETKEY of a mailbox answers them in its tagged OK, and each other session of the user
+/// that has the mailbox selected gets an untagged `OK [URLMECH INTERNAL]` (at once while it
+/// idles), the resetting session and other users' sessions none.
+#[test]
+fn resetkey_tells_the_users_other_sessions_that_have_the_mailbox_selected() {
+    let (_dir, srv, mut a, mut b, _c, _v) = setup();
+    let mut a2 = srv.login(ALICE);
+    let mut a3 = srv.login(ALICE);
+    let sel = a2.cmd("EXAMINE INBOX");
+    let at = sel
+        .iter()
+        .position(|l| l.starts_with("* OK [MAILBOXID"))
+        .unwrap();
+    assert_eq!(sel[at + 1], common::URLMECH);
+    assert!(sel[at + 2].starts_with("* OK [HIGHESTMODSEQ "), "{sel:?}");
+    assert!(a.cmd("SELECT INBOX").contains(&common::URLMECH.to_string()));
+    ok(&a3.cmd("CREATE Other"));
+    ok(&a3.cmd("SELECT Other"));
+    ok(&b.cmd("SELECT INBOX"));
+    assert_eq!(
+        a.cmd("RESETKEY INBOX"),
+        vec!["TAG OK [URLMECH INTERNAL] RESETKEY completed"]
+    );
+    assert_eq!(
+        a2.cmd("NOOP"),
+        vec![
+            "* OK [URLMECH INTERNAL] Mailbox access key reset",
+            "TAG OK NOOP completed"
+        ]
+    );
+    // Told once; a session with another folder selected, and another user's, hear nothing.
+    assert_eq!(a2.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(a3.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(b.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    assert_eq!(a.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+    // RESETKEY without a mailbox resets them all: Other's session is told too, while idling.
+    let tag = a3.tag();
+    a3.send(format!("{tag} IDLE\r\n").as_bytes());
+    assert_eq!(a3.read_line(), "+ idling");
+    assert_eq!(a.cmd("RESETKEY"), vec!["TAG OK RESETKEY completed"]);
+    assert_eq!(
+        a3.read_line(),
+        "* OK [URLMECH INTERNAL] Mailbox access key reset"
+    );
+    a3.send(b"DONE\r\n");
+    assert_eq!(a3.until_tagged(&tag), vec!["TAG OK IDLE terminated"]);
+    assert_eq!(
+        a2.cmd("NOOP"),
+        vec![
+            "* OK [URLMECH INTERNAL] Mailbox access key reset",
+            "TAG OK NOOP completed"
+        ]
+    );
+    assert_eq!(b.cmd("NOOP"), vec!["TAG OK NOOP completed"]);
+}

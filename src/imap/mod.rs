@@ -37,6 +37,8 @@ pub use crate::store::MAX_MAILBOX_NAME;
 pub enum CmdError {
     /// Tagged BAD: the command is not valid here or its arguments are wrong.
     Bad(String),
+    /// Tagged BAD with a response code (`BAD [UIDREQUIRED]`, RFC 9586).
+    BadCode(Code<'static>, String),
     /// Tagged NO: the command was valid but could not be done.
     No(Option<Code<'static>>, String),
     /// The connection must end (after the untagged BYE).

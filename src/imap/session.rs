@@ -93,6 +93,12 @@ pub struct Session {
     pub(crate) rev2: bool,
     /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names are UTF-8 both ways.
     pub(crate) utf8: bool,
+    /// UIDONLY is enabled (RFC 9586): messages are named by UID only, FETCH responses are
+    /// UIDFETCH, expunges are VANISHED (see `cmd::uidonly`).
+    pub(crate) uidonly: bool,
+    /// The logged-in user may not have UIDONLY (`liteimap user set NAME --no-uidonly`): it is
+    /// not advertised, and ENABLE does not turn it on. Read at login.
+    pub(crate) uidonly_withheld: bool,
     /// NOTIFY (RFC 5465) as set by the last `NOTIFY SET`; none after `NOTIFY NONE`.
     pub(crate) notify: Option<Box<super::cmd::notify::NotifyState>>,
     /// Octets the user may still store (its storage quota less its usage), as last read; makes
@@ -125,6 +131,8 @@ impl Session {
             qresync: false,
             rev2: false,
             utf8: false,
+            uidonly: false,
+            uidonly_withheld: false,
             notify: None,
             storage_left: None,
         }
@@ -184,7 +192,7 @@ impl Session {
                 self.bye(&t).await;
                 false
             }
-            CmdError::No(_, t) | CmdError::Bad(t) => {
+            CmdError::No(_, t) | CmdError::Bad(t) | CmdError::BadCode(_, t) => {
                 log::warn!(
                     "session {} ({}): notification failed: {t}",
                     self.id,
@@ -206,6 +214,7 @@ impl Session {
             Ok(done) => Status::ok(Some(tag), done.code, text(done.text)),
             Err(CmdError::No(code, t)) => Status::no(Some(tag), code, text(t)),
             Err(CmdError::Bad(t)) => Status::bad(Some(tag), None, text(t)),
+            Err(CmdError::BadCode(code, t)) => Status::bad(Some(tag), Some(code), text(t)),
             Err(CmdError::Bye(t)) => {
                 log::info!("session {} ({}): closing: {t}", self.id, self.peer);
                 self.bye(&t).await;
@@ -231,6 +240,7 @@ impl Session {
             self.secure,
             self.login_allowed(),
             self.storage_left,
+            !self.uidonly_withheld,
         )
     }
 
@@ -254,6 +264,7 @@ impl Session {
             },
             Start::PreAuth(user) => {
                 self.state = State::Authenticated(user.clone());
+                self.refresh_withheld().await;
                 Greeting {
                     kind: GreetingKind::PreAuth,
                     code: Some(Code::Capability(self.capabilities())),
@@ -452,6 +463,13 @@ impl Session {
         if let Err(why) = allowed(&self.state, name, needs(&body)) {
             return self.tagged(tag, Err(CmdError::Bad(why))).await;
         }
+        if let Some(refused) = self
+            .uidonly
+            .then(|| super::cmd::uidonly::refusal(&body))
+            .flatten()
+        {
+            return self.tagged(tag, Err(refused)).await;
+        }
         if matches!(body, CommandBody::StartTLS) {
             return self.starttls(tag).await;
         }
@@ -478,6 +496,13 @@ impl Session {
         );
         if let Err(why) = allowed(&self.state, name, command.needs()) {
             return self.tagged(tag, Err(CmdError::Bad(why))).await;
+        }
+        if let Some(refused) = self
+            .uidonly
+            .then(|| super::cmd::uidonly::ext_refusal(&command))
+            .flatten()
+        {
+            return self.tagged(tag, Err(refused)).await;
         }
         let uses_seqs = command.uses_sequence_numbers();
         let started = std::time::Instant::now();
@@ -677,6 +702,8 @@ impl Session {
         self.state = State::NotAuthenticated;
         self.condstore = false;
         self.qresync = false;
+        self.uidonly = false;
+        self.uidonly_withheld = false;
         self._user_slot = None;
         self.auth_failures = 0;
         self.started = std::time::Instant::now();

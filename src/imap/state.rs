@@ -35,6 +35,9 @@ pub struct Selected {
     pub watch: crate::notify::Watch,
     /// `watch.external_changes()` when the store was last asked for changes.
     pub external_seen: u64,
+    /// `watch.key_resets()` when the client was last told of the mailbox's URLAUTH mechanisms
+    /// (`[URLMECH]`, RFC 4467 §6.1).
+    pub key_resets_seen: u64,
     /// Keywords announced in the last FLAGS response.
     pub keywords: BTreeSet<String>,
     /// Keeps messages that others expunge readable until this session has been told

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 
-use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::sequence::SequenceSet;
@@ -27,6 +26,19 @@ impl Session {
     /// Bring the client's view up to date. `allow_expunge` is false while a command that uses
     /// sequence numbers is being answered (RFC 3501 §7.4.1).
     pub(crate) async fn sync(&mut self, allow_expunge: bool) -> CmdResult {
+        let Some(sel) = self.state.selected_mut() else {
+            return Ok(());
+        };
+        // RFC 4467 §6.1: another session reset this mailbox's access key.
+        let resets = sel.watch.key_resets();
+        if resets != sel.key_resets_seen {
+            sel.key_resets_seen = resets;
+            self.untagged_ok(
+                Some(crate::imap::ext::urlauth::urlmech_code()),
+                "Mailbox access key reset",
+            )
+            .await?;
+        }
         let Some(sel) = self.state.selected_mut() else {
             return Ok(());
         };
@@ -129,18 +141,12 @@ impl Session {
                 continue;
             };
             let recent = sel.recent.contains(&uid);
-            let flags = MessageDataItem::Flags(fetch_flags(&flags, recent));
+            let mut items = vec![MessageDataItem::Flags(fetch_flags(&flags, recent))];
             // RFC 7162 §3.1: once CONDSTORE is on, an unsolicited FETCH carries MODSEQ.
-            let items = if condstore {
-                Vec1::unvalidated(vec![flags, modseq_item(modseq)])
-            } else {
-                Vec1::from(flags)
-            };
-            self.data(Data::Fetch {
-                seq: nz(seq),
-                items,
-            })
-            .await?;
+            if condstore {
+                items.push(modseq_item(modseq));
+            }
+            self.send_fetch(seq, uid, items).await?;
         }
 
         // 3. New messages: EXISTS, and RECENT for those this session is first to see.
@@ -199,8 +205,9 @@ impl Session {
         // Released before the responses go out: once the client has them it cannot name these
         // messages any more, and a write that fails ends the session, which releases anyway.
         sel.hold.release(uids);
-        if self.qresync {
-            // RFC 7162 §3.2.10: with QRESYNC, expunges are told by UID, in one response.
+        if self.qresync || self.uidonly {
+            // RFC 7162 §3.2.10: with QRESYNC, expunges are told by UID, in one response; RFC
+            // 9586 §3 asks the same of UIDONLY.
             let mut sorted = uids.to_vec();
             sorted.sort_unstable();
             if let Some(set) = sequence_set(&sorted) {
@@ -236,16 +243,12 @@ impl Session {
                 continue;
             };
             let recent = sel.recent.contains(&uid);
-            let items = Vec1::unvalidated(vec![
+            let items = vec![
                 MessageDataItem::Uid(nz(uid)),
                 MessageDataItem::Flags(fetch_flags(&flags, recent)),
                 modseq_item(modseq),
-            ]);
-            self.data(Data::Fetch {
-                seq: nz(seq),
-                items,
-            })
-            .await?;
+            ];
+            self.send_fetch(seq, uid, items).await?;
         }
         Ok(())
     }

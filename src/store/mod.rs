@@ -53,7 +53,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -780,12 +780,13 @@ type MigrationStep = fn(&Transaction) -> Result<()>;
 
 /// The steps from version 4 on, each adding tables or columns of one extension (their blocks at
 /// the end of schema.sql), by the version they bring the file to.
-const ADDING_STEPS: [(i64, MigrationStep); 5] = [
+const ADDING_STEPS: [(i64, MigrationStep); 6] = [
     (4, urlauth::add_keys_table),
     (5, quota_and_metadata),
     (6, objid::objectid_savedate_preview),
     (7, sortkeys::sort_keys_for_stored_bodies),
     (8, search_index::add_search_index),
+    (9, users::add_withheld_capabilities),
 ];
 // The last step brings a file to the version this binary writes.
 const _: () = assert!(ADDING_STEPS[ADDING_STEPS.len() - 1].0 == SCHEMA_VERSION);
@@ -1062,6 +1063,51 @@ mod tests {
     /// A database as liteimap with schema 3 wrote it (no URLAUTH keys): version 4 adds the
     /// key table, the folders stay, and keys can be made and reset afterwards.
     #[test]
+    fn migrates_a_version_3_database_to_withheld_capabilities() {
+        let (dir, path) = v3_database("v3-withheld", |c| {
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES
+                   (1, 'a', 'x', 0), (2, 'b', 'y', 0);",
+            )
+            .unwrap();
+        });
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // Nothing is withheld from the users that were there.
+        assert!(store.withheld_capabilities(UserId(1)).unwrap().is_empty());
+        assert!(store.all_withheld_capabilities().unwrap().is_empty());
+        store.set_capability_withheld("a", "UIDONLY", true).unwrap();
+        store.set_capability_withheld("a", "UIDONLY", true).unwrap();
+        assert_eq!(
+            store.withheld_capabilities(UserId(1)).unwrap(),
+            vec!["UIDONLY".to_string()]
+        );
+        assert!(store.withheld_capabilities(UserId(2)).unwrap().is_empty());
+        assert_eq!(
+            store.all_withheld_capabilities().unwrap(),
+            vec![("a".to_string(), "UIDONLY".to_string())]
+        );
+        assert!(matches!(
+            store.set_capability_withheld("nobody", "UIDONLY", true),
+            Err(StoreError::NotFound(_))
+        ));
+        store
+            .set_capability_withheld("a", "UIDONLY", false)
+            .unwrap();
+        assert!(store.withheld_capabilities(UserId(1)).unwrap().is_empty());
+        // The setting goes with its user.
+        store.set_capability_withheld("b", "UIDONLY", true).unwrap();
+        store.remove_user("b").unwrap();
+        assert!(store.all_withheld_capabilities().unwrap().is_empty());
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn migrates_a_version_3_database_to_urlauth_keys() {
         let (dir, path) = v3_database("v3-urlauth", |c| {
             c.execute_batch(
@@ -1088,7 +1134,11 @@ mod tests {
         assert_eq!(again.as_ref(), Some(&key));
         let (_, other) = store.urlauth_key(user, "Archive", true).unwrap().unwrap();
         assert_ne!(other.as_ref(), Some(&key));
-        assert!(store.reset_urlauth_keys(user, Some("INBOX")).unwrap());
+        let inbox = store.mailbox(user, "INBOX").unwrap().unwrap().id;
+        assert_eq!(
+            store.reset_urlauth_keys(user, Some("INBOX")).unwrap(),
+            Some(vec![inbox])
+        );
         assert_eq!(
             store.urlauth_key(user, "INBOX", false).unwrap().unwrap().1,
             None
@@ -1099,8 +1149,9 @@ mod tests {
             .unwrap()
             .1
             .is_some());
-        assert!(!store.reset_urlauth_keys(user, Some("Nope")).unwrap());
-        assert!(store.reset_urlauth_keys(user, None).unwrap());
+        assert_eq!(store.reset_urlauth_keys(user, Some("Nope")).unwrap(), None);
+        let all = store.reset_urlauth_keys(user, None).unwrap().unwrap();
+        assert!(all.contains(&inbox) && all.len() >= 2, "{all:?}");
         assert_eq!(
             store
                 .urlauth_key(user, "Archive", false)

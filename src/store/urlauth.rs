@@ -5,7 +5,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{mailboxes, MailboxRow, Result, Store, Transaction, UserId};
+use super::{mailboxes, MailboxId, MailboxRow, Result, Store, Transaction, UserId};
 
 /// Bytes in a mailbox access key (the HMAC-SHA256 key of the INTERNAL mechanism).
 pub const KEY_LEN: usize = 32;
@@ -53,16 +53,22 @@ impl Store {
     }
 
     /// RESETKEY: forget the access key of `user`'s folder `name`, or of all of them; every
-    /// URL authorized with it stops working. False when `name` is no folder of the user.
-    pub fn reset_urlauth_keys(&self, user: UserId, name: Option<&str>) -> Result<bool> {
+    /// URL authorized with it stops working. The folders whose keys were reset (the sessions
+    /// that have one selected are told, RFC 4467 §6.1); `None` when `name` is no folder of
+    /// the user.
+    pub fn reset_urlauth_keys(
+        &self,
+        user: UserId,
+        name: Option<&str>,
+    ) -> Result<Option<Vec<MailboxId>>> {
         self.write(|tx| match name {
             Some(name) => {
                 let Some(mb) = mailboxes::mailbox(tx, user, name)? else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 tx.prepare_cached("DELETE FROM urlauth_keys WHERE mailbox_id = ?1")?
                     .execute([mb.id.0])?;
-                Ok(true)
+                Ok(Some(vec![mb.id]))
             }
             None => {
                 tx.prepare_cached(
@@ -70,7 +76,11 @@ impl Store {
                        (SELECT id FROM mailboxes WHERE user_id = ?1)",
                 )?
                 .execute([user.0])?;
-                Ok(true)
+                let ids = tx
+                    .prepare_cached("SELECT id FROM mailboxes WHERE user_id = ?1 ORDER BY id")?
+                    .query_map([user.0], |r| r.get(0).map(MailboxId))?
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok(Some(ids))
             }
         })
     }

@@ -57,6 +57,62 @@ impl Store {
         })
     }
 
+    /// The capabilities withheld from `user` (`user set NAME --no-uidonly`), as CAPABILITY
+    /// spells them.
+    pub fn withheld_capabilities(&self, user: UserId) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT capability FROM withheld_capabilities WHERE user_id = ?1
+                 ORDER BY capability",
+            )?;
+            let rows = st.query_map([user.0], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Withhold `capability` from the user `name`, or offer it again (`withheld` false).
+    pub fn set_capability_withheld(
+        &self,
+        name: &str,
+        capability: &str,
+        withheld: bool,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let user: Option<i64> = tx
+                .query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
+                .optional()?;
+            let Some(user) = user else {
+                return Err(StoreError::NotFound(format!("no such user: {name}")));
+            };
+            if withheld {
+                tx.execute(
+                    "INSERT OR IGNORE INTO withheld_capabilities (user_id, capability)
+                     VALUES (?1, ?2)",
+                    rusqlite::params![user, capability],
+                )?;
+            } else {
+                tx.execute(
+                    "DELETE FROM withheld_capabilities WHERE user_id = ?1 AND capability = ?2",
+                    rusqlite::params![user, capability],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every user's withheld capabilities, by user name (for `user list`); users with none
+    /// are left out.
+    pub fn all_withheld_capabilities(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT u.name, w.capability FROM withheld_capabilities w
+                 JOIN users u ON u.id = w.user_id ORDER BY u.name, w.capability",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     pub fn user_count(&self) -> Result<u64> {
         self.read(|c| {
             Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))? as u64)
@@ -128,4 +184,14 @@ pub(crate) fn find_user(c: &Connection, name: &str) -> Result<Option<UserRow>> {
             })
             .optional()?,
     )
+}
+
+/// Schema 9: the table of capabilities withheld from a user (its block at the end of
+/// schema.sql).
+pub(crate) fn add_withheld_capabilities(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(super::schema_block(
+        "CREATE TABLE withheld_capabilities (",
+        "-- end of withheld capabilities",
+    )?)?;
+    Ok(())
 }

@@ -182,6 +182,7 @@ impl Session {
                     name: row.name,
                 });
                 self.refresh_storage_left().await;
+                self.refresh_withheld().await;
                 Ok(Done::with_code(
                     Code::Capability(self.capabilities()),
                     "Logged in",

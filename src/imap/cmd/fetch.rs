@@ -113,8 +113,9 @@ impl Session {
         // OBJECTID / SAVEDATE / PREVIEW items (in marker form, see ext::objid): answered apart.
         let ext_items: Vec<ObjItem> = items.iter().filter_map(objid::fetch_item).collect();
         items.retain(|i| objid::fetch_item(i).is_none());
-        if uid && !items.contains(&MessageDataItemName::Uid) {
-            // RFC 3501 §6.4.8: UID FETCH always answers the UID.
+        if uid && !self.uidonly && !items.contains(&MessageDataItemName::Uid) {
+            // RFC 3501 §6.4.8: UID FETCH always answers the UID (UIDFETCH starts with it,
+            // and has it as an item only when asked, RFC 9586 §3.3).
             items.insert(0, MessageDataItemName::Uid);
         }
         let mut needs = Needs::default();
@@ -309,6 +310,8 @@ impl Session {
                 let Some(seq) = sel.view.seq(meta.uid) else {
                     continue;
                 };
+                // The number the response starts with: the UID for a UIDFETCH.
+                let seq = self.fetch_number(seq, meta.uid);
                 let recent = sel.recent.contains(&meta.uid);
                 // BINARY decodes the whole message: read it for this message alone.
                 let fetched_raw = if needs.raw && inline_raw.is_none() {
@@ -401,7 +404,7 @@ impl Session {
                 let write_failed = |e: std::io::Error| CmdError::Bye(format!("write failed: {e}"));
                 let Ok(items_out) = Vec1::try_from(out) else {
                     if !ext.is_empty() {
-                        let bytes = objid::fetch_response(seq, &ext);
+                        let bytes = self.fetch_bytes(objid::fetch_response(seq, &ext));
                         self.conn.send_raw(&bytes).await.map_err(write_failed)?;
                     }
                     continue;
@@ -412,15 +415,15 @@ impl Session {
                 };
                 if origins.iter().any(|o| o.origin.is_some()) {
                     let bytes = encode_with_binary_origins(&Response::Data(response), &origins);
-                    let bytes = objid::append_fetch_items(bytes, &ext);
+                    let bytes = self.fetch_bytes(objid::append_fetch_items(bytes, &ext));
                     self.conn.send_raw(&bytes).await.map_err(write_failed)?;
-                } else if streams.is_empty() && ext.is_empty() {
+                } else if streams.is_empty() && ext.is_empty() && !self.uidonly {
                     self.data(response).await?;
                 } else if streams.is_empty() {
                     let bytes = ResponseCodec::default()
                         .encode(&Response::Data(response))
                         .dump();
-                    let bytes = objid::append_fetch_items(bytes, &ext);
+                    let bytes = self.fetch_bytes(objid::append_fetch_items(bytes, &ext));
                     self.conn.send_raw(&bytes).await.map_err(write_failed)?;
                 } else if !self
                     .send_streamed(response, meta.body_id, whole, &streams, &ext)
@@ -822,8 +825,14 @@ impl Session {
         let mut fragments = ResponseCodec::default()
             .encode(&Response::Data(response))
             .peekable();
+        let mut first_line = true;
         while let Some(fragment) = fragments.next() {
             let data = match fragment {
+                // The response's first line names it FETCH or UIDFETCH.
+                Fragment::Line { data } if first_line => {
+                    first_line = false;
+                    self.fetch_bytes(data)
+                }
                 Fragment::Line { data } | Fragment::Literal { data, .. } => data,
             };
             // The response's last line takes the OBJECTID / SAVEDATE / PREVIEW items.

@@ -7,6 +7,7 @@ use imap_codec::imap_types::extensions::namespace::Namespace;
 use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 use imap_codec::imap_types::response::Data;
 
+use super::uidonly;
 use crate::imap::session::{Done, Session};
 use crate::imap::{CmdError, CmdResult, DELIMITER};
 
@@ -113,6 +114,13 @@ impl Session {
                 CapabilityEnable::Utf8(Utf8Kind::Accept) => self.utf8 = true,
                 CapabilityEnable::Other(_) if c.to_string().eq_ignore_ascii_case("IMAP4rev2") => {
                     self.rev2 = true
+                }
+                // RFC 9586 §3.1; nothing for a user it is withheld from.
+                CapabilityEnable::Other(_)
+                    if !self.uidonly_withheld
+                        && c.to_string().eq_ignore_ascii_case(uidonly::CAPABILITY) =>
+                {
+                    self.uidonly = true
                 }
                 _ => continue,
             }

@@ -19,6 +19,7 @@ pub mod search;
 pub mod select;
 pub mod sort;
 pub mod store;
+pub mod uidonly;
 pub mod urlauth;
 
 use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagPerm};

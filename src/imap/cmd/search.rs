@@ -496,6 +496,17 @@ impl Session {
         charset: Option<Charset<'static>>,
         criteria: Vec1<SearchKey<'static>>,
     ) -> CmdResult<(Found, Crit)> {
+        if self.uidonly
+            && criteria
+                .as_ref()
+                .iter()
+                .any(crate::imap::cmd::uidonly::uses_sequence_set)
+        {
+            // RFC 9586 §3.2: a sequence set as a search key names messages by number.
+            return Err(crate::imap::cmd::uidonly::uid_required(
+                "A sequence set in SEARCH",
+            ));
+        }
         let want_modseq = criteria.as_ref().iter().any(uses_modseq);
         self.condstore |= want_modseq;
         let depth = criteria.as_ref().iter().map(nesting).max().unwrap_or(0);

@@ -69,7 +69,7 @@ impl Session {
                 }
                 // Watched before the snapshot is read: no later commit goes unnoticed.
                 let watch = notifier.watch(mb.id);
-                let external_seen = watch.external_changes();
+                let external_seen = (watch.external_changes(), watch.key_resets());
                 let (snapshot, hold) = s.select_view(mb.id, claim_recent)?;
                 let mailbox_id = s.mailbox_object_id(&snapshot.mailbox)?;
                 Ok((snapshot, hold, watch, external_seen, mailbox_id))
@@ -114,7 +114,8 @@ impl Session {
         }
         if let Some(seq) = snapshot
             .first_unseen
-            .filter(|_| !self.rev2)
+            // RFC 9586: no message sequence numbers in responses, so no UNSEEN either.
+            .filter(|_| !self.rev2 && !self.uidonly)
             .and_then(|u| view.seq(u))
         {
             self.untagged_ok(
@@ -131,6 +132,12 @@ impl Session {
         self.untagged_ok(
             Some(crate::imap::ext::objid::mailbox_id_code(&mailbox_id)),
             "Ok",
+        )
+        .await?;
+        // RFC 4467 §7: the mechanisms this mailbox's URLs can be authorized with.
+        self.untagged_ok(
+            Some(crate::imap::ext::urlauth::urlmech_code()),
+            "URLAUTH mechanisms",
         )
         .await?;
         // RFC 7162 §3.1.2.1: every mailbox keeps modseqs, so every SELECT reports the highest
@@ -153,7 +160,8 @@ impl Session {
             recent: snapshot.recent.iter().copied().collect(),
             claimed: Vec::new(),
             watch,
-            external_seen,
+            external_seen: external_seen.0,
+            key_resets_seen: external_seen.1,
             keywords: keywords.into_iter().collect(),
             hold,
             saved_search: Vec::new(),

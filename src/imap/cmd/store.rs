@@ -8,7 +8,7 @@ use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::Mailbox;
-use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 use super::{fetch_flags, flags_to_store};
@@ -133,13 +133,7 @@ impl Session {
                 if condstore {
                     items.push(modseq_item(ch.modseq));
                 }
-                if let Ok(items) = Vec1::try_from(items) {
-                    self.data(Data::Fetch {
-                        seq: nz(seq),
-                        items,
-                    })
-                    .await?;
-                }
+                self.send_fetch(seq, ch.uid, items).await?;
             }
         }
         // RFC 7162 §3.1.3: the messages that failed UNCHANGEDSINCE, as UIDs for UID STORE and

@@ -19,7 +19,8 @@ use sha2::Sha256;
 use crate::imap::cmd::catenate::{partial, url_bytes, url_target, UrlAccess};
 use crate::imap::ext::imapurl::{self, ImapUrl};
 use crate::imap::ext::urlauth::{
-    encode_genurlauth, encode_urlfetch, FetchUrl, Fetched, GenUrlAuth, ResetKey, UrlFetch,
+    encode_genurlauth, encode_urlfetch, urlmech_code, FetchUrl, Fetched, GenUrlAuth, ResetKey,
+    UrlFetch,
 };
 use crate::imap::render::body_structure;
 use crate::imap::session::{Done, Session};
@@ -275,14 +276,29 @@ impl Session {
             .map(|n| validate_name(n, utf8))
             .transpose()?;
         let shown = name.clone();
-        let found = self
+        let one = name.is_some();
+        let reset = self
             .db(move |s| s.reset_urlauth_keys(user, name.as_deref()))
             .await?;
-        if !found {
+        let Some(reset) = reset else {
             return Err(CmdError::no_code(
                 code_nonexistent(),
                 format!("No such mailbox: {}", shown.unwrap_or_default()),
             ));
+        };
+        // RFC 4467 §6.1: the user's other sessions with one of these selected are told with
+        // an untagged `OK [URLMECH …]`; this one learns it from the tagged answer.
+        self.ctx.notifier.publish_key_reset(&reset);
+        if let Some(sel) = self
+            .state
+            .selected_mut()
+            .filter(|s| reset.contains(&s.mailbox))
+        {
+            sel.key_resets_seen = sel.watch.key_resets();
+        }
+        // RFC 4467 §6.1's example: the mechanisms of the mailbox whose key was made anew.
+        if one {
+            return Ok(Done::with_code(urlmech_code(), "RESETKEY completed"));
         }
         Ok(Done::ok("RESETKEY completed"))
     }

@@ -15,6 +15,7 @@ pub mod list;
 pub mod notify;
 pub mod objid;
 pub mod search;
+pub mod uidonly;
 pub mod urlauth;
 
 use imap_codec::decode::Decoder;

@@ -1,9 +1,19 @@
 //! URLAUTH (RFC 4467) with URLAUTH=BINARY (RFC 5524): the commands GENURLAUTH, RESETKEY and
 //! URLFETCH, which imap-codec does not model, and their responses (`* GENURLAUTH`,
-//! `* URLFETCH`), which it cannot encode.
+//! `* URLFETCH`) and the `[URLMECH …]` response code, which it cannot encode.
+
+use imap_codec::imap_types::response::{Code, CodeOther};
 
 use super::lex::{LexResult, Lexer};
 use super::ExtCommand;
+
+/// `[URLMECH INTERNAL]` (RFC 4467 §7): the mechanisms a mailbox's URLs can be authorized
+/// with, sent at SELECT / EXAMINE, in RESETKEY's tagged OK, and to the user's sessions that
+/// have the mailbox selected when its key is reset. INTERNAL is the only one, and it carries
+/// no data.
+pub fn urlmech_code() -> Code<'static> {
+    Code::Other(CodeOther::unvalidated(b"URLMECH INTERNAL".as_slice()))
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct GenUrlAuth {
@@ -212,6 +222,29 @@ mod tests {
             Some(Ok((_, c))) => c,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn urlmech_code_encodes_as_rfc_4467_shows_it() {
+        use imap_codec::encode::Encoder;
+        use imap_codec::imap_types::core::Tag;
+        use imap_codec::imap_types::response::{Response, Status};
+        use imap_codec::ResponseCodec;
+        let untagged = Status::ok(None, Some(urlmech_code()), "mechs").unwrap();
+        assert_eq!(
+            ResponseCodec::default()
+                .encode(&Response::Status(untagged))
+                .dump(),
+            b"* OK [URLMECH INTERNAL] mechs\r\n".to_vec()
+        );
+        let tag = Tag::try_from("a32").unwrap();
+        let tagged = Status::ok(Some(tag), Some(urlmech_code()), "mechs").unwrap();
+        assert_eq!(
+            ResponseCodec::default()
+                .encode(&Response::Status(tagged))
+                .dump(),
+            b"a32 OK [URLMECH INTERNAL] mechs\r\n".to_vec()
+        );
     }
 
     #[test]
