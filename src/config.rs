@@ -45,6 +45,10 @@ struct Keys {
     lmtp_domain: Option<Vec<String>>,
     metrics_listen: Option<String>,
     no_fts: Option<bool>,
+    smtp_listen: Option<Vec<String>>,
+    auto_users: Option<bool>,
+    catch_all: Option<String>,
+    demo_password: Option<String>,
 }
 
 /// Keys that are not `serve` flags.
@@ -222,6 +226,10 @@ pub const KEY_NAMES: &[&str] = &[
     "lmtp-domain",
     "metrics-listen",
     "no-fts",
+    "smtp-listen",
+    "auto-users",
+    "catch-all",
+    "demo-password",
 ];
 
 /// The 1-based line of `key = …` at the top level.

@@ -19,12 +19,14 @@
 //!   `metadata`, `compress` for those extensions).
 //! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
-//! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.
+//! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through, and the SMTP listener
+//!   (RFC 5321) for tests, one state machine in two modes; recipient → mailbox mapping.
 //! - `deliver`: one message from stdin into a mailbox, with sysexits exit codes.
 //! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
 //! - `store`: synchronous SQLite (schema.sql, migrations, writer + reader pool); domain types
 //!   only, never an IMAP type or a socket.
+//! - `autousers`: checking a login, and the throwaway users of `--auto-users` (`liteimap dev`).
 //! - `password`: argon2id hashing on a fixed pool of workers.
 //! - `throttle`: failed logins counted per address and per target name; an address's
 //!   attempts take turns.
@@ -32,6 +34,7 @@
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
+pub mod autousers;
 pub mod cli;
 /// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.
 pub mod config;

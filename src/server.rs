@@ -72,6 +72,9 @@ pub struct Config {
     /// NOTIFY (RFC 5465): more responses than this at one wake-up end NOTIFY with
     /// `* OK [NOTIFICATIONOVERFLOW]` instead of flooding the client.
     pub notify_max_batch: usize,
+    /// `--auto-users` (on in `liteimap dev`): an unknown user is created at its first login
+    /// with the password it gave (see `autousers`).
+    pub auto_users: bool,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             allow_plaintext: false,
             trust_loopback: true,
             notify_max_batch: 1000,
+            auto_users: false,
         }
     }
 }

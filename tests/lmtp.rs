@@ -26,6 +26,7 @@ fn start(dir: &TempDir, max_message_size: u64, domains: &[&str]) -> Lmtp {
         domains: domains.iter().map(|d| d.to_string()).collect(),
         hostname: "lmtp.test".into(),
         max_connections: 100,
+        ..lmtp::Settings::default()
     });
     let ctx = srv.ctx.clone();
     std::thread::spawn(move || {

@@ -8,13 +8,13 @@ use imap_codec::imap_types::response::{Code, CommandContinuationRequest, Respons
 use imap_codec::imap_types::secret::Secret;
 use imap_codec::AuthenticateDataCodec;
 
+use crate::autousers::{self, Policy};
 use crate::imap::conn::{ReadError, MADE_ROOM};
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{State, User};
 use crate::imap::{
     code_authenticationfailed, code_limit, code_privacyrequired, lossy, CmdError, CmdResult,
 };
-use crate::password;
 use crate::throttle::{LoginThrottle, Turn};
 use async_std::prelude::FutureExt as _;
 
@@ -136,16 +136,13 @@ impl Session {
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
-            self.db(move |s| {
-                let row = s.find_user(&user)?;
-                let hash = row
-                    .as_ref()
-                    .map(|r| r.password_hash.clone())
-                    .unwrap_or_else(|| password::dummy_hash().to_string());
-                let ok = password::verify(&pass, &hash);
-                Ok(row.filter(|_| ok))
-            })
-            .await?
+            let policy = if self.ctx.config.auto_users {
+                Policy::Create
+            } else {
+                Policy::Existing
+            };
+            self.db(move |s| autousers::login(s, &user, &pass, policy))
+                .await?
         };
         match found {
             Some(row) => {
