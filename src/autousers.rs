@@ -123,6 +123,19 @@ pub fn valid_user_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Split a SASL PLAIN response (RFC 4616) into (authzid, authcid, password), for IMAP
+/// AUTHENTICATE and SMTP AUTH.
+pub fn parse_plain(data: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let mut parts = data.split(|b| *b == 0);
+    let authz = parts.next()?.to_vec();
+    let user = parts.next()?.to_vec();
+    let pass = parts.next()?.to_vec();
+    if parts.next().is_some() || user.is_empty() {
+        return None;
+    }
+    Some((authz, user, pass))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +182,20 @@ mod tests {
         assert!(login(&s, "carl", b"x", Policy::Existing).unwrap().is_some());
         drop(s);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn plain() {
+        assert_eq!(
+            parse_plain(b"\0u\0p"),
+            Some((vec![], b"u".to_vec(), b"p".to_vec()))
+        );
+        assert_eq!(
+            parse_plain(b"a\0u\0p"),
+            Some((b"a".to_vec(), b"u".to_vec(), b"p".to_vec()))
+        );
+        assert_eq!(parse_plain(b"u\0p"), None);
+        assert_eq!(parse_plain(b"\0\0p"), None);
+        assert_eq!(parse_plain(b"\0u\0p\0x"), None);
     }
 }

@@ -1063,16 +1063,10 @@ fn decode_base64(line: &str) -> Result<Vec<u8>, AuthError> {
 /// PLAIN's `authzid NUL authcid NUL password`; the authorization identity must be empty or
 /// the user itself.
 fn split_plain(data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AuthError> {
-    let mut parts = data.split(|b| *b == 0);
-    let (Some(authz), Some(user), Some(pass), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(AuthError::Malformed);
-    };
-    if user.is_empty() || (!authz.is_empty() && authz != user) {
-        return Err(AuthError::Malformed);
+    match crate::autousers::parse_plain(data) {
+        Some((authz, user, pass)) if authz.is_empty() || authz == user => Ok((user, pass)),
+        _ => Err(AuthError::Malformed),
     }
-    Ok((user.to_vec(), pass.to_vec()))
 }
 
 /// The folder an authenticated SMTP sender's copy goes to: its \Sent folder, else the one

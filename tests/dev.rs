@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use common::{listening_port, port_after, Client, TempDir};
+use common::{listening_port, port_after, Client, Lines, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_liteimap");
 
@@ -143,53 +142,6 @@ fn python(dev: &Dev, script: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A raw SMTP connection: write lines, read reply lines.
-struct Smtp {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Smtp {
-    fn connect(port: u16) -> (Smtp, String) {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut c = Smtp {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-        };
-        let greeting = c.line();
-        (c, greeting)
-    }
-
-    fn send(&mut self, s: &str) {
-        self.w.write_all(s.as_bytes()).unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.r.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "not a full line: {l:?}");
-        l.truncate(l.len() - 2);
-        l
-    }
-
-    /// One command and its reply lines (a multi-line reply up to its last line).
-    fn cmd(&mut self, c: &str) -> Vec<String> {
-        self.send(&format!("{c}\r\n"));
-        let mut lines = vec![self.line()];
-        while lines.last().unwrap().as_bytes().get(3) == Some(&b'-') {
-            lines.push(self.line());
-        }
-        lines
-    }
-
-    fn one(&mut self, c: &str) -> String {
-        let mut l = self.cmd(c);
-        assert_eq!(l.len(), 1, "{l:?}");
-        l.pop().unwrap()
-    }
-}
-
 /// The exact `BODY[]` of message `seq` in `mailbox`, and its flags.
 fn fetch(c: &mut Client, mailbox: &str, seq: u32) -> (String, Vec<u8>) {
     let r = c.cmd(&format!("EXAMINE {mailbox}"));
@@ -280,11 +232,11 @@ m.logout()
 #[test]
 fn smtp_replies_are_exact() {
     let dev = Dev::start(&[]);
-    let (mut c, greeting) = Smtp::connect(dev.smtp);
+    let (mut c, greeting) = Lines::connect(dev.smtp);
     assert!(greeting.starts_with("220 ") && greeting.ends_with(" ESMTP liteimap ready"));
-    assert_eq!(c.one("MAIL FROM:<a@b>"), "503 5.5.1 send EHLO first");
-    assert_eq!(c.one("LHLO x"), "500 5.5.1 this is SMTP: use EHLO");
-    let ehlo = c.cmd("EHLO client.test");
+    assert_eq!(c.cmd("MAIL FROM:<a@b>"), "503 5.5.1 send EHLO first");
+    assert_eq!(c.cmd("LHLO x"), "500 5.5.1 this is SMTP: use EHLO");
+    let ehlo = c.reply("EHLO client.test");
     assert_eq!(
         ehlo[1..],
         [
@@ -296,35 +248,35 @@ fn smtp_replies_are_exact() {
             "250 AUTH PLAIN LOGIN"
         ]
     );
-    assert!(c.one("HELO client.test").starts_with("250 "));
+    assert!(c.cmd("HELO client.test").starts_with("250 "));
     assert_eq!(
-        c.one("AUTH"),
+        c.cmd("AUTH"),
         "501 5.5.4 syntax: AUTH mechanism [initial-response]"
     );
     assert_eq!(
-        c.one("AUTH CRAM-MD5"),
+        c.cmd("AUTH CRAM-MD5"),
         "504 5.5.4 unrecognized authentication mechanism (use PLAIN or LOGIN)"
     );
-    assert_eq!(c.one("AUTH PLAIN"), "334 ");
-    assert_eq!(c.one("*"), "501 5.0.0 authentication cancelled");
+    assert_eq!(c.cmd("AUTH PLAIN"), "334 ");
+    assert_eq!(c.cmd("*"), "501 5.0.0 authentication cancelled");
     assert_eq!(
-        c.one("AUTH PLAIN !!!"),
+        c.cmd("AUTH PLAIN !!!"),
         "501 5.5.2 cannot decode the response"
     );
     // AUTH LOGIN: "Username:", "Password:"; a new user is created (dev mode).
-    assert_eq!(c.one("AUTH LOGIN"), "334 VXNlcm5hbWU6");
-    assert_eq!(c.one("ZXJpbg=="), "334 UGFzc3dvcmQ6"); // erin
-    assert_eq!(c.one("c2VjcmV0"), "235 2.7.0 authentication successful"); // secret
+    assert_eq!(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6");
+    assert_eq!(c.cmd("ZXJpbg=="), "334 UGFzc3dvcmQ6"); // erin
+    assert_eq!(c.cmd("c2VjcmV0"), "235 2.7.0 authentication successful"); // secret
     assert_eq!(
-        c.one("AUTH PLAIN AGVyaW4Ac2VjcmV0"),
+        c.cmd("AUTH PLAIN AGVyaW4Ac2VjcmV0"),
         "503 5.5.1 already authenticated"
     );
     assert_eq!(
-        c.one("MAIL FROM:<j\u{f6}rg@x>"),
+        c.cmd("MAIL FROM:<j\u{f6}rg@x>"),
         "553 5.6.7 a non-ASCII address needs SMTPUTF8"
     );
     assert_eq!(
-        c.one("MAIL FROM:<a@x> SIZE=52428801"),
+        c.cmd("MAIL FROM:<a@x> SIZE=52428801"),
         "552 5.3.4 message size exceeds fixed maximum message size (52428800 bytes)"
     );
     // Pipelined: every reply in order, one after DATA for both recipients.
@@ -342,7 +294,7 @@ fn smtp_replies_are_exact() {
             "250 2.0.0 OK"
         ]
     );
-    let bye = c.one("QUIT");
+    let bye = c.cmd("QUIT");
     assert!(
         bye.starts_with("221 2.0.0 ") && bye.ends_with(" closing connection"),
         "{bye}"
@@ -430,24 +382,24 @@ fn no_auto_users_refuses_unknown_users() {
         .last()
         .unwrap()
         .starts_with("TAG OK"));
-    let (mut s, _) = Smtp::connect(dev.smtp);
-    s.cmd("EHLO x");
+    let (mut s, _) = Lines::connect(dev.smtp);
+    s.reply("EHLO x");
     // "\0stranger\0pw", then ivy with a wrong password: refused without auto users.
     assert_eq!(
-        s.one("AUTH PLAIN AHN0cmFuZ2VyAHB3"),
+        s.cmd("AUTH PLAIN AHN0cmFuZ2VyAHB3"),
         "535 5.7.8 authentication credentials invalid"
     );
     assert_eq!(
-        s.one("AUTH PLAIN AGl2eQB3cm9uZw=="),
+        s.cmd("AUTH PLAIN AGl2eQB3cm9uZw=="),
         "535 5.7.8 authentication credentials invalid"
     );
-    assert_eq!(s.one("MAIL FROM:<x@y>"), "250 2.1.0 sender OK");
+    assert_eq!(s.cmd("MAIL FROM:<x@y>"), "250 2.1.0 sender OK");
     assert_eq!(
-        s.one("RCPT TO:<stranger@example.com>"),
+        s.cmd("RCPT TO:<stranger@example.com>"),
         "550 5.1.1 <stranger@example.com>: no such user"
     );
     assert_eq!(
-        s.one("RCPT TO:<ivy@example.com>"),
+        s.cmd("RCPT TO:<ivy@example.com>"),
         "250 2.1.5 <ivy@example.com> OK"
     );
     let mut c = dev.imap();
@@ -510,8 +462,8 @@ fn users_demo_password_and_catch_all() {
         .last()
         .unwrap()
         .starts_with("TAG OK"));
-    let (mut s, _) = Smtp::connect(dev.smtp);
-    s.cmd("EHLO x");
+    let (mut s, _) = Lines::connect(dev.smtp);
+    s.reply("EHLO x");
     s.send("MAIL FROM:<x@y>\r\nRCPT TO:<jo@y>\r\nRCPT TO:<nobody@z>\r\nDATA\r\nSubject: all\r\n\r\nx\r\n.\r\n");
     let replies: Vec<String> = (0..5).map(|_| s.line()).collect();
     assert_eq!(replies[4], "250 2.0.0 message delivered");
@@ -628,15 +580,15 @@ fn serve_demo_password_and_smtp_listen() {
         n.cmd("LOGIN stranger pw"),
         ["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
     );
-    let (mut s, _) = Smtp::connect(dev.smtp);
-    s.cmd("EHLO x");
+    let (mut s, _) = Lines::connect(dev.smtp);
+    s.reply("EHLO x");
     // demo with a wrong password: serve checks it ("\0demo\0wrong").
     assert_eq!(
-        s.one("AUTH PLAIN AGRlbW8Ad3Jvbmc="),
+        s.cmd("AUTH PLAIN AGRlbW8Ad3Jvbmc="),
         "535 5.7.8 authentication credentials invalid"
     );
     assert_eq!(
-        s.one("AUTH PLAIN AGRlbW8Aa25vd24="),
+        s.cmd("AUTH PLAIN AGRlbW8Aa25vd24="),
         "235 2.7.0 authentication successful"
     );
     s.send("MAIL FROM:<demo@x>\r\nRCPT TO:<demo@x>\r\nRCPT TO:<nobody@x>\r\nDATA\r\nSubject: s\r\n\r\nx\r\n.\r\n");

@@ -8,7 +8,7 @@ use imap_codec::imap_types::response::{Code, CommandContinuationRequest, Respons
 use imap_codec::imap_types::secret::Secret;
 use imap_codec::AuthenticateDataCodec;
 
-use crate::autousers::{self, Policy};
+use crate::autousers::{self, parse_plain, Policy};
 use crate::imap::conn::{ReadError, MADE_ROOM};
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{State, User};
@@ -238,37 +238,5 @@ async fn wait_for_turn<'a>(
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err(CmdError::Bye(MADE_ROOM.into())),
         Err(_) => Err(CmdError::Bye("Autologout: idle for too long".into())),
-    }
-}
-
-/// Split a PLAIN response into (authzid, authcid, password).
-fn parse_plain(data: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let mut parts = data.split(|b| *b == 0);
-    let authz = parts.next()?.to_vec();
-    let user = parts.next()?.to_vec();
-    let pass = parts.next()?.to_vec();
-    if parts.next().is_some() || user.is_empty() {
-        return None;
-    }
-    Some((authz, user, pass))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_plain;
-
-    #[test]
-    fn plain() {
-        assert_eq!(
-            parse_plain(b"\0u\0p"),
-            Some((vec![], b"u".to_vec(), b"p".to_vec()))
-        );
-        assert_eq!(
-            parse_plain(b"a\0u\0p"),
-            Some((b"a".to_vec(), b"u".to_vec(), b"p".to_vec()))
-        );
-        assert_eq!(parse_plain(b"u\0p"), None);
-        assert_eq!(parse_plain(b"\0\0p"), None);
-        assert_eq!(parse_plain(b"\0u\0p\0x"), None);
     }
 }
