@@ -101,9 +101,14 @@ impl Dev {
     }
 
     /// SIGTERM and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    fn stop(self) -> std::process::ExitStatus {
+        self.signal("-TERM")
+    }
+
+    /// `kill SIGNAL` and the exit status.
+    fn signal(mut self, signal: &str) -> std::process::ExitStatus {
         Command::new("kill")
-            .arg(self.child.id().to_string())
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         self.child.wait().unwrap()
@@ -280,7 +285,7 @@ fn smtp_replies_are_exact() {
         "552 5.3.4 message size exceeds fixed maximum message size (52428800 bytes)"
     );
     // Pipelined: every reply in order, one after DATA for both recipients.
-    c.send("MAIL FROM:<erin@x>\r\nRCPT TO:<frank@x>\r\nRCPT TO:<demo+nosuchfolder@x>\r\nRCPT TO:<a b@x>\r\nDATA\r\nSubject: p\r\n\r\n..x\r\n.\r\nNOOP\r\n");
+    c.send("MAIL FROM:<erin@x> AUTH=<erin@x>\r\nRCPT TO:<frank@x>\r\nRCPT TO:<demo+nosuchfolder@x>\r\nRCPT TO:<a b@x>\r\nDATA\r\nSubject: p\r\n\r\n..x\r\n.\r\nNOOP\r\n");
     let replies: Vec<String> = (0..7).map(|_| c.line()).collect();
     assert_eq!(
         replies,
@@ -483,7 +488,8 @@ fn users_demo_password_and_catch_all() {
     assert_eq!(count(&mut n, "INBOX"), "* STATUS INBOX (MESSAGES 0)");
 }
 
-/// The temporary database is gone after SIGTERM; `--keep FILE` keeps it (and uses it again).
+/// The temporary database is gone after SIGTERM and after Ctrl-C (SIGINT); `--keep FILE`
+/// keeps it (and uses it again).
 #[test]
 fn temporary_database_is_removed_and_keep_keeps_it() {
     let dev = Dev::start(&[]);
@@ -495,6 +501,11 @@ fn temporary_database_is_removed_and_keep_keeps_it() {
     drop(c);
     assert!(dev.stop().success());
     assert!(!db.exists());
+    assert!(!db.parent().unwrap().exists());
+    let dev = Dev::start(&[]);
+    let db = dev.database();
+    assert!(db.exists());
+    assert!(dev.signal("-INT").success());
     assert!(!db.parent().unwrap().exists());
 
     let dir = TempDir::new("dev-keep");
