@@ -278,6 +278,7 @@ where
         greeted: false,
         txn: None,
         user: None,
+        auth_failures: 0,
         peer: peer.to_string(),
     };
     match session.run().await {
@@ -501,6 +502,8 @@ struct Session<S> {
     txn: Option<Transaction>,
     /// SMTP AUTH succeeded as this user.
     user: Option<Sender>,
+    /// Failed SMTP AUTH attempts on this connection.
+    auth_failures: u32,
     /// The client's address (or "unix"), for the log.
     peer: String,
 }
@@ -717,6 +720,10 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 self.reply("501 5.5.2 cannot decode the response");
                 return Ok(true);
             }
+            Err(AuthError::Identity) => {
+                self.reply("535 5.7.8 the authorization identity must be empty or the user");
+                return Ok(true);
+            }
         };
         let name = String::from_utf8_lossy(&user).into_owned();
         let policy = if self.ctx.config.auto_users {
@@ -740,8 +747,29 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 self.reply("235 2.7.0 authentication successful");
             }
             Ok(None) => {
-                log::info!("SMTP {}: authentication failed for {name:?}", self.peer);
+                // Throttled as IMAP logins are: the same counts per address and per name, the
+                // same doubling delay, the connection closed after --max-auth-failures.
+                self.auth_failures += 1;
+                let ip = self
+                    .peer
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|a| a.ip());
+                let throttle = &self.ctx.throttle;
+                let (from_ip, for_name) = throttle.failure(ip, &name);
+                log::info!(
+                    "SMTP {}: authentication failed for {name:?} ({} on this connection, {from_ip} recently from this address, {for_name} recently for this name)",
+                    self.peer,
+                    self.auth_failures
+                );
+                let delay = throttle.delay(self.auth_failures.max(from_ip).max(for_name));
+                async_std::task::sleep(delay).await;
                 self.reply("535 5.7.8 authentication credentials invalid");
+                if self.auth_failures >= self.ctx.config.max_auth_failures {
+                    self.reply("421 4.7.0 too many failed authentications, closing connection");
+                    self.flush().await?;
+                    return Ok(false);
+                }
             }
             Err(e) => {
                 log::warn!("SMTP: authenticating {name:?}: {e}");
@@ -1050,6 +1078,8 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
 enum AuthError {
     Cancelled,
     Malformed,
+    /// PLAIN named an authorization identity other than the user.
+    Identity,
 }
 
 /// A SASL response line: "*" cancels (RFC 4954 §4); otherwise base64.
@@ -1068,7 +1098,8 @@ fn decode_base64(line: &str) -> Result<Vec<u8>, AuthError> {
 fn split_plain(data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AuthError> {
     match crate::autousers::parse_plain(data) {
         Some((authz, user, pass)) if authz.is_empty() || authz == user => Ok((user, pass)),
-        _ => Err(AuthError::Malformed),
+        Some(_) => Err(AuthError::Identity),
+        None => Err(AuthError::Malformed),
     }
 }
 

@@ -1054,6 +1054,10 @@ fn run_dev(d: &Dev) -> Result<(), String> {
     if !d.no_auto_users {
         args.push("--auto-users".into());
     }
+    if !d.public {
+        // Tests of wrong passwords get their answer at once (on loopback only).
+        args.extend(["--auth-failure-delay-ms".into(), "0".into()]);
+    }
     if let Some(c) = &d.catch_all {
         args.extend(["--catch-all".into(), c.clone()]);
     }

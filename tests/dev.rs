@@ -577,6 +577,10 @@ fn serve_demo_password_and_smtp_listen() {
             "127.0.0.1:0",
             "--demo-password",
             "known",
+            "--max-auth-failures",
+            "2",
+            "--auth-failure-delay-ms",
+            "0",
         ],
         false,
     );
@@ -608,6 +612,26 @@ fn serve_demo_password_and_smtp_listen() {
     assert_eq!(replies[4], "250 2.0.0 message delivered");
     assert_eq!(count(&mut c, "INBOX"), "* STATUS INBOX (MESSAGES 1)");
     assert_eq!(count(&mut c, "Sent"), "* STATUS Sent (MESSAGES 1)");
+    // Failed AUTHs count as failed IMAP logins do: --max-auth-failures closes the connection.
+    let (mut t, _) = Lines::connect(dev.smtp);
+    t.reply("EHLO x");
+    assert_eq!(
+        t.cmd("AUTH PLAIN AGRlbW8Ad3Jvbmc="),
+        "535 5.7.8 authentication credentials invalid"
+    );
+    // "other\0demo\0known": another authorization identity (not counted as a failure).
+    assert_eq!(
+        t.cmd("AUTH PLAIN b3RoZXIAZGVtbwBrbm93bg=="),
+        "535 5.7.8 the authorization identity must be empty or the user"
+    );
+    assert_eq!(
+        t.reply("AUTH PLAIN AGRlbW8Ad3Jvbmc="),
+        ["535 5.7.8 authentication credentials invalid"]
+    );
+    assert_eq!(
+        t.line(),
+        "421 4.7.0 too many failed authentications, closing connection"
+    );
     let log = dev.log_until("folder Sent: delivered, UID 1");
     assert!(
         log.contains("to <demo@x>, folder INBOX: delivered, UID 1"),
