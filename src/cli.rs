@@ -27,6 +27,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     Serve(Serve),
+    Dev(Dev),
     User(User),
     Stdio(Stdio),
     Import(Import),
@@ -185,6 +186,82 @@ pub struct Serve {
     /// loopback only: it shows every user's mail without a login
     #[argh(option)]
     pub web_listen: Option<String>,
+
+    /// address to accept SMTP on, IP:PORT (repeatable): a mail sink for tests that stores
+    /// every message in its local recipients' INBOX (and, after AUTH, in the sender's Sent);
+    /// it relays nothing and needs no authentication, so keep it on loopback
+    #[argh(option)]
+    pub smtp_listen: Vec<String>,
+
+    /// create unknown users on first use, for tests: an IMAP LOGIN/AUTHENTICATE or SMTP AUTH
+    /// creates the user with the password given (SMTP AUTH then takes any password), and SMTP
+    /// mail to an unknown user creates it without a password (its first login sets one); such
+    /// users get a cheap password hash
+    #[argh(switch)]
+    pub auto_users: bool,
+
+    /// deliver every SMTP message to this user's INBOX, whatever its recipients
+    #[argh(option)]
+    pub catch_all: Option<String>,
+
+    /// the password of the user `demo` made when the database has no users (default: a
+    /// random one, printed)
+    #[argh(option)]
+    pub demo_password: Option<String>,
+}
+
+/// A throwaway mail server for developing and testing mail clients and apps that send mail,
+/// nothing to configure: a temporary database (deleted at exit, also on Ctrl-C/SIGTERM),
+/// IMAP on 127.0.0.1:1143 and SMTP on 127.0.0.1:1025, the user demo (password demo), and any
+/// other user created at its first login or by mail to it. Runs `serve` with these settings.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "dev")]
+pub struct Dev {
+    /// the IMAP address, IP:PORT (default 127.0.0.1:1143)
+    #[argh(option, default = "String::from(\"127.0.0.1:1143\")")]
+    pub imap: String,
+
+    /// the SMTP address, IP:PORT (default 127.0.0.1:1025)
+    #[argh(option, default = "String::from(\"127.0.0.1:1025\")")]
+    pub smtp: String,
+
+    /// the web page and its JSON API, IP:PORT on loopback (default 127.0.0.1:8025)
+    #[argh(option, default = "String::from(\"127.0.0.1:8025\")")]
+    pub web: String,
+
+    /// also write a protocol trace file per session into DIR (the page shows them anyway)
+    #[argh(option)]
+    pub trace: Option<PathBuf>,
+
+    /// keep the database in FILE (used again if it exists) instead of a temporary one
+    #[argh(option)]
+    pub keep: Option<PathBuf>,
+
+    /// import mail (.eml file, directory, Maildir, Maildir++ or mbox) into demo's INBOX at
+    /// start (repeatable)
+    #[argh(option)]
+    pub import: Vec<PathBuf>,
+
+    /// create a user NAME with password PASS at start (repeatable)
+    #[argh(option)]
+    pub user: Vec<String>,
+
+    /// the password of the user demo (default demo)
+    #[argh(option, default = "String::from(\"demo\")")]
+    pub demo_password: String,
+
+    /// do not create unknown users on first login or for mail to them: only demo and the
+    /// --user ones exist
+    #[argh(switch)]
+    pub no_auto_users: bool,
+
+    /// deliver every SMTP message to this user's INBOX, whatever its recipients
+    #[argh(option)]
+    pub catch_all: Option<String>,
+
+    /// allow addresses that are not loopback (anyone who reaches them can read and send mail)
+    #[argh(switch)]
+    pub public: bool,
 }
 
 /// Manage users: add, list, remove, passwd, quota, set.

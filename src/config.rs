@@ -47,6 +47,10 @@ struct Keys {
     web_listen: Option<String>,
     no_fts: Option<bool>,
     trace: Option<PathBuf>,
+    smtp_listen: Option<Vec<String>>,
+    auto_users: Option<bool>,
+    catch_all: Option<String>,
+    demo_password: Option<String>,
 }
 
 /// Keys that are not `serve` flags.
@@ -226,6 +230,10 @@ pub const KEY_NAMES: &[&str] = &[
     "web-listen",
     "no-fts",
     "trace",
+    "smtp-listen",
+    "auto-users",
+    "catch-all",
+    "demo-password",
 ];
 
 /// The 1-based line of `key = …` at the top level.

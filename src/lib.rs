@@ -21,7 +21,8 @@
 //!   FETCH responses).
 //! - `import`: .eml files, directories, Maildir, Maildir++ and mbox → a user's folders, in
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
-//! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through; recipient → mailbox mapping.
+//! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through, and the SMTP listener
+//!   (RFC 5321) for tests, one state machine in two modes; recipient → mailbox mapping.
 //! - `deliver`: one message from stdin into a mailbox, with sysexits exit codes.
 //! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
@@ -29,6 +30,7 @@
 //!   only, never an IMAP type or a socket.
 //! - `trace`: protocol traces (`serve --trace DIR`, the developer page): each session's lines
 //!   as the client sent them and the server answered, passwords masked, bounded in memory.
+//! - `autousers`: checking a login, and the throwaway users of `--auto-users` (`liteimap dev`).
 //! - `password`: argon2id hashing on a fixed pool of workers.
 //! - `throttle`: failed logins counted per address and per target name; an address's
 //!   attempts take turns.
@@ -38,6 +40,7 @@
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
+pub mod autousers;
 pub mod cli;
 /// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.
 pub mod config;

@@ -23,8 +23,9 @@ use async_std::net::TcpListener;
 use async_std::os::unix::net::UnixListener;
 use async_std::prelude::FutureExt as _;
 
+use crate::autousers::Policy;
 use crate::server::Context;
-use crate::store::{MailboxId, StoreError, INBOX};
+use crate::store::{MailboxId, StoreError, UserId, INBOX};
 
 /// Longest command line, CRLF included (RFC 5321 allows 512 plus extension parameters).
 const MAX_COMMAND_LINE: usize = 4096;
@@ -34,9 +35,30 @@ const MAX_RECIPIENTS: usize = 1000;
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
 const READ_CHUNK: usize = 16 * 1024;
 
-/// What the LMTP listeners need besides the shared context.
+/// Which protocol a listener speaks: the same commands, reader and limits, told apart where
+/// they differ (greeting and hello verb, AUTH and SMTPUTF8, the replies after DATA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// RFC 2033: LHLO, one reply per recipient after DATA.
+    Lmtp,
+    /// RFC 5321 for tests (`--smtp-listen`, `liteimap dev`): EHLO/HELO, AUTH PLAIN/LOGIN,
+    /// SMTPUTF8, one reply after DATA; the authenticated sender's copy goes to its Sent.
+    Smtp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Lmtp => "LMTP",
+            Protocol::Smtp => "SMTP",
+        }
+    }
+}
+
+/// What the LMTP and SMTP listeners need besides the shared context.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    pub protocol: Protocol,
     /// Largest message accepted, in bytes (DATA as received, before our headers).
     pub max_message_size: u64,
     /// Accepted recipient domains, lower case; empty accepts every domain.
@@ -45,15 +67,19 @@ pub struct Settings {
     pub hostname: String,
     /// Most simultaneous LMTP connections per listener.
     pub max_connections: usize,
+    /// SMTP `--catch-all USER`: every recipient is this user's INBOX.
+    pub catch_all: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            protocol: Protocol::Lmtp,
             max_message_size: 50 * 1024 * 1024,
             domains: Vec::new(),
             hostname: hostname(),
             max_connections: 100,
+            catch_all: None,
         }
     }
 }
@@ -95,16 +121,30 @@ impl Listener {
 
 /// Bind an LMTP TCP listener (warning when it is not loopback: LMTP has no authentication).
 pub async fn bind_tcp(addr: &str) -> Result<Listener, String> {
+    bind_tcp_for(Protocol::Lmtp, addr, "127.0.0.1:24").await
+}
+
+/// Bind an SMTP TCP listener (warning when it is not loopback: it needs no authentication).
+pub async fn bind_smtp(addr: &str) -> Result<Listener, String> {
+    bind_tcp_for(Protocol::Smtp, addr, "127.0.0.1:1025").await
+}
+
+async fn bind_tcp_for(protocol: Protocol, addr: &str, example: &str) -> Result<Listener, String> {
+    let name = protocol.name();
     let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
-        format!("invalid LMTP listen address {addr:?} (expected IP:PORT, e.g. 127.0.0.1:24)")
+        format!("invalid {name} listen address {addr:?} (expected IP:PORT, e.g. {example})")
     })?;
     if !parsed.ip().is_loopback() {
+        let has = match protocol {
+            Protocol::Lmtp => "has no authentication",
+            Protocol::Smtp => "needs no authentication",
+        };
         log::warn!(
-            "LMTP on {parsed}: LMTP has no authentication, so anyone who can reach this address can deliver mail to every user"
+            "{name} on {parsed}: {name} {has}, so anyone who can reach this address can deliver mail to every user"
         );
     }
     let l = crate::server::listen(parsed)
-        .map_err(|e| format!("cannot listen for LMTP on {parsed}: {e}"))?;
+        .map_err(|e| format!("cannot listen for {name} on {parsed}: {e}"))?;
     Ok(Listener::Tcp(l))
 }
 
@@ -162,7 +202,7 @@ pub async fn serve(ctx: Arc<Context>, settings: Arc<Settings>, listener: Listene
             None => break,
             Some(Ok(pair)) => pair,
             Some(Err(e)) => {
-                log::warn!("LMTP accept failed: {e}");
+                log::warn!("{} accept failed: {e}", settings.protocol.name());
                 async_std::task::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -174,7 +214,10 @@ pub async fn serve(ctx: Arc<Context>, settings: Arc<Settings>, listener: Listene
             let over = active.fetch_add(1, Ordering::SeqCst) >= settings.max_connections;
             let _count = Counted(active);
             if over {
-                log::warn!("LMTP: refusing {peer}: too many connections");
+                log::warn!(
+                    "{}: refusing {peer}: too many connections",
+                    settings.protocol.name()
+                );
                 let _ = conn
                     .write_all(b"421 4.3.2 too many connections, try again later\r\n")
                     .await;
@@ -224,7 +267,12 @@ async fn run_connection<S>(ctx: Arc<Context>, settings: Arc<Settings>, stream: S
 where
     S: Read + Write + Clone + Unpin + Send + 'static,
 {
-    log::debug!("LMTP {peer}: connected");
+    let name = settings.protocol.name();
+    log::debug!("{name} {peer}: connected");
+    let traced = match settings.protocol {
+        Protocol::Lmtp => crate::trace::Protocol::Lmtp,
+        Protocol::Smtp => crate::trace::Protocol::Smtp,
+    };
     let mut session = Session {
         settings,
         input: Input::new(stream.clone()),
@@ -232,14 +280,15 @@ where
         pending: Vec::new(),
         greeted: false,
         txn: None,
-        trace: (ctx.trace.as_ref())
-            .map(|hub| hub.start(crate::trace::Protocol::Lmtp, ctx.next_session_id(), peer)),
+        trace: (ctx.trace.as_ref()).map(|hub| hub.start(traced, ctx.next_session_id(), peer)),
+        user: None,
+        auth_failures: 0,
         peer: peer.to_string(),
         ctx,
     };
     match session.run().await {
-        Ok(()) => log::debug!("LMTP {peer}: disconnected"),
-        Err(e) => log::info!("LMTP {peer}: connection ended: {e}"),
+        Ok(()) => log::debug!("{name} {peer}: disconnected"),
+        Err(e) => log::info!("{name} {peer}: connection ended: {e}"),
     }
 }
 
@@ -437,6 +486,14 @@ struct Recipient {
 struct Transaction {
     sender: String,
     recipients: Vec<Recipient>,
+    /// MAIL FROM carried SMTPUTF8 (RFC 6531): addresses may be UTF-8.
+    utf8: bool,
+}
+
+/// The user an SMTP session authenticated as (its copy goes to the user's Sent).
+struct Sender {
+    id: UserId,
+    name: String,
 }
 
 struct Session<S> {
@@ -448,10 +505,24 @@ struct Session<S> {
     pending: Vec<u8>,
     greeted: bool,
     txn: Option<Transaction>,
+    /// SMTP AUTH succeeded as this user.
+    user: Option<Sender>,
+    /// Failed SMTP AUTH attempts on this connection.
+    auth_failures: u32,
     /// The client's address (or "unix"), for the log.
     peer: String,
     /// The protocol trace (None: tracing is off).
     trace: Option<crate::trace::SessionTrace>,
+}
+
+/// One message stored into one folder: where, for the log, and the outcome.
+struct Copy {
+    mailbox: MailboxId,
+    raw: Vec<u8>,
+    flags: Vec<String>,
+    /// The recipient address (or the sender's, for its Sent copy).
+    address: String,
+    folder: String,
 }
 
 impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
@@ -461,6 +532,15 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         }
         self.pending.extend_from_slice(line.as_bytes());
         self.pending.extend_from_slice(b"\r\n");
+    }
+
+    fn smtp(&self) -> bool {
+        self.settings.protocol == Protocol::Smtp
+    }
+
+    /// "LMTP" or "SMTP", for the log.
+    fn name(&self) -> &'static str {
+        self.settings.protocol.name()
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -475,33 +555,43 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         Ok(())
     }
 
-    async fn run(&mut self) -> std::io::Result<()> {
-        let greeting = format!("220 {} LMTP liteimap ready", self.settings.hostname);
-        self.reply(&greeting);
+    /// The next command line; None when the connection ended or the server shuts down (the
+    /// 421 is then already sent).
+    async fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        if self.input.buffered().is_empty() {
+            self.flush().await?;
+        }
         let stop = self.ctx.shutdown_signal();
-        loop {
-            if self.input.buffered().is_empty() {
+        let read = async { Some(self.input.line(MAX_COMMAND_LINE).await) };
+        let shutdown = async {
+            let _ = stop.recv().await;
+            None
+        };
+        match read.race(shutdown).await {
+            None => {
+                self.reply("421 4.3.2 server shutting down");
                 self.flush().await?;
+                Ok(None)
             }
-            let read = async { Some(self.input.line(MAX_COMMAND_LINE).await) };
-            let shutdown = async {
-                let _ = stop.recv().await;
-                None
-            };
-            let line = match read.race(shutdown).await {
-                None => {
-                    self.reply("421 4.3.2 server shutting down");
-                    return self.flush().await;
-                }
-                Some(l) => l?,
-            };
-            let line = match line {
-                Line::Eof => return Ok(()),
-                Line::TooLong => {
+            Some(l) => Ok(Some(l?)),
+        }
+    }
+
+    async fn run(&mut self) -> std::io::Result<()> {
+        let greeting = format!(
+            "220 {} {} liteimap ready",
+            self.settings.hostname,
+            if self.smtp() { "ESMTP" } else { "LMTP" }
+        );
+        self.reply(&greeting);
+        loop {
+            let line = match self.next_line().await? {
+                None | Some(Line::Eof) => return Ok(()),
+                Some(Line::TooLong) => {
                     self.reply("500 5.5.2 line too long");
                     continue;
                 }
-                Line::Text(l) => l,
+                Some(Line::Text(l)) => l,
             };
             if let Some(t) = &mut self.trace {
                 t.client_line(&line);
@@ -511,24 +601,31 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.trim()),
                 None => (line.trim().to_ascii_uppercase(), ""),
             };
-            match verb.as_str() {
-                "LHLO" => self.lhlo(arg),
-                "MAIL" => self.mail(arg),
-                "RCPT" => self.rcpt(arg).await,
-                "DATA" => self.data(arg).await?,
-                "RSET" => {
+            match (verb.as_str(), self.settings.protocol) {
+                ("LHLO", Protocol::Lmtp) | ("EHLO", Protocol::Smtp) => self.hello(arg, true),
+                ("HELO", Protocol::Smtp) => self.hello(arg, false),
+                ("HELO" | "EHLO", Protocol::Lmtp) => self.reply("500 5.5.1 this is LMTP: use LHLO"),
+                ("LHLO", Protocol::Smtp) => self.reply("500 5.5.1 this is SMTP: use EHLO"),
+                ("AUTH", Protocol::Smtp) => {
+                    if !self.auth(arg).await? {
+                        return Ok(());
+                    }
+                }
+                ("MAIL", _) => self.mail(arg),
+                ("RCPT", _) => self.rcpt(arg).await,
+                ("DATA", _) => self.data(arg).await?,
+                ("RSET", _) => {
                     self.txn = None;
                     self.reply("250 2.0.0 OK");
                 }
-                "NOOP" => self.reply("250 2.0.0 OK"),
-                "QUIT" => {
+                ("NOOP", _) => self.reply("250 2.0.0 OK"),
+                ("QUIT", _) => {
                     let bye = format!("221 2.0.0 {} closing connection", self.settings.hostname);
                     self.reply(&bye);
                     return self.flush().await;
                 }
-                "VRFY" => self.reply("252 2.5.0 cannot VRFY user, but will accept message"),
-                "HELO" | "EHLO" => self.reply("500 5.5.1 this is LMTP: use LHLO"),
-                "EXPN" | "HELP" | "TURN" | "ETRN" | "BDAT" | "STARTTLS" | "AUTH" => {
+                ("VRFY", _) => self.reply("252 2.5.0 cannot VRFY user, but will accept message"),
+                ("EXPN" | "HELP" | "TURN" | "ETRN" | "BDAT" | "STARTTLS" | "AUTH", _) => {
                     self.reply("502 5.5.1 command not implemented")
                 }
                 _ => self.reply("500 5.5.2 command unrecognized"),
@@ -536,27 +633,184 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         }
     }
 
-    fn lhlo(&mut self, arg: &str) {
+    /// LHLO (LMTP), EHLO (`extended`) or HELO (SMTP).
+    fn hello(&mut self, arg: &str, extended: bool) {
         if arg.is_empty() {
-            return self.reply("501 5.5.4 syntax: LHLO hostname");
+            let verb = match (self.smtp(), extended) {
+                (false, _) => "LHLO",
+                (true, true) => "EHLO",
+                (true, false) => "HELO",
+            };
+            return self.reply(&format!("501 5.5.4 syntax: {verb} hostname"));
         }
         self.greeted = true;
         self.txn = None;
-        let lines = [
-            format!("250-{}", self.settings.hostname),
-            format!("250-SIZE {}", self.settings.max_message_size),
-            "250-8BITMIME".into(),
-            "250-PIPELINING".into(),
-            "250 ENHANCEDSTATUSCODES".into(),
+        if !extended {
+            let line = format!("250 {}", self.settings.hostname);
+            return self.reply(&line);
+        }
+        let mut lines = vec![
+            self.settings.hostname.clone(),
+            format!("SIZE {}", self.settings.max_message_size),
+            "8BITMIME".into(),
+            "PIPELINING".into(),
+            "ENHANCEDSTATUSCODES".into(),
         ];
-        for l in lines {
-            self.reply(&l);
+        if self.smtp() {
+            lines.push("SMTPUTF8".into());
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        let last = lines.len() - 1;
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            self.reply(&format!("250{sep}{l}"));
+        }
+    }
+
+    /// SMTP AUTH (RFC 4954) with PLAIN (RFC 4616) or LOGIN. Ok(false) when the connection
+    /// ended meanwhile.
+    async fn auth(&mut self, arg: &str) -> std::io::Result<bool> {
+        if !self.greeted {
+            self.reply("503 5.5.1 send EHLO first");
+            return Ok(true);
+        }
+        if self.user.is_some() {
+            self.reply("503 5.5.1 already authenticated");
+            return Ok(true);
+        }
+        if self.txn.is_some() {
+            self.reply("503 5.5.1 AUTH is not allowed during a mail transaction");
+            return Ok(true);
+        }
+        let (mechanism, initial) = match arg.split_once(' ') {
+            Some((m, i)) => (m.to_ascii_uppercase(), Some(i.trim())),
+            None => (arg.to_ascii_uppercase(), None),
+        };
+        // RFC 4954 §4: "=" is an empty initial response.
+        let initial = initial.map(|i| if i == "=" { "" } else { i });
+        let credentials = match mechanism.as_str() {
+            "PLAIN" => {
+                let response = match initial {
+                    Some(r) => Some(r.to_string()),
+                    None => self.sasl_step("").await?,
+                };
+                let Some(response) = response else {
+                    return Ok(false);
+                };
+                decode_base64(&response).and_then(|r| split_plain(&r))
+            }
+            "LOGIN" => {
+                let user = match initial {
+                    Some(u) => Some(u.to_string()),
+                    // "Username:"
+                    None => self.sasl_step("VXNlcm5hbWU6").await?,
+                };
+                let Some(user) = user else {
+                    return Ok(false);
+                };
+                // "Password:"
+                let Some(pass) = self.sasl_step("UGFzc3dvcmQ6").await? else {
+                    return Ok(false);
+                };
+                match (decode_base64(&user), decode_base64(&pass)) {
+                    (Ok(u), Ok(p)) => Ok((u, p)),
+                    (Err(why), _) | (_, Err(why)) => Err(why),
+                }
+            }
+            "" => {
+                self.reply("501 5.5.4 syntax: AUTH mechanism [initial-response]");
+                return Ok(true);
+            }
+            _ => {
+                self.reply("504 5.5.4 unrecognized authentication mechanism (use PLAIN or LOGIN)");
+                return Ok(true);
+            }
+        };
+        let (user, pass) = match credentials {
+            Ok(c) => c,
+            Err(AuthError::Cancelled) => {
+                self.reply("501 5.0.0 authentication cancelled");
+                return Ok(true);
+            }
+            Err(AuthError::Malformed) => {
+                self.reply("501 5.5.2 cannot decode the response");
+                return Ok(true);
+            }
+            Err(AuthError::Identity) => {
+                self.reply("535 5.7.8 the authorization identity must be empty or the user");
+                return Ok(true);
+            }
+        };
+        let name = String::from_utf8_lossy(&user).into_owned();
+        let policy = if self.ctx.config.auto_users {
+            Policy::CreateAnyPassword
+        } else {
+            Policy::Existing
+        };
+        let lookup = name.clone();
+        let found = self
+            .ctx
+            .db
+            .run(move |store| crate::autousers::login(store, &lookup, &pass, policy))
+            .await;
+        match found {
+            Ok(Some(row)) => {
+                log::info!("SMTP {}: authenticated as {}", self.peer, row.name);
+                self.user = Some(Sender {
+                    id: row.id,
+                    name: row.name,
+                });
+                self.reply("235 2.7.0 authentication successful");
+            }
+            Ok(None) => {
+                // Throttled as IMAP logins are: the same counts per address and per name, the
+                // same doubling delay, the connection closed after --max-auth-failures.
+                self.auth_failures += 1;
+                let ip = self
+                    .peer
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .map(|a| a.ip());
+                let throttle = &self.ctx.throttle;
+                let (from_ip, for_name) = throttle.failure(ip, &name);
+                log::info!(
+                    "SMTP {}: authentication failed for {name:?} ({} on this connection, {from_ip} recently from this address, {for_name} recently for this name)",
+                    self.peer,
+                    self.auth_failures
+                );
+                let delay = throttle.delay(self.auth_failures.max(from_ip).max(for_name));
+                async_std::task::sleep(delay).await;
+                self.reply("535 5.7.8 authentication credentials invalid");
+                if self.auth_failures >= self.ctx.config.max_auth_failures {
+                    self.reply("421 4.7.0 too many failed authentications, closing connection");
+                    self.flush().await?;
+                    return Ok(false);
+                }
+            }
+            Err(e) => {
+                log::warn!("SMTP: authenticating {name:?}: {e}");
+                self.reply("454 4.7.0 temporary authentication failure");
+            }
+        }
+        Ok(true)
+    }
+
+    /// Send a 334 challenge and read the client's answer line: Some(Ok(..)) with the base64
+    /// text ("*" cancels: Err), None when the connection ended.
+    async fn sasl_step(&mut self, challenge: &str) -> std::io::Result<Option<String>> {
+        self.reply(&format!("334 {challenge}"));
+        match self.next_line().await? {
+            None | Some(Line::Eof) => Ok(None),
+            // A line too long for a command is too long for a credential: it fails to decode.
+            Some(Line::TooLong) => Ok(Some("!".into())),
+            Some(Line::Text(l)) => Ok(Some(String::from_utf8_lossy(&l).into_owned())),
         }
     }
 
     fn mail(&mut self, arg: &str) {
         if !self.greeted {
-            return self.reply("503 5.5.1 send LHLO first");
+            let hello = if self.smtp() { "EHLO" } else { "LHLO" };
+            return self.reply(&format!("503 5.5.1 send {hello} first"));
         }
         if self.txn.is_some() {
             return self.reply("503 5.5.1 nested MAIL command");
@@ -564,10 +818,11 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         let Some(rest) = strip_prefix_ci(arg, "FROM:") else {
             return self.reply("501 5.5.4 syntax: MAIL FROM:<address>");
         };
-        let (sender, params) = match parse_path(rest) {
+        let (sender, params) = match parse_path(rest, self.smtp()) {
             Ok(p) => p,
             Err(why) => return self.reply(&format!("501 5.1.7 bad sender address: {why}")),
         };
+        let mut utf8 = false;
         for p in params.split_ascii_whitespace() {
             let (key, value) = p.split_once('=').unwrap_or((p, ""));
             match key.to_ascii_uppercase().as_str() {
@@ -588,46 +843,67 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                         return self.reply("501 5.5.4 BODY must be 7BIT or 8BITMIME");
                     }
                 }
+                "SMTPUTF8" if self.smtp() && value.is_empty() => utf8 = true,
+                // RFC 4954 §5: the identity a relaying client submits for; nothing to check
+                // for a sink that relays nothing.
+                "AUTH" if self.smtp() => {}
                 _ => return self.reply(&format!("555 5.5.4 unsupported parameter {key}")),
             }
+        }
+        if !utf8 && !sender.is_ascii() {
+            return self.reply("553 5.6.7 a non-ASCII address needs SMTPUTF8");
         }
         self.txn = Some(Transaction {
             sender,
             recipients: Vec::new(),
+            utf8,
         });
         self.reply("250 2.1.0 sender OK");
     }
 
     async fn rcpt(&mut self, arg: &str) {
-        let Some(count) = self.txn.as_ref().map(|t| t.recipients.len()) else {
+        let Some((count, utf8)) = self.txn.as_ref().map(|t| (t.recipients.len(), t.utf8)) else {
             return self.reply("503 5.5.1 need MAIL before RCPT");
         };
         let Some(rest) = strip_prefix_ci(arg, "TO:") else {
             return self.reply("501 5.5.4 syntax: RCPT TO:<address>");
         };
-        let address = match parse_path(rest) {
+        let address = match parse_path(rest, self.smtp()) {
             Ok((a, "")) => a,
             Ok((_, params)) => {
                 return self.reply(&format!("555 5.5.4 unsupported parameter {params}"))
             }
             Err(why) => return self.reply(&format!("501 5.1.3 bad recipient address: {why}")),
         };
+        if !utf8 && !address.is_ascii() {
+            return self.reply("553 5.6.7 a non-ASCII address needs SMTPUTF8");
+        }
         if count >= MAX_RECIPIENTS {
             return self.reply("452 4.5.3 too many recipients");
         }
-        let target = match Target::parse(&address, &self.settings.domains) {
+        let parsed = match &self.settings.catch_all {
+            Some(user) => Target::parse(user, &[]),
+            None => Target::parse(&address, &self.settings.domains),
+        };
+        let target = match parsed {
             Ok(t) => t,
             Err(TargetError::Empty) => return self.reply("501 5.1.3 bad recipient address: empty"),
             Err(TargetError::Domain) => {
                 log::info!(
-                    "LMTP {}: refused <{address}>: domain not handled here",
+                    "{} {}: refused <{address}>: domain not handled here",
+                    self.name(),
                     self.peer
                 );
                 crate::metrics::delivery("refused");
                 return self.reply(&format!("550 5.1.2 <{address}>: domain not handled here"));
             }
         };
-        let found = self.ctx.db.run(move |store| target.resolve(store)).await;
+        let create = self.smtp() && self.ctx.config.auto_users;
+        let found = self
+            .ctx
+            .db
+            .run(move |store| target.resolve_or_create(store, create))
+            .await;
         match found {
             Ok(Some((mailbox, folder))) => {
                 if let Some(t) = self.txn.as_mut() {
@@ -640,12 +916,16 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 self.reply(&format!("250 2.1.5 <{address}> OK"));
             }
             Ok(None) => {
-                log::info!("LMTP {}: refused <{address}>: no such user", self.peer);
+                log::info!(
+                    "{} {}: refused <{address}>: no such user",
+                    self.name(),
+                    self.peer
+                );
                 crate::metrics::delivery("refused");
                 self.reply(&format!("550 5.1.1 <{address}>: no such user"))
             }
             Err(e) => {
-                log::warn!("LMTP: looking up <{address}>: {e}");
+                log::warn!("{}: looking up <{address}>: {e}", self.name());
                 self.reply(&format!(
                     "451 4.3.0 <{address}>: temporary failure, try again later"
                 ));
@@ -681,7 +961,8 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
         let Some(content) = content else {
             for r in &txn.recipients {
                 log::info!(
-                    "LMTP {}: refused a message to <{}>: larger than {} bytes",
+                    "{} {}: refused a message to <{}>: larger than {} bytes",
+                    self.name(),
                     self.peer,
                     r.address,
                     self.settings.max_message_size
@@ -692,19 +973,63 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     r.address, self.settings.max_message_size
                 );
                 self.reply(&line);
+                if self.smtp() {
+                    // SMTP: one reply for the message.
+                    break;
+                }
             }
             return Ok(());
         };
-        let content: Arc<Vec<u8>> = Arc::new(crate::mime::normalize_crlf(&content).into_owned());
+        let content = crate::mime::normalize_crlf(&content).into_owned();
         let message_id = crate::message::log_id(&content);
+        let mut copies: Vec<Copy> = Vec::new();
         for r in &txn.recipients {
-            let raw = delivery_copy(&txn.sender, &r.address, &content);
-            let mailbox = r.mailbox;
+            // SMTP: one copy per folder, however many recipients lead there (a catch-all,
+            // or the same user twice).
+            if self.smtp() && copies.iter().any(|c| c.mailbox == r.mailbox) {
+                continue;
+            }
+            copies.push(Copy {
+                mailbox: r.mailbox,
+                raw: delivery_copy(&txn.sender, &r.address, &content),
+                flags: Vec::new(),
+                address: r.address.clone(),
+                folder: r.folder.clone(),
+            });
+        }
+        let mut failure = None;
+        if let Some(user) = self.user.as_ref().filter(|_| self.smtp()) {
+            let id = user.id;
+            match self.ctx.db.run(move |store| sent_folder(store, id)).await {
+                Ok((mailbox, folder)) => copies.push(Copy {
+                    mailbox,
+                    raw: content.clone(),
+                    flags: vec!["\\Seen".into()],
+                    address: user.name.clone(),
+                    folder,
+                }),
+                Err(e) => {
+                    log::warn!("SMTP: the Sent folder of {}: {e}", user.name);
+                    failure = Some(format!(
+                        "451 4.3.0 <{}>: temporary failure, try again later",
+                        user.name
+                    ));
+                }
+            }
+        }
+        for copy in copies {
+            let Copy {
+                mailbox,
+                raw,
+                flags,
+                address,
+                folder,
+            } = copy;
             let stored = self
                 .ctx
                 .db
                 .run(move |store| {
-                    let msg = crate::message::prepare(raw, Vec::new(), None);
+                    let msg = crate::message::prepare(raw, flags, None);
                     store.append(mailbox, &[msg])
                 })
                 .await;
@@ -718,47 +1043,103 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 Err(e) => format!("not delivered: {e}"),
             };
             log::info!(
-                "LMTP {}: message {message_id}, {} bytes, from <{}> to <{}>, folder {}: {result}",
+                "{} {}: message {message_id}, {} bytes, from <{}> to <{address}>, folder {folder}: {result}",
+                self.name(),
                 self.peer,
                 content.len(),
                 txn.sender,
-                r.address,
-                r.folder
             );
             let line = match stored {
-                Ok(_) => format!("250 2.0.0 <{}> delivered", r.address),
-                Err(StoreError::NotFound(_)) => {
-                    format!("550 5.1.1 <{}>: mailbox no longer exists", r.address)
-                }
-                // RFC 3463 X.2.2 "mailbox full" is a persistent transient failure: the user can
-                // make room. A message larger than the whole quota never fits: 552 (RFC 5321
-                // "exceeded storage allocation"), permanent.
-                Err(StoreError::OverQuota(q)) if q.never_fits => {
-                    format!("552 5.2.2 <{}>: message {q}", r.address)
-                }
-                Err(StoreError::OverQuota(q)) => format!(
-                    "452 4.2.2 <{}>: mailbox full ({q}), try again later",
-                    r.address
-                ),
-                // RFC 3463 4.3.1: mail system full (the store logs it once).
-                Err(StoreError::Full) => format!(
-                    "452 4.3.1 <{}>: insufficient system storage, try again later",
-                    r.address
-                ),
-                Err(e) => {
-                    log::warn!("LMTP: delivering to <{}>: {e}", r.address);
-                    format!(
-                        "451 4.3.0 <{}>: temporary failure, try again later",
-                        r.address
-                    )
-                }
+                Ok(_) => format!("250 2.0.0 <{address}> delivered"),
+                Err(e) => self.failure_reply(&address, e),
             };
-            // Each recipient's reply goes out as soon as its copy is committed.
+            if !self.smtp() {
+                // Each recipient's reply goes out as soon as its copy is committed.
+                self.reply(&line);
+                self.flush().await?;
+            } else if failure.is_none() && !line.starts_with("250") {
+                failure = Some(line);
+            }
+        }
+        if self.smtp() {
+            // One reply, once every copy is committed (or the first failure).
+            let line = failure.unwrap_or_else(|| "250 2.0.0 message delivered".into());
             self.reply(&line);
-            self.flush().await?;
         }
         Ok(())
     }
+
+    /// The reply for a copy the store did not take.
+    fn failure_reply(&self, address: &str, e: StoreError) -> String {
+        match e {
+            StoreError::NotFound(_) => format!("550 5.1.1 <{address}>: mailbox no longer exists"),
+            // RFC 3463 X.2.2 "mailbox full" is a persistent transient failure: the user can
+            // make room. A message larger than the whole quota never fits: 552 (RFC 5321
+            // "exceeded storage allocation"), permanent.
+            StoreError::OverQuota(q) if q.never_fits => {
+                format!("552 5.2.2 <{address}>: message {q}")
+            }
+            StoreError::OverQuota(q) => {
+                format!("452 4.2.2 <{address}>: mailbox full ({q}), try again later")
+            }
+            // RFC 3463 4.3.1: mail system full (the store logs it once).
+            StoreError::Full => {
+                format!("452 4.3.1 <{address}>: insufficient system storage, try again later")
+            }
+            e => {
+                log::warn!("{}: delivering to <{address}>: {e}", self.name());
+                format!("451 4.3.0 <{address}>: temporary failure, try again later")
+            }
+        }
+    }
+}
+
+enum AuthError {
+    Cancelled,
+    Malformed,
+    /// PLAIN named an authorization identity other than the user.
+    Identity,
+}
+
+/// A SASL response line: "*" cancels (RFC 4954 §4); otherwise base64.
+fn decode_base64(line: &str) -> Result<Vec<u8>, AuthError> {
+    use base64::Engine as _;
+    if line == "*" {
+        return Err(AuthError::Cancelled);
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .map_err(|_| AuthError::Malformed)
+}
+
+/// PLAIN's `authzid NUL authcid NUL password`; the authorization identity must be empty or
+/// the user itself.
+fn split_plain(data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AuthError> {
+    match crate::autousers::parse_plain(data) {
+        Some((authz, user, pass)) if authz.is_empty() || authz == user => Ok((user, pass)),
+        Some(_) => Err(AuthError::Identity),
+        None => Err(AuthError::Malformed),
+    }
+}
+
+/// The folder an authenticated SMTP sender's copy goes to: its \Sent folder, else the one
+/// named Sent, else a new Sent with the \Sent special use.
+fn sent_folder(
+    store: &crate::store::Store,
+    user: UserId,
+) -> crate::store::Result<(MailboxId, String)> {
+    let folders = store.mailboxes(user)?;
+    let special = folders.iter().find(|m| {
+        !m.noselect
+            && m.special_use
+                .as_deref()
+                .is_some_and(|u| u.split(' ').any(|u| u == "\\Sent"))
+    });
+    if let Some(m) = special.or_else(|| folders.iter().find(|m| !m.noselect && m.name == "Sent")) {
+        return Ok((m.id, m.name.clone()));
+    }
+    let m = store.create_mailbox_with_use(user, "Sent", &["\\Sent"])?;
+    Ok((m.id, m.name))
 }
 
 /// The stored copy for one recipient: our trace headers, then the message as received.
@@ -777,9 +1158,10 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// `<address> params` → (address, params). The address may be empty (`<>`, the null sender);
-/// a source route (`<@a,@b:user@d>`) is dropped. Only printable ASCII is accepted (no SMTPUTF8),
-/// which also keeps CR, LF and other controls out of the headers we write.
-fn parse_path(s: &str) -> Result<(String, &str), &'static str> {
+/// a source route (`<@a,@b:user@d>`) is dropped. Only printable ASCII is accepted, and with
+/// `utf8` (SMTP, which offers SMTPUTF8) also non-ASCII characters; control characters never,
+/// which keeps CR, LF and the like out of the headers we write.
+fn parse_path(s: &str, utf8: bool) -> Result<(String, &str), &'static str> {
     let s = s.trim_start();
     let Some(inner) = s.strip_prefix('<') else {
         return Err("expected <address>");
@@ -812,7 +1194,12 @@ fn parse_path(s: &str) -> Result<(String, &str), &'static str> {
         return Err("address too long");
     }
     if !addr.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err("only printable ASCII is accepted");
+        if !utf8 {
+            return Err("only printable ASCII is accepted");
+        }
+        if addr.chars().any(char::is_control) {
+            return Err("control characters are not accepted");
+        }
     }
     Ok((addr.to_string(), params))
 }
@@ -880,6 +1267,28 @@ impl Target {
             }
         }
         inbox(store, user.id)
+    }
+}
+
+impl Target {
+    /// `resolve`, and with `create` (SMTP under `--auto-users`) an unknown user is created
+    /// first: the name before `+tag` when there is a tag, else the whole local part.
+    pub fn resolve_or_create(
+        &self,
+        store: &crate::store::Store,
+        create: bool,
+    ) -> crate::store::Result<Option<(MailboxId, String)>> {
+        if let Some(found) = self.resolve(store)? {
+            return Ok(Some(found));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let name = self.detail.as_ref().map_or(&self.local, |(u, _)| u);
+        if crate::autousers::create_recipient(store, name)?.is_none() {
+            return Ok(None);
+        }
+        self.resolve(store)
     }
 }
 
@@ -957,17 +1366,29 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(parse_path("<a@b.c>").unwrap(), ("a@b.c".into(), ""));
+        assert_eq!(parse_path("<a@b.c>", false).unwrap(), ("a@b.c".into(), ""));
         assert_eq!(
-            parse_path(" <a@b.c> SIZE=10 BODY=8BITMIME").unwrap(),
+            parse_path(" <a@b.c> SIZE=10 BODY=8BITMIME", false).unwrap(),
             ("a@b.c".into(), "SIZE=10 BODY=8BITMIME")
         );
-        assert_eq!(parse_path("<>").unwrap(), ("".into(), ""));
-        assert_eq!(parse_path("<@x,@y:u@d>").unwrap(), ("u@d".into(), ""));
-        assert_eq!(parse_path("<\"a>b\"@d>").unwrap(), ("\"a>b\"@d".into(), ""));
-        assert!(parse_path("a@b").is_err());
-        assert!(parse_path("<a@b").is_err());
-        assert!(parse_path("<a\u{7f}@b>").is_err());
+        assert_eq!(parse_path("<>", false).unwrap(), ("".into(), ""));
+        assert_eq!(
+            parse_path("<@x,@y:u@d>", false).unwrap(),
+            ("u@d".into(), "")
+        );
+        assert_eq!(
+            parse_path("<\"a>b\"@d>", false).unwrap(),
+            ("\"a>b\"@d".into(), "")
+        );
+        assert!(parse_path("a@b", false).is_err());
+        assert!(parse_path("<a@b", false).is_err());
+        assert!(parse_path("<a\u{7f}@b>", false).is_err());
+        assert!(parse_path("<j\u{f6}rg@b>", false).is_err());
+        assert_eq!(
+            parse_path("<j\u{f6}rg@b> SMTPUTF8", true).unwrap(),
+            ("j\u{f6}rg@b".into(), "SMTPUTF8")
+        );
+        assert!(parse_path("<a\u{85}@b>", true).is_err());
     }
 
     #[test]

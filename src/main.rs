@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use liteimap::cli::{Backup, Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
+use liteimap::cli::{Backup, Cli, Command, Deliver, Dev, Import, Serve, Stdio, User, UserAction};
 use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
@@ -125,7 +125,8 @@ fn merge_config(args: &mut Vec<String>) -> Option<config::File> {
     let explicit = option_value(before, "--config").map(PathBuf::from);
     let db_given = option_value(before, "--db").is_some();
     let command = index.map(|i| args[i].clone());
-    if args.iter().any(|a| a == "--help") || command.as_deref() == Some("config") {
+    // `dev` needs nothing configured: a broken or foreign file must not stop it.
+    if args.iter().any(|a| a == "--help") || matches!(command.as_deref(), Some("config" | "dev")) {
         return None;
     }
     let path = config::locate(explicit.as_deref())?;
@@ -210,7 +211,8 @@ fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
 
 fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
     match &cli.command {
-        Command::Serve(s) => serve(&cli, s, file),
+        Command::Serve(s) => serve(&cli, s, file, None),
+        Command::Dev(d) => run_dev(d),
         Command::Config(_) => config_check(&cli),
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
@@ -404,6 +406,7 @@ fn serve_config(args: &Serve) -> Result<Config, String> {
         trace_dir: args.trace.clone(),
         // The developer page shows each session's trace.
         trace_in_memory: args.web_listen.is_some(),
+        auto_users: args.auto_users,
         ..Config::default()
     })
 }
@@ -414,6 +417,7 @@ struct Bound {
     plain: Vec<async_std::net::TcpListener>,
     implicit: Vec<async_std::net::TcpListener>,
     lmtp: Vec<lmtp::Listener>,
+    smtp: Vec<lmtp::Listener>,
     metrics: Option<tiny_http::Server>,
     web: Option<tiny_http::Server>,
     /// Every network listener is on a loopback address (Unix sockets are local anyway).
@@ -430,6 +434,10 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
     for p in &args.lmtp_socket {
         lmtp_listeners.push(lmtp::bind_unix(p).await?);
     }
+    let mut smtp = Vec::new();
+    for a in &args.smtp_listen {
+        smtp.push(lmtp::bind_smtp(a).await?);
+    }
     let metrics = args
         .metrics_listen
         .as_deref()
@@ -444,21 +452,28 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
         .iter()
         .chain(&implicit)
         .filter_map(|l| l.local_addr().ok())
-        .chain(lmtp_listeners.iter().filter_map(lmtp::Listener::local_addr))
+        .chain(
+            lmtp_listeners
+                .iter()
+                .chain(&smtp)
+                .filter_map(lmtp::Listener::local_addr),
+        )
         .all(|a| a.ip().is_loopback());
     Ok(Bound {
         plain,
         implicit,
         lmtp: lmtp_listeners,
+        smtp,
         metrics,
         web,
         loopback_only,
     })
 }
 
-/// With no users yet: on loopback-only listeners, create `demo` with a random password and
-/// print both (a first try on one's own machine); on a public listener, refuse to start.
-fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), String> {
+/// With no users yet: on loopback-only listeners, create `demo` with a random password (or
+/// --demo-password) and print both (a first try on one's own machine); on a public listener,
+/// refuse to start.
+fn first_user(cli: &Cli, args: &Serve, store: &Store, loopback_only: bool) -> Result<(), String> {
     if store.user_count().map_err(|e| e.to_string())? > 0 {
         return Ok(());
     }
@@ -468,8 +483,11 @@ fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), Strin
             cli.db.display()
         ));
     }
-    let pass = password::generate();
-    let hash = password::hash(pass.as_bytes())?;
+    let pass = args
+        .demo_password
+        .clone()
+        .unwrap_or_else(password::generate);
+    let hash = user_hash(args.auto_users, &pass)?;
     store
         .create_user("demo", &hash)
         .map_err(|e| e.to_string())?;
@@ -481,8 +499,27 @@ fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), Strin
     Ok(())
 }
 
-fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), String> {
+/// The hash of a password the server sets: cheap under --auto-users (test accounts).
+fn user_hash(cheap: bool, pass: &str) -> Result<String, String> {
+    if cheap {
+        password::hash_cheap(pass.as_bytes())
+    } else {
+        password::hash(pass.as_bytes())
+    }
+}
+
+/// `serve`; `dev` (from `liteimap dev`) prints its block of addresses and credentials once
+/// every listener is bound.
+fn serve(
+    cli: &Cli,
+    args: &Serve,
+    file: Option<config::File>,
+    dev: Option<&DevInfo>,
+) -> Result<(), String> {
     let config = serve_config(args)?;
+    if args.demo_password.as_deref() == Some("") {
+        return Err("--demo-password must not be empty".into());
+    }
     if let Some(f) = &file {
         log::info!("configuration from {}", f.path.display());
     }
@@ -509,12 +546,18 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
             return Err(format!("no such user: {u} (for --import)"));
         }
     }
+    if let Some(u) = args.catch_all.as_deref().filter(|_| !args.auto_users) {
+        if store.find_user(u).map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("no such user: {u} (for --catch-all)"));
+        }
+    }
     let listen = if args.listen.is_empty() {
         vec!["127.0.0.1:1143".to_string()]
     } else {
         args.listen.clone()
     };
     let lmtp_settings = Arc::new(lmtp::Settings {
+        protocol: lmtp::Protocol::Lmtp,
         max_message_size: u64::from(args.max_message_size),
         domains: args
             .lmtp_domain
@@ -523,9 +566,17 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
             .collect(),
         hostname: lmtp::hostname(),
         max_connections: args.max_connections,
+        catch_all: None,
+    });
+    // SMTP: LMTP's code and limits, every domain local, the catch-all.
+    let smtp_settings = Arc::new(lmtp::Settings {
+        protocol: lmtp::Protocol::Smtp,
+        domains: Vec::new(),
+        catch_all: args.catch_all.clone(),
+        ..(*lmtp_settings).clone()
     });
     let bound = async_std::task::block_on(bind_serve(args, &listen, tls.is_some()))?;
-    first_user(cli, &store, bound.loopback_only)?;
+    first_user(cli, args, &store, bound.loopback_only)?;
     let indexed = store.search_index_on().map_err(|e| e.to_string())?;
     if args.no_fts && indexed {
         store.drop_search_index().map_err(|e| e.to_string())?;
@@ -558,6 +609,7 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
         plain,
         implicit,
         lmtp: lmtp_listeners,
+        smtp: smtp_listeners,
         metrics,
         web,
         ..
@@ -568,6 +620,7 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
         }
         liteimap::metrics::serve(m, ctx.clone());
     }
+    let web_addr = web.as_ref().and_then(|w| w.server_addr().to_ip());
     if let Some(w) = web {
         if let Some(a) = w.server_addr().to_ip() {
             log::info!("liteimap serving the web page on http://{a}/ (API under /api/v1)");
@@ -601,6 +654,20 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
             log::info!("liteimap accepting LMTP on {}", l.describe());
             let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
             lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
+        }
+        let imap_addrs: Vec<std::net::SocketAddr> =
+            plain.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let smtp_addrs: Vec<std::net::SocketAddr> = smtp_listeners
+            .iter()
+            .filter_map(lmtp::Listener::local_addr)
+            .collect();
+        for l in smtp_listeners {
+            log::info!("liteimap accepting SMTP on {}", l.describe());
+            let (ctx, settings) = (ctx.clone(), smtp_settings.clone());
+            lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
+        }
+        if let Some(dev) = dev {
+            dev.print(&imap_addrs, &smtp_addrs, web_addr);
         }
         // Every listener is bound and logged: tell systemd (Type=notify) we are up.
         liteimap::sdnotify::notify("READY=1");
@@ -722,6 +789,7 @@ fn config_check(cli: &Cli) -> Result<(), String> {
         ("listen", &serve.listen),
         ("tls-listen", &serve.tls_listen),
         ("lmtp-listen", &serve.lmtp_listen),
+        ("smtp-listen", &serve.smtp_listen),
     ] {
         for a in addrs {
             if a.parse::<std::net::SocketAddr>().is_err() {
@@ -891,4 +959,191 @@ fn run_stdio(cli: &Cli, s: &Stdio) -> Result<(), String> {
     async_std::task::block_on(stdio::run(ctx, row.id, row.name));
     let _ = Start::Login;
     Ok(())
+}
+
+/// What `liteimap dev` prints once every listener is bound (stdout; the log stays on stderr).
+struct DevInfo {
+    db: PathBuf,
+    temporary: bool,
+    /// demo and the --user ones, with their passwords.
+    users: Vec<(String, String)>,
+    auto_users: bool,
+    catch_all: Option<String>,
+}
+
+impl DevInfo {
+    fn print(
+        &self,
+        imap: &[std::net::SocketAddr],
+        smtp: &[std::net::SocketAddr],
+        web: Option<std::net::SocketAddr>,
+    ) {
+        use std::fmt::Write as _;
+        let mut out = String::from("liteimap dev is running (Ctrl-C stops it)\n");
+        for a in imap {
+            let _ = writeln!(
+                out,
+                "  IMAP      {a}  (no TLS; LOGIN, AUTHENTICATE PLAIN/LOGIN)"
+            );
+        }
+        for a in smtp {
+            let _ = writeln!(out, "  SMTP      {a}  (AUTH PLAIN/LOGIN optional)");
+        }
+        if let Some(a) = web {
+            let _ = writeln!(out, "  web       http://{a}/");
+        }
+        for (name, pass) in &self.users {
+            let _ = writeln!(out, "  user      {name}  password {pass}");
+        }
+        if self.auto_users {
+            out.push_str("  any other user name logs in with the password it first gives; mail to an unknown address creates its user\n");
+        }
+        if let Some(c) = &self.catch_all {
+            let _ = writeln!(
+                out,
+                "  catch-all every SMTP message goes to the INBOX of {c}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  database  {}{}",
+            self.db.display(),
+            if self.temporary {
+                " (deleted at exit)"
+            } else {
+                " (kept)"
+            }
+        );
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+/// The temporary directory of `liteimap dev`'s database (and its -wal and -shm files),
+/// removed when dropped: at the end of `serve`, after Ctrl-C or SIGTERM as after an error.
+struct DevDir(PathBuf);
+
+impl DevDir {
+    fn create() -> Result<DevDir, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("liteimap-dev-{}-{nanos:08x}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(DevDir(dir))
+    }
+}
+
+impl Drop for DevDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("liteimap: cannot remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+/// `liteimap dev`: `serve` with preset options (one code path: every serve option reaches
+/// dev by one line below), on a temporary database unless --keep.
+fn run_dev(d: &Dev) -> Result<(), String> {
+    for (flag, a) in [("--imap", &d.imap), ("--smtp", &d.smtp), ("--web", &d.web)] {
+        let addr: std::net::SocketAddr = a
+            .parse()
+            .map_err(|_| format!("{flag} {a:?}: expected IP:PORT, e.g. 127.0.0.1:1143"))?;
+        if !addr.ip().is_loopback() && !d.public {
+            return Err(format!(
+                "{flag} {addr} is not a loopback address; dev mode makes users on first use, so anyone who reaches it can read and send mail: add --public to listen there anyway"
+            ));
+        }
+    }
+    if d.demo_password.is_empty() {
+        return Err("--demo-password must not be empty".into());
+    }
+    let mut users = vec![("demo".to_string(), d.demo_password.clone())];
+    for u in &d.user {
+        let (name, pass) = u
+            .split_once(':')
+            .filter(|(_, p)| !p.is_empty())
+            .ok_or_else(|| format!("--user {u:?}: expected NAME:PASS"))?;
+        liteimap::cli::valid_user_name(name)?;
+        users.push((name.to_string(), pass.to_string()));
+    }
+    let temp = match &d.keep {
+        Some(_) => None,
+        None => Some(DevDir::create()?),
+    };
+    let db = match (&temp, &d.keep) {
+        (Some(t), _) => t.0.join("liteimap.db"),
+        (None, Some(k)) => k.clone(),
+        (None, None) => return Err("internal error: no database".into()),
+    };
+    {
+        let store =
+            Store::open(&db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
+        for (name, pass) in &users {
+            let hash = password::hash_cheap(pass.as_bytes())?;
+            match store.create_user(name, &hash) {
+                Ok(_) => {}
+                Err(liteimap::store::StoreError::AlreadyExists(_)) => {
+                    store.set_password(name, &hash).map_err(|e| e.to_string())?
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    let mut args: Vec<String> = vec![
+        "--listen".into(),
+        d.imap.clone(),
+        "--smtp-listen".into(),
+        d.smtp.clone(),
+        "--demo-password".into(),
+        d.demo_password.clone(),
+    ];
+    if !d.no_auto_users {
+        args.push("--auto-users".into());
+    }
+    if !d.public {
+        // Tests of wrong passwords get their answer at once (on loopback only).
+        args.extend(["--auth-failure-delay-ms".into(), "0".into()]);
+    }
+    if let Some(c) = &d.catch_all {
+        args.extend(["--catch-all".into(), c.clone()]);
+    }
+    for p in &d.import {
+        args.extend(["--import".into(), p.display().to_string()]);
+    }
+    // The page and its API (which turns the in-memory protocol traces on); the page is
+    // loopback only even with --public (serve refuses anything else).
+    args.extend(["--web-listen".into(), d.web.clone()]);
+    if let Some(t) = &d.trace {
+        args.extend(["--trace".into(), t.display().to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let preset = Serve::from_args(&["liteimap dev"], &refs)
+        .map_err(|e| format!("dev: {}", e.output.trim()))?;
+    let info = DevInfo {
+        db: db.clone(),
+        temporary: temp.is_some(),
+        users,
+        auto_users: !d.no_auto_users,
+        catch_all: d.catch_all.clone(),
+    };
+    let cli = Cli {
+        db,
+        config: None,
+        command: Command::Serve(preset),
+    };
+    let Command::Serve(preset) = &cli.command else {
+        return Err("internal error: not a serve command".into());
+    };
+    let result = serve(&cli, preset, None, Some(&info));
+    // The database goes with its directory, however serve ended.
+    drop(temp);
+    result
 }

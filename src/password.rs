@@ -13,6 +13,24 @@ pub fn hash(password: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("cannot hash password: {e}"))
 }
 
+/// Hash a password cheaply (argon2id with 64 KiB and one pass, about a thousandth of the
+/// default's cost): for the throwaway users of `--auto-users` / `liteimap dev`, so that a test
+/// suite logging in thousands of times stays fast. Checking it is as cheap, since `verify`
+/// reads the parameters from the hash. Never for real accounts.
+pub fn hash_cheap(password: &[u8]) -> Result<String, String> {
+    let params =
+        argon2::Params::new(64, 1, 1, None).map_err(|e| format!("cannot hash password: {e}"))?;
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("cannot hash password: {e}"))
+}
+
+/// The stored hash of a user that has no password yet (made by mail to it under
+/// `--auto-users`): no password matches it; with `--auto-users` the first login sets one.
+pub const UNSET: &str = "";
+
 /// Check a password against a stored hash. A malformed hash never matches.
 ///
 /// Each check takes argon2's memory (19 MiB) and a core for a few milliseconds. The checks run
@@ -139,6 +157,11 @@ mod tests {
         assert!(!verify(b"Secret", &h));
         assert!(!verify(b"secret", "not a hash"));
         assert!(!verify(b"liteimap-no-such-user", ""));
+        assert!(!verify(b"", UNSET));
+        let cheap = hash_cheap(b"secret").unwrap();
+        assert!(cheap.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{cheap}");
+        assert!(verify(b"secret", &cheap));
+        assert!(!verify(b"Secret", &cheap));
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct Config {
     pub trace_dir: Option<std::path::PathBuf>,
     /// Keep protocol traces in memory even without `trace_dir` (the developer web page).
     pub trace_in_memory: bool,
+    /// `--auto-users` (on in `liteimap dev`): an unknown user is created at its first login
+    /// with the password it gave (see `autousers`).
+    pub auto_users: bool,
 }
 
 impl Default for Config {
@@ -98,6 +101,7 @@ impl Default for Config {
             notify_max_batch: 1000,
             trace_dir: None,
             trace_in_memory: false,
+            auto_users: false,
         }
     }
 }

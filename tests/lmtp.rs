@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ids_masked, port_after, TempDir, TestServer, ALICE, BOB, CREATED};
+use common::{ids_masked, port_after, Lines, TempDir, TestServer, ALICE, BOB, CREATED};
 use liteimap::lmtp;
 
 struct Lmtp {
@@ -26,6 +26,7 @@ fn start(dir: &TempDir, max_message_size: u64, domains: &[&str]) -> Lmtp {
         domains: domains.iter().map(|d| d.to_string()).collect(),
         hostname: "lmtp.test".into(),
         max_connections: 100,
+        ..lmtp::Settings::default()
     });
     let ctx = srv.ctx.clone();
     std::thread::spawn(move || {
@@ -35,49 +36,17 @@ fn start(dir: &TempDir, max_message_size: u64, domains: &[&str]) -> Lmtp {
 }
 
 /// A raw LMTP connection: write bytes, read reply lines.
-struct Raw {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
+type Raw = Lines;
+
+fn raw(port: u16) -> Raw {
+    raw_on(TcpStream::connect(("127.0.0.1", port)).unwrap())
 }
 
-impl Raw {
-    fn connect(port: u16) -> Raw {
-        Raw::connect_any(TcpStream::connect(("127.0.0.1", port)).unwrap())
-    }
-
-    /// Read the greeting (whatever the host name) on a connected stream.
-    fn connect_any(s: TcpStream) -> Raw {
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut raw = Raw {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-        };
-        let greeting = raw.line();
-        assert!(greeting.starts_with("220 ") && greeting.ends_with(" LMTP liteimap ready"));
-        raw
-    }
-
-    fn send(&mut self, s: &str) {
-        self.w.write_all(s.as_bytes()).unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.r.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "not a full line: {l:?}");
-        l.truncate(l.len() - 2);
-        l
-    }
-
-    fn lines(&mut self, n: usize) -> Vec<String> {
-        (0..n).map(|_| self.line()).collect()
-    }
-
-    /// Send one command line and read its one-line reply.
-    fn cmd(&mut self, c: &str) -> String {
-        self.send(&format!("{c}\r\n"));
-        self.line()
-    }
+/// Read the LMTP greeting (whatever the host name) on a connected stream.
+fn raw_on(s: TcpStream) -> Raw {
+    let (raw, greeting) = Lines::from_stream(s);
+    assert!(greeting.starts_with("220 ") && greeting.ends_with(" LMTP liteimap ready"));
+    raw
 }
 
 const LHLO_REPLY: [&str; 5] = [
@@ -164,7 +133,7 @@ fn fetch_raw(srv: &TestServer, user: (&str, &str), mailbox: &str, seq: u32) -> V
 fn lhlo_capabilities_and_sequence_errors() {
     let dir = TempDir::new("lmtp-seq");
     let l = start(&dir, 100_000, &[]);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     assert_eq!(c.cmd("MAIL FROM:<a@b.c>"), "503 5.5.1 send LHLO first");
     assert_eq!(c.cmd("EHLO x"), "500 5.5.1 this is LMTP: use LHLO");
     assert_eq!(c.cmd("LHLO"), "501 5.5.4 syntax: LHLO hostname");
@@ -217,7 +186,7 @@ fn lhlo_capabilities_and_sequence_errors() {
 fn pipelined_transaction_gets_one_reply_per_recipient() {
     let dir = TempDir::new("lmtp-pipe");
     let l = start(&dir, 100_000, &[]);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     // Everything in one write: commands, the message and QUIT.
     c.send(concat!(
         "LHLO client.test\r\n",
@@ -263,7 +232,7 @@ fn pipelined_transaction_gets_one_reply_per_recipient() {
 fn oversize_message_is_refused_for_every_recipient() {
     let dir = TempDir::new("lmtp-big");
     let l = start(&dir, 1000, &[]);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
     assert_eq!(
@@ -306,7 +275,7 @@ fn domain_list_and_plus_tags() {
     let l = start(&dir, 100_000, &["example.org"]);
     let mut imap = l.srv.login(ALICE);
     assert_eq!(ids_masked(&imap.cmd("CREATE lists")), vec![CREATED]);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
     c.cmd("MAIL FROM:<a@b.c>");
@@ -343,7 +312,7 @@ fn plus_tags_follow_the_imap_rule_for_names() {
     let l = start(&dir, 100_000, &[]);
     let mut imap = l.srv.login(ALICE);
     assert_eq!(ids_masked(&imap.cmd("CREATE INBOX/lists")), vec![CREATED]);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
     c.cmd("MAIL FROM:<a@b.c>");
@@ -469,7 +438,7 @@ fn idle_session_sees_lmtp_delivery_at_once() {
         "print(send('s@example.net', ['alice@example.org'], 'Subject: idle\\r\\n\\r\\nhi\\r\\n'))",
     );
     if delivered.is_none() {
-        let mut c = Raw::connect(l.port);
+        let mut c = raw(l.port);
         c.send("LHLO x\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n");
         c.lines(8);
         c.send("Subject: idle\r\n\r\nhi\r\n.\r\n");
@@ -546,7 +515,7 @@ fn unix_socket_replaces_stale_socket_and_delivers() {
 fn shutdown_says_421_to_idle_connections() {
     let dir = TempDir::new("lmtp-stop");
     let l = start(&dir, 100_000, &[]);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     c.send("LHLO client.test\r\n");
     assert_eq!(c.lines(5), LHLO_REPLY);
     l.srv.ctx.shutdown();
@@ -589,7 +558,7 @@ fn serve_flags_start_lmtp_listeners() {
         .find_map(|l| port_after(l, "accepting LMTP on "))
         .expect("no LMTP port in the log");
 
-    let mut c = Raw::connect_any(TcpStream::connect(("127.0.0.1", lmtp_port)).unwrap());
+    let mut c = raw_on(TcpStream::connect(("127.0.0.1", lmtp_port)).unwrap());
     assert!(c.cmd("LHLO x").starts_with("250-"));
 
     let s = UnixStream::connect(&sock).unwrap();
@@ -643,7 +612,7 @@ fn full_disk_is_insufficient_storage() {
     let dir = TempDir::new("lmtp-full");
     let l = start(&dir, 100_000, &[]);
     l.srv.ctx.store.simulate_full_disk(true);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
     c.cmd("MAIL FROM:<a@b.c>");
@@ -678,7 +647,7 @@ fn over_quota_recipients_get_their_own_replies() {
             .unwrap()
     };
     let body = "x".repeat(300);
-    let mut c = Raw::connect(l.port);
+    let mut c = raw(l.port);
     c.send("LHLO client.test\r\n");
     c.lines(5);
     set(500);

@@ -485,3 +485,59 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// A raw SMTP or LMTP connection: write text, read reply lines (CRLF stripped).
+pub struct Lines {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Lines {
+    /// A connection to `port` on loopback, with the greeting it read.
+    pub fn connect(port: u16) -> (Lines, String) {
+        Lines::from_stream(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    }
+
+    /// A connected stream, with the greeting it read.
+    pub fn from_stream(s: TcpStream) -> (Lines, String) {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = Lines {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        };
+        let greeting = c.line();
+        (c, greeting)
+    }
+
+    pub fn send(&mut self, s: &str) {
+        self.w.write_all(s.as_bytes()).unwrap();
+    }
+
+    pub fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.r.read_line(&mut l).unwrap();
+        assert!(l.ends_with("\r\n"), "not a full line: {l:?}");
+        l.truncate(l.len() - 2);
+        l
+    }
+
+    pub fn lines(&mut self, n: usize) -> Vec<String> {
+        (0..n).map(|_| self.line()).collect()
+    }
+
+    /// Send one command line and read its one-line reply.
+    pub fn cmd(&mut self, c: &str) -> String {
+        self.send(&format!("{c}\r\n"));
+        self.line()
+    }
+
+    /// Send one command line and read its reply, every line of a multi-line one.
+    pub fn reply(&mut self, c: &str) -> Vec<String> {
+        self.send(&format!("{c}\r\n"));
+        let mut lines = vec![self.line()];
+        while lines.last().unwrap().as_bytes().get(3) == Some(&b'-') {
+            lines.push(self.line());
+        }
+        lines
+    }
+}

@@ -8,13 +8,13 @@ use imap_codec::imap_types::response::{Code, CommandContinuationRequest, Respons
 use imap_codec::imap_types::secret::Secret;
 use imap_codec::AuthenticateDataCodec;
 
+use crate::autousers::{self, parse_plain, Policy};
 use crate::imap::conn::{ReadError, MADE_ROOM};
 use crate::imap::session::{Done, Session};
 use crate::imap::state::{State, User};
 use crate::imap::{
     code_authenticationfailed, code_limit, code_privacyrequired, lossy, CmdError, CmdResult,
 };
-use crate::password;
 use crate::throttle::{LoginThrottle, Turn};
 use async_std::prelude::FutureExt as _;
 
@@ -136,16 +136,13 @@ impl Session {
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
-            self.db(move |s| {
-                let row = s.find_user(&user)?;
-                let hash = row
-                    .as_ref()
-                    .map(|r| r.password_hash.clone())
-                    .unwrap_or_else(|| password::dummy_hash().to_string());
-                let ok = password::verify(&pass, &hash);
-                Ok(row.filter(|_| ok))
-            })
-            .await?
+            let policy = if self.ctx.config.auto_users {
+                Policy::Create
+            } else {
+                Policy::Existing
+            };
+            self.db(move |s| autousers::login(s, &user, &pass, policy))
+                .await?
         };
         match found {
             Some(row) => {
@@ -242,37 +239,5 @@ async fn wait_for_turn<'a>(
         Ok(Some(t)) => Ok(t),
         Ok(None) => Err(CmdError::Bye(MADE_ROOM.into())),
         Err(_) => Err(CmdError::Bye("Autologout: idle for too long".into())),
-    }
-}
-
-/// Split a PLAIN response into (authzid, authcid, password).
-fn parse_plain(data: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    let mut parts = data.split(|b| *b == 0);
-    let authz = parts.next()?.to_vec();
-    let user = parts.next()?.to_vec();
-    let pass = parts.next()?.to_vec();
-    if parts.next().is_some() || user.is_empty() {
-        return None;
-    }
-    Some((authz, user, pass))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_plain;
-
-    #[test]
-    fn plain() {
-        assert_eq!(
-            parse_plain(b"\0u\0p"),
-            Some((vec![], b"u".to_vec(), b"p".to_vec()))
-        );
-        assert_eq!(
-            parse_plain(b"a\0u\0p"),
-            Some((b"a".to_vec(), b"u".to_vec(), b"p".to_vec()))
-        );
-        assert_eq!(parse_plain(b"u\0p"), None);
-        assert_eq!(parse_plain(b"\0\0p"), None);
-        assert_eq!(parse_plain(b"\0u\0p\0x"), None);
     }
 }
