@@ -678,6 +678,21 @@ fn before_login_a_whole_command_is_at_most_64_kib_and_refused_unread() {
         c.read_line(),
         "* BYE Command longer than 65536 bytes before login"
     );
+    // One byte over (the final CRLF not counted), in one write: the read that completes the
+    // line must not carry the command past the limit (it did whenever that read began below
+    // the limit).
+    let mut c = srv.connect();
+    c.send(b"a5 LOGIN {8000}\r\n");
+    assert!(c.read_line().starts_with('+'));
+    let mut rest = vec![b'u'; 8000];
+    rest.extend_from_slice(b" \"");
+    rest.extend_from_slice(&vec![b'p'; 65_537 + 2 - 17 - 8000 - 2 - 3]);
+    rest.extend_from_slice(b"\"\r\n");
+    c.send(&rest);
+    assert_eq!(
+        c.read_line(),
+        "* BYE Command longer than 65536 bytes before login"
+    );
     // Once logged in, only the normal limits apply: a tenth literal is asked for.
     let mut c = srv.login(ALICE);
     let r = login_with_literals(&mut c, "a4", 9);

@@ -561,6 +561,14 @@ impl Conn {
                     if end - start > self.limits.max_line + 2 {
                         return Err(ReadError::LineTooLong);
                     }
+                    // `fill` checks before it adds a read, so the read that ends the line can
+                    // carry the command past the limit: the whole command is checked here too,
+                    // however the bytes arrived (its final CRLF not counted, as for max_line).
+                    if !self.authenticated && end > PRE_AUTH_MAX_COMMAND + 2 {
+                        return Err(ReadError::Refused(format!(
+                            "Command longer than {PRE_AUTH_MAX_COMMAND} bytes before login"
+                        )));
+                    }
                     if let Some(t) = &mut self.trace {
                         // (A message over the size limit keeps no bytes: nothing to show.)
                         let line = self
