@@ -35,6 +35,8 @@ pub enum Command {
     Backup(Backup),
     Check(Check),
     Config(ConfigCmd),
+    Who(Who),
+    Kick(Kick),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -176,6 +178,12 @@ pub struct Serve {
     /// authentication: keep it on loopback or behind a firewall)
     #[argh(option)]
     pub metrics_listen: Option<String>,
+
+    /// path of the admin socket `liteimap who` and `kick` talk to (created 0600, for this
+    /// user only; default: beside the database, DB.admin.sock; a stale one is replaced, a
+    /// live one means another server uses this database and is refused)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
 }
 
 /// Manage users: add, list, remove, passwd, quota.
@@ -388,3 +396,30 @@ pub enum ConfigAction {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct ConfigCheck {}
+
+/// List the running server's sessions (through its admin socket): id, protocol (imap, lmtp),
+/// user ("-" before login), client address, selected mailbox, since when (UTC), TLS or not.
+/// Tab-separated, a header line first.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "who")]
+pub struct Who {
+    /// the server's admin socket (default: the admin-socket key of the configuration file,
+    /// else DB.admin.sock beside the database)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
+}
+
+/// End every session of a user on the running server: each gets a BYE and is closed (one
+/// running a command finishes it first). Exits 1 when the user has no session.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "kick")]
+pub struct Kick {
+    /// the user name
+    #[argh(positional)]
+    pub user: String,
+
+    /// the server's admin socket (default: the admin-socket key of the configuration file,
+    /// else DB.admin.sock beside the database)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
+}

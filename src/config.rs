@@ -45,6 +45,7 @@ struct Keys {
     lmtp_domain: Option<Vec<String>>,
     metrics_listen: Option<String>,
     no_fts: Option<bool>,
+    admin_socket: Option<PathBuf>,
 }
 
 /// Keys that are not `serve` flags.
@@ -139,6 +140,11 @@ impl File {
             .map(PathBuf::from)
     }
 
+    /// A key's value when it is a string (`admin-socket` for `who` and `kick`).
+    pub fn string(&self, key: &str) -> Option<&str> {
+        self.table.get(key).and_then(toml::Value::as_str)
+    }
+
     /// The serve flags the file sets, as arguments, leaving out those whose flag is in
     /// `given` (the command line's own: they override).
     pub fn serve_args(&self, given: &[String]) -> Vec<String> {
@@ -222,6 +228,7 @@ pub const KEY_NAMES: &[&str] = &[
     "lmtp-domain",
     "metrics-listen",
     "no-fts",
+    "admin-socket",
 ];
 
 /// The 1-based line of `key = …` at the top level.

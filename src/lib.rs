@@ -32,6 +32,8 @@
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
+/// The admin socket behind `liteimap who` and `liteimap kick`, and the table of open sessions.
+pub mod admin;
 pub mod cli;
 /// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.
 pub mod config;

@@ -112,23 +112,8 @@ pub async fn bind_tcp(addr: &str) -> Result<Listener, String> {
 /// socket some live process answers on is not, and a file that is not a socket is never touched.
 /// The socket is made 0660 (owner and group: put the MTA's user in liteimap's group).
 pub async fn bind_unix(path: &Path) -> Result<Listener, String> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "cannot use {} for the LMTP socket: it exists and is not a socket",
-                path.display()
-            ));
-        }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!(
-                "cannot use {} for the LMTP socket: another process is listening on it",
-                path.display()
-            ));
-        }
-        std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
-    }
+    use std::os::unix::fs::PermissionsExt;
+    crate::admin::clear_stale_socket(path, "LMTP socket")?;
     let l = UnixListener::bind(path)
         .await
         .map_err(|e| format!("cannot listen for LMTP on {}: {e}", path.display()))?;
@@ -225,6 +210,10 @@ where
     S: Read + Write + Clone + Unpin + Send + 'static,
 {
     log::debug!("LMTP {peer}: connected");
+    // Listed by `liteimap who` while it lasts (LMTP has no user to kick).
+    let _listed = ctx
+        .sessions
+        .register(ctx.next_session_id(), "lmtp", peer, false);
     let mut session = Session {
         ctx,
         settings,
@@ -610,7 +599,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     "LMTP {}: refused <{address}>: domain not handled here",
                     self.peer
                 );
-                crate::metrics::delivery("refused");
+                crate::metrics::delivery("lmtp", "refused");
                 return self.reply(&format!("550 5.1.2 <{address}>: domain not handled here"));
             }
         };
@@ -628,7 +617,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
             }
             Ok(None) => {
                 log::info!("LMTP {}: refused <{address}>: no such user", self.peer);
-                crate::metrics::delivery("refused");
+                crate::metrics::delivery("lmtp", "refused");
                 self.reply(&format!("550 5.1.1 <{address}>: no such user"))
             }
             Err(e) => {
@@ -670,7 +659,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     r.address,
                     self.settings.max_message_size
                 );
-                crate::metrics::delivery("refused");
+                crate::metrics::delivery("lmtp", "refused");
                 let line = format!(
                     "552 5.3.4 <{}>: message too big (limit {} bytes)",
                     r.address, self.settings.max_message_size
@@ -692,11 +681,14 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     store.append(mailbox, &[msg])
                 })
                 .await;
-            crate::metrics::delivery(if stored.is_ok() {
-                "delivered"
-            } else {
-                "failed"
-            });
+            crate::metrics::delivery(
+                "lmtp",
+                if stored.is_ok() {
+                    "delivered"
+                } else {
+                    "failed"
+                },
+            );
             let result = match &stored {
                 Ok(a) => format!("delivered, UID {}", a.first().map_or(0, |a| a.uid)),
                 Err(e) => format!("not delivered: {e}"),

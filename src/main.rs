@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use liteimap::cli::{Backup, Cli, Command, Deliver, Import, Serve, Stdio, User, UserAction};
+use liteimap::cli::{
+    Backup, Cli, Command, Deliver, Import, Kick, Serve, Stdio, User, UserAction, Who,
+};
 use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 use liteimap::tls::Tls;
-use liteimap::{config, deliver, import, lmtp, password, stdio};
+use liteimap::{admin, config, deliver, import, lmtp, password, stdio};
 use std::path::PathBuf;
 
 fn main() -> ExitCode {
@@ -24,7 +26,7 @@ fn main() -> ExitCode {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
             .format_timestamp_millis()
             .init();
-        return run_deliver(&cli, d);
+        return run_deliver(&cli, d, file.as_ref());
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
@@ -179,21 +181,64 @@ fn usage_error(output: &str, args: &[&str]) -> String {
     }
 }
 
-/// `deliver`: no logging setup (stderr carries exactly one line per failure).
-fn run_deliver(cli: &Cli, d: &Deliver) -> ExitCode {
-    match deliver::deliver(
+/// `deliver`: no logging setup (stderr carries exactly one line per failure). The outcome is
+/// told to a server running on the database, for its metrics, when its admin socket is there.
+fn run_deliver(cli: &Cli, d: &Deliver, file: Option<&config::File>) -> ExitCode {
+    let result = deliver::deliver(
         &cli.db,
         &d.user,
         &d.mailbox,
         d.max_message_size,
         std::io::stdin().lock(),
-    ) {
+    );
+    let outcome = match &result {
+        Ok(_) => "delivered",
+        Err(e) if e.exit_code() == deliver::EX_TEMPFAIL || e.exit_code() == deliver::EX_IOERR => {
+            "failed"
+        }
+        Err(_) => "refused",
+    };
+    let socket = admin_socket(cli, file, None);
+    if socket.exists() {
+        if let Err(e) = admin::ask(&socket, &format!("delivered {outcome}")) {
+            log::debug!("not counted in the server's metrics: {e}");
+        }
+    }
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("liteimap deliver: {e}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The admin socket: the command's --admin-socket, else the configuration file's key, else
+/// beside the database.
+fn admin_socket(
+    cli: &Cli,
+    file: Option<&config::File>,
+    explicit: Option<&std::path::Path>,
+) -> PathBuf {
+    explicit
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| {
+            file.and_then(|f| f.string("admin-socket"))
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| admin::default_path(&cli.db))
+}
+
+/// `who` and `kick`: one request to the running server; its output on stdout, a `no` reply on
+/// stderr with exit status 1.
+fn run_admin(path: &std::path::Path, request: &str) -> Result<(), String> {
+    let (ok, text) = admin::ask(path, request)?;
+    if !ok {
+        eprintln!("liteimap: {text}");
+        std::process::exit(1);
+    }
+    print!("{text}");
+    Ok(())
 }
 
 fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
@@ -218,7 +263,17 @@ fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
         Command::Reindex(_) => run_reindex(&cli),
         Command::Backup(b) => run_backup(&cli, b),
         Command::Check(_) => run_check(&cli),
-        Command::Deliver(d) => match run_deliver(&cli, d) {
+        Command::Who(Who { admin_socket: a }) => {
+            run_admin(&admin_socket(&cli, file.as_ref(), a.as_deref()), "who")
+        }
+        Command::Kick(Kick {
+            user,
+            admin_socket: a,
+        }) => run_admin(
+            &admin_socket(&cli, file.as_ref(), a.as_deref()),
+            &format!("kick {user}"),
+        ),
+        Command::Deliver(d) => match run_deliver(&cli, d, file.as_ref()) {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => Err("delivery failed".into()),
         },
@@ -412,11 +467,23 @@ struct Bound {
     implicit: Vec<async_std::net::TcpListener>,
     lmtp: Vec<lmtp::Listener>,
     metrics: Option<tiny_http::Server>,
+    admin: admin::Listener,
     /// Every network listener is on a loopback address (Unix sockets are local anyway).
     loopback_only: bool,
 }
 
-async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound, String> {
+async fn bind_serve(
+    cli: &Cli,
+    args: &Serve,
+    listen: &[String],
+    tls: bool,
+) -> Result<Bound, String> {
+    // First: a live socket here means another server runs on this database.
+    let admin_path = args
+        .admin_socket
+        .clone()
+        .unwrap_or_else(|| admin::default_path(&cli.db));
+    let admin = admin::bind(&admin_path).await?;
     let plain = server::bind_all(listen, tls).await?;
     let implicit = server::bind_all(&args.tls_listen, true).await?;
     let mut lmtp_listeners = Vec::new();
@@ -442,6 +509,7 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
         implicit,
         lmtp: lmtp_listeners,
         metrics,
+        admin,
         loopback_only,
     })
 }
@@ -509,7 +577,7 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
         hostname: lmtp::hostname(),
         max_connections: args.max_connections,
     });
-    let bound = async_std::task::block_on(bind_serve(args, &listen, tls.is_some()))?;
+    let bound = async_std::task::block_on(bind_serve(cli, args, &listen, tls.is_some()))?;
     first_user(cli, &store, bound.loopback_only)?;
     let indexed = store.search_index_on().map_err(|e| e.to_string())?;
     if args.no_fts && indexed {
@@ -544,6 +612,7 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
         implicit,
         lmtp: lmtp_listeners,
         metrics,
+        admin,
         ..
     } = bound;
     if let Some(m) = metrics {
@@ -580,12 +649,18 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
             let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
             lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
         }
+        log::info!(
+            "liteimap admin socket {} (liteimap who, liteimap kick USER)",
+            admin.path().display()
+        );
+        let admin_task = async_std::task::spawn(admin::serve(ctx.clone(), admin));
         // Every listener is bound and logged: tell systemd (Type=notify) we are up.
         liteimap::sdnotify::notify("READY=1");
         server::serve_with_tls(ctx.clone(), plain, implicit).await;
         for t in lmtp_tasks {
             t.await;
         }
+        admin_task.await;
         let w = ctx.store.stats();
         // Its own target, so that RUST_LOG=warn,liteimap::stats=info shows it alone.
         log::info!(target: "liteimap::stats", "{} writes in {} commits", w.writes, w.commits);

@@ -175,6 +175,8 @@ pub struct Context {
     pub refusals: Arc<RefusalLog>,
     /// The SORT/THREAD keys of the folders sessions sort (see `imap::sortcache`).
     pub sort_cache: Arc<crate::imap::sortcache::SortCache>,
+    /// Every open session, for `liteimap who` and `kick` (see `admin`).
+    pub sessions: Arc<crate::admin::Sessions>,
 }
 
 impl Context {
@@ -191,6 +193,7 @@ impl Context {
                 hub.publish(m, modseq);
             }
         }));
+        store.set_timing_hook(Box::new(crate::metrics::store_timing));
         let db = DbPool::new(store.clone(), DB_WORKERS);
         Arc::new(Context {
             db,
@@ -209,6 +212,7 @@ impl Context {
             pre_auth_budget: ByteBudget::new(config.pre_auth_memory),
             prelogin: Arc::default(),
             refusals: Arc::default(),
+            sessions: Arc::default(),
             config,
         })
     }

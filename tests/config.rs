@@ -5,39 +5,10 @@ mod common;
 use common::*;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_liteimap");
-
-/// The lines a child writes on stderr, as they come.
-fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) if l.contains(needle) => return l,
-            Ok(l) => seen.push(l),
-            Err(_) => panic!("no line with {needle:?}; got {seen:?}"),
-        }
-    }
-}
 
 fn add_user(db: &Path) {
     let mut c = Command::new(BIN)
