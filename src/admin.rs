@@ -361,6 +361,11 @@ pub fn ask(path: &Path, request: &str) -> Result<(bool, String), String> {
             path.display()
         )
     })?;
+    // A server that hangs must not hang `deliver` (its MTA waits for it) or the operator.
+    let limit = Some(std::time::Duration::from_secs(10));
+    s.set_read_timeout(limit)
+        .and_then(|()| s.set_write_timeout(limit))
+        .map_err(|e| format!("admin socket {}: {e}", path.display()))?;
     s.write_all(format!("{request}\n").as_bytes())
         .map_err(|e| format!("admin socket {}: {e}", path.display()))?;
     let mut reader = BufReader::new(s);

@@ -108,7 +108,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "imap_bytes",
-        "Bytes of IMAP read from clients (in) and written to them (out), as the protocol sees them (inside TLS and COMPRESS)",
+        "Bytes of IMAP read from clients (in) and written to them (out), as the protocol sees them (inside TLS, uncompressed under COMPRESS)",
         m.bytes.clone(),
     );
     registry.register(
