@@ -153,13 +153,10 @@ impl File {
             if GLOBAL_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            let flag = format!("--{key}");
-            if given
-                .iter()
-                .any(|g| *g == flag || g.starts_with(&format!("{flag}=")))
-            {
+            if overridden(key, given) {
                 continue;
             }
+            let flag = format!("--{key}");
             let values: Vec<&toml::Value> = match value {
                 toml::Value::Array(a) => a.iter().collect(),
                 v => vec![v],
@@ -189,6 +186,14 @@ impl File {
         keys.dedup();
         keys
     }
+}
+
+/// Whether the flag of `key` is among the command line's arguments `given`.
+pub fn overridden(key: &str, given: &[String]) -> bool {
+    let flag = format!("--{key}");
+    given
+        .iter()
+        .any(|g| *g == flag || g.starts_with(&format!("{flag}=")))
 }
 
 /// Whether `key` is a key of the file.
@@ -229,6 +234,28 @@ pub const KEY_NAMES: &[&str] = &[
     "metrics-listen",
     "no-fts",
     "admin-socket",
+];
+
+/// The keys SIGHUP applies while the server runs (to new connections and commands); every
+/// other key takes a restart. The memory pools (`max-literal-memory`, `max-pre-login-memory`)
+/// keep the size they started with, and LMTP the size and connection limits it started with.
+pub const LIVE_KEYS: &[&str] = &[
+    "max-connections",
+    "max-pre-login-connections",
+    "login-timeout",
+    "idle-timeout",
+    "max-message-size",
+    "max-line-length",
+    "max-literals",
+    "max-output-buffer",
+    "write-timeout",
+    "max-pipelined",
+    "max-search-depth",
+    "allow-plaintext",
+    "max-connections-per-ip",
+    "max-user-connections-per-ip",
+    "max-auth-failures",
+    "auth-failure-delay-ms",
 ];
 
 /// The 1-based line of `key = …` at the top level.

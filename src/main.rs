@@ -19,7 +19,7 @@ use liteimap::{admin, config, deliver, import, lmtp, password, stdio};
 use std::path::PathBuf;
 
 fn main() -> ExitCode {
-    let (cli, file) = parse_args();
+    let (cli, file, given) = parse_args();
     if let Command::Deliver(d) = &cli.command {
         // Silent unless RUST_LOG asks: an MTA reads stderr as the reason of a failure, which
         // is its one line; RUST_LOG=info adds one line per delivered message.
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
-    match run(cli, file) {
+    match run(cli, file, given) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("liteimap: {e}");
@@ -76,7 +76,9 @@ fn option_value(args: &[String], name: &str) -> Option<String> {
 /// in (its `db` unless `--db` is given; its serve keys unless the flag is given), usage errors
 /// on one `liteimap:` line (with a hint when a global option follows the command), and a usage
 /// error of `deliver` exiting with EX_USAGE (64): an MTA reads our exit status, not our text.
-fn parse_args() -> (Cli, Option<config::File>) {
+/// Also returns the serve flags given on the command line (SIGHUP's reload applies them over
+/// the file again).
+fn parse_args() -> (Cli, Option<config::File>, Vec<String>) {
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.first().map(String::as_str).unwrap_or("liteimap");
     let cmd = cmd.rsplit('/').next().unwrap_or(cmd).to_string();
@@ -95,6 +97,10 @@ fn parse_args() -> (Cli, Option<config::File>) {
         println!("liteimap {}", env!("CARGO_PKG_VERSION"));
         std::process::exit(0);
     }
+    let given = command_index(&rest)
+        .filter(|&i| rest[i] == "serve")
+        .map(|i| rest[i + 1..].to_vec())
+        .unwrap_or_default();
     let file = merge_config(&mut rest);
     let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
     let cli = Cli::from_args(&[&cmd], &refs).unwrap_or_else(|early| {
@@ -116,7 +122,7 @@ fn parse_args() -> (Cli, Option<config::File>) {
         };
         std::process::exit(code)
     });
-    (cli, file)
+    (cli, file, given)
 }
 
 /// Load the configuration file (unless the command is `config`, which reads it itself, or
@@ -253,9 +259,9 @@ fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
     Ok(Arc::new(store))
 }
 
-fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
+fn run(cli: Cli, file: Option<config::File>, given: Vec<String>) -> Result<(), String> {
     match &cli.command {
-        Command::Serve(s) => serve(&cli, s, file),
+        Command::Serve(s) => serve(&cli, s, file, given),
         Command::Config(_) => config_check(&cli),
         Command::User(u) => user(&cli, u),
         Command::Stdio(s) => run_stdio(&cli, s),
@@ -539,7 +545,12 @@ fn first_user(cli: &Cli, store: &Store, loopback_only: bool) -> Result<(), Strin
     Ok(())
 }
 
-fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), String> {
+fn serve(
+    cli: &Cli,
+    args: &Serve,
+    file: Option<config::File>,
+    given: Vec<String>,
+) -> Result<(), String> {
     let config = serve_config(args)?;
     if let Some(f) = &file {
         log::info!("configuration from {}", f.path.display());
@@ -606,7 +617,7 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
     // Signals are handled before anything says the server is up: a SIGHUP (reload) or
     // SIGTERM sent as soon as the "listening" line appears must not meet the default action,
     // which ends the process.
-    watch_signals(ctx.clone(), file)?;
+    watch_signals(ctx.clone(), file, given)?;
     let Bound {
         plain,
         implicit,
@@ -671,8 +682,13 @@ fn serve(cli: &Cli, args: &Serve, file: Option<config::File>) -> Result<(), Stri
 
 /// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0. SIGHUP
 /// reloads the TLS certificate (established connections keep theirs) and re-reads the
-/// configuration file, naming each changed key that takes a restart to apply.
-fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), String> {
+/// configuration file: the limits apply at once, each other changed key is named as taking a
+/// restart.
+fn watch_signals(
+    ctx: Arc<Context>,
+    mut file: Option<config::File>,
+    given: Vec<String>,
+) -> Result<(), String> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -686,8 +702,8 @@ fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), St
                     },
                     None => log::info!("SIGHUP: no TLS configured, nothing to reload"),
                 }
-                if let Some(running) = &file {
-                    reread_config(running);
+                if let Some(running) = &mut file {
+                    reread_config(&ctx, running, &given);
                 }
                 continue;
             }
@@ -700,32 +716,78 @@ fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), St
     Ok(())
 }
 
-/// SIGHUP's look at the configuration file: a broken file is reported and ignored; each
-/// changed key is named with what applying it takes.
-fn reread_config(running: &config::File) {
-    let path = &running.path;
-    match config::File::load(path) {
+/// SIGHUP's look at the configuration file: a broken file, or one with a bad value, is reported
+/// and ignored; the limits it changes (`config::LIVE_KEYS`) apply to new connections and
+/// commands from now on; each other changed key is named as taking a restart, and a key the
+/// command line overrides as having no effect.
+fn reread_config(ctx: &Context, running: &mut config::File, given: &[String]) {
+    let path = running.path.clone();
+    let keep = |problem: &dyn std::fmt::Display| {
+        log::error!(
+            "SIGHUP: {}: {problem}; keeping the running settings",
+            path.display()
+        );
+    };
+    let newer = match config::File::load(&path) {
+        Ok(f) => f,
         Err(problems) => {
             for p in problems {
-                log::error!(
-                    "SIGHUP: {}: {p}; keeping the running settings",
-                    path.display()
-                );
+                keep(&p);
             }
+            return;
         }
-        Ok(newer) => {
-            let changed = running.changed_keys(&newer);
-            if changed.is_empty() {
-                log::info!("SIGHUP: {} unchanged", path.display());
-            }
-            for key in changed {
-                log::warn!(
-                    "SIGHUP: {key} changed in {}; restart liteimap to apply it (SIGHUP reloads only the certificate and key files)",
-                    path.display()
-                );
-            }
+    };
+    let changed = running.changed_keys(&newer);
+    if changed.is_empty() {
+        log::info!("SIGHUP: {} unchanged", path.display());
+        return;
+    }
+    // The same arguments serve started with: the file's keys, then the command line's flags.
+    let mut args = vec!["serve".to_string()];
+    args.extend(newer.serve_args(given));
+    args.extend(given.iter().cloned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let parsed = match Cli::from_args(&["liteimap"], &refs) {
+        Ok(c) => c,
+        Err(early) => return keep(&usage_error(&early.output, &[])),
+    };
+    let Command::Serve(serve) = &parsed.command else {
+        return keep(&"internal error: not a serve command");
+    };
+    let config = match serve_config(serve) {
+        Ok(c) => c,
+        Err(e) => return keep(&e),
+    };
+    let mut live = Vec::new();
+    for key in changed {
+        if config::overridden(&key, given) {
+            log::info!(
+                "SIGHUP: {key} changed in {}, but --{key} on the command line overrides it",
+                path.display()
+            );
+        } else if config::LIVE_KEYS.contains(&key.as_str()) {
+            live.push(key);
+        } else {
+            log::warn!(
+                "SIGHUP: {key} changed in {}; restart liteimap to apply it (SIGHUP applies only the limits; listeners, sockets, the database, TLS file paths and memory pools are fixed while the server runs)",
+                path.display()
+            );
         }
     }
+    let old = ctx.config();
+    ctx.set_config(Config {
+        trust_loopback: old.trust_loopback,
+        notify_max_batch: old.notify_max_batch,
+        ..config
+    });
+    if !live.is_empty() {
+        log::info!(
+            "SIGHUP: applied {} from {} (to new connections and commands)",
+            live.join(", "),
+            path.display()
+        );
+    }
+    *running = newer;
 }
 
 /// `liteimap config check`: the file's keys and types, then the values as `serve` checks them.

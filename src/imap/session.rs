@@ -280,6 +280,7 @@ impl Session {
             self.secure,
             self.login_allowed(),
             self.storage_left,
+            self.conn.limits().max_literal,
         )
     }
 
@@ -288,10 +289,10 @@ impl Session {
     pub(crate) fn login_allowed(&self) -> bool {
         self.secure
             || self.ctx.tls.is_none()
-            || self.ctx.config.allow_plaintext
+            || self.ctx.config().allow_plaintext
             || self
                 .peer_ip
-                .is_none_or(|ip| ip.is_loopback() && self.ctx.config.trust_loopback)
+                .is_none_or(|ip| ip.is_loopback() && self.ctx.config().trust_loopback)
     }
 
     pub async fn run(mut self, start: Start) {
@@ -338,8 +339,8 @@ impl Session {
 
     fn read_timeout(&self) -> Duration {
         match self.state {
-            State::NotAuthenticated => self.ctx.config.login_timeout,
-            _ => self.ctx.config.idle_timeout,
+            State::NotAuthenticated => self.ctx.config().login_timeout,
+            _ => self.ctx.config().idle_timeout,
         }
     }
 
@@ -348,7 +349,7 @@ impl Session {
     fn read_deadline(&self) -> Option<std::time::Instant> {
         match self.state {
             State::NotAuthenticated => Some(self.started + self.ctx.login_timeout_now()),
-            _ if self.notify.is_some() => Some(self.last_command + self.ctx.config.idle_timeout),
+            _ if self.notify.is_some() => Some(self.last_command + self.ctx.config().idle_timeout),
             _ => None,
         }
     }
