@@ -273,17 +273,19 @@ fn own_uid() -> u32 {
 async fn answer(ctx: &Context, stream: UnixStream) -> std::io::Result<()> {
     let mut out = stream.clone();
     let uid = peer_uid(&stream)?;
+    // The request is read first in every case, so the client's write never meets a closed
+    // socket.
+    let mut line = String::new();
+    async_std::io::BufReader::new(stream)
+        .take(MAX_REQUEST)
+        .read_line(&mut line)
+        .await?;
     if uid != own_uid() {
         log::warn!("admin socket: refused a connection from uid {uid}");
         return out
             .write_all(b"no only the server's own user may ask\n")
             .await;
     }
-    let mut line = String::new();
-    async_std::io::BufReader::new(stream)
-        .take(MAX_REQUEST)
-        .read_line(&mut line)
-        .await?;
     let reply = request(ctx, line.trim_end_matches(['\r', '\n']));
     out.write_all(reply.as_bytes()).await
 }
@@ -366,13 +368,18 @@ pub fn ask(path: &Path, request: &str) -> Result<(bool, String), String> {
     s.set_read_timeout(limit)
         .and_then(|()| s.set_write_timeout(limit))
         .map_err(|e| format!("admin socket {}: {e}", path.display()))?;
-    s.write_all(format!("{request}\n").as_bytes())
-        .map_err(|e| format!("admin socket {}: {e}", path.display()))?;
+    // Should the server have answered already, its reply says more than our write's error.
+    let written = s.write_all(format!("{request}\n").as_bytes());
     let mut reader = BufReader::new(s);
     let mut status = String::new();
-    reader
-        .read_line(&mut status)
-        .map_err(|e| format!("admin socket {}: {e}", path.display()))?;
+    let read = reader.read_line(&mut status);
+    if status.is_empty() {
+        let e = written
+            .err()
+            .or(read.err())
+            .map_or("no reply".into(), |e| e.to_string());
+        return Err(format!("admin socket {}: {e}", path.display()));
+    }
     let mut rest = String::new();
     reader
         .read_to_string(&mut rest)

@@ -366,3 +366,43 @@ fn who_lists_sessions_and_kick_ends_one_users_only() {
     stop(child, &rx);
     assert!(!elsewhere.exists());
 }
+
+/// Only the server's own user may ask: the socket's mode keeps others out, and should it be
+/// opened up, the peer's uid (SO_PEERCRED) still does. Needs root to act as another user; a
+/// run as an ordinary user skips it.
+#[test]
+fn another_user_cannot_use_the_admin_socket() {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root || !Path::new("/usr/bin/setpriv").exists() {
+        return;
+    }
+    let dir = TempDir::new("who-uid");
+    let db = dir.path().join("m.db");
+    drop(Store::open(&db).unwrap());
+    let (child, rx, _) = serve(&db, &[]);
+    let socket = dir.path().join("m.db.admin.sock");
+    let as_nobody = || {
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .arg("who")
+            .arg("--admin-socket")
+            .arg(&socket)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = as_nobody();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Permission denied"), "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = as_nobody();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "liteimap: only the server's own user may ask\n"
+    );
+    wait_for(&rx, "admin socket: refused a connection from uid 65534");
+    stop(child, &rx);
+}
