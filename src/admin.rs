@@ -139,6 +139,9 @@ impl Sessions {
     }
 }
 
+/// The longest path a Unix socket can have (sun_path's 108 bytes less the final NUL).
+pub const MAX_PATH: usize = 107;
+
 /// The default socket path: beside the database, `DB.admin.sock`.
 pub fn default_path(db: &Path) -> PathBuf {
     let mut p = db.as_os_str().to_owned();

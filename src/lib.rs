@@ -7,6 +7,8 @@
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
 //! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox, and
 //!   NOTIFY sessions on any of their user's folders (and on changes to the folder list).
+//! - `admin`: the table of open sessions and the admin socket `liteimap who` and `kick` ask
+//!   (one request line, a status line and the output; the peer's uid checked).
 //! - `prelogin`: the connections that have not logged in: their share of the connection
 //!   limit, who makes room when it is full, and the summed-up log of refusals.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.

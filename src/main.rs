@@ -473,7 +473,8 @@ struct Bound {
     implicit: Vec<async_std::net::TcpListener>,
     lmtp: Vec<lmtp::Listener>,
     metrics: Option<tiny_http::Server>,
-    admin: admin::Listener,
+    /// None when the default path is too long for a Unix socket.
+    admin: Option<admin::Listener>,
     /// Every network listener is on a loopback address (Unix sockets are local anyway).
     loopback_only: bool,
 }
@@ -485,11 +486,21 @@ async fn bind_serve(
     tls: bool,
 ) -> Result<Bound, String> {
     // First: a live socket here means another server runs on this database.
-    let admin_path = args
-        .admin_socket
-        .clone()
-        .unwrap_or_else(|| admin::default_path(&cli.db));
-    let admin = admin::bind(&admin_path).await?;
+    let admin = match &args.admin_socket {
+        Some(path) => Some(admin::bind(path).await?),
+        None => {
+            let path = admin::default_path(&cli.db);
+            if path.as_os_str().len() > admin::MAX_PATH {
+                log::warn!(
+                    "no admin socket: {} is too long for a Unix socket; give --admin-socket a shorter path for liteimap who and kick",
+                    path.display()
+                );
+                None
+            } else {
+                Some(admin::bind(&path).await?)
+            }
+        }
+    };
     let plain = server::bind_all(listen, tls).await?;
     let implicit = server::bind_all(&args.tls_listen, true).await?;
     let mut lmtp_listeners = Vec::new();
@@ -660,18 +671,22 @@ fn serve(
             let (ctx, settings) = (ctx.clone(), lmtp_settings.clone());
             lmtp_tasks.push(async_std::task::spawn(lmtp::serve(ctx, settings, l)));
         }
-        log::info!(
-            "liteimap admin socket {} (liteimap who, liteimap kick USER)",
-            admin.path().display()
-        );
-        let admin_task = async_std::task::spawn(admin::serve(ctx.clone(), admin));
+        let admin_task = admin.map(|admin| {
+            log::info!(
+                "liteimap admin socket {} (liteimap who, liteimap kick USER)",
+                admin.path().display()
+            );
+            async_std::task::spawn(admin::serve(ctx.clone(), admin))
+        });
         // Every listener is bound and logged: tell systemd (Type=notify) we are up.
         liteimap::sdnotify::notify("READY=1");
         server::serve_with_tls(ctx.clone(), plain, implicit).await;
         for t in lmtp_tasks {
             t.await;
         }
-        admin_task.await;
+        if let Some(t) = admin_task {
+            t.await;
+        }
         let w = ctx.store.stats();
         // Its own target, so that RUST_LOG=warn,liteimap::stats=info shows it alone.
         log::info!(target: "liteimap::stats", "{} writes in {} commits", w.writes, w.commits);

@@ -406,3 +406,30 @@ fn another_user_cannot_use_the_admin_socket() {
     wait_for(&rx, "admin socket: refused a connection from uid 65534");
     stop(child, &rx);
 }
+
+/// A database whose default socket path would be too long for a Unix socket still serves,
+/// without who and kick, and says how to get them.
+#[test]
+fn a_database_path_too_long_for_the_socket_serves_without_it() {
+    let dir = TempDir::new("who-long");
+    let deep = dir.path().join("d".repeat(100));
+    std::fs::create_dir(&deep).unwrap();
+    let db = deep.join("m.db");
+    database_with_alice(&db);
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    let line = wait_for(&rx, "no admin socket: ");
+    assert!(
+        line.ends_with("m.db.admin.sock is too long for a Unix socket; give --admin-socket a shorter path for liteimap who and kick"),
+        "{line}"
+    );
+    wait_for(&rx, "listening on");
+    stop(child, &rx);
+}
