@@ -36,6 +36,8 @@ pub enum Command {
     Backup(Backup),
     Check(Check),
     Config(ConfigCmd),
+    Who(Who),
+    Kick(Kick),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -208,6 +210,12 @@ pub struct Serve {
     /// random one, printed)
     #[argh(option)]
     pub demo_password: Option<String>,
+
+    /// path of the admin socket `liteimap who` and `kick` talk to (created 0600, for this
+    /// user only; default: beside the database, DB.admin.sock; a stale one is replaced, a
+    /// live one means another server uses this database and is refused)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
 }
 
 /// A throwaway mail server for developing and testing mail clients and apps that send mail,
@@ -509,4 +517,31 @@ pub fn valid_user_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// List the running server's sessions (through its admin socket): id, protocol (imap, lmtp),
+/// user ("-" before login), client address, selected mailbox, since when (UTC), TLS or not.
+/// Tab-separated, a header line first.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "who")]
+pub struct Who {
+    /// the server's admin socket (default: the admin-socket key of the configuration file,
+    /// else DB.admin.sock beside the database)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
+}
+
+/// End every session of a user on the running server: each gets a BYE and is closed (one
+/// running a command finishes it first). Exits 1 when the user has no session.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "kick")]
+pub struct Kick {
+    /// the user name
+    #[argh(positional)]
+    pub user: String,
+
+    /// the server's admin socket (default: the admin-socket key of the configuration file,
+    /// else DB.admin.sock beside the database)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
 }

@@ -51,6 +51,7 @@ struct Keys {
     auto_users: Option<bool>,
     catch_all: Option<String>,
     demo_password: Option<String>,
+    admin_socket: Option<PathBuf>,
 }
 
 /// Keys that are not `serve` flags.
@@ -145,6 +146,11 @@ impl File {
             .map(PathBuf::from)
     }
 
+    /// A key's value when it is a string (`admin-socket` for `who` and `kick`).
+    pub fn string(&self, key: &str) -> Option<&str> {
+        self.table.get(key).and_then(toml::Value::as_str)
+    }
+
     /// The serve flags the file sets, as arguments, leaving out those whose flag is in
     /// `given` (the command line's own: they override).
     pub fn serve_args(&self, given: &[String]) -> Vec<String> {
@@ -153,13 +159,10 @@ impl File {
             if GLOBAL_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            let flag = format!("--{key}");
-            if given
-                .iter()
-                .any(|g| *g == flag || g.starts_with(&format!("{flag}=")))
-            {
+            if overridden(key, given) {
                 continue;
             }
+            let flag = format!("--{key}");
             let values: Vec<&toml::Value> = match value {
                 toml::Value::Array(a) => a.iter().collect(),
                 v => vec![v],
@@ -189,6 +192,14 @@ impl File {
         keys.dedup();
         keys
     }
+}
+
+/// Whether the flag of `key` is among the command line's arguments `given`.
+pub fn overridden(key: &str, given: &[String]) -> bool {
+    let flag = format!("--{key}");
+    given
+        .iter()
+        .any(|g| *g == flag || g.starts_with(&format!("{flag}=")))
 }
 
 /// Whether `key` is a key of the file.
@@ -234,6 +245,29 @@ pub const KEY_NAMES: &[&str] = &[
     "auto-users",
     "catch-all",
     "demo-password",
+    "admin-socket",
+];
+
+/// The keys SIGHUP applies while the server runs (to new connections and commands); every
+/// other key takes a restart. The memory pools (`max-literal-memory`, `max-pre-login-memory`)
+/// keep the size they started with, and LMTP the size and connection limits it started with.
+pub const LIVE_KEYS: &[&str] = &[
+    "max-connections",
+    "max-pre-login-connections",
+    "login-timeout",
+    "idle-timeout",
+    "max-message-size",
+    "max-line-length",
+    "max-literals",
+    "max-output-buffer",
+    "write-timeout",
+    "max-pipelined",
+    "max-search-depth",
+    "allow-plaintext",
+    "max-connections-per-ip",
+    "max-user-connections-per-ip",
+    "max-auth-failures",
+    "auth-failure-delay-ms",
 ];
 
 /// The 1-based line of `key = …` at the top level.

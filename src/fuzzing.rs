@@ -141,8 +141,8 @@ pub fn run_session(state: FuzzState, input: &[u8]) {
     let ctx = shared.ctx.clone();
     let conn = Conn::new(
         Box::new(stream),
-        ctx.config.limits.clone(),
-        ctx.config.idle_timeout,
+        ctx.config().limits.clone(),
+        ctx.config().idle_timeout,
     );
     let session = Session::new(conn, ctx, "fuzz".into(), true);
     async_std::task::block_on(session.run(login));

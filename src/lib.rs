@@ -7,6 +7,8 @@
 //! - `server`: listeners, the connection limit, graceful shutdown, one task per connection.
 //! - `notify`: the change hub; commits wake the sessions idling on the changed mailbox, and
 //!   NOTIFY sessions on any of their user's folders (and on changes to the folder list).
+//! - `admin`: the table of open sessions and the admin socket `liteimap who` and `kick` ask
+//!   (one request line, a status line and the output; the peer's uid checked).
 //! - `prelogin`: the connections that have not logged in: their share of the connection
 //!   limit, who makes room when it is full, and the summed-up log of refusals.
 //! - `stdio`: IMAP over stdin/stdout with a PREAUTH greeting.
@@ -40,6 +42,8 @@
 //! - `fuzzing` (cargo feature `fuzzing`, which only `fuzz/` turns on): entry points for the
 //!   `cargo fuzz` targets (a session over an in-memory stream on a scratch database); not in
 //!   the server binary.
+/// The admin socket behind `liteimap who` and `liteimap kick`, and the table of open sessions.
+pub mod admin;
 pub mod autousers;
 pub mod cli;
 /// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.

@@ -53,6 +53,14 @@ impl Protocol {
             Protocol::Smtp => "SMTP",
         }
     }
+
+    /// The label of metrics and `liteimap who`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Lmtp => "lmtp",
+            Protocol::Smtp => "smtp",
+        }
+    }
 }
 
 /// What the LMTP and SMTP listeners need besides the shared context.
@@ -152,23 +160,8 @@ async fn bind_tcp_for(protocol: Protocol, addr: &str, example: &str) -> Result<L
 /// socket some live process answers on is not, and a file that is not a socket is never touched.
 /// The socket is made 0660 (owner and group: put the MTA's user in liteimap's group).
 pub async fn bind_unix(path: &Path) -> Result<Listener, String> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "cannot use {} for the LMTP socket: it exists and is not a socket",
-                path.display()
-            ));
-        }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!(
-                "cannot use {} for the LMTP socket: another process is listening on it",
-                path.display()
-            ));
-        }
-        std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
-    }
+    use std::os::unix::fs::PermissionsExt;
+    crate::admin::clear_stale_socket(path, "LMTP socket")?;
     let l = UnixListener::bind(path)
         .await
         .map_err(|e| format!("cannot listen for LMTP on {}: {e}", path.display()))?;
@@ -273,6 +266,12 @@ where
         Protocol::Lmtp => crate::trace::Protocol::Lmtp,
         Protocol::Smtp => crate::trace::Protocol::Smtp,
     };
+    // One id for the log, `liteimap who` and the trace. Listed by `who` while it lasts (an
+    // LMTP or SMTP session has no IMAP user to kick).
+    let id = ctx.next_session_id();
+    let _listed = ctx
+        .sessions
+        .register(id, settings.protocol.label(), peer, false);
     let mut session = Session {
         settings,
         input: Input::new(stream.clone()),
@@ -280,7 +279,7 @@ where
         pending: Vec::new(),
         greeted: false,
         txn: None,
-        trace: (ctx.trace.as_ref()).map(|hub| hub.start(traced, ctx.next_session_id(), peer)),
+        trace: (ctx.trace.as_ref()).map(|hub| hub.start(traced, id, peer)),
         user: None,
         auth_failures: 0,
         peer: peer.to_string(),
@@ -742,7 +741,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
             }
         };
         let name = String::from_utf8_lossy(&user).into_owned();
-        let policy = if self.ctx.config.auto_users {
+        let policy = if self.ctx.config().auto_users {
             Policy::CreateAnyPassword
         } else {
             Policy::Existing
@@ -781,7 +780,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                 let delay = throttle.delay(self.auth_failures.max(from_ip).max(for_name));
                 async_std::task::sleep(delay).await;
                 self.reply("535 5.7.8 authentication credentials invalid");
-                if self.auth_failures >= self.ctx.config.max_auth_failures {
+                if self.auth_failures >= self.ctx.config().max_auth_failures {
                     self.reply("421 4.7.0 too many failed authentications, closing connection");
                     self.flush().await?;
                     return Ok(false);
@@ -894,11 +893,11 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     self.name(),
                     self.peer
                 );
-                crate::metrics::delivery("refused");
+                crate::metrics::delivery(self.settings.protocol.label(), "refused");
                 return self.reply(&format!("550 5.1.2 <{address}>: domain not handled here"));
             }
         };
-        let create = self.smtp() && self.ctx.config.auto_users;
+        let create = self.smtp() && self.ctx.config().auto_users;
         let found = self
             .ctx
             .db
@@ -921,7 +920,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     self.name(),
                     self.peer
                 );
-                crate::metrics::delivery("refused");
+                crate::metrics::delivery(self.settings.protocol.label(), "refused");
                 self.reply(&format!("550 5.1.1 <{address}>: no such user"))
             }
             Err(e) => {
@@ -967,7 +966,7 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     r.address,
                     self.settings.max_message_size
                 );
-                crate::metrics::delivery("refused");
+                crate::metrics::delivery(self.settings.protocol.label(), "refused");
                 let line = format!(
                     "552 5.3.4 <{}>: message too big (limit {} bytes)",
                     r.address, self.settings.max_message_size
@@ -1033,11 +1032,14 @@ impl<S: Read + Write + Clone + Unpin + Send> Session<S> {
                     store.append(mailbox, &[msg])
                 })
                 .await;
-            crate::metrics::delivery(if stored.is_ok() {
-                "delivered"
-            } else {
-                "failed"
-            });
+            crate::metrics::delivery(
+                self.settings.protocol.label(),
+                if stored.is_ok() {
+                    "delivered"
+                } else {
+                    "failed"
+                },
+            );
             let result = match &stored {
                 Ok(a) => format!("delivered, UID {}", a.first().map_or(0, |a| a.uid)),
                 Err(e) => format!("not delivered: {e}"),

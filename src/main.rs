@@ -7,29 +7,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use liteimap::cli::{Backup, Cli, Command, Deliver, Dev, Import, Serve, Stdio, User, UserAction};
+use liteimap::cli::{
+    Backup, Cli, Command, Deliver, Dev, Import, Kick, Serve, Stdio, User, UserAction, Who,
+};
 use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
 use liteimap::server::{self, Config, Context};
 use liteimap::store::Store;
 use liteimap::tls::Tls;
-use liteimap::{config, deliver, import, lmtp, password, stdio};
+use liteimap::{admin, config, deliver, import, lmtp, password, stdio};
 use std::path::PathBuf;
 
 fn main() -> ExitCode {
-    let (cli, file) = parse_args();
+    let (cli, file, given) = parse_args();
     if let Command::Deliver(d) = &cli.command {
         // Silent unless RUST_LOG asks: an MTA reads stderr as the reason of a failure, which
         // is its one line; RUST_LOG=info adds one line per delivered message.
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
             .format_timestamp_millis()
             .init();
-        return run_deliver(&cli, d);
+        return run_deliver(&cli, d, file.as_ref());
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .init();
-    match run(cli, file) {
+    match run(cli, file, given) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("liteimap: {e}");
@@ -74,7 +76,9 @@ fn option_value(args: &[String], name: &str) -> Option<String> {
 /// in (its `db` unless `--db` is given; its serve keys unless the flag is given), usage errors
 /// on one `liteimap:` line (with a hint when a global option follows the command), and a usage
 /// error of `deliver` exiting with EX_USAGE (64): an MTA reads our exit status, not our text.
-fn parse_args() -> (Cli, Option<config::File>) {
+/// Also returns the serve flags given on the command line (SIGHUP's reload applies them over
+/// the file again).
+fn parse_args() -> (Cli, Option<config::File>, Vec<String>) {
     let args: Vec<String> = std::env::args().collect();
     let cmd = args.first().map(String::as_str).unwrap_or("liteimap");
     let cmd = cmd.rsplit('/').next().unwrap_or(cmd).to_string();
@@ -93,6 +97,10 @@ fn parse_args() -> (Cli, Option<config::File>) {
         println!("liteimap {}", env!("CARGO_PKG_VERSION"));
         std::process::exit(0);
     }
+    let given = command_index(&rest)
+        .filter(|&i| rest[i] == "serve")
+        .map(|i| rest[i + 1..].to_vec())
+        .unwrap_or_default();
     let file = merge_config(&mut rest);
     let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
     let cli = Cli::from_args(&[&cmd], &refs).unwrap_or_else(|early| {
@@ -114,7 +122,7 @@ fn parse_args() -> (Cli, Option<config::File>) {
         };
         std::process::exit(code)
     });
-    (cli, file)
+    (cli, file, given)
 }
 
 /// Load the configuration file (unless the command is `config`, which reads it itself, or
@@ -180,21 +188,64 @@ fn usage_error(output: &str, args: &[&str]) -> String {
     }
 }
 
-/// `deliver`: no logging setup (stderr carries exactly one line per failure).
-fn run_deliver(cli: &Cli, d: &Deliver) -> ExitCode {
-    match deliver::deliver(
+/// `deliver`: no logging setup (stderr carries exactly one line per failure). The outcome is
+/// told to a server running on the database, for its metrics, when its admin socket is there.
+fn run_deliver(cli: &Cli, d: &Deliver, file: Option<&config::File>) -> ExitCode {
+    let result = deliver::deliver(
         &cli.db,
         &d.user,
         &d.mailbox,
         d.max_message_size,
         std::io::stdin().lock(),
-    ) {
+    );
+    let outcome = match &result {
+        Ok(_) => "delivered",
+        Err(e) if e.exit_code() == deliver::EX_TEMPFAIL || e.exit_code() == deliver::EX_IOERR => {
+            "failed"
+        }
+        Err(_) => "refused",
+    };
+    let socket = admin_socket(cli, file, None);
+    if socket.exists() {
+        if let Err(e) = admin::ask(&socket, &format!("delivered {outcome}")) {
+            log::debug!("not counted in the server's metrics: {e}");
+        }
+    }
+    match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("liteimap deliver: {e}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The admin socket: the command's --admin-socket, else the configuration file's key, else
+/// beside the database.
+fn admin_socket(
+    cli: &Cli,
+    file: Option<&config::File>,
+    explicit: Option<&std::path::Path>,
+) -> PathBuf {
+    explicit
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| {
+            file.and_then(|f| f.string("admin-socket"))
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| admin::default_path(&cli.db))
+}
+
+/// `who` and `kick`: one request to the running server; its output on stdout, a `no` reply on
+/// stderr with exit status 1.
+fn run_admin(path: &std::path::Path, request: &str) -> Result<(), String> {
+    let (ok, text) = admin::ask(path, request)?;
+    if !ok {
+        eprintln!("liteimap: {text}");
+        std::process::exit(1);
+    }
+    print!("{text}");
+    Ok(())
 }
 
 fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
@@ -209,9 +260,9 @@ fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
     Ok(Arc::new(store))
 }
 
-fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
+fn run(cli: Cli, file: Option<config::File>, given: Vec<String>) -> Result<(), String> {
     match &cli.command {
-        Command::Serve(s) => serve(&cli, s, file, None),
+        Command::Serve(s) => serve(&cli, s, file, None, given),
         Command::Dev(d) => run_dev(d),
         Command::Config(_) => config_check(&cli),
         Command::User(u) => user(&cli, u),
@@ -220,7 +271,17 @@ fn run(cli: Cli, file: Option<config::File>) -> Result<(), String> {
         Command::Reindex(_) => run_reindex(&cli),
         Command::Backup(b) => run_backup(&cli, b),
         Command::Check(_) => run_check(&cli),
-        Command::Deliver(d) => match run_deliver(&cli, d) {
+        Command::Who(Who { admin_socket: a }) => {
+            run_admin(&admin_socket(&cli, file.as_ref(), a.as_deref()), "who")
+        }
+        Command::Kick(Kick {
+            user,
+            admin_socket: a,
+        }) => run_admin(
+            &admin_socket(&cli, file.as_ref(), a.as_deref()),
+            &format!("kick {user}"),
+        ),
+        Command::Deliver(d) => match run_deliver(&cli, d, file.as_ref()) {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => Err("delivery failed".into()),
         },
@@ -420,11 +481,34 @@ struct Bound {
     smtp: Vec<lmtp::Listener>,
     metrics: Option<tiny_http::Server>,
     web: Option<tiny_http::Server>,
+    /// None when the default path is too long for a Unix socket.
+    admin: Option<admin::Listener>,
     /// Every network listener is on a loopback address (Unix sockets are local anyway).
     loopback_only: bool,
 }
 
-async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound, String> {
+async fn bind_serve(
+    cli: &Cli,
+    args: &Serve,
+    listen: &[String],
+    tls: bool,
+) -> Result<Bound, String> {
+    // First: a live socket here means another server runs on this database.
+    let admin = match &args.admin_socket {
+        Some(path) => Some(admin::bind(path).await?),
+        None => {
+            let path = admin::default_path(&cli.db);
+            if path.as_os_str().len() > admin::MAX_PATH {
+                log::warn!(
+                    "no admin socket: {} is too long for a Unix socket; give --admin-socket a shorter path for liteimap who and kick",
+                    path.display()
+                );
+                None
+            } else {
+                Some(admin::bind(&path).await?)
+            }
+        }
+    };
     let plain = server::bind_all(listen, tls).await?;
     let implicit = server::bind_all(&args.tls_listen, true).await?;
     let mut lmtp_listeners = Vec::new();
@@ -466,6 +550,7 @@ async fn bind_serve(args: &Serve, listen: &[String], tls: bool) -> Result<Bound,
         smtp,
         metrics,
         web,
+        admin,
         loopback_only,
     })
 }
@@ -515,6 +600,7 @@ fn serve(
     args: &Serve,
     file: Option<config::File>,
     dev: Option<&DevInfo>,
+    given: Vec<String>,
 ) -> Result<(), String> {
     let config = serve_config(args)?;
     if args.demo_password.as_deref() == Some("") {
@@ -575,7 +661,7 @@ fn serve(
         catch_all: args.catch_all.clone(),
         ..(*lmtp_settings).clone()
     });
-    let bound = async_std::task::block_on(bind_serve(args, &listen, tls.is_some()))?;
+    let bound = async_std::task::block_on(bind_serve(cli, args, &listen, tls.is_some()))?;
     first_user(cli, args, &store, bound.loopback_only)?;
     let indexed = store.search_index_on().map_err(|e| e.to_string())?;
     if args.no_fts && indexed {
@@ -604,7 +690,7 @@ fn serve(
     // Signals are handled before anything says the server is up: a SIGHUP (reload) or
     // SIGTERM sent as soon as the "listening" line appears must not meet the default action,
     // which ends the process.
-    watch_signals(ctx.clone(), file)?;
+    watch_signals(ctx.clone(), file, given)?;
     let Bound {
         plain,
         implicit,
@@ -612,6 +698,7 @@ fn serve(
         smtp: smtp_listeners,
         metrics,
         web,
+        admin,
         ..
     } = bound;
     if let Some(m) = metrics {
@@ -669,10 +756,20 @@ fn serve(
         if let Some(dev) = dev {
             dev.print(&imap_addrs, &smtp_addrs, web_addr);
         }
+        let admin_task = admin.map(|admin| {
+            log::info!(
+                "liteimap admin socket {} (liteimap who, liteimap kick USER)",
+                admin.path().display()
+            );
+            async_std::task::spawn(admin::serve(ctx.clone(), admin))
+        });
         // Every listener is bound and logged: tell systemd (Type=notify) we are up.
         liteimap::sdnotify::notify("READY=1");
         server::serve_with_tls(ctx.clone(), plain, implicit).await;
         for t in lmtp_tasks {
+            t.await;
+        }
+        if let Some(t) = admin_task {
             t.await;
         }
         let w = ctx.store.stats();
@@ -685,8 +782,13 @@ fn serve(
 
 /// SIGINT and SIGTERM start a graceful shutdown: BYE to every session, then exit 0. SIGHUP
 /// reloads the TLS certificate (established connections keep theirs) and re-reads the
-/// configuration file, naming each changed key that takes a restart to apply.
-fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), String> {
+/// configuration file: the limits apply at once, each other changed key is named as taking a
+/// restart.
+fn watch_signals(
+    ctx: Arc<Context>,
+    mut file: Option<config::File>,
+    given: Vec<String>,
+) -> Result<(), String> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -700,8 +802,8 @@ fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), St
                     },
                     None => log::info!("SIGHUP: no TLS configured, nothing to reload"),
                 }
-                if let Some(running) = &file {
-                    reread_config(running);
+                if let Some(running) = &mut file {
+                    reread_config(&ctx, running, &given);
                 }
                 continue;
             }
@@ -714,32 +816,78 @@ fn watch_signals(ctx: Arc<Context>, file: Option<config::File>) -> Result<(), St
     Ok(())
 }
 
-/// SIGHUP's look at the configuration file: a broken file is reported and ignored; each
-/// changed key is named with what applying it takes.
-fn reread_config(running: &config::File) {
-    let path = &running.path;
-    match config::File::load(path) {
+/// SIGHUP's look at the configuration file: a broken file, or one with a bad value, is reported
+/// and ignored; the limits it changes (`config::LIVE_KEYS`) apply to new connections and
+/// commands from now on; each other changed key is named as taking a restart, and a key the
+/// command line overrides as having no effect.
+fn reread_config(ctx: &Context, running: &mut config::File, given: &[String]) {
+    let path = running.path.clone();
+    let keep = |problem: &dyn std::fmt::Display| {
+        log::error!(
+            "SIGHUP: {}: {problem}; keeping the running settings",
+            path.display()
+        );
+    };
+    let newer = match config::File::load(&path) {
+        Ok(f) => f,
         Err(problems) => {
             for p in problems {
-                log::error!(
-                    "SIGHUP: {}: {p}; keeping the running settings",
-                    path.display()
-                );
+                keep(&p);
             }
+            return;
         }
-        Ok(newer) => {
-            let changed = running.changed_keys(&newer);
-            if changed.is_empty() {
-                log::info!("SIGHUP: {} unchanged", path.display());
-            }
-            for key in changed {
-                log::warn!(
-                    "SIGHUP: {key} changed in {}; restart liteimap to apply it (SIGHUP reloads only the certificate and key files)",
-                    path.display()
-                );
-            }
+    };
+    let changed = running.changed_keys(&newer);
+    if changed.is_empty() {
+        log::info!("SIGHUP: {} unchanged", path.display());
+        return;
+    }
+    // The same arguments serve started with: the file's keys, then the command line's flags.
+    let mut args = vec!["serve".to_string()];
+    args.extend(newer.serve_args(given));
+    args.extend(given.iter().cloned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let parsed = match Cli::from_args(&["liteimap"], &refs) {
+        Ok(c) => c,
+        Err(early) => return keep(&usage_error(&early.output, &[])),
+    };
+    let Command::Serve(serve) = &parsed.command else {
+        return keep(&"internal error: not a serve command");
+    };
+    let config = match serve_config(serve) {
+        Ok(c) => c,
+        Err(e) => return keep(&e),
+    };
+    let mut live = Vec::new();
+    for key in changed {
+        if config::overridden(&key, given) {
+            log::info!(
+                "SIGHUP: {key} changed in {}, but --{key} on the command line overrides it",
+                path.display()
+            );
+        } else if config::LIVE_KEYS.contains(&key.as_str()) {
+            live.push(key);
+        } else {
+            log::warn!(
+                "SIGHUP: {key} changed in {}; restart liteimap to apply it (SIGHUP applies only the limits; listeners, sockets, the database, TLS file paths and memory pools are fixed while the server runs)",
+                path.display()
+            );
         }
     }
+    let old = ctx.config();
+    ctx.set_config(Config {
+        trust_loopback: old.trust_loopback,
+        notify_max_batch: old.notify_max_batch,
+        ..config
+    });
+    if !live.is_empty() {
+        log::info!(
+            "SIGHUP: applied {} from {} (to new connections and commands)",
+            live.join(", "),
+            path.display()
+        );
+    }
+    *running = newer;
 }
 
 /// `liteimap config check`: the file's keys and types, then the values as `serve` checks them.
@@ -1142,7 +1290,7 @@ fn run_dev(d: &Dev) -> Result<(), String> {
     let Command::Serve(preset) = &cli.command else {
         return Err("internal error: not a serve command".into());
     };
-    let result = serve(&cli, preset, None, Some(&info));
+    let result = serve(&cli, preset, None, Some(&info), args.clone());
     // The database goes with its directory, however serve ended.
     drop(temp);
     result

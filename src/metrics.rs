@@ -24,6 +24,17 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabel {
+    via: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CommandLabel {
     command: String,
 }
@@ -44,7 +55,11 @@ struct Metrics {
     registry: Registry,
     logins: Family<ResultLabel, Counter>,
     commands: CommandHistograms,
-    deliveries: Family<ResultLabel, Counter>,
+    deliveries: Family<DeliveryLabel, Counter>,
+    bytes: Family<DirectionLabel, Counter>,
+    idling: Gauge,
+    commit_seconds: Histogram,
+    checkpoint_seconds: Histogram,
     rejected: Family<ReasonLabel, Counter>,
     connections: Family<StateLabel, Gauge>,
     database_bytes: Gauge,
@@ -64,6 +79,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         logins: Family::default(),
         commands: Family::new_with_constructor(command_histogram as fn() -> Histogram),
         deliveries: Family::default(),
+        bytes: Family::default(),
+        idling: Gauge::default(),
+        commit_seconds: command_histogram(),
+        checkpoint_seconds: command_histogram(),
         rejected: Family::default(),
         connections: Family::default(),
         database_bytes: Gauge::default(),
@@ -84,8 +103,28 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "deliveries",
-        "LMTP recipients: delivered, refused (no such user, domain, too big) or failed",
+        "Messages delivered by LMTP (per recipient) and by liteimap deliver (reported over the admin socket): delivered, refused (no such user or folder, domain, too big) or failed",
         m.deliveries.clone(),
+    );
+    registry.register(
+        "imap_bytes",
+        "Bytes of IMAP read from clients (in) and written to them (out), as the protocol sees them (inside TLS, uncompressed under COMPRESS)",
+        m.bytes.clone(),
+    );
+    registry.register(
+        "idle_sessions",
+        "IMAP sessions in IDLE now",
+        m.idling.clone(),
+    );
+    registry.register(
+        "commit_duration_seconds",
+        "Database COMMITs: writing the transaction to the WAL and its fsync (synchronous=FULL)",
+        m.commit_seconds.clone(),
+    );
+    registry.register(
+        "checkpoint_duration_seconds",
+        "WAL checkpoints: copying the log into the database file and its fsync",
+        m.checkpoint_seconds.clone(),
     );
     registry.register(
         "rejected_connections",
@@ -136,12 +175,55 @@ pub fn command(name: &str, took: Duration) {
         .observe(took.as_secs_f64());
 }
 
-/// An LMTP recipient's outcome: "delivered", "refused" or "failed".
-pub fn delivery(result: &'static str) {
+/// The outcomes a delivery is counted under.
+pub const DELIVERY_RESULTS: &[&str] = &["delivered", "refused", "failed"];
+
+/// A delivery's outcome (one of `DELIVERY_RESULTS`) by `via`: "lmtp" (per recipient) or
+/// "deliver".
+pub fn delivery(via: &'static str, result: &'static str) {
     METRICS
         .deliveries
-        .get_or_create(&ResultLabel { result })
+        .get_or_create(&DeliveryLabel { via, result })
         .inc();
+}
+
+/// Bytes read from an IMAP client.
+pub fn bytes_in(n: usize) {
+    METRICS
+        .bytes
+        .get_or_create(&DirectionLabel { direction: "in" })
+        .inc_by(n as u64);
+}
+
+/// Bytes written to an IMAP client.
+pub fn bytes_out(n: usize) {
+    METRICS
+        .bytes
+        .get_or_create(&DirectionLabel { direction: "out" })
+        .inc_by(n as u64);
+}
+
+/// A session in IDLE while this lives.
+pub struct Idling(());
+
+pub fn idling() -> Idling {
+    METRICS.idling.inc();
+    Idling(())
+}
+
+impl Drop for Idling {
+    fn drop(&mut self) {
+        METRICS.idling.dec();
+    }
+}
+
+/// The store's timings (installed as its timing hook by `server::Context`).
+pub fn store_timing(what: crate::store::Timing, took: Duration) {
+    let h = match what {
+        crate::store::Timing::Commit => &METRICS.commit_seconds,
+        crate::store::Timing::Checkpoint => &METRICS.checkpoint_seconds,
+    };
+    h.observe(took.as_secs_f64());
 }
 
 /// A connection refused or closed by a limit.

@@ -164,7 +164,9 @@ pub struct Context {
     pub store: Arc<Store>,
     /// Where sessions run their store calls.
     pub db: DbPool,
-    pub config: Config,
+    /// The settings; SIGHUP may replace the limits (see `set_config`), so each use reads the
+    /// current ones.
+    config: std::sync::RwLock<Arc<Config>>,
     pub notifier: Arc<Notifier>,
     shutdown_rx: Receiver<()>,
     shutdown_tx: Mutex<Option<Sender<()>>>,
@@ -189,6 +191,8 @@ pub struct Context {
     /// Protocol traces of the sessions: None unless `serve --trace DIR` or the developer web
     /// page asks for them (`Config::trace_dir`, `Config::trace_in_memory`).
     pub trace: Option<Arc<crate::trace::TraceHub>>,
+    /// Every open session, for `liteimap who` and `kick` (see `admin`).
+    pub sessions: Arc<crate::admin::Sessions>,
 }
 
 impl Context {
@@ -205,6 +209,7 @@ impl Context {
                 hub.publish(m, modseq);
             }
         }));
+        store.set_timing_hook(Box::new(crate::metrics::store_timing));
         let db = DbPool::new(store.clone(), DB_WORKERS);
         Arc::new(Context {
             db,
@@ -225,8 +230,27 @@ impl Context {
             refusals: Arc::default(),
             trace: (config.trace_in_memory || config.trace_dir.is_some())
                 .then(|| Arc::new(crate::trace::TraceHub::new(config.trace_dir.clone()))),
-            config,
+            sessions: Arc::default(),
+            config: std::sync::RwLock::new(Arc::new(config)),
         })
+    }
+
+    /// The settings now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replace the settings (SIGHUP): new connections and commands use them; a connection
+    /// keeps the line and literal limits it started with. The memory pools keep their size.
+    pub fn set_config(&self, config: Config) {
+        self.throttle.set_base(config.auth_failure_delay);
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
     }
 
     pub fn next_session_id(&self) -> u64 {
@@ -283,21 +307,21 @@ impl Context {
 
     /// How many connections may wait to log in at once.
     pub fn pre_login_share(&self) -> usize {
-        self.config
+        let config = self.config();
+        config
             .max_pre_login_connections
-            .unwrap_or(self.config.max_connections / 2)
-            .clamp(1, self.config.max_connections.max(1))
+            .unwrap_or(config.max_connections / 2)
+            .clamp(1, config.max_connections.max(1))
     }
 
     /// The time a connection has to log in, counted from its start: shorter while the
     /// pre-login share is nearly full.
     pub fn login_timeout_now(&self) -> Duration {
+        let timeout = self.config().login_timeout;
         if self.prelogin.is_busy(self.pre_login_share()) {
-            self.config
-                .login_timeout
-                .min(crate::prelogin::BUSY_LOGIN_TIMEOUT)
+            timeout.min(crate::prelogin::BUSY_LOGIN_TIMEOUT)
         } else {
-            self.config.login_timeout
+            timeout
         }
     }
 
@@ -310,6 +334,7 @@ impl Context {
         login_allowed: bool,
         storage_left: Option<u64>,
         uidonly: bool,
+        max_literal: u32,
     ) -> Vec1<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         match state {
@@ -339,9 +364,9 @@ impl Context {
                 caps.push(Capability::UidPlus);
                 caps.push(Capability::Move);
                 caps.push(Capability::LiteralPlus);
-                // RFC 7889: the largest message APPEND accepts (less where the storage quota
-                // leaves less room).
-                let max = u64::from(self.config.limits.max_literal);
+                // RFC 7889: the largest message APPEND accepts on this connection (less where
+                // the storage quota leaves less room).
+                let max = u64::from(max_literal);
                 let limit = storage_left.map_or(max, |left| max.min(left));
                 if let Ok(c) = Capability::try_from(format!("APPENDLIMIT={limit}")) {
                     caps.push(c);
@@ -456,13 +481,13 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
     async_std::task::spawn(async move {
         let _guard = guard;
         let ip = peer.ip();
-        let limit = ctx.config.max_connections_per_ip;
+        let limit = ctx.config().max_connections_per_ip;
         let Some(_ip_slot) = ctx.per_ip.acquire(ip, limit) else {
             ctx.refusals.note(Refused::PerAddress, limit);
             let why = format!("Too many connections from your address (limit {limit})");
             let conn = Conn::new(
                 Box::new(stream),
-                ctx.config.limits.clone(),
+                ctx.config().limits.clone(),
                 Duration::from_secs(5),
             );
             Session::new(conn, ctx.clone(), peer.to_string(), false)
@@ -490,8 +515,8 @@ pub fn spawn_session(ctx: Arc<Context>, stream: TcpStream, peer: SocketAddr, imp
             _ => (Box::new(stream), false),
         };
         let peer = peer.to_string();
-        let timeout = ctx.config.login_timeout;
-        let mut conn = Conn::new(stream, ctx.config.limits.clone(), timeout);
+        let timeout = ctx.config().login_timeout;
+        let mut conn = Conn::new(stream, ctx.config().limits.clone(), timeout);
         conn.set_budgets(ctx.literal_budget.clone(), ctx.pre_auth_budget.clone());
         let mut session = Session::new(conn, ctx.clone(), peer.clone(), secure);
         session.peer_ip = Some(ip);
@@ -610,13 +635,13 @@ async fn accept_loop(ctx: Arc<Context>, listener: TcpListener, implicit_tls: boo
         // Strangers never lock out a newcomer: when their share, or the whole limit, is full,
         // the oldest of the busiest address makes room (see `prelogin`).
         let share = ctx.pre_login_share();
-        let full = ctx.active_connections() >= ctx.config.max_connections;
+        let full = ctx.active_connections() >= ctx.config().max_connections;
         if full || ctx.prelogin.count() >= share {
             if ctx.prelogin.evict_one() {
                 ctx.refusals.note(Refused::Evicted, share);
             } else {
                 ctx.refusals
-                    .note(Refused::MaxConnections, ctx.config.max_connections);
+                    .note(Refused::MaxConnections, ctx.config().max_connections);
                 refuse(ctx.clone(), stream, peer.to_string());
                 continue;
             }
@@ -630,12 +655,12 @@ fn refuse(ctx: Arc<Context>, stream: TcpStream, peer: String) {
     async_std::task::spawn(async move {
         let conn = Conn::new(
             Box::new(stream),
-            ctx.config.limits.clone(),
+            ctx.config().limits.clone(),
             Duration::from_secs(5),
         );
         let why = format!(
             "Too many connections (limit {}); try again later",
-            ctx.config.max_connections
+            ctx.config().max_connections
         );
         let s = Session::new(conn, ctx.clone(), peer, false);
         s.run(Start::Refuse(why)).await;

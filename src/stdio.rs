@@ -54,8 +54,8 @@ pub async fn run(ctx: Arc<Context>, id: UserId, name: String) {
     ctx.watch_other_processes();
     let conn = Conn::new(
         Box::new(stream),
-        ctx.config.limits.clone(),
-        ctx.config.idle_timeout,
+        ctx.config().limits.clone(),
+        ctx.config().idle_timeout,
     );
     let session = Session::new(conn, ctx.clone(), "stdio".into(), true);
     session.run(Start::PreAuth(User { id, name })).await;

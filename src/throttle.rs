@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,8 @@ impl Count {
 }
 
 pub struct LoginThrottle {
-    base: Duration,
+    /// `base` in nanoseconds (SIGHUP may change it).
+    base: AtomicU64,
     addresses: Mutex<HashMap<IpAddr, (Arc<Address>, Count)>>,
     users: Mutex<HashMap<String, Count>>,
     /// The most attempts ever seen in flight at once from one address (1 when the turns
@@ -102,6 +103,10 @@ fn prune<K: Clone + std::hash::Hash + Eq, V>(
     }
 }
 
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The key a target name is counted under.
 fn user_key(name: &str) -> String {
     name.chars().take(256).collect::<String>().to_lowercase()
@@ -110,7 +115,7 @@ fn user_key(name: &str) -> String {
 impl LoginThrottle {
     pub fn new(base: Duration) -> Self {
         LoginThrottle {
-            base,
+            base: AtomicU64::new(duration_nanos(base)),
             addresses: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             max_in_flight: AtomicUsize::new(0),
@@ -202,10 +207,16 @@ impl LoginThrottle {
         (from_ip, for_user)
     }
 
+    /// A new `base` (SIGHUP's `auth-failure-delay-ms`), for the failures answered from now on.
+    pub fn set_base(&self, base: Duration) {
+        self.base.store(duration_nanos(base), Ordering::Relaxed);
+    }
+
     /// The wait before answering a failed login, for the largest of its counts: doubling
     /// from `base` with each failure, at most 16 × `base`.
     pub fn delay(&self, failures: u32) -> Duration {
-        self.base * (1u32 << (failures.clamp(1, 5) - 1))
+        Duration::from_nanos(self.base.load(Ordering::Relaxed))
+            * (1u32 << (failures.clamp(1, 5) - 1))
     }
 
     /// Recent failed logins from `ip`.

@@ -194,3 +194,242 @@ fn check_reports_each_kind_of_damage() {
         )
     );
 }
+
+/// `liteimap serve` on `db` (users made beforehand), its stderr lines and its IMAP port.
+fn serve(db: &Path, extra: &[&str]) -> (std::process::Child, mpsc::Receiver<String>, u16) {
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    let port = listening_port(&wait_for(&rx, "listening on")).unwrap();
+    (child, rx, port)
+}
+
+fn stop(mut child: std::process::Child, rx: &mpsc::Receiver<String>) {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for(rx, "liteimap stopped");
+    assert!(child.wait().unwrap().success());
+}
+
+/// `who`'s rows with the columns that vary between runs (ID, SINCE) checked and left out.
+fn who_rows(db: &Path) -> Vec<String> {
+    let o = liteimap(db, &["who"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("ID\tPROTO\tUSER\tADDRESS\tMAILBOX\tSINCE\tTLS")
+    );
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 7, "{l}");
+            assert!(f[0].parse::<u64>().is_ok(), "{l}");
+            // 2026-12-02T01:40:27Z
+            assert!(
+                f[5].len() == 20 && f[5].ends_with('Z') && f[5].as_bytes()[10] == b'T',
+                "{l}"
+            );
+            [f[1], f[2], f[3], f[4], f[6]].join(" ")
+        })
+        .collect()
+}
+
+fn local_addr(c: &mut Client) -> String {
+    c.writer_mut().local_addr().unwrap().to_string()
+}
+
+#[test]
+fn who_lists_sessions_and_kick_ends_one_users_only() {
+    let dir = TempDir::new("who-kick");
+    let db = dir.path().join("m.db");
+    {
+        let store = Store::open(&db).unwrap();
+        for (u, p) in [ALICE, BOB] {
+            let hash = liteimap::password::hash(p.as_bytes()).unwrap();
+            store.create_user(u, &hash).unwrap();
+        }
+    }
+    let (child, rx, port) = serve(
+        &db,
+        &[
+            "--auth-failure-delay-ms",
+            "0",
+            "--lmtp-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let lmtp_port = port_after(&wait_for(&rx, "accepting LMTP on "), "accepting LMTP on ").unwrap();
+    let socket = dir.path().join("m.db.admin.sock");
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    let mut selected = Client::connect(port);
+    selected.greeting = selected.read_line();
+    selected.cmd("LOGIN alice wonderland");
+    selected.cmd("SELECT INBOX");
+    let mut idling = Client::connect(port);
+    idling.greeting = idling.read_line();
+    idling.cmd("LOGIN alice wonderland");
+    idling.cmd("SELECT Sent");
+    idling.send(b"I1 IDLE\r\n");
+    assert_eq!(idling.read_line(), "+ idling");
+    let mut bob = Client::connect(port);
+    bob.greeting = bob.read_line();
+    bob.cmd("LOGIN bob builder");
+    let mut stranger = Client::connect(port);
+    stranger.greeting = stranger.read_line();
+    let mut mta = Client::connect(lmtp_port);
+    assert!(mta.read_line().starts_with("220 "));
+    assert_eq!(
+        who_rows(&db),
+        [
+            format!("imap alice {} INBOX no", local_addr(&mut selected)),
+            format!("imap alice {} Sent no", local_addr(&mut idling)),
+            format!("imap bob {} - no", local_addr(&mut bob)),
+            format!("imap - {} - no", local_addr(&mut stranger)),
+            format!("lmtp - {} - no", local_addr(&mut mta)),
+        ]
+    );
+
+    let o = liteimap(&db, &["kick", "alice"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "ended 2 sessions of alice\n"
+    );
+    for c in [&mut selected, &mut idling] {
+        assert_eq!(
+            c.read_line(),
+            "* BYE Disconnected by the server's administrator"
+        );
+        assert!(c.is_closed());
+    }
+    assert_eq!(bob.cmd("NOOP"), ["TAG OK NOOP completed"]);
+    assert_eq!(
+        who_rows(&db),
+        [
+            format!("imap bob {} - no", local_addr(&mut bob)),
+            format!("imap - {} - no", local_addr(&mut stranger)),
+            format!("lmtp - {} - no", local_addr(&mut mta)),
+        ]
+    );
+    let o = liteimap(&db, &["kick", "alice"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "liteimap: no sessions of alice\n"
+    );
+
+    // A second server on the same database is refused: the socket is live.
+    let o = liteimap(&db, &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("admin socket: another process is listening on it (is another liteimap serving this database?"),
+        "{err}"
+    );
+    drop((bob, stranger, mta));
+    stop(child, &rx);
+    assert!(!socket.exists(), "the socket outlived the server");
+    let o = liteimap(&db, &["who"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot reach the server's admin socket"),
+        "{o:?}"
+    );
+
+    // A stale socket (a crashed server's) is replaced; --admin-socket puts it elsewhere.
+    let elsewhere = dir.path().join("admin.sock");
+    drop(std::os::unix::net::UnixListener::bind(&elsewhere).unwrap());
+    assert!(elsewhere.exists());
+    let (child, rx, _) = serve(&db, &["--admin-socket", elsewhere.to_str().unwrap()]);
+    assert!(!socket.exists());
+    let o = liteimap(&db, &["who", "--admin-socket", elsewhere.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "ID\tPROTO\tUSER\tADDRESS\tMAILBOX\tSINCE\tTLS\n"
+    );
+    stop(child, &rx);
+    assert!(!elsewhere.exists());
+}
+
+/// Only the server's own user may ask: the socket's mode keeps others out, and should it be
+/// opened up, the peer's uid (SO_PEERCRED) still does. Needs root to act as another user; a
+/// run as an ordinary user skips it.
+#[test]
+fn another_user_cannot_use_the_admin_socket() {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root || !Path::new("/usr/bin/setpriv").exists() {
+        return;
+    }
+    let dir = TempDir::new("who-uid");
+    let db = dir.path().join("m.db");
+    drop(Store::open(&db).unwrap());
+    let (child, rx, _) = serve(&db, &[]);
+    let socket = dir.path().join("m.db.admin.sock");
+    let as_nobody = || {
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .arg("who")
+            .arg("--admin-socket")
+            .arg(&socket)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = as_nobody();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Permission denied"), "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = as_nobody();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "liteimap: only the server's own user may ask\n"
+    );
+    wait_for(&rx, "admin socket: refused a connection from uid 65534");
+    stop(child, &rx);
+}
+
+/// A database whose default socket path would be too long for a Unix socket still serves,
+/// without who and kick, and says how to get them.
+#[test]
+fn a_database_path_too_long_for_the_socket_serves_without_it() {
+    let dir = TempDir::new("who-long");
+    let deep = dir.path().join("d".repeat(100));
+    std::fs::create_dir(&deep).unwrap();
+    let db = deep.join("m.db");
+    database_with_alice(&db);
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut child);
+    let line = wait_for(&rx, "no admin socket: ");
+    assert!(
+        line.ends_with("m.db.admin.sock is too long for a Unix socket; give --admin-socket a shorter path for liteimap who and kick"),
+        "{line}"
+    );
+    wait_for(&rx, "listening on");
+    stop(child, &rx);
+}

@@ -5,39 +5,10 @@ mod common;
 use common::*;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_liteimap");
-
-/// The lines a child writes on stderr, as they come.
-fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) -> String {
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) if l.contains(needle) => return l,
-            Ok(l) => seen.push(l),
-            Err(_) => panic!("no line with {needle:?}; got {seen:?}"),
-        }
-    }
-}
 
 fn add_user(db: &Path) {
     let mut c = Command::new(BIN)
@@ -52,7 +23,8 @@ fn add_user(db: &Path) {
 }
 
 /// The file gives the database and the limits; a flag on the command line overrides its key
-/// (here a listen address the file gets wrong); SIGHUP names a changed key that needs a restart.
+/// (here a listen address the file gets wrong). SIGHUP applies a changed limit to new
+/// connections, names a changed key that needs a restart, and one the command line overrides.
 #[test]
 fn a_server_runs_from_the_file_and_flags_override_it() {
     let dir = TempDir::new("config-serve");
@@ -83,21 +55,56 @@ fn a_server_runs_from_the_file_and_flags_override_it() {
     c.greeting = c.read_line();
     let r = c.cmd("LOGIN alice wonderland");
     assert!(r[0].contains(" APPENDLIMIT=4096 "), "{r:?}");
-    // SIGHUP with the file changed: the change is named, the server goes on.
-    std::fs::write(&conf, text.replace("4096", "8192")).unwrap();
+    // SIGHUP with the file changed: the new limit applies to new connections, the others are
+    // named, the server goes on.
+    let newer = text
+        .replace("4096", "8192")
+        .replace("nonsense", "also nonsense")
+        + "max-connections-per-ip = 3\nlmtp-domain = [\"example.org\"]\n";
+    std::fs::write(&conf, newer).unwrap();
     let st = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(st.success());
-    let line = wait_for(&rx, "SIGHUP: max-message-size changed");
+    let c_ = conf.display();
+    let line = wait_for(&rx, "SIGHUP: listen changed");
     assert!(
         line.ends_with(&format!(
-            "SIGHUP: max-message-size changed in {}; restart liteimap to apply it (SIGHUP reloads only the certificate and key files)",
-            conf.display()
+            "SIGHUP: listen changed in {c_}, but --listen on the command line overrides it"
         )),
         "{line}"
     );
+    let line = wait_for(&rx, "SIGHUP: lmtp-domain changed");
+    assert!(
+        line.ends_with(&format!(
+            "SIGHUP: lmtp-domain changed in {c_}; restart liteimap to apply it (SIGHUP applies only the limits; listeners, sockets, the database, TLS file paths and memory pools are fixed while the server runs)"
+        )),
+        "{line}"
+    );
+    let line = wait_for(&rx, "SIGHUP: applied");
+    assert!(
+        line.ends_with(&format!(
+            "SIGHUP: applied max-connections-per-ip, max-message-size from {c_} (to new connections and commands)"
+        )),
+        "{line}"
+    );
+    let mut d = Client::connect(port);
+    d.greeting = d.read_line();
+    let r = d.cmd("LOGIN alice wonderland");
+    assert!(r[0].contains(" APPENDLIMIT=8192 "), "{r:?}");
+    // A connection keeps the literal limit it started with, and says so.
+    let r = c.cmd("CAPABILITY");
+    assert!(r[0].contains(" APPENDLIMIT=4096 "), "{r:?}");
+    // The new per-address limit (3): c and d are two, a third fits, a fourth does not.
+    let mut e = Client::connect(port);
+    assert!(e.read_line().starts_with("* OK "));
+    let mut f = Client::connect(port);
+    assert_eq!(
+        f.read_line(),
+        "* BYE Too many connections from your address (limit 3)"
+    );
+    drop((d, e, f));
     // A broken file on SIGHUP is reported and the running settings stay.
     std::fs::write(&conf, "\nlisten = [\n").unwrap();
     Command::new("kill")

@@ -423,6 +423,7 @@ impl Conn {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             written += n;
+            crate::metrics::bytes_out(n);
         }
         let flushed = async_std::future::timeout(self.limits.write_timeout, self.stream.flush());
         match flushed.await {
@@ -518,6 +519,7 @@ impl Conn {
             return Err(ReadError::Closed);
         }
         self.last_fill = n;
+        crate::metrics::bytes_in(n);
         let len = self.frag.message_bytes().len();
         self.fill_mark = Some(len);
         if !self.authenticated {

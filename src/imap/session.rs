@@ -51,6 +51,33 @@ pub enum Start {
     Refuse(String),
 }
 
+/// What ends a session from outside: the server's shutdown, or `liteimap kick`.
+#[derive(Clone)]
+pub(crate) struct StopSignal {
+    shutdown: async_std::channel::Receiver<()>,
+    kicked: Option<async_std::channel::Receiver<()>>,
+}
+
+impl StopSignal {
+    /// Wait for either; the BYE text says which.
+    pub(crate) async fn wait(&self) -> &'static str {
+        let down = async {
+            let _ = self.shutdown.recv().await;
+            "Server shutting down"
+        };
+        let kicked = async {
+            match &self.kicked {
+                Some(k) => {
+                    let _ = k.recv().await;
+                    crate::admin::KICKED
+                }
+                None => std::future::pending().await,
+            }
+        };
+        down.race(kicked).await
+    }
+}
+
 /// Consecutive unparseable commands after which the connection is closed.
 const MAX_BAD_COMMANDS: u32 = 20;
 
@@ -104,6 +131,8 @@ pub struct Session {
     /// Octets the user may still store (its storage quota less its usage), as last read; makes
     /// APPENDLIMIT smaller than the literal limit (RFC 9208 §4.1 with RFC 7889).
     pub(crate) storage_left: Option<u64>,
+    /// This session's line in `liteimap who` (none for a refused connection).
+    registration: Option<crate::admin::Registration>,
 }
 
 impl Session {
@@ -135,6 +164,7 @@ impl Session {
             uidonly_withheld: false,
             notify: None,
             storage_left: None,
+            registration: None,
         }
     }
 
@@ -209,7 +239,29 @@ impl Session {
         let _ = self.conn.flush().await;
     }
 
+    /// The shutdown and kick signals, for the waits that must end on either.
+    pub(crate) fn stop_signal(&self) -> StopSignal {
+        StopSignal {
+            shutdown: self.ctx.shutdown_signal(),
+            kicked: self.registration.as_ref().map(|r| r.kicked.clone()),
+        }
+    }
+
+    /// Tell `liteimap who` this session's user, selected mailbox and TLS as they are now.
+    fn publish(&self) {
+        if self.registration.is_some() {
+            self.ctx.sessions.update(
+                self.id,
+                self.state.user().map(|u| u.name.as_str()),
+                self.state.selected().map(|s| s.name.as_str()),
+                self.secure,
+            );
+        }
+    }
+
     pub(crate) async fn tagged(&mut self, tag: Tag<'static>, result: CmdResult<Done>) -> bool {
+        // Before the answer: once a client has read it, `who` shows its new state.
+        self.publish();
         let status = match result {
             Ok(done) => Status::ok(Some(tag), done.code, text(done.text)),
             Err(CmdError::No(code, t)) => Status::no(Some(tag), code, text(t)),
@@ -241,6 +293,7 @@ impl Session {
             self.login_allowed(),
             self.storage_left,
             !self.uidonly_withheld,
+            self.conn.limits().max_literal,
         )
     }
 
@@ -249,10 +302,10 @@ impl Session {
     pub(crate) fn login_allowed(&self) -> bool {
         self.secure
             || self.ctx.tls.is_none()
-            || self.ctx.config.allow_plaintext
+            || self.ctx.config().allow_plaintext
             || self
                 .peer_ip
-                .is_none_or(|ip| ip.is_loopback() && self.ctx.config.trust_loopback)
+                .is_none_or(|ip| ip.is_loopback() && self.ctx.config().trust_loopback)
     }
 
     pub async fn run(mut self, start: Start) {
@@ -277,10 +330,21 @@ impl Session {
                 text: text(why.as_str()),
             },
         };
+        if !matches!(start, Start::Refuse(_)) {
+            self.registration = Some(self.ctx.sessions.register(
+                self.id,
+                "imap",
+                &self.peer,
+                self.secure,
+            ));
+            self.publish();
+        }
         self.conn.greet(&greeting);
         if !matches!(start, Start::Refuse(_)) {
             self.main_loop().await;
         }
+        // Off the list before the client sees the end: `who` after its EOF no longer shows it.
+        self.registration = None;
         self.conn.close().await;
         // Leaving releases what this session's view held.
         self.state = State::Logout;
@@ -289,8 +353,8 @@ impl Session {
 
     fn read_timeout(&self) -> Duration {
         match self.state {
-            State::NotAuthenticated => self.ctx.config.login_timeout,
-            _ => self.ctx.config.idle_timeout,
+            State::NotAuthenticated => self.ctx.config().login_timeout,
+            _ => self.ctx.config().idle_timeout,
         }
     }
 
@@ -299,13 +363,13 @@ impl Session {
     fn read_deadline(&self) -> Option<std::time::Instant> {
         match self.state {
             State::NotAuthenticated => Some(self.started + self.ctx.login_timeout_now()),
-            _ if self.notify.is_some() => Some(self.last_command + self.ctx.config.idle_timeout),
+            _ if self.notify.is_some() => Some(self.last_command + self.ctx.config().idle_timeout),
             _ => None,
         }
     }
 
     async fn main_loop(&mut self) {
-        let shutdown = self.ctx.shutdown_signal();
+        let stop_signal = self.stop_signal();
         loop {
             self.conn.timeout = self.read_timeout();
             self.conn.deadline = self.read_deadline();
@@ -317,17 +381,17 @@ impl Session {
             self.conn.close_signal = self.prelogin.as_ref().map(|p| p.evicted.clone());
             // With NOTIFY, a wait for the next command ends early to tell the news.
             self.conn.wake = self.notify.as_ref().map(|n| n.receiver());
-            let read = async { Some(self.conn.read(&CommandCodec::default()).await) };
-            let stop = async {
-                let _ = shutdown.recv().await;
-                None
-            };
+            let read = async { Ok(self.conn.read(&CommandCodec::default()).await) };
+            let stop = async { Err(stop_signal.wait().await) };
             let incoming = match read.race(stop).await {
-                None => {
-                    self.bye("Server shutting down").await;
+                Err(why) => {
+                    if why == crate::admin::KICKED {
+                        log::info!("session {} ({}): kicked", self.id, self.peer);
+                    }
+                    self.bye(why).await;
                     return;
                 }
-                Some(r) => r,
+                Ok(r) => r,
             };
             self.conn.wake = None;
             match incoming {

@@ -144,6 +144,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// (`u64::MAX` for a change without one, such as a deletion).
 pub type CommitHook = Box<dyn Fn(&[(MailboxId, u64)]) + Send + Sync>;
 
+/// What the timing hook is told the duration of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// A COMMIT: the transaction written to the WAL and synced to disk.
+    Commit,
+    /// A WAL checkpoint: the log copied back into the database file, which is synced.
+    Checkpoint,
+}
+
+/// Told how long each commit and checkpoint took (the metrics' histograms).
+pub type TimingHook = Box<dyn Fn(Timing, std::time::Duration) + Send + Sync>;
+
+/// The timing hook, shared with the checkpointer thread.
+type TimingSlot = Arc<std::sync::OnceLock<TimingHook>>;
+
+/// Run `f`, telling the hook (if installed) how long it took.
+fn timed<T>(slot: &TimingSlot, what: Timing, f: impl FnOnce() -> T) -> T {
+    let Some(hook) = slot.get() else {
+        return f();
+    };
+    let started = std::time::Instant::now();
+    let out = f();
+    hook(what, started.elapsed());
+    out
+}
+
 /// WAL pages after which the checkpointer is woken (SQLite's own autocheckpoint default).
 const CHECKPOINT_PAGES: i32 = 1000;
 /// WAL pages after which a commit checkpoints in line, as SQLite would by itself: the bound on
@@ -268,6 +294,7 @@ pub struct Store {
     reads: AtomicU64,
     readers: Mutex<Vec<Connection>>,
     on_commit: std::sync::OnceLock<CommitHook>,
+    timing: TimingSlot,
     /// Told of every committed METADATA change (see `metadata`).
     on_metadata: std::sync::OnceLock<MetadataHook>,
     /// The last write failed for a full disk (logged once until a write succeeds again).
@@ -291,7 +318,8 @@ impl Store {
         let conn = open_connection(path, true).map_err(|e| explain_open_failure(path, e))?;
         migrate(&conn, path).map_err(|e| explain_open_failure(path, e))?;
         objid::ensure_key(&conn)?;
-        let checkpoint = start_checkpointer(path);
+        let timing = TimingSlot::default();
+        let checkpoint = start_checkpointer(path, timing.clone());
         if checkpoint.is_some() {
             conn.wal_hook(Some(note_wal_pages));
         }
@@ -310,6 +338,7 @@ impl Store {
             reads: AtomicU64::new(0),
             readers: Mutex::new(Vec::new()),
             on_commit: std::sync::OnceLock::new(),
+            timing,
             on_metadata: std::sync::OnceLock::new(),
             full: AtomicBool::new(false),
             simulate_full: AtomicBool::new(false),
@@ -321,6 +350,11 @@ impl Store {
     /// Install the function told about every committed change (the notifier). Once only.
     pub fn set_commit_hook(&self, hook: CommitHook) {
         let _ = self.on_commit.set(hook);
+    }
+
+    /// Install the function told how long commits and checkpoints take. Once only.
+    pub fn set_timing_hook(&self, hook: TimingHook) {
+        let _ = self.timing.set(hook);
     }
 
     pub fn path(&self) -> &Path {
@@ -413,7 +447,10 @@ impl Store {
                     "the transaction was rolled back by the database".into(),
                 ))
             } else {
-                w.conn.execute_batch("COMMIT").map_err(|e| {
+                timed(&self.timing, Timing::Commit, || {
+                    w.conn.execute_batch("COMMIT")
+                })
+                .map_err(|e| {
                     if !w.conn.is_autocommit() {
                         let _ = w.conn.execute_batch("ROLLBACK");
                     }
@@ -472,7 +509,9 @@ impl Store {
             )
         });
         if !woken || pages >= CHECKPOINT_INLINE_PAGES {
-            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let _ = timed(&self.timing, Timing::Checkpoint, || {
+                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            });
         }
     }
 
@@ -644,7 +683,7 @@ fn create_private(path: &Path) -> Result<Option<u32>> {
 /// The checkpointer: a thread with its own connection that runs a PASSIVE checkpoint each time
 /// a commit wakes it (never blocking the writer or a reader). None if it cannot start; commits
 /// then checkpoint in line.
-fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::SyncSender<()>> {
+fn start_checkpointer(path: &Path, timing: TimingSlot) -> Option<std::sync::mpsc::SyncSender<()>> {
     let conn = open_connection(path, false).ok()?;
     // One pending wake-up is enough: a checkpoint copies everything committed before it.
     let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -652,7 +691,10 @@ fn start_checkpointer(path: &Path) -> Option<std::sync::mpsc::SyncSender<()>> {
         .name("checkpoint".into())
         .spawn(move || {
             while rx.recv().is_ok() {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                let done = timed(&timing, Timing::Checkpoint, || {
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                });
+                if let Err(e) = done {
                     log::warn!("WAL checkpoint failed: {e}");
                 }
             }

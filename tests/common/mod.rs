@@ -541,3 +541,30 @@ impl Lines {
         lines
     }
 }
+
+/// The lines a child writes on stderr, as they come.
+pub fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line containing `needle` (the lines before it are skipped).
+pub fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) if l.contains(needle) => return l,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no line with {needle:?}; got {seen:?}"),
+        }
+    }
+}

@@ -136,7 +136,7 @@ impl Session {
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
-            let policy = if self.ctx.config.auto_users {
+            let policy = if self.ctx.config().auto_users {
                 Policy::Create
             } else {
                 Policy::Existing
@@ -148,7 +148,7 @@ impl Session {
             Some(row) => {
                 drop(turn);
                 if let Some(ip) = self.peer_ip {
-                    let limit = self.ctx.config.max_user_connections_per_ip;
+                    let limit = self.ctx.config().max_user_connections_per_ip;
                     let Some(slot) = self.ctx.per_user_ip.acquire((row.id, ip), limit) else {
                         log::info!(
                             "session {} ({}): refused login of {}: {limit} connections from this address",
@@ -205,7 +205,7 @@ impl Session {
                 let n = self.auth_failures.max(from_ip).max(for_name);
                 async_std::task::sleep(throttle.delay(n)).await;
                 drop(turn);
-                if self.auth_failures >= self.ctx.config.max_auth_failures {
+                if self.auth_failures >= self.ctx.config().max_auth_failures {
                     return Err(CmdError::Bye(format!(
                         "Too many failed logins ({})",
                         self.auth_failures

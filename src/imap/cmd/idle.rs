@@ -13,7 +13,8 @@ enum Wake {
     Changed,
     /// NOTIFY (RFC 5465) has news for folders other than the selected one.
     Notified,
-    Shutdown,
+    /// Server shutdown or `liteimap kick`, with the BYE text.
+    Stop(&'static str),
 }
 
 impl Session {
@@ -27,7 +28,8 @@ impl Session {
             .state
             .selected()
             .map(|s| self.ctx.notifier.subscribe(s.mailbox));
-        let shutdown = self.ctx.shutdown_signal();
+        let _idling = crate::metrics::idling();
+        let stop_signal = self.stop_signal();
         // Changes made between the last command and the subscription.
         self.sync(true).await?;
         self.flush_now().await?;
@@ -51,10 +53,7 @@ impl Session {
                 }
                 Wake::Changed
             };
-            let stop = async {
-                let _ = shutdown.recv().await;
-                Wake::Shutdown
-            };
+            let stop = async { Wake::Stop(stop_signal.wait().await) };
             match done.race(changed).race(notified).race(stop).await {
                 Wake::Done(Ok(Ok(()))) => return Ok(Done::ok("IDLE terminated")),
                 Wake::Done(Ok(Err(()))) => return Err(CmdError::bad("Expected DONE to end IDLE")),
@@ -71,7 +70,7 @@ impl Session {
                 Wake::Done(Err(ReadError::Refused(why))) => return Err(CmdError::Bye(why)),
                 // IDLE's reads are never given a NOTIFY wake-up.
                 Wake::Done(Err(ReadError::Woken)) => continue,
-                Wake::Shutdown => return Err(CmdError::Bye("Server shutting down".into())),
+                Wake::Stop(why) => return Err(CmdError::Bye(why.into())),
                 Wake::Changed => {
                     self.sync(true).await?;
                     self.flush_now().await?;

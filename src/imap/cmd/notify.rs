@@ -264,7 +264,7 @@ impl Session {
             n.subscription = self.ctx.notifier.subscribe_many(&ids, Some(user));
         }
         n.snapshot = new;
-        if out.len() > self.ctx.config.notify_max_batch {
+        if out.len() > self.ctx.config().notify_max_batch {
             // RFC 5465 §5.8: too much to tell; the client resynchronises itself.
             self.untagged_ok(
                 Some(code_overflow()),
