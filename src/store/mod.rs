@@ -307,6 +307,8 @@ pub struct Store {
     /// connection (PASSIVE), so a commit never waits for a checkpoint while it holds the writer.
     /// The thread ends when the store (and with it this sender) is dropped.
     checkpoint: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    /// The checkpointer thread, joined when the store is dropped (see `Drop`).
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Store {
@@ -319,7 +321,10 @@ impl Store {
         migrate(&conn, path).map_err(|e| explain_open_failure(path, e))?;
         objid::ensure_key(&conn)?;
         let timing = TimingSlot::default();
-        let checkpoint = start_checkpointer(path, timing.clone());
+        let (checkpoint, checkpointer) = match start_checkpointer(path, timing.clone()) {
+            Some((tx, thread)) => (Some(tx), Some(thread)),
+            None => (None, None),
+        };
         if checkpoint.is_some() {
             conn.wal_hook(Some(note_wal_pages));
         }
@@ -344,6 +349,7 @@ impl Store {
             simulate_full: AtomicBool::new(false),
             holds: Default::default(),
             checkpoint: Mutex::new(checkpoint),
+            checkpointer: Mutex::new(checkpointer),
         })
     }
 
@@ -683,7 +689,10 @@ fn create_private(path: &Path) -> Result<Option<u32>> {
 /// The checkpointer: a thread with its own connection that runs a PASSIVE checkpoint each time
 /// a commit wakes it (never blocking the writer or a reader). None if it cannot start; commits
 /// then checkpoint in line.
-fn start_checkpointer(path: &Path, timing: TimingSlot) -> Option<std::sync::mpsc::SyncSender<()>> {
+fn start_checkpointer(
+    path: &Path,
+    timing: TimingSlot,
+) -> Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)> {
     let conn = open_connection(path, false).ok()?;
     // One pending wake-up is enough: a checkpoint copies everything committed before it.
     let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -700,10 +709,22 @@ fn start_checkpointer(path: &Path, timing: TimingSlot) -> Option<std::sync::mpsc
             }
         });
     match spawned {
-        Ok(_) => Some(tx),
+        Ok(thread) => Some((tx, thread)),
         Err(e) => {
             log::warn!("cannot start the WAL checkpointer (commits checkpoint themselves): {e}");
             None
+        }
+    }
+}
+
+/// A dropped store is closed when `drop` returns: the checkpointer thread ends (and closes its
+/// connection) before the writer's connection closes, so the writer's is the last one and its
+/// close copies the WAL back and removes it — a file copied right after holds everything.
+impl Drop for Store {
+    fn drop(&mut self) {
+        lock(&self.checkpoint).take();
+        if let Some(thread) = lock(&self.checkpointer).take() {
+            let _ = thread.join();
         }
     }
 }
