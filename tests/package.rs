@@ -1,6 +1,7 @@
-//! `liteimap man`, the manual page the Debian package ships: every command and option that
-//! `--help` shows is on it with the same text, and groff (through `man -l` too) formats it
-//! without a warning.
+//! The Debian package: `liteimap man`, the manual page it ships (every command and option that
+//! `--help` shows is on it with the same text, and groff, through `man -l` too, formats it
+//! without a warning), and its metadata in Cargo.toml agreeing with the unit and the config
+//! file. (`.ci/deb-check` builds, installs and purges the package itself.)
 
 mod common;
 use common::*;
@@ -210,4 +211,74 @@ fn groff_reports_a_broken_page() {
         return;
     };
     assert!(!groff.stderr.is_empty());
+}
+
+/// The paths the package, the unit, the sysusers file and the config file name agree: the unit
+/// runs the binary where the package puts it, on the config file it installs, as the user
+/// sysusers creates, whose home is the state directory that holds the config's database.
+#[test]
+fn the_package_metadata_agrees_with_the_unit_and_the_config_file() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).unwrap();
+    let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
+    let deb = &manifest["package"]["metadata"]["deb"];
+    let assets: Vec<(String, String, String)> = deb["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let a = a.as_array().unwrap();
+            let s = |i: usize| a[i].as_str().unwrap().to_string();
+            (s(0), s(1), s(2))
+        })
+        .collect();
+    let has = |src: &str, dest: &str, mode: &str| {
+        assert!(
+            assets.contains(&(src.into(), dest.into(), mode.into())),
+            "no asset {src} -> {dest} ({mode}) in {assets:?}"
+        );
+    };
+    has("target/release/liteimap", "usr/bin/", "755");
+    has("dist/liteimap.toml", "etc/liteimap/liteimap.toml", "644");
+    has(
+        "target/man/liteimap.1",
+        "usr/share/man/man1/liteimap.1",
+        "644",
+    );
+    let units = &deb["systemd-units"];
+    assert_eq!(units["unit-scripts"].as_str(), Some("dist"));
+    // Not started at install: the first start needs a user.
+    assert_eq!(units["start"].as_bool(), Some(false));
+    assert_eq!(units["enable"].as_bool(), Some(false));
+    // dist/build-deb renders the man page to where the asset expects it.
+    assert!(read("dist/build-deb").contains("target/release/liteimap man > target/man/liteimap.1"));
+
+    let unit = read("dist/liteimap.service");
+    let line = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("the unit has no {key}="))
+            .to_string()
+    };
+    assert_eq!(
+        line("ExecStart"),
+        "/usr/bin/liteimap --config /etc/liteimap/liteimap.toml serve"
+    );
+    assert!(
+        line("ExecStartPre").starts_with("/usr/bin/liteimap --config /etc/liteimap/liteimap.toml ")
+    );
+    assert_eq!(line("User"), "liteimap");
+    assert_eq!(line("StateDirectory"), "liteimap");
+
+    let sysusers = read("dist/liteimap.sysusers");
+    let user = sysusers
+        .lines()
+        .find(|l| l.starts_with("u "))
+        .expect("a u line");
+    assert_eq!(
+        user,
+        "u liteimap - \"liteimap IMAP server\" /var/lib/liteimap /usr/sbin/nologin"
+    );
+    let config: toml::Table = read("dist/liteimap.toml").parse().unwrap();
+    assert_eq!(config["db"].as_str(), Some("/var/lib/liteimap/mail.db"));
 }
