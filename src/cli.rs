@@ -1,12 +1,13 @@
-//! Command-line interface (argh structs only; main.rs acts on them).
+//! Command-line interface (argh structs only; main.rs acts on them, `manpage` renders their
+//! ArgsInfo as the manual page).
 
 use std::path::PathBuf;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 /// liteimap: an IMAP4rev1 server in one binary, with all of its state (users, folders,
 /// messages, flags) in one SQLite file.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 pub struct Cli {
     /// the database file (created if missing; default ./liteimap.db)
     #[argh(option, default = "PathBuf::from(\"liteimap.db\")")]
@@ -21,7 +22,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 // Parsed once at start-up; boxing `Serve` would only obscure the argh derive.
 #[allow(clippy::large_enum_variant)]
@@ -42,7 +43,7 @@ pub enum Command {
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
 /// password and prints both on stderr. Logs go to stderr; set RUST_LOG=debug for every command.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "serve")]
 pub struct Serve {
     /// address to listen on for IMAP, IP:PORT (repeatable; default 127.0.0.1:1143)
@@ -222,7 +223,7 @@ pub struct Serve {
 /// nothing to configure: a temporary database (deleted at exit, also on Ctrl-C/SIGTERM),
 /// IMAP on 127.0.0.1:1143 and SMTP on 127.0.0.1:1025, the user demo (password demo), and any
 /// other user created at its first login or by mail to it. Runs `serve` with these settings.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "dev")]
 pub struct Dev {
     /// the IMAP address, IP:PORT (default 127.0.0.1:1143)
@@ -273,14 +274,14 @@ pub struct Dev {
 }
 
 /// Manage users: add, list, remove, passwd, quota, set.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "user")]
 pub struct User {
     #[argh(subcommand)]
     pub action: UserAction,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum UserAction {
     Add(UserAdd),
@@ -293,7 +294,7 @@ pub enum UserAction {
 
 /// Create a user with the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive). Prompts
 /// for the password twice, without echo.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "add")]
 pub struct UserAdd {
     /// the user name (the IMAP login)
@@ -306,12 +307,12 @@ pub struct UserAdd {
 }
 
 /// List users, how many messages each has, and their quota usage and limits.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "list")]
 pub struct UserList {}
 
 /// Remove a user with all of its folders and messages.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "remove")]
 pub struct UserRemove {
     /// the user name
@@ -320,7 +321,7 @@ pub struct UserRemove {
 }
 
 /// Change a user's password. Prompts twice, without echo.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "passwd")]
 pub struct UserPasswd {
     /// the user name
@@ -334,7 +335,7 @@ pub struct UserPasswd {
 
 /// Set a user's quota limits (RFC 9208: its one quota root ""). Each limit given replaces the
 /// old one; "none" removes it; a limit not given stays as it was.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "quota")]
 pub struct UserQuota {
     /// the user name
@@ -356,7 +357,7 @@ pub struct UserQuota {
 
 /// Change a user's settings: withhold a capability from it or offer it again. Takes effect at
 /// the user's next login.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "set")]
 pub struct UserSet {
     /// the user name
@@ -411,7 +412,7 @@ pub fn parse_quota_size(s: &str) -> Result<Option<u64>, String> {
 /// Store one message read from standard input (for an MTA's mailbox_command). Exit codes follow
 /// sysexits.h: 0 stored, 64 usage, 65 empty or oversized message (or larger than the quota), 67 no such user, 73 no such
 /// mailbox, 74 cannot read standard input, 75 temporary failure (database busy; the MTA retries).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "deliver")]
 pub struct Deliver {
     /// the user to deliver to
@@ -430,7 +431,7 @@ pub struct Deliver {
 /// Speak IMAP on stdin/stdout, already logged in as a user (PREAUTH), for mail clients that
 /// tunnel through a command (mutt `tunnel`, mbsync `Tunnel`, offlineimap `preauthtunnel`).
 /// Logs go to stderr only.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "stdio")]
 pub struct Stdio {
     /// the user to log in as
@@ -442,7 +443,7 @@ pub struct Stdio {
 /// Maildir++ tree (its .Sub.Folder directories become folders) or an mbox file. Messages
 /// already in the folder (the same bytes) are skipped, so running it again is harmless.
 /// Ctrl-C stops after the current batch with everything so far stored.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "import")]
 pub struct Import {
     /// the user whose folder receives the mail
@@ -461,13 +462,13 @@ pub struct Import {
 /// Build the search index again from every stored message, with progress (run it while no
 /// server writes to the database: it is one transaction). Also turns the index back on after
 /// `serve --no-fts`.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "reindex")]
 pub struct Reindex {}
 
 /// Copy the database to a new file while the server may be running (SQLite's online backup
 /// API: one consistent snapshot), showing progress, and verify the copy with integrity_check.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "backup")]
 pub struct Backup {
     /// the new file (must not exist; created 0600)
@@ -478,20 +479,20 @@ pub struct Backup {
 /// Check the database without changing it: SQLite's integrity_check, foreign keys, unused or
 /// shared message bodies, UIDNEXT above every UID, HIGHESTMODSEQ at or above every modseq.
 /// Prints a report; exits 1 when it found problems.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct Check {}
 
 /// The configuration file: `liteimap config check` reads it as `serve` would and reports every
 /// unknown key and bad value with its line.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "config")]
 pub struct ConfigCmd {
     #[argh(subcommand)]
     pub action: ConfigAction,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum ConfigAction {
     Check(ConfigCheck),
@@ -499,7 +500,7 @@ pub enum ConfigAction {
 
 /// Check the configuration file (--config, or the default one) without starting anything;
 /// exit 1 with one line per problem.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct ConfigCheck {}
 
@@ -522,7 +523,7 @@ pub fn valid_user_name(name: &str) -> Result<(), String> {
 /// List the running server's sessions (through its admin socket): id, protocol (imap, lmtp),
 /// user ("-" before login), client address, selected mailbox, since when (UTC), TLS or not.
 /// Tab-separated, a header line first.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "who")]
 pub struct Who {
     /// the server's admin socket (default: the admin-socket key of the configuration file,
@@ -533,7 +534,7 @@ pub struct Who {
 
 /// End every session of a user on the running server: each gets a BYE and is closed (one
 /// running a command finishes it first). Exits 1 when the user has no session.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "kick")]
 pub struct Kick {
     /// the user name

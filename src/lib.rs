@@ -56,6 +56,8 @@ pub mod fuzzing;
 pub mod imap;
 pub mod import;
 pub mod lmtp;
+/// `liteimap man`: the roff manual page, rendered from `cli`'s argh definitions.
+pub mod manpage;
 pub mod message;
 /// `--metrics-listen`: OpenMetrics text at /metrics (prometheus-client, tiny_http).
 pub mod metrics;

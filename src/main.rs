@@ -97,6 +97,17 @@ fn parse_args() -> (Cli, Option<config::File>, Vec<String>) {
         println!("liteimap {}", env!("CARGO_PKG_VERSION"));
         std::process::exit(0);
     }
+    // Not an argh subcommand, so `--help` does not list it: the manual page in roff, for the
+    // Debian package's build (dist/debian/build) or `liteimap man | man -l -`.
+    if rest == ["man"] {
+        use std::io::Write as _;
+        let _ = write!(
+            std::io::stdout(),
+            "{}",
+            liteimap::manpage::render(env!("CARGO_PKG_VERSION"), env!("CARGO_PKG_DESCRIPTION"))
+        );
+        std::process::exit(0);
+    }
     let given = command_index(&rest)
         .filter(|&i| rest[i] == "serve")
         .map(|i| rest[i + 1..].to_vec())
