@@ -136,6 +136,7 @@ impl Session {
         let found = if user.len() > MAX_CREDENTIAL || pass.len() > MAX_CREDENTIAL {
             None
         } else {
+            // One trip: the check, and on success what APPENDLIMIT says (the user's quota).
             self.db(move |s| {
                 let row = s.find_user(&user)?;
                 let hash = row
@@ -143,12 +144,16 @@ impl Session {
                     .map(|r| r.password_hash.clone())
                     .unwrap_or_else(|| password::dummy_hash().to_string());
                 let ok = password::verify(&pass, &hash);
-                Ok(row.filter(|_| ok))
+                Ok(row.filter(|_| ok).map(|row| {
+                    // A failure leaves APPENDLIMIT out; the store refuses over-quota writes.
+                    let left = s.quota(row.id).ok().and_then(|q| q.storage_left());
+                    (row, left)
+                }))
             })
             .await?
         };
         match found {
-            Some(row) => {
+            Some((row, storage_left)) => {
                 drop(turn);
                 if let Some(ip) = self.peer_ip {
                     let limit = self.ctx.config.max_user_connections_per_ip;
@@ -181,7 +186,7 @@ impl Session {
                     id: row.id,
                     name: row.name,
                 });
-                self.refresh_storage_left().await;
+                self.storage_left = storage_left;
                 Ok(Done::with_code(
                     Code::Capability(self.capabilities()),
                     "Logged in",
