@@ -181,7 +181,10 @@ fn cheap_commands_are_one_trip_each() {
     let before = srv.ctx.db.jobs();
     assert_eq!(
         a.cmd("NOOP"),
-        vec!["* 2 FETCH (FLAGS (\\Seen \\Recent))", "TAG OK NOOP completed"]
+        vec![
+            "* 2 FETCH (FLAGS (\\Seen \\Recent))",
+            "TAG OK NOOP completed"
+        ]
     );
     assert_eq!(trips(&srv, before), 1, "NOOP after another session's STORE");
 }
