@@ -216,3 +216,23 @@ CREATE TABLE withheld_capabilities (
     PRIMARY KEY (user_id, capability)
 ) WITHOUT ROWID;
 -- end of withheld capabilities
+-- Schema 10: a body's bytes in chunks, and each message's size on its own row.
+--   body_chunks  the bytes of one body, in pieces of at most 256 KiB keyed by the offset of
+--                their first byte (every body has at least one, an empty body one empty
+--                piece); a range is read from the pieces it covers, so streaming a large body
+--                reads each page once (one blob walked from its start per chunk read was
+--                quadratic) and a reader's cache holds a piece, not the body.
+--   messages.size  the body's size (bodies.size), copied when the message row is made, so
+--                RFC822.SIZE, STATUS SIZE, SORT SIZE and SEARCH LARGER/SMALLER read the
+--                message rows alone.
+-- The migration to schema 10 runs this block up to its last statement, moves every body's
+-- bytes into pieces and fills the sizes, then runs the last statement.
+CREATE TABLE body_chunks (
+    body_id INTEGER NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+    start   INTEGER NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (body_id, start)
+);
+ALTER TABLE messages ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+-- schema 10: bodies.raw is gone
+ALTER TABLE bodies DROP COLUMN raw;

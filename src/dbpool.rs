@@ -5,6 +5,7 @@
 //! SQLite reader connections, threads and allocator arenas exist, however many sessions wait.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,6 +15,9 @@ type Job = Box<dyn FnOnce(&Store) + Send>;
 
 pub struct DbPool {
     queue: Mutex<mpsc::Sender<Job>>,
+    /// Jobs handed to the workers: each is a trip from a session's task to a database thread
+    /// and back (`liteimap_database_jobs_total`).
+    jobs: AtomicU64,
 }
 
 impl DbPool {
@@ -38,7 +42,13 @@ impl DbPool {
         }
         DbPool {
             queue: Mutex::new(tx),
+            jobs: AtomicU64::new(0),
         }
+    }
+
+    /// How many jobs have been handed to the workers so far.
+    pub fn jobs(&self) -> u64 {
+        self.jobs.load(Ordering::Relaxed)
     }
 
     /// Run `f` on a worker; the future resolves to its result.
@@ -47,6 +57,7 @@ impl DbPool {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        self.jobs.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = async_std::channel::bounded(1);
         let job: Job = Box::new(move |store| {
             let _ = tx.try_send(f(store));

@@ -3,7 +3,7 @@
 //! The format is `prometheus-client`'s encoder; HTTP is `tiny_http` on its own thread (it
 //! needs no async runtime, so the same server can carry a later JSON API beside /metrics).
 //! Counters are bumped where things happen (one call each); gauges that the server already
-//! knows (connections, database and WAL size, commits) are read at scrape time.
+//! knows (connections, database and WAL size, commits, database jobs) are read at scrape time.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -66,6 +66,7 @@ struct Metrics {
     wal_bytes: Gauge,
     commits: Counter,
     writes: Counter,
+    jobs: Counter,
 }
 
 fn command_histogram() -> Histogram {
@@ -89,6 +90,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         wal_bytes: Gauge::default(),
         commits: Counter::default(),
         writes: Counter::default(),
+        jobs: Counter::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -152,6 +154,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         m.commits.clone(),
     );
     registry.register("writes", "Database writes", m.writes.clone());
+    registry.register(
+        "database_jobs",
+        "Store calls handed from a session to a database thread (one trip there and back each)",
+        m.jobs.clone(),
+    );
     Metrics { registry, ..m }
 });
 
@@ -260,6 +267,7 @@ pub fn render(ctx: &Context) -> String {
     m.commits
         .inc_by(stats.commits.saturating_sub(m.commits.get()));
     m.writes.inc_by(stats.writes.saturating_sub(m.writes.get()));
+    m.jobs.inc_by(ctx.db.jobs().saturating_sub(m.jobs.get()));
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &m.registry) {
         log::warn!("metrics: encoding failed: {e}");

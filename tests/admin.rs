@@ -153,8 +153,11 @@ fn check_reports_each_kind_of_damage() {
             "PRAGMA foreign_keys = OFF;
              UPDATE mailboxes SET uidnext = 2, highest_modseq = 1
                  WHERE name = 'INBOX' AND user_id = (SELECT id FROM users WHERE name = 'alice');
-             INSERT INTO bodies (user_id, hash, size, parsed, raw)
-                 VALUES ((SELECT id FROM users WHERE name = 'bob'), x'00', 1, x'', x'00');
+             INSERT INTO bodies (user_id, hash, size, parsed)
+                 VALUES ((SELECT id FROM users WHERE name = 'bob'), x'00', 1, x'');
+             INSERT INTO body_chunks (body_id, start, data) VALUES ((SELECT max(id) FROM bodies), 0, x'00');
+             DELETE FROM body_chunks WHERE body_id = (SELECT min(b.id) FROM bodies b
+                 JOIN users u ON u.id = b.user_id WHERE u.name = 'bob');
              UPDATE messages SET body_id = (SELECT max(id) FROM bodies)
                  WHERE uid = 1 AND mailbox_id = (SELECT mb.id FROM mailboxes mb JOIN users u
                      ON u.id = mb.user_id WHERE u.name = 'alice' AND mb.name = 'INBOX');
@@ -170,13 +173,15 @@ fn check_reports_each_kind_of_damage() {
         lines,
         [
             format!(
-                "{}: 2 users, 12 mailboxes, 6 messages, 7 bodies: 5 problems",
+                "{}: 2 users, 12 mailboxes, 6 messages, 7 bodies: 7 problems",
                 bad.display()
             )
             .as_str(),
             "  foreign key: flags row ? refers to a missing messages row",
             "  1 message bodies no message uses (wasted space: the next `serve` start removes them; a running server may still hold them for a session that has not seen an EXPUNGE yet)",
             "  1 messages use a body that belongs to another user",
+            "  1 message bodies whose stored bytes are not as many as their size says",
+            "  1 messages whose size is not their body's",
             "  alice \"INBOX\": a message's UID is not below UIDNEXT (3 against 2)",
             "  alice \"INBOX\": a message's modseq is above HIGHESTMODSEQ (4 against 1)",
         ]

@@ -273,13 +273,15 @@ fn startup_collects_bodies_nothing_uses() {
     drop(a);
     let store = &srv.ctx.store;
     let db = rusqlite::Connection::open(&srv.db).unwrap();
-    db.execute(
-        "INSERT INTO bodies (user_id, hash, size, parsed, raw)
-         SELECT id, x'00', 1, x'', x'41' FROM users LIMIT 1",
-        [],
+    db.execute_batch(
+        "INSERT INTO bodies (user_id, hash, size, parsed) SELECT id, x'00', 1, x'' FROM users LIMIT 1;
+         INSERT INTO body_chunks (body_id, start, data) VALUES ((SELECT max(id) FROM bodies), 0, x'41');",
     )
     .unwrap();
     assert_eq!(count(&srv, "bodies"), 2);
+    assert_eq!(count(&srv, "body_chunks"), 2);
     store.collect_orphans().unwrap();
     assert_eq!(count(&srv, "bodies"), 1);
+    // The body's bytes go with it.
+    assert_eq!(count(&srv, "body_chunks"), 1);
 }

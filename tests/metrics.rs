@@ -18,7 +18,7 @@ for family in text_string_to_metric_families(text):
         labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k != "le")
         if s.name.endswith("_bucket"):
             continue
-        if s.name.endswith("_sum") or s.name in ("liteimap_database_bytes", "liteimap_wal_bytes", "liteimap_commits_total", "liteimap_writes_total", "liteimap_commit_duration_seconds_count") or (s.name == "liteimap_imap_bytes_total" and s.labels["direction"] == "out"):
+        if s.name.endswith("_sum") or s.name in ("liteimap_database_bytes", "liteimap_wal_bytes", "liteimap_commits_total", "liteimap_writes_total", "liteimap_commit_duration_seconds_count", "liteimap_database_jobs_total") or (s.name == "liteimap_imap_bytes_total" and s.labels["direction"] == "out"):
             print(f"{s.name}{{{labels}}} positive={s.value > 0}")
         else:
             print(f"{s.name}{{{labels}}} {s.value:g}")
@@ -146,6 +146,7 @@ fn metrics_are_openmetrics_text_a_parser_reads() {
         "liteimap_deliveries_total{result=refused,via=lmtp} 1",
         "liteimap_deliveries_total{result=delivered,via=deliver} 1",
         "liteimap_deliveries_total{result=refused,via=deliver} 1",
+        "liteimap_database_jobs_total{} positive=True",
     ] {
         assert!(lines.contains(&want), "no {want:?} in {lines:#?}");
     }

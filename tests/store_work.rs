@@ -141,3 +141,50 @@ fn fetch_of_small_bodies_is_one_read_and_one_write() {
     assert_eq!(r.last().unwrap(), "TAG OK UID FETCH completed");
     assert_eq!(work(&srv, before), (1, 1), "(reads, writes)");
 }
+
+/// Trips from the session to a database thread (`DbPool` jobs) since `before`.
+fn trips(srv: &TestServer, before: u64) -> u64 {
+    srv.ctx.db.jobs() - before
+}
+
+/// The cheap commands of a mixed load are one trip each to a database thread (none for a NOOP
+/// with nothing new): LOGIN checks the password and reads the user's quota (APPENDLIMIT) in
+/// one job, SELECT, STORE and FETCH FLAGS are one job, and a NOOP after another session's
+/// change is the one read of that change.
+#[test]
+fn cheap_commands_are_one_trip_each() {
+    let dir = TempDir::new("work-trips");
+    let srv = TestServer::start(&dir);
+    let before = srv.ctx.db.jobs();
+    let mut a = srv.login(ALICE);
+    assert_eq!(trips(&srv, before), 1, "LOGIN");
+    for s in ["one", "two"] {
+        a.append("INBOX", "", &message(s, "x"));
+    }
+    let cases = [
+        ("SELECT INBOX", 1),
+        ("NOOP", 0),
+        ("STORE 1 +FLAGS (\\Flagged)", 1),
+        ("FETCH 1:2 (FLAGS)", 1),
+        ("UID FETCH 1:2 (UID FLAGS RFC822.SIZE)", 1),
+        ("NOOP", 0),
+    ];
+    for (command, want) in cases {
+        let before = srv.ctx.db.jobs();
+        let r = a.cmd(command);
+        assert!(r.last().unwrap().starts_with("TAG OK"), "{command}: {r:?}");
+        assert_eq!(trips(&srv, before), want, "{command}: {r:?}");
+    }
+    let mut b = srv.login(ALICE);
+    b.cmd("SELECT INBOX");
+    b.cmd("STORE 2 +FLAGS (\\Seen)");
+    let before = srv.ctx.db.jobs();
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec![
+            "* 2 FETCH (FLAGS (\\Seen \\Recent))",
+            "TAG OK NOOP completed"
+        ]
+    );
+    assert_eq!(trips(&srv, before), 1, "NOOP after another session's STORE");
+}

@@ -135,7 +135,8 @@ pub struct CheckReport {
 }
 
 /// Check the database at `path` without changing it: SQLite's integrity_check, foreign keys,
-/// bodies no message uses, bodies used across users, UIDNEXT above every UID (present and
+/// bodies no message uses, bodies used across users, bodies whose bytes and size disagree,
+/// messages whose size is not their body's, UIDNEXT above every UID (present and
 /// expunged), and each mailbox's HIGHESTMODSEQ at or above every modseq in it.
 pub fn check(path: &Path) -> Result<CheckReport> {
     let conn = open_existing(path)?;
@@ -193,6 +194,30 @@ pub fn check(path: &Path) -> Result<CheckReport> {
         report.problems.push(format!(
             "{shared} messages use a body that belongs to another user"
         ));
+    }
+    // Since schema 10 a body's bytes are pieces and each message carries its body's size.
+    let chunked =
+        count("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'body_chunks'")?
+            > 0;
+    if chunked {
+        let short = count(
+            "SELECT count(*) FROM bodies b WHERE b.size != (SELECT coalesce(sum(length(data)), -1)
+             FROM body_chunks WHERE body_id = b.id)",
+        )?;
+        if short > 0 {
+            report.problems.push(format!(
+                "{short} message bodies whose stored bytes are not as many as their size says"
+            ));
+        }
+        let sizes = count(
+            "SELECT count(*) FROM messages m JOIN bodies b ON b.id = m.body_id
+             WHERE m.size != b.size",
+        )?;
+        if sizes > 0 {
+            report
+                .problems
+                .push(format!("{sizes} messages whose size is not their body's"));
+        }
     }
     let mut per_mailbox = |sql: &str, what: &str| -> Result<()> {
         let mut st = conn.prepare(sql)?;

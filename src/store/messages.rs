@@ -193,11 +193,11 @@ impl Cond {
             }
             Cond::Larger(n) => {
                 params.push(Value::Integer(*n as i64));
-                "d.size > ?".into()
+                "m.size > ?".into()
             }
             Cond::Smaller(n) => {
                 params.push(Value::Integer(*n as i64));
-                "d.size < ?".into()
+                "m.size < ?".into()
             }
             Cond::ModSeqAtLeast(n) => {
                 params.push(Value::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
@@ -231,14 +231,25 @@ impl Cond {
         }
     }
 
-    /// Whether the condition looks at the message's size (in SQL: the bodies table `d`; the
-    /// OBJECTID keys read it too).
+    /// Whether the condition looks at the message's size.
     pub fn needs_size(&self) -> bool {
         match self {
-            Cond::Larger(_) | Cond::Smaller(_) | Cond::EmailId(_) | Cond::ThreadId(_) => true,
+            Cond::Larger(_) | Cond::Smaller(_) => true,
             Cond::Not(c) => c.needs_size(),
             Cond::And(cs) => cs.iter().any(Cond::needs_size),
             Cond::Or(a, b) => a.needs_size() || b.needs_size(),
+            _ => false,
+        }
+    }
+
+    /// Whether the condition looks at the body's row (in SQL: the bodies table `d`), as the
+    /// OBJECTID keys do.
+    fn needs_body_row(&self) -> bool {
+        match self {
+            Cond::EmailId(_) | Cond::ThreadId(_) => true,
+            Cond::Not(c) => c.needs_body_row(),
+            Cond::And(cs) => cs.iter().any(Cond::needs_body_row),
+            Cond::Or(a, b) => a.needs_body_row() || b.needs_body_row(),
             _ => false,
         }
     }
@@ -341,11 +352,10 @@ fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) 
     {
         return Ok(id);
     }
-    tx.prepare_cached(
-        "INSERT INTO bodies (user_id, hash, size, parsed, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![user, hash, m.raw.len() as i64, m.parsed, m.raw])?;
+    tx.prepare_cached("INSERT INTO bodies (user_id, hash, size, parsed) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![user, hash, m.raw.len() as i64, m.parsed])?;
     let body = tx.last_insert_rowid();
+    super::chunks::write(tx, body, &m.raw)?;
     super::objid::store_time_fields(tx, user, body, hash, &m.fields)?;
     store_sort_keys(tx, body, &m.sort)?;
     super::search_index::index_new_body(tx, body, &m.raw, &m.parsed)?;
@@ -534,8 +544,7 @@ impl Store {
         self.read(|c| messages(c, mailbox, uids))
     }
 
-    /// As `messages`; without `with_size` the bodies table is not read (a page read per
-    /// message, most of the cost of a `FETCH 1:* (UID FLAGS)`) and `size` is 0.
+    /// As `messages`; without `with_size`, `size` is 0.
     pub fn messages_with(
         &self,
         mailbox: MailboxId,
@@ -567,13 +576,13 @@ impl Store {
             for meta in metas {
                 // A body gone with no hold on it (another process removed the message) is as
                 // if expunged before the view numbered it: left out.
-                let column = |name| match body_column(c, name, meta.body_id) {
+                let found = |read: Result<Vec<u8>>| match read {
                     Ok(v) => Ok(Some(v)),
                     Err(StoreError::NotFound(_)) => Ok(None),
                     Err(e) => Err(e),
                 };
                 let parsed = if with_parsed {
-                    match column("parsed")? {
+                    match found(parsed(c, meta.body_id))? {
                         Some(p) => Some(p),
                         None => continue,
                     }
@@ -582,7 +591,7 @@ impl Store {
                 };
                 let size = meta.size as usize;
                 let raw = if raw_each > 0 && size <= raw_each && size <= left {
-                    match column("raw")? {
+                    match found(super::chunks::read(c, meta.body_id))? {
                         Some(r) => {
                             left -= size;
                             Some(r)
@@ -600,48 +609,19 @@ impl Store {
 
     /// The raw bytes of a stored body.
     pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT raw FROM bodies WHERE id = ?1")?
-                .query_row([body_id], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
-        })
+        self.read(|c| super::chunks::read(c, body_id))
     }
 
     /// Up to `len` bytes of a stored body from `offset` (fewer at its end, none past it), read
-    /// with SQLite's incremental blob I/O: FETCH streams a large message in chunks instead of
+    /// from the pieces of it that hold them: FETCH streams a large message in chunks instead of
     /// loading it whole.
     pub fn raw_range(&self, body_id: i64, offset: usize, len: usize) -> Result<Vec<u8>> {
-        /// Bodies larger than this are streamed in several reads (see `raw_range`'s callers).
-        const SHRINK_AFTER_BLOB: usize = 4 * 1024 * 1024;
-        self.read(|c| {
-            let blob = c
-                .blob_open("main", "bodies", "raw", body_id, true)
-                .map_err(|_| StoreError::NotFound("message body no longer exists".into()))?;
-            let size = blob.len();
-            let start = offset.min(size);
-            let end = start.saturating_add(len).min(size);
-            let mut buf = vec![0; end - start];
-            blob.read_at_exact(&mut buf, start)?;
-            drop(blob);
-            if size > SHRINK_AFTER_BLOB {
-                // A streamed body's pages fill this reader's page cache and are not read
-                // again soon (the next chunk reads others): hand them back, so that many
-                // sessions streaming large messages do not hold a cache each.
-                let _ = c.execute_batch("PRAGMA shrink_memory");
-            }
-            Ok(buf)
-        })
+        self.read(|c| super::chunks::read_range(c, body_id, offset, len))
     }
 
     /// The MIME layer's cached parse of a stored body.
     pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT parsed FROM bodies WHERE id = ?1")?
-                .query_row([body_id], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
-        })
+        self.read(|c| parsed(c, body_id))
     }
 
     /// REPLACE (RFC 8508): append `msg` to `to` and expunge the message `old` of `from`, in one
@@ -666,7 +646,7 @@ impl Store {
                 let modseq = bump_modseq(tx, from)?;
                 let removed: Vec<(u32, i64, i64)> = rows
                     .iter()
-                    .map(|&(uid, id, body, _, _)| (uid, id, body))
+                    .map(|&(uid, id, body, _, _, _)| (uid, id, body))
                     .collect();
                 remove_messages(tx, &self.holds, from, &removed, modseq)?;
                 Ok((appended, modseq))
@@ -798,9 +778,9 @@ impl Store {
                         coalesce(sum(m.uid >= b.recent_floor), 0),
                         coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
                         count(del.message_id),
-                        coalesce(sum(d.size), 0),
-                        coalesce(sum(CASE WHEN del.message_id IS NOT NULL THEN d.size END), 0)
-                 FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id JOIN bodies d ON d.id = m.body_id
+                        coalesce(sum(m.size), 0),
+                        coalesce(sum(CASE WHEN del.message_id IS NOT NULL THEN m.size END), 0)
+                 FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
                  LEFT JOIN flags del ON del.message_id = m.id AND del.flag = '\\Deleted'
                  WHERE b.id = ?1",
             )?
@@ -830,8 +810,9 @@ fn keywords(c: &Connection, mailbox: MailboxId) -> Result<Vec<String>> {
 pub(crate) fn search(c: &Connection, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
     let mut params = vec![rusqlite::types::Value::Integer(mailbox.0)];
     let expr = cond.sql(&mut params);
-    // Only a size key needs the bodies table; joining it otherwise reads a page of every body.
-    let join = if cond.needs_size() {
+    // Only an OBJECTID key needs the bodies table; joining it otherwise reads a page of every
+    // body.
+    let join = if cond.needs_body_row() {
         "JOIN bodies d ON d.id = m.body_id"
     } else {
         ""
@@ -866,9 +847,9 @@ pub(crate) fn append(
         }
         let body = insert_body(tx, user, m)?;
         tx.prepare_cached(
-            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64, super::now()])?;
+        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64, super::now(), m.raw.len() as i64])?;
         insert_flags(tx, tx.last_insert_rowid(), &m.flags)?;
         out.push(AppendedMessage {
             uidvalidity: mb.uidvalidity,
@@ -923,9 +904,9 @@ pub(crate) fn append_new(
         };
         let body = insert_hashed_body(tx, user, &hash, m)?;
         tx.prepare_cached(
-            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64, super::now()])?;
+        .execute(params![mailbox.0, uid, body, m.internal_date, m.date_offset, modseq as i64, super::now(), m.raw.len() as i64])?;
         insert_flags(tx, tx.last_insert_rowid(), &m.flags)?;
         out.push(true);
         uid += 1;
@@ -937,9 +918,9 @@ pub(crate) fn append_new(
     Ok(out)
 }
 
-/// One column (`raw` or `parsed`) of a stored body.
-fn body_column(c: &Connection, column: &str, body_id: i64) -> Result<Vec<u8>> {
-    c.prepare_cached(&format!("SELECT {column} FROM bodies WHERE id = ?1"))?
+/// The cached parse of a stored body.
+fn parsed(c: &Connection, body_id: i64) -> Result<Vec<u8>> {
+    c.prepare_cached("SELECT parsed FROM bodies WHERE id = ?1")?
         .query_row([body_id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound("message body no longer exists".into()))
@@ -1058,7 +1039,7 @@ pub(crate) fn messages(
     messages_with(c, mailbox, uids, true)
 }
 
-/// As `messages`; without `with_size` the bodies table is not read and `size` is 0.
+/// As `messages`; without `with_size`, `size` is 0.
 ///
 /// Two ordered reads: the message rows (one scan of the mailbox's UID index), then their flags.
 /// When the rows' ids are dense (a folder filled in order, the usual case) the flags come from
@@ -1070,19 +1051,13 @@ pub(crate) fn messages_with(
     uids: &[u32],
     with_size: bool,
 ) -> Result<Vec<MessageMeta>> {
-    let (columns, from) = if with_size {
-        (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.id, d.size",
-            "messages m JOIN bodies d ON d.id = m.body_id",
-        )
+    let columns = if with_size {
+        "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.id, m.size"
     } else {
-        (
-            "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.id",
-            "messages m",
-        )
+        "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.id"
     };
     let mut ids: Vec<(i64, usize)> = Vec::with_capacity(uids.len());
-    let mut metas = for_uids(c, mailbox, uids, columns, from, |r| {
+    let mut metas = for_uids(c, mailbox, uids, columns, "messages m", |r| {
         ids.push((r.get(5)?, ids.len()));
         Ok(MessageMeta {
             uid: r.get(0)?,
@@ -1322,7 +1297,7 @@ pub(crate) fn move_all(tx: &Transaction, from: MailboxId, to: MailboxId) -> Resu
 }
 
 /// A message to copy: uid, message id, body id, internal date, date offset.
-type SourceRow = (u32, i64, i64, i64, i32);
+type SourceRow = (u32, i64, i64, i64, i32, i64);
 
 /// The rows of `uids` in `from` that COPY and MOVE work on.
 fn source_rows(tx: &Transaction, from: MailboxId, uids: &[u32]) -> Result<Vec<SourceRow>> {
@@ -1330,7 +1305,7 @@ fn source_rows(tx: &Transaction, from: MailboxId, uids: &[u32]) -> Result<Vec<So
         tx,
         from,
         uids,
-        "m.uid, m.id, m.body_id, m.internal_date, m.date_offset",
+        "m.uid, m.id, m.body_id, m.internal_date, m.date_offset, m.size",
         "messages m",
         |r| {
             Ok((
@@ -1339,6 +1314,7 @@ fn source_rows(tx: &Transaction, from: MailboxId, uids: &[u32]) -> Result<Vec<So
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, i32>(4)?,
+                r.get::<_, i64>(5)?,
             ))
         },
     )
@@ -1387,12 +1363,12 @@ fn copy_rows(
     let mut uid = dst.uidnext;
     let mut pairs = Vec::with_capacity(rows.len());
     let mut ins = tx.prepare_cached(
-        "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut fl = tx.prepare_cached(
         "INSERT INTO flags (message_id, flag) SELECT ?2, flag FROM flags WHERE message_id = ?1",
     )?;
-    for &(src_uid, id, body, date, offset) in rows {
+    for &(src_uid, id, body, date, offset, size) in rows {
         if uid == u32::MAX {
             return Err(StoreError::NotAllowed(
                 "target mailbox has run out of UIDs".into(),
@@ -1405,7 +1381,8 @@ fn copy_rows(
             date,
             offset,
             modseq as i64,
-            super::now()
+            super::now(),
+            size
         ])?;
         fl.execute(params![id, tx.last_insert_rowid()])?;
         pairs.push((src_uid, uid));
@@ -1433,7 +1410,7 @@ fn move_messages(
         let modseq = bump_modseq(tx, from)?;
         let removed: Vec<(u32, i64, i64)> = rows
             .iter()
-            .map(|&(uid, id, body, _, _)| (uid, id, body))
+            .map(|&(uid, id, body, _, _, _)| (uid, id, body))
             .collect();
         // The copies share the bodies, so none of them is collected here.
         remove_messages(tx, holds, from, &removed, modseq)?;
@@ -1683,9 +1660,12 @@ mod tests {
     fn body_rows(t: &super::super::testutil::TempDb) -> Vec<(i64, Vec<u8>)> {
         t.store
             .read(|c| {
-                let mut st = c.prepare("SELECT user_id, raw FROM bodies ORDER BY id")?;
-                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                let mut st = c.prepare("SELECT id, user_id FROM bodies ORDER BY id")?;
+                let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+                let rows = rows.collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+                rows.into_iter()
+                    .map(|(id, user)| Ok((user, super::super::chunks::read(c, id)?)))
+                    .collect()
             })
             .unwrap()
     }

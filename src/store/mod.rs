@@ -9,6 +9,7 @@
 //! second backend can stand beside it.
 
 mod admin;
+mod chunks;
 mod holds;
 mod mailboxes;
 mod messages;
@@ -53,7 +54,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -843,13 +844,14 @@ type MigrationStep = fn(&Transaction) -> Result<()>;
 
 /// The steps from version 4 on, each adding tables or columns of one extension (their blocks at
 /// the end of schema.sql), by the version they bring the file to.
-const ADDING_STEPS: [(i64, MigrationStep); 6] = [
+const ADDING_STEPS: [(i64, MigrationStep); 7] = [
     (4, urlauth::add_keys_table),
     (5, quota_and_metadata),
     (6, objid::objectid_savedate_preview),
     (7, sortkeys::sort_keys_for_stored_bodies),
     (8, search_index::add_search_index),
     (9, users::add_withheld_capabilities),
+    (10, chunks::chunked_bodies_and_message_sizes),
 ];
 // The last step brings a file to the version this binary writes.
 const _: () = assert!(ADDING_STEPS[ADDING_STEPS.len() - 1].0 == SCHEMA_VERSION);
@@ -1366,7 +1368,8 @@ mod tests {
         // (message, user, raw, hash, parsed): every message has its own user's body, with the
         // same bytes, hash and cached parse as before.
         let rows = q(
-            "SELECT m.id, b.user_id, CAST(b.raw AS TEXT), b.hash, b.parsed
+            "SELECT m.id, b.user_id,
+                    CAST((SELECT data FROM body_chunks WHERE body_id = b.id) AS TEXT), b.hash, b.parsed
                       FROM messages m JOIN bodies b ON b.id = m.body_id
                       JOIN mailboxes mb ON mb.id = m.mailbox_id
                       WHERE b.user_id = mb.user_id ORDER BY m.id",

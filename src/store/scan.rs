@@ -83,7 +83,7 @@ impl Scan<'_> {
 
     /// As [`Store::raw`].
     pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
-        self.column("SELECT raw FROM bodies WHERE id = ?1", body_id)
+        super::chunks::read(self.conn, body_id)
     }
 
     /// As [`Store::parsed`].
@@ -100,11 +100,18 @@ impl Scan<'_> {
     }
 
     /// The header block of a stored body: its bytes up to and including the first empty line
-    /// (all of it when there is none). Reads the body in chunks and stops there.
+    /// (all of it when there is none). Reads the body's first piece in chunks and stops
+    /// there (a header longer than the piece goes on with the next pieces).
     pub fn header(&self, body_id: i64) -> Result<Vec<u8>> {
+        let first: i64 = self
+            .conn
+            .prepare_cached("SELECT rowid FROM body_chunks WHERE body_id = ?1 AND start = 0")?
+            .query_row([body_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(gone)?;
         let mut slot = self.blob.borrow_mut();
         let moved = match slot.as_mut() {
-            Some(b) => b.reopen(body_id).is_ok(),
+            Some(b) => b.reopen(first).is_ok(),
             None => false,
         };
         if !moved {
@@ -113,7 +120,7 @@ impl Scan<'_> {
             *slot = None;
             let b = self
                 .conn
-                .blob_open(MAIN_DB, c"bodies", c"raw", body_id, true)
+                .blob_open(MAIN_DB, c"body_chunks", c"data", first, true)
                 .map_err(|e| match e {
                     rusqlite::Error::SqliteFailure(ref f, _)
                         if f.code == rusqlite::ErrorCode::Unknown =>
@@ -146,7 +153,21 @@ impl Scan<'_> {
             // Resume at the last line start that may begin an empty line.
             scanned = buf.len().saturating_sub(2);
         }
-        Ok(buf)
+        if total < super::chunks::CHUNK {
+            return Ok(buf);
+        }
+        // A header as long as the first piece: on through the rest of the body.
+        let mut rest = buf;
+        rest.extend_from_slice(&super::chunks::read_range(
+            self.conn,
+            body_id,
+            total,
+            usize::MAX,
+        )?);
+        if let Some(end) = header_end(&rest, scanned) {
+            rest.truncate(end);
+        }
+        Ok(rest)
     }
 }
 

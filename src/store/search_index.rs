@@ -185,13 +185,13 @@ impl Store {
         self.write(|tx| {
             tx.execute_batch("INSERT INTO search_text (search_text) VALUES ('delete-all')")?;
             let total: u64 = tx.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?;
-            let mut st = tx.prepare("SELECT id, raw, parsed FROM bodies ORDER BY id")?;
+            let mut st = tx.prepare("SELECT id, parsed FROM bodies ORDER BY id")?;
             let mut rows = st.query([])?;
             let mut done = 0;
             progress(0, total);
             while let Some(r) = rows.next()? {
-                let (id, raw, parsed): (i64, Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                insert(tx, id, &raw, &parsed)?;
+                let (id, parsed): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
+                insert(tx, id, &super::chunks::read(tx, id)?, &parsed)?;
                 done += 1;
                 if done % 1000 == 0 || done == total {
                     progress(done, total);

@@ -108,7 +108,7 @@ pub(crate) fn sort_rows(
 ) -> Result<Vec<SortRow>> {
     // Columns 0-1 always; then each asked-for key in this fixed order.
     let wanted: [(bool, &str); 10] = [
-        (with_size, "d.size"),
+        (with_size, "m.size"),
         (keys.subject, "k.subject"),
         (keys.subject, "k.reply"),
         (keys.date, "k.sent_date"),
@@ -126,11 +126,8 @@ pub(crate) fn sort_rows(
             columns.push_str(col);
         }
     }
-    let mut from = String::from("messages m LEFT JOIN sort_keys k ON k.body_id = m.body_id");
-    if with_size {
-        from.push_str(" JOIN bodies d ON d.id = m.body_id");
-    }
-    for_uids(c, mailbox, uids, &columns, &from, |r| {
+    let from = "messages m LEFT JOIN sort_keys k ON k.body_id = m.body_id";
+    for_uids(c, mailbox, uids, &columns, from, |r| {
         let mut i = 2;
         let mut next = || {
             i += 1;

@@ -141,11 +141,21 @@ impl Session {
             } else {
                 Policy::Existing
             };
-            self.db(move |s| autousers::login(s, &user, &pass, policy))
-                .await?
+            // One trip: the check, and on success what APPENDLIMIT (the user's quota) and
+            // CAPABILITY (what is withheld from the user) say.
+            self.db(move |s| {
+                let Some(row) = autousers::login(s, &user, &pass, policy)? else {
+                    return Ok(None);
+                };
+                // A failure leaves APPENDLIMIT out; the store refuses over-quota writes.
+                let left = s.quota(row.id).ok().and_then(|q| q.storage_left());
+                let withheld = s.withheld_capabilities(row.id);
+                Ok(Some((row, left, withheld)))
+            })
+            .await?
         };
         match found {
-            Some(row) => {
+            Some((row, storage_left, withheld)) => {
                 drop(turn);
                 if let Some(ip) = self.peer_ip {
                     let limit = self.ctx.config().max_user_connections_per_ip;
@@ -178,8 +188,8 @@ impl Session {
                     id: row.id,
                     name: row.name,
                 });
-                self.refresh_storage_left().await;
-                self.refresh_withheld().await;
+                self.storage_left = storage_left;
+                self.uidonly_withheld = self.withheld_uidonly(withheld);
                 Ok(Done::with_code(
                     Code::Capability(self.capabilities()),
                     "Logged in",

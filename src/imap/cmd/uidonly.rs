@@ -153,12 +153,22 @@ impl Session {
         let Ok(user) = self.user_id() else {
             return;
         };
-        self.uidonly_withheld = match self.db(move |s| s.withheld_capabilities(user)).await {
+        let withheld = self.db(move |s| s.withheld_capabilities(user)).await;
+        self.uidonly_withheld = self.withheld_uidonly(withheld);
+    }
+
+    /// Whether UIDONLY is withheld, from the user's withheld capabilities as read (withheld
+    /// when they cannot be read).
+    pub(crate) fn withheld_uidonly<E: std::fmt::Display>(
+        &self,
+        withheld: Result<Vec<String>, E>,
+    ) -> bool {
+        match withheld {
             Ok(w) => w.iter().any(|c| c.eq_ignore_ascii_case(CAPABILITY)),
             Err(e) => {
                 log::warn!("session {}: reading withheld capabilities: {e}", self.id);
                 true
             }
-        };
+        }
     }
 }
