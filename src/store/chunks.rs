@@ -188,15 +188,16 @@ mod tests {
     }
 
     /// A database as the schema before this block left it (version 8), filled by `fill`.
-    fn v8_database(fill: impl FnOnce(&Connection)) -> (std::path::PathBuf, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("liteimap-v8-chunks-{}", std::process::id()));
+    /// A database of the version before 10: schema.sql up to the schema 10 block.
+    fn v9_database(fill: impl FnOnce(&Connection)) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("liteimap-v9-chunks-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v8.db");
+        let path = dir.join("v9.db");
         let c = Connection::open(&path).unwrap();
         let schema = super::super::SCHEMA;
         let before = &schema[..schema.find("-- Schema 10: a body's bytes").unwrap()];
-        c.execute_batch(&format!("{before}; PRAGMA user_version = 8;"))
+        c.execute_batch(&format!("{before}; PRAGMA user_version = 9;"))
             .unwrap();
         fill(&c);
         (dir, path)
@@ -208,8 +209,8 @@ mod tests {
     }
 
     #[test]
-    fn migration_from_schema_8_moves_every_byte_and_size() {
-        migrates_bodies_and_sizes(|fill| v8_database(fill));
+    fn migration_from_schema_9_moves_every_byte_and_size() {
+        migrates_bodies_and_sizes(|fill| v9_database(fill));
     }
 
     type Fill<'a> = Box<dyn FnOnce(&Connection) + 'a>;
