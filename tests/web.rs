@@ -1,7 +1,7 @@
 //! `serve --web-listen`: the developer page's JSON API driven over HTTP (curl) against the
 //! running binary, with exact JSON; the wait endpoint; refusal of a non-loopback address; and
 //! the page itself in headless Chromium (selenium, installed by .ci/run), which must show a
-//! message APPENDed over IMAP without a reload and open it.
+//! message sent by SMTP without a reload and open it.
 
 mod common;
 use common::*;
@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 struct Running {
     child: Child,
     imap: u16,
+    smtp: u16,
     web: String,
     _dir: TempDir,
 }
@@ -39,14 +40,16 @@ fn start(name: &str) -> Running {
             "127.0.0.1:0",
             "--web-listen",
             "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let (mut web, mut imap) = (None, None);
-    while web.is_none() || imap.is_none() {
+    let (mut web, mut imap, mut smtp) = (None, None, None);
+    while web.is_none() || imap.is_none() || smtp.is_none() {
         let mut l = String::new();
         assert!(err.read_line(&mut l).unwrap() > 0, "server exited early");
         if l.contains("web page") {
@@ -58,12 +61,14 @@ fn start(name: &str) -> Running {
         if let Some(p) = listening_port(&l) {
             imap = Some(p);
         }
+        smtp = smtp.or_else(|| port_after(&l, "accepting SMTP on "));
     }
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in err.lines() {});
     Running {
         child,
         imap: imap.unwrap(),
+        smtp: smtp.unwrap(),
         web: web.unwrap(),
         _dir: dir,
     }
@@ -706,16 +711,16 @@ fn web_listen_refuses_a_non_loopback_address() {
     assert_eq!(store.user_count().unwrap(), 0);
 }
 
-/// The page in headless Chromium: a message APPENDed while it is open shows up without a
+/// The page in headless Chromium: a message sent by SMTP while it is open shows up without a
 /// reload, opens, and the HTML part sits in a sandboxed iframe. Saves target/web-screenshot.png.
 const BROWSER: &str = r##"
-import imaplib, shutil, sys, tempfile
+import shutil, smtplib, sys, tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-url, imap_port, shot, mail = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+url, smtp_port, shot, mail = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 profile = tempfile.mkdtemp(prefix="liteimap-chromium-")
 opts = webdriver.ChromeOptions()
 opts.binary_location = "/usr/bin/chromium"
@@ -733,10 +738,8 @@ try:
     wait.until(lambda d: "INBOX" in d.find_element(By.ID, "messages-title").text)
     wait.until(lambda d: d.find_element(By.ID, "live").text == "live")
     d.execute_script("window.notReloaded = true")
-    c = imaplib.IMAP4("127.0.0.1", imap_port)
-    c.login("alice", "wonderland")
-    c.append("INBOX", "", None, open(mail, "rb").read())
-    c.logout()
+    with smtplib.SMTP("127.0.0.1", smtp_port) as c:
+        c.sendmail("shop@example.com", ["alice@example.com"], open(mail, "rb").read())
     row = "#messages tbody tr[data-uid='1'] td.subject"
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, row) and d.find_element(By.CSS_SELECTOR, row).text == "Café order")
     print("reloaded" if not d.execute_script("return window.notReloaded === true") else "no reload")
@@ -772,7 +775,7 @@ fn the_page_shows_a_new_message_without_reloading_in_chromium() {
         BROWSER,
         &[
             &format!("{}/", s.web),
-            &s.imap.to_string(),
+            &s.smtp.to_string(),
             shot.to_str().unwrap(),
             mail.to_str().unwrap(),
         ],
