@@ -96,11 +96,7 @@ pub(crate) fn chunked_bodies_and_message_sizes(tx: &Transaction) -> Result<()> {
     const START: &str = "-- Schema 10: a body's bytes in chunks";
     const LAST: &str = "-- schema 10: bodies.raw is gone";
     tx.execute_batch(super::schema_block(START, LAST)?)?;
-    let ids: Vec<i64> = {
-        let mut st = tx.prepare("SELECT id FROM bodies ORDER BY id")?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let ids = super::body_ids(tx)?;
     {
         let mut raw_of = tx.prepare("SELECT raw FROM bodies WHERE id = ?1")?;
         for id in ids {

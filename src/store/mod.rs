@@ -839,6 +839,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Every body's id, in order: for the migrations that rework each body, one at a time.
+fn body_ids(tx: &Transaction) -> Result<Vec<i64>> {
+    let mut st = tx.prepare("SELECT id FROM bodies ORDER BY id")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// One migration step: its work inside the transaction that also sets user_version.
 type MigrationStep = fn(&Transaction) -> Result<()>;
 

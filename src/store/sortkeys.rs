@@ -82,11 +82,7 @@ pub(crate) fn sort_keys_for_stored_bodies(tx: &Transaction) -> Result<()> {
              refs         TEXT    NOT NULL
          );",
     )?;
-    let ids: Vec<i64> = {
-        let mut st = tx.prepare("SELECT id FROM bodies ORDER BY id")?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let ids = super::body_ids(tx)?;
     // One body in memory at a time.
     let mut read = tx.prepare("SELECT raw, parsed FROM bodies WHERE id = ?1")?;
     for id in ids {
