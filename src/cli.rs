@@ -221,8 +221,10 @@ pub struct Serve {
 
 /// A throwaway mail server for developing and testing mail clients and apps that send mail,
 /// nothing to configure: a temporary database (deleted at exit, also on Ctrl-C/SIGTERM),
-/// IMAP on 127.0.0.1:1143 and SMTP on 127.0.0.1:1025, the user demo (password demo), and any
-/// other user created at its first login or by mail to it. Runs `serve` with these settings.
+/// IMAP on 127.0.0.1:1143, SMTP on 127.0.0.1:1025, a web page and JSON API showing the mail and
+/// each session's protocol trace on http://127.0.0.1:8025/, the user demo (password demo), and
+/// any other user created at its first login or by mail to it. Runs `serve` with these
+/// settings.
 #[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "dev")]
 pub struct Dev {
