@@ -65,23 +65,13 @@ pub(crate) fn sort_keys_of_body(raw: &[u8], parsed: &[u8]) -> SortFields {
     SortFields::of_message(raw, &envelope)
 }
 
-/// Schema 4: the `sort_keys` table, filled for every body already stored.
+/// Schema 7: the `sort_keys` table (its block in schema.sql), filled for every body already
+/// stored.
 pub(crate) fn sort_keys_for_stored_bodies(tx: &Transaction) -> Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE sort_keys (
-             body_id      INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE CASCADE,
-             subject      TEXT    NOT NULL,
-             reply        INTEGER NOT NULL,
-             sent_date    INTEGER,
-             from_key     TEXT    NOT NULL,
-             to_key       TEXT    NOT NULL,
-             cc_key       TEXT    NOT NULL,
-             display_from TEXT    NOT NULL,
-             display_to   TEXT    NOT NULL,
-             message_id   TEXT,
-             refs         TEXT    NOT NULL
-         );",
-    )?;
+    tx.execute_batch(super::schema_block(
+        "-- Schema 7: what SORT and THREAD",
+        "-- Schema 8: the search index",
+    )?)?;
     let ids = super::body_ids(tx)?;
     // One body in memory at a time.
     let mut read = tx.prepare("SELECT raw, parsed FROM bodies WHERE id = ?1")?;
