@@ -183,20 +183,11 @@ mod tests {
         ));
     }
 
-    /// A database as the schema before this block left it (version 8), filled by `fill`.
     /// A database of the version before 10: schema.sql up to the schema 10 block.
     fn v9_database(fill: impl FnOnce(&Connection)) -> (std::path::PathBuf, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("liteimap-v9-chunks-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v9.db");
-        let c = Connection::open(&path).unwrap();
         let schema = super::super::SCHEMA;
         let before = &schema[..schema.find("-- Schema 10: a body's bytes").unwrap()];
-        c.execute_batch(&format!("{before}; PRAGMA user_version = 9;"))
-            .unwrap();
-        fill(&c);
-        (dir, path)
+        super::super::old_database("v9-chunks", before, 9, fill)
     }
 
     #[test]

@@ -967,12 +967,24 @@ pub(crate) fn schema_v3() -> String {
 /// Returns the directory (to remove) and the file.
 #[cfg(test)]
 pub(crate) fn v3_database(tag: &str, fill: impl FnOnce(&Connection)) -> (PathBuf, PathBuf) {
+    old_database(tag, &schema_v3(), 3, fill)
+}
+
+/// A database made by `schema` (an older version's part of schema.sql) at user_version
+/// `version`, in a fresh directory `liteimap-<tag>-<pid>` of the temp dir, filled by `fill`.
+#[cfg(test)]
+pub(crate) fn old_database(
+    tag: &str,
+    schema: &str,
+    version: i64,
+    fill: impl FnOnce(&Connection),
+) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("liteimap-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("v3.db");
+    let path = dir.join(format!("v{version}.db"));
     let c = Connection::open(&path).unwrap();
-    c.execute_batch(&format!("{}; PRAGMA user_version = 3;", schema_v3()))
+    c.execute_batch(&format!("{schema}; PRAGMA user_version = {version};"))
         .unwrap();
     fill(&c);
     (dir, path)
