@@ -103,6 +103,10 @@ pub fn code_clientbug() -> Code<'static> {
 pub fn code_noperm() -> Code<'static> {
     other_code("NOPERM")
 }
+/// RFC 5530: a subsystem (the mail database) is down; the client may retry later.
+pub fn code_unavailable() -> Code<'static> {
+    other_code("UNAVAILABLE")
+}
 pub fn code_useattr() -> Code<'static> {
     other_code("USEATTR")
 }
@@ -128,6 +132,17 @@ impl From<StoreError> for CmdError {
             StoreError::OverQuota(q) => {
                 CmdError::No(Some(Code::OverQuota), format!("{q}; nothing was stored"))
             }
+            StoreError::Unavailable(why) => {
+                log::warn!("store unavailable: {why}");
+                CmdError::No(
+                    Some(code_unavailable()),
+                    "The mail database is unavailable; nothing was changed, try again".into(),
+                )
+            }
+            StoreError::Unsupported(what) => CmdError::No(
+                Some(code_cannot()),
+                format!("{what} is not supported by this server's mail store"),
+            ),
             other => {
                 log::error!("store error: {other}");
                 CmdError::No(

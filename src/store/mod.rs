@@ -97,6 +97,11 @@ pub enum StoreError {
     /// The database path cannot hold a database, and why (a directory, an unwritable one, an
     /// in-memory name).
     Unusable(PathBuf, String),
+    /// The database server cannot be reached (PostgreSQL: connection lost, in recovery); the
+    /// write was not done and may be retried (RFC 5530 `[UNAVAILABLE]`).
+    Unavailable(String),
+    /// The operation is not (yet) implemented by this store backend (named).
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for StoreError {
@@ -117,6 +122,10 @@ impl fmt::Display for StoreError {
             StoreError::Io(p, e) => write!(f, "cannot create {}: {e}", p.display()),
             // Callers name the database path already ("cannot open database PATH: ...").
             StoreError::Unusable(_, why) => write!(f, "{why}"),
+            StoreError::Unavailable(why) => write!(f, "the database is unavailable: {why}"),
+            StoreError::Unsupported(what) => {
+                write!(f, "{what} is not supported by this store backend")
+            }
         }
     }
 }
