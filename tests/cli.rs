@@ -1192,6 +1192,16 @@ fn every_store_command_refuses_an_unreachable_postgresql_server() {
         assert!(err.contains(&unavailable), "{args:?}: {err}");
         assert!(!err.contains("s3cret"), "{args:?}: {err}");
     }
+    // dev --keep takes a URL too.
+    let o = Command::new(BIN)
+        .args(["dev", "--keep", NOWHERE])
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = stderr_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&unavailable), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
     // deliver: a temporary failure, which the MTA retries.
     let o = on_url(
         NOWHERE,
