@@ -77,10 +77,10 @@ pub fn redact(url: &str) -> String {
         return url.to_string();
     };
     let mut out = url.to_string();
-    let authority_end = out[scheme_end..]
-        .find(['/', '?'])
-        .map_or(out.len(), |i| scheme_end + i);
-    if let Some(at) = out[scheme_end..authority_end].rfind('@') {
+    // Up to the last '@' before the query: a password with an unencoded '/' or '@' is still
+    // covered (a '@' in the path at worst hides more than the password).
+    let query = out.find('?').unwrap_or(out.len()).max(scheme_end);
+    if let Some(at) = out[scheme_end..query].rfind('@') {
         let userinfo = scheme_end..scheme_end + at;
         if let Some(colon) = out[userinfo.clone()].find(':') {
             out.replace_range(scheme_end + colon + 1..userinfo.end, "***");
@@ -517,6 +517,10 @@ mod tests {
             "postgresql://db/imap?user=u&password=***&sslmode=disable"
         );
         assert_eq!(redact("postgres://mail@db/imap"), "postgres://mail@db/imap");
+        assert_eq!(
+            redact("postgresql://mail:a/b@c@db/imap"),
+            "postgresql://mail:***@db/imap"
+        );
         let db: Database = "postgresql://m:pw@h/d".parse().unwrap();
         assert_eq!(db.to_string(), "postgresql://m:***@h/d");
         assert!(!format!("{db:?}").contains("pw"));
