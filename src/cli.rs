@@ -5,13 +5,17 @@ use std::path::PathBuf;
 
 use argh::{ArgsInfo, FromArgs};
 
+use crate::database::Database;
+
 /// liteimap: an IMAP4rev1 server in one binary, with all of its state (users, folders,
 /// messages, flags) in one SQLite file.
 #[derive(FromArgs, ArgsInfo, Debug)]
 pub struct Cli {
-    /// the database file (created if missing; default ./liteimap.db)
-    #[argh(option, default = "PathBuf::from(\"liteimap.db\")")]
-    pub db: PathBuf,
+    /// the database: a SQLite file (created if missing; default ./liteimap.db) or a
+    /// PostgreSQL URL postgresql://USER[:PASS]@HOST[:PORT]/DBNAME[?sslmode=..] (HOST may be a
+    /// socket directory, %2Fpath or ?host=/path; password else PGPASSWORD or ~/.pgpass)
+    #[argh(option, default = "Database::default()")]
+    pub db: Database,
 
     /// the configuration file: `db` and every serve flag as a key (default
     /// /etc/liteimap/liteimap.toml if present, then ./liteimap.toml); flags override it
@@ -244,9 +248,10 @@ pub struct Dev {
     #[argh(option)]
     pub trace: Option<PathBuf>,
 
-    /// keep the database in FILE (used again if it exists) instead of a temporary one
+    /// keep the database in FILE, or a postgresql:// URL (used again if it exists), instead
+    /// of a temporary one
     #[argh(option)]
-    pub keep: Option<PathBuf>,
+    pub keep: Option<Database>,
 
     /// import mail (.eml file, directory, Maildir, Maildir++ or mbox) into demo's INBOX at
     /// start (repeatable)

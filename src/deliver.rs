@@ -4,9 +4,8 @@
 
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
 
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// sysexits.h
 pub const EX_OK: u8 = 0;
@@ -72,7 +71,7 @@ impl From<StoreError> for DeliverError {
 /// Read one message from `input` (at most `max_size` bytes) and store it in `mailbox` of `user`.
 /// Returns the new message's UID.
 pub fn deliver(
-    db: &Path,
+    db: &crate::database::Database,
     user: &str,
     mailbox: &str,
     max_size: u64,
@@ -104,7 +103,7 @@ pub fn deliver(
     // The rule `import` applies: a random binary blob is refused, not stored.
     crate::message::looks_like_message(raw).map_err(|why| DeliverError::Data(why.into()))?;
     let raw = crate::mime::normalize_crlf(raw).into_owned();
-    let store = Store::open(db)?;
+    let store = db.open()?;
     let row = store
         .find_user(user)?
         .ok_or_else(|| DeliverError::NoUser(user.to_string()))?;

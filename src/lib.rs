@@ -48,6 +48,8 @@ pub mod autousers;
 pub mod cli;
 /// `liteimap.toml`: `db` and the serve flags as keys, turned into arguments.
 pub mod config;
+/// `--db`: a SQLite file or a PostgreSQL URL (libpq's defaults, password sources, redaction).
+pub mod database;
 pub mod dbpool;
 pub mod deliver;
 #[cfg(feature = "fuzzing")]

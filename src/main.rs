@@ -216,7 +216,7 @@ fn run_deliver(cli: &Cli, d: &Deliver, file: Option<&config::File>) -> ExitCode 
         }
         Err(_) => "refused",
     };
-    let socket = admin_socket(cli, file, None);
+    let socket = admin_socket(cli, file, None).unwrap_or_default();
     if socket.exists() {
         if let Err(e) = admin::ask(&socket, &format!("delivered {outcome}")) {
             log::debug!("not counted in the server's metrics: {e}");
@@ -232,20 +232,26 @@ fn run_deliver(cli: &Cli, d: &Deliver, file: Option<&config::File>) -> ExitCode 
 }
 
 /// The admin socket: the command's --admin-socket, else the configuration file's key, else
-/// beside the database.
+/// beside a SQLite database. A PostgreSQL database has no place beside it (and several nodes
+/// may serve it): there the socket must be given.
 fn admin_socket(
     cli: &Cli,
     file: Option<&config::File>,
     explicit: Option<&std::path::Path>,
-) -> PathBuf {
-    explicit
-        .map(std::path::Path::to_path_buf)
-        .or_else(|| {
-            file.and_then(|f| f.string("admin-socket"))
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| admin::default_path(&cli.db))
+) -> Result<PathBuf, String> {
+    let given = explicit.map(std::path::Path::to_path_buf).or_else(|| {
+        file.and_then(|f| f.string("admin-socket"))
+            .map(PathBuf::from)
+    });
+    match (given, cli.db.sqlite_path()) {
+        (Some(p), _) => Ok(p),
+        (None, Some(db)) => Ok(admin::default_path(db)),
+        (None, None) => Err(NO_DEFAULT_ADMIN_SOCKET.into()),
+    }
 }
+
+/// Why a PostgreSQL database has no default admin socket.
+const NO_DEFAULT_ADMIN_SOCKET: &str = "the database is PostgreSQL, so there is no admin socket beside it: give --admin-socket PATH (or the admin-socket key), the one liteimap serve was started with";
 
 /// `who` and `kick`: one request to the running server; its output on stdout, a `no` reply on
 /// stderr with exit status 1.
@@ -260,12 +266,14 @@ fn run_admin(path: &std::path::Path, request: &str) -> Result<(), String> {
 }
 
 fn open_store(cli: &Cli) -> Result<Arc<Store>, String> {
-    let store = Store::open(&cli.db)
-        .map_err(|e| format!("cannot open database {}: {e}", cli.db.display()))?;
+    let store = cli
+        .db
+        .open()
+        .map_err(|e| format!("cannot open database {}: {e}", cli.db))?;
     if let Some(mode) = store.loose_mode() {
         log::warn!(
             "{} has mode {mode:03o}: other local users can read its mail and password hashes; run chmod 600 on it (and on its -wal and -shm files)",
-            cli.db.display()
+            cli.db
         );
     }
     Ok(Arc::new(store))
@@ -283,13 +291,13 @@ fn run(cli: Cli, file: Option<config::File>, given: Vec<String>) -> Result<(), S
         Command::Backup(b) => run_backup(&cli, b),
         Command::Check(_) => run_check(&cli),
         Command::Who(Who { admin_socket: a }) => {
-            run_admin(&admin_socket(&cli, file.as_ref(), a.as_deref()), "who")
+            run_admin(&admin_socket(&cli, file.as_ref(), a.as_deref())?, "who")
         }
         Command::Kick(Kick {
             user,
             admin_socket: a,
         }) => run_admin(
-            &admin_socket(&cli, file.as_ref(), a.as_deref()),
+            &admin_socket(&cli, file.as_ref(), a.as_deref())?,
             &format!("kick {user}"),
         ),
         Command::Deliver(d) => match run_deliver(&cli, d, file.as_ref()) {
@@ -300,23 +308,29 @@ fn run(cli: Cli, file: Option<config::File>, given: Vec<String>) -> Result<(), S
 }
 
 fn run_backup(cli: &Cli, args: &Backup) -> Result<(), String> {
+    let db = cli.db.sqlite_path().ok_or_else(|| {
+        format!(
+            "backup copies a SQLite file; {} is PostgreSQL: use its own tools (pg_dump, or a base backup with WAL archiving)",
+            cli.db
+        )
+    })?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("backup {bar:40} {pos}/{len} pages {percent}%")
             .map_err(|e| e.to_string())?,
     );
     let started = std::time::Instant::now();
-    let done = liteimap::store::backup(&cli.db, &args.file, &mut |p| {
+    let done = liteimap::store::backup(db, &args.file, &mut |p| {
         bar.set_length(p.total);
         bar.set_position(p.copied);
     })
-    .map_err(|e| format!("backup of {} failed: {e}", cli.db.display()))?;
+    .map_err(|e| format!("backup of {} failed: {e}", db.display()))?;
     bar.finish_and_clear();
     eprintln!(
         "backup: {} pages ({} bytes) of {} copied to {} in {:.1} s; integrity_check ok",
         done.pages,
         done.bytes,
-        cli.db.display(),
+        db.display(),
         args.file.display(),
         started.elapsed().as_secs_f64()
     );
@@ -324,9 +338,15 @@ fn run_backup(cli: &Cli, args: &Backup) -> Result<(), String> {
 }
 
 fn run_check(cli: &Cli) -> Result<(), String> {
-    let report = liteimap::store::check(&cli.db)
-        .map_err(|e| format!("cannot check {}: {e}", cli.db.display()))?;
-    print!("{}: {}", cli.db.display(), report.render());
+    let db = cli.db.sqlite_path().ok_or_else(|| {
+        format!(
+            "check examines a SQLite file; {} is PostgreSQL: use its own tools (amcheck, pg_dump to /dev/null)",
+            cli.db
+        )
+    })?;
+    let report =
+        liteimap::store::check(db).map_err(|e| format!("cannot check {}: {e}", db.display()))?;
+    print!("{}: {}", db.display(), report.render());
     if !report.problems.is_empty() {
         std::process::exit(1);
     }
@@ -505,10 +525,14 @@ async fn bind_serve(
     tls: bool,
 ) -> Result<Bound, String> {
     // First: a live socket here means another server runs on this database.
-    let admin = match &args.admin_socket {
-        Some(path) => Some(admin::bind(path).await?),
-        None => {
-            let path = admin::default_path(&cli.db);
+    let admin = match (&args.admin_socket, cli.db.sqlite_path()) {
+        (Some(path), _) => Some(admin::bind(path).await?),
+        (None, None) => {
+            log::info!("no admin socket: {NO_DEFAULT_ADMIN_SOCKET}");
+            None
+        }
+        (None, Some(db)) => {
+            let path = admin::default_path(db);
             if path.as_os_str().len() > admin::MAX_PATH {
                 log::warn!(
                     "no admin socket: {} is too long for a Unix socket; give --admin-socket a shorter path for liteimap who and kick",
@@ -576,7 +600,7 @@ fn first_user(cli: &Cli, args: &Serve, store: &Store, loopback_only: bool) -> Re
     if !loopback_only {
         return Err(format!(
             "no users yet and listening beyond loopback; add one first: liteimap --db {} user add NAME",
-            cli.db.display()
+            cli.db
         ));
     }
     let pass = args
@@ -590,7 +614,7 @@ fn first_user(cli: &Cli, args: &Serve, store: &Store, loopback_only: bool) -> Re
     eprintln!("liteimap: no users yet, so created user \"demo\" with password \"{pass}\"");
     eprintln!(
         "liteimap: (change it with: liteimap --db {} user passwd demo)",
-        cli.db.display()
+        cli.db
     );
     Ok(())
 }
@@ -741,10 +765,7 @@ fn serve(
             .chain(implicit.iter().map(|l| (l, "IMAP over TLS")))
         {
             if let Ok(a) = l.local_addr() {
-                log::info!(
-                    "liteimap listening on {a} ({kind}; database {})",
-                    cli.db.display()
-                );
+                log::info!("liteimap listening on {a} ({kind}; database {})", cli.db);
             }
         }
         let mut lmtp_tasks = Vec::new();
@@ -1122,7 +1143,7 @@ fn run_stdio(cli: &Cli, s: &Stdio) -> Result<(), String> {
 
 /// What `liteimap dev` prints once every listener is bound (stdout; the log stays on stderr).
 struct DevInfo {
-    db: PathBuf,
+    db: liteimap::database::Database,
     temporary: bool,
     /// demo and the --user ones, with their passwords.
     users: Vec<(String, String)>,
@@ -1166,7 +1187,7 @@ impl DevInfo {
         let _ = writeln!(
             out,
             "  database  {}{}",
-            self.db.display(),
+            self.db,
             if self.temporary {
                 " (deleted at exit)"
             } else {
@@ -1238,13 +1259,14 @@ fn run_dev(d: &Dev) -> Result<(), String> {
         None => Some(DevDir::create()?),
     };
     let db = match (&temp, &d.keep) {
-        (Some(t), _) => t.0.join("liteimap.db"),
+        (Some(t), _) => liteimap::database::Database::Sqlite(t.0.join("liteimap.db")),
         (None, Some(k)) => k.clone(),
         (None, None) => return Err("internal error: no database".into()),
     };
     {
-        let store =
-            Store::open(&db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
+        let store = db
+            .open()
+            .map_err(|e| format!("cannot open database {db}: {e}"))?;
         for (name, pass) in &users {
             let hash = password::hash_cheap(pass.as_bytes())?;
             match store.create_user(name, &hash) {

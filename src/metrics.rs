@@ -258,11 +258,13 @@ pub fn render(ctx: &Context) -> String {
         .get_or_create(&StateLabel { state: "logged_in" })
         .set((active - waiting).max(0));
     let size = |p: std::path::PathBuf| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
-    let db = ctx.store.path().to_path_buf();
-    let mut wal = db.clone().into_os_string();
-    wal.push("-wal");
-    m.database_bytes.set(size(db));
-    m.wal_bytes.set(size(wal.into()));
+    // The file sizes of a SQLite database; PostgreSQL's are the server's to report.
+    if let Some(db) = ctx.store.path().map(std::path::Path::to_path_buf) {
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        m.database_bytes.set(size(db));
+        m.wal_bytes.set(size(wal.into()));
+    }
     let stats = ctx.store.stats();
     m.commits
         .inc_by(stats.commits.saturating_sub(m.commits.get()));

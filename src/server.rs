@@ -280,6 +280,10 @@ impl Context {
     /// second server): SQLite's `data_version` changes when another connection commits. We do
     /// not know which mailbox changed, so every waiting session re-checks its own.
     pub fn watch_other_processes(self: &Arc<Self>) {
+        // PostgreSQL has no data_version: its backend tells other nodes' commits itself.
+        if !self.store.is_sqlite() {
+            return;
+        }
         let ctx = self.clone();
         async_std::task::spawn(async move {
             let store = ctx.store.clone();

@@ -1142,3 +1142,146 @@ fn serve_tells_systemd_when_it_is_ready_and_stopping() {
     assert_eq!(&buf[..n], b"STOPPING=1");
     assert!(child.wait().unwrap().success());
 }
+
+// --db postgresql://…: every command that opens the store refuses an unreachable server with
+// one line (no password in it) and the exit code of any open failure; the SQLite-only commands
+// say so; --help names the URL form. No server is needed: the socket directory does not exist.
+
+/// A socket directory no server listens in (the password must never be shown).
+const NOWHERE: &str = "postgresql://mail:s3cret@%2Fnonexistent%2Fliteimap-pg/imap";
+const NOWHERE_SHOWN: &str = "postgresql://mail:***@%2Fnonexistent%2Fliteimap-pg/imap";
+
+/// `liteimap --db URL ARGS`, with no password from the environment or a password file.
+fn on_url(url: &str, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.env("HOME", "/nonexistent")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSFILE");
+    run_from(cmd, Path::new(url), args, stdin)
+}
+
+fn stderr_text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn serve_refuses_an_unreachable_postgresql_server_with_one_line() {
+    let o = on_url(NOWHERE, &["serve", "--listen", "127.0.0.1:0"], "");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr_text(&o));
+    assert_eq!(
+        stderr_lines(&o),
+        [format!(
+            "liteimap: cannot open database {NOWHERE_SHOWN}: the database is unavailable: no PostgreSQL server is listening on /nonexistent/liteimap-pg/.s.PGSQL.5432 (is it running, and is that its socket directory?)"
+        )]
+    );
+}
+
+#[test]
+fn every_store_command_refuses_an_unreachable_postgresql_server() {
+    let unavailable = format!("cannot open database {NOWHERE_SHOWN}: the database is unavailable");
+    for args in [
+        &["user", "list"][..],
+        &["user", "add", "bob"],
+        &["import", "--user", "bob", "/dev/null"],
+        &["stdio", "--user", "bob"],
+        &["reindex"],
+    ] {
+        let o = on_url(NOWHERE, args, "pw\npw\n");
+        let err = stderr_text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&unavailable), "{args:?}: {err}");
+        assert!(!err.contains("s3cret"), "{args:?}: {err}");
+    }
+    // dev --keep takes a URL too.
+    let o = Command::new(BIN)
+        .args(["dev", "--keep", NOWHERE])
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = stderr_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&unavailable), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    // deliver: a temporary failure, which the MTA retries.
+    let o = on_url(
+        NOWHERE,
+        &["deliver", "--user", "bob"],
+        "Subject: hi\r\n\r\nhello\r\n",
+    );
+    let err = stderr_text(&o);
+    assert_eq!(o.status.code(), Some(75), "{err}");
+    assert!(
+        err.starts_with("liteimap deliver: temporary failure, try again later: the database is unavailable: no PostgreSQL server is listening on /nonexistent/liteimap-pg/"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[test]
+fn the_configuration_files_db_key_takes_a_postgresql_url() {
+    let dir = std::env::temp_dir().join(format!("liteimap-db-url-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("l.toml");
+    std::fs::write(&conf, format!("db = \"{NOWHERE}\"\n")).unwrap();
+    let o = Command::new(BIN)
+        .args(["--config", conf.to_str().unwrap(), "user", "list"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr_text(&o);
+    assert!(
+        err.contains(&format!("cannot open database {NOWHERE_SHOWN}:")),
+        "{err}"
+    );
+}
+
+#[test]
+fn postgresql_tls_sslmodes_are_refused_with_the_reason() {
+    for mode in ["require", "verify-full"] {
+        let url = format!("postgresql://mail:s3cret@db.invalid/imap?sslmode={mode}");
+        let o = on_url(&url, &["user", "list"], "");
+        let err = stderr_text(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("need TLS, which liteimap cannot speak to PostgreSQL yet"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}
+
+#[test]
+fn sqlite_only_commands_say_so_on_postgresql() {
+    let o = on_url(NOWHERE, &["backup", "/tmp/never-written.db"], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr_lines(&o),
+        [format!("liteimap: backup copies a SQLite file; {NOWHERE_SHOWN} is PostgreSQL: use its own tools (pg_dump, or a base backup with WAL archiving)")]
+    );
+    let o = on_url(NOWHERE, &["check"], "");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr_text(&o);
+    assert!(err.contains("check examines a SQLite file"), "{err}");
+    // No admin socket beside a PostgreSQL database: who and kick need it named.
+    for args in [&["who"][..], &["kick", "bob"]] {
+        let o = on_url(NOWHERE, args, "");
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr_text(&o);
+        assert!(
+            err.contains("there is no admin socket beside it: give --admin-socket PATH"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn help_names_the_postgresql_url_form() {
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("postgresql://USER[:PASS]@HOST[:PORT]/DBNAME"),
+        "{out}"
+    );
+    assert!(out.contains("PGPASSWORD or ~/.pgpass"), "{out}");
+}

@@ -71,6 +71,12 @@ struct Args {
     /// and measure its import, size and the big-folder workload there
     #[argh(switch)]
     also_no_fts: bool,
+
+    /// run liteimap on this database instead of a new SQLite file in the temporary directory:
+    /// a postgresql:// URL (as liteimap --db takes it) of an empty database, or a file; the
+    /// benchmark's users are added (or their passwords reset)
+    #[argh(option)]
+    db: Option<String>,
 }
 
 /// The servers this run started, to stop if it overruns its time limit or is interrupted.
@@ -208,6 +214,8 @@ struct Plan {
     dovecot_idle: usize,
     maildir: Option<PathBuf>,
     also_no_fts: bool,
+    /// --db as given (a URL keeps its password: it is passed on to liteimap, never shown).
+    db: Option<String>,
 }
 
 impl Plan {
@@ -285,6 +293,7 @@ fn run_liteimap(
             dovecot_idle: plan.dovecot_idle,
             maildir: plan.maildir.clone(),
             also_no_fts: false,
+            db: None,
         };
         let without = liteimap_on(
             &only_big,
@@ -309,14 +318,27 @@ fn liteimap_on(
     users: &[(String, String)],
     fts: bool,
 ) -> Result<Vec<Figure>, String> {
+    use liteimap::database::Database;
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let db = dir.join("liteimap.db");
+    // The value handed to liteimap's --db, and what it names (shown without a password).
+    let arg = match &plan.db {
+        Some(given) => given.clone(),
+        None => dir.join("liteimap.db").display().to_string(),
+    };
+    let db: Database = arg.parse()?;
+    log(format!("  database {db}"));
     {
-        let store = liteimap::store::Store::open(&db).map_err(|e| format!("{e:?}"))?;
+        let store = db
+            .open()
+            .map_err(|e| format!("cannot open database {db}: {e}"))?;
         for (name, hash) in users {
-            store
-                .create_user(name, hash)
-                .map_err(|e| format!("{e:?}"))?;
+            match store.create_user(name, hash) {
+                Err(liteimap::store::StoreError::AlreadyExists(_)) => {
+                    store.set_password(name, hash)
+                }
+                other => other.map(drop),
+            }
+            .map_err(|e| format!("{e:?}"))?;
         }
         if !fts {
             store.drop_search_index().map_err(|e| format!("{e:?}"))?;
@@ -326,17 +348,21 @@ fn liteimap_on(
     if let Some(maildir) = &plan.maildir {
         log(format!("  liteimap import of {} messages", plan.params.big));
         let t = Instant::now();
-        Liteimap::import(binary, &db, "big", maildir)?;
+        Liteimap::import(binary, &arg, "big", maildir)?;
         let s = t.elapsed().as_secs_f64();
-        let size: u64 = ["", "-wal"]
-            .iter()
-            .filter_map(|x| std::fs::metadata(format!("{}{x}", db.display())).ok())
-            .map(|m| m.len())
-            .sum();
+        // A SQLite file's size with its log; PostgreSQL's is the server's business (NaN: "-").
+        let size = match db.sqlite_path() {
+            Some(file) => ["", "-wal"]
+                .iter()
+                .filter_map(|x| std::fs::metadata(format!("{}{x}", file.display())).ok())
+                .map(|m| m.len() as f64)
+                .sum(),
+            None => f64::NAN,
+        };
         log(format!(
-            "    {s:.1} s ({:.0} messages/s), database {:.0} MB",
+            "    {s:.1} s ({:.0} messages/s), database {} MB",
             plan.params.big as f64 / s,
-            size as f64 / 1e6
+            fmt(size / 1e6)
         ));
         pre.push(Figure {
             workload: "big mailbox",
@@ -348,13 +374,13 @@ fn liteimap_on(
         pre.push(Figure {
             workload: "big mailbox",
             metric: "loading: liteimap database (MB)".into(),
-            value: size as f64 / 1e6,
+            value: size / 1e6,
             better: Better::Lower,
             mark: "",
         });
     }
     let extra: &[&str] = if fts { &[] } else { &["--no-fts"] };
-    let srv = Liteimap::start_with(binary, &db, &dir.join("liteimap.log"), extra)?;
+    let srv = Liteimap::start_with(binary, &arg, &dir.join("liteimap.log"), extra)?;
     let pid = srv.pid();
     let memory = move || servers::memory_of_tree(pid).rss_kib;
     let mut figs = run_all(&srv, plan, plan.params.idle, &memory)?;
@@ -479,6 +505,10 @@ fn main() {
         );
         std::process::exit(64);
     }
+    if args.also_no_fts && args.db.is_some() {
+        eprintln!("liteimap-bench: --also-no-fts loads a SQLite file of its own; not with --db");
+        std::process::exit(64);
+    }
     let secs = Duration::from_secs(args.seconds.unwrap_or(if quick { 3 } else { 15 }));
     let params = Params {
         seed: args.seed,
@@ -551,6 +581,7 @@ fn run(
         dovecot_idle,
         maildir: None,
         also_no_fts: args.also_no_fts,
+        db: args.db.clone(),
     };
     if plan.runs("big") {
         // One Maildir for both: liteimap imports it, Dovecot serves it in place.

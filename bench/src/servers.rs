@@ -96,7 +96,7 @@ pub struct Liteimap {
 }
 
 impl Liteimap {
-    pub fn import(binary: &Path, db: &Path, user: &str, path: &Path) -> Result<(), String> {
+    pub fn import(binary: &Path, db: &str, user: &str, path: &Path) -> Result<(), String> {
         let out = Command::new(binary)
             .arg("--db")
             .arg(db)
@@ -119,7 +119,7 @@ impl Liteimap {
     /// Start `serve` on a free port, with `extra` options (e.g. `--no-fts`).
     pub fn start_with(
         binary: &Path,
-        db: &Path,
+        db: &str,
         log: &Path,
         extra: &[&str],
     ) -> Result<Liteimap, String> {

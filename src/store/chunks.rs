@@ -119,7 +119,7 @@ pub(crate) fn chunked_bodies_and_message_sizes(tx: &Transaction) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::temp_store;
-    use super::super::{v3_database, NewMessage, Store, SCHEMA_VERSION};
+    use super::super::{v3_database, NewMessage, SqliteStore, SCHEMA_VERSION};
     use super::*;
 
     fn body_of(raw: Vec<u8>) -> NewMessage {
@@ -238,7 +238,7 @@ mod tests {
             )
             .unwrap();
         }));
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();

@@ -4,11 +4,11 @@
 //! view may still FETCH it until it has been sent `* N EXPUNGE` for it (or leaves the mailbox).
 //! So the store keeps, in process, the metadata of each expunged message that some open view
 //! still holds, and does not delete its body while any view holds it; when the last holder
-//! releases it, the body is queued for collection (`Store::collect_unheld`).
+//! releases it, the body is queued for collection (`SqliteStore::collect_unheld`).
 //!
-//! A view is opened through `Store::select_view` and lives as a `ViewHold`: dropping it (leaving
+//! A view is opened through `SqliteStore::select_view` and lives as a `ViewHold`: dropping it (leaving
 //! the mailbox, disconnecting) releases everything it held. Nothing here survives a restart: at
-//! startup nothing is held, and `Store::collect_orphans` removes bodies left behind by a crash.
+//! startup nothing is held, and `SqliteStore::collect_orphans` removes bodies left behind by a crash.
 //! A second backend implements the same calls (for several nodes it would keep the holds in the
 //! database instead of in this process).
 

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{messages, now, MailboxId, Result, Store, StoreError, Transaction, UserId};
+use super::{messages, now, MailboxId, Result, SqliteStore, StoreError, Transaction, UserId};
 
 pub const INBOX: &str = "INBOX";
 pub const DELIMITER: char = '/';
@@ -84,7 +84,7 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-impl Store {
+impl SqliteStore {
     pub fn mailbox(&self, user: UserId, name: &str) -> Result<Option<MailboxRow>> {
         self.read(|c| mailbox(c, user, name))
     }

@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
 use super::sortkeys::store_sort_keys;
-use super::{lock, quota, MailboxId, Result, Store, StoreError, Transaction, UserId};
+use super::{lock, quota, MailboxId, Result, SqliteStore, StoreError, Transaction, UserId};
 use crate::mime::SortFields;
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
@@ -80,7 +80,7 @@ pub struct MessageMeta {
     pub flags: Vec<String>,
 }
 
-/// A message as FETCH reads it (see `Store::fetch_rows`).
+/// A message as FETCH reads it (see `SqliteStore::fetch_rows`).
 #[derive(Clone, Debug)]
 pub struct FetchRow {
     pub meta: MessageMeta,
@@ -371,7 +371,7 @@ fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<(
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Append messages to a mailbox, all or nothing, in one transaction. Returns their UIDs.
     pub fn append(&self, mailbox: MailboxId, msgs: &[NewMessage]) -> Result<Vec<AppendedMessage>> {
         self.write(|tx| guarded_append(tx, mailbox, msgs))

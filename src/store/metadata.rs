@@ -12,7 +12,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::mailboxes::mailbox;
-use super::{MailboxId, Result, Store, StoreError, Transaction, UserId};
+use super::{MailboxId, Result, SqliteStore, StoreError, Transaction, UserId};
 
 /// The largest value an entry may hold (RFC 5464 `[METADATA MAXSIZE n]`).
 pub const MAX_VALUE: usize = 64 * 1024;
@@ -82,7 +82,7 @@ pub fn entry_name(raw: &[u8]) -> std::result::Result<String, &'static str> {
     Ok(lower)
 }
 
-impl Store {
+impl SqliteStore {
     /// Run `hook` after every committed metadata change (set once, by the server).
     pub fn set_metadata_hook(&self, hook: MetadataHook) {
         let _ = self.on_metadata.set(hook);

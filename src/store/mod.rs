@@ -1,4 +1,6 @@
-//! The SQLite store: schema, migrations, connections and transactions.
+//! The store. `Store` (facade.rs) is what the rest of liteimap calls; it forwards to a backend:
+//! `SqliteStore` here (schema, migrations, connections and transactions of one SQLite file) or
+//! `pg::PgStore` (a PostgreSQL database).
 //!
 //! Synchronous rusqlite only: it never sees a socket, an async runtime or an IMAP type. The
 //! network side calls it through the blocking pool. One writer connection behind its own lock
@@ -10,12 +12,14 @@
 
 mod admin;
 mod chunks;
+mod facade;
 mod holds;
 mod mailboxes;
 mod messages;
 mod metadata;
 mod names;
 mod objid;
+pub mod pg;
 mod quota;
 mod scan;
 mod search_index;
@@ -24,6 +28,7 @@ mod urlauth;
 mod users;
 
 pub use admin::{backup, check, BackupDone, BackupProgress, CheckReport};
+pub use facade::Store;
 pub use holds::{ViewHold, ViewId};
 pub use mailboxes::{MailboxRow, DEFAULT_FOLDERS, INBOX, SPECIAL_USES};
 pub use messages::{
@@ -188,7 +193,7 @@ const CHECKPOINT_INLINE_PAGES: i32 = 16 * CHECKPOINT_PAGES;
 
 /// SQLite's WAL hook on the writer connection: it runs on the committing thread, inside COMMIT,
 /// and only notes the log's size there; the caller acts on it after the commit (see
-/// `Store::after_commit`). Installing it turns SQLite's autocheckpoint off for that connection.
+/// `SqliteStore::after_commit`). Installing it turns SQLite's autocheckpoint off for that connection.
 fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     WAL_PAGES.with(|p| p.set(pages));
     Ok(())
@@ -219,7 +224,7 @@ fn merge_changed(list: &mut Vec<(MailboxId, u64)>, mailbox: MailboxId, modseq: u
 }
 
 /// What a write runs on: the writer connection, inside the batch's transaction and the write's
-/// own savepoint (see `Store::write`). It derefs to the connection; only the store makes one,
+/// own savepoint (see `SqliteStore::write`). It derefs to the connection; only the store makes one,
 /// so a function that takes it can only be called from inside a write.
 pub struct Transaction<'c> {
     conn: &'c Connection,
@@ -285,13 +290,13 @@ enum Ran<T> {
 pub struct StoreStats {
     /// Transactions committed.
     pub commits: u64,
-    /// Writes those commits carried (every `Store::write` that was part of a commit).
+    /// Writes those commits carried (every `SqliteStore::write` that was part of a commit).
     pub writes: u64,
-    /// Read transactions (`Store::read`).
+    /// Read transactions (`SqliteStore::read`).
     pub reads: u64,
 }
 
-pub struct Store {
+pub struct SqliteStore {
     path: PathBuf,
     /// The permission bits of an existing database file that others may read (see `open`).
     loose_mode: Option<u32>,
@@ -321,10 +326,10 @@ pub struct Store {
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Open (creating if needed) and migrate the database at `path`. A new file (and a missing
     /// directory for it) is created for the owner only, whatever the umask.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
         unusable_path(path)?;
         let loose_mode = create_private(path)?;
         let conn = open_connection(path, true).map_err(|e| explain_open_failure(path, e))?;
@@ -338,7 +343,7 @@ impl Store {
         if checkpoint.is_some() {
             conn.wal_hook(Some(note_wal_pages));
         }
-        Ok(Store {
+        Ok(SqliteStore {
             path: path.to_path_buf(),
             loose_mode,
             writer: Mutex::new(Writer {
@@ -384,7 +389,7 @@ impl Store {
     }
 
     /// Run `f` on a reader connection (a snapshot of the last commit).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
@@ -415,7 +420,7 @@ impl Store {
     /// the connection leaves the transaction open for them; the last of the batch commits, runs
     /// the commit hook once with every mailbox the batch changed, and only then is any member
     /// answered. If the commit fails, every member gets the error: none was told it succeeded.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         if self.simulate_full.load(Ordering::Relaxed) {
             let refused = Err(StoreError::Full);
             self.note_disk_state(&refused);
@@ -730,7 +735,7 @@ fn start_checkpointer(
 /// A dropped store is closed when `drop` returns: the checkpointer thread ends (and closes its
 /// connection) before the writer's connection closes, so the writer's is the last one and its
 /// close copies the WAL back and removes it — a file copied right after holds everything.
-impl Drop for Store {
+impl Drop for SqliteStore {
     fn drop(&mut self) {
         lock(&self.checkpoint).take();
         if let Some(thread) = lock(&self.checkpointer).take() {
@@ -939,7 +944,7 @@ pub(crate) mod testutil {
 
     pub struct TempDb {
         pub dir: PathBuf,
-        pub store: Store,
+        pub store: SqliteStore,
     }
 
     impl Drop for TempDb {
@@ -957,7 +962,7 @@ pub(crate) mod testutil {
             N.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open(&dir.join("t.db")).unwrap();
+        let store = SqliteStore::open(&dir.join("t.db")).unwrap();
         TempDb { dir, store }
     }
 }
@@ -1010,7 +1015,7 @@ mod tests {
         t.store
             .write(|tx| Ok(tx.execute_batch("PRAGMA user_version = 99")?))
             .unwrap();
-        let err = Store::open(&t.dir.join("t.db")).err().unwrap();
+        let err = SqliteStore::open(&t.dir.join("t.db")).err().unwrap();
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     }
 
@@ -1019,14 +1024,14 @@ mod tests {
         let t = temp_store();
         let junk = t.dir.join("junk.db");
         std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
-        let err = Store::open(&junk).err().unwrap();
+        let err = SqliteStore::open(&junk).err().unwrap();
         assert!(matches!(err, StoreError::NotLiteimap(_)), "{err}");
 
         let other = t.dir.join("other.db");
         let c = Connection::open(&other).unwrap();
         c.execute_batch("CREATE TABLE t(x)").unwrap();
         drop(c);
-        let err = Store::open(&other).err().unwrap();
+        let err = SqliteStore::open(&other).err().unwrap();
         assert!(matches!(err, StoreError::NotLiteimap(_)), "{err}");
     }
 
@@ -1053,7 +1058,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
@@ -1100,7 +1105,7 @@ mod tests {
         assert_eq!(store.subscriptions(id).unwrap().len(), 6);
         // Opening again changes nothing.
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
@@ -1164,7 +1169,7 @@ mod tests {
             )
             .unwrap();
         });
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
@@ -1211,7 +1216,7 @@ mod tests {
             )
             .unwrap();
         });
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
@@ -1281,7 +1286,7 @@ mod tests {
             )
             .unwrap();
         });
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
@@ -1379,7 +1384,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         // (message, user, raw, hash, parsed)
         type Row = (i64, i64, String, Vec<u8>, Vec<u8>);
         let q = |sql: &str| -> Vec<Row> {
@@ -1469,7 +1474,7 @@ mod tests {
         store.remove_user("a").unwrap();
         assert_eq!(store.raw(body_of(4)).unwrap(), b"shared");
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
@@ -1516,7 +1521,7 @@ mod tests {
     #[test]
     fn a_failing_write_in_a_batch_fails_alone() {
         let t = temp_store();
-        let store = Arc::new(Store::open(&t.dir.join("t.db")).unwrap());
+        let store = Arc::new(SqliteStore::open(&t.dir.join("t.db")).unwrap());
         let user = store.create_user("g", "x").unwrap();
         let inbox = store.mailbox(user, INBOX).unwrap().unwrap().id;
         let junk = store.mailbox(user, "Junk").unwrap().unwrap().id;
@@ -1625,7 +1630,7 @@ old' AS BLOB)),
             )
             .unwrap();
         });
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
@@ -1674,7 +1679,7 @@ hello"
         );
         drop(store);
         // Reopening keeps the ids (the key is in the file).
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         assert_eq!(
             store.object_fields(inbox, &[1]).unwrap()[0]
                 .email_id
@@ -1689,7 +1694,7 @@ hello"
     #[test]
     fn reopen_keeps_schema() {
         let t = temp_store();
-        let s = Store::open(&t.dir.join("t.db")).unwrap();
+        let s = SqliteStore::open(&t.dir.join("t.db")).unwrap();
         assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 }

@@ -243,7 +243,7 @@ pub(crate) fn objectid_savedate_preview(tx: &Transaction) -> Result<()> {
     Ok(())
 }
 
-impl super::Store {
+impl super::SqliteStore {
     /// The MAILBOXID (RFC 8474) of a mailbox.
     pub fn mailbox_object_id(&self, mb: &MailboxRow) -> Result<String> {
         self.read(|c| mailbox_id(c, mb))

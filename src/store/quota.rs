@@ -10,7 +10,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Result, Store, StoreError, Transaction, UserId};
+use super::{Result, SqliteStore, StoreError, Transaction, UserId};
 
 /// A limit per resource; `None` is no limit. Storage is in octets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl std::fmt::Display for OverQuota {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// A user's quota root (limits and exact usage).
     pub fn quota(&self, user: UserId) -> Result<Quota> {
         self.read(|c| quota(c, user.0))

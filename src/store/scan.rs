@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
 use super::messages::{messages_with, search};
 use super::sortkeys::{sort_rows, SortRow};
-use super::{Cond, MailboxId, MessageMeta, Result, Store, StoreError, TextPlace};
+use super::{Cond, MailboxId, MessageMeta, Result, SqliteStore, StoreError, TextPlace};
 use crate::mime::Keys;
 
 /// How much of a body one blob read takes; most headers fit in the first read.
@@ -23,7 +23,7 @@ pub struct Scan<'c> {
     blob: RefCell<Option<Blob<'c>>>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Run `f` with a [`Scan`] over one snapshot of the database.
     pub fn scan<T>(&self, f: impl FnOnce(&Scan<'_>) -> Result<T>) -> Result<T> {
         self.read(|c| {
@@ -41,12 +41,12 @@ fn gone() -> StoreError {
 }
 
 impl Scan<'_> {
-    /// As [`Store::search`].
+    /// As [`SqliteStore::search`].
     pub fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
         search(self.conn, mailbox, cond)
     }
 
-    /// As [`Store::messages`]; without `with_size` the bodies are not looked at (one page read
+    /// As [`SqliteStore::messages`]; without `with_size` the bodies are not looked at (one page read
     /// per message saved) and `size` is 0.
     pub fn messages(
         &self,
@@ -81,12 +81,12 @@ impl Scan<'_> {
         super::search_index::candidates(self.conn, mailbox, place, needle)
     }
 
-    /// As [`Store::raw`].
+    /// As [`SqliteStore::raw`].
     pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
         super::chunks::read(self.conn, body_id)
     }
 
-    /// As [`Store::parsed`].
+    /// As [`SqliteStore::parsed`].
     pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
         self.column("SELECT parsed FROM bodies WHERE id = ?1", body_id)
     }

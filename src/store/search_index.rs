@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::mime::{self, IndexedField, MessageInfo, INDEX_SEPARATOR};
 
-use super::{MailboxId, Result, Store, Transaction};
+use super::{MailboxId, Result, SqliteStore, Transaction};
 
 /// The table and its delete trigger, as in schema.sql (`IF NOT EXISTS`: the migration tests
 /// make older databases from today's schema.sql).
@@ -172,7 +172,7 @@ pub(crate) fn candidates(
     Ok(Some(uids))
 }
 
-impl Store {
+impl SqliteStore {
     /// Whether the search index is complete and kept up to date.
     pub fn search_index_on(&self) -> Result<bool> {
         self.read(is_on)
@@ -390,7 +390,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(store.integrity_check().unwrap(), "ok");
         drop(store);
         // Opening again changes nothing.
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         assert!(store.search_index_on().unwrap());
     }
 }

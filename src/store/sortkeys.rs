@@ -169,7 +169,7 @@ pub(crate) fn sort_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Store, SCHEMA_VERSION};
+    use super::super::{SqliteStore, SCHEMA_VERSION};
     use super::*;
 
     const PLAIN: &str = "From: Ann <ann@example.org>\r\nTo: bob@example.org\r\n\
@@ -177,7 +177,7 @@ mod tests {
         Message-ID: <one@example.org>\r\nReferences: <root@x> <mid@x>\r\n\r\nbody\r\n";
     const BARE: &str = "Subject: Fwd: plain\r\nIn-Reply-To: <parent@x>\r\n\r\nno date\r\n";
 
-    fn scan_all(store: &Store, mailbox: MailboxId, uids: &[u32]) -> Vec<SortRow> {
+    fn scan_all(store: &SqliteStore, mailbox: MailboxId, uids: &[u32]) -> Vec<SortRow> {
         store
             .scan(|s| s.sort_rows(mailbox, uids, Keys::ALL, true))
             .unwrap()
@@ -233,7 +233,7 @@ mod tests {
             )
             .unwrap();
         });
-        let store = Store::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
         let version: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{mailboxes, MailboxId, MailboxRow, Result, Store, Transaction, UserId};
+use super::{mailboxes, MailboxId, MailboxRow, Result, SqliteStore, Transaction, UserId};
 
 /// Bytes in a mailbox access key (the HMAC-SHA256 key of the INTERNAL mechanism).
 pub const KEY_LEN: usize = 32;
@@ -17,7 +17,7 @@ fn fresh_key() -> Vec<u8> {
     key
 }
 
-impl Store {
+impl SqliteStore {
     /// `user`'s folder `name` and its access key; with `create`, a key is made when it has
     /// none (GENURLAUTH), otherwise a folder without one gives `None` for the key (URLFETCH:
     /// no key, no valid token). `Ok(None)`: no such folder.

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{mailboxes, now, Result, Store, StoreError, Transaction, UserId};
+use super::{mailboxes, now, Result, SqliteStore, StoreError, Transaction, UserId};
 
 #[derive(Clone, Debug)]
 pub struct UserRow {
@@ -11,7 +11,7 @@ pub struct UserRow {
     pub password_hash: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Create a user with the default folders (INBOX, Drafts, Sent, Trash, Junk, Archive; see
     /// `mailboxes::DEFAULT_FOLDERS`), all subscribed.
     pub fn create_user(&self, name: &str, password_hash: &str) -> Result<UserId> {
