@@ -310,7 +310,7 @@ fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
     Ok(m as u64)
 }
 
-fn content_hash(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn content_hash(raw: &[u8]) -> Vec<u8> {
     let mut h = Blake2b512::new();
     h.update(raw);
     h.finalize()[..32].to_vec()
@@ -448,15 +448,7 @@ impl Store {
         uids: &[u32],
         metas: &mut Vec<MessageMeta>,
     ) {
-        if metas.len() < uids.len() {
-            let missing: Vec<u32> = uids
-                .iter()
-                .copied()
-                .filter(|u| metas.binary_search_by_key(u, |m| m.uid).is_err())
-                .collect();
-            metas.extend(self.holds.ghosts(view, mailbox, &missing));
-            metas.sort_by_key(|m| m.uid);
-        }
+        add_held(&self.holds, view, mailbox, uids, metas);
     }
 
     /// Whether bodies released by the last holder wait for `collect_unheld`.
@@ -798,6 +790,26 @@ impl Store {
     }
 }
 
+/// Add to `metas` (the rows found of `uids`, ascending) what `holds` keeps for the view of
+/// the others: messages expunged since it numbered them. Both backends' views.
+pub(crate) fn add_held(
+    holds: &Holds,
+    view: ViewId,
+    mailbox: MailboxId,
+    uids: &[u32],
+    metas: &mut Vec<MessageMeta>,
+) {
+    if metas.len() < uids.len() {
+        let missing: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| metas.binary_search_by_key(u, |m| m.uid).is_err())
+            .collect();
+        metas.extend(holds.ghosts(view, mailbox, &missing));
+        metas.sort_by_key(|m| m.uid);
+    }
+}
+
 fn keywords(c: &Connection, mailbox: MailboxId) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT DISTINCT f.flag FROM flags f JOIN messages m ON m.id = f.message_id
@@ -1112,6 +1124,35 @@ fn attach_flags(
     Ok(())
 }
 
+/// A message's flags after `op` with `flags` (flags match case-insensitively; the first
+/// spelling is kept), and whether they differ from `old`. Both backends' STORE.
+pub(crate) fn apply_flags(old: &[String], op: FlagOp, flags: &[String]) -> (Vec<String>, bool) {
+    let has = |list: &[String], f: &str| list.iter().any(|x| x.eq_ignore_ascii_case(f));
+    let new: Vec<String> = match op {
+        FlagOp::Replace => {
+            let mut n: Vec<String> = Vec::new();
+            for f in flags {
+                if !has(&n, f) {
+                    n.push(f.clone());
+                }
+            }
+            n
+        }
+        FlagOp::Add => {
+            let mut n = old.to_vec();
+            for f in flags {
+                if !has(&n, f) {
+                    n.push(f.clone());
+                }
+            }
+            n
+        }
+        FlagOp::Remove => old.iter().filter(|o| !has(flags, o)).cloned().collect(),
+    };
+    let changed = new.len() != old.len() || new.iter().any(|f| !has(old, f));
+    (new, changed)
+}
+
 fn store_flags(
     tx: &Transaction,
     mailbox: MailboxId,
@@ -1148,29 +1189,7 @@ fn store_flags(
     let mut touch = tx.prepare_cached("UPDATE messages SET modseq = ?2 WHERE id = ?1")?;
     for (uid, id, old_modseq) in ids {
         let old = before.remove(&uid).unwrap_or_default();
-        let has = |list: &[String], f: &str| list.iter().any(|x| x.eq_ignore_ascii_case(f));
-        let new: Vec<String> = match op {
-            FlagOp::Replace => {
-                let mut n: Vec<String> = Vec::new();
-                for f in flags {
-                    if !has(&n, f) {
-                        n.push(f.clone());
-                    }
-                }
-                n
-            }
-            FlagOp::Add => {
-                let mut n = old.clone();
-                for f in flags {
-                    if !has(&n, f) {
-                        n.push(f.clone());
-                    }
-                }
-                n
-            }
-            FlagOp::Remove => old.iter().filter(|o| !has(flags, o)).cloned().collect(),
-        };
-        let changed = new.len() != old.len() || new.iter().any(|f| !has(&old, f));
+        let (new, changed) = apply_flags(&old, op, flags);
         if changed {
             if modseq == 0 {
                 modseq = bump_modseq(tx, mailbox)?;

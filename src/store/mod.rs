@@ -16,6 +16,7 @@ mod messages;
 mod metadata;
 mod names;
 mod objid;
+pub mod pg;
 mod quota;
 mod scan;
 mod search_index;
