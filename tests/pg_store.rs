@@ -526,3 +526,67 @@ fn metadata_and_urlauth_keys() {
     );
     assert_eq!(s.urlauth_key(u, "INBOX", false).unwrap().unwrap().1, None);
 }
+
+/// The backends of the store's database other than `admin`'s own.
+const OTHERS: &str = "SELECT pid FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'liteimap'";
+
+#[test]
+fn connections_dropped_by_the_server_are_replaced() {
+    let db = pg::fresh_db();
+    let s = open(&db);
+    let u = s.create_user("u", "x").unwrap();
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let killed = admin
+        .query(
+            &format!("SELECT pg_terminate_backend(pid) FROM ({OTHERS}) o"),
+            &[],
+        )
+        .unwrap();
+    assert!(!killed.is_empty());
+    // The pooled connection is dead; the next calls reconnect and succeed.
+    let ib = inbox(&s, u);
+    assert_eq!(s.append(ib, &[msg("after", &[])]).unwrap()[0].uid, 1);
+}
+
+#[test]
+fn a_call_in_flight_when_its_connection_dies_is_unavailable_and_nothing_is_half_done() {
+    let db = pg::fresh_db();
+    let s = Arc::new(open(&db));
+    let u = s.create_user("u", "x").unwrap();
+    let ib = inbox(&s, u);
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut lock = admin.transaction().unwrap();
+    lock.execute(
+        "SELECT 1 FROM mailboxes m JOIN users u ON u.id = m.user_id
+         WHERE u.name = 'u' AND m.name = 'INBOX' FOR UPDATE OF m",
+        &[],
+    )
+    .unwrap();
+    let node = s.clone();
+    let appending = std::thread::spawn(move || node.append(ib, &[msg("lost", &[])]));
+    // Wait (bounded) until the append waits for the row lock, then kill its connection.
+    let mut watcher = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut victim = None;
+    for _ in 0..10_000 {
+        let rows = watcher
+            .query(&format!("{OTHERS} AND wait_event_type = 'Lock'"), &[])
+            .unwrap();
+        if let Some(r) = rows.first() {
+            victim = Some(r.get::<_, i32>(0));
+            break;
+        }
+    }
+    let victim = victim.expect("the append never waited for the mailbox lock");
+    watcher
+        .execute("SELECT pg_terminate_backend($1)", &[&victim])
+        .unwrap();
+    match appending.join().unwrap() {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    lock.rollback().unwrap();
+    // Nothing of it was stored; the store goes on serving with the next UID.
+    assert!(s.select(ib, false).unwrap().uids.is_empty());
+    assert_eq!(s.append(ib, &[msg("next", &[])]).unwrap()[0].uid, 1);
+}

@@ -563,39 +563,19 @@ impl Store {
             let mut metas = messages_with(c, mailbox, uids, with_size || raw_budget > 0)?;
             // Expunged since the view numbered them: still answered (RFC 2180 §4.1.1).
             self.add_held(view, mailbox, uids, &mut metas);
-            let mut left = raw_budget;
-            let mut out = Vec::with_capacity(metas.len());
-            for meta in metas {
-                // A body gone with no hold on it (another process removed the message) is as
-                // if expunged before the view numbered it: left out.
-                let found = |read: Result<Vec<u8>>| match read {
-                    Ok(v) => Ok(Some(v)),
-                    Err(StoreError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                let parsed = if with_parsed {
-                    match found(parsed(c, meta.body_id))? {
-                        Some(p) => Some(p),
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                let size = meta.size as usize;
-                let raw = if raw_each > 0 && size <= raw_each && size <= left {
-                    match found(super::chunks::read(c, meta.body_id))? {
-                        Some(r) => {
-                            left -= size;
-                            Some(r)
-                        }
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                out.push(FetchRow { meta, parsed, raw });
-            }
-            Ok(out)
+            // A body gone with no hold on it (another process removed the message) is as if
+            // expunged before the view numbered it: left out.
+            let found = |read: Result<Vec<u8>>| match read {
+                Ok(v) => Ok(Some(v)),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
+            fetch_parts(metas, with_parsed, (raw_each, raw_budget), |part, body| {
+                found(match part {
+                    Part::Parsed => parsed(c, body),
+                    Part::Raw => super::chunks::read(c, body),
+                })
+            })
         })
     }
 
@@ -788,6 +768,50 @@ impl Store {
             })?)
         })
     }
+}
+
+/// What FETCH reads of a body besides its row.
+pub(crate) enum Part {
+    Parsed,
+    Raw,
+}
+
+/// FETCH's rows from the messages' metadata: the cached parse when `with_parsed`, and the raw
+/// bytes of each message of at most `raw_each` bytes while their total stays within
+/// `raw_budget`, read through `read` (None: the body is gone, and its message left out).
+/// Both backends' `fetch_rows`.
+pub(crate) fn fetch_parts<E>(
+    metas: Vec<MessageMeta>,
+    with_parsed: bool,
+    (raw_each, raw_budget): (usize, usize),
+    mut read: impl FnMut(Part, i64) -> std::result::Result<Option<Vec<u8>>, E>,
+) -> std::result::Result<Vec<FetchRow>, E> {
+    let mut left = raw_budget;
+    let mut out = Vec::with_capacity(metas.len());
+    for meta in metas {
+        let parsed = if with_parsed {
+            match read(Part::Parsed, meta.body_id)? {
+                Some(p) => Some(p),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let size = meta.size as usize;
+        let raw = if raw_each > 0 && size <= raw_each && size <= left {
+            match read(Part::Raw, meta.body_id)? {
+                Some(r) => {
+                    left -= size;
+                    Some(r)
+                }
+                None => continue,
+            }
+        } else {
+            None
+        };
+        out.push(FetchRow { meta, parsed, raw });
+    }
+    Ok(out)
 }
 
 /// Add to `metas` (the rows found of `uids`, ascending) what `holds` keeps for the view of

@@ -13,7 +13,7 @@ use super::rest::guarded;
 use super::{big, get, get_u32, get_u64, Fail, PgResult, PgStore, Tx};
 use crate::store::chunks::CHUNK;
 use crate::store::holds::{Holds, ViewHold, ViewId};
-use crate::store::messages::{add_held, apply_flags, content_hash};
+use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, Part};
 use crate::store::{
     lock, now, AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore,
     MailboxCounts, MailboxId, MailboxRow, MessageMeta, NewMessage, Result, SelectSnapshot,
@@ -395,16 +395,26 @@ fn remove_messages(
         &[&mailbox.0, &uids, &big(modseq)],
     )?;
     t.execute("DELETE FROM messages WHERE id = ANY($1)", &[&ids])?;
+    let bodies: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    collect_bodies(t, holds, &bodies)
+}
+
+/// Delete those of `bodies` that no message uses and no view of this process holds.
+fn collect_bodies(
+    t: &mut postgres::Transaction<'_>,
+    holds: &Holds,
+    bodies: &[i64],
+) -> PgResult<()> {
     let held = holds.held_bodies();
-    let bodies: Vec<i64> = rows
+    let free: Vec<i64> = bodies
         .iter()
-        .map(|r| r.2)
+        .copied()
         .filter(|b| !held.contains(b))
         .collect();
     t.execute(
         "DELETE FROM bodies b WHERE b.id = ANY($1)
            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = b.id)",
-        &[&bodies],
+        &[&free],
     )?;
     Ok(())
 }
@@ -920,20 +930,7 @@ impl PgStore {
         if bodies.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            let held = self.holds.held_bodies();
-            let free: Vec<i64> = bodies
-                .iter()
-                .copied()
-                .filter(|b| !held.contains(b))
-                .collect();
-            tx.execute(
-                "DELETE FROM bodies b WHERE b.id = ANY($1)
-                   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = b.id)",
-                &[&free],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| collect_bodies(tx.t, &self.holds, &bodies))
     }
 
     /// Delete every body no message uses and no view of this process holds. With several
@@ -1024,39 +1021,19 @@ impl PgStore {
         self.read(|t| {
             let mut metas = messages_with(t, mailbox, uids, with_size || raw_budget > 0)?;
             add_held(&self.holds, view, mailbox, uids, &mut metas);
-            let mut left = raw_budget;
-            let mut out = Vec::with_capacity(metas.len());
-            for meta in metas {
-                // A body gone with no hold on it (another node removed the message) is as if
-                // expunged before the view numbered it: left out.
-                let found = |read: PgResult<Vec<u8>>| match read {
+            // A body gone with no hold on it (another node removed the message) is as if
+            // expunged before the view numbered it: left out.
+            fetch_parts(metas, with_parsed, (raw_each, raw_budget), |part, body| {
+                let read = match part {
+                    Part::Parsed => parsed(t, body),
+                    Part::Raw => read_range(t, body, None),
+                };
+                match read {
                     Ok(v) => Ok(Some(v)),
                     Err(Fail::Store(StoreError::NotFound(_))) => Ok(None),
                     Err(e) => Err(e),
-                };
-                let parsed = if with_parsed {
-                    match found(parsed(t, meta.body_id))? {
-                        Some(p) => Some(p),
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                let size = meta.size as usize;
-                let raw = if raw_each > 0 && size <= raw_each && size <= left {
-                    match found(read_range(t, meta.body_id, None))? {
-                        Some(r) => {
-                            left -= size;
-                            Some(r)
-                        }
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                out.push(FetchRow { meta, parsed, raw });
-            }
-            Ok(out)
+                }
+            })
         })
     }
 
