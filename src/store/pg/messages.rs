@@ -597,12 +597,15 @@ fn copy_rows(
     Ok((dst.uidvalidity, pairs))
 }
 
-/// The rows of messages whose flags a STORE reads: uid, id, modseq, flags.
+/// A message whose flags a STORE reads: uid, id, modseq, flags.
+type FlagRow = (u32, i64, u64, Vec<String>);
+
+/// The rows of messages whose flags a STORE reads.
 fn flag_rows(
     t: &mut postgres::Transaction<'_>,
     mailbox: MailboxId,
     uids: &[u32],
-) -> PgResult<Vec<(u32, i64, u64, Vec<String>)>> {
+) -> PgResult<Vec<FlagRow>> {
     let list: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
     t.query(
         "SELECT m.uid, m.id, m.modseq,
@@ -821,7 +824,7 @@ impl PgStore {
     /// Append the messages whose bytes are not already in the mailbox (import), in one
     /// transaction; per message, whether it was stored.
     pub fn append_new(&self, mailbox: MailboxId, msgs: &[NewMessage]) -> Result<Vec<bool>> {
-        let r = self.write(|tx| {
+        self.write(|tx| {
             let user = owner(tx.t, mailbox)?;
             let mut fresh: Vec<&NewMessage> = Vec::new();
             let mut hashes: Vec<Vec<u8>> = Vec::new();
@@ -860,8 +863,7 @@ impl PgStore {
             }
             set_uidnext(tx.t, mailbox, uid)?;
             Ok(out)
-        });
-        r
+        })
     }
 
     /// Load a mailbox for SELECT (`claim_recent`) or EXAMINE; the claim makes the messages
