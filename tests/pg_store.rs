@@ -590,3 +590,41 @@ fn a_call_in_flight_when_its_connection_dies_is_unavailable_and_nothing_is_half_
     assert!(s.select(ib, false).unwrap().uids.is_empty());
     assert_eq!(s.append(ib, &[msg("next", &[])]).unwrap()[0].uid, 1);
 }
+
+#[test]
+fn bodies_get_an_email_id_and_replies_their_parents_thread() {
+    let db = pg::fresh_db();
+    let s = open(&db);
+    let u = s.create_user("u", "x").unwrap();
+    let ib = inbox(&s, u);
+    let parent = prepare(
+        b"Message-ID: <p@x>\r\nSubject: a\r\n\r\nfirst\r\n".to_vec(),
+        vec![],
+        None,
+    );
+    let reply = prepare(
+        b"Message-ID: <r@x>\r\nIn-Reply-To: <p@x>\r\nSubject: Re: a\r\n\r\nsecond\r\n".to_vec(),
+        vec![],
+        None,
+    );
+    let other = prepare(b"Subject: b\r\n\r\nthird\r\n".to_vec(), vec![], None);
+    s.append(ib, &[parent]).unwrap();
+    s.append(ib, &[reply, other]).unwrap();
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let rows = c
+        .query("SELECT email_id, thread_id FROM bodies ORDER BY id", &[])
+        .unwrap();
+    let ids: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids
+        .iter()
+        .all(|(e, t)| e.starts_with('M') && t.starts_with('T')));
+    assert_eq!(ids[0].1, ids[1].1, "the reply joins its parent's thread");
+    assert_ne!(ids[0].1, ids[2].1);
+    let thread = Cond::ThreadId(ids[0].1.clone());
+    assert_eq!(s.search(ib, &thread).unwrap(), vec![1, 2]);
+    assert_eq!(
+        s.search(ib, &Cond::EmailId(ids[2].0.clone())).unwrap(),
+        vec![3]
+    );
+}

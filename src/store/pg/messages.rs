@@ -14,6 +14,7 @@ use super::{big, get, get_u32, get_u64, Fail, PgResult, PgStore, Tx};
 use crate::store::chunks::CHUNK;
 use crate::store::holds::{Holds, ViewHold, ViewId};
 use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, Part};
+use crate::store::objid::{body_ids, KEY};
 use crate::store::{
     lock, now, AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore,
     MailboxCounts, MailboxId, MailboxRow, MessageMeta, NewMessage, Result, SelectSnapshot,
@@ -72,15 +73,36 @@ fn insert_body(
         return get(&r, 0);
     }
     let size = m.raw.len() as i64;
+    // OBJECTID: EMAILID from the database's id key; THREADID of the first stored parent.
+    let key: String = t
+        .query_opt("SELECT value FROM liteimap_meta WHERE key = $1", &[&KEY])?
+        .map(|r| get(&r, 0))
+        .transpose()?
+        .unwrap_or_default();
+    let (email_id, own_thread) = body_ids(&key, user.0, hash);
+    let mut thread_id = None;
+    for parent in &m.fields.parent_ids {
+        if let Some(r) = t.query_opt(
+            "SELECT thread_id FROM bodies
+             WHERE user_id = $1 AND message_id = $2 AND thread_id IS NOT NULL LIMIT 1",
+            &[&user.0, parent],
+        )? {
+            thread_id = Some(get::<String>(&r, 0)?);
+            break;
+        }
+    }
+    let thread_id = thread_id.unwrap_or(own_thread);
     let body: i64 = get(
         &t.query_one(
-            "INSERT INTO bodies (user_id, hash, size, parsed, message_id, preview)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO bodies (user_id, hash, size, parsed, email_id, thread_id, message_id, preview)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
                 &user.0,
                 &hash,
                 &size,
                 &m.parsed,
+                &email_id,
+                &thread_id,
                 &m.fields.message_id,
                 &m.fields.preview,
             ],

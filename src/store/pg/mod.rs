@@ -461,6 +461,11 @@ fn migrate(client: &mut Client) -> Result<()> {
                 "INSERT INTO schema_version (version) VALUES ($1)",
                 &[&SCHEMA_VERSION],
             )?;
+            // The OBJECTID key (as SQLite's objid::ensure_key makes it).
+            t.execute(
+                "INSERT INTO liteimap_meta (key, value) VALUES ($1, $2)",
+                &[&super::objid::KEY, &super::hex(&super::random_bytes())],
+            )?;
             return Ok(t.commit()?);
         }
         let version: i64 = t
