@@ -419,13 +419,12 @@ fn two_nodes_append_concurrently_with_unique_increasing_uids() {
     let u = a.create_user("u", "x").unwrap();
     let ib = inbox(&a, u);
     let mut threads = Vec::new();
-    for (n, node) in [a.clone(), b.clone(), a.clone(), b.clone()]
-        .into_iter()
-        .enumerate()
-    {
+    // 20 threads per node: more than a store's 16 connections, so some wait for one.
+    for n in 0..40 {
+        let node = if n % 2 == 0 { a.clone() } else { b.clone() };
         threads.push(std::thread::spawn(move || {
             let mut uids = Vec::new();
-            for i in 0..15 {
+            for i in 0..3 {
                 let got = node.append(ib, &[msg(&format!("{n}-{i}"), &[])]).unwrap();
                 uids.push(got[0].uid);
             }
@@ -441,14 +440,14 @@ fn two_nodes_append_concurrently_with_unique_increasing_uids() {
     all.sort_unstable();
     assert_eq!(
         all,
-        (1..=60).collect::<Vec<u32>>(),
+        (1..=120).collect::<Vec<u32>>(),
         "every UID once, none lost"
     );
-    assert_eq!(b.select(ib, false).unwrap().uids.len(), 60);
+    assert_eq!(b.select(ib, false).unwrap().uids.len(), 120);
     // \Recent is claimed once across the nodes.
     let first = a.select(ib, true).unwrap();
     let second = b.select(ib, true).unwrap();
-    assert_eq!(first.recent.len() + second.recent.len(), 60);
+    assert_eq!(first.recent.len() + second.recent.len(), 120);
 }
 
 #[test]

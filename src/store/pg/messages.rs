@@ -41,6 +41,16 @@ fn lock_mailbox(tx: &mut Tx<'_, '_>, mailbox: MailboxId) -> PgResult<MailboxRow>
     Ok(mb)
 }
 
+/// `lock_mailbox`, where a mailbox that is gone has no messages to change (as on SQLite).
+fn lock_or_nothing(tx: &mut Tx<'_, '_>, mailbox: MailboxId) -> PgResult<MailboxRow> {
+    match lock_mailbox(tx, mailbox) {
+        Err(Fail::Store(StoreError::NotFound(_))) => {
+            Err(Fail::Store(StoreError::NotFound(NOTHING.into())))
+        }
+        other => other,
+    }
+}
+
 fn owner(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<UserId> {
     t.query_opt("SELECT user_id FROM mailboxes WHERE id = $1", &[&mailbox.0])?
         .map(|r| get(&r, 0).map(UserId))
@@ -459,7 +469,7 @@ fn expunge_deleted(
     only: Option<&[u32]>,
 ) -> PgResult<(u64, Vec<u32>)> {
     // Locked first: the \Deleted set read next is then the one this expunge removes.
-    let mb = lock_mailbox(tx, mailbox)?;
+    let mb = lock_or_nothing(tx, mailbox)?;
     let mut rows = message_rows(
         tx.t,
         "SELECT m.uid, m.id, m.body_id FROM messages m JOIN flags f ON f.message_id = m.id
@@ -656,7 +666,7 @@ fn store_flags(
     unchanged_since: Option<u64>,
 ) -> PgResult<FlagStore> {
     // Locked first, so the flags read are the ones this change starts from on every node.
-    let mb = lock_mailbox(tx, mailbox)?;
+    let mb = lock_or_nothing(tx, mailbox)?;
     let rows = flag_rows(tx.t, mailbox, uids)?;
     let (rows, modified): (Vec<_>, Vec<_>) = rows
         .into_iter()

@@ -21,7 +21,7 @@ mod users;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -40,8 +40,9 @@ const SCHEMA: &str = include_str!("../../../schema-pg.sql");
 /// every database on a server).
 pub const CHANNEL: &str = "liteimap_changes";
 
-/// Idle connections kept open.
-const POOL: usize = 8;
+/// The most connections one store opens (the server's 16 database threads each hold at most
+/// one); a call that finds them all busy waits for one.
+const POOL: usize = 16;
 
 /// How often a serialization failure or deadlock is retried before the call fails.
 const RETRIES: usize = 8;
@@ -180,10 +181,18 @@ impl Tx<'_, '_> {
     }
 }
 
+/// The connections of a store: those idle, and how many are open (idle or in use).
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
+
 /// A PostgreSQL-backed store. Send + Sync: every method may be called from any thread.
 pub struct PgStore {
     config: postgres::Config,
-    pool: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is given back or closed.
+    freed: Condvar,
     /// This process's name in notifications, so the listener skips its own.
     node: u64,
     on_commit: Arc<OnceLock<CommitHook>>,
@@ -217,7 +226,11 @@ impl PgStore {
         let node = u64::from_le_bytes(super::random_bytes()[..8].try_into().unwrap_or([0; 8]));
         Ok(PgStore {
             config,
-            pool: Mutex::new(vec![client]),
+            pool: Mutex::new(Pool {
+                idle: vec![client],
+                open: 1,
+            }),
+            freed: Condvar::new(),
             node,
             on_commit: Arc::default(),
             timing: OnceLock::new(),
@@ -254,27 +267,46 @@ impl PgStore {
         }
     }
 
-    /// A connection from the pool, or a new one (reconnecting with bounded backoff).
+    /// An idle connection, or a new one while fewer than [`POOL`] are open (reconnecting with
+    /// bounded backoff), or else the next one given back.
     fn take(&self) -> Result<Client> {
+        let mut pool = lock(&self.pool);
         loop {
-            let Some(c) = lock(&self.pool).pop() else {
-                break;
-            };
-            if !c.is_closed() {
-                return Ok(c);
+            while let Some(c) = pool.idle.pop() {
+                if !c.is_closed() {
+                    return Ok(c);
+                }
+                pool.open -= 1;
             }
+            if pool.open < POOL {
+                pool.open += 1;
+                break;
+            }
+            pool = self
+                .freed
+                .wait(pool)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        connect(&self.config)
+        drop(pool);
+        let made = connect(&self.config);
+        if made.is_err() {
+            self.closed();
+        }
+        made
     }
 
+    /// A connection taken is back (or, closed, gone).
     fn give_back(&self, c: Client) {
         if c.is_closed() {
-            return;
+            return self.closed();
         }
-        let mut pool = lock(&self.pool);
-        if pool.len() < POOL {
-            pool.push(c);
-        }
+        lock(&self.pool).idle.push(c);
+        self.freed.notify_one();
+    }
+
+    fn closed(&self) {
+        lock(&self.pool).open -= 1;
+        self.freed.notify_one();
     }
 
     /// Run `f` in one read-only transaction (one snapshot: REPEATABLE READ).
