@@ -199,22 +199,44 @@ fn set_uidnext(t: &mut postgres::Transaction<'_>, mailbox: MailboxId, uid: u32) 
     Ok(())
 }
 
+/// Append messages: bodies first, then the mailbox row is locked (the UIDs and the modseq
+/// taken) only for the message rows, so concurrent appends wait for each other briefly.
 pub(crate) fn append(
     tx: &mut Tx<'_, '_>,
     mailbox: MailboxId,
     msgs: &[NewMessage],
 ) -> PgResult<Vec<AppendedMessage>> {
+    let user = owner(tx.t, mailbox)?;
+    let bodies = store_bodies(tx.t, user, msgs)?;
+    append_rows(tx, mailbox, msgs, &bodies)
+}
+
+fn store_bodies(
+    t: &mut postgres::Transaction<'_>,
+    user: UserId,
+    msgs: &[NewMessage],
+) -> PgResult<Vec<i64>> {
+    msgs.iter()
+        .map(|m| insert_body(t, user, &content_hash(&m.raw), m))
+        .collect()
+}
+
+/// The message rows of `msgs`, whose bodies are `bodies`, with the next UIDs.
+fn append_rows(
+    tx: &mut Tx<'_, '_>,
+    mailbox: MailboxId,
+    msgs: &[NewMessage],
+    bodies: &[i64],
+) -> PgResult<Vec<AppendedMessage>> {
     let mb = lock_mailbox(tx, mailbox)?;
     cannot_hold(&mb)?;
-    let user = owner(tx.t, mailbox)?;
     let modseq = mb.highest_modseq;
     let mut uid = mb.uidnext;
     let mut out = Vec::with_capacity(msgs.len());
-    for m in msgs {
+    for (m, &body) in msgs.iter().zip(bodies) {
         if uid == u32::MAX {
             return Err(no_uids());
         }
-        let body = insert_body(tx.t, user, &content_hash(&m.raw), m)?;
         insert_message(tx.t, mailbox, uid, body, m, modseq)?;
         out.push(AppendedMessage {
             uidvalidity: mb.uidvalidity,
@@ -227,13 +249,15 @@ pub(crate) fn append(
     Ok(out)
 }
 
+/// `append` within the owner's quota (the bodies are stored before the quota row is locked).
 fn guarded_append(
     tx: &mut Tx<'_, '_>,
     mailbox: MailboxId,
     msgs: &[NewMessage],
 ) -> PgResult<Vec<AppendedMessage>> {
     let user = owner(tx.t, mailbox)?;
-    guarded(tx, user, |tx| append(tx, mailbox, msgs))
+    let bodies = store_bodies(tx.t, user, msgs)?;
+    guarded(tx, user, |tx| append_rows(tx, mailbox, msgs, &bodies))
 }
 
 /// The metadata of `uids` (ascending) with their flags; one range scan when the set is

@@ -169,10 +169,7 @@ impl std::ops::DerefMut for Tx<'_, '_> {
 impl Tx<'_, '_> {
     /// Record that this write takes `mailbox` to `modseq`.
     pub(crate) fn changed_at(&mut self, mailbox: MailboxId, modseq: u64) {
-        match self.changed.iter_mut().find(|(m, _)| *m == mailbox) {
-            Some((_, at)) => *at = (*at).max(modseq),
-            None => self.changed.push((mailbox, modseq)),
-        }
+        merge(&mut self.changed, mailbox, modseq);
     }
 
     /// Record a change of `mailbox` that has no modseq (deletion).
@@ -185,6 +182,14 @@ impl Tx<'_, '_> {
 struct Pool {
     idle: Vec<Client>,
     open: usize,
+}
+
+/// Add a mailbox's change to a list of them (the highest modseq per mailbox).
+fn merge(list: &mut Vec<(MailboxId, u64)>, mailbox: MailboxId, modseq: u64) {
+    match list.iter_mut().find(|(m, _)| *m == mailbox) {
+        Some((_, at)) => *at = (*at).max(modseq),
+        None => list.push((mailbox, modseq)),
+    }
 }
 
 /// A PostgreSQL-backed store. Send + Sync: every method may be called from any thread.
@@ -334,7 +339,17 @@ impl PgStore {
             attempt += 1;
             let mut client = self.take()?;
             let outcome = self.once(&mut client, read_only, &mut f);
-            self.give_back(client);
+            let dead = match &outcome {
+                Attempt::NotBegun(e) | Attempt::Failed(Fail::Pg(e)) => lost(e),
+                _ => false,
+            };
+            if dead {
+                // Not back into the pool, even if the client has not noticed yet.
+                drop(client);
+                self.closed();
+            } else {
+                self.give_back(client);
+            }
             match outcome {
                 Attempt::Done(v, changed) => {
                     if !read_only {
@@ -594,31 +609,37 @@ fn listen(
             {
                 use postgres::fallible_iterator::FallibleIterator;
                 let mut notes = client.notifications();
-                let mut it = notes.timeout_iter(LISTEN_POLL);
-                loop {
-                    match it.next() {
-                        Ok(Some(n)) => {
-                            batch.extend(parse_payload(n.payload(), node));
-                            // Take what else has arrived, without waiting.
-                            if batch.len() > 1000 {
-                                break;
+                // Wait for one (bounded, to notice the store going), then take those already
+                // here without waiting: the hook hears a commit as soon as it arrives.
+                let first = notes.timeout_iter(LISTEN_POLL).next();
+                match first {
+                    Ok(Some(n)) => {
+                        batch.extend(parse_payload(n.payload(), node));
+                        let mut more = notes.iter();
+                        loop {
+                            match more.next() {
+                                Ok(Some(n)) => {
+                                    batch.extend(parse_payload(n.payload(), node));
+                                    if batch.len() > 1000 {
+                                        break;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(_) => {
+                                    gone = true;
+                                    break;
+                                }
                             }
                         }
-                        Ok(None) => break,
-                        Err(_) => {
-                            gone = true;
-                            break;
-                        }
                     }
+                    Ok(None) => {}
+                    Err(_) => gone = true,
                 }
             }
             if !batch.is_empty() {
                 let mut merged: Vec<(MailboxId, u64)> = Vec::new();
                 for (m, modseq) in batch {
-                    match merged.iter_mut().find(|(x, _)| *x == m) {
-                        Some((_, at)) => *at = (*at).max(modseq),
-                        None => merged.push((m, modseq)),
-                    }
+                    merge(&mut merged, m, modseq);
                 }
                 if let Some(h) = hook.get() {
                     h(&merged);
