@@ -124,7 +124,7 @@ fn store_error(e: postgres::Error) -> StoreError {
         return StoreError::Unavailable(format!("lost the PostgreSQL connection: {e}"));
     }
     match e.code() {
-        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => StoreError::Full,
+        Some(c) if *c == SqlState::DISK_FULL => StoreError::Full,
         _ => {
             let text = match e.as_db_error() {
                 Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
