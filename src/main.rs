@@ -702,6 +702,9 @@ fn serve(
     if args.no_fts && indexed {
         store.drop_search_index().map_err(|e| e.to_string())?;
         log::info!("search index dropped (--no-fts): SEARCH reads every message");
+    } else if !store.is_sqlite() {
+        // PostgreSQL has no full-text index yet: text keys are matched by reading messages.
+        log::info!("no search index on PostgreSQL: SEARCH BODY/TEXT reads every message");
     } else if !args.no_fts && !indexed {
         log::info!("building the search index (once; serve --no-fts goes without)");
         build_search_index(&store)?;

@@ -181,28 +181,6 @@ forward! {
     fn user_count(&self) -> Result<u64>;
     fn remove_user(&self, name: &str) -> Result<()>;
     fn set_password(&self, name: &str, password_hash: &str) -> Result<()>;
-}
-
-/// Methods the PostgreSQL backend does not have (yet): forwarded on SQLite, Unsupported on
-/// PostgreSQL.
-macro_rules! sqlite_only {
-    ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;)*) => {
-        impl Store {
-            $(
-                #[doc = concat!("See `SqliteStore::", stringify!($name), "` (SQLite only).")]
-                #[inline]
-                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
-                    match &self.backend {
-                        Backend::Sqlite(s) => s.$name($($arg),*),
-                        Backend::Postgres(_) => Err(StoreError::Unsupported(stringify!($name))),
-                    }
-                }
-            )*
-        }
-    };
-}
-
-sqlite_only! {
     fn mailbox_object_id(&self, mb: &MailboxRow) -> Result<String>;
     fn created_mailbox_id(&self, user: UserId, name: &str) -> Result<Option<String>>;
     fn object_fields(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<ObjectFields>>;

@@ -66,7 +66,7 @@ fn row(r: &Row) -> rusqlite::Result<MailboxRow> {
 }
 
 /// The names of the ancestors of `name`, outermost first: "a/b/c" → ["a", "a/b"].
-fn ancestors(name: &str) -> Vec<&str> {
+pub(crate) fn ancestors(name: &str) -> Vec<&str> {
     name.match_indices(DELIMITER)
         .map(|(i, _)| &name[..i])
         .filter(|p| !p.is_empty())
@@ -74,7 +74,7 @@ fn ancestors(name: &str) -> Vec<&str> {
 }
 
 /// A name about to be created must be one `mailbox_name` gives back unchanged.
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     match super::mailbox_name(name.as_bytes()) {
         Ok(n) if n == name => Ok(()),
         Ok(n) => Err(StoreError::NotAllowed(format!(

@@ -310,7 +310,7 @@ fn bump_modseq(tx: &Transaction, mailbox: MailboxId) -> Result<u64> {
     Ok(m as u64)
 }
 
-fn content_hash(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn content_hash(raw: &[u8]) -> Vec<u8> {
     let mut h = Blake2b512::new();
     h.update(raw);
     h.finalize()[..32].to_vec()
@@ -448,15 +448,7 @@ impl SqliteStore {
         uids: &[u32],
         metas: &mut Vec<MessageMeta>,
     ) {
-        if metas.len() < uids.len() {
-            let missing: Vec<u32> = uids
-                .iter()
-                .copied()
-                .filter(|u| metas.binary_search_by_key(u, |m| m.uid).is_err())
-                .collect();
-            metas.extend(self.holds.ghosts(view, mailbox, &missing));
-            metas.sort_by_key(|m| m.uid);
-        }
+        add_held(&self.holds, view, mailbox, uids, metas);
     }
 
     /// Whether bodies released by the last holder wait for `collect_unheld`.
@@ -571,39 +563,19 @@ impl SqliteStore {
             let mut metas = messages_with(c, mailbox, uids, with_size || raw_budget > 0)?;
             // Expunged since the view numbered them: still answered (RFC 2180 §4.1.1).
             self.add_held(view, mailbox, uids, &mut metas);
-            let mut left = raw_budget;
-            let mut out = Vec::with_capacity(metas.len());
-            for meta in metas {
-                // A body gone with no hold on it (another process removed the message) is as
-                // if expunged before the view numbered it: left out.
-                let found = |read: Result<Vec<u8>>| match read {
-                    Ok(v) => Ok(Some(v)),
-                    Err(StoreError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                let parsed = if with_parsed {
-                    match found(parsed(c, meta.body_id))? {
-                        Some(p) => Some(p),
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                let size = meta.size as usize;
-                let raw = if raw_each > 0 && size <= raw_each && size <= left {
-                    match found(super::chunks::read(c, meta.body_id))? {
-                        Some(r) => {
-                            left -= size;
-                            Some(r)
-                        }
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                out.push(FetchRow { meta, parsed, raw });
-            }
-            Ok(out)
+            // A body gone with no hold on it (another process removed the message) is as if
+            // expunged before the view numbered it: left out.
+            let found = |read: Result<Vec<u8>>| match read {
+                Ok(v) => Ok(Some(v)),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
+            fetch_parts(metas, with_parsed, (raw_each, raw_budget), |part, body| {
+                found(match part {
+                    Part::Parsed => parsed(c, body),
+                    Part::Raw => super::chunks::read(c, body),
+                })
+            })
         })
     }
 
@@ -795,6 +767,70 @@ impl SqliteStore {
                 })
             })?)
         })
+    }
+}
+
+/// What FETCH reads of a body besides its row.
+pub(crate) enum Part {
+    Parsed,
+    Raw,
+}
+
+/// FETCH's rows from the messages' metadata: the cached parse when `with_parsed`, and the raw
+/// bytes of each message of at most `raw_each` bytes while their total stays within
+/// `raw_budget`, read through `read` (None: the body is gone, and its message left out).
+/// Both backends' `fetch_rows`.
+pub(crate) fn fetch_parts<E>(
+    metas: Vec<MessageMeta>,
+    with_parsed: bool,
+    (raw_each, raw_budget): (usize, usize),
+    mut read: impl FnMut(Part, i64) -> std::result::Result<Option<Vec<u8>>, E>,
+) -> std::result::Result<Vec<FetchRow>, E> {
+    let mut left = raw_budget;
+    let mut out = Vec::with_capacity(metas.len());
+    for meta in metas {
+        let parsed = if with_parsed {
+            match read(Part::Parsed, meta.body_id)? {
+                Some(p) => Some(p),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let size = meta.size as usize;
+        let raw = if raw_each > 0 && size <= raw_each && size <= left {
+            match read(Part::Raw, meta.body_id)? {
+                Some(r) => {
+                    left -= size;
+                    Some(r)
+                }
+                None => continue,
+            }
+        } else {
+            None
+        };
+        out.push(FetchRow { meta, parsed, raw });
+    }
+    Ok(out)
+}
+
+/// Add to `metas` (the rows found of `uids`, ascending) what `holds` keeps for the view of
+/// the others: messages expunged since it numbered them. Both backends' views.
+pub(crate) fn add_held(
+    holds: &Holds,
+    view: ViewId,
+    mailbox: MailboxId,
+    uids: &[u32],
+    metas: &mut Vec<MessageMeta>,
+) {
+    if metas.len() < uids.len() {
+        let missing: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| metas.binary_search_by_key(u, |m| m.uid).is_err())
+            .collect();
+        metas.extend(holds.ghosts(view, mailbox, &missing));
+        metas.sort_by_key(|m| m.uid);
     }
 }
 
@@ -1112,6 +1148,35 @@ fn attach_flags(
     Ok(())
 }
 
+/// A message's flags after `op` with `flags` (flags match case-insensitively; the first
+/// spelling is kept), and whether they differ from `old`. Both backends' STORE.
+pub(crate) fn apply_flags(old: &[String], op: FlagOp, flags: &[String]) -> (Vec<String>, bool) {
+    let has = |list: &[String], f: &str| list.iter().any(|x| x.eq_ignore_ascii_case(f));
+    let new: Vec<String> = match op {
+        FlagOp::Replace => {
+            let mut n: Vec<String> = Vec::new();
+            for f in flags {
+                if !has(&n, f) {
+                    n.push(f.clone());
+                }
+            }
+            n
+        }
+        FlagOp::Add => {
+            let mut n = old.to_vec();
+            for f in flags {
+                if !has(&n, f) {
+                    n.push(f.clone());
+                }
+            }
+            n
+        }
+        FlagOp::Remove => old.iter().filter(|o| !has(flags, o)).cloned().collect(),
+    };
+    let changed = new.len() != old.len() || new.iter().any(|f| !has(old, f));
+    (new, changed)
+}
+
 fn store_flags(
     tx: &Transaction,
     mailbox: MailboxId,
@@ -1148,29 +1213,7 @@ fn store_flags(
     let mut touch = tx.prepare_cached("UPDATE messages SET modseq = ?2 WHERE id = ?1")?;
     for (uid, id, old_modseq) in ids {
         let old = before.remove(&uid).unwrap_or_default();
-        let has = |list: &[String], f: &str| list.iter().any(|x| x.eq_ignore_ascii_case(f));
-        let new: Vec<String> = match op {
-            FlagOp::Replace => {
-                let mut n: Vec<String> = Vec::new();
-                for f in flags {
-                    if !has(&n, f) {
-                        n.push(f.clone());
-                    }
-                }
-                n
-            }
-            FlagOp::Add => {
-                let mut n = old.clone();
-                for f in flags {
-                    if !has(&n, f) {
-                        n.push(f.clone());
-                    }
-                }
-                n
-            }
-            FlagOp::Remove => old.iter().filter(|o| !has(flags, o)).cloned().collect(),
-        };
-        let changed = new.len() != old.len() || new.iter().any(|f| !has(&old, f));
+        let (new, changed) = apply_flags(&old, op, flags);
         if changed {
             if modseq == 0 {
                 modseq = bump_modseq(tx, mailbox)?;

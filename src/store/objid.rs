@@ -43,7 +43,7 @@ pub struct ObjectFields {
     pub body_id: i64,
 }
 
-const KEY: &str = "object_id_key";
+pub(crate) const KEY: &str = "object_id_key";
 
 /// Make the database's id key if it has none (a new database, or one older than schema 4).
 pub(crate) fn ensure_key(c: &Connection) -> Result<()> {
@@ -112,15 +112,30 @@ fn keyed_id(key: &str, prefix: char, parts: &[&[u8]]) -> String {
 
 /// The MAILBOXID of a mailbox.
 pub(crate) fn mailbox_id(c: &Connection, mb: &MailboxRow) -> Result<String> {
-    Ok(keyed_id(
-        &key(c)?,
+    Ok(mailbox_id_with_key(&key(c)?, mb))
+}
+
+/// The MAILBOXID of a mailbox under the database's id key (both backends).
+pub(crate) fn mailbox_id_with_key(key: &str, mb: &MailboxRow) -> String {
+    keyed_id(
+        key,
         'F',
         &[
             b"mailbox",
             &mb.id.0.to_le_bytes(),
             &mb.uidvalidity.to_le_bytes(),
         ],
-    ))
+    )
+}
+
+/// The EMAILID of a body of `user` with content hash `hash`, and the THREADID it starts when
+/// it replies to nothing stored (both backends).
+pub(crate) fn body_ids(key: &str, user: i64, hash: &[u8]) -> (String, String) {
+    let user_bytes = user.to_le_bytes();
+    (
+        keyed_id(key, 'M', &[b"email", &user_bytes, hash]),
+        keyed_id(key, 'T', &[b"thread", &user_bytes, hash]),
+    )
 }
 
 /// Fill in a newly inserted body's EMAILID, THREADID, Message-ID and preview: the store-time
@@ -133,8 +148,7 @@ pub(crate) fn store_time_fields(
     fields: &StoreTimeFields,
 ) -> Result<()> {
     let key = key(tx)?;
-    let user_bytes = user.to_le_bytes();
-    let email_id = keyed_id(&key, 'M', &[b"email", &user_bytes, hash]);
+    let (email_id, own_thread) = body_ids(&key, user, hash);
     let mut thread_id = None;
     {
         let mut parent = tx.prepare_cached(
@@ -151,8 +165,7 @@ pub(crate) fn store_time_fields(
             }
         }
     }
-    let thread_id =
-        thread_id.unwrap_or_else(|| keyed_id(&key, 'T', &[b"thread", &user_bytes, hash]));
+    let thread_id = thread_id.unwrap_or(own_thread);
     tx.prepare_cached(
         "UPDATE bodies SET email_id = ?2, thread_id = ?3, message_id = ?4, preview = ?5
          WHERE id = ?1",

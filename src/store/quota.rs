@@ -168,6 +168,13 @@ pub(crate) fn guarded<T>(
     let before = quota(tx, user.0)?;
     let out = write()?;
     let after = quota(tx, user.0)?;
+    within(&before, &after)?;
+    Ok(out)
+}
+
+/// Refuse a write that took a resource from `before` to `after` past its limit (growth only:
+/// shrinking, or staying over a limit, is allowed). Both backends' `guarded`.
+pub(crate) fn within(before: &Quota, after: &Quota) -> Result<()> {
     let checks = [
         (
             QuotaResource::Storage,
@@ -198,7 +205,7 @@ pub(crate) fn guarded<T>(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Schema 4: the quota table and its triggers (schema.sql's block), with every existing user's

@@ -10,7 +10,7 @@ use super::{mailboxes, MailboxId, MailboxRow, Result, SqliteStore, Transaction, 
 /// Bytes in a mailbox access key (the HMAC-SHA256 key of the INTERNAL mechanism).
 pub const KEY_LEN: usize = 32;
 
-fn fresh_key() -> Vec<u8> {
+pub(crate) fn fresh_key() -> Vec<u8> {
     use argon2::password_hash::rand_core::{OsRng, RngCore};
     let mut key = vec![0u8; KEY_LEN];
     OsRng.fill_bytes(&mut key);

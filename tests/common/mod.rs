@@ -75,7 +75,14 @@ impl TestServer {
     pub fn start_with(dir: &TempDir, config: Config) -> Self {
         let db = dir.path().join("test.db");
         let fresh = !db.exists();
-        let store = Arc::new(Store::open(&db).unwrap());
+        let store = Store::open(&db).unwrap();
+        Self::start_on(store, fresh, db, config)
+    }
+
+    /// A server on `store` (any backend), adding alice and bob when `fresh`; `db` is what
+    /// the test calls its database.
+    pub fn start_on(store: Store, fresh: bool, db: PathBuf, config: Config) -> Self {
+        let store = Arc::new(store);
         if fresh {
             for (u, p) in [ALICE, BOB] {
                 store

@@ -1,0 +1,190 @@
+//! A fresh PostgreSQL database for each test.
+//!
+//! With `LITEIMAP_TEST_PG` set (a base conninfo, e.g. `host=/run/postgresql user=postgres` or
+//! `postgresql://postgres@127.0.0.1:5432/postgres`), each test gets a new database on that
+//! server, dropped when the test's [`TestDb`] goes. Otherwise the first test of the process
+//! starts ONE throwaway cluster (Debian's /usr/lib/postgresql/15/bin initdb + postgres, data
+//! under a temporary directory, Unix socket only, no TCP port, run as `nobody` when we are
+//! root). A small shell keeper owns it: it waits for end of file on its stdin, a pipe only
+//! this test process holds, so however the process ends (even SIGKILL) the keeper stops the
+//! server and removes the directory. PostgreSQL missing: the test fails, saying so.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The keeper script: start the server, poll pg_isready (bounded), say "ready" (or "failed"
+/// and the log), then hold until stdin closes, stop the server and remove everything.
+const KEEPER: &str = r#"
+dir="$1"; run="$2"; bin="$3"
+$run "$bin/postgres" -D "$dir/data" -k "$dir" -c listen_addresses= -c fsync=off \
+    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+    >"$dir/log" 2>&1 &
+pid=$!
+n=0
+until "$bin/pg_isready" -q -h "$dir" -U postgres; do
+    n=$((n + 1))
+    if [ $n -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
+        echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid; rm -rf "$dir"; exit 1
+    fi
+    sleep 0.05
+done
+echo ready
+cat >/dev/null
+kill -INT $pid; wait $pid
+rm -rf "$dir"
+"#;
+
+struct Cluster {
+    /// The socket directory (host=…).
+    dir: String,
+    /// The keeper, whose stdin we hold (never used, never dropped: closed at exit).
+    _keeper: Mutex<Child>,
+}
+
+fn am_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn start_cluster() -> Cluster {
+    let initdb = format!("{BIN}/initdb");
+    assert!(
+        std::path::Path::new(&initdb).exists(),
+        "PostgreSQL is not installed: {initdb} is missing. Install Debian's postgresql package \
+         (apt-get install postgresql) or set LITEIMAP_TEST_PG to a base conninfo of a server \
+         the tests may create databases on"
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("liteimap-pg-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the cluster directory");
+    let dir = dir.to_string_lossy().into_owned();
+    // Root may not run PostgreSQL: then the server runs as nobody, owning the directory.
+    let run = if am_root() {
+        let ok = Command::new("chown")
+            .args(["nobody:nogroup", &dir])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot chown {dir} to nobody");
+        "setpriv --reuid=nobody --regid=nogroup --clear-groups --".to_string()
+    } else {
+        String::new()
+    };
+    let init = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd / && {run} {initdb} -D {dir}/data -A trust -U postgres --no-sync -E UTF8 --locale=C"
+        ))
+        .output()
+        .expect("run initdb");
+    if !init.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!(
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&init.stdout),
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    let mut keeper = Command::new("sh")
+        .arg("-c")
+        .arg(KEEPER)
+        .args(["keeper", &dir, &run, BIN])
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the PostgreSQL keeper");
+    let out = keeper.stdout.take().expect("keeper stdout");
+    let mut lines = BufReader::new(out).lines();
+    match lines.next() {
+        Some(Ok(l)) if l == "ready" => {}
+        first => {
+            let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+            panic!("PostgreSQL did not start: {first:?}\n{}", rest.join("\n"));
+        }
+    }
+    Cluster {
+        dir,
+        _keeper: Mutex::new(keeper),
+    }
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A database made for one test; dropped (on a shared server) when this goes.
+pub struct TestDb {
+    /// The conninfo of the database, as `PgStore::open` takes it.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// `base` with its database replaced by `db`.
+fn with_dbname(base: &str, db: &str) -> String {
+    if let Some(rest) = base
+        .strip_prefix("postgresql://")
+        .or_else(|| base.strip_prefix("postgres://"))
+    {
+        let (authority, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let authority = authority.split_once('/').map_or(authority, |(a, _)| a);
+        match query {
+            Some(q) => format!("postgresql://{authority}/{db}?{q}"),
+            None => format!("postgresql://{authority}/{db}"),
+        }
+    } else {
+        format!("{base} dbname={db}")
+    }
+}
+
+/// A new, empty database.
+pub fn fresh_db() -> TestDb {
+    let base = match std::env::var("LITEIMAP_TEST_PG") {
+        Ok(b) if !b.trim().is_empty() => b,
+        _ => {
+            let c = CLUSTER.get_or_init(start_cluster);
+            format!("host={} user=postgres", c.dir)
+        }
+    };
+    let admin = with_dbname(&base, "postgres");
+    let name = format!(
+        "liteimap_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL ({admin}): {e}"));
+    c.batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    TestDb {
+        url: with_dbname(&base, &name),
+        admin,
+        name,
+    }
+}
