@@ -14,9 +14,7 @@ fn select(c: &mut Client, mailbox: &str) {
 }
 
 fn count(srv: &TestServer, table: &str) -> i64 {
-    let db = rusqlite::Connection::open(&srv.db).unwrap();
-    db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
+    table_rows(srv, table)
 }
 
 /// A and B select INBOX with three messages; A expunges the second.

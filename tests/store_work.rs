@@ -188,3 +188,95 @@ fn cheap_commands_are_one_trip_each() {
     );
     assert_eq!(trips(&srv, before), 1, "NOOP after another session's STORE");
 }
+
+/// EXPUNGE is one trip and one write: the expunging session announces what it removed in its
+/// answer, so its own view keeps nothing and the body goes in the same commit (no second
+/// write after the expunge to collect it). Another session that still numbers the message
+/// keeps it readable until it is told.
+#[test]
+fn expunge_is_one_trip_and_one_write() {
+    let dir = TempDir::new("work-expunge");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    for s in ["one", "two", "three"] {
+        a.append("INBOX", "", &message(s, s));
+    }
+    a.cmd("SELECT INBOX");
+    a.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)");
+    let (before, jobs) = (stats(&srv), srv.ctx.db.jobs());
+    assert_eq!(
+        a.cmd("EXPUNGE"),
+        vec!["* 2 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(trips(&srv, jobs), 1, "EXPUNGE");
+    assert_eq!(work(&srv, before).1, 1, "one write, the body included");
+    assert_eq!(
+        table_rows(&srv, "bodies"),
+        2,
+        "the body went with the message"
+    );
+
+    // B still numbers message 2 when A expunges it: B reads it until told, then it goes.
+    let mut b = srv.login(ALICE);
+    b.cmd("SELECT INBOX");
+    a.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(
+        a.cmd("EXPUNGE"),
+        vec!["* 2 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(table_rows(&srv, "bodies"), 2, "held by B's view");
+    let r = b.cmd("FETCH 2 BODY.PEEK[TEXT]");
+    assert_eq!(r[0], "* 2 FETCH (BODY[TEXT] {7}\r\nthree\r\n)", "{r:?}");
+    assert_eq!(b.cmd("NOOP"), vec!["* 2 EXPUNGE", "TAG OK NOOP completed"]);
+    assert_eq!(table_rows(&srv, "bodies"), 1);
+}
+
+/// STATUS reads the folder's row, its counters and its MAILBOXID in one snapshot: one trip,
+/// one read transaction.
+#[test]
+fn status_is_one_read() {
+    let dir = TempDir::new("work-status");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.append("INBOX", "\\Seen", &message("one", "x"));
+    a.append("INBOX", "", &message("two", "y"));
+    let (before, jobs) = (stats(&srv), srv.ctx.db.jobs());
+    assert_eq!(
+        a.cmd("STATUS INBOX (MESSAGES UNSEEN)"),
+        vec![
+            "* STATUS INBOX (MESSAGES 2 UNSEEN 1)",
+            "TAG OK STATUS completed"
+        ]
+    );
+    assert_eq!(trips(&srv, jobs), 1, "STATUS");
+    assert_eq!(work(&srv, before), (1, 0), "(reads, writes)");
+    let r = a.cmd("STATUS INBOX (MESSAGES MAILBOXID)");
+    assert!(
+        r[0].starts_with("* STATUS INBOX (MESSAGES 2 MAILBOXID (F"),
+        "{r:?}"
+    );
+    assert_eq!(work(&srv, before), (2, 0), "(reads, writes)");
+    let r = a.cmd("STATUS Nosuch (MESSAGES)");
+    assert!(r[0].starts_with("TAG NO [NONEXISTENT]"), "{r:?}");
+}
+
+/// SELECT reads the folder by name, then its snapshot with its MAILBOXID: two reads in one
+/// trip, and no write when there is nothing to claim as \Recent.
+#[test]
+fn select_is_one_trip_of_two_reads() {
+    let dir = TempDir::new("work-select");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    a.append("INBOX", "", &message("one", "x"));
+    a.cmd("SELECT INBOX");
+    a.cmd("UNSELECT");
+    let (before, jobs) = (stats(&srv), srv.ctx.db.jobs());
+    let r = a.cmd("SELECT INBOX");
+    assert!(
+        r.iter().any(|l| l.starts_with("* OK [MAILBOXID (F")),
+        "{r:?}"
+    );
+    assert_eq!(r.last().unwrap(), "TAG OK [READ-WRITE] SELECT completed");
+    assert_eq!(trips(&srv, jobs), 1, "SELECT");
+    assert_eq!(work(&srv, before), (2, 0), "(reads, writes)");
+}

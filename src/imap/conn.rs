@@ -190,6 +190,14 @@ const BUSY: &str = "Too many connections are sending commands before logging in;
 const RELEASE_BUFFER_OVER: usize = 1024 * 1024;
 const PRE_AUTH_RELEASE_BUFFER_OVER: usize = 8 * 1024;
 
+/// The output buffer's usual size (it grows to `max_output` while a large answer is written).
+const OUTPUT_BUFFER: usize = 4096;
+/// Reads in the middle of a message, or from a client sending fast.
+const READ_BUFFER: usize = 4096;
+/// Reads of a connection waiting for its next command: enough for the commands an idle
+/// client sends (DONE, NOOP, a FETCH), without 4 KiB per idle connection.
+const IDLE_READ_BUFFER: usize = 512;
+
 fn fragmentizer(limits: &Limits) -> Fragmentizer {
     let max_message = (limits.max_literal as u64)
         .saturating_add(limits.max_line as u64 * 2)
@@ -203,8 +211,8 @@ impl Conn {
             stream,
             frag: fragmentizer(&limits),
             limits,
-            out: Vec::with_capacity(4096),
-            buf: vec![0; 4 * 1024],
+            out: Vec::with_capacity(OUTPUT_BUFFER),
+            buf: vec![0; READ_BUFFER],
             fragment_end: 0,
             in_literal: false,
             literals: 0,
@@ -338,8 +346,17 @@ impl Conn {
         self.queue(&GreetingCodec::default().encode(greeting).dump());
     }
 
+    /// The output buffer of a connection that was waiting is allocated again at its first
+    /// response, at its usual size.
+    fn reserve_output(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(OUTPUT_BUFFER);
+        }
+    }
+
     /// Queue bytes for the client, and show them in the trace.
     fn queue(&mut self, bytes: &[u8]) {
+        self.reserve_output();
         self.out.extend_from_slice(bytes);
         if let Some(t) = &mut self.trace {
             t.server_bytes(bytes);
@@ -353,6 +370,7 @@ impl Conn {
         }
         // Each fragment straight into the output buffer: no whole-response copy first (one
         // allocation and copy saved per response, which a FETCH of 100,000 messages feels).
+        self.reserve_output();
         let start = self.out.len();
         for fragment in ResponseCodec::default().encode(response) {
             let (Fragment::Line { data } | Fragment::Literal { data, .. }) = fragment;
@@ -437,7 +455,7 @@ impl Conn {
         }
         self.out.clear();
         if self.out.capacity() > self.limits.max_output * 2 {
-            self.out.shrink_to(4096);
+            self.out.shrink_to(OUTPUT_BUFFER);
         }
         Ok(())
     }
@@ -454,6 +472,26 @@ impl Conn {
         let _ = async_std::future::timeout(self.limits.write_timeout, close).await;
     }
 
+    /// Before a read: a connection waiting for its next command (most of them, most of the
+    /// time: idle clients, IDLE) keeps no output buffer and a small read buffer; one in the
+    /// middle of a message, or whose last read filled the small buffer (a client sending
+    /// fast), reads into the full one. Reads only from here, after the framer has taken the
+    /// last fill, so no unread byte is lost with the buffer.
+    fn fit_buffers(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = Vec::new();
+        }
+        let waiting = self.frag.message_bytes().is_empty() && self.last_fill < IDLE_READ_BUFFER;
+        let want = if waiting {
+            IDLE_READ_BUFFER
+        } else {
+            READ_BUFFER
+        };
+        if self.buf.len() != want {
+            self.buf = vec![0; want];
+        }
+    }
+
     /// Drop queued output and its memory (the connection is being given up).
     fn discard_output(&mut self) {
         self.out = Vec::new();
@@ -462,6 +500,7 @@ impl Conn {
 
     async fn fill(&mut self) -> Result<(), ReadError> {
         self.flush().await.map_err(ReadError::Io)?;
+        self.fit_buffers();
         if self
             .deadline
             .is_some_and(|d| d <= std::time::Instant::now())
@@ -837,4 +876,52 @@ fn maybe_deep_search(message: &[u8]) -> bool {
             .filter(|w| *w == b"NOT" || *w == b"OR")
             .count();
     operators > MAX_SEARCH_DEPTH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imap_codec::imap_types::response::{Response, Status};
+    use imap_codec::CommandCodec;
+
+    fn conn(input: Vec<u8>) -> Conn {
+        let stream = async_std::io::Cursor::new(input);
+        Conn::new(Box::new(stream), Limits::default(), Duration::from_secs(5))
+    }
+
+    /// A connection waiting for its next command keeps no output buffer and a 512-byte read
+    /// buffer; answering allocates the output buffer again. Idle connections are most of a
+    /// server's connections: 7.5 KiB less each.
+    #[test]
+    fn a_waiting_connection_keeps_small_buffers() {
+        async_std::task::block_on(async {
+            let mut c = conn(b"a NOOP\r\nb NOOP\r\n".to_vec());
+            assert!(c.read(&CommandCodec::default()).await.is_ok());
+            assert_eq!((c.out.capacity(), c.buf.len()), (0, IDLE_READ_BUFFER));
+            let ok = Response::Status(Status::ok(None, None, "done").unwrap());
+            c.send(&ok).await.unwrap();
+            assert!(c.out.capacity() >= OUTPUT_BUFFER);
+            // The second command was in the first read: no read, nothing released.
+            assert!(c.read(&CommandCodec::default()).await.is_ok());
+            assert!(c.out.capacity() >= OUTPUT_BUFFER);
+            // Waiting for a third: the answers are written out and the buffer let go.
+            assert!(matches!(
+                c.read(&CommandCodec::default()).await,
+                Err(ReadError::Closed)
+            ));
+            assert_eq!(c.out.capacity(), 0);
+        });
+    }
+
+    /// A command longer than the small buffer is read on with the full one, and whole.
+    #[test]
+    fn a_long_command_is_read_with_the_full_buffer() {
+        async_std::task::block_on(async {
+            let line = format!("a SEARCH SUBJECT \"{}\"\r\n", "x".repeat(3000));
+            let mut c = conn(line.into_bytes());
+            let read = c.read(&CommandCodec::default()).await;
+            assert!(matches!(read, Ok(Ok(_))), "{read:?}");
+            assert_eq!(c.buf.len(), READ_BUFFER);
+        });
+    }
 }

@@ -542,7 +542,13 @@ impl Session {
         }
         let uses_seqs = uses_sequence_numbers(&body);
         let started = std::time::Instant::now();
-        let result = self.dispatch(&tag, body).await;
+        // A command's future is boxed for its run: inline, the connection's future would be
+        // as large as the largest command's (FETCH, SEARCH, APPEND…) for as long as the
+        // connection lasts, idle or not. IDLE, which is waited in for hours, stays inline.
+        let result = match body {
+            CommandBody::Idle => self.cmd_idle().await,
+            body => Box::pin(self.dispatch(&tag, body)).await,
+        };
         let go_on = self.finish(tag, result, uses_seqs).await;
         crate::metrics::command(name, started.elapsed());
         go_on
@@ -570,7 +576,8 @@ impl Session {
         }
         let uses_seqs = command.uses_sequence_numbers();
         let started = std::time::Instant::now();
-        let result = self.dispatch_ext(&tag, command).await;
+        // Boxed, as in `execute`.
+        let result = Box::pin(self.dispatch_ext(&tag, command)).await;
         let go_on = self.finish(tag, result, uses_seqs).await;
         crate::metrics::command(name, started.elapsed());
         go_on

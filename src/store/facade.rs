@@ -184,4 +184,6 @@ forward! {
     fn mailbox_object_id(&self, mb: &MailboxRow) -> Result<String>;
     fn created_mailbox_id(&self, user: UserId, name: &str) -> Result<Option<String>>;
     fn object_fields(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<ObjectFields>>;
+    fn expunge_in_view(&self, view: ViewId, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<(u64, Vec<u32>)>;
+    fn mailbox_status(&self, user: UserId, name: &str, object_id: bool) -> Result<Option<(MailboxRow, MailboxCounts, Option<String>)>>;
 }

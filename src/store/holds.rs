@@ -13,7 +13,7 @@
 //! database instead of in this process).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{lock, MailboxId, MessageMeta};
 
@@ -38,13 +38,19 @@ struct Inner {
     unheld: Vec<i64>,
 }
 
-#[derive(Default)]
+/// How many gates the mailboxes share (by id): a removal's commit only delays the SELECTs and
+/// removals of the mailboxes behind the same gate.
+const GATES: usize = 64;
+
 pub(crate) struct Holds {
     inner: Mutex<Inner>,
-    /// Held while a view is registered and across every write that removes messages, so a view
-    /// is either registered before a removal (and holds what it removes) or reads its snapshot
-    /// after the removal committed (and never numbers what it removed).
-    pub(crate) gate: Mutex<()>,
+    /// One is held while a view of a mailbox is registered and across every write that removes
+    /// messages from it (commit and fsync included), so a view is either registered before a
+    /// removal (and holds what it removes) or reads its snapshot after the removal committed
+    /// (and never numbers what it removed). Per mailbox (striped), not one for the store: a
+    /// SELECT never waits for another mailbox's EXPUNGE to reach the disk, and expunges of
+    /// different mailboxes share a group commit.
+    gates: [Mutex<()>; GATES],
 }
 
 impl Inner {
@@ -73,9 +79,29 @@ impl Inner {
     }
 }
 
+impl Default for Holds {
+    fn default() -> Holds {
+        Holds {
+            inner: Mutex::default(),
+            gates: std::array::from_fn(|_| Mutex::new(())),
+        }
+    }
+}
+
 impl Holds {
+    /// The gate of `mailbox` (see `gates`).
+    pub(crate) fn gate(&self, mailbox: MailboxId) -> MutexGuard<'_, ()> {
+        lock(&self.gates[mailbox.0.rem_euclid(GATES as i64) as usize])
+    }
+
+    /// Every gate, in one order (so two such callers cannot deadlock): for removals whose
+    /// mailboxes are known only inside their transaction.
+    pub(crate) fn all_gates(&self) -> Vec<MutexGuard<'_, ()>> {
+        self.gates.iter().map(lock).collect()
+    }
+
     pub(crate) fn open(self: &Arc<Self>, mailbox: MailboxId) -> ViewHold {
-        let _gate = lock(&self.gate);
+        let _gate = self.gate(mailbox);
         let mut inner = lock(&self.inner);
         inner.next += 1;
         let id = inner.next;
@@ -87,21 +113,34 @@ impl Holds {
         }
     }
 
-    /// Whether any view is open on the mailbox (a removal then has to keep what it removes).
-    pub(crate) fn watched(&self, mailbox: MailboxId) -> bool {
+    /// Whether any view other than `told` is open on the mailbox (a removal then has to keep
+    /// what it removes).
+    pub(crate) fn watched(&self, mailbox: MailboxId, told: Option<ViewId>) -> bool {
         lock(&self.inner)
             .views
             .get(&mailbox)
-            .is_some_and(|v| !v.is_empty())
+            .is_some_and(|v| v.iter().any(|&id| Some(ViewId(id)) != told))
     }
 
-    /// Messages being removed from `mailbox`: every view open on it holds them. Called inside
-    /// the removing transaction, before its commit.
-    pub(crate) fn hold_removed(&self, mailbox: MailboxId, metas: Vec<MessageMeta>) {
+    /// Messages being removed from `mailbox`: every view open on it holds them, except `told`,
+    /// the view of the session removing them, which announces the removal in its answer (and
+    /// so never reads them again). Called inside the removing transaction, before its commit.
+    pub(crate) fn hold_removed(
+        &self,
+        mailbox: MailboxId,
+        metas: Vec<MessageMeta>,
+        told: Option<ViewId>,
+    ) {
         let mut inner = lock(&self.inner);
-        let Some(views) = inner.views.get(&mailbox).filter(|v| !v.is_empty()).cloned() else {
+        let Some(mut views) = inner.views.get(&mailbox).cloned() else {
             return;
         };
+        if let Some(t) = told {
+            views.remove(&t.0);
+        }
+        if views.is_empty() {
+            return;
+        }
         let ghosts = inner.ghosts.entry(mailbox).or_default();
         for meta in metas {
             ghosts.insert(
@@ -209,5 +248,28 @@ impl std::fmt::Debug for ViewHold {
             .field("id", &self.id)
             .field("mailbox", &self.mailbox)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A removal holds only its own mailbox's gate across its commit: a view of another
+    /// mailbox opens meanwhile (with one gate for the store, this would wait for that commit,
+    /// here forever), and a view of the same mailbox has to wait.
+    #[test]
+    fn a_removal_gates_only_its_own_mailbox() {
+        let holds = Arc::new(Holds::default());
+        let (a, b) = (MailboxId(1), MailboxId(2));
+        let removing = holds.gate(a);
+        let view = holds.open(b);
+        assert_eq!(view.mailbox(), b);
+        let same = a.0.rem_euclid(GATES as i64) as usize;
+        assert!(holds.gates[same].try_lock().is_err(), "a's SELECT waits");
+        drop(removing);
+        assert!(holds.gates[same].try_lock().is_ok());
+        let all = holds.all_gates();
+        assert_eq!(all.len(), GATES);
     }
 }

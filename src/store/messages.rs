@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::holds::{Holds, ViewHold, ViewId};
 use super::mailboxes::{mailbox_by_id, MailboxRow};
 use super::sortkeys::store_sort_keys;
-use super::{lock, quota, MailboxId, Result, SqliteStore, StoreError, Transaction, UserId};
+use super::{quota, MailboxId, Result, SqliteStore, StoreError, Transaction, UserId};
 use crate::mime::SortFields;
 
 /// A message to be stored. `parsed` is the MIME layer's serialized parse of `raw`.
@@ -49,6 +49,8 @@ pub struct SelectSnapshot {
     pub first_unseen: Option<u32>,
     /// Keywords used by any message of the mailbox (for the FLAGS response).
     pub keywords: Vec<String>,
+    /// The mailbox's MAILBOXID (RFC 8474), read with the rest.
+    pub object_id: String,
 }
 
 /// What STATUS reports of a mailbox.
@@ -620,7 +622,7 @@ impl SqliteStore {
                     .iter()
                     .map(|&(uid, id, body, _, _, _)| (uid, id, body))
                     .collect();
-                remove_messages(tx, &self.holds, from, &removed, modseq)?;
+                remove_messages(tx, &self.holds, from, &removed, modseq, None)?;
                 Ok((appended, modseq))
             })
         })
@@ -656,15 +658,28 @@ impl SqliteStore {
     /// Remove the messages flagged \Deleted (only those among `uids`, when given). Returns the
     /// modseq of the change and the removed UIDs, ascending.
     pub fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<(u64, Vec<u32>)> {
-        let _gate = lock(&self.holds.gate);
-        self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids))
+        let _gate = self.holds.gate(mailbox);
+        self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids, None))
+    }
+
+    /// As `expunge`, by the session whose view `view` is (of `mailbox`): it announces the
+    /// expunges in its answer, so its view keeps nothing of them, and a body no other view
+    /// holds is deleted in the same commit (not by a second write after the answer).
+    pub fn expunge_in_view(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: Option<&[u32]>,
+    ) -> Result<(u64, Vec<u32>)> {
+        let _gate = self.holds.gate(mailbox);
+        self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids, Some(view)))
     }
 
     /// Remove every message from `user`'s folders, or from every user's when `None`, in one
     /// commit through the expunge path (sessions that have a folder selected see EXPUNGEs and
     /// can read what they number until then); the folders stay. Returns how many went.
     pub fn purge_mail(&self, user: Option<UserId>) -> Result<u64> {
-        let _gate = lock(&self.holds.gate);
+        let _gates = self.holds.all_gates();
         self.write(|tx| {
             let owner = user.map(|u| u.0);
             let boxes: Vec<(i64, i64)> = {
@@ -706,7 +721,7 @@ impl SqliteStore {
         uids: &[u32],
         to: MailboxId,
     ) -> Result<(u32, Vec<(u32, u32)>)> {
-        let _gate = lock(&self.holds.gate);
+        let _gate = self.holds.gate(from);
         self.write(|tx| {
             quota::guarded(tx, owner_id(tx, to)?, || {
                 move_messages(tx, &self.holds, from, uids, to)
@@ -744,28 +759,30 @@ impl SqliteStore {
 
     /// STATUS counters of a mailbox.
     pub fn counts(&self, mailbox: MailboxId) -> Result<MailboxCounts> {
+        self.read(|c| counts(c, mailbox))
+    }
+
+    /// STATUS of the user's folder `name` in one read (one snapshot): its row, its counters
+    /// and, with `object_id`, its MAILBOXID (RFC 8474). `None` when there is no such folder or
+    /// it is \Noselect.
+    pub fn mailbox_status(
+        &self,
+        user: UserId,
+        name: &str,
+        object_id: bool,
+    ) -> Result<Option<(MailboxRow, MailboxCounts, Option<String>)>> {
         self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT count(*),
-                        coalesce(sum(m.uid >= b.recent_floor), 0),
-                        coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
-                        count(del.message_id),
-                        coalesce(sum(m.size), 0),
-                        coalesce(sum(CASE WHEN del.message_id IS NOT NULL THEN m.size END), 0)
-                 FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
-                 LEFT JOIN flags del ON del.message_id = m.id AND del.flag = '\\Deleted'
-                 WHERE b.id = ?1",
-            )?
-            .query_row([mailbox.0], |r| {
-                Ok(MailboxCounts {
-                    messages: r.get::<_, i64>(0)? as u32,
-                    recent: r.get::<_, i64>(1)? as u32,
-                    unseen: r.get::<_, i64>(2)? as u32,
-                    deleted: r.get::<_, i64>(3)? as u32,
-                    size: r.get::<_, i64>(4)? as u64,
-                    deleted_size: r.get::<_, i64>(5)? as u64,
-                })
-            })?)
+            let Some(row) = super::mailboxes::mailbox(c, user, name)?.filter(|r| !r.noselect)
+            else {
+                return Ok(None);
+            };
+            let counts = counts(c, row.id)?;
+            let id = if object_id {
+                Some(super::objid::mailbox_id(c, &row)?)
+            } else {
+                None
+            };
+            Ok(Some((row, counts, id)))
         })
     }
 }
@@ -832,6 +849,30 @@ pub(crate) fn add_held(
         metas.extend(holds.ghosts(view, mailbox, &missing));
         metas.sort_by_key(|m| m.uid);
     }
+}
+
+fn counts(c: &Connection, mailbox: MailboxId) -> Result<MailboxCounts> {
+    Ok(c.prepare_cached(
+        "SELECT count(*),
+                coalesce(sum(m.uid >= b.recent_floor), 0),
+                coalesce(sum(NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND f.flag = '\\Seen')), 0),
+                count(del.message_id),
+                coalesce(sum(m.size), 0),
+                coalesce(sum(CASE WHEN del.message_id IS NOT NULL THEN m.size END), 0)
+         FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
+         LEFT JOIN flags del ON del.message_id = m.id AND del.flag = '\\Deleted'
+         WHERE b.id = ?1",
+    )?
+    .query_row([mailbox.0], |r| {
+        Ok(MailboxCounts {
+            messages: r.get::<_, i64>(0)? as u32,
+            recent: r.get::<_, i64>(1)? as u32,
+            unseen: r.get::<_, i64>(2)? as u32,
+            deleted: r.get::<_, i64>(3)? as u32,
+            size: r.get::<_, i64>(4)? as u64,
+            deleted_size: r.get::<_, i64>(5)? as u64,
+        })
+    })?)
 }
 
 fn keywords(c: &Connection, mailbox: MailboxId) -> Result<Vec<String>> {
@@ -1001,12 +1042,14 @@ fn snapshot(c: &Connection, mb: MailboxRow, claim: bool) -> Result<SelectSnapsho
             .execute([mailbox.0])?;
     }
     let keywords = keywords(c, mailbox)?;
+    let object_id = super::objid::mailbox_id(c, &mb)?;
     Ok(SelectSnapshot {
         mailbox: mb,
         uids,
         recent,
         first_unseen,
         keywords,
+        object_id,
     })
 }
 
@@ -1254,10 +1297,11 @@ fn remove_messages(
     mailbox: MailboxId,
     rows: &[(u32, i64, i64)],
     modseq: u64,
+    told: Option<ViewId>,
 ) -> Result<()> {
-    if holds.watched(mailbox) {
+    if holds.watched(mailbox, told) {
         let uids: Vec<u32> = rows.iter().map(|r| r.0).collect();
-        holds.hold_removed(mailbox, messages_with(tx, mailbox, &uids, true)?);
+        holds.hold_removed(mailbox, messages_with(tx, mailbox, &uids, true)?, told);
     }
     let held = holds.held_bodies();
     let mut rec = tx.prepare_cached(
@@ -1282,6 +1326,7 @@ fn expunge_deleted(
     holds: &Holds,
     mailbox: MailboxId,
     only: Option<&[u32]>,
+    told: Option<ViewId>,
 ) -> Result<(u64, Vec<u32>)> {
     let mut rows: Vec<(u32, i64, i64)> = {
         let mut st = tx.prepare_cached(
@@ -1298,7 +1343,7 @@ fn expunge_deleted(
         return Ok((0, Vec::new()));
     }
     let modseq = bump_modseq(tx, mailbox)?;
-    remove_messages(tx, holds, mailbox, &rows, modseq)?;
+    remove_messages(tx, holds, mailbox, &rows, modseq, told)?;
     Ok((modseq, rows.into_iter().map(|(uid, _, _)| uid).collect()))
 }
 
@@ -1313,7 +1358,7 @@ pub(crate) fn expunge_all(tx: &Transaction, holds: &Holds, mailbox: MailboxId) -
     };
     if !rows.is_empty() {
         let modseq = bump_modseq(tx, mailbox)?;
-        remove_messages(tx, holds, mailbox, &rows, modseq)?;
+        remove_messages(tx, holds, mailbox, &rows, modseq, None)?;
     }
     Ok(())
 }
@@ -1456,7 +1501,7 @@ fn move_messages(
             .map(|&(uid, id, body, _, _, _)| (uid, id, body))
             .collect();
         // The copies share the bodies, so none of them is collected here.
-        remove_messages(tx, holds, from, &removed, modseq)?;
+        remove_messages(tx, holds, from, &removed, modseq, None)?;
     }
     Ok((uidvalidity, pairs))
 }

@@ -357,6 +357,13 @@ pub fn port_after(line: &str, marker: &str) -> Option<u16> {
     addr.rsplit_once(':')?.1.parse().ok()
 }
 
+/// How many rows a table of the server's database holds (read on a connection of its own).
+pub fn table_rows(srv: &TestServer, table: &str) -> i64 {
+    let db = rusqlite::Connection::open(&srv.db).unwrap();
+    db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
 /// Put a message straight into the store (the import/delivery path), for bytes that APPEND
 /// cannot carry.
 pub fn store_message(srv: &TestServer, user: &str, mailbox: &str, raw: Vec<u8>) {

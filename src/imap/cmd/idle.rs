@@ -31,7 +31,7 @@ impl Session {
         let _idling = crate::metrics::idling();
         let stop_signal = self.stop_signal();
         // Changes made between the last command and the subscription.
-        self.sync(true).await?;
+        Box::pin(self.sync(true)).await?;
         self.flush_now().await?;
         loop {
             // Taken afresh each time: a delivery may have replaced NOTIFY's subscription.
@@ -71,11 +71,12 @@ impl Session {
                 // IDLE's reads are never given a NOTIFY wake-up.
                 Wake::Done(Err(ReadError::Woken)) => continue,
                 Wake::Stop(why) => return Err(CmdError::Bye(why.into())),
+                // Boxed: an idler's future holds none of their state while it waits.
                 Wake::Changed => {
-                    self.sync(true).await?;
+                    Box::pin(self.sync(true)).await?;
                     self.flush_now().await?;
                 }
-                Wake::Notified => self.deliver_notifications().await?,
+                Wake::Notified => Box::pin(self.deliver_notifications()).await?,
             }
         }
     }

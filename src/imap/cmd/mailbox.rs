@@ -241,27 +241,12 @@ impl Session {
         let name = mailbox_name(&mailbox, self.utf8_names())?;
         let user = self.user_id()?;
         let lookup = name.clone();
-        let (row, counts) = self
-            .db(move |s| {
-                let row = s.mailbox(user, &lookup)?;
-                match row {
-                    Some(r) if !r.noselect => {
-                        let counts = s.counts(r.id)?;
-                        let id = if with_id {
-                            Some(s.mailbox_object_id(&r)?)
-                        } else {
-                            None
-                        };
-                        Ok(Some((r, (counts, id))))
-                    }
-                    _ => Ok(None),
-                }
-            })
+        let (row, counts, id) = self
+            .db(move |s| s.mailbox_status(user, &lookup, with_id))
             .await?
             .ok_or_else(|| {
                 CmdError::no_code(code_nonexistent(), format!("No such mailbox: {name}"))
             })?;
-        let (counts, id) = counts;
         let out = status_items(&row, self.reported_counts(counts), &items)?;
         self.status_data(
             Data::Status {

@@ -57,7 +57,7 @@ impl Session {
         let notifier = self.ctx.notifier.clone();
         // RFC 9051 has no \Recent: a rev2 session claims none, leaving them to rev1 sessions.
         let claim_recent = !read_only && !self.rev2;
-        let (snapshot, hold, watch, external_seen, mailbox_id) = self
+        let (snapshot, hold, watch, external_seen) = self
             .db(move |s| {
                 let mb = s.mailbox(uid, &lookup)?.ok_or_else(|| {
                     crate::store::StoreError::NotFound(format!("No such mailbox: {lookup}"))
@@ -71,8 +71,7 @@ impl Session {
                 let watch = notifier.watch(mb.id);
                 let external_seen = (watch.external_changes(), watch.key_resets());
                 let (snapshot, hold) = s.select_view(mb.id, claim_recent)?;
-                let mailbox_id = s.mailbox_object_id(&snapshot.mailbox)?;
-                Ok((snapshot, hold, watch, external_seen, mailbox_id))
+                Ok((snapshot, hold, watch, external_seen))
             })
             .await
             .map_err(|e| match e {
@@ -130,7 +129,9 @@ impl Session {
             .await?;
         // RFC 8474 §4.1.
         self.untagged_ok(
-            Some(crate::imap::ext::objid::mailbox_id_code(&mailbox_id)),
+            Some(crate::imap::ext::objid::mailbox_id_code(
+                &snapshot.object_id,
+            )),
             "Ok",
         )
         .await?;
@@ -203,8 +204,8 @@ impl Session {
     /// the UIDs of `set` that this session's view holds.
     /// EXPUNGE, and UID EXPUNGE when `only` names the UIDs (RFC 4315).
     pub(crate) async fn cmd_expunge(&mut self, only: Option<Vec<u32>>) -> CmdResult<Done> {
-        let (mb, read_only) = match self.state.selected() {
-            Some(s) => (s.mailbox, s.read_only),
+        let (mb, read_only, view) = match self.state.selected() {
+            Some(s) => (s.mailbox, s.read_only, s.hold.id()),
             None => return Err(CmdError::bad("No mailbox selected")),
         };
         if read_only {
@@ -213,7 +214,10 @@ impl Session {
                 "Mailbox is read-only (EXAMINE): nothing can be expunged",
             ));
         }
-        let (modseq, gone) = self.db(move |s| s.expunge(mb, only.as_deref())).await?;
+        // Every UID gone is announced below, so this view need not keep them readable.
+        let (modseq, gone) = self
+            .db(move |s| s.expunge_in_view(view, mb, only.as_deref()))
+            .await?;
         if let Some(sel) = self.state.selected_mut().filter(|_| !gone.is_empty()) {
             // Announced below: the next sync need not ask the store about it.
             sel.own_modseqs.insert(modseq);

@@ -200,7 +200,7 @@ impl PgStore {
     /// RFC 3501 DELETE: a folder with children keeps its name as \Noselect and loses its
     /// messages.
     pub fn delete_mailbox(&self, user: UserId, name: &str) -> Result<()> {
-        let _gate = crate::store::lock(&self.holds.gate);
+        let _gates = self.holds.all_gates();
         self.write(|tx| {
             if name.eq_ignore_ascii_case(INBOX) {
                 return Err(StoreError::NotAllowed("INBOX cannot be deleted".into()).into());

@@ -16,9 +16,8 @@ use crate::store::holds::{Holds, ViewHold, ViewId};
 use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, Part};
 use crate::store::objid::{body_ids, mailbox_id_with_key, ObjectFields, KEY};
 use crate::store::{
-    lock, now, AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore,
-    MailboxCounts, MailboxId, MailboxRow, MessageMeta, NewMessage, Result, SelectSnapshot,
-    StoreError, UserId,
+    now, AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MailboxCounts,
+    MailboxId, MailboxRow, MessageMeta, NewMessage, Result, SelectSnapshot, StoreError, UserId,
 };
 
 type Param = Box<dyn ToSql + Sync>;
@@ -422,7 +421,9 @@ fn snapshot(
         )?;
     }
     let keywords = keywords(t, mailbox)?;
+    let object_id = mailbox_id_with_key(&id_key(t)?, &mb);
     Ok(SelectSnapshot {
+        object_id,
         mailbox: mb,
         uids,
         recent,
@@ -439,15 +440,16 @@ fn remove_messages(
     mailbox: MailboxId,
     rows: &[(u32, i64, i64)],
     modseq: u64,
+    told: Option<ViewId>,
 ) -> PgResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    if holds.watched(mailbox) {
+    if holds.watched(mailbox, told) {
         let mut uids: Vec<u32> = rows.iter().map(|r| r.0).collect();
         uids.sort_unstable();
         let metas = messages_with(t, mailbox, &uids, true)?;
-        holds.hold_removed(mailbox, metas);
+        holds.hold_removed(mailbox, metas, told);
     }
     let uids: Vec<i64> = rows.iter().map(|r| i64::from(r.0)).collect();
     let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
@@ -497,6 +499,7 @@ fn expunge_deleted(
     holds: &Holds,
     mailbox: MailboxId,
     only: Option<&[u32]>,
+    told: Option<ViewId>,
 ) -> PgResult<(u64, Vec<u32>)> {
     // Locked first: the \Deleted set read next is then the one this expunge removes.
     let mb = lock_or_nothing(tx, mailbox)?;
@@ -513,7 +516,7 @@ fn expunge_deleted(
         // Nothing to do: the modseq taken above is given back by rolling back.
         return Err(Fail::Store(StoreError::NotFound(NOTHING.into())));
     }
-    remove_messages(tx.t, holds, mailbox, &rows, mb.highest_modseq)?;
+    remove_messages(tx.t, holds, mailbox, &rows, mb.highest_modseq, told)?;
     Ok((
         mb.highest_modseq,
         rows.into_iter().map(|(uid, _, _)| uid).collect(),
@@ -541,7 +544,7 @@ pub(crate) fn expunge_all(tx: &mut Tx<'_, '_>, holds: &Holds, mailbox: MailboxId
         return Ok(0);
     }
     let mb = lock_mailbox(tx, mailbox)?;
-    remove_messages(tx.t, holds, mailbox, &rows, mb.highest_modseq)?;
+    remove_messages(tx.t, holds, mailbox, &rows, mb.highest_modseq, None)?;
     Ok(rows.len() as u64)
 }
 
@@ -1139,7 +1142,7 @@ impl PgStore {
                     .iter()
                     .map(|&(uid, id, body, ..)| (uid, id, body))
                     .collect();
-                remove_messages(tx.t, &self.holds, from, &removed, mb.highest_modseq)?;
+                remove_messages(tx.t, &self.holds, from, &removed, mb.highest_modseq, None)?;
                 Ok((appended, mb.highest_modseq))
             })
         })
@@ -1211,15 +1214,28 @@ impl PgStore {
     /// Remove the messages flagged \Deleted (only those among `uids`, when given): the
     /// modseq of the change and the removed UIDs, ascending.
     pub fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<(u64, Vec<u32>)> {
-        let _gate = lock(&self.holds.gate);
-        let r = self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids));
+        let _gate = self.holds.gate(mailbox);
+        let r = self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids, None));
+        nothing(r, || (0, Vec::new()))
+    }
+
+    /// As `expunge`, by the session whose view `view` is: it announces the expunges in its
+    /// answer, so its view keeps nothing of them (see the SQLite store's `expunge_in_view`).
+    pub fn expunge_in_view(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: Option<&[u32]>,
+    ) -> Result<(u64, Vec<u32>)> {
+        let _gate = self.holds.gate(mailbox);
+        let r = self.write(|tx| expunge_deleted(tx, &self.holds, mailbox, uids, Some(view)));
         nothing(r, || (0, Vec::new()))
     }
 
     /// Remove every message from `user`'s folders (every user's for `None`), in one commit;
     /// the folders stay. How many went.
     pub fn purge_mail(&self, user: Option<UserId>) -> Result<u64> {
-        let _gate = lock(&self.holds.gate);
+        let _gates = self.holds.all_gates();
         self.write(|tx| {
             let owner = user.map(|u| u.0);
             let boxes: Vec<i64> = tx
@@ -1264,7 +1280,7 @@ impl PgStore {
         uids: &[u32],
         to: MailboxId,
     ) -> Result<(u32, Vec<(u32, u32)>)> {
-        let _gate = lock(&self.holds.gate);
+        let _gate = self.holds.gate(from);
         self.write(|tx| {
             let user = owner(tx.t, to)?;
             guarded(tx, user, |tx| {
@@ -1277,7 +1293,7 @@ impl PgStore {
                         .iter()
                         .map(|&(uid, id, body, ..)| (uid, id, body))
                         .collect();
-                    remove_messages(tx.t, &self.holds, from, &removed, mb.highest_modseq)?;
+                    remove_messages(tx.t, &self.holds, from, &removed, mb.highest_modseq, None)?;
                 }
                 Ok((uidvalidity, pairs))
             })
@@ -1352,28 +1368,54 @@ impl PgStore {
 
     /// STATUS counters of a mailbox.
     pub fn counts(&self, mailbox: MailboxId) -> Result<MailboxCounts> {
+        self.read(|t| counts(t, mailbox))
+    }
+
+    /// STATUS in one snapshot: the selectable folder `name` of `user`, its counters and, with
+    /// `object_id`, its MAILBOXID; `None` when there is no such folder.
+    pub fn mailbox_status(
+        &self,
+        user: UserId,
+        name: &str,
+        object_id: bool,
+    ) -> Result<Option<(MailboxRow, MailboxCounts, Option<String>)>> {
         self.read(|t| {
-            let r = t.query_one(
-                "SELECT count(*),
-                        count(*) FILTER (WHERE m.uid >= b.recent_floor),
-                        count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND lower(f.flag) = '\\seen')),
-                        count(*) FILTER (WHERE del.d),
-                        coalesce(sum(m.size), 0)::bigint,
-                        coalesce(sum(m.size) FILTER (WHERE del.d), 0)::bigint
-                 FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
-                 CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND lower(f.flag) = '\\deleted') AS d) del
-                 WHERE b.id = $1",
-                &[&mailbox.0],
-            )?;
-            let n = |i| get_u64(&r, i).map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-            Ok(MailboxCounts {
-                messages: n(0)?,
-                recent: n(1)?,
-                unseen: n(2)?,
-                deleted: n(3)?,
-                size: get_u64(&r, 4)?,
-                deleted_size: get_u64(&r, 5)?,
-            })
+            let Some(row) = super::mailboxes::mailbox(t, user, name)?.filter(|r| !r.noselect)
+            else {
+                return Ok(None);
+            };
+            let counts = counts(t, row.id)?;
+            let id = if object_id {
+                Some(mailbox_id_with_key(&id_key(t)?, &row))
+            } else {
+                None
+            };
+            Ok(Some((row, counts, id)))
         })
     }
+}
+
+/// STATUS counters of a mailbox.
+fn counts(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<MailboxCounts> {
+    let r = t.query_one(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE m.uid >= b.recent_floor),
+                    count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND lower(f.flag) = '\\seen')),
+                    count(*) FILTER (WHERE del.d),
+                    coalesce(sum(m.size), 0)::bigint,
+                    coalesce(sum(m.size) FILTER (WHERE del.d), 0)::bigint
+             FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id
+             CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND lower(f.flag) = '\\deleted') AS d) del
+             WHERE b.id = $1",
+            &[&mailbox.0],
+        )?;
+    let n = |i| get_u64(&r, i).map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    Ok(MailboxCounts {
+        messages: n(0)?,
+        recent: n(1)?,
+        unseen: n(2)?,
+        deleted: n(3)?,
+        size: get_u64(&r, 4)?,
+        deleted_size: get_u64(&r, 5)?,
+    })
 }
