@@ -557,6 +557,32 @@ pub fn esort_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) ->
     eresponse(tag, uid, opts, found, ordered_set, None)
 }
 
+/// `* SORT n n n` (RFC 5256 §4), byte for byte what imap-codec writes for
+/// `Data::Sort(numbers, None)` (`* SORT` alone when nothing matched): written here because
+/// imap-codec formats each number through `fmt::Write`, most of the time of a 100,000-message
+/// SORT. Zeros (no message has them) are left out.
+pub fn sort_response(numbers: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + numbers.len() * 7);
+    out.extend_from_slice(b"* SORT");
+    let mut digits = [0u8; 10];
+    for &n in numbers.iter().filter(|&&n| n != 0) {
+        let mut at = digits.len();
+        let mut v = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        out.push(b' ');
+        out.extend_from_slice(&digits[at..]);
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// One ADDTO or REMOVEFROM pair (RFC 5267 §4.3.3-4): a context position (0 for SEARCH,
 /// whose results stay in mailbox order) and the numbers inserted or removed there, in the
 /// requested order.
@@ -654,6 +680,29 @@ mod tests {
             Some(Ok((_, cmd))) => cmd,
             other => panic!("{raw}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn sort_response_is_what_imap_codec_writes() {
+        use imap_codec::encode::Encoder;
+        use imap_codec::imap_types::response::{Data, Response};
+        use std::num::NonZeroU32;
+        let cases: [&[u32]; 5] = [
+            &[],
+            &[1],
+            &[9, 10, 99, 100, 1, 4_294_967_295],
+            &[3, 0, 2],
+            &[1_000_000, 123_456_789, 7],
+        ];
+        for nums in cases {
+            let nz: Vec<NonZeroU32> = nums.iter().filter_map(|&n| NonZeroU32::new(n)).collect();
+            let codec = imap_codec::ResponseCodec::default()
+                .encode(&Response::Data(Data::Sort(nz, None)))
+                .dump();
+            assert_eq!(sort_response(nums), codec, "{nums:?}");
+        }
+        assert_eq!(sort_response(&[5, 12, 3]), b"* SORT 5 12 3\r\n");
+        assert_eq!(sort_response(&[]), b"* SORT\r\n");
     }
 
     #[test]
