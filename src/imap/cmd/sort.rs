@@ -10,7 +10,6 @@ use std::sync::Arc;
 use imap_codec::imap_types::core::{Charset, Vec1};
 use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
-use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 
 use crate::imap::cmd::search::Crit;
@@ -210,7 +209,10 @@ impl Session {
         .await;
         let numbers = self.number_each(&uids, uid);
         let threads = thread::to_wire(&forest, &|i| numbers.get(i).copied().flatten());
-        self.data(Data::Thread(threads)).await?;
+        self.conn
+            .send_raw(&crate::imap::ext::search::thread_response(&threads))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
         Ok(Done::ok(if uid {
             "UID THREAD completed"
         } else {
