@@ -14,6 +14,7 @@
 //!   cargo bench --bench imap -- partbomb [N] # N sessions APPEND, then FETCH BODYSTRUCTURE of,
 //!                                            # a 45 MB message of 4.5 M MIME parts (8)
 //!   cargo bench --bench imap -- sort [N]     # SORT/THREAD on N threaded messages (100,000)
+//!                                            # (LITEIMAP_BENCH_DB=PATH keeps the folder)
 //!   cargo bench --bench imap -- resync [N]   # QRESYNC SELECT vs SELECT + FETCH 1:* (UID FLAGS)
 //!                                            # after 10 flag changes and 5 expunges (100,000)
 
@@ -973,14 +974,21 @@ fn populate_threads(db: &Path, count: usize) -> Duration {
     start.elapsed()
 }
 
+/// With `LITEIMAP_BENCH_DB=PATH` the folder is kept in PATH (filled when it does not exist
+/// yet, reused otherwise), so repeated runs and profilers skip the filling.
 fn bench_sort(count: usize) {
     let dir = temp_dir("sort");
-    let db = dir.join("bench.db");
-    let fill = populate_threads(&db, count);
+    let kept = std::env::var_os("LITEIMAP_BENCH_DB").map(PathBuf::from);
+    let db = kept.clone().unwrap_or_else(|| dir.join("bench.db"));
     println!(
         "## SORT and THREAD on {count} messages in threads of 8 (one connection, release build)"
     );
-    println!("store: {count} messages stored in {}", ms(fill));
+    if kept.as_ref().is_some_and(|p| p.exists()) {
+        println!("store: reusing {}", db.display());
+    } else {
+        let fill = populate_threads(&db, count);
+        println!("store: {count} messages stored in {}", ms(fill));
+    }
     let srv = Server::start(&dir, &db, &[]);
     let mut c = Client::login(srv.port);
     c.cmd("SELECT INBOX");

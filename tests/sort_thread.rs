@@ -359,3 +359,66 @@ fn imapclient_sort_and_thread() {
         ]
     );
 }
+
+/// What SORT and THREAD of ALL answer from the kept keys follows every change: a message
+/// another session expunged or appended but this one has not been told of yet is left out
+/// (as a search leaves it out), flag changes keep the answer, and REVERSE keeps equal keys
+/// in sequence order, the first time and when repeated.
+#[test]
+fn sort_all_follows_changes_not_yet_announced() {
+    // The SORT or THREAD line (flag changes may be told after it).
+    fn answer(c: &mut Client, command: &str) -> String {
+        let r = c.cmd(command);
+        assert!(
+            r.last().is_some_and(|l| l.contains(" OK ")),
+            "{command}: {r:?}"
+        );
+        r.into_iter()
+            .find(|l| l.starts_with("* SORT") || l.starts_with("* THREAD"))
+            .unwrap_or_default()
+    }
+    let dir = TempDir::new("sort-all-untold");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(ALICE);
+    a.cmd("CREATE Box");
+    let msg = |subject: &str| format!("Subject: {subject}\r\nFrom: x@y\r\n\r\nbody\r\n");
+    for s in ["pear", "fig", "pear", "fig", "apple"] {
+        assert!(b.append("Box", "", msg(s).as_bytes()).contains("OK"));
+    }
+    a.cmd("SELECT Box");
+    for _ in 0..2 {
+        assert_eq!(
+            answer(&mut a, "SORT (SUBJECT) UTF-8 ALL"),
+            "* SORT 5 2 4 1 3"
+        );
+        assert_eq!(
+            answer(&mut a, "SORT (REVERSE SUBJECT) UTF-8 ALL"),
+            "* SORT 1 3 2 4 5"
+        );
+    }
+    b.cmd("SELECT Box");
+    b.cmd("UID STORE 1 +FLAGS.SILENT (\\Flagged)");
+    assert_eq!(
+        answer(&mut a, "SORT (REVERSE SUBJECT) UTF-8 ALL"),
+        "* SORT 1 3 2 4 5"
+    );
+    // Expunged by b, appended by b: a has heard of neither.
+    b.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)");
+    b.cmd("EXPUNGE");
+    assert!(b.append("Box", "", msg("banana").as_bytes()).contains("OK"));
+    assert_eq!(answer(&mut a, "SORT (SUBJECT) UTF-8 ALL"), "* SORT 5 4 1 3");
+    a.cmd("NOOP");
+    assert_eq!(
+        answer(&mut a, "SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 4 5 3 1 2"
+    );
+    assert_eq!(
+        answer(&mut a, "THREAD ORDEREDSUBJECT UTF-8 ALL"),
+        "* THREAD (1 2)(3)(4)(5)"
+    );
+    assert_eq!(
+        answer(&mut a, "UID SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 5 6 4 1 3"
+    );
+}

@@ -25,8 +25,14 @@ pub const MAX_CACHED_MESSAGES: usize = 1_000_000;
 pub struct Folder {
     uidvalidity: u32,
     items: Vec<SortRow>,
+    /// `Some(m)`: the items are exactly the folder's messages in a snapshot where its highest
+    /// modseq was `m`, so while it still is, `ALL` needs no listing of the folder.
+    complete_at: Mutex<Option<u64>>,
     /// Per sort key, each item's rank in that key's order (equal keys, equal ranks).
     ranks: [OnceLock<Vec<u32>>; 9],
+    /// Per sort key, every position in that key's order (ties by position): a single-key
+    /// SORT of (most of) the folder is a walk of it, not a sort.
+    orders: [OnceLock<Vec<u32>>; 9],
 }
 
 fn key_index(key: &SortKey) -> usize {
@@ -75,12 +81,28 @@ fn ranks_by(n: usize, cmp: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u
 }
 
 impl Folder {
-    fn new(uidvalidity: u32, items: Vec<SortRow>) -> Folder {
+    fn new(uidvalidity: u32, items: Vec<SortRow>, complete_at: Option<u64>) -> Folder {
         Folder {
             uidvalidity,
             items,
+            complete_at: Mutex::new(complete_at),
             ranks: Default::default(),
+            orders: Default::default(),
         }
+    }
+
+    fn complete_at(&self) -> Option<u64> {
+        *self
+            .complete_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_complete_at(&self, modseq: u64) {
+        *self
+            .complete_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(modseq);
     }
 
     pub fn items(&self) -> &[SortRow] {
@@ -110,6 +132,55 @@ impl Folder {
         self.ranks[key_index(key)].get_or_init(|| ranks_by(it.len(), |a, b| cmp_key(it, key, a, b)))
     }
 
+    /// Every position, ascending by `key` (ties by position), computed on first use.
+    fn order(&self, key: &SortKey) -> &[u32] {
+        self.orders[key_index(key)].get_or_init(|| {
+            let rank = self.rank(key);
+            let mut packed: Vec<u64> = (0..self.items.len())
+                .map(|i| (u64::from(rank[i]) << 32) | i as u64)
+                .collect();
+            packed.sort_unstable();
+            packed.into_iter().map(|p| p as u32).collect()
+        })
+    }
+
+    /// The items at `positions` (ascending) in the order of one key, from the kept order of
+    /// the whole folder: ascending, or REVERSE, where each run of equal keys keeps its
+    /// ascending positions (ties in UID order either way).
+    fn by_order(&self, positions: &[usize], criterion: &SortCriterion) -> Vec<usize> {
+        let n = self.items.len();
+        let order = self.order(&criterion.key);
+        let asc: Vec<usize> = if positions.len() == n {
+            order.iter().map(|&p| p as usize).collect()
+        } else {
+            let mut keep = vec![false; n];
+            for &p in positions {
+                keep[p] = true;
+            }
+            order
+                .iter()
+                .map(|&p| p as usize)
+                .filter(|&p| keep[p])
+                .collect()
+        };
+        if !criterion.reverse {
+            return asc;
+        }
+        let rank = self.rank(&criterion.key);
+        let mut out = Vec::with_capacity(asc.len());
+        let mut end = asc.len();
+        while end > 0 {
+            let r = rank[asc[end - 1]];
+            let mut start = end - 1;
+            while start > 0 && rank[asc[start - 1]] == r {
+                start -= 1;
+            }
+            out.extend_from_slice(&asc[start..end]);
+            end = start;
+        }
+        out
+    }
+
     /// The position in [`Folder::items`] of `uid`.
     pub fn position(&self, uid: u32) -> Option<usize> {
         self.items.binary_search_by_key(&uid, |k| k.uid).ok()
@@ -136,6 +207,15 @@ impl Folder {
     /// The items at `positions` (ascending) sorted by `criteria` in turn (REVERSE reversing
     /// its own key only), ties in UID order (RFC 5256: by sequence number).
     pub fn sort(&self, mut positions: Vec<usize>, criteria: &[SortCriterion]) -> Vec<usize> {
+        if let [one] = criteria {
+            // Most of the folder: walk the key's kept order (built once) instead of sorting.
+            let ascending = positions
+                .windows(2)
+                .all(|w| w[0] < w[1] && w[1] < self.items.len());
+            if ascending && positions.len() * 4 >= self.items.len() && !positions.is_empty() {
+                return self.by_order(&positions, one);
+            }
+        }
         let keys: Vec<(&[u32], bool)> = criteria
             .iter()
             .map(|c| (self.rank(&c.key), c.reverse))
@@ -198,18 +278,7 @@ impl SortCache {
         known: &[u32],
         wanted: &[u32],
     ) -> Result<Arc<Folder>, StoreError> {
-        let cached = {
-            let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            g.clock += 1;
-            let now = g.clock;
-            g.folders
-                .get_mut(&mailbox)
-                .filter(|e| e.folder.uidvalidity == uidvalidity)
-                .map(|e| {
-                    e.used = now;
-                    e.folder.clone()
-                })
-        };
+        let cached = self.cached(mailbox, uidvalidity);
         let have: &[SortRow] = cached.as_deref().map(Folder::items).unwrap_or(&[]);
         let missing: Vec<u32> = wanted
             .iter()
@@ -230,9 +299,69 @@ impl SortCache {
         );
         items.extend(fresh);
         items.sort_by_key(|k| k.uid);
-        let folder = Arc::new(Folder::new(uidvalidity, items));
+        let folder = Arc::new(Folder::new(uidvalidity, items, None));
         self.keep(mailbox, folder.clone());
         Ok(folder)
+    }
+
+    /// The keys of all of `mailbox`'s messages and the positions among them of those in
+    /// `known` (ascending; the UIDs the asking session numbers): what `ALL` matches. The
+    /// folder is listed only when its highest modseq moved since the cached entry was last
+    /// found complete; when the listing shows the same messages the entry (and the orders it
+    /// keeps) stays.
+    pub fn all(
+        &self,
+        scan: &Scan,
+        mailbox: MailboxId,
+        uidvalidity: u32,
+        known: &[u32],
+    ) -> Result<(Arc<Folder>, Vec<usize>), StoreError> {
+        let modseq = scan.highest_modseq(mailbox)?;
+        let cached = self.cached(mailbox, uidvalidity);
+        if let Some(f) = cached.as_ref().filter(|f| f.complete_at() == Some(modseq)) {
+            return Ok((f.clone(), f.positions(known)));
+        }
+        let existing = scan.search(mailbox, &crate::store::Cond::All)?;
+        let have: &[SortRow] = cached.as_deref().map(Folder::items).unwrap_or(&[]);
+        if have.len() == existing.len() && have.iter().zip(&existing).all(|(k, &u)| k.uid == u) {
+            if let Some(f) = cached {
+                f.set_complete_at(modseq);
+                let positions = f.positions(known);
+                return Ok((f, positions));
+            }
+        }
+        let missing: Vec<u32> = existing
+            .iter()
+            .copied()
+            .filter(|u| have.binary_search_by_key(u, |k| k.uid).is_err())
+            .collect();
+        let fresh = scan.sort_rows(mailbox, &missing, Keys::ALL, true)?;
+        let mut items: Vec<SortRow> = Vec::with_capacity(existing.len());
+        items.extend(
+            have.iter()
+                .filter(|k| existing.binary_search(&k.uid).is_ok())
+                .cloned(),
+        );
+        items.extend(fresh);
+        items.sort_by_key(|k| k.uid);
+        let folder = Arc::new(Folder::new(uidvalidity, items, Some(modseq)));
+        self.keep(mailbox, folder.clone());
+        let positions = folder.positions(known);
+        Ok((folder, positions))
+    }
+
+    /// The cached entry of `mailbox` if it is of this UIDVALIDITY, marked as used.
+    fn cached(&self, mailbox: MailboxId, uidvalidity: u32) -> Option<Arc<Folder>> {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.clock += 1;
+        let now = g.clock;
+        g.folders
+            .get_mut(&mailbox)
+            .filter(|e| e.folder.uidvalidity == uidvalidity)
+            .map(|e| {
+                e.used = now;
+                e.folder.clone()
+            })
     }
 
     fn keep(&self, mailbox: MailboxId, folder: Arc<Folder>) {
@@ -258,5 +387,55 @@ impl SortCache {
         g.clock += 1;
         let used = g.clock;
         g.folders.insert(mailbox, Entry { folder, used });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::SortFields;
+
+    fn folder(n: u32) -> Folder {
+        // Few distinct subjects and sizes: long runs of equal keys.
+        let items = (1..=n)
+            .map(|uid| SortRow {
+                uid: uid * 3,
+                size: (uid * 7) % 5,
+                internal_date: i64::from((uid * 13) % 11),
+                fields: SortFields {
+                    subject: ["b", "a", "c"][(uid % 3) as usize].into(),
+                    ..SortFields::default()
+                },
+            })
+            .collect();
+        Folder::new(1, items, None)
+    }
+
+    /// The walk of a key's kept order gives what sorting by (rank, position) gives, REVERSE
+    /// keeping ties in UID order, for the whole folder and for part of it.
+    #[test]
+    fn kept_order_matches_a_sort_with_ties_in_uid_order() {
+        let f = folder(200);
+        for key in [
+            SortKey::Subject,
+            SortKey::Size,
+            SortKey::Arrival,
+            SortKey::Cc,
+        ] {
+            for reverse in [false, true] {
+                let c = SortCriterion {
+                    reverse,
+                    key: key.clone(),
+                };
+                for positions in [
+                    (0..200).collect::<Vec<usize>>(),
+                    (0..200).filter(|p| p % 3 != 1).collect(),
+                ] {
+                    let mut want = positions.clone();
+                    want.sort_by(|&a, &b| f.compare(std::slice::from_ref(&c), a, b));
+                    assert_eq!(f.sort(positions, std::slice::from_ref(&c)), want);
+                }
+            }
+        }
     }
 }

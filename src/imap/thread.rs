@@ -115,13 +115,12 @@ struct Links<'a> {
 
 impl<'a> Links<'a> {
     fn container(&mut self, id: &'a str) -> usize {
-        if let Some(&i) = self.ids.get(id) {
-            return i;
-        }
-        self.c.push(Container::default());
-        let i = self.c.len() - 1;
-        self.ids.insert(id, i);
-        i
+        // One hash of the id, found or not.
+        let c = &mut self.c;
+        *self.ids.entry(id).or_insert_with(|| {
+            c.push(Container::default());
+            c.len() - 1
+        })
     }
 
     /// Whether `a` is `b` or one of its descendants (then linking b under a loops).
@@ -241,7 +240,16 @@ fn linked_roots<'a>(msgs: &[ThreadMsg<'a>]) -> Vec<Node> {
 
 /// Step 3: dummies without children go; a dummy's children take its place, except that a
 /// root dummy with several children stays.
-fn prune(nodes: Vec<Node>, root: bool) -> Vec<Node> {
+fn prune(mut nodes: Vec<Node>, root: bool) -> Vec<Node> {
+    if nodes.iter().all(|n| n.msg.is_some()) {
+        // No dummy among them (most sets of siblings): pruned in place, nothing moved.
+        for n in nodes.iter_mut() {
+            if !n.children.is_empty() {
+                n.children = prune(std::mem::take(&mut n.children), false);
+            }
+        }
+        return nodes;
+    }
     let mut out = Vec::with_capacity(nodes.len());
     for mut n in nodes {
         n.children = prune(std::mem::take(&mut n.children), false);

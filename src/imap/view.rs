@@ -46,6 +46,36 @@ impl MailboxView {
         self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
     }
 
+    /// The sequence numbers of `uids` (any order), in the same order, leaving out UIDs the
+    /// view does not number.
+    pub fn seqs_of(&self, uids: &[u32]) -> Vec<u32> {
+        self.seq_each(uids).into_iter().flatten().collect()
+    }
+
+    /// The sequence number of each of `uids` (any order), `None` for a UID the view does not
+    /// number. For many UIDs of a view whose UIDs are not too sparse (at most four UIDs of
+    /// range per message, as in most folders) a table from UID to number makes it one lookup
+    /// each instead of a binary search (a SORT of 100,000 messages).
+    pub fn seq_each(&self, uids: &[u32]) -> Vec<Option<u32>> {
+        let (Some(&first), Some(&last)) = (self.uids.first(), self.uids.last()) else {
+            return vec![None; uids.len()];
+        };
+        let span = (last - first) as usize + 1;
+        if uids.len() < 64 || span > self.uids.len().saturating_mul(4) {
+            return uids.iter().map(|&u| self.seq(u)).collect();
+        }
+        let mut table = vec![0u32; span];
+        for (i, &u) in self.uids.iter().enumerate() {
+            table[(u - first) as usize] = i as u32 + 1;
+        }
+        uids.iter()
+            .map(|&u| {
+                let at = usize::try_from(u.checked_sub(first)?).ok()?;
+                table.get(at).copied().filter(|&n| n != 0)
+            })
+            .collect()
+    }
+
     /// Add a new message at the end (the caller then sends `* N EXISTS`).
     pub fn push(&mut self, uid: u32) {
         if self.uids.last().is_none_or(|&last| last < uid) {
@@ -172,6 +202,29 @@ fn merge(ranges: &mut Vec<(u32, u32)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seqs_of_agrees_with_seq_for_dense_and_sparse_views() {
+        let dense: Vec<u32> = (10..300).filter(|u| u % 7 != 0).collect();
+        let sparse: Vec<u32> = (1..200).map(|u| u * 1000).collect();
+        for uids in [dense, sparse] {
+            let v = MailboxView::new(uids.clone());
+            // Any order, UIDs the view lacks (below, between, above) left out.
+            let mut asked: Vec<u32> = (0..400_000)
+                .step_by(997)
+                .chain(uids.iter().copied())
+                .collect();
+            asked.reverse();
+            let want: Vec<u32> = asked.iter().filter_map(|&u| v.seq(u)).collect();
+            assert_eq!(v.seqs_of(&asked), want);
+            let each: Vec<Option<u32>> = asked.iter().map(|&u| v.seq(u)).collect();
+            assert_eq!(v.seq_each(&asked), each);
+            let few = &asked[asked.len() - 10..];
+            let want: Vec<u32> = few.iter().filter_map(|&u| v.seq(u)).collect();
+            assert_eq!(v.seqs_of(few), want);
+        }
+        assert!(MailboxView::default().seqs_of(&[1, 2]).is_empty());
+    }
 
     fn set(s: &str) -> SequenceSet {
         SequenceSet::try_from(s).unwrap()

@@ -736,15 +736,7 @@ impl SqliteStore {
 
     /// The mailbox's highest modseq (cheap; tells whether `changes_since` has anything).
     pub fn highest_modseq(&self, mailbox: MailboxId) -> Result<u64> {
-        self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
-                    .query_row([mailbox.0], |r| r.get::<_, i64>(0))
-                    .optional()?
-                    .map(|m| m as u64)
-                    .unwrap_or(0),
-            )
-        })
+        self.read(|c| highest_modseq(c, mailbox))
     }
 
     /// UIDs (ascending) of the messages that satisfy `cond`.
@@ -873,6 +865,17 @@ fn counts(c: &Connection, mailbox: MailboxId) -> Result<MailboxCounts> {
             deleted_size: r.get::<_, i64>(5)? as u64,
         })
     })?)
+}
+
+/// The mailbox's highest modseq; 0 when there is no such mailbox.
+pub(crate) fn highest_modseq(c: &Connection, mailbox: MailboxId) -> Result<u64> {
+    Ok(
+        c.prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
+            .query_row([mailbox.0], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|m| m as u64)
+            .unwrap_or(0),
+    )
 }
 
 fn keywords(c: &Connection, mailbox: MailboxId) -> Result<Vec<String>> {

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use rusqlite::blob::Blob;
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
-use super::messages::{messages_with, search};
+use super::messages::{highest_modseq, messages_with, search};
 use super::sortkeys::{sort_rows, SortRow};
 use super::{Cond, MailboxId, MessageMeta, Result, SqliteStore, StoreError, TextPlace};
 use crate::mime::Keys;
@@ -44,6 +44,13 @@ impl Scan<'_> {
     /// As [`SqliteStore::search`].
     pub fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
         search(self.conn, mailbox, cond)
+    }
+
+    /// As [`SqliteStore::highest_modseq`]. Every write that adds or removes a message of the
+    /// mailbox raises it, so in two snapshots with the same value the mailbox holds the same
+    /// messages.
+    pub fn highest_modseq(&self, mailbox: MailboxId) -> Result<u64> {
+        highest_modseq(self.conn, mailbox)
     }
 
     /// As [`SqliteStore::messages`]; without `with_size` the bodies are not looked at (one page read

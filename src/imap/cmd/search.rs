@@ -56,6 +56,24 @@ fn not(c: Crit) -> Crit {
     }
 }
 
+impl Crit {
+    /// Whether every message matches (`ALL`, alone or in an AND of `ALL`s).
+    pub(crate) fn is_all(&self) -> bool {
+        fn all(c: &Cond) -> bool {
+            match c {
+                Cond::All => true,
+                Cond::And(cs) => cs.iter().all(all),
+                _ => false,
+            }
+        }
+        match self {
+            Crit::Sql(c) => all(c),
+            Crit::And(cs) => cs.iter().all(Crit::is_all),
+            _ => false,
+        }
+    }
+}
+
 fn and(cs: Vec<Crit>) -> Crit {
     if cs.iter().all(|c| matches!(c, Crit::Sql(_))) {
         Crit::Sql(Cond::And(
@@ -496,6 +514,17 @@ impl Session {
         charset: Option<Charset<'static>>,
         criteria: Vec1<SearchKey<'static>>,
     ) -> CmdResult<(Found, Crit)> {
+        let (crit, want_modseq) = self.search_crit(charset, criteria)?;
+        self.search_crit_run(crit, want_modseq).await
+    }
+
+    /// The criteria checked (UIDONLY, nesting, charset) and converted for this session's
+    /// view, and whether they use MODSEQ (which enables CONDSTORE, RFC 7162 §3.1).
+    pub(crate) fn search_crit(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: Vec1<SearchKey<'static>>,
+    ) -> CmdResult<(Crit, bool)> {
         if self.uidonly
             && criteria
                 .as_ref()
@@ -538,6 +567,19 @@ impl Session {
             .iter()
             .map(|k| convert(k, &sel.view))
             .collect());
+        Ok((crit, want_modseq))
+    }
+
+    /// Run criteria from [`Session::search_crit`].
+    pub(crate) async fn search_crit_run(
+        &mut self,
+        crit: Crit,
+        want_modseq: bool,
+    ) -> CmdResult<(Found, Crit)> {
+        let sel = self
+            .state
+            .selected()
+            .ok_or_else(|| CmdError::bad("No mailbox selected"))?;
         let mailbox = sel.mailbox;
         let known = sel.view.uids().to_vec();
         let recent = sel.recent.clone();

@@ -10,15 +10,14 @@ use std::sync::Arc;
 use imap_codec::imap_types::core::{Charset, Vec1};
 use imap_codec::imap_types::extensions::sort::SortCriterion;
 use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
-use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 
 use crate::imap::cmd::search::Crit;
 use crate::imap::session::{Done, Session};
-use crate::imap::sortcache::Folder;
+use crate::imap::sortcache::{Folder, SortCache};
 use crate::imap::thread::{self, ThreadMsg};
 use crate::imap::{CmdError, CmdResult};
-use crate::store::SortRow;
+use crate::store::{MailboxId, Scan, SortRow, StoreError};
 
 /// Which THREAD algorithms this server runs (the capability names after `THREAD=`).
 pub const ALGORITHMS: [&str; 3] = ["ORDEREDSUBJECT", "REFERENCES", "REFS"];
@@ -58,15 +57,21 @@ fn thread_msgs<'a>(items: &'a [SortRow], positions: &[usize]) -> Vec<ThreadMsg<'
 }
 
 impl Session {
-    /// The number a client sees for `uid`: itself for UID SORT/THREAD, else its sequence
-    /// number in this session's view.
-    fn number_of(&self, uid: u32, by_uid: bool) -> Option<NonZeroU32> {
-        let n = if by_uid {
-            Some(uid)
-        } else {
-            self.state.selected().and_then(|s| s.view.seq(uid))
-        };
-        n.and_then(NonZeroU32::new)
+    /// The number a client sees for each of `uids`: itself for UID SORT/THREAD, else its
+    /// sequence number in this session's view (`None` when it has none).
+    fn number_each(&self, uids: &[u32], by_uid: bool) -> Vec<Option<NonZeroU32>> {
+        if by_uid {
+            return uids.iter().map(|&u| NonZeroU32::new(u)).collect();
+        }
+        match self.state.selected() {
+            Some(s) => s
+                .view
+                .seq_each(uids)
+                .into_iter()
+                .map(|n| n.and_then(NonZeroU32::new))
+                .collect(),
+            None => vec![None; uids.len()],
+        }
     }
 
     /// The keys of the folder (from the server's [`SortCache`], extended from the store on
@@ -76,7 +81,17 @@ impl Session {
         charset: Charset<'static>,
         criteria: Vec1<SearchKey<'static>>,
     ) -> CmdResult<(Arc<Folder>, Vec<usize>, Crit)> {
-        let (found, crit) = self.search_run(Some(charset), criteria).await?;
+        let (crit, want_modseq) = self.search_crit(Some(charset), criteria)?;
+        if crit.is_all() && !want_modseq {
+            // ALL: the folder's cached keys answer it, listed again only after a change.
+            let (folder, positions) = self
+                .with_sort_cache(move |scan, cache, mailbox, uidvalidity, known| {
+                    cache.all(scan, mailbox, uidvalidity, known)
+                })
+                .await?;
+            return Ok((folder, positions, crit));
+        }
+        let (found, crit) = self.search_crit_run(crit, want_modseq).await?;
         let found = found.uids;
         let folder = self.folder_keys(found.clone()).await?;
         let (folder, positions) = async_std::task::spawn_blocking(move || {
@@ -90,6 +105,21 @@ impl Session {
     /// The keys of the selected folder covering at least `wanted` (ascending), from the
     /// server's [`SortCache`] (the store is read only for those it lacks).
     pub(crate) async fn folder_keys(&mut self, wanted: Vec<u32>) -> CmdResult<Arc<Folder>> {
+        self.with_sort_cache(move |scan, cache, mailbox, uidvalidity, known| {
+            cache.folder(scan, mailbox, uidvalidity, known, &wanted)
+        })
+        .await
+    }
+
+    /// Run `f` on the blocking pool with one snapshot of the store, the server's
+    /// [`SortCache`], the selected folder (its id and UIDVALIDITY) and the UIDs this session
+    /// numbers.
+    async fn with_sort_cache<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&Scan, &SortCache, MailboxId, u32, &[u32]) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    ) -> CmdResult<T> {
         let sel = self
             .state
             .selected()
@@ -98,11 +128,10 @@ impl Session {
         let known = sel.view.uids().to_vec();
         let store = self.ctx.store.clone();
         let cache = self.ctx.sort_cache.clone();
-        let folder = async_std::task::spawn_blocking(move || {
-            store.scan(|scan| cache.folder(scan, mailbox, uidvalidity, &known, &wanted))
+        Ok(async_std::task::spawn_blocking(move || {
+            store.scan(|scan| f(scan, &cache, mailbox, uidvalidity, &known))
         })
-        .await?;
-        Ok(folder)
+        .await?)
     }
 
     /// The UIDs of the matching messages in sort order, and the search criteria as
@@ -122,12 +151,16 @@ impl Session {
         Ok((sorted, crit))
     }
 
-    /// The numbers a client sees for `uids`, in the same order.
+    /// The numbers a client sees for `uids`, in the same order (those this session does not
+    /// number left out).
     pub(crate) fn numbers_of(&self, uids: &[u32], by_uid: bool) -> Vec<u32> {
-        uids.iter()
-            .filter_map(|&u| self.number_of(u, by_uid))
-            .map(NonZeroU32::get)
-            .collect()
+        if by_uid {
+            return uids.iter().copied().filter(|&u| u != 0).collect();
+        }
+        self.state
+            .selected()
+            .map(|s| s.view.seqs_of(uids))
+            .unwrap_or_default()
     }
 
     pub(crate) async fn cmd_sort(
@@ -138,11 +171,11 @@ impl Session {
         uid: bool,
     ) -> CmdResult<Done> {
         let (uids, _) = self.sorted_uids(criteria, charset, search).await?;
-        let numbers: Vec<NonZeroU32> = uids
-            .iter()
-            .filter_map(|&u| self.number_of(u, uid))
-            .collect();
-        self.data(Data::Sort(numbers, None)).await?;
+        let numbers = self.numbers_of(&uids, uid);
+        self.conn
+            .send_raw(&crate::imap::ext::search::sort_response(&numbers))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
         Ok(Done::ok(if uid {
             "UID SORT completed"
         } else {
@@ -174,10 +207,12 @@ impl Session {
             }
         })
         .await;
-        let numbers: Vec<Option<NonZeroU32>> =
-            uids.iter().map(|&u| self.number_of(u, uid)).collect();
+        let numbers = self.number_each(&uids, uid);
         let threads = thread::to_wire(&forest, &|i| numbers.get(i).copied().flatten());
-        self.data(Data::Thread(threads)).await?;
+        self.conn
+            .send_raw(&crate::imap::ext::search::thread_response(&threads))
+            .await
+            .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
         Ok(Done::ok(if uid {
             "UID THREAD completed"
         } else {

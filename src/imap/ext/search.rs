@@ -11,6 +11,10 @@
 //! - `SORT RETURN (...)` and SORT with `$`, kept as bytes the same way ([`ExtSort`]).
 //! - The `* ESEARCH` response ([`esearch_response`], [`esort_response`] in sort order) and the
 //!   compact sequence-set form ([`compact_set`]) it and MULTIAPPEND's APPENDUID use.
+//! - `* SORT` and `* THREAD` of many messages ([`sort_response`], [`thread_response`]):
+//!   forms imap-codec models, written here byte for byte as it does, only faster.
+
+use imap_codec::imap_types::extensions::thread::Thread;
 
 use super::lex::{LexResult, Lexer};
 use super::{ExtCommand, NOT_THIS_FORM};
@@ -557,6 +561,90 @@ pub fn esort_response(tag: &str, uid: bool, opts: &ReturnOpts, found: &[u32]) ->
     eresponse(tag, uid, opts, found, ordered_set, None)
 }
 
+/// `* SORT n n n` (RFC 5256 §4), byte for byte what imap-codec writes for
+/// `Data::Sort(numbers, None)` (`* SORT` alone when nothing matched): written here because
+/// imap-codec formats each number through `fmt::Write`, most of the time of a 100,000-message
+/// SORT. Zeros (no message has them) are left out.
+pub fn sort_response(numbers: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + numbers.len() * 7);
+    out.extend_from_slice(b"* SORT");
+    for &n in numbers.iter().filter(|&&n| n != 0) {
+        out.push(b' ');
+        push_number(&mut out, n);
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// `* THREAD (…)(…)` (RFC 5256 §4), byte for byte what imap-codec writes for
+/// `Data::Thread(threads)` (imap-types' `Display` of each thread, one string each), written
+/// straight into one buffer.
+pub fn thread_response(threads: &[Thread]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + threads.len() * 16);
+    out.extend_from_slice(b"* THREAD");
+    if !threads.is_empty() {
+        out.push(b' ');
+    }
+    for t in threads {
+        // The same walk as imap-types' Display: an explicit stack, so no recursion.
+        out.push(b'(');
+        let mut stack: Vec<std::slice::Iter<'_, Thread>> = vec![open_thread(&mut out, t)];
+        while let Some(answers) = stack.last_mut() {
+            match answers.next() {
+                Some(child) => {
+                    out.push(b'(');
+                    let next = open_thread(&mut out, child);
+                    stack.push(next);
+                }
+                None => {
+                    stack.pop();
+                    out.push(b')');
+                }
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// A thread's own numbers (after its opening parenthesis), and its answers to write next.
+fn open_thread<'a>(out: &mut Vec<u8>, t: &'a Thread) -> std::slice::Iter<'a, Thread> {
+    match t {
+        Thread::Members { prefix, answers } => {
+            for (i, n) in prefix.as_ref().iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                push_number(out, n.get());
+            }
+            match answers {
+                Some(a) => {
+                    out.push(b' ');
+                    a.as_ref().iter()
+                }
+                None => [].iter(),
+            }
+        }
+        Thread::Nested { answers } => answers.as_ref().iter(),
+    }
+}
+
+/// `n` in decimal.
+fn push_number(out: &mut Vec<u8>, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut v = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// One ADDTO or REMOVEFROM pair (RFC 5267 §4.3.3-4): a context position (0 for SEARCH,
 /// whose results stay in mailbox order) and the numbers inserted or removed there, in the
 /// requested order.
@@ -654,6 +742,69 @@ mod tests {
             Some(Ok((_, cmd))) => cmd,
             other => panic!("{raw}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn sort_response_is_what_imap_codec_writes() {
+        use imap_codec::encode::Encoder;
+        use imap_codec::imap_types::response::{Data, Response};
+        use std::num::NonZeroU32;
+        let cases: [&[u32]; 5] = [
+            &[],
+            &[1],
+            &[9, 10, 99, 100, 1, 4_294_967_295],
+            &[3, 0, 2],
+            &[1_000_000, 123_456_789, 7],
+        ];
+        for nums in cases {
+            let nz: Vec<NonZeroU32> = nums.iter().filter_map(|&n| NonZeroU32::new(n)).collect();
+            let codec = imap_codec::ResponseCodec::default()
+                .encode(&Response::Data(Data::Sort(nz, None)))
+                .dump();
+            assert_eq!(sort_response(nums), codec, "{nums:?}");
+        }
+        assert_eq!(sort_response(&[5, 12, 3]), b"* SORT 5 12 3\r\n");
+        assert_eq!(sort_response(&[]), b"* SORT\r\n");
+    }
+
+    #[test]
+    fn thread_response_is_what_imap_codec_writes() {
+        use imap_codec::encode::Encoder;
+        use imap_codec::imap_types::core::{Vec1, Vec2};
+        use imap_codec::imap_types::response::{Data, Response};
+        use std::num::NonZeroU32;
+        let n = |v: u32| NonZeroU32::new(v).unwrap();
+        let leaf = |v: u32| Thread::Members {
+            prefix: Vec1::from(n(v)),
+            answers: None,
+        };
+        let chain = Thread::Members {
+            prefix: Vec1::try_from(vec![n(2), n(10), n(4_294_967_295)]).unwrap(),
+            answers: Some(Vec2::try_from(vec![leaf(7), leaf(9)]).unwrap()),
+        };
+        let nested = Thread::Nested {
+            answers: Vec2::try_from(vec![leaf(3), chain.clone(), leaf(12)]).unwrap(),
+        };
+        let deep = Thread::Members {
+            prefix: Vec1::from(n(1)),
+            answers: Some(Vec2::try_from(vec![nested.clone(), chain.clone()]).unwrap()),
+        };
+        let cases: Vec<Vec<Thread>> = vec![
+            vec![],
+            vec![leaf(1)],
+            vec![leaf(5), chain, leaf(6)],
+            vec![nested, deep, leaf(99)],
+        ];
+        for threads in cases {
+            let codec = imap_codec::ResponseCodec::default()
+                .encode(&Response::Data(Data::Thread(threads.clone())))
+                .dump();
+            assert_eq!(
+                String::from_utf8_lossy(&thread_response(&threads)),
+                String::from_utf8_lossy(&codec)
+            );
+        }
+        assert_eq!(thread_response(&[leaf(4)]), b"* THREAD (4)\r\n");
     }
 
     #[test]
