@@ -236,3 +236,13 @@ CREATE TABLE body_chunks (
 ALTER TABLE messages ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
 -- schema 10: bodies.raw is gone
 ALTER TABLE bodies DROP COLUMN raw;
+
+-- Schema 11: the search index's queue (src/store/search_index.rs). A body stored while the
+-- index is on gets a row here in the commit that stores it; the background indexer moves it
+-- into search_text later, a few bodies per commit, when no client is writing. Until then
+-- SEARCH treats it as a candidate of every text key and checks it exactly. A body removed
+-- before it was indexed takes its row along.
+CREATE TABLE search_pending (
+    body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE CASCADE
+);
+-- end of the search index's queue

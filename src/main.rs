@@ -389,6 +389,21 @@ fn run_import(cli: &Cli, args: &Import) -> Result<(), String> {
         paths: args.paths.clone(),
     };
     let interrupted = import_with_interrupt(&store, &opts)?;
+    if !interrupted {
+        // The imported bodies were queued for the search index: index them before exiting
+        // (a server started later would, but SEARCH checks queued bodies one by one).
+        let queued = store.search_index_queue().unwrap_or(0);
+        if queued > 0 {
+            let started = Instant::now();
+            store
+                .wait_search_indexer()
+                .map_err(|e| format!("cannot index the imported messages: {e}"))?;
+            log::info!(
+                "search index: {queued} imported messages indexed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
     drop(store);
     if interrupted {
         // Conventional status of a process stopped by SIGINT; the database is consistent.
@@ -708,6 +723,12 @@ fn serve(
     } else if !args.no_fts && !indexed {
         log::info!("building the search index (once; serve --no-fts goes without)");
         build_search_index(&store)?;
+    }
+    match store.search_index_queue() {
+        Ok(0) | Err(_) => {}
+        Ok(n) => {
+            log::info!("search index: {n} stored messages queued; indexing them in the background")
+        }
     }
     if !args.import.is_empty() {
         let opts = import::Options {

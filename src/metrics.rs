@@ -64,6 +64,7 @@ struct Metrics {
     connections: Family<StateLabel, Gauge>,
     database_bytes: Gauge,
     wal_bytes: Gauge,
+    search_index_queue: Gauge,
     commits: Counter,
     writes: Counter,
     jobs: Counter,
@@ -88,6 +89,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections: Family::default(),
         database_bytes: Gauge::default(),
         wal_bytes: Gauge::default(),
+        search_index_queue: Gauge::default(),
         commits: Counter::default(),
         writes: Counter::default(),
         jobs: Counter::default(),
@@ -147,6 +149,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "wal_bytes",
         "Size of the database's write-ahead log",
         m.wal_bytes.clone(),
+    );
+    registry.register(
+        "search_index_queue",
+        "Stored bodies the search indexer has not reached yet (SEARCH checks them one by one)",
+        m.search_index_queue.clone(),
     );
     registry.register(
         "commits",
@@ -264,6 +271,9 @@ pub fn render(ctx: &Context) -> String {
         wal.push("-wal");
         m.database_bytes.set(size(db));
         m.wal_bytes.set(size(wal.into()));
+    }
+    if let Ok(n) = ctx.store.search_index_queue() {
+        m.search_index_queue.set(n as i64);
     }
     let stats = ctx.store.stats();
     m.commits

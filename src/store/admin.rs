@@ -132,6 +132,9 @@ pub struct CheckReport {
     pub mailboxes: u64,
     pub messages: u64,
     pub bodies: u64,
+    /// Bodies the search indexer has not reached yet (not a problem: a running server
+    /// indexes them, and SEARCH checks them meanwhile).
+    pub index_queue: u64,
 }
 
 /// Check the database at `path` without changing it: SQLite's integrity_check, foreign keys,
@@ -178,6 +181,13 @@ pub fn check(path: &Path) -> Result<CheckReport> {
     report.mailboxes = count("SELECT count(*) FROM mailboxes")? as u64;
     report.messages = count("SELECT count(*) FROM messages")? as u64;
     report.bodies = count("SELECT count(*) FROM bodies")? as u64;
+    // Since schema 11 the search index has a queue.
+    let queued = count(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'search_pending'",
+    )? > 0;
+    if queued {
+        report.index_queue = count("SELECT count(*) FROM search_pending")? as u64;
+    }
     let orphans = count(
         "SELECT count(*) FROM bodies WHERE NOT EXISTS (SELECT 1 FROM messages WHERE body_id = bodies.id)",
     )?;
@@ -286,6 +296,12 @@ impl CheckReport {
                 n => format!("{n} problems"),
             }
         );
+        if self.index_queue > 0 {
+            out.push_str(&format!(
+                "  ({} bodies wait for the search index: the next `serve` indexes them)\n",
+                self.index_queue
+            ));
+        }
         for p in &self.problems {
             out.push_str("  ");
             out.push_str(p);

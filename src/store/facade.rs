@@ -169,6 +169,9 @@ forward! {
     fn search_index_on(&self) -> Result<bool>;
     fn build_search_index(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64>;
     fn drop_search_index(&self) -> Result<()>;
+    fn search_index_queue(&self) -> Result<u64>;
+    fn pause_search_indexer(&self, paused: bool);
+    fn wait_search_indexer(&self) -> Result<()>;
     fn urlauth_key(&self, user: UserId, name: &str, create: bool) -> Result<Option<(MailboxRow, Option<Vec<u8>>)>>;
     fn reset_urlauth_keys(&self, user: UserId, name: Option<&str>) -> Result<Option<Vec<MailboxId>>>;
     fn create_user(&self, name: &str, password_hash: &str) -> Result<UserId>;

@@ -360,7 +360,7 @@ fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) 
     super::chunks::write(tx, body, &m.raw)?;
     super::objid::store_time_fields(tx, user, body, hash, &m.fields)?;
     store_sort_keys(tx, body, &m.sort)?;
-    super::search_index::index_new_body(tx, body, &m.raw, &m.parsed)?;
+    super::search_index::index_new_body(tx, body)?;
     Ok(body)
 }
 

@@ -59,7 +59,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this binary writes. A database with a higher `user_version` was written
 /// by a newer liteimap and is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// How many idle reader connections are kept open.
@@ -204,6 +204,13 @@ thread_local! {
     static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
     /// Mailboxes changed by the write running on this thread (see `bump_modseq`).
     static CHANGED: std::cell::RefCell<Vec<(MailboxId, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The write running on this thread queued a body for the search indexer.
+    static QUEUED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Record that the current write queued a body for the search indexer (woken at commit).
+pub(crate) fn mark_queued() {
+    QUEUED.with(|q| q.set(true));
 }
 
 /// Record that the current write changes `mailbox` in a way that has no modseq (deletion).
@@ -248,6 +255,10 @@ struct Writer {
     /// Writes run in the open batch, and the mailboxes they changed.
     writes: usize,
     changed: Vec<(MailboxId, u64)>,
+    /// A write in the open batch queued a body for the search indexer.
+    queued: bool,
+    /// Writes in the open batch not counted in `stats` (see `write_locked`).
+    uncounted: usize,
 }
 
 /// How a batch's commit went: Ok, or SQLite's (extended) error code and message, which every
@@ -296,7 +307,26 @@ pub struct StoreStats {
     pub reads: u64,
 }
 
+/// The store: what `SqliteStore::open` returns and the facade holds. Its state is shared with the
+/// threads it owns (the checkpointer's wake-up, the search indexer, which writes through the
+/// same write path as everyone else); see [`StoreShared`].
 pub struct SqliteStore {
+    shared: Arc<StoreShared>,
+    /// The search indexer's thread (see `search_index::Indexer`), joined on drop.
+    indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::ops::Deref for SqliteStore {
+    type Target = StoreShared;
+    fn deref(&self) -> &StoreShared {
+        &self.shared
+    }
+}
+
+/// The store's state: the connections, the group commit, the hooks. Held by the `Store` and
+/// by the search indexer's thread; callers use it through `Store`.
+#[doc(hidden)]
+pub struct StoreShared {
     path: PathBuf,
     /// The permission bits of an existing database file that others may read (see `open`).
     loose_mode: Option<u32>,
@@ -324,6 +354,8 @@ pub struct SqliteStore {
     checkpoint: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     /// The checkpointer thread, joined when the store is dropped (see `Drop`).
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The search indexer's controls: woken after a commit that queued bodies for the index.
+    indexer_ctl: Arc<search_index::Indexer>,
 }
 
 impl SqliteStore {
@@ -343,7 +375,7 @@ impl SqliteStore {
         if checkpoint.is_some() {
             conn.wal_hook(Some(note_wal_pages));
         }
-        Ok(SqliteStore {
+        let shared = Arc::new(StoreShared {
             path: path.to_path_buf(),
             loose_mode,
             writer: Mutex::new(Writer {
@@ -351,6 +383,8 @@ impl SqliteStore {
                 batch: None,
                 writes: 0,
                 changed: Vec::new(),
+                queued: false,
+                uncounted: 0,
             }),
             waiting: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
@@ -365,6 +399,13 @@ impl SqliteStore {
             holds: Default::default(),
             checkpoint: Mutex::new(checkpoint),
             checkpointer: Mutex::new(checkpointer),
+            indexer_ctl: Default::default(),
+        });
+        // A queue left by the last run (or by `liteimap import`) drains from the start.
+        let indexer = search_index::start_indexer(&shared);
+        Ok(SqliteStore {
+            shared,
+            indexer: Mutex::new(indexer),
         })
     }
 
@@ -387,10 +428,17 @@ impl SqliteStore {
     pub fn loose_mode(&self) -> Option<u32> {
         self.loose_mode
     }
+}
 
+impl StoreShared {
     /// Run `f` on a reader connection (a snapshot of the last commit).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        self.read_quiet(f)
+    }
+
+    /// `read` not counted in `stats` (the search indexer's: the counters are clients' work).
+    fn read_quiet<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = match lock(&self.readers).pop() {
             Some(c) => c,
             None => open_connection(&self.path, false)?,
@@ -434,8 +482,42 @@ impl SqliteStore {
     /// `write` without the disk-state bookkeeping: the group commit itself.
     fn write_in_batch<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut w = lock(&self.writer);
+        let w = lock(&self.writer);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.write_locked(w, true, f)
+    }
+
+    /// `write`, but only if nobody is writing or waiting to: `None` (and nothing run) when the
+    /// writer is busy. The search indexer's way in, so it never makes a client write wait for
+    /// the lock (a client that comes while it runs joins its batch, as with any write).
+    pub(crate) fn write_if_idle<T>(
+        &self,
+        f: impl FnOnce(&Transaction) -> Result<T>,
+    ) -> Option<Result<T>> {
+        if self.waiting.load(Ordering::SeqCst) > 0 || self.simulate_full.load(Ordering::Relaxed) {
+            return None;
+        }
+        let w = match self.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let result = self.write_locked(w, false, f);
+        self.note_disk_state(&result);
+        Some(result)
+    }
+
+    /// The group commit, on the writer connection `w` holds. A write not `counted` (the
+    /// indexer's) is left out of `stats`, and so is a commit that carried only such writes.
+    fn write_locked<T>(
+        &self,
+        mut w: MutexGuard<'_, Writer>,
+        counted: bool,
+        f: impl FnOnce(&Transaction) -> Result<T>,
+    ) -> Result<T> {
         let batch = match &w.batch {
             Some(b) => b.clone(),
             None => {
@@ -453,8 +535,12 @@ impl SqliteStore {
             for (m, modseq) in changed {
                 merge_changed(&mut w.changed, m, modseq);
             }
+            w.queued |= QUEUED.with(|q| q.replace(false));
         }
         w.writes += 1;
+        if !counted {
+            w.uncounted += 1;
+        }
         // SQLite rolls a transaction back by itself after some errors (disk full, I/O): then
         // the whole batch is lost, and nobody in it may be told otherwise.
         let lost = w.conn.is_autocommit();
@@ -482,20 +568,26 @@ impl SqliteStore {
                 })
             };
             let changed = std::mem::take(&mut w.changed);
-            let writes = std::mem::take(&mut w.writes);
+            let writes = std::mem::take(&mut w.writes) - std::mem::take(&mut w.uncounted);
+            let queued = std::mem::take(&mut w.queued);
             w.batch = None;
             if committed.is_ok() {
                 self.after_commit(&w.conn);
             }
             drop(w);
             if committed.is_ok() {
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                self.batched_writes
-                    .fetch_add(writes as u64, Ordering::Relaxed);
+                if writes > 0 {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    self.batched_writes
+                        .fetch_add(writes as u64, Ordering::Relaxed);
+                }
                 if !changed.is_empty() {
                     if let Some(hook) = self.on_commit.get() {
                         hook(&changed);
                     }
+                }
+                if queued {
+                    self.indexer_ctl.kick();
                 }
             }
             batch.finish(committed.clone());
@@ -535,7 +627,9 @@ impl SqliteStore {
             });
         }
     }
+}
 
+impl SqliteStore {
     /// Commits so far, the writes they carried, and the reads.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
@@ -544,7 +638,9 @@ impl SqliteStore {
             reads: self.reads.load(Ordering::Relaxed),
         }
     }
+}
 
+impl StoreShared {
     /// Log the start and the end of a full disk once each, not once per refused write.
     fn note_disk_state<T>(&self, result: &Result<T>) {
         match result {
@@ -564,7 +660,9 @@ impl SqliteStore {
             Err(_) => {}
         }
     }
+}
 
+impl SqliteStore {
     /// Tests only: make every write fail as it does on a full disk (`StoreError::Full`), for
     /// the paths where a real full disk is not deterministic (an UPDATE in place may or may
     /// not need a new page). Not reachable from the command line.
@@ -737,6 +835,11 @@ fn start_checkpointer(
 /// close copies the WAL back and removes it — a file copied right after holds everything.
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        // The indexer first: it holds the shared state (and writes through the writer).
+        self.indexer_ctl.stop();
+        if let Some(thread) = lock(&self.indexer).take() {
+            let _ = thread.join();
+        }
         lock(&self.checkpoint).take();
         if let Some(thread) = lock(&self.checkpointer).take() {
             let _ = thread.join();
@@ -748,6 +851,7 @@ impl Drop for SqliteStore {
 /// (alone) when it fails or panics.
 fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Transaction) -> Result<T>) -> Ran<T> {
     CHANGED.with(|c| c.borrow_mut().clear());
+    QUEUED.with(|q| q.set(false));
     if let Err(e) = conn.execute_batch("SAVEPOINT write") {
         return Ran::Failed(e.into());
     }
@@ -865,7 +969,7 @@ type MigrationStep = fn(&Transaction) -> Result<()>;
 
 /// The steps from version 4 on, each adding tables or columns of one extension (their blocks at
 /// the end of schema.sql), by the version they bring the file to.
-const ADDING_STEPS: [(i64, MigrationStep); 7] = [
+const ADDING_STEPS: [(i64, MigrationStep); 8] = [
     (4, urlauth::add_keys_table),
     (5, quota_and_metadata),
     (6, objid::objectid_savedate_preview),
@@ -873,6 +977,7 @@ const ADDING_STEPS: [(i64, MigrationStep); 7] = [
     (8, search_index::add_search_index),
     (9, users::add_withheld_capabilities),
     (10, chunks::chunked_bodies_and_message_sizes),
+    (11, search_index::add_index_queue),
 ];
 // The last step brings a file to the version this binary writes.
 const _: () = assert!(ADDING_STEPS[ADDING_STEPS.len() - 1].0 == SCHEMA_VERSION);
@@ -1489,6 +1594,8 @@ mod tests {
     fn commits_bound_the_wal_when_the_checkpointer_is_gone() {
         let t = temp_store();
         *lock(&t.store.checkpoint) = None;
+        // No reader beside the writer (the indexer's would hold back the log's restart).
+        t.store.pause_search_indexer(true);
         let user = t.store.create_user("w", "x").unwrap();
         let inbox = t.store.mailbox(user, INBOX).unwrap().unwrap().id;
         for i in 0..12 {

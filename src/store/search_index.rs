@@ -8,16 +8,25 @@
 //! positions (`detail=column`): a needle becomes the AND of its trigrams in one column, a
 //! superset of the messages that contain it.
 //!
-//! `liteimap_meta` key `search_index` says whether the index is complete and kept up to date
-//! (`on`) or not kept (`off`: `serve --no-fts`, or a database migrated to schema 4 and not yet
-//! indexed). Every process that stores a body looks at it in the same transaction, so the index
-//! is complete whenever it says `on`.
+//! `liteimap_meta` key `search_index` says whether the index is kept (`on`) or not (`off`:
+//! `serve --no-fts`, or a database migrated to schema 4 and not yet indexed). Every process
+//! that stores a body looks at it in the same transaction.
+//!
+//! Deferred indexing (schema 11): storing a body only queues it (a row in `search_pending`, in
+//! the same commit); the indexer, a thread each `Store` owns, moves queued bodies into the
+//! index a few per commit, when no client is writing or waiting to (`StoreShared::
+//! write_if_idle`). A body still queued is a candidate of every text key, so the matchers check
+//! it exactly and answers are the same whether or not the indexer has caught up: with the
+//! index `on`, "indexed or queued" covers every body.
+
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::mime::{self, IndexedField, MessageInfo, INDEX_SEPARATOR};
+use crate::mime::{self, IndexText, IndexedField, MessageInfo, INDEX_SEPARATOR};
 
-use super::{MailboxId, Result, SqliteStore, Transaction};
+use super::{lock, MailboxId, Result, SqliteStore, StoreShared, Transaction};
 
 /// The table and its delete trigger, as in schema.sql (`IF NOT EXISTS`: the migration tests
 /// make older databases from today's schema.sql).
@@ -83,24 +92,40 @@ fn is_on(c: &Connection) -> Result<bool> {
     )
 }
 
-/// The store-time hook: index a body just inserted (every path that stores a new body calls
-/// it: APPEND, MULTIAPPEND, import, LMTP, deliver). Does nothing while the index is off.
-pub(crate) fn index_new_body(
-    tx: &Transaction,
-    body_id: i64,
-    raw: &[u8],
-    parsed: &[u8],
-) -> Result<()> {
+/// Schema 11: the indexer's queue (empty: a database of schema 10 with the index on has every
+/// body indexed).
+pub(crate) fn add_index_queue(tx: &Transaction) -> Result<()> {
+    tx.execute_batch(super::schema_block(
+        "CREATE TABLE search_pending (",
+        "-- end of the search index's queue",
+    )?)?;
+    Ok(())
+}
+
+/// The store-time hook: queue a body just inserted for the indexer (every path that stores a
+/// new body calls it: APPEND, MULTIAPPEND, import, LMTP, deliver). Does nothing while the
+/// index is off.
+pub(crate) fn index_new_body(tx: &Transaction, body_id: i64) -> Result<()> {
     if is_on(tx)? {
-        insert(tx, body_id, raw, parsed)?;
+        tx.prepare_cached("INSERT OR IGNORE INTO search_pending (body_id) VALUES (?1)")?
+            .execute([body_id])?;
+        super::mark_queued();
     }
     Ok(())
 }
 
-fn insert(c: &Connection, body_id: i64, raw: &[u8], parsed: &[u8]) -> Result<()> {
-    // The same parse the matchers use (the cached one, or a fresh one when it is stale).
+/// What the index keeps of a body: the same parse the matchers use (the cached one, or a
+/// fresh one when it is stale).
+fn text_of(raw: &[u8], parsed: &[u8]) -> IndexText {
     let info = MessageInfo::decode(parsed).unwrap_or_else(|| mime::parse(raw));
-    let t = mime::index_text(raw, &info);
+    mime::index_text(raw, &info)
+}
+
+fn insert(c: &Connection, body_id: i64, raw: &[u8], parsed: &[u8]) -> Result<()> {
+    insert_text(c, body_id, &text_of(raw, parsed))
+}
+
+fn insert_text(c: &Connection, body_id: i64, t: &IndexText) -> Result<()> {
     let [subject, from, to, cc, bcc, other] = &t.headers;
     c.prepare_cached(
         "INSERT INTO search_text (rowid, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc, hdr_other, body)
@@ -168,8 +193,215 @@ pub(crate) fn candidates(
     )?;
     let rows = st.query_map(params![query, mailbox.0], |r| r.get(0))?;
     let mut uids = rows.collect::<rusqlite::Result<Vec<u32>>>()?;
+    // The bodies the indexer has not reached yet may contain anything: the matchers decide.
+    let mut st = c.prepare_cached(
+        "SELECT m.uid FROM search_pending p CROSS JOIN messages m ON m.body_id = p.body_id
+         WHERE m.mailbox_id = ?1",
+    )?;
+    for uid in st.query_map([mailbox.0], |r| r.get(0))? {
+        uids.push(uid?);
+    }
     uids.sort_unstable();
+    uids.dedup();
     Ok(Some(uids))
+}
+
+/// Bodies the indexer takes per commit, and the bytes it reads for one batch at most (at least
+/// one body): small batches keep the writer free for clients.
+const BATCH: usize = 16;
+const BATCH_BYTES: usize = 512 * 1024;
+
+/// How long the indexer waits between tries while clients write.
+const BUSY_PAUSE: Duration = Duration::from_millis(2);
+
+/// How often an idle indexer looks at the queue anyway: bodies another process stored (`liteimap
+/// deliver`, an import beside the server) wake no one here.
+const IDLE_LOOK: Duration = Duration::from_secs(60);
+
+/// A queued body, read and turned into index text outside the writer; `hash` tells at write
+/// time that the body is still the one read (a removed body's id may be reused).
+struct Prepared {
+    id: i64,
+    hash: Vec<u8>,
+    text: IndexText,
+}
+
+/// The next queued bodies, oldest first, read on a reader connection.
+fn next_batch(c: &Connection) -> Result<Vec<Prepared>> {
+    let mut st = c.prepare_cached(
+        "SELECT p.body_id, b.hash, b.parsed FROM search_pending p JOIN bodies b ON b.id = p.body_id
+         ORDER BY p.body_id LIMIT ?1",
+    )?;
+    let mut rows = st.query([BATCH as i64])?;
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    while let Some(r) = rows.next()? {
+        let (id, hash, parsed): (i64, Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let raw = super::chunks::read(c, id)?;
+        bytes += raw.len();
+        out.push(Prepared {
+            id,
+            hash,
+            text: text_of(&raw, &parsed),
+        });
+        if bytes >= BATCH_BYTES {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Move a prepared batch into the index: each body still queued and still the one read.
+fn store_batch(tx: &Transaction, batch: &[Prepared]) -> Result<usize> {
+    let mut done = 0;
+    for p in batch {
+        let taken = tx
+            .prepare_cached(
+                "DELETE FROM search_pending WHERE body_id = ?1
+                 AND EXISTS (SELECT 1 FROM bodies WHERE id = ?1 AND hash = ?2)",
+            )?
+            .execute(params![p.id, p.hash])?;
+        if taken == 1 {
+            insert_text(tx, p.id, &p.text)?;
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+fn queue_len(c: &Connection) -> Result<u64> {
+    Ok(c.prepare_cached("SELECT count(*) FROM search_pending")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// The indexer's controls, shared by the store (which wakes it after a commit that queued
+/// bodies) and its thread.
+#[derive(Default)]
+pub(crate) struct Indexer {
+    state: Mutex<IndexerState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct IndexerState {
+    /// The store is being dropped: the thread ends after its current batch.
+    stop: bool,
+    /// Tests: the thread takes no batch until resumed.
+    paused: bool,
+    /// Bodies may be queued: the thread drains the queue.
+    work: bool,
+    /// The thread is draining.
+    busy: bool,
+}
+
+impl Indexer {
+    /// Bodies were queued: drain the queue.
+    pub(crate) fn kick(&self) {
+        let mut s = lock(&self.state);
+        if !s.work {
+            s.work = true;
+            self.changed.notify_all();
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        lock(&self.state).stop = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether the thread should leave the queue for now.
+    fn held(&self) -> bool {
+        let s = lock(&self.state);
+        s.stop || s.paused
+    }
+}
+
+/// Start the indexer thread for `shared`, with the queue to drain (what a last run left).
+pub(crate) fn start_indexer(
+    shared: &std::sync::Arc<StoreShared>,
+) -> Option<std::thread::JoinHandle<()>> {
+    shared.indexer_ctl.kick();
+    let mine = shared.clone();
+    match std::thread::Builder::new()
+        .name("search-index".into())
+        .spawn(move || run_indexer(&mine))
+    {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            log::warn!("cannot start the search indexer (SEARCH checks queued bodies itself): {e}");
+            None
+        }
+    }
+}
+
+fn run_indexer(shared: &StoreShared) {
+    let ctl = &shared.indexer_ctl;
+    loop {
+        {
+            let mut s = lock(&ctl.state);
+            loop {
+                if s.stop {
+                    return;
+                }
+                if s.work && !s.paused {
+                    break;
+                }
+                let (next, waited) = ctl
+                    .changed
+                    .wait_timeout(s, IDLE_LOOK)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                s = next;
+                if waited.timed_out() {
+                    s.work = true;
+                }
+            }
+            s.work = false;
+            s.busy = true;
+        }
+        if let Err(e) = drain(shared) {
+            log::warn!(
+                "search index: indexing queued bodies failed (retried at the next commit): {e}"
+            );
+        }
+        lock(&ctl.state).busy = false;
+        ctl.changed.notify_all();
+    }
+}
+
+/// Index queued bodies until the queue is empty (or the store stops or pauses the indexer),
+/// one batch per commit, each taken only when the writer is free.
+fn drain(shared: &StoreShared) -> Result<()> {
+    let ctl = &shared.indexer_ctl;
+    let started = Instant::now();
+    let mut indexed = 0;
+    loop {
+        if ctl.held() {
+            return Ok(());
+        }
+        let batch = shared.read_quiet(next_batch)?;
+        if batch.is_empty() {
+            break;
+        }
+        loop {
+            if ctl.held() {
+                return Ok(());
+            }
+            match shared.write_if_idle(|tx| store_batch(tx, &batch)) {
+                Some(done) => {
+                    indexed += done?;
+                    break;
+                }
+                None => std::thread::sleep(BUSY_PAUSE),
+            }
+        }
+    }
+    if indexed >= 1000 {
+        log::info!(
+            "search index: {indexed} queued bodies indexed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -178,12 +410,50 @@ impl SqliteStore {
         self.read(is_on)
     }
 
+    /// Bodies stored but not yet in the search index (the indexer's queue).
+    pub fn search_index_queue(&self) -> Result<u64> {
+        self.read(queue_len)
+    }
+
+    /// Tests: hold the indexer (it takes no batch until `false`), to look at a queue it has not
+    /// reached.
+    #[doc(hidden)]
+    pub fn pause_search_indexer(&self, paused: bool) {
+        let ctl = &self.indexer_ctl;
+        lock(&ctl.state).paused = paused;
+        ctl.changed.notify_all();
+        if !paused {
+            ctl.kick();
+        }
+    }
+
+    /// Wait until the indexer has drained the queue (`liteimap import` at its end, tests).
+    /// Without an indexer thread the queue is drained here.
+    pub fn wait_search_indexer(&self) -> Result<()> {
+        if lock(&self.indexer).is_none() {
+            return drain(self);
+        }
+        let ctl = &self.indexer_ctl;
+        ctl.kick();
+        let mut s = lock(&ctl.state);
+        while (s.work || s.busy) && !s.stop && !s.paused {
+            s = ctl
+                .changed
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Ok(())
+    }
+
     /// Build the search index from every stored body (all of it again when it exists), in one
     /// transaction, and keep it from now on. `progress(done, total)` is called as bodies are
     /// indexed. Returns the number of bodies indexed.
     pub fn build_search_index(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
         self.write(|tx| {
-            tx.execute_batch("INSERT INTO search_text (search_text) VALUES ('delete-all')")?;
+            tx.execute_batch(
+                "INSERT INTO search_text (search_text) VALUES ('delete-all');
+                 DELETE FROM search_pending;",
+            )?;
             let total: u64 = tx.query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))?;
             let mut st = tx.prepare("SELECT id, parsed FROM bodies ORDER BY id")?;
             let mut rows = st.query([])?;
@@ -206,7 +476,10 @@ impl SqliteStore {
     /// message again, and the pages it took are free for reuse.
     pub fn drop_search_index(&self) -> Result<()> {
         self.write(|tx| {
-            tx.execute_batch("INSERT INTO search_text (search_text) VALUES ('delete-all')")?;
+            tx.execute_batch(
+                "INSERT INTO search_text (search_text) VALUES ('delete-all');
+                 DELETE FROM search_pending;",
+            )?;
             set_state(tx, false)
         })
     }
@@ -287,6 +560,7 @@ mod tests {
                 ],
             )
             .unwrap();
+        t.store.wait_search_indexer().unwrap();
         let cands = |mb, place, n: &str| t.store.scan(|s| s.text_candidates(mb, place, n)).unwrap();
         assert!(t.store.search_index_on().unwrap());
         assert_eq!(cands(inbox, TextPlace::Body, "HORSE"), Some(vec![1]));
@@ -314,26 +588,10 @@ mod tests {
                 })
                 .unwrap()
         };
-        t.store
-            .store_flags(
-                inbox,
-                &[1],
-                super::super::FlagOp::Add,
-                &["\\Deleted".into()],
-            )
-            .unwrap();
-        t.store.expunge(inbox, None).unwrap();
+        expunge_first(&t.store, inbox);
         assert_eq!(cands(inbox, TextPlace::Body, "horse"), Some(vec![]));
         assert_eq!(indexed(), 1, "the copy still holds the body");
-        t.store
-            .store_flags(
-                archive,
-                &[1],
-                super::super::FlagOp::Add,
-                &["\\Deleted".into()],
-            )
-            .unwrap();
-        t.store.expunge(archive, None).unwrap();
+        expunge_first(&t.store, archive);
         assert_eq!(indexed(), 0);
         // Off: nothing is indexed and the index is not asked; on again: built from the bodies.
         t.store.drop_search_index().unwrap();
@@ -364,6 +622,185 @@ mod tests {
             })
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// Flag UID 1 \Deleted and expunge it.
+    fn expunge_first(store: &SqliteStore, mailbox: MailboxId) {
+        store
+            .store_flags(
+                mailbox,
+                &[1],
+                super::super::FlagOp::Add,
+                &["\\Deleted".into()],
+            )
+            .unwrap();
+        store.expunge(mailbox, None).unwrap();
+    }
+
+    fn msg(s: &str) -> super::super::NewMessage {
+        crate::message::prepare(s.as_bytes().to_vec(), vec![], None)
+    }
+
+    /// A body stored while the indexer is held is queued, not indexed, and is a candidate of
+    /// every text key (the matchers decide); once the indexer has run, the index narrows to
+    /// the bodies that hold the needle and the queue is empty.
+    #[test]
+    fn queued_bodies_are_candidates_until_the_indexer_reaches_them() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        t.store
+            .append(inbox, &[msg("Subject: zebra\r\n\r\nstriped horse\r\n")])
+            .unwrap();
+        t.store.wait_search_indexer().unwrap();
+        t.store.pause_search_indexer(true);
+        t.store
+            .append(
+                inbox,
+                &[
+                    msg("Subject: lion\r\n\r\nmane\r\n"),
+                    msg("Subject: horse\r\n\r\nwhite horse\r\n"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(t.store.search_index_queue().unwrap(), 2);
+        let cands = |place, n: &str| {
+            t.store
+                .scan(|s| s.text_candidates(inbox, place, n))
+                .unwrap()
+        };
+        assert_eq!(cands(TextPlace::Body, "horse"), Some(vec![1, 2, 3]));
+        assert_eq!(cands(TextPlace::Body, "nowhere"), Some(vec![2, 3]));
+        t.store.pause_search_indexer(false);
+        t.store.wait_search_indexer().unwrap();
+        assert_eq!(t.store.search_index_queue().unwrap(), 0);
+        assert_eq!(cands(TextPlace::Body, "horse"), Some(vec![1, 3]));
+        assert_eq!(cands(TextPlace::Body, "nowhere"), Some(vec![]));
+        assert_eq!(
+            cands(TextPlace::Header(IndexedField::Subject), "lion"),
+            Some(vec![2])
+        );
+    }
+
+    /// A queued body expunged before the indexer reached it leaves the queue with it; `--no-fts`
+    /// (dropping the index) empties the queue, and building the index again takes every body.
+    #[test]
+    fn queued_bodies_leave_with_their_message_and_with_the_index() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        t.store.pause_search_indexer(true);
+        t.store
+            .append(
+                inbox,
+                &[
+                    msg("Subject: a\r\n\r\ngone soon\r\n"),
+                    msg("Subject: b\r\n\r\nstays\r\n"),
+                ],
+            )
+            .unwrap();
+        expunge_first(&t.store, inbox);
+        assert_eq!(t.store.search_index_queue().unwrap(), 1);
+        t.store.drop_search_index().unwrap();
+        assert_eq!(t.store.search_index_queue().unwrap(), 0);
+        let cands = |n: &str| {
+            t.store
+                .scan(|s| s.text_candidates(inbox, TextPlace::Body, n))
+                .unwrap()
+        };
+        assert_eq!(cands("stays"), None);
+        // Off: storing queues nothing.
+        t.store
+            .append(inbox, &[msg("Subject: c\r\n\r\nlater\r\n")])
+            .unwrap();
+        assert_eq!(t.store.search_index_queue().unwrap(), 0);
+        assert_eq!(t.store.build_search_index(&mut |_, _| {}).unwrap(), 2);
+        assert_eq!(cands("stays"), Some(vec![2]));
+        assert_eq!(t.store.integrity_check().unwrap(), "ok");
+    }
+
+    /// Bodies still queued when the store closes (a stopped server, `liteimap deliver`) are
+    /// indexed by the next store opened on the file, from its start.
+    #[test]
+    fn a_queue_left_at_close_drains_at_the_next_open() {
+        let t = temp_store();
+        let path = t.dir.join("queue.db");
+        let inbox = {
+            let store = SqliteStore::open(&path).unwrap();
+            let u = store.create_user("u", "x").unwrap();
+            let inbox = store.mailbox(u, "INBOX").unwrap().unwrap().id;
+            store.pause_search_indexer(true);
+            store
+                .append(
+                    inbox,
+                    &[
+                        msg("Subject: one\r\n\r\nleft in the queue\r\n"),
+                        msg("Subject: two\r\n\r\nalso\r\n"),
+                    ],
+                )
+                .unwrap();
+            assert_eq!(store.search_index_queue().unwrap(), 2);
+            inbox
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        store.wait_search_indexer().unwrap();
+        assert_eq!(store.search_index_queue().unwrap(), 0);
+        assert_eq!(
+            store
+                .scan(|s| s.text_candidates(inbox, TextPlace::Body, "the queue"))
+                .unwrap(),
+            Some(vec![1])
+        );
+    }
+
+    /// A database of schema 10 (index on and complete): opening it adds the empty queue, the
+    /// indexed bodies stay found, and new bodies are queued and then indexed.
+    #[test]
+    fn migrates_a_version_10_database() {
+        let schema = super::super::SCHEMA;
+        let before = &schema[..schema
+            .find("-- Schema 11: the search index's queue")
+            .unwrap()];
+        let (dir, path) = super::super::old_database("v10-queue", before, 10, |c| {
+            c.execute_batch(
+                "INSERT INTO users (id, name, password_hash, created) VALUES (1, 'old', 'x', 0);
+                 INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext) VALUES (1, 1, 'INBOX', 1, 2);
+                 INSERT INTO bodies (id, user_id, hash, size, parsed) VALUES (10, 1, x'01', 24, x'');
+                 INSERT INTO body_chunks (body_id, start, data) VALUES
+                   (10, 0, CAST('Subject: Old' || char(13, 10, 13, 10) || 'indexed text' AS BLOB));
+                 INSERT INTO messages (id, mailbox_id, uid, body_id, internal_date, modseq, size) VALUES
+                   (1, 1, 1, 10, 0, 1, 24);",
+            )
+            .unwrap();
+            insert(c, 10, b"Subject: Old\r\n\r\nindexed text", b"").unwrap();
+        });
+        let store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, super::super::SCHEMA_VERSION);
+        assert!(store.search_index_on().unwrap());
+        assert_eq!(store.search_index_queue().unwrap(), 0);
+        let inbox = MailboxId(1);
+        let cands = |n: &str| {
+            store
+                .scan(|s| s.text_candidates(inbox, TextPlace::Body, n))
+                .unwrap()
+        };
+        assert_eq!(cands("indexed"), Some(vec![1]));
+        store.pause_search_indexer(true);
+        store
+            .append(inbox, &[msg("Subject: new\r\n\r\nqueued text\r\n")])
+            .unwrap();
+        assert_eq!(store.search_index_queue().unwrap(), 1);
+        assert_eq!(cands("indexed"), Some(vec![1, 2]));
+        store.pause_search_indexer(false);
+        store.wait_search_indexer().unwrap();
+        assert_eq!(cands("indexed"), Some(vec![1]));
+        assert_eq!(cands("queued"), Some(vec![2]));
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// A database as liteimap with schema 3 wrote it: opening it adds the index, empty and off

@@ -312,6 +312,19 @@ impl PgStore {
         Ok(())
     }
 
+    /// No index, so nothing waits for it.
+    pub fn search_index_queue(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// No indexer to hold (tests).
+    pub fn pause_search_indexer(&self, _paused: bool) {}
+
+    /// No indexer to wait for.
+    pub fn wait_search_indexer(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// A `Scan` reads through a SQLite connection; the PostgreSQL store has none (yet).
     pub fn scan<T>(&self, _f: impl FnOnce(&Scan<'_>) -> Result<T>) -> Result<T> {
         Err(StoreError::Unsupported("scan"))
