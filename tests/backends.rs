@@ -1,6 +1,8 @@
-//! Two servers ("nodes") on one PostgreSQL database serve the same mailboxes: unique UIDs
-//! from concurrent APPENDs, IDLE woken by the other node's commit, expunges seen across
-//! nodes, and the `serve` binary on a `postgresql://` URL.
+//! The same IMAP sessions on both store backends: a SQLite file and a PostgreSQL database must
+//! give a client the same answers, byte for byte apart from the identifiers that are random per
+//! database (UIDVALIDITY, OBJECTID). And two servers ("nodes") on one PostgreSQL database
+//! serve the same mailboxes: unique UIDs from concurrent APPENDs, IDLE woken by the other
+//! node's commit, expunges seen across nodes, the `serve` binary on a `postgresql://` URL.
 //! tests/common/pg.rs says where the PostgreSQL database comes from.
 
 mod common;
@@ -26,6 +28,64 @@ fn pg_server(db: &pg::TestDb, fresh: bool) -> TestServer {
     TestServer::start_on(store, fresh, "postgresql".into(), config())
 }
 
+/// Identifiers that differ between two databases by design, masked: UIDVALIDITY is the
+/// creation time, OBJECTIDs are keyed by a random per-database key.
+fn masked(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|l| {
+            let mut out = String::new();
+            let mut words = l.split(' ').peekable();
+            let mut first = true;
+            while let Some(w) = words.next() {
+                if !first {
+                    out.push(' ');
+                }
+                first = false;
+                out.push_str(w);
+                let number_follows = w.ends_with("UIDVALIDITY")
+                    || w.ends_with("APPENDUID")
+                    || w.ends_with("COPYUID");
+                if number_follows {
+                    if let Some(n) = words.next() {
+                        let digits = n.trim_start_matches(|c: char| c.is_ascii_digit());
+                        out.push_str(" <v>");
+                        out.push_str(digits);
+                        first = false;
+                    }
+                }
+            }
+            mask_ids(&out)
+        })
+        .collect()
+}
+
+/// `F…`, `M…` and `T…` object ids (a letter and 24 hex digits) replaced by `<id>`.
+fn mask_ids(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let is_id = matches!(b[i], b'F' | b'M' | b'T')
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+            && b.len() >= i + 25
+            && b[i + 1..i + 25]
+                .iter()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+            && b.get(i + 25).is_none_or(|c| !c.is_ascii_alphanumeric());
+        if is_id {
+            out.push_str("<id>");
+            i += 25;
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+const DATE: &str = "\"02-Dec-2026 09:30:00 +0100\"";
+
 fn mail(n: usize, subject: &str) -> Vec<u8> {
     format!(
         "From: Carol <carol@example.org>\r\nTo: alice@example.org\r\nSubject: {subject}\r\n\
@@ -33,6 +93,166 @@ fn mail(n: usize, subject: &str) -> Vec<u8> {
          Content-Type: text/plain\r\n\r\nhello number {n}\r\nsecond line\r\n"
     )
     .into_bytes()
+}
+
+/// Replies and other senders for SORT and THREAD: (From, Subject, extra header lines).
+const THREADED: [(&str, &str, &str); 4] = [
+    (
+        "Alan <alan@example.org>",
+        "Re: Report 1",
+        "Message-ID: <r1@example.org>\r\nIn-Reply-To: <m1@example.org>\r\n\
+         References: <m1@example.org>\r\nDate: Wed, 2 Dec 2026 08:00:00 +0100\r\n",
+    ),
+    (
+        "bob@example.org",
+        "[list] Fwd: Report 2",
+        "Message-ID: <r2@example.org>\r\nReferences: <m2@example.org>\r\n",
+    ),
+    (
+        "Zed <zed@example.org>",
+        "Aardvark",
+        "Message-ID: <r3@example.org>\r\nReferences: <m1@example.org> <r1@example.org>\r\n\
+         Date: Wed, 2 Dec 2026 10:00:00 -0500\r\n",
+    ),
+    (
+        "Carol <carol@example.org>",
+        "re: REPORT 3",
+        "Date: Tue, 1 Dec 2026 23:59:59 +0000\r\n",
+    ),
+];
+
+fn threaded(i: usize) -> Vec<u8> {
+    let (from, subject, extra) = THREADED[i];
+    format!(
+        "From: {from}\r\nTo: alice@example.org\r\nSubject: {subject}\r\n{extra}\
+         Content-Type: text/plain\r\n\r\nreply {i} with a longer body to sort by size\r\n"
+    )
+    .into_bytes()
+}
+
+/// A session of two clients that touches most of what a store does, as a transcript.
+fn transcript(srv: &TestServer) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut a = srv.login(ALICE);
+    let mut log = |what: &str, lines: Vec<String>| {
+        out.push(format!("== {what}"));
+        out.extend(masked(lines));
+    };
+    log("create", a.cmd("CREATE Work/2026"));
+    log("list", a.cmd("LIST \"\" \"*\""));
+    log("subscribe", a.cmd("SUBSCRIBE Work"));
+    log("lsub", a.cmd("LSUB \"\" \"*\""));
+    for (n, flags) in [(1, "(\\Seen)"), (2, "()"), (3, "(\\Flagged $Work)")] {
+        let m = mail(n, &format!("Report {n}"));
+        let r = a.cmd_literal(&format!("APPEND INBOX {flags} {DATE}"), &m, "");
+        log("append", r);
+    }
+    for i in 0..THREADED.len() {
+        let r = a.cmd_literal(&format!("APPEND INBOX () {DATE}"), &threaded(i), "");
+        log("append threaded", r);
+    }
+    log("enable", a.cmd("ENABLE CONDSTORE"));
+    log("select", a.cmd("SELECT INBOX"));
+    log(
+        "fetch",
+        a.cmd("FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE MODSEQ)"),
+    );
+    log(
+        "body",
+        a.cmd("FETCH 2 (BODY[HEADER.FIELDS (SUBJECT)] BODY[TEXT]<0.10>)"),
+    );
+    let mut b = srv.login(ALICE);
+    log("b select", b.cmd("EXAMINE INBOX"));
+    log("store", a.cmd("STORE 2 +FLAGS (\\Deleted \\Answered)"));
+    log(
+        "unchangedsince",
+        a.cmd("STORE 1 (UNCHANGEDSINCE 1) +FLAGS (x)"),
+    );
+    log("b noop", b.cmd("NOOP"));
+    log("search", a.cmd("UID SEARCH UNSEEN"));
+    log("search text", a.cmd("UID SEARCH BODY \"number 3\""));
+    log(
+        "search header",
+        a.cmd("SEARCH FROM carol SUBJECT \"Report 1\""),
+    );
+    // SORT, THREAD and ESEARCH read the stored sort keys, headers and bodies in one scan.
+    for cmd in [
+        "SORT (DATE) UTF-8 ALL",
+        "SORT (SUBJECT) UTF-8 ALL",
+        "SORT (FROM) UTF-8 ALL",
+        "SORT (REVERSE ARRIVAL) UTF-8 ALL",
+        "SORT (SIZE REVERSE DATE) UTF-8 UNSEEN",
+        "SORT (DISPLAYFROM TO CC) UTF-8 ALL",
+        "UID SORT (REVERSE SUBJECT DATE) UTF-8 NOT FROM carol",
+        "THREAD REFERENCES UTF-8 ALL",
+        "THREAD ORDEREDSUBJECT UTF-8 ALL",
+        "UID THREAD REFERENCES UTF-8 BODY reply",
+        "SEARCH RETURN (MIN MAX COUNT) ALL",
+        "UID SEARCH RETURN (MIN MAX COUNT ALL) SUBJECT report",
+        "SEARCH RETURN (COUNT) BODY \"longer body\"",
+        "SEARCH HEADER In-Reply-To m1@example.org",
+        "SEARCH TEXT \"number 2\"",
+    ] {
+        log(cmd, a.cmd(cmd));
+    }
+    log(
+        "changedsince",
+        a.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 4)"),
+    );
+    log("expunge", a.cmd("EXPUNGE"));
+    log("b noop after expunge", b.cmd("NOOP"));
+    log("copy", a.cmd("COPY 1:2 Work/2026"));
+    log("move", a.cmd("UID MOVE 3 Work"));
+    log(
+        "status",
+        a.cmd("STATUS Work/2026 (MESSAGES UIDNEXT UNSEEN RECENT SIZE)"),
+    );
+    log("b fetch", b.cmd("FETCH 1:* (UID FLAGS)"));
+    log("rename", a.cmd("RENAME Work Play"));
+    log("list after", a.cmd("LIST \"\" \"*\""));
+    log("select copy", a.cmd("SELECT Play/2026"));
+    log(
+        "fetch copy",
+        a.cmd("FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"),
+    );
+    log("delete", a.cmd("DELETE Play"));
+    log("getquota", a.cmd("GETQUOTAROOT INBOX"));
+    log(
+        "metadata",
+        a.cmd("SETMETADATA INBOX (/private/comment \"mine\")"),
+    );
+    log("getmetadata", a.cmd("GETMETADATA INBOX /private/comment"));
+    log("logout", a.cmd("LOGOUT"));
+    out
+}
+
+#[test]
+fn a_session_gets_the_same_answers_from_sqlite_and_from_postgresql() {
+    let dir = TempDir::new("backends-same");
+    let sqlite = TestServer::start(&dir);
+    let expected = transcript(&sqlite);
+    sqlite.stop();
+    // Not a comparison of two failures: every command of the transcript succeeds on SQLite.
+    let refused: Vec<&String> = expected
+        .iter()
+        .filter(|l| l.starts_with("TAG NO") || l.starts_with("TAG BAD"))
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+
+    let db = pg::fresh_db();
+    let postgres = pg_server(&db, true);
+    let got = transcript(&postgres);
+    postgres.stop();
+
+    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
+        assert_eq!(
+            e,
+            g,
+            "line {i} differs; PostgreSQL transcript:\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(expected.len(), got.len(), "{}", got.join("\n"));
 }
 
 #[test]

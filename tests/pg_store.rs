@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use liteimap::message::prepare;
+use liteimap::mime::Keys;
 use liteimap::store::pg::PgStore;
-use liteimap::store::{Cond, FlagOp, MailboxId, NewMessage, QuotaLimits, StoreError, UserId};
+use liteimap::store::{
+    Cond, FlagOp, MailboxId, NewMessage, QuotaLimits, StoreError, TextPlace, UserId,
+};
 
 fn open(db: &pg::TestDb) -> PgStore {
     PgStore::open(&db.url).expect("open the PostgreSQL store")
@@ -380,6 +383,81 @@ fn copy_move_replace_and_search() {
         vec![1, 4]
     );
     assert_eq!(s.search(ib, &Cond::All).unwrap(), vec![1, 4]);
+}
+
+/// SEARCH, SORT and THREAD read through a scan: headers (one longer than a body piece, its
+/// empty line just past the first piece), whole bodies, cached parses, the stored sort keys,
+/// and no search index (every message is a candidate for a text key).
+#[test]
+fn a_scan_reads_headers_bodies_and_sort_keys() {
+    let db = pg::fresh_db();
+    let s = open(&db);
+    let u = s.create_user("u", "x").unwrap();
+    let ib = inbox(&s, u);
+    const PIECE: usize = 256 * 1024;
+    let mut long = format!("X-Pad: {}\r\n", "p".repeat(PIECE - 10)).into_bytes();
+    long.extend_from_slice(b"Subject: Re: long\r\nMessage-ID: <l@x>\r\n\r\n");
+    let head_len = long.len();
+    long.extend(vec![b'z'; PIECE]);
+    let short = b"From: b@x\r\nSubject: short\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n\
+        References: <l@x>\r\n\r\nbody\r\n"
+        .to_vec();
+    let headless = b"Subject: no body\r\n".to_vec();
+    s.append(
+        ib,
+        &[
+            prepare(long.clone(), vec![], None),
+            prepare(short.clone(), strings(&["\\Seen"]), None),
+            prepare(headless.clone(), vec![], None),
+        ],
+    )
+    .unwrap();
+    let bodies: Vec<i64> = s
+        .messages(ib, &[1, 2, 3])
+        .unwrap()
+        .iter()
+        .map(|m| m.body_id)
+        .collect();
+    let keys = Keys {
+        subject: true,
+        date: true,
+        ids: true,
+        ..Keys::default()
+    };
+    s.scan(|scan| {
+        assert_eq!(scan.header(bodies[0])?, long[..head_len]);
+        assert_eq!(scan.header(bodies[1])?, short[..short.len() - 6]);
+        assert_eq!(scan.header(bodies[2])?, headless);
+        assert_eq!(scan.raw(bodies[0])?, long);
+        assert_eq!(scan.parsed(bodies[1])?, s.parsed(bodies[1]).unwrap());
+        assert_eq!(scan.search(ib, &Cond::HasFlag("\\Seen".into()))?, vec![2]);
+        let metas = scan.messages(ib, &[1, 3], true)?;
+        let got: Vec<(u32, u32)> = metas.iter().map(|m| (m.uid, m.size)).collect();
+        assert_eq!(
+            got,
+            vec![(1, long.len() as u32), (3, headless.len() as u32)]
+        );
+        let rows = scan.sort_rows(ib, &[1, 2, 3], keys, false)?;
+        assert_eq!(
+            rows.iter().map(|r| r.uid).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            (rows[0].fields.subject.as_str(), rows[0].fields.reply),
+            ("LONG", true)
+        );
+        assert_eq!(rows[0].fields.message_id.as_deref(), Some("l@x"));
+        assert_eq!(rows[1].fields.date, Some(1_796_119_200));
+        assert_eq!(rows[1].fields.references, vec!["l@x".to_string()]);
+        assert_eq!(rows[2].fields.date, None);
+        assert_eq!(scan.text_candidates(ib, TextPlace::Body, "body")?, None);
+        assert!(matches!(
+            scan.header(bodies[2] + 1000),
+            Err(StoreError::NotFound(_))
+        ));
+        Ok(())
+    })
+    .unwrap();
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! Reading many messages in one snapshot, for SEARCH: one read transaction for the whole scan
-//! (not one per message), and header-only reads of stored bodies through SQLite's incremental
-//! blob I/O, so a header-keyed search reads a few KiB of each body instead of all of it.
+//! Reading many messages in one snapshot, for SEARCH, SORT and THREAD: one read transaction
+//! for the whole scan (not one per message), on either backend. On SQLite, header-only reads
+//! of stored bodies go through SQLite's incremental blob I/O, so a header-keyed search reads
+//! a few KiB of each body instead of all of it; on PostgreSQL the scan runs in one read-only
+//! REPEATABLE READ transaction (src/store/pg/scan.rs).
 
 use std::cell::RefCell;
 
@@ -8,6 +10,7 @@ use rusqlite::blob::Blob;
 use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
 use super::messages::{highest_modseq, messages_with, search};
+use super::pg::PgScan;
 use super::sortkeys::{sort_rows, SortRow};
 use super::{Cond, MailboxId, MessageMeta, Result, SqliteStore, StoreError, TextPlace};
 use crate::mime::Keys;
@@ -16,7 +19,17 @@ use crate::mime::Keys;
 const HEADER_CHUNK: usize = 4096;
 
 /// Reads within one read transaction: every call sees the same snapshot.
-pub struct Scan<'c> {
+pub struct Scan<'c>(Inner<'c>);
+
+/// The backend's part of a scan.
+enum Inner<'c> {
+    Sqlite(SqliteScan<'c>),
+    /// The read-only transaction, behind a RefCell: its queries need `&mut`.
+    Postgres(RefCell<&'c mut (dyn PgScan + 'c)>),
+}
+
+/// A scan of a SQLite database.
+struct SqliteScan<'c> {
     conn: &'c Connection,
     /// One blob handle, moved from row to row (`sqlite3_blob_reopen` is much cheaper than
     /// opening a handle per body).
@@ -27,10 +40,10 @@ impl SqliteStore {
     /// Run `f` with a [`Scan`] over one snapshot of the database.
     pub fn scan<T>(&self, f: impl FnOnce(&Scan<'_>) -> Result<T>) -> Result<T> {
         self.read(|c| {
-            let scan = Scan {
+            let scan = Scan(Inner::Sqlite(SqliteScan {
                 conn: c,
                 blob: RefCell::new(None),
-            };
+            }));
             f(&scan)
         })
     }
@@ -40,22 +53,121 @@ fn gone() -> StoreError {
     StoreError::NotFound("message body no longer exists".into())
 }
 
-impl Scan<'_> {
+impl<'c> Scan<'c> {
+    /// A scan within a PostgreSQL read transaction.
+    pub(crate) fn postgres(t: &'c mut (dyn PgScan + 'c)) -> Scan<'c> {
+        Scan(Inner::Postgres(RefCell::new(t)))
+    }
+
     /// As [`SqliteStore::search`].
+    #[inline]
     pub fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
-        search(self.conn, mailbox, cond)
+        match &self.0 {
+            Inner::Sqlite(s) => s.search(mailbox, cond),
+            Inner::Postgres(p) => p.borrow_mut().search(mailbox, cond),
+        }
     }
 
     /// As [`SqliteStore::highest_modseq`]. Every write that adds or removes a message of the
     /// mailbox raises it, so in two snapshots with the same value the mailbox holds the same
     /// messages.
+    #[inline]
     pub fn highest_modseq(&self, mailbox: MailboxId) -> Result<u64> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.highest_modseq(mailbox),
+            Inner::Postgres(p) => p.borrow_mut().highest_modseq(mailbox),
+        }
+    }
+
+    /// As [`SqliteStore::messages`]; without `with_size` the bodies are not looked at (one page read
+    /// per message saved) and `size` is 0.
+    #[inline]
+    pub fn messages(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_size: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.messages(mailbox, uids, with_size),
+            Inner::Postgres(p) => p.borrow_mut().messages(mailbox, uids, with_size),
+        }
+    }
+
+    /// The stored SORT/THREAD keys `keys` (and the size when `with_size`) of the messages
+    /// `uids` (ascending), in UID order.
+    #[inline]
+    pub fn sort_rows(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        keys: Keys,
+        with_size: bool,
+    ) -> Result<Vec<SortRow>> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.sort_rows(mailbox, uids, keys, with_size),
+            Inner::Postgres(p) => p.borrow_mut().sort_rows(mailbox, uids, keys, with_size),
+        }
+    }
+
+    /// The UIDs (ascending) of the messages that may contain `needle` at `place`, narrowed by
+    /// the search index; `None` when the index is off or cannot help with this needle (fewer
+    /// than three characters): then every message may. A text key's matcher decides. There is
+    /// no search index on PostgreSQL (yet): always `None` there.
+    #[inline]
+    pub fn text_candidates(
+        &self,
+        mailbox: MailboxId,
+        place: TextPlace,
+        needle: &str,
+    ) -> Result<Option<Vec<u32>>> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.text_candidates(mailbox, place, needle),
+            Inner::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// As [`SqliteStore::raw`].
+    #[inline]
+    pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.raw(body_id),
+            Inner::Postgres(p) => p.borrow_mut().raw(body_id),
+        }
+    }
+
+    /// As [`SqliteStore::parsed`].
+    #[inline]
+    pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.parsed(body_id),
+            Inner::Postgres(p) => p.borrow_mut().parsed(body_id),
+        }
+    }
+
+    /// The header block of a stored body: its bytes up to and including the first empty line
+    /// (all of it when there is none).
+    #[inline]
+    pub fn header(&self, body_id: i64) -> Result<Vec<u8>> {
+        match &self.0 {
+            Inner::Sqlite(s) => s.header(body_id),
+            Inner::Postgres(p) => p.borrow_mut().header(body_id),
+        }
+    }
+}
+
+impl SqliteScan<'_> {
+    fn search(&self, mailbox: MailboxId, cond: &Cond) -> Result<Vec<u32>> {
+        search(self.conn, mailbox, cond)
+    }
+
+    fn highest_modseq(&self, mailbox: MailboxId) -> Result<u64> {
         highest_modseq(self.conn, mailbox)
     }
 
     /// As [`SqliteStore::messages`]; without `with_size` the bodies are not looked at (one page read
     /// per message saved) and `size` is 0.
-    pub fn messages(
+    fn messages(
         &self,
         mailbox: MailboxId,
         uids: &[u32],
@@ -66,7 +178,7 @@ impl Scan<'_> {
 
     /// The stored SORT/THREAD keys `keys` (and the size when `with_size`) of the messages
     /// `uids` (ascending), in UID order.
-    pub fn sort_rows(
+    fn sort_rows(
         &self,
         mailbox: MailboxId,
         uids: &[u32],
@@ -79,7 +191,7 @@ impl Scan<'_> {
     /// The UIDs (ascending) of the messages that may contain `needle` at `place`, narrowed by
     /// the search index; `None` when the index is off or cannot help with this needle (fewer
     /// than three characters): then every message may. A text key's matcher decides.
-    pub fn text_candidates(
+    fn text_candidates(
         &self,
         mailbox: MailboxId,
         place: TextPlace,
@@ -89,12 +201,12 @@ impl Scan<'_> {
     }
 
     /// As [`SqliteStore::raw`].
-    pub fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
+    fn raw(&self, body_id: i64) -> Result<Vec<u8>> {
         super::chunks::read(self.conn, body_id)
     }
 
     /// As [`SqliteStore::parsed`].
-    pub fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
+    fn parsed(&self, body_id: i64) -> Result<Vec<u8>> {
         self.column("SELECT parsed FROM bodies WHERE id = ?1", body_id)
     }
 
@@ -109,7 +221,7 @@ impl Scan<'_> {
     /// The header block of a stored body: its bytes up to and including the first empty line
     /// (all of it when there is none). Reads the body's first piece in chunks and stops
     /// there (a header longer than the piece goes on with the next pieces).
-    pub fn header(&self, body_id: i64) -> Result<Vec<u8>> {
+    fn header(&self, body_id: i64) -> Result<Vec<u8>> {
         let first: i64 = self
             .conn
             .prepare_cached("SELECT rowid FROM body_chunks WHERE body_id = ?1 AND start = 0")?
@@ -180,7 +292,7 @@ impl Scan<'_> {
 
 /// Index just past the first empty line ("\n" or "\r\n" at the start of a line) of `buf`,
 /// looking at lines that start at or after `from`.
-fn header_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn header_end(buf: &[u8], from: usize) -> Option<usize> {
     let blank_at = |i: usize| -> Option<usize> {
         match buf.get(i..) {
             Some([b'\n', ..]) => Some(i + 1),

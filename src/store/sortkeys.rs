@@ -83,16 +83,29 @@ pub(crate) fn sort_keys_for_stored_bodies(tx: &Transaction) -> Result<()> {
     Ok(())
 }
 
-/// The stored keys `keys` (and the size when `with_size`) of the messages `uids`
-/// (ascending), in UID order. A body without stored keys reads as empty keys.
-pub(crate) fn sort_rows(
-    c: &Connection,
-    mailbox: MailboxId,
-    uids: &[u32],
-    keys: Keys,
-    with_size: bool,
-) -> Result<Vec<SortRow>> {
-    // Columns 0-1 always; then each asked-for key in this fixed order.
+/// One row of a sort-key query, whichever database it came from: integer and text columns
+/// by index (NULL as None).
+pub(crate) trait KeyRow {
+    type Error;
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, Self::Error>;
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, Self::Error>;
+}
+
+impl KeyRow for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    #[inline]
+    fn int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+    #[inline]
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+}
+
+/// The columns (of `messages m LEFT JOIN sort_keys k`) a sort-key query selects: the UID and
+/// INTERNALDATE always, then each asked-for key in a fixed order ([`sort_row`] reads them back).
+pub(crate) fn sort_columns(keys: Keys, with_size: bool) -> String {
     let wanted: [(bool, &str); 10] = [
         (with_size, "m.size"),
         (keys.subject, "k.subject"),
@@ -112,58 +125,80 @@ pub(crate) fn sort_rows(
             columns.push_str(col);
         }
     }
+    columns
+}
+
+/// A row of the [`sort_columns`] query as a [`SortRow`]; a body without stored keys reads as
+/// empty keys.
+#[inline]
+pub(crate) fn sort_row<R: KeyRow + ?Sized>(
+    r: &R,
+    keys: Keys,
+    with_size: bool,
+) -> std::result::Result<SortRow, R::Error> {
+    let mut i = 2;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
+    let mut row = SortRow {
+        uid: r.int(0)?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+        size: 0,
+        internal_date: r.int(1)?.unwrap_or(0),
+        fields: SortFields::default(),
+    };
+    let text =
+        |i: usize| -> std::result::Result<String, R::Error> { Ok(r.text(i)?.unwrap_or_default()) };
+    let f = &mut row.fields;
+    if with_size {
+        row.size = r.int(next())?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+    }
+    if keys.subject {
+        f.subject = text(next())?;
+        f.reply = r.int(next())?.unwrap_or(0) != 0;
+    }
+    if keys.date {
+        f.date = r.int(next())?;
+    }
+    if keys.from {
+        f.from = text(next())?;
+    }
+    if keys.to {
+        f.to = text(next())?;
+    }
+    if keys.cc {
+        f.cc = text(next())?;
+    }
+    if keys.display_from {
+        f.display_from = text(next())?;
+    }
+    if keys.display_to {
+        f.display_to = text(next())?;
+    }
+    if keys.ids {
+        f.message_id = r.text(next())?;
+        f.references = text(next())?
+            .split(REFS_SEPARATOR)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    Ok(row)
+}
+
+/// The stored keys `keys` (and the size when `with_size`) of the messages `uids`
+/// (ascending), in UID order. A body without stored keys reads as empty keys.
+pub(crate) fn sort_rows(
+    c: &Connection,
+    mailbox: MailboxId,
+    uids: &[u32],
+    keys: Keys,
+    with_size: bool,
+) -> Result<Vec<SortRow>> {
+    let columns = sort_columns(keys, with_size);
     let from = "messages m LEFT JOIN sort_keys k ON k.body_id = m.body_id";
     for_uids(c, mailbox, uids, &columns, from, |r| {
-        let mut i = 2;
-        let mut next = || {
-            i += 1;
-            i - 1
-        };
-        let mut row = SortRow {
-            uid: r.get(0)?,
-            size: 0,
-            internal_date: r.get(1)?,
-            fields: SortFields::default(),
-        };
-        let text = |r: &rusqlite::Row, i: usize| -> rusqlite::Result<String> {
-            Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
-        };
-        let f = &mut row.fields;
-        if with_size {
-            row.size = r.get::<_, i64>(next())?.clamp(0, u32::MAX as i64) as u32;
-        }
-        if keys.subject {
-            f.subject = text(r, next())?;
-            f.reply = r.get::<_, Option<bool>>(next())?.unwrap_or(false);
-        }
-        if keys.date {
-            f.date = r.get(next())?;
-        }
-        if keys.from {
-            f.from = text(r, next())?;
-        }
-        if keys.to {
-            f.to = text(r, next())?;
-        }
-        if keys.cc {
-            f.cc = text(r, next())?;
-        }
-        if keys.display_from {
-            f.display_from = text(r, next())?;
-        }
-        if keys.display_to {
-            f.display_to = text(r, next())?;
-        }
-        if keys.ids {
-            f.message_id = r.get(next())?;
-            let refs = text(r, next())?;
-            f.references = refs
-                .split(REFS_SEPARATOR)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-        }
-        Ok(row)
+        Ok(sort_row(r, keys, with_size)?)
     })
 }
 

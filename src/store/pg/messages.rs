@@ -11,10 +11,13 @@ use postgres::types::ToSql;
 use super::mailboxes::{gone, mailbox_by_id, row, COLUMNS};
 use super::rest::guarded;
 use super::{big, get, get_u32, get_u64, Fail, PgResult, PgStore, Tx};
+use crate::mime::Keys;
 use crate::store::chunks::CHUNK;
 use crate::store::holds::{Holds, ViewHold, ViewId};
 use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, Part};
 use crate::store::objid::{body_ids, mailbox_id_with_key, ObjectFields, KEY};
+use crate::store::scan::header_end;
+use crate::store::sortkeys::{sort_columns, sort_row, KeyRow, SortRow};
 use crate::store::{
     now, AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MailboxCounts,
     MailboxId, MailboxRow, MessageMeta, NewMessage, Result, SelectSnapshot, StoreError, UserId,
@@ -265,43 +268,57 @@ fn guarded_append(
     guarded(tx, user, |tx| append_rows(tx, mailbox, msgs, &bodies))
 }
 
-/// The metadata of `uids` (ascending) with their flags; one range scan when the set is
+/// The rows `SELECT {columns} FROM {from}` (`m` is `messages`, its UID the first column) of
+/// the messages `uids` (ascending) of `mailbox`, in UID order: one range scan when the set is
 /// dense, the listed UIDs otherwise.
+fn for_uids(
+    t: &mut postgres::Transaction<'_>,
+    mailbox: MailboxId,
+    uids: &[u32],
+    columns: &str,
+    from: &str,
+) -> PgResult<Vec<postgres::Row>> {
+    let (Some(&lo), Some(&hi)) = (uids.first(), uids.last()) else {
+        return Ok(Vec::new());
+    };
+    let select = format!("SELECT {columns} FROM {from} WHERE m.mailbox_id = $1");
+    let span = (hi - lo) as usize + 1;
+    let rows = if uids.len() * 8 < span {
+        let list: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
+        t.query(
+            &format!("{select} AND m.uid = ANY($2) ORDER BY m.uid"),
+            &[&mailbox.0, &list],
+        )?
+    } else {
+        t.query(
+            &format!("{select} AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid"),
+            &[&mailbox.0, &i64::from(lo), &i64::from(hi)],
+        )?
+    };
+    let mut out = Vec::with_capacity(uids.len());
+    for r in rows {
+        if uids.binary_search(&get_u32(&r, 0)?).is_ok() {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The metadata of `uids` (ascending) with their flags.
 pub(crate) fn messages_with(
     t: &mut postgres::Transaction<'_>,
     mailbox: MailboxId,
     uids: &[u32],
     with_size: bool,
 ) -> PgResult<Vec<MessageMeta>> {
-    let (Some(&lo), Some(&hi)) = (uids.first(), uids.last()) else {
-        return Ok(Vec::new());
-    };
-    const SELECT: &str =
-        "SELECT m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.size,
-                (SELECT array_agg(f.flag ORDER BY f.flag) FROM flags f WHERE f.message_id = m.id)
-         FROM messages m WHERE m.mailbox_id = $1";
-    let span = (hi - lo) as usize + 1;
-    let rows = if uids.len() * 8 < span {
-        let list: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
-        t.query(
-            &format!("{SELECT} AND m.uid = ANY($2) ORDER BY m.uid"),
-            &[&mailbox.0, &list],
-        )?
-    } else {
-        t.query(
-            &format!("{SELECT} AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid"),
-            &[&mailbox.0, &i64::from(lo), &i64::from(hi)],
-        )?
-    };
-    let mut out = Vec::with_capacity(uids.len());
+    const COLUMNS: &str = "m.uid, m.body_id, m.internal_date, m.date_offset, m.modseq, m.size,
+        (SELECT array_agg(f.flag ORDER BY f.flag) FROM flags f WHERE f.message_id = m.id)";
+    let rows = for_uids(t, mailbox, uids, COLUMNS, "messages m")?;
+    let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let uid = get_u32(r, 0)?;
-        if uids.binary_search(&uid).is_err() {
-            continue;
-        }
         let size: i64 = get(r, 5)?;
         out.push(MessageMeta {
-            uid,
+            uid: get_u32(r, 0)?,
             body_id: get(r, 1)?,
             internal_date: get(r, 2)?,
             date_offset: get(r, 3)?,
@@ -317,11 +334,59 @@ pub(crate) fn messages_with(
     Ok(out)
 }
 
+impl KeyRow for postgres::Row {
+    type Error = postgres::Error;
+    fn int(&self, i: usize) -> std::result::Result<Option<i64>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn text(&self, i: usize) -> std::result::Result<Option<String>, postgres::Error> {
+        self.try_get(i)
+    }
+}
+
+/// As the SQLite store's `sort_rows`: the stored SORT/THREAD keys `keys` (and the size when
+/// `with_size`) of the messages `uids` (ascending), in UID order.
+pub(crate) fn sort_rows(
+    t: &mut postgres::Transaction<'_>,
+    mailbox: MailboxId,
+    uids: &[u32],
+    keys: Keys,
+    with_size: bool,
+) -> PgResult<Vec<SortRow>> {
+    let columns = sort_columns(keys, with_size);
+    let from = "messages m LEFT JOIN sort_keys k ON k.body_id = m.body_id";
+    let rows = for_uids(t, mailbox, uids, &columns, from)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(sort_row(r, keys, with_size)?);
+    }
+    Ok(out)
+}
+
+/// The header block of a stored body (up to and including the first empty line; all of it
+/// when there is none): its first piece, and the following ones only for a longer header.
+pub(crate) fn header(t: &mut postgres::Transaction<'_>, body: i64) -> PgResult<Vec<u8>> {
+    let mut head = read_range(t, body, Some((0, CHUNK)))?;
+    if let Some(end) = header_end(&head, 0) {
+        head.truncate(end);
+        return Ok(head);
+    }
+    if head.len() < CHUNK {
+        return Ok(head);
+    }
+    let scanned = head.len().saturating_sub(2);
+    head.extend_from_slice(&read_range(t, body, Some((CHUNK, usize::MAX)))?);
+    if let Some(end) = header_end(&head, scanned) {
+        head.truncate(end);
+    }
+    Ok(head)
+}
+
 fn body_gone() -> Fail {
     StoreError::NotFound("message body no longer exists".into()).into()
 }
 
-fn parsed(t: &mut postgres::Transaction<'_>, body: i64) -> PgResult<Vec<u8>> {
+pub(crate) fn parsed(t: &mut postgres::Transaction<'_>, body: i64) -> PgResult<Vec<u8>> {
     t.query_opt("SELECT parsed FROM bodies WHERE id = $1", &[&body])?
         .map(|r| get(&r, 0))
         .transpose()?
@@ -330,7 +395,7 @@ fn parsed(t: &mut postgres::Transaction<'_>, body: i64) -> PgResult<Vec<u8>> {
 
 /// Up to `len` bytes of a body from `offset`, from the pieces that hold them (all of it for
 /// `None`).
-fn read_range(
+pub(crate) fn read_range(
     t: &mut postgres::Transaction<'_>,
     body: i64,
     range: Option<(usize, usize)>,
@@ -858,7 +923,7 @@ fn uses_body_row(c: &Cond) -> bool {
     }
 }
 
-fn search(
+pub(crate) fn search(
     t: &mut postgres::Transaction<'_>,
     mailbox: MailboxId,
     cond: &Cond,
@@ -1307,13 +1372,7 @@ impl PgStore {
 
     /// The mailbox's highest modseq (0 when it is gone).
     pub fn highest_modseq(&self, mailbox: MailboxId) -> Result<u64> {
-        self.read(|t| {
-            t.query_opt(
-                "SELECT highest_modseq FROM mailboxes WHERE id = $1",
-                &[&mailbox.0],
-            )?
-            .map_or(Ok(0), |r| get_u64(&r, 0))
-        })
+        self.read(|t| highest_modseq(t, mailbox))
     }
 
     /// UIDs (ascending) of the messages that satisfy `cond` (no text keys: the MIME layer's).
@@ -1418,4 +1477,16 @@ fn counts(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<Mai
         size: get_u64(&r, 4)?,
         deleted_size: get_u64(&r, 5)?,
     })
+}
+
+/// The mailbox's highest modseq; 0 when there is no such mailbox.
+pub(crate) fn highest_modseq(
+    t: &mut postgres::Transaction<'_>,
+    mailbox: MailboxId,
+) -> PgResult<u64> {
+    t.query_opt(
+        "SELECT highest_modseq FROM mailboxes WHERE id = $1",
+        &[&mailbox.0],
+    )?
+    .map_or(Ok(0), |r| get_u64(&r, 0))
 }

@@ -17,7 +17,10 @@
 mod mailboxes;
 mod messages;
 mod rest;
+mod scan;
 mod users;
+
+pub(crate) use scan::PgScan;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! Quota, URLAUTH keys, METADATA, the search index and scans on PostgreSQL.
+//! Quota, URLAUTH keys, METADATA, and the search index on PostgreSQL.
 
 use super::mailboxes::mailbox;
 use super::{big, get, get_u64, Fail, PgResult, PgStore, Tx};
@@ -6,7 +6,7 @@ use crate::store::quota::within;
 use crate::store::urlauth::fresh_key;
 use crate::store::{
     MailboxId, MailboxRow, MetadataChange, MetadataDepth, MetadataHook, Quota, QuotaLimits,
-    QuotaUsage, Result, Scan, StoreError, UserId, MAX_ENTRIES,
+    QuotaUsage, Result, StoreError, UserId, MAX_ENTRIES,
 };
 
 fn count(v: Option<i64>) -> Option<u64> {
@@ -323,10 +323,5 @@ impl PgStore {
     /// No indexer to wait for.
     pub fn wait_search_indexer(&self) -> Result<()> {
         Ok(())
-    }
-
-    /// A `Scan` reads through a SQLite connection; the PostgreSQL store has none (yet).
-    pub fn scan<T>(&self, _f: impl FnOnce(&Scan<'_>) -> Result<T>) -> Result<T> {
-        Err(StoreError::Unsupported("scan"))
     }
 }
