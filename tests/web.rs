@@ -719,6 +719,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import StaleElementReferenceException
 
 url, smtp_port, shot, mail = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 profile = tempfile.mkdtemp(prefix="liteimap-chromium-")
@@ -731,10 +732,14 @@ for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no
     opts.add_argument(a)
 d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 try:
-    wait = WebDriverWait(d, 60)
+    # The page re-renders the message list on every live event, so an element found a moment
+    # ago may be replaced before it is read or clicked: find it again, as a user's click would.
+    wait = WebDriverWait(d, 60, ignored_exceptions=[StaleElementReferenceException])
+    def click(selector):
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, selector).click() or True)
     d.get(url)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#users li[data-user='alice']"))
-    d.find_element(By.CSS_SELECTOR, "#users li[data-user='alice']").click()
+    click("#users li[data-user='alice']")
     wait.until(lambda d: "INBOX" in d.find_element(By.ID, "messages-title").text)
     wait.until(lambda d: d.find_element(By.ID, "live").text == "live")
     d.execute_script("window.notReloaded = true")
@@ -743,7 +748,7 @@ try:
     row = "#messages tbody tr[data-uid='1'] td.subject"
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, row) and d.find_element(By.CSS_SELECTOR, row).text == "Café order")
     print("reloaded" if not d.execute_script("return window.notReloaded === true") else "no reload")
-    d.find_element(By.CSS_SELECTOR, row).click()
+    click(row)
     wait.until(lambda d: d.find_element(By.ID, "message-text").text == "One café, please.")
     print("subject:", d.find_element(By.ID, "message-subject").text)
     print("attachments:", d.find_element(By.CSS_SELECTOR, "#message-attachments .attachment").text)
