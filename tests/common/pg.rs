@@ -3,7 +3,7 @@
 //! With `LITEIMAP_TEST_PG` set (a base conninfo, e.g. `host=/run/postgresql user=postgres` or
 //! `postgresql://postgres@127.0.0.1:5432/postgres`), each test gets a new database on that
 //! server, dropped when the test's [`TestDb`] goes. Otherwise the first test of the process
-//! starts ONE throwaway cluster (Debian's /usr/lib/postgresql/15/bin initdb + postgres, data
+//! starts ONE throwaway cluster (Debian's /usr/lib/postgresql/<newest>/bin initdb + postgres, data
 //! under a temporary directory, Unix socket only, no TCP port, run as `nobody` when we are
 //! root). A small shell keeper owns it: it waits for end of file on its stdin, a pipe only
 //! this test process holds, so however the process ends (even SIGKILL) the keeper stops the
@@ -16,7 +16,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Debian's server binaries of the newest installed major version
+/// (`/usr/lib/postgresql/<major>/bin`; 15 on bookworm, 17 on trixie).
+fn bin_dir() -> String {
+    let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    majors.sort_unstable();
+    match majors.last() {
+        Some(m) => format!("/usr/lib/postgresql/{m}/bin"),
+        None => "/usr/lib/postgresql/<none installed>/bin".to_string(),
+    }
+}
 
 /// The keeper script: start the server, poll pg_isready (bounded), say "ready" (or "failed"
 /// and the log), then hold until stdin closes, stop the server and remove everything.
@@ -56,7 +70,8 @@ fn am_root() -> bool {
 }
 
 fn start_cluster() -> Cluster {
-    let initdb = format!("{BIN}/initdb");
+    let bin = bin_dir();
+    let initdb = format!("{bin}/initdb");
     assert!(
         std::path::Path::new(&initdb).exists(),
         "PostgreSQL is not installed: {initdb} is missing. Install Debian's postgresql package \
@@ -99,7 +114,7 @@ fn start_cluster() -> Cluster {
     let mut keeper = Command::new("sh")
         .arg("-c")
         .arg(KEEPER)
-        .args(["keeper", &dir, &run, BIN])
+        .args(["keeper", &dir, &run, &bin])
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
