@@ -100,44 +100,27 @@ impl SqliteStore {
     ) -> Result<Vec<(String, Option<Vec<u8>>)>> {
         self.read(|c| {
             let target = target(c, user, mailbox)?;
-            let mut out = Vec::new();
-            for name in names {
-                let own = value(c, user, target, name)?;
-                if depth == MetadataDepth::Zero {
-                    out.push((name.clone(), own));
-                    continue;
-                }
-                if let Some(v) = own {
-                    out.push((name.clone(), Some(v)));
-                }
-                let prefix = format!("{name}/");
-                for e in below(c, user, target, &prefix)? {
-                    if depth == MetadataDepth::One && e.name[prefix.len()..].contains('/') {
-                        continue;
-                    }
-                    out.push((e.name, Some(e.value)));
-                }
-            }
-            Ok(out)
+            gather(
+                names,
+                depth,
+                |name| value(c, user, target, name),
+                |prefix| below(c, user, target, prefix),
+            )
         })
     }
 
     /// Every entry of `user` (server entries with mailbox None) with a digest of its value:
     /// what NOTIFY compares to tell MailboxMetadataChange and ServerMetadataChange.
     pub fn metadata_digests(&self, user: UserId) -> Result<Vec<(Option<MailboxId>, String, u64)>> {
-        use std::hash::{Hash, Hasher};
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT mailbox_id, name, value FROM metadata WHERE user_id = ?1",
             )?;
             let rows = st.query_map([user.0], |r| {
-                let value: Vec<u8> = r.get(2)?;
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                value.hash(&mut h);
                 Ok((
                     r.get::<_, Option<i64>>(0)?.map(MailboxId),
                     r.get::<_, String>(1)?,
-                    h.finish(),
+                    digest(&r.get::<_, Vec<u8>>(2)?),
                 ))
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -203,6 +186,47 @@ fn value(
         r.get(0)
     })
     .optional()?)
+}
+
+/// One entry GETMETADATA answers: its name and value (None: it does not exist).
+pub(crate) type Found = (String, Option<Vec<u8>>);
+
+/// GETMETADATA's answer (both backends): for each name, itself (None when missing, at depth 0
+/// only) and, by `depth`, the entries `below` lists under `name/` (children at depth 1, every
+/// descendant at infinity), by name.
+pub(crate) fn gather<E>(
+    names: &[String],
+    depth: MetadataDepth,
+    mut own: impl FnMut(&str) -> std::result::Result<Option<Vec<u8>>, E>,
+    mut below: impl FnMut(&str) -> std::result::Result<Vec<MetadataEntry>, E>,
+) -> std::result::Result<Vec<Found>, E> {
+    let mut out = Vec::new();
+    for name in names {
+        let value = own(name)?;
+        if depth == MetadataDepth::Zero {
+            out.push((name.clone(), value));
+            continue;
+        }
+        if let Some(v) = value {
+            out.push((name.clone(), Some(v)));
+        }
+        let prefix = format!("{name}/");
+        for e in below(&prefix)? {
+            if depth == MetadataDepth::One && e.name[prefix.len()..].contains('/') {
+                continue;
+            }
+            out.push((e.name, Some(e.value)));
+        }
+    }
+    Ok(out)
+}
+
+/// The digest of an entry's value NOTIFY compares (both backends).
+pub(crate) fn digest(value: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 /// The entries whose names start with `prefix`, by name.

@@ -2,11 +2,12 @@
 
 use super::mailboxes::mailbox;
 use super::{big, get, get_u64, Fail, PgResult, PgStore, Tx};
+use crate::store::metadata::{digest, gather};
 use crate::store::quota::within;
 use crate::store::urlauth::fresh_key;
 use crate::store::{
-    MailboxId, MailboxRow, MetadataChange, MetadataDepth, MetadataHook, Quota, QuotaLimits,
-    QuotaUsage, Result, StoreError, UserId, MAX_ENTRIES,
+    MailboxId, MailboxRow, MetadataChange, MetadataDepth, MetadataEntry, MetadataHook, Quota,
+    QuotaLimits, QuotaUsage, Result, StoreError, UserId, MAX_ENTRIES,
 };
 
 fn count(v: Option<i64>) -> Option<u64> {
@@ -194,45 +195,45 @@ impl PgStore {
     ) -> Result<Vec<(String, Option<Vec<u8>>)>> {
         self.read(|t| {
             let target = target(t, user, mailbox)?.map_or(0, |m| m.0);
-            let mut out = Vec::new();
-            for name in names {
-                let own: Option<Vec<u8>> = t
-                    .query_opt(
-                        "SELECT value FROM metadata
-                         WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2 AND name = $3",
-                        &[&user.0, &target, name],
-                    )?
-                    .map(|r| get(&r, 0))
-                    .transpose()?;
-                if depth == MetadataDepth::Zero {
-                    out.push((name.clone(), own));
-                    continue;
-                }
-                if let Some(v) = own {
-                    out.push((name.clone(), Some(v)));
-                }
-                let prefix = format!("{name}/");
-                for r in t.query(
-                    "SELECT name, value FROM metadata
-                     WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2
-                       AND left(name, length($3)) = $3
-                     ORDER BY name COLLATE \"C\"",
-                    &[&user.0, &target, &prefix],
-                )? {
-                    let entry: String = get(&r, 0)?;
-                    if depth == MetadataDepth::One && entry[prefix.len()..].contains('/') {
-                        continue;
-                    }
-                    out.push((entry, Some(get(&r, 1)?)));
-                }
-            }
-            Ok(out)
+            // Both lookups need the transaction; `gather` calls them one at a time.
+            let t = std::cell::RefCell::new(t);
+            gather(
+                names,
+                depth,
+                |name| {
+                    t.borrow_mut()
+                        .query_opt(
+                            "SELECT value FROM metadata
+                             WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2 AND name = $3",
+                            &[&user.0, &target, &name],
+                        )?
+                        .map(|r| get(&r, 0))
+                        .transpose()
+                },
+                |prefix| {
+                    t.borrow_mut()
+                        .query(
+                            "SELECT name, value FROM metadata
+                             WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2
+                               AND left(name, length($3)) = $3
+                             ORDER BY name COLLATE \"C\"",
+                            &[&user.0, &target, &prefix],
+                        )?
+                        .iter()
+                        .map(|r| {
+                            Ok(MetadataEntry {
+                                name: get(r, 0)?,
+                                value: get(r, 1)?,
+                            })
+                        })
+                        .collect()
+                },
+            )
         })
     }
 
     /// Every entry of `user` with a digest of its value (what NOTIFY compares).
     pub fn metadata_digests(&self, user: UserId) -> Result<Vec<(Option<MailboxId>, String, u64)>> {
-        use std::hash::{Hash, Hasher};
         self.read(|t| {
             t.query(
                 "SELECT mailbox_id, name, value FROM metadata WHERE user_id = $1",
@@ -240,13 +241,10 @@ impl PgStore {
             )?
             .iter()
             .map(|r| {
-                let value: Vec<u8> = get(r, 2)?;
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                value.hash(&mut h);
                 Ok((
                     get::<Option<i64>>(r, 0)?.map(MailboxId),
                     get(r, 1)?,
-                    h.finish(),
+                    digest(&get::<Vec<u8>>(r, 2)?),
                 ))
             })
             .collect()
