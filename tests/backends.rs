@@ -162,6 +162,7 @@ fn transcript(srv: &TestServer) -> Vec<String> {
         a.cmd("FETCH 2 (BODY[HEADER.FIELDS (SUBJECT)] BODY[TEXT]<0.10>)"),
     );
     let mut b = srv.login(ALICE);
+    log("object ids", a.cmd("FETCH 1:* (EMAILID THREADID)"));
     log("b select", b.cmd("EXAMINE INBOX"));
     log("store", a.cmd("STORE 2 +FLAGS (\\Deleted \\Answered)"));
     log(

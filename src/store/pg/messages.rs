@@ -1402,13 +1402,13 @@ impl PgStore {
     /// EMAILID, THREADID, save date and stored preview of the messages `uids` (ascending;
     /// UIDs no longer in the mailbox are left out).
     pub fn object_fields(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<ObjectFields>> {
-        let wanted: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
         self.read(|t| {
-            let rows = t.query(
-                "SELECT m.uid, d.email_id, d.thread_id, m.save_date, d.preview, m.body_id
-                 FROM messages m JOIN bodies d ON d.id = m.body_id
-                 WHERE m.mailbox_id = $1 AND m.uid = ANY($2) ORDER BY m.uid",
-                &[&mailbox.0, &wanted],
+            let rows = for_uids(
+                t,
+                mailbox,
+                uids,
+                "m.uid, d.email_id, d.thread_id, m.save_date, d.preview, m.body_id",
+                "messages m JOIN bodies d ON d.id = m.body_id",
             )?;
             rows.iter()
                 .map(|r| {
