@@ -573,3 +573,50 @@ fn serve_refuses_an_unreachable_database_and_a_newer_schema_with_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn idle_hears_a_change_made_while_its_nodes_listener_was_reconnecting() {
+    let db = pg::fresh_db();
+    let (a, b) = two_nodes(&db);
+    let mut writer = a.login();
+    assert!(writer
+        .append("INBOX", "", &message("before", "x"))
+        .starts_with("TAG OK"));
+    let mut idler = b.login();
+    idler.cmd("SELECT INBOX");
+    idler.send(b"i IDLE\r\n");
+    assert_eq!(idler.read_line(), "+ idling");
+
+    // No new connections to the database, and the listeners' connections cut: a commit now
+    // notifies nobody. A commits through a connection its pool already holds.
+    let mut admin = db.admin();
+    let name = db.name();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .unwrap();
+    let cut: i64 = admin
+        .query_one(
+            // The timeout: wait until each is really gone (and so hears nothing more).
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = $1 AND query LIKE 'LISTEN %'
+               AND pg_terminate_backend(pid, 60000)",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(cut, 2, "one listener per node");
+    let r = writer.append("INBOX", "", &message("meanwhile", "x"));
+    assert!(r.starts_with("TAG OK [APPENDUID "), "{r}");
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .unwrap();
+
+    // B's listener reconnects and makes its sessions look: the IDLE hears of the message.
+    assert_eq!(
+        read_until(&mut idler, |l| l.ends_with("EXISTS")),
+        ["* 2 EXISTS"]
+    );
+    assert_eq!(idler.read_line(), "* 2 RECENT");
+    idler.send(b"DONE\r\n");
+    assert_eq!(idler.until_tagged("i"), ["TAG OK IDLE terminated"]);
+}

@@ -245,6 +245,18 @@ fn db_on(base: &str) -> TestDb {
 }
 
 impl TestDb {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A connection to the server's `postgres` database (for what a database cannot do to
+    /// itself, such as refusing new connections).
+    pub fn admin(&self) -> postgres::Client {
+        postgres::Client::connect(&self.admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.admin))
+    }
+
     /// The database as a `postgresql://` URL (what `liteimap --db` takes) when its conninfo is
     /// `host=… user=… dbname=…`.
     pub fn url(&self) -> String {

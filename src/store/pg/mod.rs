@@ -12,7 +12,9 @@
 //! transaction (so the notification is delivered exactly when the change is visible), with
 //! one line per mailbox: `node mailbox modseq`. Once a commit hook is installed, a listener
 //! thread with its own connection LISTENs and calls the hook for other nodes' commits; this
-//! node's own commits call it directly after COMMIT, like the SQLite store.
+//! node's own commits call it directly after COMMIT, like the SQLite store. Notifications
+//! sent while the listener is reconnecting are lost, so after a reconnect it calls the hook
+//! for every mailbox (with its highest modseq): sessions look for what they missed.
 
 mod mailboxes;
 mod messages;
@@ -581,6 +583,17 @@ fn parse_payload(payload: &str, own: u64) -> Vec<(MailboxId, u64)> {
         .collect()
 }
 
+/// The listener's wait after its `failures`-th failure in a row (growing, at most 3.2 s; cut
+/// short when the store goes).
+fn back_off(failures: &mut u32, stop: &AtomicBool) {
+    *failures += 1;
+    let wait = Duration::from_millis(100 << (*failures).min(5));
+    let until = Instant::now() + wait;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(LISTEN_POLL.min(wait));
+    }
+}
+
 fn listen(
     config: postgres::Config,
     hook: Arc<OnceLock<CommitHook>>,
@@ -588,25 +601,39 @@ fn listen(
     node: u64,
 ) {
     let mut failures = 0u32;
+    // Until the first attempt to connect, nobody can have missed a notification.
+    let mut first_attempt = true;
     while !stop.load(Ordering::Relaxed) {
+        let reconnect = !std::mem::take(&mut first_attempt);
         let mut client = match config.connect(NoTls) {
             Ok(c) => c,
             Err(e) => {
-                failures += 1;
-                if failures == 1 {
+                if failures == 0 {
                     log::warn!("PostgreSQL listener cannot connect: {e}; retrying");
                 }
-                let wait = Duration::from_millis(100 << failures.min(5));
-                let until = Instant::now() + wait;
-                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(LISTEN_POLL.min(wait));
-                }
+                back_off(&mut failures, &stop);
                 continue;
             }
         };
         if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
             log::warn!("PostgreSQL LISTEN failed: {e}");
+            back_off(&mut failures, &stop);
             continue;
+        }
+        if reconnect {
+            // Notifications sent while we were away are lost: every mailbox may have changed.
+            if let Some(h) = hook.get() {
+                match resync_all(&mut client, h) {
+                    Ok(n) => log::info!(
+                        "PostgreSQL listener reconnected; told the sessions of {n} mailboxes to look for changes"
+                    ),
+                    Err(e) => {
+                        log::warn!("PostgreSQL listener cannot read the mailboxes: {e}");
+                        back_off(&mut failures, &stop);
+                        continue;
+                    }
+                }
+            }
         }
         failures = 0;
         loop {
@@ -660,6 +687,38 @@ fn listen(
             }
         }
     }
+}
+
+/// After the listener reconnected: call `hook` for every mailbox with its highest modseq, in
+/// batches, as if each had just changed. Sessions whose view is older read the changes they
+/// missed; the others find nothing new. LISTEN runs before this read, so a commit after it
+/// arrives as a notification. Returns how many mailboxes were told.
+fn resync_all(
+    client: &mut Client,
+    hook: &CommitHook,
+) -> std::result::Result<usize, postgres::Error> {
+    use postgres::fallible_iterator::FallibleIterator;
+    const BATCH: usize = 1000;
+    let mut rows = client.query_raw(
+        "SELECT id, highest_modseq FROM mailboxes",
+        std::iter::empty::<i64>(),
+    )?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut told = 0;
+    while let Some(r) = rows.next()? {
+        let modseq: i64 = r.try_get(1)?;
+        batch.push((MailboxId(r.try_get(0)?), u64::try_from(modseq).unwrap_or(0)));
+        if batch.len() == BATCH {
+            hook(&batch);
+            told += batch.len();
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        hook(&batch);
+        told += batch.len();
+    }
+    Ok(told)
 }
 
 /// Row access that reports a type mismatch as an error rather than a panic.
