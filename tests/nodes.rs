@@ -620,3 +620,33 @@ fn idle_hears_a_change_made_while_its_nodes_listener_was_reconnecting() {
     idler.send(b"DONE\r\n");
     assert_eq!(idler.until_tagged("i"), ["TAG OK IDLE terminated"]);
 }
+
+#[test]
+fn a_commit_cut_off_by_a_lost_connection_is_reported_as_in_doubt() {
+    let db = pg::fresh_db();
+    let (a, _b) = two_nodes(&db);
+    let mut c = a.login();
+    // At COMMIT (a deferred trigger), the server drops the connection of the transaction that
+    // adds a message: the client's COMMIT gets no answer.
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "CREATE FUNCTION cut_off() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;
+             CREATE CONSTRAINT TRIGGER cut_off AFTER INSERT ON messages
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cut_off();",
+        )
+        .unwrap();
+    let r = c.append("INBOX", "", &message("cut", "x"));
+    assert_eq!(
+        r,
+        "TAG NO [UNAVAILABLE] The mail database went away while saving; the change may or may \
+         not have been made, check before retrying"
+    );
+    // Not retried by the store (that could store it twice); the node goes on serving.
+    admin
+        .batch_execute("DROP TRIGGER cut_off ON messages")
+        .unwrap();
+    let r = c.append("INBOX", "", &message("after", "x"));
+    assert!(r.starts_with("TAG OK [APPENDUID "), "{r}");
+}

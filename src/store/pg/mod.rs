@@ -102,6 +102,8 @@ enum Attempt<T> {
     /// BEGIN failed: nothing ran.
     NotBegun(postgres::Error),
     Failed(Fail),
+    /// The connection was lost during COMMIT: the write may or may not have landed.
+    InDoubt(postgres::Error),
 }
 
 /// Whether the error is one PostgreSQL asks to retry the transaction for.
@@ -136,17 +138,10 @@ fn store_error(e: postgres::Error) -> StoreError {
     }
     match e.code() {
         Some(c) if *c == SqlState::DISK_FULL => StoreError::Full,
-        _ => {
-            let text = match e.as_db_error() {
-                Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-                None => format!("PostgreSQL: {e}"),
-            };
-            // StoreError::Db carries a rusqlite error: a generic failure holding our text.
-            StoreError::Db(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                Some(text),
-            ))
-        }
+        _ => StoreError::Pg(match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        }),
     }
 }
 
@@ -352,6 +347,7 @@ impl PgStore {
             let outcome = self.once(&mut client, read_only, &mut f);
             let dead = match &outcome {
                 Attempt::NotBegun(e) | Attempt::Failed(Fail::Pg(e)) => lost(e),
+                Attempt::InDoubt(_) => true,
                 _ => false,
             };
             if dead {
@@ -379,6 +375,8 @@ impl PgStore {
                 Attempt::NotBegun(e) => return Err(store_error(e)),
                 Attempt::Failed(Fail::Pg(e)) if retryable(&e) && attempt < RETRIES => continue,
                 Attempt::Failed(e) => return Err(into_store(e)),
+                // Not retried: doing it again could do it twice.
+                Attempt::InDoubt(e) => return Err(StoreError::InDoubt(e.to_string())),
             }
         }
     }
@@ -425,6 +423,8 @@ impl PgStore {
         }
         match committed {
             Ok(()) => Attempt::Done(v, changed),
+            // The COMMIT went out (or may have) and no answer came: it may have landed.
+            Err(e) if lost(&e) && !read_only => Attempt::InDoubt(e),
             Err(e) => Attempt::Failed(Fail::Pg(e)),
         }
     }
