@@ -60,6 +60,9 @@ const BACKOFF: [Duration; 4] = [
     Duration::from_millis(500),
 ];
 
+/// The `application_name` of the listener's connection (the pool's are `liteimap`).
+pub const LISTENER_NAME: &str = "liteimap listener";
+
 /// How long the listener waits for a notification before it looks whether the store is gone.
 const LISTEN_POLL: Duration = Duration::from_millis(200);
 
@@ -433,7 +436,9 @@ impl PgStore {
     /// the commit hook for every other node's commit. It reconnects (with backoff) when the
     /// connection is lost, and ends when the store is dropped.
     fn start_listener(&self) {
-        let config = self.config.clone();
+        let mut config = self.config.clone();
+        // Told apart from the pool's connections in pg_stat_activity.
+        config.application_name(LISTENER_NAME);
         let hook = self.on_commit.clone();
         let stop = self.stop.clone();
         let node = self.node;
