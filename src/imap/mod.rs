@@ -139,6 +139,13 @@ impl From<StoreError> for CmdError {
                     "The mail database is unavailable; nothing was changed, try again".into(),
                 )
             }
+            StoreError::InDoubt(why) => {
+                log::warn!("store commit in doubt: {why}");
+                CmdError::No(
+                    Some(code_unavailable()),
+                    "The mail database went away while saving; the change may or may not have been made, check before retrying".into(),
+                )
+            }
             StoreError::Unsupported(what) => CmdError::No(
                 Some(code_cannot()),
                 format!("{what} is not supported by this server's mail store"),

@@ -107,6 +107,11 @@ pub enum StoreError {
     Unavailable(String),
     /// The operation is not (yet) implemented by this store backend (named).
     Unsupported(&'static str),
+    /// PostgreSQL failed (its message and SQLSTATE), in a way retrying will not mend.
+    Pg(String),
+    /// The connection to the database server was lost while the write's COMMIT was on its
+    /// way: the write may or may not have been done (RFC 5530 `[UNAVAILABLE]`, said so).
+    InDoubt(String),
 }
 
 impl fmt::Display for StoreError {
@@ -131,6 +136,11 @@ impl fmt::Display for StoreError {
             StoreError::Unsupported(what) => {
                 write!(f, "{what} is not supported by this store backend")
             }
+            StoreError::Pg(why) => write!(f, "PostgreSQL: {why}"),
+            StoreError::InDoubt(why) => write!(
+                f,
+                "the database connection was lost during COMMIT, so the write may or may not have been done: {why}"
+            ),
         }
     }
 }

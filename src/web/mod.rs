@@ -144,7 +144,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(_) => 409,
             StoreError::NotAllowed(_) => 400,
             StoreError::Full => 507,
-            StoreError::Unavailable(_) => 503,
+            StoreError::Unavailable(_) | StoreError::InDoubt(_) => 503,
             StoreError::Unsupported(_) => 501,
             _ => 500,
         };

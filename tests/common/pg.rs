@@ -33,32 +33,67 @@ fn bin_dir() -> String {
 }
 
 /// The keeper script: start the server, poll pg_isready (bounded), say "ready" (or "failed"
-/// and the log), then hold until stdin closes, stop the server and remove everything.
+/// and the log), then obey the lines of its stdin — `stop` (a fast shutdown, as `pg_ctl stop
+/// -m fast`; answers "stopped") and `start` (answers "ready" again) — until stdin closes, then
+/// stop the server and remove everything.
 const KEEPER: &str = r#"
 dir="$1"; run="$2"; bin="$3"
-$run "$bin/postgres" -D "$dir/data" -k "$dir" -c listen_addresses= -c fsync=off \
-    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
-    >"$dir/log" 2>&1 &
-pid=$!
-n=0
-until "$bin/pg_isready" -q -h "$dir" -U postgres; do
-    n=$((n + 1))
-    if [ $n -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
-        echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid; rm -rf "$dir"; exit 1
-    fi
-    sleep 0.05
+start() {
+    $run "$bin/postgres" -D "$dir/data" -k "$dir" -c listen_addresses= -c fsync=off \
+        -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+        >>"$dir/log" 2>&1 &
+    pid=$!
+    n=0
+    until "$bin/pg_isready" -q -h "$dir" -U postgres; do
+        n=$((n + 1))
+        if [ $n -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
+            echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid; rm -rf "$dir"
+            exit 1
+        fi
+        sleep 0.05
+    done
+    echo ready
+}
+start
+while read -r command; do
+    case "$command" in
+        stop) kill -INT $pid; wait $pid; echo stopped ;;
+        start) start ;;
+    esac
 done
-echo ready
-cat >/dev/null
-kill -INT $pid; wait $pid
+kill -INT $pid 2>/dev/null; wait $pid
 rm -rf "$dir"
 "#;
 
 struct Cluster {
     /// The socket directory (host=…).
     dir: String,
-    /// The keeper, whose stdin we hold (never used, never dropped: closed at exit).
-    _keeper: Mutex<Child>,
+    /// The keeper, whose stdin we hold (the shared cluster's is closed at exit), and the
+    /// lines it answers.
+    keeper: Mutex<Keeper>,
+}
+
+struct Keeper {
+    child: Child,
+    answers: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Cluster {
+    /// Tell the keeper `command` and wait for its answer `expect`.
+    fn tell(&self, command: &str, expect: &str) {
+        use std::io::Write;
+        let mut k = self.keeper.lock().unwrap_or_else(|e| e.into_inner());
+        let stdin = k.child.stdin.as_mut().expect("keeper stdin");
+        writeln!(stdin, "{command}").expect("tell the PostgreSQL keeper");
+        match k.answers.next() {
+            Some(Ok(l)) if l == expect => {}
+            other => panic!("PostgreSQL keeper answered {other:?} to {command}, not {expect}"),
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("host={} user=postgres", self.dir)
+    }
 }
 
 fn am_root() -> bool {
@@ -132,7 +167,10 @@ fn start_cluster() -> Cluster {
     }
     Cluster {
         dir,
-        _keeper: Mutex::new(keeper),
+        keeper: Mutex::new(Keeper {
+            child: keeper,
+            answers: lines,
+        }),
     }
 }
 
@@ -182,12 +220,14 @@ fn with_dbname(base: &str, db: &str) -> String {
 pub fn fresh_db() -> TestDb {
     let base = match std::env::var("LITEIMAP_TEST_PG") {
         Ok(b) if !b.trim().is_empty() => b,
-        _ => {
-            let c = CLUSTER.get_or_init(start_cluster);
-            format!("host={} user=postgres", c.dir)
-        }
+        _ => CLUSTER.get_or_init(start_cluster).base(),
     };
-    let admin = with_dbname(&base, "postgres");
+    db_on(&base)
+}
+
+/// A new, empty database on the server `base` names.
+fn db_on(base: &str) -> TestDb {
+    let admin = with_dbname(base, "postgres");
     let name = format!(
         "liteimap_test_{}_{}",
         std::process::id(),
@@ -198,8 +238,89 @@ pub fn fresh_db() -> TestDb {
     c.batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
     TestDb {
-        url: with_dbname(&base, &name),
+        url: with_dbname(base, &name),
         admin,
         name,
+    }
+}
+
+impl TestDb {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A connection to the server's `postgres` database (for what a database cannot do to
+    /// itself, such as refusing new connections).
+    pub fn admin(&self) -> postgres::Client {
+        postgres::Client::connect(&self.admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.admin))
+    }
+
+    /// The database as a `postgresql://` URL (what `liteimap --db` takes) when its conninfo is
+    /// `host=… user=… dbname=…`.
+    pub fn url(&self) -> String {
+        url_of(&self.url)
+    }
+}
+
+/// The `postgresql://` URL of a conninfo (`host=… user=… dbname=… [port=…]`).
+pub fn url_of(conninfo: &str) -> String {
+    if conninfo.starts_with("postgres") {
+        return conninfo.to_string();
+    }
+    let mut host = String::new();
+    let mut user = String::new();
+    let mut dbname = String::new();
+    let mut port = String::new();
+    for pair in conninfo.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("host", v)) => host = v.to_string(),
+            Some(("user", v)) => user = v.to_string(),
+            Some(("dbname", v)) => dbname = v.to_string(),
+            Some(("port", v)) => port = v.to_string(),
+            _ => {}
+        }
+    }
+    let port = if port.is_empty() {
+        String::new()
+    } else {
+        format!("&port={port}")
+    };
+    format!("postgresql://{user}@/{dbname}?host={host}{port}")
+}
+
+/// A throwaway cluster of one test's own (even when `LITEIMAP_TEST_PG` names a server), which
+/// the test may stop and start again under load. Removed when this goes.
+pub struct OwnCluster(Cluster);
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        OwnCluster(start_cluster())
+    }
+
+    /// A new, empty database on this cluster.
+    pub fn fresh_db(&self) -> TestDb {
+        db_on(&self.0.base())
+    }
+
+    /// Shut the server down fast (as `pg_ctl stop -m fast`: sessions are terminated, in-flight
+    /// transactions rolled back) and wait until it is down.
+    pub fn stop_server(&self) {
+        self.0.tell("stop", "stopped");
+    }
+
+    /// Start the server again and wait until it accepts connections.
+    pub fn start_server(&self) {
+        self.0.tell("start", "ready");
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let k = self.0.keeper.get_mut().unwrap_or_else(|e| e.into_inner());
+        // End of file on its stdin: the keeper stops the server and removes the directory.
+        drop(k.child.stdin.take());
+        let _ = k.child.wait();
     }
 }

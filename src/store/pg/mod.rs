@@ -12,7 +12,9 @@
 //! transaction (so the notification is delivered exactly when the change is visible), with
 //! one line per mailbox: `node mailbox modseq`. Once a commit hook is installed, a listener
 //! thread with its own connection LISTENs and calls the hook for other nodes' commits; this
-//! node's own commits call it directly after COMMIT, like the SQLite store.
+//! node's own commits call it directly after COMMIT, like the SQLite store. Notifications
+//! sent while the listener is reconnecting are lost, so after a reconnect it calls the hook
+//! for every mailbox (with its highest modseq): sessions look for what they missed.
 
 mod mailboxes;
 mod messages;
@@ -58,6 +60,9 @@ const BACKOFF: [Duration; 4] = [
     Duration::from_millis(500),
 ];
 
+/// The `application_name` of the listener's connection (the pool's are `liteimap`).
+pub const LISTENER_NAME: &str = "liteimap listener";
+
 /// How long the listener waits for a notification before it looks whether the store is gone.
 const LISTEN_POLL: Duration = Duration::from_millis(200);
 
@@ -100,6 +105,8 @@ enum Attempt<T> {
     /// BEGIN failed: nothing ran.
     NotBegun(postgres::Error),
     Failed(Fail),
+    /// The connection was lost during COMMIT: the write may or may not have landed.
+    InDoubt(postgres::Error),
 }
 
 /// Whether the error is one PostgreSQL asks to retry the transaction for.
@@ -134,17 +141,10 @@ fn store_error(e: postgres::Error) -> StoreError {
     }
     match e.code() {
         Some(c) if *c == SqlState::DISK_FULL => StoreError::Full,
-        _ => {
-            let text = match e.as_db_error() {
-                Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-                None => format!("PostgreSQL: {e}"),
-            };
-            // StoreError::Db carries a rusqlite error: a generic failure holding our text.
-            StoreError::Db(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                Some(text),
-            ))
-        }
+        _ => StoreError::Pg(match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        }),
     }
 }
 
@@ -350,6 +350,7 @@ impl PgStore {
             let outcome = self.once(&mut client, read_only, &mut f);
             let dead = match &outcome {
                 Attempt::NotBegun(e) | Attempt::Failed(Fail::Pg(e)) => lost(e),
+                Attempt::InDoubt(_) => true,
                 _ => false,
             };
             if dead {
@@ -377,6 +378,8 @@ impl PgStore {
                 Attempt::NotBegun(e) => return Err(store_error(e)),
                 Attempt::Failed(Fail::Pg(e)) if retryable(&e) && attempt < RETRIES => continue,
                 Attempt::Failed(e) => return Err(into_store(e)),
+                // Not retried: doing it again could do it twice.
+                Attempt::InDoubt(e) => return Err(StoreError::InDoubt(e.to_string())),
             }
         }
     }
@@ -423,6 +426,8 @@ impl PgStore {
         }
         match committed {
             Ok(()) => Attempt::Done(v, changed),
+            // The COMMIT went out (or may have) and no answer came: it may have landed.
+            Err(e) if lost(&e) && !read_only => Attempt::InDoubt(e),
             Err(e) => Attempt::Failed(Fail::Pg(e)),
         }
     }
@@ -431,7 +436,9 @@ impl PgStore {
     /// the commit hook for every other node's commit. It reconnects (with backoff) when the
     /// connection is lost, and ends when the store is dropped.
     fn start_listener(&self) {
-        let config = self.config.clone();
+        let mut config = self.config.clone();
+        // Told apart from the pool's connections in pg_stat_activity.
+        config.application_name(LISTENER_NAME);
         let hook = self.on_commit.clone();
         let stop = self.stop.clone();
         let node = self.node;
@@ -581,6 +588,17 @@ fn parse_payload(payload: &str, own: u64) -> Vec<(MailboxId, u64)> {
         .collect()
 }
 
+/// The listener's wait after its `failures`-th failure in a row (growing, at most 3.2 s; cut
+/// short when the store goes).
+fn back_off(failures: &mut u32, stop: &AtomicBool) {
+    *failures += 1;
+    let wait = Duration::from_millis(100 << (*failures).min(5));
+    let until = Instant::now() + wait;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(LISTEN_POLL.min(wait));
+    }
+}
+
 fn listen(
     config: postgres::Config,
     hook: Arc<OnceLock<CommitHook>>,
@@ -588,25 +606,39 @@ fn listen(
     node: u64,
 ) {
     let mut failures = 0u32;
+    // Until the first attempt to connect, nobody can have missed a notification.
+    let mut first_attempt = true;
     while !stop.load(Ordering::Relaxed) {
+        let reconnect = !std::mem::take(&mut first_attempt);
         let mut client = match config.connect(NoTls) {
             Ok(c) => c,
             Err(e) => {
-                failures += 1;
-                if failures == 1 {
+                if failures == 0 {
                     log::warn!("PostgreSQL listener cannot connect: {e}; retrying");
                 }
-                let wait = Duration::from_millis(100 << failures.min(5));
-                let until = Instant::now() + wait;
-                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(LISTEN_POLL.min(wait));
-                }
+                back_off(&mut failures, &stop);
                 continue;
             }
         };
         if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
             log::warn!("PostgreSQL LISTEN failed: {e}");
+            back_off(&mut failures, &stop);
             continue;
+        }
+        if reconnect {
+            // Notifications sent while we were away are lost: every mailbox may have changed.
+            if let Some(h) = hook.get() {
+                match resync_all(&mut client, h) {
+                    Ok(n) => log::info!(
+                        "PostgreSQL listener reconnected; told the sessions of {n} mailboxes to look for changes"
+                    ),
+                    Err(e) => {
+                        log::warn!("PostgreSQL listener cannot read the mailboxes: {e}");
+                        back_off(&mut failures, &stop);
+                        continue;
+                    }
+                }
+            }
         }
         failures = 0;
         loop {
@@ -660,6 +692,38 @@ fn listen(
             }
         }
     }
+}
+
+/// After the listener reconnected: call `hook` for every mailbox with its highest modseq, in
+/// batches, as if each had just changed. Sessions whose view is older read the changes they
+/// missed; the others find nothing new. LISTEN runs before this read, so a commit after it
+/// arrives as a notification. Returns how many mailboxes were told.
+fn resync_all(
+    client: &mut Client,
+    hook: &CommitHook,
+) -> std::result::Result<usize, postgres::Error> {
+    use postgres::fallible_iterator::FallibleIterator;
+    const BATCH: usize = 1000;
+    let mut rows = client.query_raw(
+        "SELECT id, highest_modseq FROM mailboxes",
+        std::iter::empty::<i64>(),
+    )?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut told = 0;
+    while let Some(r) = rows.next()? {
+        let modseq: i64 = r.try_get(1)?;
+        batch.push((MailboxId(r.try_get(0)?), u64::try_from(modseq).unwrap_or(0)));
+        if batch.len() == BATCH {
+            hook(&batch);
+            told += batch.len();
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        hook(&batch);
+        told += batch.len();
+    }
+    Ok(told)
 }
 
 /// Row access that reports a type mismatch as an error rather than a panic.
