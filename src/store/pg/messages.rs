@@ -53,7 +53,7 @@ fn lock_or_nothing(tx: &mut Tx<'_, '_>, mailbox: MailboxId) -> PgResult<MailboxR
     }
 }
 
-fn owner(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<UserId> {
+pub(crate) fn owner(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<UserId> {
     t.query_opt("SELECT user_id FROM mailboxes WHERE id = $1", &[&mailbox.0])?
         .map(|r| get(&r, 0).map(UserId))
         .transpose()?
@@ -72,7 +72,7 @@ fn no_uids() -> Fail {
 }
 
 /// The database's OBJECTID key (made when the schema is created).
-fn id_key(t: &mut postgres::Transaction<'_>) -> PgResult<String> {
+pub(crate) fn id_key(t: &mut postgres::Transaction<'_>) -> PgResult<String> {
     Ok(
         t.query_opt("SELECT value FROM liteimap_meta WHERE key = $1", &[&KEY])?
             .map(|r| get(&r, 0))
@@ -82,7 +82,7 @@ fn id_key(t: &mut postgres::Transaction<'_>) -> PgResult<String> {
 }
 
 /// Store the body once per user (never shared across users); its pieces and sort keys.
-fn insert_body(
+pub(crate) fn insert_body(
     t: &mut postgres::Transaction<'_>,
     user: UserId,
     hash: &[u8],
@@ -188,7 +188,11 @@ fn insert_message(
     insert_flags(t, id, &m.flags)
 }
 
-fn insert_flags(t: &mut postgres::Transaction<'_>, id: i64, flags: &[String]) -> PgResult<()> {
+pub(crate) fn insert_flags(
+    t: &mut postgres::Transaction<'_>,
+    id: i64,
+    flags: &[String],
+) -> PgResult<()> {
     if !flags.is_empty() {
         t.execute(
             "INSERT INTO flags (message_id, flag) SELECT $1, f FROM unnest($2::text[]) f

@@ -18,6 +18,7 @@ mod mailboxes;
 mod messages;
 mod rest;
 mod scan;
+mod transfer;
 mod users;
 
 pub(crate) use scan::PgScan;
