@@ -4,6 +4,7 @@
 use super::mailboxes::mailbox;
 use super::messages::{id_key, insert_body, insert_flags, owner};
 use super::users::find_user;
+use super::Cached;
 use super::{big, get, get_u32, get_u64, Fail, PgResult, PgStore};
 use crate::store::messages::content_hash;
 use crate::store::objid::KEY;
@@ -13,7 +14,7 @@ use crate::store::transfer::{
 use crate::store::{MailboxId, Result, StoreError, UserId};
 
 fn meta_set(t: &mut postgres::Transaction<'_>, key: &str, value: &str) -> PgResult<()> {
-    t.execute(
+    t.execute_c(
         "INSERT INTO liteimap_meta (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         &[&key, &value],
@@ -25,7 +26,7 @@ impl PgStore {
     /// See `SqliteStore::export_users`.
     pub fn export_users(&self) -> Result<Vec<UserExport>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT name, password_hash, created FROM users ORDER BY name",
                 &[],
             )?
@@ -48,7 +49,7 @@ impl PgStore {
                 return Ok(u.id);
             }
             let id: i64 = get(
-                &tx.query_one(
+                &tx.query_one_c(
                     "INSERT INTO users (name, password_hash, created) VALUES ($1, $2, $3)
                      RETURNING id",
                     &[&user.name, &user.password_hash, &user.created],
@@ -62,7 +63,7 @@ impl PgStore {
     /// See `SqliteStore::export_mailboxes`.
     pub fn export_mailboxes(&self, user: UserId) -> Result<Vec<MailboxExport>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT b.id, b.name, b.uidvalidity, b.uidnext, b.highest_modseq, b.recent_floor,
                         b.noselect, b.special_use, k.key
                  FROM mailboxes b LEFT JOIN urlauth_keys k ON k.mailbox_id = b.id
@@ -94,7 +95,7 @@ impl PgStore {
             if let Some(m) = mailbox(tx.t, user, &mb.name)? {
                 return Ok(m.id);
             }
-            tx.execute(
+            tx.execute_c(
                 "INSERT INTO mailboxes (id, user_id, name, uidvalidity, uidnext, highest_modseq,
                      recent_floor, noselect, special_use)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -110,18 +111,18 @@ impl PgStore {
                     &mb.special_use,
                 ],
             )?;
-            tx.execute(
+            tx.execute_c(
                 "SELECT setval(pg_get_serial_sequence('mailboxes', 'id'),
                                (SELECT max(id) FROM mailboxes))",
                 &[],
             )?;
             if let Some(key) = &mb.urlauth_key {
-                tx.execute(
+                tx.execute_c(
                     "INSERT INTO urlauth_keys (mailbox_id, key) VALUES ($1, $2)",
                     &[&mb.id, key],
                 )?;
             }
-            tx.execute(
+            tx.execute_c(
                 "INSERT INTO liteimap_meta (key, value) VALUES ('last_uidvalidity', $1::bigint::text)
                  ON CONFLICT (key) DO UPDATE
                  SET value = greatest(liteimap_meta.value::bigint, $1::bigint)::text",
@@ -140,7 +141,7 @@ impl PgStore {
         max_bytes: usize,
     ) -> Result<Vec<ExportedMessage>> {
         self.read(|t| {
-            let rows = t.query(
+            let rows = t.query_c(
                 "SELECT m.uid, m.modseq, m.internal_date, m.date_offset, m.save_date,
                         d.email_id, d.thread_id, m.body_id,
                         coalesce((SELECT array_agg(f.flag ORDER BY lower(f.flag)) FROM flags f
@@ -184,7 +185,7 @@ impl PgStore {
             let user = owner(tx.t, mailbox)?;
             for m in msgs {
                 let taken = tx
-                    .query_opt(
+                    .query_opt_c(
                         "SELECT 1 FROM messages WHERE mailbox_id = $1 AND uid = $2",
                         &[&mailbox.0, &i64::from(m.uid)],
                     )?
@@ -196,12 +197,12 @@ impl PgStore {
                     ))));
                 }
                 let body = insert_body(tx.t, user, &content_hash(&m.msg.raw), &m.msg)?;
-                tx.execute(
+                tx.execute_c(
                     "UPDATE bodies SET email_id = $2, thread_id = $3 WHERE id = $1",
                     &[&body, &m.email_id, &m.thread_id],
                 )?;
                 let id: i64 = get(
-                    &tx.query_one(
+                    &tx.query_one_c(
                         "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset,
                              modseq, save_date, size)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -228,7 +229,7 @@ impl PgStore {
     pub fn max_uid(&self, mailbox: MailboxId) -> Result<u32> {
         self.read(|t| {
             get_u32(
-                &t.query_one(
+                &t.query_one_c(
                     "SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = $1",
                     &[&mailbox.0],
                 )?,
@@ -245,7 +246,7 @@ impl PgStore {
         limit: usize,
     ) -> Result<Vec<(u32, u64)>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT uid, modseq FROM expunged WHERE mailbox_id = $1 AND uid > $2
                  ORDER BY uid LIMIT $3",
                 &[
@@ -265,7 +266,7 @@ impl PgStore {
         let uids: Vec<i64> = rows.iter().map(|(u, _)| i64::from(*u)).collect();
         let modseqs: Vec<i64> = rows.iter().map(|(_, m)| big(*m)).collect();
         self.write(|tx| {
-            tx.execute(
+            tx.execute_c(
                 "INSERT INTO expunged (mailbox_id, uid, modseq)
                  SELECT $1, u, m FROM unnest($2::bigint[], $3::bigint[]) AS x(u, m)
                  ON CONFLICT DO NOTHING",
@@ -278,7 +279,7 @@ impl PgStore {
     /// See `SqliteStore::export_metadata`.
     pub fn export_metadata(&self, user: UserId) -> Result<Vec<MetadataExport>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT b.name, e.name, e.value FROM metadata e
                  LEFT JOIN mailboxes b ON b.id = e.mailbox_id
                  WHERE e.user_id = $1 ORDER BY b.name IS NOT NULL, b.name, e.name",
@@ -303,12 +304,12 @@ impl PgStore {
                     ),
                     None => None,
                 };
-                tx.execute(
+                tx.execute_c(
                     "DELETE FROM metadata WHERE user_id = $1 AND mailbox_id IS NOT DISTINCT FROM $2
                      AND name = $3",
                     &[&user.0, &mb, name],
                 )?;
-                tx.execute(
+                tx.execute_c(
                     "INSERT INTO metadata (user_id, mailbox_id, name, value) VALUES ($1, $2, $3, $4)",
                     &[&user.0, &mb, name, value],
                 )?;
@@ -325,7 +326,7 @@ impl PgStore {
     /// See `SqliteStore::migration`.
     pub fn migration(&self) -> Result<Option<String>> {
         self.read(|t| {
-            t.query_opt(
+            t.query_opt_c(
                 "SELECT value FROM liteimap_meta WHERE key = $1",
                 &[&MIGRATION_KEY],
             )?
@@ -343,7 +344,7 @@ impl PgStore {
                     meta_set(tx.t, KEY, key)?;
                 }
                 None => {
-                    tx.execute(
+                    tx.execute_c(
                         "DELETE FROM liteimap_meta WHERE key = $1",
                         &[&MIGRATION_KEY],
                     )?;
