@@ -413,3 +413,61 @@ fn compare(from: &Store, to: &Store) -> Result<Vec<String>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dir(std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn the_final_check_names_every_difference() {
+        let dir =
+            Dir(std::env::temp_dir().join(format!("liteimap-migrate-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let from = Store::open(&dir.0.join("a.db")).unwrap();
+        let to = Store::open(&dir.0.join("b.db")).unwrap();
+        let user = from.create_user("alice", "hash").unwrap();
+        let inbox = from.mailbox(user, "INBOX").unwrap().unwrap().id;
+        let m = || crate::message::prepare(b"Subject: x\r\n\r\nbody\r\n".to_vec(), vec![], None);
+        from.append(inbox, &[m()]).unwrap();
+        let mut lines = Vec::new();
+        let done = run(&from, &to, Options::default(), &mut |l| {
+            lines.push(l.to_string())
+        });
+        assert!(
+            matches!(done, Ok(Outcome::Done(c)) if c.messages == 1 && c.folders == 6),
+            "{done:?}"
+        );
+        assert!(compare(&from, &to).unwrap().is_empty());
+
+        let target = to.find_user("alice").unwrap().unwrap().id;
+        let copy = to.mailbox(target, "INBOX").unwrap().unwrap().id;
+        to.append(copy, &[m()]).unwrap();
+        to.create_mailbox(target, "Extra").unwrap();
+        assert_eq!(
+            compare(&from, &to).unwrap(),
+            vec![format!(
+                "user alice: folders differ: source {:?}, target {:?}",
+                ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"],
+                ["Archive", "Drafts", "Extra", "INBOX", "Junk", "Sent", "Trash"]
+            )]
+        );
+        to.delete_mailbox(target, "Extra").unwrap();
+        assert_eq!(
+            compare(&from, &to).unwrap(),
+            vec![
+                "alice/INBOX: UIDNEXT: source 2, target 3".to_string(),
+                "alice/INBOX: HIGHESTMODSEQ: source 2, target 3".to_string(),
+                "alice/INBOX: messages: source 1, target 2".to_string(),
+                "alice/INBOX: bytes: source 20, target 40".to_string(),
+            ]
+        );
+    }
+}
