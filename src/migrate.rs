@@ -274,8 +274,8 @@ fn copy_folder(
         let what = format!("{verb} {user}/{}", mb.name);
         at(move || what)
     };
-    say(&progress.line(user, &mb.name));
     let mut after = to.max_uid(target).map_err(what("reading"))?;
+    let mut first = true;
     loop {
         if let Some(limit) = opts.limit {
             if progress.copied.messages >= limit {
@@ -299,6 +299,9 @@ fn copy_folder(
             break;
         };
         after = last.uid;
+        if std::mem::take(&mut first) {
+            say(&progress.line(user, &mb.name));
+        }
         let mut bytes = 0u64;
         let batch: Vec<ExactMessage> = page
             .into_iter()

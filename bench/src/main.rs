@@ -638,7 +638,7 @@ fn run(
         &format!(
             "liteimap-bench{}{} seed {}: {} clients, {:?} per timed workload, {} messages in the big folder, {} idlers (Dovecot {})",
             if args.quick { " --quick" } else { "" },
-            if plan.nodes > 1 { format!(", liteimap on {} nodes", plan.nodes) } else { String::new() },
+            if plan.nodes > 1 { format!(" (liteimap on {} nodes)", plan.nodes) } else { String::new() },
             p.seed,
             p.clients,
             p.append_time,
