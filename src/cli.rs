@@ -43,6 +43,7 @@ pub enum Command {
     Config(ConfigCmd),
     Who(Who),
     Kick(Kick),
+    Migrate(Migrate),
 }
 
 /// Run the IMAP server. With no users in the database it creates the user `demo` with a random
@@ -552,4 +553,31 @@ pub struct Kick {
     /// else DB.admin.sock beside the database)
     #[argh(option)]
     pub admin_socket: Option<PathBuf>,
+}
+
+/// Copy every user (password hashes, quotas, withheld capabilities, subscriptions, metadata),
+/// folder (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, special use) and message (UIDs, modseqs,
+/// dates, flags, object ids) from one database to another, SQLite or PostgreSQL either way, so
+/// that clients keep their caches. The target must be empty, or an interrupted copy of the same
+/// source (the run then goes on where it stopped). Stop the server first. Progress on stderr;
+/// at the end users, folders and per folder UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, messages and
+/// bytes are compared: exit 1 with the differences, 3 when stopped by --limit.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "migrate")]
+pub struct Migrate {
+    /// the database to copy from: a SQLite file or a postgresql:// URL
+    #[argh(option)]
+    pub from: Database,
+
+    /// the database to copy into (a new SQLite file, or an empty PostgreSQL database)
+    #[argh(option)]
+    pub to: Database,
+
+    /// stop after copying this many messages (run again to go on)
+    #[argh(option)]
+    pub limit: Option<u64>,
+
+    /// messages per transaction (default 500)
+    #[argh(option, default = "500")]
+    pub page_messages: usize,
 }

@@ -25,6 +25,8 @@
 //!   batches, with progress (`mbox` splits mbox files, `maildir` reads Maildir layouts).
 //! - `lmtp`: the LMTP listener (RFC 2033) an MTA delivers through, and the SMTP listener
 //!   (RFC 5321) for tests, one state machine in two modes; recipient → mailbox mapping.
+//! - `migrate`: `liteimap migrate`, one store's contents copied exactly into another
+//!   (SQLite ↔ PostgreSQL), resumable and checked, through the store's export/import calls.
 //! - `deliver`: one message from stdin into a mailbox, with sysexits exit codes.
 //! - `message`: raw bytes → a message the store keeps (MIME parsed once, internal date).
 //! - `mime`: bytes in, structures out (envelope, body structure, sections, search text).
@@ -63,6 +65,8 @@ pub mod manpage;
 pub mod message;
 /// `--metrics-listen`: OpenMetrics text at /metrics (prometheus-client, tiny_http).
 pub mod metrics;
+/// `liteimap migrate`: every user, folder and message from one store into another, exactly.
+pub mod migrate;
 pub mod mime;
 pub mod notify;
 pub mod password;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use liteimap::cli::{
-    Backup, Cli, Command, Deliver, Dev, Import, Kick, Serve, Stdio, User, UserAction, Who,
+    Backup, Cli, Command, Deliver, Dev, Import, Kick, Migrate, Serve, Stdio, User, UserAction, Who,
 };
 use liteimap::imap::conn::{Limits, MAX_SEARCH_DEPTH};
 use liteimap::imap::session::Start;
@@ -300,10 +300,55 @@ fn run(cli: Cli, file: Option<config::File>, given: Vec<String>) -> Result<(), S
             &admin_socket(&cli, file.as_ref(), a.as_deref())?,
             &format!("kick {user}"),
         ),
+        Command::Migrate(m) => run_migrate(m),
         Command::Deliver(d) => match run_deliver(&cli, d, file.as_ref()) {
             c if c == ExitCode::SUCCESS => Ok(()),
             _ => Err("delivery failed".into()),
         },
+    }
+}
+
+/// `migrate`: exit 0 when copied and checked, 3 when stopped by --limit, 1 otherwise.
+fn run_migrate(args: &Migrate) -> Result<(), String> {
+    let same = match (args.from.sqlite_path(), args.to.sqlite_path()) {
+        (Some(a), Some(b)) => {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => args.from == args.to,
+    };
+    if same {
+        return Err(format!(
+            "migrate: source and target are the same database ({})",
+            args.from
+        ));
+    }
+    if let Some(p) = args.from.sqlite_path() {
+        if !p.exists() {
+            return Err(format!(
+                "migrate: the source {} does not exist",
+                p.display()
+            ));
+        }
+    }
+    let open = |db: &liteimap::database::Database| {
+        db.open()
+            .map_err(|e| format!("cannot open database {db}: {e}"))
+    };
+    let from = open(&args.from)?;
+    let to = open(&args.to)?;
+    eprintln!("migrate: from {} to {}", args.from, args.to);
+    let opts = liteimap::migrate::Options {
+        page_messages: args.page_messages.max(1),
+        limit: args.limit,
+        ..Default::default()
+    };
+    match liteimap::migrate::run(&from, &to, opts, &mut |line| eprintln!("{line}")) {
+        Ok(liteimap::migrate::Outcome::Done(_)) => Ok(()),
+        Ok(liteimap::migrate::Outcome::Stopped(_)) => {
+            drop((from, to));
+            std::process::exit(3)
+        }
+        Err(e) => Err(format!("migrate: {e}")),
     }
 }
 

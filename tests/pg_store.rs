@@ -705,3 +705,25 @@ fn bodies_get_an_email_id_and_replies_their_parents_thread() {
         vec![3]
     );
 }
+
+#[test]
+fn statements_are_prepared_once_per_connection_and_reused() {
+    let db = pg::fresh_db();
+    let s = open(&db);
+    let user = s.create_user("alice", "h").unwrap();
+    let ib = inbox(&s, user);
+    s.append(ib, &[msg("warm", &[])]).unwrap();
+    s.select(ib, true).unwrap();
+    let before = liteimap::store::pg::prepared_on_this_thread();
+    // One thread, so the pool hands back the same connection: nothing new to prepare.
+    for i in 0..20 {
+        s.append(ib, &[msg(&format!("m{i}"), &["\\Seen"])]).unwrap();
+        s.select(ib, true).unwrap();
+    }
+    let prepared = liteimap::store::pg::prepared_on_this_thread() - before;
+    assert!(
+        prepared <= 2,
+        "20 APPENDs and SELECTs prepared {prepared} statements: the cache is not used"
+    );
+    assert_eq!(s.counts(ib).unwrap().messages, 21);
+}

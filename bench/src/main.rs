@@ -77,6 +77,11 @@ struct Args {
     /// benchmark's users are added (or their passwords reset)
     #[argh(option)]
     db: Option<String>,
+
+    /// with --db: start this many liteimap serve processes (nodes) on that one database and
+    /// share the clients of append and mixed among them (default 1)
+    #[argh(option, default = "1")]
+    nodes: usize,
 }
 
 /// The servers this run started, to stop if it overruns its time limit or is interrupted.
@@ -216,6 +221,8 @@ struct Plan {
     also_no_fts: bool,
     /// --db as given (a URL keeps its password: it is passed on to liteimap, never shown).
     db: Option<String>,
+    /// liteimap serve processes on the database (--nodes).
+    nodes: usize,
 }
 
 impl Plan {
@@ -232,6 +239,7 @@ fn run_all(
     memory: &dyn Fn() -> u64,
 ) -> Result<Vec<Figure>, String> {
     let port = srv.port();
+    let ports = srv.ports();
     let p = &plan.params;
     let mut out = Vec::new();
     async_std::task::block_on(async {
@@ -240,7 +248,7 @@ fn run_all(
                 "  append: {} clients for {:?}",
                 p.clients, p.append_time
             ));
-            out.extend(workloads::append(port, p).await?);
+            out.extend(workloads::append(&ports, p).await?);
         }
         if plan.runs("mixed") || plan.runs("mixed-cheap") {
             log(format!(
@@ -248,21 +256,21 @@ fn run_all(
                 p.users * 2,
                 p.seed_messages
             ));
-            workloads::seed_mailboxes(port, p).await?;
+            workloads::seed_mailboxes(&ports, p).await?;
         }
         if plan.runs("mixed") {
             log(format!(
                 "  mixed (argon2id logins): {} clients for {:?}",
                 p.clients, p.mixed_time
             ));
-            out.extend(workloads::mixed(port, p, "mixed", "u").await?);
+            out.extend(workloads::mixed(&ports, p, "mixed", "u").await?);
         }
         if plan.runs("mixed-cheap") {
             log(format!(
                 "  mixed (cheap logins): {} clients for {:?}",
                 p.clients, p.mixed_time
             ));
-            out.extend(workloads::mixed(port, p, "mixed-cheap", "c").await?);
+            out.extend(workloads::mixed(&ports, p, "mixed-cheap", "c").await?);
         }
         if plan.runs("big") {
             log(format!("  big mailbox: {} messages", p.big));
@@ -294,6 +302,7 @@ fn run_liteimap(
             maildir: plan.maildir.clone(),
             also_no_fts: false,
             db: None,
+            nodes: 1,
         };
         let without = liteimap_on(
             &only_big,
@@ -380,9 +389,21 @@ fn liteimap_on(
         });
     }
     let extra: &[&str] = if fts { &[] } else { &["--no-fts"] };
-    let srv = Liteimap::start_with(binary, &arg, &dir.join("liteimap.log"), extra)?;
-    let pid = srv.pid();
-    let memory = move || servers::memory_of_tree(pid).rss_kib;
+    let mut nodes = Vec::new();
+    for n in 0..plan.nodes {
+        let log = match n {
+            0 => dir.join("liteimap.log"),
+            n => dir.join(format!("liteimap-node{}.log", n + 1)),
+        };
+        nodes.push(Liteimap::start_with(binary, &arg, &log, extra)?);
+    }
+    let srv = servers::Nodes(nodes);
+    let pids = srv.pids();
+    let memory = move || {
+        pids.iter()
+            .map(|&p| servers::memory_of_tree(p).rss_kib)
+            .sum()
+    };
     let mut figs = run_all(&srv, plan, plan.params.idle, &memory)?;
     pre.append(&mut figs);
     Ok(pre)
@@ -505,6 +526,10 @@ fn main() {
         );
         std::process::exit(64);
     }
+    if args.nodes != 1 && (args.nodes == 0 || args.db.is_none()) {
+        eprintln!("liteimap-bench: --nodes N (N ≥ 1) shares one database: give it with --db");
+        std::process::exit(2);
+    }
     if args.also_no_fts && args.db.is_some() {
         eprintln!("liteimap-bench: --also-no-fts loads a SQLite file of its own; not with --db");
         std::process::exit(64);
@@ -582,6 +607,7 @@ fn run(
         maildir: None,
         also_no_fts: args.also_no_fts,
         db: args.db.clone(),
+        nodes: args.nodes,
     };
     if plan.runs("big") {
         // One Maildir for both: liteimap imports it, Dovecot serves it in place.
@@ -610,8 +636,9 @@ fn run(
         &lite,
         dove.as_deref(),
         &format!(
-            "liteimap-bench{} seed {}: {} clients, {:?} per timed workload, {} messages in the big folder, {} idlers (Dovecot {})",
+            "liteimap-bench{}{} seed {}: {} clients, {:?} per timed workload, {} messages in the big folder, {} idlers (Dovecot {})",
             if args.quick { " --quick" } else { "" },
+            if plan.nodes > 1 { format!(" (liteimap on {} nodes)", plan.nodes) } else { String::new() },
             p.seed,
             p.clients,
             p.append_time,

@@ -88,6 +88,30 @@ pub fn memory_of_tree(root: u32) -> Memory {
 
 pub trait Server {
     fn port(&self) -> u16;
+    /// Every port serving the same mail (several nodes on one database); the clients of
+    /// append and mixed are shared among them.
+    fn ports(&self) -> Vec<u16> {
+        vec![self.port()]
+    }
+}
+
+/// liteimap serve processes on one database (`--nodes`), stopped when dropped.
+pub struct Nodes(pub Vec<Liteimap>);
+
+impl Nodes {
+    pub fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(Liteimap::pid).collect()
+    }
+}
+
+impl Server for Nodes {
+    fn port(&self) -> u16 {
+        self.0.first().map_or(0, |n| n.port)
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        self.0.iter().map(|n| n.port).collect()
+    }
 }
 
 pub struct Liteimap {

@@ -108,11 +108,12 @@ fn templates(seed: u64, count: usize, min: usize, max: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Workload 1: `clients` connections APPEND 1–100 KB messages for a fixed time.
-pub async fn append(port: u16, p: &Params) -> Result<Vec<Figure>> {
+/// Workload 1: `clients` connections APPEND 1–100 KB messages for a fixed time. Client `c`
+/// connects to `ports[c % ports.len()]` (several nodes share the clients).
+pub async fn append(ports: &[u16], p: &Params) -> Result<Vec<Figure>> {
     let mut conns = Vec::new();
     for c in 0..p.clients {
-        let mut conn = login(port, &user("u", c % p.users)).await?;
+        let mut conn = login(ports[c % ports.len()], &user("u", c % p.users)).await?;
         // Several clients may share a user: the folder may already exist.
         conn.cmd("CREATE Append").await.map_err(err)?;
         conns.push(conn);
@@ -161,14 +162,16 @@ pub async fn append(port: u16, p: &Params) -> Result<Vec<Figure>> {
 }
 
 /// Fill every mixed-workload INBOX (u* and c* users) with `seed_messages` messages (untimed).
-pub async fn seed_mailboxes(port: u16, p: &Params) -> Result<()> {
+pub async fn seed_mailboxes(ports: &[u16], p: &Params) -> Result<()> {
     let mut users: Vec<String> = (0..p.users).map(|i| user("u", i)).collect();
     users.extend((0..p.users).map(|i| user("c", i)));
     let per_task = users.len().div_ceil(p.clients.max(1));
     let pool = templates(p.seed ^ 0x5eed, 32, 1_000, 20_000);
     let tasks: Vec<_> = users
         .chunks(per_task)
-        .map(|chunk| {
+        .enumerate()
+        .map(|(i, chunk)| {
+            let port = ports[i % ports.len()];
             let chunk = chunk.to_vec();
             let pool = pool.clone();
             let n = p.seed_messages;
@@ -218,7 +221,7 @@ const MIXED_COMMANDS: [&str; 9] = [
 /// \Deleted on one of them, EXPUNGE, APPEND, LOGOUT. `prefix` picks the users (`u`: argon2id at
 /// liteimap's cost, `c`: a cheap argon2id, so the figures show the IMAP work alone).
 pub async fn mixed(
-    port: u16,
+    ports: &[u16],
     p: &Params,
     workload: &'static str,
     prefix: &'static str,
@@ -227,6 +230,7 @@ pub async fn mixed(
     let deadline = start + p.mixed_time;
     let tasks: Vec<_> = (0..p.clients)
         .map(|c| {
+            let port = ports[c % ports.len()];
             let seed = p.seed ^ (c as u64 + 1) << 32;
             let users = p.users;
             let pool = templates(seed, 16, 1_000, 20_000);

@@ -189,4 +189,18 @@ forward! {
     fn object_fields(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<ObjectFields>>;
     fn expunge_in_view(&self, view: ViewId, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<(u64, Vec<u32>)>;
     fn mailbox_status(&self, user: UserId, name: &str, object_id: bool) -> Result<Option<(MailboxRow, MailboxCounts, Option<String>)>>;
+    fn export_users(&self) -> Result<Vec<UserExport>>;
+    fn import_user(&self, user: &UserExport) -> Result<UserId>;
+    fn export_mailboxes(&self, user: UserId) -> Result<Vec<MailboxExport>>;
+    fn import_mailbox(&self, user: UserId, mb: &MailboxExport) -> Result<MailboxId>;
+    fn export_messages(&self, mailbox: MailboxId, after_uid: u32, limit: usize, max_bytes: usize) -> Result<Vec<ExportedMessage>>;
+    fn import_exact(&self, mailbox: MailboxId, msgs: &[ExactMessage]) -> Result<()>;
+    fn max_uid(&self, mailbox: MailboxId) -> Result<u32>;
+    fn export_expunged(&self, mailbox: MailboxId, after_uid: u32, limit: usize) -> Result<Vec<(u32, u64)>>;
+    fn import_expunged(&self, mailbox: MailboxId, rows: &[(u32, u64)]) -> Result<()>;
+    fn export_metadata(&self, user: UserId) -> Result<Vec<MetadataExport>>;
+    fn import_metadata(&self, user: UserId, rows: &[MetadataExport]) -> Result<()>;
+    fn object_id_key(&self) -> Result<String>;
+    fn migration(&self) -> Result<Option<String>>;
+    fn set_migration(&self, source_key: Option<&str>) -> Result<()>;
 }

@@ -319,7 +319,7 @@ pub(crate) fn content_hash(raw: &[u8]) -> Vec<u8> {
 }
 
 /// The user whose mailbox this is: bodies are shared only among that user's messages.
-fn owner(tx: &Transaction, mailbox: MailboxId) -> Result<i64> {
+pub(crate) fn owner(tx: &Transaction, mailbox: MailboxId) -> Result<i64> {
     tx.prepare_cached("SELECT user_id FROM mailboxes WHERE id = ?1")?
         .query_row([mailbox.0], |r| r.get(0))
         .optional()?
@@ -346,7 +346,12 @@ fn insert_body(tx: &Transaction, user: i64, m: &NewMessage) -> Result<i64> {
 
 /// Never shared across users: finding another user's copy would make an APPEND measurably
 /// faster, which tells the appender that someone else holds exactly this message.
-fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) -> Result<i64> {
+pub(crate) fn insert_hashed_body(
+    tx: &Transaction,
+    user: i64,
+    hash: &[u8],
+    m: &NewMessage,
+) -> Result<i64> {
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM bodies WHERE user_id = ?1 AND hash = ?2")?
         .query_row(params![user, hash], |r| r.get(0))
@@ -364,7 +369,7 @@ fn insert_hashed_body(tx: &Transaction, user: i64, hash: &[u8], m: &NewMessage) 
     Ok(body)
 }
 
-fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<()> {
+pub(crate) fn insert_flags(tx: &Transaction, message_id: i64, flags: &[String]) -> Result<()> {
     let mut st =
         tx.prepare_cached("INSERT OR IGNORE INTO flags (message_id, flag) VALUES (?1, ?2)")?;
     for f in flags {

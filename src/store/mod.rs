@@ -24,6 +24,7 @@ mod quota;
 mod scan;
 mod search_index;
 mod sortkeys;
+mod transfer;
 mod urlauth;
 mod users;
 
@@ -47,6 +48,7 @@ pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
 pub use search_index::TextPlace;
 pub use sortkeys::SortRow;
+pub use transfer::{ExactMessage, ExportedMessage, MailboxExport, MetadataExport, UserExport};
 pub use users::UserRow;
 
 use std::fmt;

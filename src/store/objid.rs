@@ -90,7 +90,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn key(c: &Connection) -> Result<String> {
+pub(crate) fn key(c: &Connection) -> Result<String> {
     Ok(
         c.prepare_cached("SELECT value FROM liteimap_meta WHERE key = ?1")?
             .query_row([KEY], |r| r.get(0))

@@ -3,6 +3,7 @@
 
 use super::messages::{delete_orphan_bodies, expunge_all, move_all};
 use super::rest::guarded;
+use super::Cached;
 use super::{get, get_u32, get_u64, Fail, PgResult, PgStore, Tx};
 use crate::store::mailboxes::{ancestors, check_name, DELIMITER, INBOX};
 use crate::store::{now, MailboxId, MailboxRow, Result, StoreError, UserId};
@@ -27,7 +28,7 @@ pub(crate) fn mailbox(
     user: UserId,
     name: &str,
 ) -> PgResult<Option<MailboxRow>> {
-    t.query_opt(
+    t.query_opt_c(
         &format!("SELECT {COLUMNS} FROM mailboxes WHERE user_id = $1 AND name = $2"),
         &[&user.0, &name],
     )?
@@ -43,7 +44,7 @@ pub(crate) fn mailbox_by_id(
     t: &mut postgres::Transaction<'_>,
     id: MailboxId,
 ) -> PgResult<MailboxRow> {
-    t.query_opt(
+    t.query_opt_c(
         &format!("SELECT {COLUMNS} FROM mailboxes WHERE id = $1"),
         &[&id.0],
     )?
@@ -60,7 +61,7 @@ fn not_found(name: &str) -> Fail {
 /// taken under the lock of its liteimap_meta row, so two nodes never hand out the same one.
 fn next_uidvalidity(t: &mut postgres::Transaction<'_>) -> PgResult<u32> {
     let last: i64 = t
-        .query_opt(
+        .query_opt_c(
             "SELECT value FROM liteimap_meta WHERE key = 'last_uidvalidity' FOR UPDATE",
             &[],
         )?
@@ -76,7 +77,7 @@ fn next_uidvalidity(t: &mut postgres::Transaction<'_>) -> PgResult<u32> {
     let Ok(v) = u32::try_from(value) else {
         return Err(StoreError::NotAllowed("UIDVALIDITY space exhausted".into()).into());
     };
-    t.execute(
+    t.execute_c(
         "INSERT INTO liteimap_meta (key, value) VALUES ('last_uidvalidity', $1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         &[&value.to_string()],
@@ -86,7 +87,7 @@ fn next_uidvalidity(t: &mut postgres::Transaction<'_>) -> PgResult<u32> {
 
 fn insert_mailbox(t: &mut postgres::Transaction<'_>, user: UserId, name: &str) -> PgResult<()> {
     let v = i64::from(next_uidvalidity(t)?);
-    t.execute(
+    t.execute_c(
         "INSERT INTO mailboxes (user_id, name, uidvalidity) VALUES ($1, $2, $3)",
         &[&user.0, &name, &v],
     )?;
@@ -104,7 +105,7 @@ pub(crate) fn create_mailbox(
         if !existing.noselect {
             return Err(StoreError::AlreadyExists(format!("mailbox {name} already exists")).into());
         }
-        tx.execute("DELETE FROM mailboxes WHERE id = $1", &[&existing.id.0])?;
+        tx.execute_c("DELETE FROM mailboxes WHERE id = $1", &[&existing.id.0])?;
         tx.changed(existing.id);
     } else {
         for parent in ancestors(name) {
@@ -127,7 +128,7 @@ pub(crate) fn create_mailbox_with_use(
     let mut row = create_mailbox(tx, user, name)?;
     if !uses.is_empty() {
         let value = uses.join(" ");
-        tx.execute(
+        tx.execute_c(
             "UPDATE mailboxes SET special_use = $2 WHERE id = $1",
             &[&row.id.0, &value],
         )?;
@@ -141,7 +142,7 @@ pub(crate) fn subscribe_in(
     user: UserId,
     name: &str,
 ) -> PgResult<()> {
-    t.execute(
+    t.execute_c(
         "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&user.0, &name],
     )?;
@@ -155,7 +156,7 @@ fn children(
     name: &str,
 ) -> PgResult<Vec<(i64, String)>> {
     let prefix = format!("{name}{DELIMITER}");
-    t.query(
+    t.query_c(
         "SELECT id, name FROM mailboxes WHERE user_id = $1 AND left(name, length($2)) = $2",
         &[&user.0, &prefix],
     )?
@@ -171,7 +172,7 @@ impl PgStore {
 
     pub fn mailboxes(&self, user: UserId) -> Result<Vec<MailboxRow>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 &format!("SELECT {COLUMNS} FROM mailboxes WHERE user_id = $1 ORDER BY name COLLATE \"C\""),
                 &[&user.0],
             )?
@@ -216,13 +217,13 @@ impl PgStore {
                     ))
                     .into());
                 }
-                tx.execute(
+                tx.execute_c(
                     "UPDATE mailboxes SET noselect = true WHERE id = $1",
                     &[&mb.id.0],
                 )?;
-                tx.execute("DELETE FROM metadata WHERE mailbox_id = $1", &[&mb.id.0])?;
+                tx.execute_c("DELETE FROM metadata WHERE mailbox_id = $1", &[&mb.id.0])?;
             } else {
-                tx.execute("DELETE FROM mailboxes WHERE id = $1", &[&mb.id.0])?;
+                tx.execute_c("DELETE FROM mailboxes WHERE id = $1", &[&mb.id.0])?;
             }
             delete_orphan_bodies(tx.t, &self.holds)?;
             Ok(())
@@ -259,7 +260,7 @@ impl PgStore {
                 ))
                 .into());
             }
-            tx.execute(
+            tx.execute_c(
                 "DELETE FROM mailboxes WHERE user_id = $1 AND name = $2 AND noselect",
                 &[&user.0, &to],
             )?;
@@ -276,12 +277,12 @@ impl PgStore {
                     ))
                     .into());
                 }
-                tx.execute(
+                tx.execute_c(
                     "UPDATE mailboxes SET name = $2 WHERE id = $1",
                     &[&id, &new_name],
                 )?;
             }
-            tx.execute(
+            tx.execute_c(
                 "UPDATE mailboxes SET name = $2 WHERE id = $1",
                 &[&src.id.0, &to],
             )?;
@@ -295,7 +296,7 @@ impl PgStore {
 
     pub fn unsubscribe(&self, user: UserId, name: &str) -> Result<()> {
         self.write(|tx| {
-            let n = tx.execute(
+            let n = tx.execute_c(
                 "DELETE FROM subscriptions WHERE user_id = $1 AND name = $2",
                 &[&user.0, &name],
             )?;
@@ -308,7 +309,7 @@ impl PgStore {
 
     pub fn subscriptions(&self, user: UserId) -> Result<Vec<String>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT name FROM subscriptions WHERE user_id = $1 ORDER BY name COLLATE \"C\"",
                 &[&user.0],
             )?

@@ -10,6 +10,7 @@ use postgres::types::ToSql;
 
 use super::mailboxes::{gone, mailbox_by_id, row, COLUMNS};
 use super::rest::guarded;
+use super::Cached;
 use super::{big, get, get_u32, get_u64, Fail, PgResult, PgStore, Tx};
 use crate::mime::Keys;
 use crate::store::chunks::CHUNK;
@@ -29,7 +30,7 @@ type Param = Box<dyn ToSql + Sync>;
 /// touches in it); the row as it is now, with that modseq.
 fn lock_mailbox(tx: &mut Tx<'_, '_>, mailbox: MailboxId) -> PgResult<MailboxRow> {
     let mb = tx
-        .query_opt(
+        .query_opt_c(
             &format!(
                 "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1
                  RETURNING {COLUMNS}"
@@ -53,8 +54,8 @@ fn lock_or_nothing(tx: &mut Tx<'_, '_>, mailbox: MailboxId) -> PgResult<MailboxR
     }
 }
 
-fn owner(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<UserId> {
-    t.query_opt("SELECT user_id FROM mailboxes WHERE id = $1", &[&mailbox.0])?
+pub(crate) fn owner(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<UserId> {
+    t.query_opt_c("SELECT user_id FROM mailboxes WHERE id = $1", &[&mailbox.0])?
         .map(|r| get(&r, 0).map(UserId))
         .transpose()?
         .ok_or_else(gone)
@@ -72,9 +73,9 @@ fn no_uids() -> Fail {
 }
 
 /// The database's OBJECTID key (made when the schema is created).
-fn id_key(t: &mut postgres::Transaction<'_>) -> PgResult<String> {
+pub(crate) fn id_key(t: &mut postgres::Transaction<'_>) -> PgResult<String> {
     Ok(
-        t.query_opt("SELECT value FROM liteimap_meta WHERE key = $1", &[&KEY])?
+        t.query_opt_c("SELECT value FROM liteimap_meta WHERE key = $1", &[&KEY])?
             .map(|r| get(&r, 0))
             .transpose()?
             .unwrap_or_default(),
@@ -82,13 +83,13 @@ fn id_key(t: &mut postgres::Transaction<'_>) -> PgResult<String> {
 }
 
 /// Store the body once per user (never shared across users); its pieces and sort keys.
-fn insert_body(
+pub(crate) fn insert_body(
     t: &mut postgres::Transaction<'_>,
     user: UserId,
     hash: &[u8],
     m: &NewMessage,
 ) -> PgResult<i64> {
-    if let Some(r) = t.query_opt(
+    if let Some(r) = t.query_opt_c(
         "SELECT id FROM bodies WHERE user_id = $1 AND hash = $2",
         &[&user.0, &hash],
     )? {
@@ -100,7 +101,7 @@ fn insert_body(
     let (email_id, own_thread) = body_ids(&key, user.0, hash);
     let mut thread_id = None;
     for parent in &m.fields.parent_ids {
-        if let Some(r) = t.query_opt(
+        if let Some(r) = t.query_opt_c(
             "SELECT thread_id FROM bodies
              WHERE user_id = $1 AND message_id = $2 AND thread_id IS NOT NULL LIMIT 1",
             &[&user.0, parent],
@@ -111,7 +112,7 @@ fn insert_body(
     }
     let thread_id = thread_id.unwrap_or(own_thread);
     let body: i64 = get(
-        &t.query_one(
+        &t.query_one_c(
             "INSERT INTO bodies (user_id, hash, size, parsed, email_id, thread_id, message_id, preview)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
@@ -133,13 +134,13 @@ fn insert_body(
         m.raw.chunks(CHUNK).collect()
     };
     for (i, piece) in pieces.into_iter().enumerate() {
-        t.execute(
+        t.execute_c(
             "INSERT INTO body_chunks (body_id, start, data) VALUES ($1, $2, $3)",
             &[&body, &((i * CHUNK) as i64), &piece],
         )?;
     }
     let k = &m.sort;
-    t.execute(
+    t.execute_c(
         "INSERT INTO sort_keys (body_id, subject, reply, sent_date, from_key, to_key, cc_key,
              display_from, display_to, message_id, refs)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -169,7 +170,7 @@ fn insert_message(
     modseq: u64,
 ) -> PgResult<()> {
     let id: i64 = get(
-        &t.query_one(
+        &t.query_one_c(
             "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date, size)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
@@ -188,9 +189,13 @@ fn insert_message(
     insert_flags(t, id, &m.flags)
 }
 
-fn insert_flags(t: &mut postgres::Transaction<'_>, id: i64, flags: &[String]) -> PgResult<()> {
+pub(crate) fn insert_flags(
+    t: &mut postgres::Transaction<'_>,
+    id: i64,
+    flags: &[String],
+) -> PgResult<()> {
     if !flags.is_empty() {
-        t.execute(
+        t.execute_c(
             "INSERT INTO flags (message_id, flag) SELECT $1, f FROM unnest($2::text[]) f
              ON CONFLICT DO NOTHING",
             &[&id, &flags],
@@ -200,7 +205,7 @@ fn insert_flags(t: &mut postgres::Transaction<'_>, id: i64, flags: &[String]) ->
 }
 
 fn set_uidnext(t: &mut postgres::Transaction<'_>, mailbox: MailboxId, uid: u32) -> PgResult<()> {
-    t.execute(
+    t.execute_c(
         "UPDATE mailboxes SET uidnext = $2 WHERE id = $1",
         &[&mailbox.0, &i64::from(uid)],
     )?;
@@ -285,12 +290,12 @@ fn for_uids(
     let span = (hi - lo) as usize + 1;
     let rows = if uids.len() * 8 < span {
         let list: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
-        t.query(
+        t.query_c(
             &format!("{select} AND m.uid = ANY($2) ORDER BY m.uid"),
             &[&mailbox.0, &list],
         )?
     } else {
-        t.query(
+        t.query_c(
             &format!("{select} AND m.uid BETWEEN $2 AND $3 ORDER BY m.uid"),
             &[&mailbox.0, &i64::from(lo), &i64::from(hi)],
         )?
@@ -387,7 +392,7 @@ fn body_gone() -> Fail {
 }
 
 pub(crate) fn parsed(t: &mut postgres::Transaction<'_>, body: i64) -> PgResult<Vec<u8>> {
-    t.query_opt("SELECT parsed FROM bodies WHERE id = $1", &[&body])?
+    t.query_opt_c("SELECT parsed FROM bodies WHERE id = $1", &[&body])?
         .map(|r| get(&r, 0))
         .transpose()?
         .ok_or_else(body_gone)
@@ -407,7 +412,7 @@ pub(crate) fn read_range(
     let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     // The piece holding `offset` (the last one for an offset past the end), then those that
     // begin before `end`.
-    let rows = t.query(
+    let rows = t.query_c(
         "SELECT start, data FROM body_chunks
          WHERE body_id = $1 AND start < $3 AND start >= (
              SELECT coalesce(max(start), 0) FROM body_chunks WHERE body_id = $1 AND start <= $2)
@@ -433,7 +438,7 @@ pub(crate) fn read_range(
 }
 
 fn keywords(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<Vec<String>> {
-    t.query(
+    t.query_c(
         "SELECT min(f.flag) FROM flags f JOIN messages m ON m.id = f.message_id
          WHERE m.mailbox_id = $1 AND left(f.flag, 1) <> '\\' GROUP BY lower(f.flag)
          ORDER BY min(f.flag) COLLATE \"C\"",
@@ -453,7 +458,7 @@ fn snapshot(
 ) -> PgResult<SelectSnapshot> {
     let lock_clause = if claim { " FOR UPDATE" } else { "" };
     let r = t
-        .query_opt(
+        .query_opt_c(
             &format!("SELECT {COLUMNS}, recent_floor FROM mailboxes WHERE id = $1{lock_clause}"),
             &[&mailbox.0],
         )?
@@ -461,7 +466,7 @@ fn snapshot(
     let mb = row(&r)?;
     let floor = get_u32(&r, 7)?;
     let uids: Vec<u32> = t
-        .query(
+        .query_c(
             "SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid",
             &[&mailbox.0],
         )?
@@ -469,7 +474,7 @@ fn snapshot(
         .map(|r| get_u32(r, 0))
         .collect::<PgResult<_>>()?;
     let first_unseen = t
-        .query_opt(
+        .query_opt_c(
             "SELECT m.uid FROM messages m WHERE m.mailbox_id = $1
                AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND lower(f.flag) = '\\seen')
              ORDER BY m.uid LIMIT 1",
@@ -480,7 +485,7 @@ fn snapshot(
     let start = uids.partition_point(|&u| u < floor);
     let recent = uids[start..].to_vec();
     if claim {
-        t.execute(
+        t.execute_c(
             "UPDATE mailboxes SET recent_floor = uidnext WHERE id = $1",
             &[&mailbox.0],
         )?;
@@ -518,12 +523,12 @@ fn remove_messages(
     }
     let uids: Vec<i64> = rows.iter().map(|r| i64::from(r.0)).collect();
     let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    t.execute(
+    t.execute_c(
         "INSERT INTO expunged (mailbox_id, uid, modseq) SELECT $1, u, $3 FROM unnest($2::bigint[]) u
          ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
         &[&mailbox.0, &uids, &big(modseq)],
     )?;
-    t.execute("DELETE FROM messages WHERE id = ANY($1)", &[&ids])?;
+    t.execute_c("DELETE FROM messages WHERE id = ANY($1)", &[&ids])?;
     let bodies: Vec<i64> = rows.iter().map(|r| r.2).collect();
     collect_bodies(t, holds, &bodies)
 }
@@ -540,7 +545,7 @@ fn collect_bodies(
         .copied()
         .filter(|b| !held.contains(b))
         .collect();
-    t.execute(
+    t.execute_c(
         "DELETE FROM bodies b WHERE b.id = ANY($1)
            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = b.id)",
         &[&free],
@@ -553,7 +558,7 @@ fn message_rows(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> PgResult<Vec<(u32, i64, i64)>> {
-    t.query(sql, params)?
+    t.query_c(sql, params)?
         .iter()
         .map(|r| Ok((get_u32(r, 0)?, get(r, 1)?, get(r, 2)?)))
         .collect()
@@ -617,17 +622,17 @@ pub(crate) fn expunge_all(tx: &mut Tx<'_, '_>, holds: &Holds, mailbox: MailboxId
 /// empty with its UIDVALIDITY and UIDNEXT.
 pub(crate) fn move_all(tx: &mut Tx<'_, '_>, from: MailboxId, to: MailboxId) -> PgResult<()> {
     let src = lock_mailbox(tx, from)?;
-    tx.execute(
+    tx.execute_c(
         "INSERT INTO expunged (mailbox_id, uid, modseq) SELECT $1, uid, $2 FROM messages WHERE mailbox_id = $1
          ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
         &[&from.0, &big(src.highest_modseq)],
     )?;
     let dst = lock_mailbox(tx, to)?;
-    tx.execute(
+    tx.execute_c(
         "UPDATE messages SET mailbox_id = $2, modseq = $3 WHERE mailbox_id = $1",
         &[&from.0, &to.0, &big(dst.highest_modseq)],
     )?;
-    tx.execute(
+    tx.execute_c(
         "UPDATE mailboxes SET uidnext = $2, recent_floor = $2 WHERE id = $1",
         &[&to.0, &i64::from(src.uidnext)],
     )?;
@@ -640,7 +645,7 @@ pub(crate) fn delete_orphan_bodies(
     holds: &Holds,
 ) -> PgResult<()> {
     let held: Vec<i64> = holds.held_bodies().into_iter().collect();
-    t.execute(
+    t.execute_c(
         "DELETE FROM bodies b WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = b.id)
            AND NOT (b.id = ANY($1))",
         &[&held],
@@ -657,7 +662,7 @@ fn source_rows(
     uids: &[u32],
 ) -> PgResult<Vec<SourceRow>> {
     let list: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
-    t.query(
+    t.query_c(
         "SELECT uid, id, body_id, internal_date, date_offset, size FROM messages
          WHERE mailbox_id = $1 AND uid = ANY($2) ORDER BY uid",
         &[&from.0, &list],
@@ -709,14 +714,14 @@ fn copy_rows(
             return Err(StoreError::NotAllowed("target mailbox has run out of UIDs".into()).into());
         }
         let new_id: i64 = get(
-            &tx.query_one(
+            &tx.query_one_c(
                 "INSERT INTO messages (mailbox_id, uid, body_id, internal_date, date_offset, modseq, save_date, size)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &[&to.0, &i64::from(uid), &body, &date, &offset, &big(dst.highest_modseq), &now(), &size],
             )?,
             0,
         )?;
-        tx.execute(
+        tx.execute_c(
             "INSERT INTO flags (message_id, flag) SELECT $2, flag FROM flags WHERE message_id = $1",
             &[&id, &new_id],
         )?;
@@ -737,7 +742,7 @@ fn flag_rows(
     uids: &[u32],
 ) -> PgResult<Vec<FlagRow>> {
     let list: Vec<i64> = uids.iter().map(|&u| i64::from(u)).collect();
-    t.query(
+    t.query_c(
         "SELECT m.uid, m.id, m.modseq,
                 (SELECT array_agg(f.flag ORDER BY f.flag) FROM flags f WHERE f.message_id = m.id)
          FROM messages m WHERE m.mailbox_id = $1 AND m.uid = ANY($2) ORDER BY m.uid",
@@ -777,9 +782,9 @@ fn store_flags(
         let (new, changed) = apply_flags(&old, op, flags);
         if changed {
             any = true;
-            tx.execute("DELETE FROM flags WHERE message_id = $1", &[&id])?;
+            tx.execute_c("DELETE FROM flags WHERE message_id = $1", &[&id])?;
             insert_flags(tx.t, id, &new)?;
-            tx.execute(
+            tx.execute_c(
                 "UPDATE messages SET modseq = $2 WHERE id = $1",
                 &[&id, &big(modseq)],
             )?;
@@ -808,7 +813,7 @@ fn changes_since(
     modseq: u64,
 ) -> PgResult<Changes> {
     let highest = t
-        .query_opt(
+        .query_opt_c(
             "SELECT highest_modseq FROM mailboxes WHERE id = $1 AND NOT noselect",
             &[&mailbox.0],
         )?
@@ -823,7 +828,7 @@ fn changes_since(
         return Ok(ch);
     }
     ch.expunged = t
-        .query(
+        .query_c(
             "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
             &[&mailbox.0, &big(modseq)],
         )?
@@ -831,7 +836,7 @@ fn changes_since(
         .map(|r| get_u32(r, 0))
         .collect::<PgResult<_>>()?;
     ch.changed = t
-        .query(
+        .query_c(
             "SELECT m.uid, m.modseq,
                     (SELECT array_agg(f.flag ORDER BY f.flag) FROM flags f WHERE f.message_id = m.id)
              FROM messages m WHERE m.mailbox_id = $1 AND m.modseq > $2 ORDER BY m.uid",
@@ -936,7 +941,7 @@ pub(crate) fn search(
         ""
     };
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    t.query(
+    t.query_c(
         &format!("SELECT m.uid FROM messages m {join} WHERE m.mailbox_id = $1 AND ({expr}) ORDER BY m.uid"),
         &refs,
     )?
@@ -963,7 +968,7 @@ impl PgStore {
                 let hash = content_hash(&m.raw);
                 let present = hashes.contains(&hash)
                     || tx
-                        .query_opt(
+                        .query_opt_c(
                             "SELECT 1 FROM bodies b JOIN messages m ON m.body_id = b.id
                              WHERE b.user_id = $1 AND b.hash = $2 AND m.mailbox_id = $3 LIMIT 1",
                             &[&user.0, &hash, &mailbox.0],
@@ -1001,7 +1006,7 @@ impl PgStore {
     pub fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot> {
         let read = self.read(|t| {
             let unclaimed = claim_recent
-                && t.query_opt(
+                && t.query_opt_c(
                     "SELECT recent_floor < uidnext FROM mailboxes WHERE id = $1",
                     &[&mailbox.0],
                 )?
@@ -1081,7 +1086,7 @@ impl PgStore {
     ) -> Result<(Vec<AppendedMessage>, std::ops::Range<u32>)> {
         self.write(|tx| {
             let appended = guarded_append(tx, mailbox, msgs)?;
-            let r = tx.query_one(
+            let r = tx.query_one_c(
                 "UPDATE mailboxes m SET recent_floor = m.uidnext FROM mailboxes old
                  WHERE m.id = $1 AND old.id = m.id RETURNING old.recent_floor, m.uidnext",
                 &[&mailbox.0],
@@ -1098,7 +1103,7 @@ impl PgStore {
         };
         let claimed = self.write(|tx| {
             let floor = get_u32(
-                &tx.query_opt(
+                &tx.query_opt_c(
                     "SELECT recent_floor FROM mailboxes WHERE id = $1 FOR UPDATE",
                     &[&mailbox.0],
                 )?
@@ -1106,7 +1111,7 @@ impl PgStore {
                 0,
             )?;
             if max >= floor {
-                tx.execute(
+                tx.execute_c(
                     "UPDATE mailboxes SET recent_floor = $2 WHERE id = $1",
                     &[&mailbox.0, &(i64::from(max) + 1)],
                 )?;
@@ -1304,7 +1309,7 @@ impl PgStore {
         self.write(|tx| {
             let owner = user.map(|u| u.0);
             let boxes: Vec<i64> = tx
-                .query(
+                .query_c(
                     "SELECT id FROM mailboxes WHERE $1::bigint IS NULL OR user_id = $1 ORDER BY id",
                     &[&owner],
                 )?
@@ -1456,7 +1461,7 @@ impl PgStore {
 
 /// STATUS counters of a mailbox.
 fn counts(t: &mut postgres::Transaction<'_>, mailbox: MailboxId) -> PgResult<MailboxCounts> {
-    let r = t.query_one(
+    let r = t.query_one_c(
             "SELECT count(*),
                     count(*) FILTER (WHERE m.uid >= b.recent_floor),
                     count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM flags f WHERE f.message_id = m.id AND lower(f.flag) = '\\seen')),
@@ -1484,7 +1489,7 @@ pub(crate) fn highest_modseq(
     t: &mut postgres::Transaction<'_>,
     mailbox: MailboxId,
 ) -> PgResult<u64> {
-    t.query_opt(
+    t.query_opt_c(
         "SELECT highest_modseq FROM mailboxes WHERE id = $1",
         &[&mailbox.0],
     )?

@@ -20,9 +20,14 @@ mod mailboxes;
 mod messages;
 mod rest;
 mod scan;
+mod statements;
+mod transfer;
 mod users;
 
 pub(crate) use scan::PgScan;
+#[doc(hidden)]
+pub use statements::prepared_on_this_thread;
+pub(crate) use statements::Cached;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -189,8 +194,23 @@ impl Tx<'_, '_> {
 
 /// The connections of a store: those idle, and how many are open (idle or in use).
 struct Pool {
-    idle: Vec<Client>,
+    idle: Vec<Conn>,
     open: usize,
+}
+
+/// A pooled connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    statements: statements::Statements,
+}
+
+impl From<Client> for Conn {
+    fn from(client: Client) -> Conn {
+        Conn {
+            client,
+            statements: Default::default(),
+        }
+    }
 }
 
 /// Add a mailbox's change to a list of them (the highest modseq per mailbox).
@@ -241,7 +261,7 @@ impl PgStore {
         Ok(PgStore {
             config,
             pool: Mutex::new(Pool {
-                idle: vec![client],
+                idle: vec![client.into()],
                 open: 1,
             }),
             freed: Condvar::new(),
@@ -283,11 +303,11 @@ impl PgStore {
 
     /// An idle connection, or a new one while fewer than [`POOL`] are open (reconnecting with
     /// bounded backoff), or else the next one given back.
-    fn take(&self) -> Result<Client> {
+    fn take(&self) -> Result<Conn> {
         let mut pool = lock(&self.pool);
         loop {
             while let Some(c) = pool.idle.pop() {
-                if !c.is_closed() {
+                if !c.client.is_closed() {
                     return Ok(c);
                 }
                 pool.open -= 1;
@@ -306,12 +326,12 @@ impl PgStore {
         if made.is_err() {
             self.closed();
         }
-        made
+        made.map(Conn::from)
     }
 
     /// A connection taken is back (or, closed, gone).
-    fn give_back(&self, c: Client) {
-        if c.is_closed() {
+    fn give_back(&self, c: Conn) {
+        if c.client.is_closed() {
             return self.closed();
         }
         lock(&self.pool).idle.push(c);
@@ -346,8 +366,11 @@ impl PgStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut client = self.take()?;
-            let outcome = self.once(&mut client, read_only, &mut f);
+            let mut conn = self.take()?;
+            let outcome = {
+                let _statements = statements::Installed::new(&mut conn.statements);
+                self.once(&mut conn.client, read_only, &mut f)
+            };
             let dead = match &outcome {
                 Attempt::NotBegun(e) | Attempt::Failed(Fail::Pg(e)) => lost(e),
                 Attempt::InDoubt(_) => true,
@@ -355,10 +378,10 @@ impl PgStore {
             };
             if dead {
                 // Not back into the pool, even if the client has not noticed yet.
-                drop(client);
+                drop(conn);
                 self.closed();
             } else {
-                self.give_back(client);
+                self.give_back(conn);
             }
             match outcome {
                 Attempt::Done(v, changed) => {
@@ -569,7 +592,7 @@ fn notify(
         .collect();
     // A payload is limited to 8000 bytes: send the lines in parts well below it.
     for part in payload.chunks(200) {
-        t.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &part.join("\n")])?;
+        t.execute_c("SELECT pg_notify($1, $2)", &[&CHANNEL, &part.join("\n")])?;
     }
     Ok(())
 }

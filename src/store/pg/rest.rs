@@ -1,6 +1,7 @@
 //! Quota, URLAUTH keys, METADATA, and the search index on PostgreSQL.
 
 use super::mailboxes::mailbox;
+use super::Cached;
 use super::{big, get, get_u64, Fail, PgResult, PgStore, Tx};
 use crate::store::metadata::{digest, gather};
 use crate::store::quota::within;
@@ -17,7 +18,7 @@ fn count(v: Option<i64>) -> Option<u64> {
 /// A user's limits and exact usage (the triggers' counters; selectable mailboxes counted).
 pub(crate) fn quota_of(t: &mut postgres::Transaction<'_>, user: UserId) -> PgResult<Quota> {
     let r = t
-        .query_opt(
+        .query_opt_c(
             "SELECT storage_limit, message_limit, mailbox_limit, storage_used, messages_used,
                     (SELECT count(*) FROM mailboxes WHERE user_id = $1 AND NOT noselect)
              FROM quota WHERE user_id = $1",
@@ -46,7 +47,7 @@ pub(crate) fn guarded<T>(
     user: UserId,
     write: impl FnOnce(&mut Tx<'_, '_>) -> PgResult<T>,
 ) -> PgResult<T> {
-    tx.execute(
+    tx.execute_c(
         "SELECT 1 FROM quota WHERE user_id = $1 FOR UPDATE",
         &[&user.0],
     )?;
@@ -81,7 +82,7 @@ impl PgStore {
     /// Set a user's limits (the admin command).
     pub fn set_quota(&self, name: &str, limits: QuotaLimits) -> Result<()> {
         self.write(|tx| {
-            let n = tx.execute(
+            let n = tx.execute_c(
                 "UPDATE quota SET storage_limit = $2, message_limit = $3, mailbox_limit = $4
                  WHERE user_id = (SELECT id FROM users WHERE name = $1)",
                 &[
@@ -102,7 +103,7 @@ impl PgStore {
     pub fn quotas(&self) -> Result<Vec<(String, Quota)>> {
         self.read(|t| {
             let users: Vec<(i64, String)> = t
-                .query("SELECT id, name FROM users ORDER BY name", &[])?
+                .query_c("SELECT id, name FROM users ORDER BY name", &[])?
                 .iter()
                 .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
                 .collect::<PgResult<_>>()?;
@@ -127,7 +128,7 @@ impl PgStore {
                     return Ok(None);
                 };
                 let key = t
-                    .query_opt(
+                    .query_opt_c(
                         "SELECT key FROM urlauth_keys WHERE mailbox_id = $1",
                         &[&mb.id.0],
                     )?
@@ -141,7 +142,7 @@ impl PgStore {
         }
         self.write(|tx| {
             if let Some((mb, None)) = lookup(tx.t)? {
-                tx.execute(
+                tx.execute_c(
                     "INSERT INTO urlauth_keys (mailbox_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     &[&mb.id.0, &fresh_key()],
                 )?;
@@ -162,15 +163,15 @@ impl PgStore {
                 let Some(mb) = mailbox(tx.t, user, name)? else {
                     return Ok(None);
                 };
-                tx.execute("DELETE FROM urlauth_keys WHERE mailbox_id = $1", &[&mb.id.0])?;
+                tx.execute_c("DELETE FROM urlauth_keys WHERE mailbox_id = $1", &[&mb.id.0])?;
                 Ok(Some(vec![mb.id]))
             }
             None => {
-                tx.execute(
+                tx.execute_c(
                     "DELETE FROM urlauth_keys WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = $1)",
                     &[&user.0],
                 )?;
-                tx.query("SELECT id FROM mailboxes WHERE user_id = $1 ORDER BY id", &[&user.0])?
+                tx.query_c("SELECT id FROM mailboxes WHERE user_id = $1 ORDER BY id", &[&user.0])?
                     .iter()
                     .map(|r| get(r, 0).map(MailboxId))
                     .collect::<PgResult<Vec<_>>>()
@@ -202,7 +203,7 @@ impl PgStore {
                 depth,
                 |name| {
                     t.borrow_mut()
-                        .query_opt(
+                        .query_opt_c(
                             "SELECT value FROM metadata
                              WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2 AND name = $3",
                             &[&user.0, &target, &name],
@@ -212,7 +213,7 @@ impl PgStore {
                 },
                 |prefix| {
                     t.borrow_mut()
-                        .query(
+                        .query_c(
                             "SELECT name, value FROM metadata
                              WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2
                                AND left(name, length($3)) = $3
@@ -235,7 +236,7 @@ impl PgStore {
     /// Every entry of `user` with a digest of its value (what NOTIFY compares).
     pub fn metadata_digests(&self, user: UserId) -> Result<Vec<(Option<MailboxId>, String, u64)>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT mailbox_id, name, value FROM metadata WHERE user_id = $1",
                 &[&user.0],
             )?
@@ -261,23 +262,23 @@ impl PgStore {
     ) -> Result<()> {
         let target = self.write(|tx| {
             // One user's SETMETADATA at a time (the entry count is checked at the end).
-            tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user.0])?;
+            tx.execute_c("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user.0])?;
             let target = target(tx.t, user, mailbox)?;
             let key = target.map_or(0, |m| m.0);
             for (name, value) in changes {
-                tx.execute(
+                tx.execute_c(
                     "DELETE FROM metadata WHERE user_id = $1 AND coalesce(mailbox_id, 0) = $2 AND name = $3",
                     &[&user.0, &key, name],
                 )?;
                 if let Some(v) = value {
-                    tx.execute(
+                    tx.execute_c(
                         "INSERT INTO metadata (user_id, mailbox_id, name, value) VALUES ($1, $2, $3, $4)",
                         &[&user.0, &target.map(|m| m.0), name, v],
                     )?;
                 }
             }
             let n = get_u64(
-                &tx.query_one("SELECT count(*) FROM metadata WHERE user_id = $1", &[&user.0])?,
+                &tx.query_one_c("SELECT count(*) FROM metadata WHERE user_id = $1", &[&user.0])?,
                 0,
             )?;
             if n as usize > MAX_ENTRIES {

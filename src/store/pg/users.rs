@@ -2,6 +2,7 @@
 
 use super::mailboxes::{create_mailbox_with_use, subscribe_in};
 use super::messages::delete_orphan_bodies;
+use super::Cached;
 use super::{get, get_u64, PgResult, PgStore, Tx};
 use crate::store::mailboxes::DEFAULT_FOLDERS;
 use crate::store::{now, MailboxId, Result, StoreError, UserId, UserRow};
@@ -18,7 +19,7 @@ pub(crate) fn find_user(
     t: &mut postgres::Transaction<'_>,
     name: &str,
 ) -> PgResult<Option<UserRow>> {
-    t.query_opt(
+    t.query_opt_c(
         "SELECT id, name, password_hash FROM users WHERE name = $1",
         &[&name],
     )?
@@ -38,7 +39,7 @@ impl PgStore {
                 return Err(StoreError::AlreadyExists(format!("user {name} already exists")).into());
             }
             let id: i64 = get(
-                &tx.query_one(
+                &tx.query_one_c(
                     "INSERT INTO users (name, password_hash, created) VALUES ($1, $2, $3) RETURNING id",
                     &[&name, &password_hash, &now()],
                 )?,
@@ -65,7 +66,7 @@ impl PgStore {
             if let Some(u) = find_user(t, name)? {
                 return Ok(Some(u));
             }
-            let rows = t.query(
+            let rows = t.query_c(
                 "SELECT id, name, password_hash FROM users WHERE lower(name) = lower($1) LIMIT 2",
                 &[&name],
             )?;
@@ -80,7 +81,7 @@ impl PgStore {
     /// All users with their message counts, by name.
     pub fn list_users(&self) -> Result<Vec<(String, u64)>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT u.name, (SELECT count(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.user_id = u.id)
                  FROM users u ORDER BY u.name",
                 &[],
@@ -94,7 +95,7 @@ impl PgStore {
     /// The capabilities withheld from `user`, as CAPABILITY spells them.
     pub fn withheld_capabilities(&self, user: UserId) -> Result<Vec<String>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT capability FROM withheld_capabilities WHERE user_id = $1 ORDER BY capability",
                 &[&user.0],
             )?
@@ -114,13 +115,13 @@ impl PgStore {
         self.write(|tx| {
             let user = find_user(tx.t, name)?.ok_or_else(|| no_user(name))?;
             if withheld {
-                tx.execute(
+                tx.execute_c(
                     "INSERT INTO withheld_capabilities (user_id, capability) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
                     &[&user.id.0, &capability],
                 )?;
             } else {
-                tx.execute(
+                tx.execute_c(
                     "DELETE FROM withheld_capabilities WHERE user_id = $1 AND capability = $2",
                     &[&user.id.0, &capability],
                 )?;
@@ -132,7 +133,7 @@ impl PgStore {
     /// Every user's withheld capabilities, by user name; users with none are left out.
     pub fn all_withheld_capabilities(&self) -> Result<Vec<(String, String)>> {
         self.read(|t| {
-            t.query(
+            t.query_c(
                 "SELECT u.name, w.capability FROM withheld_capabilities w
                  JOIN users u ON u.id = w.user_id ORDER BY u.name, w.capability",
                 &[],
@@ -144,20 +145,20 @@ impl PgStore {
     }
 
     pub fn user_count(&self) -> Result<u64> {
-        self.read(|t| get_u64(&t.query_one("SELECT count(*) FROM users", &[])?, 0))
+        self.read(|t| get_u64(&t.query_one_c("SELECT count(*) FROM users", &[])?, 0))
     }
 
     /// Remove a user and everything it owns.
     pub fn remove_user(&self, name: &str) -> Result<()> {
         self.write(|tx: &mut Tx<'_, '_>| {
-            let boxes = tx.query(
+            let boxes = tx.query_c(
                 "SELECT b.id FROM mailboxes b JOIN users u ON u.id = b.user_id WHERE u.name = $1",
                 &[&name],
             )?;
             for r in &boxes {
                 tx.changed(MailboxId(get(r, 0)?));
             }
-            if tx.execute("DELETE FROM users WHERE name = $1", &[&name])? == 0 {
+            if tx.execute_c("DELETE FROM users WHERE name = $1", &[&name])? == 0 {
                 return Err(no_user(name));
             }
             delete_orphan_bodies(tx.t, &self.holds)?;
@@ -167,7 +168,7 @@ impl PgStore {
 
     pub fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
         self.write(|tx| {
-            let n = tx.execute(
+            let n = tx.execute_c(
                 "UPDATE users SET password_hash = $2 WHERE name = $1",
                 &[&name, &password_hash],
             )?;
