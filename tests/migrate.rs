@@ -36,30 +36,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The `postgresql://` URL of a test database's conninfo (`host=… user=… dbname=…`).
-fn url_of(conninfo: &str) -> String {
-    if conninfo.starts_with("postgres") {
-        return conninfo.to_string();
-    }
-    let mut parts = std::collections::HashMap::new();
-    for pair in conninfo.split_whitespace() {
-        if let Some((k, v)) = pair.split_once('=') {
-            parts.insert(k, v);
-        }
-    }
-    let get = |k: &str| parts.get(k).copied().unwrap_or("");
-    let port = match get("port") {
-        "" => String::new(),
-        p => format!("&port={p}"),
-    };
-    format!(
-        "postgresql://{}@/{}?host={}{port}",
-        get("user"),
-        get("dbname"),
-        get("host")
-    )
-}
-
 /// A message of about `kib` KiB of text (more than one 256 KiB piece for a large one).
 fn big_message(kib: usize) -> Vec<u8> {
     let mut m = message("big", "").to_vec();
@@ -282,7 +258,7 @@ fn sqlite_to_postgresql_and_back_keeps_what_clients_cache() {
     }
 
     let pgdb = pg::fresh_db();
-    let url = url_of(&pgdb.url);
+    let url = pgdb.url();
     let out = migrate(&["--from", source.to_str().unwrap(), "--to", &url]);
     assert!(out.status.success(), "{}", stderr(&out));
     let log = stderr(&out);
@@ -327,7 +303,7 @@ fn an_interrupted_migration_goes_on_where_it_stopped() {
     let source = filled_sqlite(&dir);
     let before = sqlite_transcript(&source);
     let pgdb = pg::fresh_db();
-    let url = url_of(&pgdb.url);
+    let url = pgdb.url();
     let src = source.to_str().unwrap();
 
     // Stopped twice part-way (in the middle of a folder: pages of 2), then run to the end.
