@@ -46,7 +46,7 @@ pub use objid::{hex, random_bytes, ObjectFields, StoreTimeFields};
 pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
 pub use search_index::TextPlace;
-pub use sortkeys::SortRow;
+pub use sortkeys::{SortKeysRef, SortRow};
 pub use users::UserRow;
 
 use std::fmt;
