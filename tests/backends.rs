@@ -204,6 +204,14 @@ fn transcript(srv: &TestServer) -> Vec<String> {
     log("b noop after expunge", b.cmd("NOOP"));
     log("copy", a.cmd("COPY 1:2 Work/2026"));
     log("move", a.cmd("UID MOVE 3 Work"));
+    // The kept keys after the expunge and the move, and one (DISPLAYTO) not read before.
+    for cmd in [
+        "SORT (DISPLAYTO CC REVERSE DATE) UTF-8 ALL",
+        "SORT (SUBJECT) UTF-8 UNSEEN",
+        "THREAD REFS UTF-8 ALL",
+    ] {
+        log(cmd, a.cmd(cmd));
+    }
     log(
         "status",
         a.cmd("STATUS Work/2026 (MESSAGES UIDNEXT UNSEEN RECENT SIZE)"),

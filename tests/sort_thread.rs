@@ -35,6 +35,18 @@ fn untagged(c: &mut Client, command: &str) -> String {
     r[0].trim_end().to_string()
 }
 
+/// The SORT or THREAD line of a command that succeeds (flag changes may be told after it).
+fn answer(c: &mut Client, command: &str) -> String {
+    let r = c.cmd(command);
+    assert!(
+        r.last().is_some_and(|l| l.contains(" OK ")),
+        "{command}: {r:?}"
+    );
+    r.into_iter()
+        .find(|l| l.starts_with("* SORT") || l.starts_with("* THREAD"))
+        .unwrap_or_default()
+}
+
 const CASES: &[(&str, &str)] = &[
     ("SORT (ARRIVAL) UTF-8 ALL", "* SORT 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40"),
     ("SORT (REVERSE ARRIVAL) UTF-8 ALL", "* SORT 40 39 38 37 36 35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1"),
@@ -366,17 +378,6 @@ fn imapclient_sort_and_thread() {
 /// in sequence order, the first time and when repeated.
 #[test]
 fn sort_all_follows_changes_not_yet_announced() {
-    // The SORT or THREAD line (flag changes may be told after it).
-    fn answer(c: &mut Client, command: &str) -> String {
-        let r = c.cmd(command);
-        assert!(
-            r.last().is_some_and(|l| l.contains(" OK ")),
-            "{command}: {r:?}"
-        );
-        r.into_iter()
-            .find(|l| l.starts_with("* SORT") || l.starts_with("* THREAD"))
-            .unwrap_or_default()
-    }
     let dir = TempDir::new("sort-all-untold");
     let srv = TestServer::start(&dir);
     let mut a = srv.login(ALICE);
@@ -420,5 +421,126 @@ fn sort_all_follows_changes_not_yet_announced() {
     assert_eq!(
         answer(&mut a, "UID SORT (SUBJECT) UTF-8 ALL"),
         "* SORT 5 6 4 1 3"
+    );
+}
+
+/// The server keeps only the keys commands asked for, and reads a key the first time a
+/// command needs it: a SORT by a second key after a first, a THREAD after SORTs, and new keys
+/// after an APPEND, an expunge (told and not yet told) and flag changes (criteria that are not
+/// ALL) all answer as if every key had been read at once.
+#[test]
+fn sort_by_new_keys_after_others_and_after_changes() {
+    // (From, To, Cc, Subject, day of December, body length, Message-ID, References)
+    type Spec = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        u32,
+        usize,
+        &'static str,
+        &'static str,
+    );
+    let msg = |(from, to, cc, subject, day, len, id, refs): Spec| {
+        let refs = if refs.is_empty() {
+            String::new()
+        } else {
+            format!("References: <{refs}@t>\r\n")
+        };
+        format!(
+            "From: {from}\r\nTo: {to}@x.org\r\nCc: {cc}@x.org\r\nSubject: {subject}\r\n\
+             Date: {day:02} Dec 2026 10:00:00 +0000\r\nMessage-ID: <{id}@t>\r\n{refs}\r\n{}\r\n",
+            "x".repeat(len)
+        )
+    };
+    let first: [Spec; 5] = [
+        (
+            "Yves <carol@x.org>",
+            "tom",
+            "zed",
+            "Re: melon",
+            5,
+            300,
+            "m1",
+            "m3",
+        ),
+        ("alice@x.org", "sam", "amy", "apple", 2, 100, "m2", ""),
+        ("erin@x.org", "una", "bob", "melon", 1, 500, "m3", ""),
+        ("bob@x.org", "rob", "kim", "Re: apple", 4, 0, "m4", "m2"),
+        ("Abe <dave@x.org>", "pat", "eve", "banana", 3, 200, "m5", ""),
+    ];
+    let dir = TempDir::new("sort-new-keys");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(ALICE);
+    a.cmd("CREATE Box");
+    for m in first {
+        assert!(b.append("Box", "", msg(m).as_bytes()).contains("OK"));
+    }
+    a.cmd("SELECT Box");
+    assert_eq!(
+        answer(&mut a, "SORT (SUBJECT) UTF-8 ALL"),
+        "* SORT 2 4 5 1 3"
+    );
+    assert_eq!(answer(&mut a, "SORT (FROM) UTF-8 ALL"), "* SORT 2 4 1 5 3");
+    assert_eq!(answer(&mut a, "SORT (SIZE) UTF-8 ALL"), "* SORT 4 2 5 1 3");
+    assert_eq!(
+        answer(&mut a, "THREAD REFERENCES UTF-8 ALL"),
+        "* THREAD (3 1)(2 4)(5)"
+    );
+    // A new message: the kept keys are extended, a new one read for all six.
+    let sixth = (
+        "amos@x.org",
+        "quin",
+        "ann",
+        "Re: banana",
+        1,
+        400,
+        "m6",
+        "m5",
+    );
+    assert!(b.append("Box", "", msg(sixth).as_bytes()).contains("OK"));
+    let r = a.cmd("NOOP");
+    assert_eq!(r[0], "* 6 EXISTS", "{r:?}");
+    assert_eq!(answer(&mut a, "SORT (TO) UTF-8 ALL"), "* SORT 5 6 4 2 1 3");
+    assert_eq!(
+        answer(&mut a, "SORT (FROM) UTF-8 ALL"),
+        "* SORT 2 6 4 1 5 3"
+    );
+    assert_eq!(
+        answer(&mut a, "THREAD REFERENCES UTF-8 ALL"),
+        "* THREAD (3 1)(2 4)(5 6)"
+    );
+    // Expunged by b, not yet told to a: left out of a new key's answer.
+    b.cmd("SELECT Box");
+    b.cmd("UID STORE 2 +FLAGS.SILENT (\\Deleted)");
+    b.cmd("EXPUNGE");
+    assert_eq!(answer(&mut a, "SORT (CC) UTF-8 ALL"), "* SORT 6 3 5 4 1");
+    let r = a.cmd("NOOP");
+    assert_eq!(r[0], "* 2 EXPUNGE", "{r:?}");
+    // 3 and 6 share a Date: sequence order.
+    assert_eq!(answer(&mut a, "SORT (DATE) UTF-8 ALL"), "* SORT 2 5 4 3 1");
+    // 4's parent is gone: it is a thread of its own.
+    assert_eq!(
+        answer(&mut a, "THREAD REFERENCES UTF-8 ALL"),
+        "* THREAD (2 1)(4 5)(3)"
+    );
+    // Flag changes, and criteria that are not ALL, with keys not read yet.
+    b.cmd("UID STORE 1,5 +FLAGS.SILENT (\\Flagged)");
+    assert_eq!(
+        answer(&mut a, "SORT (DISPLAYFROM) UTF-8 FLAGGED"),
+        "* SORT 4 1"
+    );
+    assert_eq!(
+        answer(&mut a, "SORT (REVERSE SIZE) UTF-8 UNFLAGGED"),
+        "* SORT 2 5 3"
+    );
+    assert_eq!(
+        answer(&mut a, "UID SORT (DISPLAYTO) UTF-8 UNFLAGGED"),
+        "* SORT 6 4 3"
+    );
+    assert_eq!(
+        answer(&mut a, "THREAD REFS UTF-8 FLAGGED"),
+        "* THREAD (4)(1)"
     );
 }

@@ -10,357 +10,494 @@
 //!   subject gathered under one parent or a dummy.
 //! - REFS (Dovecot's variant, draft-ietf-morg-inthread): REFERENCES without subject
 //!   gathering, and the threads ordered by their newest message.
+//!
+//! Everything is index-based, in a few flat vectors: Message-IDs and base subjects come in as
+//! numbers (the sort cache assigns them once per folder), containers and tree nodes are
+//! indexes with parent links, and each node's children are put in order once, at the end, by
+//! one walk of the messages in date order (see [`Forest::build`]); nothing is allocated per
+//! message or node, and nothing recurses over the tree except the wire form.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use imap_codec::imap_types::core::{Vec1, Vec2};
 use imap_codec::imap_types::extensions::thread::Thread;
 
-/// How deep a thread may nest before the rest of it is flattened (see `Links::tree`).
+/// How deep a thread may nest before the rest of it is flattened: a message more than this
+/// many containers below its root hangs from its ancestor at this depth (the order of
+/// siblings is by date as everywhere), so the wire form's recursion stays bounded whatever
+/// the mail says.
 pub const MAX_DEPTH: usize = 1000;
 
+/// "No node" in the index vectors.
+const NONE: u32 = u32::MAX;
+
 /// What threading needs of one message.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadMsg<'a> {
     /// The sent date (INTERNALDATE when the Date header is missing or invalid).
     pub date: i64,
-    /// The collated base subject.
-    pub subject: &'a str,
+    /// The base subject as a number: equal base subjects, equal numbers.
+    pub subject: u32,
+    /// Whether the base subject is empty (such messages are never gathered).
+    pub no_subject: bool,
     /// Whether the subject marked a reply or forward.
     pub reply: bool,
-    pub message_id: Option<&'a str>,
-    /// References, oldest first (In-Reply-To when there are none).
-    pub references: Vec<&'a str>,
+    /// The Message-ID as a number (equal Message-IDs, equal numbers; shared with
+    /// `references`).
+    pub message_id: Option<u32>,
+    /// References, oldest first (In-Reply-To when there are none), as numbers.
+    pub references: &'a [u32],
 }
 
-/// A thread node: a message (by index) or a dummy (`None`), and its children in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub msg: Option<usize>,
-    pub children: Vec<Node>,
+/// A thread forest: nodes `0..msgs` are the messages (by index), the others dummies; each
+/// node's children, and the roots, as linked lists in order.
+#[derive(Debug)]
+pub struct Forest {
+    msgs: usize,
+    first: Vec<u32>,
+    next: Vec<u32>,
+    root: u32,
 }
 
-impl Node {
-    fn leaf(i: usize) -> Node {
-        Node {
-            msg: Some(i),
-            children: Vec::new(),
+impl Forest {
+    /// The forest whose node `x` hangs from `parent[x]` (`NONE`: a root); nodes `0..n` are the
+    /// messages, `order` all of them by (date, index). Siblings come in the order of their
+    /// message, a dummy in that of its first child; a dummy without children is left out.
+    fn build(n: usize, parent: &[u32], order: &[u32]) -> Forest {
+        let nodes = parent.len();
+        let up = |x: u32| parent[x as usize];
+        // The first child (in date order) of each dummy: where the dummy itself stands.
+        let mut rep = vec![NONE; nodes - n];
+        let mut rep_of = vec![NONE; n];
+        for &m in order {
+            let p = up(m);
+            if p != NONE && p as usize >= n && rep[p as usize - n] == NONE {
+                rep[p as usize - n] = m;
+                rep_of[m as usize] = p;
+            }
+        }
+        // Prepending in reverse order leaves every list in order.
+        let mut first = vec![NONE; nodes];
+        let mut next = vec![NONE; nodes];
+        let mut root = NONE;
+        let mut prepend = |x: u32, first: &mut Vec<u32>, root: &mut u32| {
+            let head = match up(x) {
+                NONE => root,
+                p => &mut first[p as usize],
+            };
+            next[x as usize] = *head;
+            *head = x;
+        };
+        for &m in order.iter().rev() {
+            prepend(m, &mut first, &mut root);
+            if rep_of[m as usize] != NONE {
+                prepend(rep_of[m as usize], &mut first, &mut root);
+            }
+        }
+        Forest {
+            msgs: n,
+            first,
+            next,
+            root,
         }
     }
 
-    /// The message that stands for this node when sorting and gathering: itself, or a
-    /// dummy's first child (children already sorted).
-    fn rep(&self) -> Option<usize> {
-        match self.msg {
-            Some(i) => Some(i),
-            None => self.children.first().and_then(Node::rep),
-        }
+    fn msg(&self, x: u32) -> Option<usize> {
+        ((x as usize) < self.msgs).then_some(x as usize)
     }
 
-    fn newest(&self, msgs: &[ThreadMsg<'_>]) -> (i64, usize) {
-        let own = self.msg.map(|i| (msgs[i].date, i));
-        self.children
-            .iter()
-            .map(|c| c.newest(msgs))
-            .chain(own)
-            .max()
-            .unwrap_or((i64::MIN, 0))
-    }
-}
-
-fn key(n: &Node, msgs: &[ThreadMsg<'_>]) -> (i64, usize) {
-    n.rep().map(|i| (msgs[i].date, i)).unwrap_or((i64::MIN, 0))
-}
-
-/// Sort every set of siblings by sent date (children before parents), then the list itself.
-fn sort_tree(nodes: &mut [Node], msgs: &[ThreadMsg<'_>]) {
-    for n in nodes.iter_mut() {
-        sort_tree(&mut n.children, msgs);
-    }
-    nodes.sort_by_key(|n| key(n, msgs));
-}
-
-/// THREAD=ORDEREDSUBJECT (RFC 5256 §3).
-pub fn ordered_subject(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
-    let mut order: Vec<usize> = (0..msgs.len()).collect();
-    order.sort_by(|&a, &b| {
-        (&msgs[a].subject, msgs[a].date, a).cmp(&(&msgs[b].subject, msgs[b].date, b))
-    });
-    let mut threads: Vec<Node> = Vec::new();
-    let mut last: Option<&str> = None;
-    for i in order {
-        match threads.last_mut() {
-            Some(t) if last == Some(msgs[i].subject) => t.children.push(Node::leaf(i)),
-            _ => threads.push(Node::leaf(i)),
-        }
-        last = Some(msgs[i].subject);
-    }
-    threads.sort_by_key(|t| key(t, msgs));
-    threads
-}
-
-/// The containers of step 1: a message or a dummy, with its links.
-#[derive(Default)]
-struct Container {
-    msg: Option<usize>,
-    parent: Option<usize>,
-    children: Vec<usize>,
-}
-
-struct Links<'a> {
-    c: Vec<Container>,
-    ids: HashMap<&'a str, usize>,
-}
-
-impl<'a> Links<'a> {
-    fn container(&mut self, id: &'a str) -> usize {
-        // One hash of the id, found or not.
-        let c = &mut self.c;
-        *self.ids.entry(id).or_insert_with(|| {
-            c.push(Container::default());
-            c.len() - 1
+    /// The nodes of a list from its head.
+    fn list(&self, head: u32) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors((head != NONE).then_some(head), move |&x| {
+            let n = self.next[x as usize];
+            (n != NONE).then_some(n)
         })
     }
 
-    /// Whether `a` is `b` or one of its descendants (then linking b under a loops).
-    fn is_descendant(&self, a: usize, b: usize) -> bool {
-        let mut cur = Some(a);
-        // Bounded: the links form a forest, so a walk up ends within `len` steps.
-        for _ in 0..=self.c.len() {
-            match cur {
-                None => return false,
-                Some(x) if x == b => return true,
-                Some(x) => cur = self.c[x].parent,
+    fn children(&self, x: u32) -> impl Iterator<Item = u32> + '_ {
+        self.list(self.first[x as usize])
+    }
+
+    fn roots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.list(self.root)
+    }
+
+    /// How many roots (threads) there are.
+    pub fn len(&self) -> usize {
+        self.roots().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.root == NONE
+    }
+}
+
+/// The messages' indexes by (date, index): the order of siblings and of threads.
+fn date_order(msgs: &[ThreadMsg<'_>]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..msgs.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| (msgs[i as usize].date, i));
+    order
+}
+
+/// One past the highest subject number.
+fn subjects(msgs: &[ThreadMsg<'_>]) -> usize {
+    msgs.iter()
+        .map(|m| m.subject as usize + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+/// THREAD=ORDEREDSUBJECT (RFC 5256 §3).
+pub fn ordered_subject(msgs: &[ThreadMsg<'_>]) -> Forest {
+    let order = date_order(msgs);
+    // The oldest message of each subject is the parent of the others.
+    let mut oldest = vec![NONE; subjects(msgs)];
+    let mut parent = vec![NONE; msgs.len()];
+    for &i in &order {
+        let s = &mut oldest[msgs[i as usize].subject as usize];
+        if *s == NONE {
+            *s = i;
+        } else {
+            parent[i as usize] = *s;
+        }
+    }
+    Forest::build(msgs.len(), &parent, &order)
+}
+
+/// The containers of step 1, by index: each one's message (`NONE` for a dummy), parent
+/// (`NONE` at the top) and how many children it has.
+struct Links {
+    msg: Vec<u32>,
+    parent: Vec<u32>,
+    kids: Vec<u32>,
+    /// The container of each Message-ID number (`NONE` until one is needed).
+    of_id: Vec<u32>,
+}
+
+impl Links {
+    fn push(&mut self) -> u32 {
+        self.msg.push(NONE);
+        self.parent.push(NONE);
+        self.kids.push(0);
+        self.msg.len() as u32 - 1
+    }
+
+    fn container(&mut self, id: u32) -> u32 {
+        match self.of_id[id as usize] {
+            NONE => {
+                let c = self.push();
+                self.of_id[id as usize] = c;
+                c
             }
+            c => c,
+        }
+    }
+
+    /// Whether `a` is `b` or one of its descendants (then linking b under a loops).
+    fn is_descendant(&self, a: u32, b: u32) -> bool {
+        let mut cur = a;
+        // Bounded: the links form a forest, so a walk up ends within `len` steps.
+        for _ in 0..=self.msg.len() {
+            if cur == NONE {
+                return false;
+            }
+            if cur == b {
+                return true;
+            }
+            cur = self.parent[cur as usize];
         }
         true
     }
 
-    fn unlink(&mut self, child: usize) {
-        if let Some(p) = self.c[child].parent.take() {
-            self.c[p].children.retain(|&x| x != child);
+    fn unlink(&mut self, child: u32) {
+        let p = std::mem::replace(&mut self.parent[child as usize], NONE);
+        if p != NONE {
+            self.kids[p as usize] -= 1;
         }
     }
 
     /// Link `child` under `parent` unless that makes a loop.
-    fn link(&mut self, parent: usize, child: usize) -> bool {
+    fn link(&mut self, parent: u32, child: u32) {
         // A child without children can only loop onto itself: skip the walk up (it makes
         // threading a long chain that arrives in order linear instead of quadratic).
-        let lone = self.c[child].children.is_empty() && parent != child;
+        let lone = self.kids[child as usize] == 0 && parent != child;
         if !lone && self.is_descendant(parent, child) {
-            return false;
+            return;
         }
-        self.c[child].parent = Some(parent);
-        self.c[parent].children.push(child);
-        true
-    }
-
-    /// The subtree under container `i`. Below [`MAX_DEPTH`] levels the rest of a subtree is
-    /// flattened into children of the node at that depth, so every later recursion (pruning,
-    /// sorting, encoding, dropping) stays within a fixed stack depth whatever the mail says.
-    fn tree(&self, i: usize, depth: usize) -> Node {
-        let children = if depth >= MAX_DEPTH {
-            let mut flat = Vec::new();
-            let mut stack: Vec<usize> = self.c[i].children.clone();
-            while let Some(k) = stack.pop() {
-                flat.push(Node {
-                    msg: self.c[k].msg,
-                    children: Vec::new(),
-                });
-                stack.extend(self.c[k].children.iter().copied());
-            }
-            flat
-        } else {
-            self.c[i]
-                .children
-                .iter()
-                .map(|&k| self.tree(k, depth + 1))
-                .collect()
-        };
-        Node {
-            msg: self.c[i].msg,
-            children,
-        }
+        self.parent[child as usize] = parent;
+        self.kids[parent as usize] += 1;
     }
 }
 
-/// Steps 1 to 4 of REFERENCES: linked, pruned, sorted roots.
-fn linked_roots<'a>(msgs: &[ThreadMsg<'a>]) -> Vec<Node> {
+/// Steps 1 to 3 of REFERENCES: each message's parent node after linking and pruning (nodes
+/// `0..n` are the messages, the rest the root dummies that stay), and the order by date.
+fn linked(msgs: &[ThreadMsg<'_>]) -> (Vec<u32>, Vec<u32>) {
+    let n = msgs.len();
+    let ids = msgs
+        .iter()
+        .flat_map(|m| m.message_id.iter().chain(m.references))
+        .map(|&id| id as usize + 1)
+        .max()
+        .unwrap_or(0);
     let mut l = Links {
-        c: Vec::with_capacity(msgs.len() * 2),
-        ids: HashMap::with_capacity(msgs.len() * 2),
+        msg: Vec::with_capacity(n * 2),
+        parent: Vec::with_capacity(n * 2),
+        kids: Vec::with_capacity(n * 2),
+        of_id: vec![NONE; ids],
     };
+    let mut refs: Vec<u32> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         // (A) The message's own container; without a Message-ID, or with one an earlier
         // message already has, it gets a container of its own.
         let me = match m.message_id {
             Some(id) => {
                 let c = l.container(id);
-                if l.c[c].msg.is_some() {
-                    l.c.push(Container::default());
-                    l.c.len() - 1
+                if l.msg[c as usize] != NONE {
+                    l.push()
                 } else {
                     c
                 }
             }
-            None => {
-                l.c.push(Container::default());
-                l.c.len() - 1
-            }
+            None => l.push(),
         };
-        l.c[me].msg = Some(i);
+        l.msg[me as usize] = i as u32;
         // (B) Link the references in order, keeping links that exist.
-        let refs: Vec<usize> = m.references.iter().map(|&r| l.container(r)).collect();
+        refs.clear();
+        for &r in m.references {
+            let c = l.container(r);
+            refs.push(c);
+        }
         for w in refs.windows(2) {
             let (p, c) = (w[0], w[1]);
-            if p != c && l.c[c].parent.is_none() {
+            if p != c && l.parent[c as usize] == NONE {
                 l.link(p, c);
             }
         }
         // (C) The message's parent is its last reference.
         if let Some(&last) = refs.last() {
-            let loops = last == me || (!l.c[me].children.is_empty() && l.is_descendant(last, me));
-            if l.c[me].parent != Some(last) && !loops {
+            let loops = last == me || (l.kids[me as usize] != 0 && l.is_descendant(last, me));
+            if l.parent[me as usize] != last && !loops {
                 l.unlink(me);
                 l.link(last, me);
             }
         }
     }
-    // (2) The root set, (3) pruned.
-    let roots: Vec<Node> = (0..l.c.len())
-        .filter(|&i| l.c[i].parent.is_none())
-        .map(|i| l.tree(i, 0))
+    // (2, 3) Every container's children, then the containers from the top down (parents
+    // before children), to find where each message hangs once dummies are pruned.
+    let cs = l.msg.len();
+    let mut start = vec![0u32; cs + 1];
+    for &p in &l.parent {
+        if p != NONE {
+            start[p as usize + 1] += 1;
+        }
+    }
+    for k in 0..cs {
+        start[k + 1] += start[k];
+    }
+    let mut fill = start.clone();
+    let mut kids = vec![0u32; cs];
+    for (c, &p) in l.parent.iter().enumerate() {
+        if p != NONE {
+            kids[fill[p as usize] as usize] = c as u32;
+            fill[p as usize] += 1;
+        }
+    }
+    let mut top_down: Vec<u32> = (0..cs as u32)
+        .filter(|&c| l.parent[c as usize] == NONE)
         .collect();
-    let mut roots = prune(roots, true);
-    // (4) Sorted by sent date.
-    sort_tree(&mut roots, msgs);
-    roots
+    let mut k = 0;
+    while k < top_down.len() {
+        let c = top_down[k] as usize;
+        top_down.extend_from_slice(&kids[start[c] as usize..start[c + 1] as usize]);
+        k += 1;
+    }
+    // Per container: its depth; where it hangs (its parent, or below MAX_DEPTH its ancestor
+    // at MAX_DEPTH: the subtree is flattened there); and the node a message under it hangs
+    // from once dummies are pruned: itself when it is a message, the root dummy it is under
+    // (given a node number here; dropped below unless it keeps several children), else what
+    // its own parent gives.
+    let mut depth = vec![0u32; cs];
+    let mut hang = vec![NONE; cs];
+    let mut under = vec![NONE; cs];
+    let mut parent: Vec<u32> = vec![NONE; n];
+    let mut dummies = 0u32;
+    for &c in &top_down {
+        let c = c as usize;
+        let p = l.parent[c];
+        if p != NONE {
+            let p = p as usize;
+            depth[c] = depth[p] + 1;
+            hang[c] = if depth[c] as usize <= MAX_DEPTH || depth[p] as usize == MAX_DEPTH {
+                p as u32
+            } else {
+                hang[p]
+            };
+        }
+        under[c] = match (l.msg[c], p) {
+            (NONE, NONE) => {
+                dummies += 1;
+                (n as u32) + dummies - 1
+            }
+            (NONE, p) => under[p as usize],
+            (m, _) => m,
+        };
+        if l.msg[c] != NONE && hang[c] != NONE {
+            parent[l.msg[c] as usize] = under[hang[c] as usize];
+        }
+    }
+    // A root dummy keeps its place only with several children; with one, that child is a
+    // root itself. The dummies that stay are numbered again from n.
+    let mut count = vec![0u32; dummies as usize];
+    for &p in &parent {
+        if p != NONE && p as usize >= n {
+            count[p as usize - n] += 1;
+        }
+    }
+    let mut renumber = vec![NONE; dummies as usize];
+    let mut kept = 0u32;
+    for (d, &c) in count.iter().enumerate() {
+        if c > 1 {
+            renumber[d] = n as u32 + kept;
+            kept += 1;
+        }
+    }
+    for p in parent.iter_mut() {
+        if *p != NONE && *p as usize >= n {
+            *p = renumber[*p as usize - n];
+        }
+    }
+    parent.resize(n + kept as usize, NONE);
+    (parent, date_order(msgs))
 }
 
-/// Step 3: dummies without children go; a dummy's children take its place, except that a
-/// root dummy with several children stays.
-fn prune(mut nodes: Vec<Node>, root: bool) -> Vec<Node> {
-    if nodes.iter().all(|n| n.msg.is_some()) {
-        // No dummy among them (most sets of siblings): pruned in place, nothing moved.
-        for n in nodes.iter_mut() {
-            if !n.children.is_empty() {
-                n.children = prune(std::mem::take(&mut n.children), false);
+/// The roots of a forest given by parent links, in date order (a dummy at its first child),
+/// and each one's representative message (itself, or a dummy's first child).
+fn roots_in_order(n: usize, parent: &[u32], order: &[u32]) -> Vec<(u32, u32)> {
+    let mut seen = vec![false; parent.len() - n];
+    let mut roots = Vec::new();
+    for &m in order {
+        match parent[m as usize] {
+            NONE => roots.push((m, m)),
+            p if p as usize >= n && !seen[p as usize - n] => {
+                seen[p as usize - n] = true;
+                roots.push((p, m));
             }
-        }
-        return nodes;
-    }
-    let mut out = Vec::with_capacity(nodes.len());
-    for mut n in nodes {
-        n.children = prune(std::mem::take(&mut n.children), false);
-        if n.msg.is_some() || (root && n.children.len() > 1) {
-            out.push(n);
-        } else {
-            out.extend(n.children);
+            _ => {}
         }
     }
-    out
+    roots
 }
 
 /// THREAD=REFERENCES (RFC 5256 §3).
-pub fn references(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
-    let roots = linked_roots(msgs);
-    let mut roots = gather_subjects(roots, msgs);
-    // (6) Siblings sorted again, then the root set.
-    sort_tree(&mut roots, msgs);
-    roots
-}
-
-/// THREAD=REFS: REFERENCES without step 5, threads ordered by their newest message.
-pub fn refs(msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
-    let mut roots = linked_roots(msgs);
-    // Each thread's newest message found once (a walk of the whole thread), not per comparison.
-    roots.sort_by_cached_key(|n| n.newest(msgs));
-    roots
-}
-
-/// Step 5: root threads with the same base subject gathered.
-fn gather_subjects(roots: Vec<Node>, msgs: &[ThreadMsg<'_>]) -> Vec<Node> {
-    let subj = |n: &Node| n.rep().map(|i| (msgs[i].subject, msgs[i].reply));
+pub fn references(msgs: &[ThreadMsg<'_>]) -> Forest {
+    let n = msgs.len();
+    let (mut parent, order) = linked(msgs);
+    // (4) The roots by date, (5) those with the same base subject gathered.
+    let roots = roots_in_order(n, &parent, &order);
+    let is_dummy = |x: u32| x as usize >= n;
     // (A, B) The table: subject → the root that represents it.
-    let mut table: HashMap<&str, usize> = HashMap::new();
-    let keys: Vec<Option<(&str, bool)>> = roots.iter().map(subj).collect();
-    for (k, n) in roots.iter().enumerate() {
-        let Some((s, reply)) = keys[k] else { continue };
-        if s.is_empty() {
+    let mut table = vec![NONE; subjects(msgs)];
+    for (k, &(node, rep)) in roots.iter().enumerate() {
+        let m = &msgs[rep as usize];
+        if m.no_subject {
             continue;
         }
-        match table.get(s) {
-            None => {
-                table.insert(s, k);
-            }
-            Some(&t) => {
-                let tn = &roots[t];
-                let t_reply = keys[t].is_some_and(|(_, r)| r);
-                if (n.msg.is_none() && tn.msg.is_some())
-                    || (tn.msg.is_some() && n.msg.is_some() && t_reply && !reply)
-                {
-                    table.insert(s, k);
-                }
-            }
+        let t = &mut table[m.subject as usize];
+        if *t == NONE {
+            *t = k as u32;
+            continue;
+        }
+        let (tnode, trep) = roots[*t as usize];
+        if !is_dummy(tnode) && (is_dummy(node) || (msgs[trep as usize].reply && !m.reply)) {
+            *t = k as u32;
         }
     }
-    // (C) Merge every other root with that subject into the table's.
-    // The roots move into slots (no copy): a root's own subject is read from `keys`, which
-    // stays true for every root that is not a merge target, the only ones taken below.
-    let mut slots: Vec<Option<Node>> = roots.into_iter().map(Some).collect();
-    for (k, key) in keys.iter().enumerate() {
-        let Some((s, reply)) = *key else { continue };
-        if s.is_empty() {
+    // (C) Every other root with that subject merged into the table's. A dummy merged into
+    // a dummy hands its children over (`into`: its children's parent is that dummy).
+    let mut slot: Vec<u32> = roots.iter().map(|&(node, _)| node).collect();
+    let mut into: Vec<u32> = vec![NONE; parent.len() - n];
+    for (k, &(_, rep)) in roots.iter().enumerate() {
+        let m = &msgs[rep as usize];
+        if m.no_subject {
             continue;
         }
-        let Some(&t) = table.get(s) else { continue };
+        let t = table[m.subject as usize] as usize;
         if t == k {
             continue;
         }
-        let (Some(mine), Some(theirs)) = (slots[k].take(), slots[t].take()) else {
-            continue;
-        };
-        let merged = match (theirs.msg, mine.msg) {
-            (None, None) => {
-                let mut d = theirs;
-                d.children.extend(mine.children);
-                d
+        let (mine, theirs) = (slot[k], slot[t]);
+        slot[k] = NONE;
+        match (is_dummy(theirs), is_dummy(mine)) {
+            (true, true) => into[mine as usize - n] = theirs,
+            (true, false) => parent[mine as usize] = theirs,
+            (false, false) if m.reply && !msgs[theirs as usize].reply => {
+                parent[mine as usize] = theirs;
             }
-            (None, Some(_)) => {
-                let mut d = theirs;
-                d.children.push(mine);
-                d
+            (false, true) => {
+                parent[theirs as usize] = mine;
+                slot[t] = mine;
             }
-            (Some(_), Some(_)) if reply && !subj(&theirs).is_some_and(|(_, r)| r) => {
-                let mut p = theirs;
-                p.children.push(mine);
-                p
+            (false, false) => {
+                let d = parent.len() as u32;
+                parent.push(NONE);
+                into.push(NONE);
+                parent[theirs as usize] = d;
+                parent[mine as usize] = d;
+                slot[t] = d;
             }
-            (Some(_), None) => {
-                let mut d = mine;
-                d.children.push(theirs);
-                d
-            }
-            (Some(_), Some(_)) => Node {
-                msg: None,
-                children: vec![theirs, mine],
-            },
-        };
-        slots[t] = Some(merged);
+        }
     }
-    slots.into_iter().flatten().collect()
+    for p in parent.iter_mut() {
+        // A dummy that took another's children is never itself handed over.
+        if *p != NONE && *p as usize >= n && into[*p as usize - n] != NONE {
+            *p = into[*p as usize - n];
+        }
+    }
+    // (6) Siblings and roots in order.
+    Forest::build(n, &parent, &order)
+}
+
+/// THREAD=REFS: REFERENCES without step 5, threads ordered by their newest message.
+pub fn refs(msgs: &[ThreadMsg<'_>]) -> Forest {
+    let n = msgs.len();
+    let (parent, order) = linked(msgs);
+    let mut forest = Forest::build(n, &parent, &order);
+    // Each thread's newest message (the last of its messages in date order).
+    let mut position = vec![0u32; n];
+    for (k, &m) in order.iter().enumerate() {
+        position[m as usize] = k as u32;
+    }
+    let mut newest: Vec<(u32, u32)> = Vec::new();
+    let mut stack: Vec<u32> = Vec::new();
+    for root in forest.roots() {
+        let mut last = 0;
+        stack.push(root);
+        while let Some(x) = stack.pop() {
+            if let Some(m) = forest.msg(x) {
+                last = last.max(position[m]);
+            }
+            stack.extend(forest.children(x));
+        }
+        newest.push((last, root));
+    }
+    newest.sort_unstable();
+    forest.root = NONE;
+    for &(_, root) in newest.iter().rev() {
+        forest.next[root as usize] = forest.root;
+        forest.root = root;
+    }
+    forest
 }
 
 /// The wire form of a forest: numbers from `number(index)`.
-pub fn to_wire(nodes: &[Node], number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Vec<Thread> {
-    nodes.iter().filter_map(|n| wire(n, number)).collect()
+pub fn to_wire(f: &Forest, number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Vec<Thread> {
+    f.roots().filter_map(|x| wire(f, x, number)).collect()
 }
 
-fn wire(n: &Node, number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Option<Thread> {
-    let Some(first) = n.msg.and_then(number) else {
+fn wire(f: &Forest, x: u32, number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Option<Thread> {
+    let Some(first) = f.msg(x).and_then(number) else {
         // A dummy: its children side by side.
-        let kids: Vec<Thread> = n.children.iter().filter_map(|c| wire(c, number)).collect();
+        let kids: Vec<Thread> = f.children(x).filter_map(|c| wire(f, c, number)).collect();
         return match kids.len() {
             0 => None,
             1 => kids.into_iter().next(),
@@ -371,21 +508,21 @@ fn wire(n: &Node, number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Option<Thread
     };
     // A chain of only children is written as one run of numbers.
     let mut prefix = vec![first];
-    let mut cur = n;
-    while let [only] = cur.children.as_slice() {
-        match only.msg.and_then(number) {
-            Some(x) => {
-                prefix.push(x);
+    let mut cur = x;
+    loop {
+        let mut kids = f.children(cur);
+        let (Some(only), None) = (kids.next(), kids.next()) else {
+            break;
+        };
+        match f.msg(only).and_then(number) {
+            Some(n) => {
+                prefix.push(n);
                 cur = only;
             }
             None => break,
         }
     }
-    let kids: Vec<Thread> = cur
-        .children
-        .iter()
-        .filter_map(|c| wire(c, number))
-        .collect();
+    let kids: Vec<Thread> = f.children(cur).filter_map(|c| wire(f, c, number)).collect();
     let answers = match kids.len() {
         0 => None,
         1 => {
@@ -422,20 +559,41 @@ fn wire(n: &Node, number: &dyn Fn(usize) -> Option<NonZeroU32>) -> Option<Thread
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    fn m<'a>(date: i64, subject: &'a str, id: Option<&'a str>, refs: &[&'a str]) -> ThreadMsg<'a> {
-        ThreadMsg {
-            date,
-            subject,
-            reply: false,
-            message_id: id,
-            references: refs.to_vec(),
-        }
+    /// Messages given with strings: (date, subject, Message-ID, references).
+    type Spec<'a> = (i64, &'a str, Option<&'a str>, &'a [&'a str]);
+
+    /// Numbers for the strings of `spec` (as the sort cache gives them), and the messages.
+    fn run(spec: &[Spec<'_>], alg: fn(&[ThreadMsg<'_>]) -> Forest) -> String {
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        let mut subjects: HashMap<&str, u32> = HashMap::new();
+        let number = |t: &mut HashMap<_, u32>, s| {
+            let k = t.len() as u32;
+            *t.entry(s).or_insert(k)
+        };
+        let refs: Vec<Vec<u32>> = spec
+            .iter()
+            .map(|s| s.3.iter().map(|r| number(&mut ids, *r)).collect())
+            .collect();
+        let msgs: Vec<ThreadMsg> = spec
+            .iter()
+            .zip(&refs)
+            .map(|(&(date, subject, id, _), refs)| ThreadMsg {
+                date,
+                subject: number(&mut subjects, subject),
+                no_subject: subject.is_empty(),
+                reply: false,
+                message_id: id.map(|i| number(&mut ids, i)),
+                references: refs,
+            })
+            .collect();
+        text(&alg(&msgs))
     }
 
-    fn text(nodes: &[Node]) -> String {
+    fn text(forest: &Forest) -> String {
         let number = |i: usize| NonZeroU32::new(i as u32 + 1);
-        to_wire(nodes, &number)
+        to_wire(forest, &number)
             .iter()
             .map(|t| t.to_string())
             .collect()
@@ -443,38 +601,60 @@ mod tests {
 
     #[test]
     fn references_cycles_and_self_references_do_not_loop() {
-        let msgs = [
-            m(1, "a", Some("a@x"), &["c@x", "b@x"]),
-            m(2, "b", Some("b@x"), &["a@x"]),
-            m(3, "c", Some("c@x"), &["b@x", "c@x"]),
-            m(4, "d", Some("d@x"), &["d@x"]),
+        let msgs: [Spec; 4] = [
+            (1, "a", Some("a@x"), &["c@x", "b@x"]),
+            (2, "b", Some("b@x"), &["a@x"]),
+            (3, "c", Some("c@x"), &["b@x", "c@x"]),
+            (4, "d", Some("d@x"), &["d@x"]),
         ];
         // c → b (from 1), b → a (1's parent); 2 and 3 would close loops: kept as they were.
-        assert_eq!(text(&references(&msgs)), "(3 2 1)(4)");
+        assert_eq!(run(&msgs, references), "(3 2 1)(4)");
     }
 
     #[test]
     fn dummy_with_one_child_is_promoted_to_the_root() {
-        let msgs = [m(1, "x", Some("b@x"), &["gone@x"])];
-        assert_eq!(text(&references(&msgs)), "(1)");
-        let msgs = [
-            m(2, "x", Some("b@x"), &["gone@x"]),
-            m(1, "y", Some("c@x"), &["gone@x"]),
+        let msgs: [Spec; 1] = [(1, "x", Some("b@x"), &["gone@x"])];
+        assert_eq!(run(&msgs, references), "(1)");
+        let msgs: [Spec; 2] = [
+            (2, "x", Some("b@x"), &["gone@x"]),
+            (1, "y", Some("c@x"), &["gone@x"]),
         ];
-        assert_eq!(text(&references(&msgs)), "((2)(1))");
+        assert_eq!(run(&msgs, references), "((2)(1))");
+    }
+
+    /// Gathering by subject: a message into a dummy, two messages (neither a reply) under a
+    /// new dummy; ORDEREDSUBJECT and REFS on the same messages.
+    #[test]
+    fn subjects_gathered_under_dummies_and_messages() {
+        let msgs: [Spec; 7] = [
+            (5, "s", Some("a@x"), &["p@x"]),
+            (6, "s", Some("b@x"), &["p@x"]),
+            (1, "s", Some("c@x"), &[]),
+            (7, "t", Some("d@x"), &[]),
+            (2, "t", Some("e@x"), &[]),
+            (3, "u", Some("f@x"), &["q@x"]),
+            (4, "u", Some("g@x"), &["q@x", "f@x"]),
+        ];
+        // The dummy for p@x takes 3 (the oldest "s"); 4 and 5 ("t", neither a reply) under a
+        // new dummy; 6 and 7 are linked by References. REFS: threads by their newest message.
+        assert_eq!(run(&msgs, references), "((3)(1)(2))((5)(4))(6 7)");
+        assert_eq!(run(&msgs, ordered_subject), "(3 (1)(2))(5 4)(6 7)");
+        assert_eq!(run(&msgs, refs), "(3)(5)(6 7)((1)(2))(4)");
     }
 
     #[test]
     fn a_very_long_chain_is_flattened_below_the_depth_cap() {
         let n = 20_000;
-        let ids: Vec<String> = (0..n).map(|i| format!("{i}@x")).collect();
+        // Message i has Message-ID number i and references i - 1.
+        let ids: Vec<[u32; 1]> = (0..n as u32).map(|i| [i]).collect();
         let msgs: Vec<ThreadMsg> = (0..n)
             .map(|i| ThreadMsg {
                 date: i as i64,
-                subject: "s",
+                subject: 0,
+                no_subject: false,
                 reply: i > 0,
-                message_id: Some(&ids[i]),
-                references: if i > 0 { vec![&ids[i - 1]] } else { vec![] },
+                message_id: Some(i as u32),
+                references: if i > 0 { &ids[i - 1] } else { &[] },
             })
             .collect();
         for forest in [references(&msgs), refs(&msgs)] {
@@ -486,6 +666,8 @@ mod tests {
                 .filter(|s| !s.is_empty())
                 .count();
             assert_eq!(numbers, n);
+            let chain: String = (1..=MAX_DEPTH + 1).map(|i| format!("{i} ")).collect();
+            assert!(wire.starts_with(&format!("({chain}(")), "{}", &wire[..100]);
         }
         // In-order chains stay linear: this finishes at once, not in n² steps.
     }

@@ -47,7 +47,7 @@ pub use objid::{hex, random_bytes, ObjectFields, StoreTimeFields};
 pub use quota::{OverQuota, Quota, QuotaLimits, QuotaResource, QuotaUsage};
 pub use scan::Scan;
 pub use search_index::TextPlace;
-pub use sortkeys::SortRow;
+pub use sortkeys::{SortKeysRef, SortRow};
 pub use transfer::{ExactMessage, ExportedMessage, MailboxExport, MetadataExport, UserExport};
 pub use users::UserRow;
 

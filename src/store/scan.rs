@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, MAIN_DB};
 
 use super::messages::{highest_modseq, messages_with, search};
 use super::pg::PgScan;
-use super::sortkeys::{sort_rows, SortRow};
+use super::sortkeys::{sort_keys_each, SortKeysRef, SortRow};
 use super::{Cond, MailboxId, MessageMeta, Result, SqliteStore, StoreError, TextPlace};
 use crate::mime::Keys;
 
@@ -96,7 +96,6 @@ impl<'c> Scan<'c> {
 
     /// The stored SORT/THREAD keys `keys` (and the size when `with_size`) of the messages
     /// `uids` (ascending), in UID order.
-    #[inline]
     pub fn sort_rows(
         &self,
         mailbox: MailboxId,
@@ -104,9 +103,29 @@ impl<'c> Scan<'c> {
         keys: Keys,
         with_size: bool,
     ) -> Result<Vec<SortRow>> {
+        let mut rows = Vec::with_capacity(uids.len());
+        self.sort_keys_each(mailbox, uids, keys, with_size, &mut |r| {
+            rows.push(r.to_row())
+        })?;
+        Ok(rows)
+    }
+
+    /// As [`Scan::sort_rows`], each message's keys handed to `f` as the database's row holds
+    /// them (nothing allocated per message), in UID order.
+    #[inline]
+    pub fn sort_keys_each(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        keys: Keys,
+        with_size: bool,
+        f: &mut dyn FnMut(&SortKeysRef<'_>),
+    ) -> Result<()> {
         match &self.0 {
-            Inner::Sqlite(s) => s.sort_rows(mailbox, uids, keys, with_size),
-            Inner::Postgres(p) => p.borrow_mut().sort_rows(mailbox, uids, keys, with_size),
+            Inner::Sqlite(s) => sort_keys_each(s.conn, mailbox, uids, keys, with_size, f),
+            Inner::Postgres(p) => p
+                .borrow_mut()
+                .sort_keys_each(mailbox, uids, keys, with_size, f),
         }
     }
 
@@ -174,18 +193,6 @@ impl SqliteScan<'_> {
         with_size: bool,
     ) -> Result<Vec<MessageMeta>> {
         messages_with(self.conn, mailbox, uids, with_size)
-    }
-
-    /// The stored SORT/THREAD keys `keys` (and the size when `with_size`) of the messages
-    /// `uids` (ascending), in UID order.
-    fn sort_rows(
-        &self,
-        mailbox: MailboxId,
-        uids: &[u32],
-        keys: Keys,
-        with_size: bool,
-    ) -> Result<Vec<SortRow>> {
-        sort_rows(self.conn, mailbox, uids, keys, with_size)
     }
 
     /// The UIDs (ascending) of the messages that may contain `needle` at `place`, narrowed by

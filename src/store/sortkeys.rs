@@ -27,6 +27,65 @@ impl SortRow {
     }
 }
 
+/// A [`SortRow`] borrowed from the database's row: what [`Scan::sort_keys_each`] hands out,
+/// so that a caller keeping the keys its own way copies each string once and allocates none
+/// per message. Keys not asked for are empty.
+///
+/// [`Scan::sort_keys_each`]: super::Scan::sort_keys_each
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SortKeysRef<'a> {
+    pub uid: u32,
+    /// 0 unless asked for.
+    pub size: u32,
+    pub internal_date: i64,
+    /// The collated base subject.
+    pub subject: &'a str,
+    pub reply: bool,
+    /// The Date header as unix seconds, when it parses.
+    pub sent_date: Option<i64>,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub cc: &'a str,
+    pub display_from: &'a str,
+    pub display_to: &'a str,
+    pub message_id: Option<&'a str>,
+    /// The References as the row holds them (see [`SortKeysRef::references`]).
+    pub(crate) refs: &'a str,
+}
+
+impl<'a> SortKeysRef<'a> {
+    /// RFC 5256's DATE: the sent date, or INTERNALDATE when there is none.
+    pub fn date(&self) -> i64 {
+        self.sent_date.unwrap_or(self.internal_date)
+    }
+
+    /// The References (or first In-Reply-To), oldest first.
+    pub fn references(&self) -> impl Iterator<Item = &'a str> {
+        self.refs.split(REFS_SEPARATOR).filter(|s| !s.is_empty())
+    }
+
+    /// The owned row.
+    pub fn to_row(&self) -> SortRow {
+        SortRow {
+            uid: self.uid,
+            size: self.size,
+            internal_date: self.internal_date,
+            fields: SortFields {
+                subject: self.subject.into(),
+                reply: self.reply,
+                date: self.sent_date,
+                from: self.from.into(),
+                to: self.to.into(),
+                cc: self.cc.into(),
+                display_from: self.display_from.into(),
+                display_to: self.display_to.into(),
+                message_id: self.message_id.map(str::to_string),
+                references: self.references().map(str::to_string).collect(),
+            },
+        }
+    }
+}
+
 /// The References separator in the `refs` column: a Message-ID as
 /// [`mime::message_ids`] returns it never holds whitespace.
 const REFS_SEPARATOR: char = ' ';
@@ -84,11 +143,11 @@ pub(crate) fn sort_keys_for_stored_bodies(tx: &Transaction) -> Result<()> {
 }
 
 /// One row of a sort-key query, whichever database it came from: integer and text columns
-/// by index (NULL as None).
+/// by index (NULL as None), text borrowed from the row.
 pub(crate) trait KeyRow {
     type Error;
     fn int(&self, i: usize) -> std::result::Result<Option<i64>, Self::Error>;
-    fn text(&self, i: usize) -> std::result::Result<Option<String>, Self::Error>;
+    fn text(&self, i: usize) -> std::result::Result<Option<&str>, Self::Error>;
 }
 
 impl KeyRow for rusqlite::Row<'_> {
@@ -98,8 +157,10 @@ impl KeyRow for rusqlite::Row<'_> {
         self.get(i)
     }
     #[inline]
-    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
-        self.get(i)
+    fn text(&self, i: usize) -> rusqlite::Result<Option<&str>> {
+        self.get_ref(i)?.as_str_or_null().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+        })
     }
 }
 
@@ -128,78 +189,75 @@ pub(crate) fn sort_columns(keys: Keys, with_size: bool) -> String {
     columns
 }
 
-/// A row of the [`sort_columns`] query as a [`SortRow`]; a body without stored keys reads as
-/// empty keys.
+/// A row of the [`sort_columns`] query, borrowed; a body without stored keys reads as empty
+/// keys.
 #[inline]
 pub(crate) fn sort_row<R: KeyRow + ?Sized>(
     r: &R,
     keys: Keys,
     with_size: bool,
-) -> std::result::Result<SortRow, R::Error> {
+) -> std::result::Result<SortKeysRef<'_>, R::Error> {
     let mut i = 2;
     let mut next = || {
         i += 1;
         i - 1
     };
-    let mut row = SortRow {
+    let mut row = SortKeysRef {
         uid: r.int(0)?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
-        size: 0,
         internal_date: r.int(1)?.unwrap_or(0),
-        fields: SortFields::default(),
+        ..SortKeysRef::default()
     };
-    let text =
-        |i: usize| -> std::result::Result<String, R::Error> { Ok(r.text(i)?.unwrap_or_default()) };
-    let f = &mut row.fields;
+    let text = |i: usize| -> std::result::Result<&str, R::Error> { Ok(r.text(i)?.unwrap_or("")) };
     if with_size {
         row.size = r.int(next())?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
     }
     if keys.subject {
-        f.subject = text(next())?;
-        f.reply = r.int(next())?.unwrap_or(0) != 0;
+        row.subject = text(next())?;
+        row.reply = r.int(next())?.unwrap_or(0) != 0;
     }
     if keys.date {
-        f.date = r.int(next())?;
+        row.sent_date = r.int(next())?;
     }
     if keys.from {
-        f.from = text(next())?;
+        row.from = text(next())?;
     }
     if keys.to {
-        f.to = text(next())?;
+        row.to = text(next())?;
     }
     if keys.cc {
-        f.cc = text(next())?;
+        row.cc = text(next())?;
     }
     if keys.display_from {
-        f.display_from = text(next())?;
+        row.display_from = text(next())?;
     }
     if keys.display_to {
-        f.display_to = text(next())?;
+        row.display_to = text(next())?;
     }
     if keys.ids {
-        f.message_id = r.text(next())?;
-        f.references = text(next())?
-            .split(REFS_SEPARATOR)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        row.message_id = r.text(next())?;
+        row.refs = text(next())?;
     }
     Ok(row)
 }
 
 /// The stored keys `keys` (and the size when `with_size`) of the messages `uids`
-/// (ascending), in UID order. A body without stored keys reads as empty keys.
-pub(crate) fn sort_rows(
+/// (ascending), handed to `f` one message at a time in UID order. A body without stored keys
+/// reads as empty keys.
+pub(crate) fn sort_keys_each(
     c: &Connection,
     mailbox: MailboxId,
     uids: &[u32],
     keys: Keys,
     with_size: bool,
-) -> Result<Vec<SortRow>> {
+    f: &mut dyn FnMut(&SortKeysRef<'_>),
+) -> Result<()> {
     let columns = sort_columns(keys, with_size);
     let from = "messages m LEFT JOIN sort_keys k ON k.body_id = m.body_id";
     for_uids(c, mailbox, uids, &columns, from, |r| {
-        Ok(sort_row(r, keys, with_size)?)
-    })
+        f(&sort_row(r, keys, with_size)?);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -294,7 +294,8 @@ impl Session {
                     let mut wanted: Vec<u32> =
                         held.iter().copied().chain(new.iter().copied()).collect();
                     wanted.sort_unstable();
-                    let folder = self.folder_keys(wanted).await?;
+                    let need = crate::imap::sortcache::Need::sort(&criteria);
+                    let folder = self.folder_keys(wanted, need).await?;
                     let Some(live) = self.state.selected_mut().and_then(|s| s.live.get_mut(i))
                     else {
                         return Ok(());

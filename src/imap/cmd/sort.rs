@@ -14,10 +14,10 @@ use imap_codec::imap_types::search::SearchKey;
 
 use crate::imap::cmd::search::Crit;
 use crate::imap::session::{Done, Session};
-use crate::imap::sortcache::{Folder, SortCache};
-use crate::imap::thread::{self, ThreadMsg};
+use crate::imap::sortcache::{Folder, Need, SortCache};
+use crate::imap::thread;
 use crate::imap::{CmdError, CmdResult};
-use crate::store::{MailboxId, Scan, SortRow, StoreError};
+use crate::store::{MailboxId, Scan, StoreError};
 
 /// Which THREAD algorithms this server runs (the capability names after `THREAD=`).
 pub const ALGORITHMS: [&str; 3] = ["ORDEREDSUBJECT", "REFERENCES", "REFS"];
@@ -40,20 +40,15 @@ fn algorithm(a: &ThreadingAlgorithm) -> Option<Algorithm> {
     }
 }
 
-fn thread_msgs<'a>(items: &'a [SortRow], positions: &[usize]) -> Vec<ThreadMsg<'a>> {
-    positions
-        .iter()
-        .map(|&i| {
-            let k = &items[i];
-            ThreadMsg {
-                date: k.date(),
-                subject: &k.fields.subject,
-                reply: k.fields.reply,
-                message_id: k.fields.message_id.as_deref(),
-                references: k.fields.references.iter().map(String::as_str).collect(),
-            }
-        })
-        .collect()
+impl Algorithm {
+    /// The stored keys the algorithm reads.
+    fn need(self) -> Need {
+        match self {
+            Algorithm::OrderedSubject => Need::SUBJECT | Need::DATE,
+            Algorithm::References => Need::SUBJECT | Need::DATE | Need::IDS,
+            Algorithm::Refs => Need::DATE | Need::IDS,
+        }
+    }
 }
 
 impl Session {
@@ -74,26 +69,28 @@ impl Session {
         }
     }
 
-    /// The keys of the folder (from the server's [`SortCache`], extended from the store on
-    /// the blocking pool) and the positions in it of the matching messages, in UID order.
+    /// The keys `need` of the folder (from the server's [`SortCache`], extended from the
+    /// store on the blocking pool) and the positions in it of the matching messages, in UID
+    /// order.
     async fn keyed_matches(
         &mut self,
         charset: Charset<'static>,
         criteria: Vec1<SearchKey<'static>>,
+        need: Need,
     ) -> CmdResult<(Arc<Folder>, Vec<usize>, Crit)> {
         let (crit, want_modseq) = self.search_crit(Some(charset), criteria)?;
         if crit.is_all() && !want_modseq {
             // ALL: the folder's cached keys answer it, listed again only after a change.
             let (folder, positions) = self
                 .with_sort_cache(move |scan, cache, mailbox, uidvalidity, known| {
-                    cache.all(scan, mailbox, uidvalidity, known)
+                    cache.all(scan, mailbox, uidvalidity, known, need)
                 })
                 .await?;
             return Ok((folder, positions, crit));
         }
         let (found, crit) = self.search_crit_run(crit, want_modseq).await?;
         let found = found.uids;
-        let folder = self.folder_keys(found.clone()).await?;
+        let folder = self.folder_keys(found.clone(), need).await?;
         let (folder, positions) = async_std::task::spawn_blocking(move || {
             let positions = folder.positions(&found);
             (folder, positions)
@@ -102,11 +99,15 @@ impl Session {
         Ok((folder, positions, crit))
     }
 
-    /// The keys of the selected folder covering at least `wanted` (ascending), from the
-    /// server's [`SortCache`] (the store is read only for those it lacks).
-    pub(crate) async fn folder_keys(&mut self, wanted: Vec<u32>) -> CmdResult<Arc<Folder>> {
+    /// The keys `need` of the selected folder covering at least `wanted` (ascending), from
+    /// the server's [`SortCache`] (the store is read only for what it lacks).
+    pub(crate) async fn folder_keys(
+        &mut self,
+        wanted: Vec<u32>,
+        need: Need,
+    ) -> CmdResult<Arc<Folder>> {
         self.with_sort_cache(move |scan, cache, mailbox, uidvalidity, known| {
-            cache.folder(scan, mailbox, uidvalidity, known, &wanted)
+            cache.folder(scan, mailbox, uidvalidity, known, &wanted, need)
         })
         .await
     }
@@ -142,10 +143,11 @@ impl Session {
         charset: Charset<'static>,
         search: Vec1<SearchKey<'static>>,
     ) -> CmdResult<(Vec<u32>, Crit)> {
-        let (folder, positions, crit) = self.keyed_matches(charset, search).await?;
+        let need = Need::sort(criteria.as_ref());
+        let (folder, positions, crit) = self.keyed_matches(charset, search, need).await?;
         let sorted = async_std::task::spawn_blocking(move || {
             let order = folder.sort(positions, criteria.as_ref());
-            order.into_iter().map(|i| folder.items()[i].uid).collect()
+            order.into_iter().map(|i| folder.uid(i)).collect()
         })
         .await;
         Ok((sorted, crit))
@@ -196,10 +198,10 @@ impl Session {
                 ALGORITHMS.join(", ")
             )));
         };
-        let (folder, positions, _) = self.keyed_matches(charset, search).await?;
-        let uids: Vec<u32> = positions.iter().map(|&i| folder.items()[i].uid).collect();
+        let (folder, positions, _) = self.keyed_matches(charset, search, alg.need()).await?;
+        let uids: Vec<u32> = positions.iter().map(|&i| folder.uid(i)).collect();
         let forest = async_std::task::spawn_blocking(move || {
-            let msgs = thread_msgs(folder.items(), &positions);
+            let msgs = folder.thread_msgs(&positions, alg != Algorithm::Refs);
             match alg {
                 Algorithm::OrderedSubject => thread::ordered_subject(&msgs),
                 Algorithm::References => thread::references(&msgs),

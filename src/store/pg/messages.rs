@@ -18,7 +18,7 @@ use crate::store::holds::{Holds, ViewHold, ViewId};
 use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, Part};
 use crate::store::objid::{body_ids, mailbox_id_with_key, ObjectFields, KEY};
 use crate::store::scan::header_end;
-use crate::store::sortkeys::{sort_columns, sort_row, KeyRow, SortRow};
+use crate::store::sortkeys::{sort_columns, sort_row, KeyRow, SortKeysRef};
 use crate::store::{
     now, AppendedMessage, Changes, Cond, FetchRow, FlagChange, FlagOp, FlagStore, MailboxCounts,
     MailboxId, MailboxRow, MessageMeta, NewMessage, Result, SelectSnapshot, StoreError, UserId,
@@ -344,28 +344,27 @@ impl KeyRow for postgres::Row {
     fn int(&self, i: usize) -> std::result::Result<Option<i64>, postgres::Error> {
         self.try_get(i)
     }
-    fn text(&self, i: usize) -> std::result::Result<Option<String>, postgres::Error> {
+    fn text(&self, i: usize) -> std::result::Result<Option<&str>, postgres::Error> {
         self.try_get(i)
     }
 }
 
-/// As the SQLite store's `sort_rows`: the stored SORT/THREAD keys `keys` (and the size when
-/// `with_size`) of the messages `uids` (ascending), in UID order.
-pub(crate) fn sort_rows(
+/// As the SQLite store's `sort_keys_each`: the stored SORT/THREAD keys `keys` (and the size
+/// when `with_size`) of the messages `uids` (ascending), to `f` in UID order.
+pub(crate) fn sort_keys_each(
     t: &mut postgres::Transaction<'_>,
     mailbox: MailboxId,
     uids: &[u32],
     keys: Keys,
     with_size: bool,
-) -> PgResult<Vec<SortRow>> {
+    f: &mut dyn FnMut(&SortKeysRef<'_>),
+) -> PgResult<()> {
     let columns = sort_columns(keys, with_size);
     let from = "messages m LEFT JOIN sort_keys k ON k.body_id = m.body_id";
-    let rows = for_uids(t, mailbox, uids, &columns, from)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(sort_row(r, keys, with_size)?);
+    for r in &for_uids(t, mailbox, uids, &columns, from)? {
+        f(&sort_row(r, keys, with_size)?);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The header block of a stored body (up to and including the first empty line; all of it

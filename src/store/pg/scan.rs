@@ -3,11 +3,11 @@
 //! functions PgStore's own calls use.
 
 use super::messages::{
-    header, highest_modseq, messages_with, parsed, read_range, search, sort_rows,
+    header, highest_modseq, messages_with, parsed, read_range, search, sort_keys_each,
 };
 use super::{into_store, Fail, PgResult, PgStore};
 use crate::mime::Keys;
-use crate::store::{Cond, MailboxId, MessageMeta, Result, Scan, SortRow, StoreError};
+use crate::store::{Cond, MailboxId, MessageMeta, Result, Scan, SortKeysRef, StoreError};
 
 /// What a [`Scan`] asks of a PostgreSQL transaction. A trait object, so that `Scan` needs no
 /// second lifetime for the transaction's.
@@ -20,13 +20,14 @@ pub(crate) trait PgScan {
         uids: &[u32],
         with_size: bool,
     ) -> Result<Vec<MessageMeta>>;
-    fn sort_rows(
+    fn sort_keys_each(
         &mut self,
         mailbox: MailboxId,
         uids: &[u32],
         keys: Keys,
         with_size: bool,
-    ) -> Result<Vec<SortRow>>;
+        f: &mut dyn FnMut(&SortKeysRef<'_>),
+    ) -> Result<()>;
     fn raw(&mut self, body_id: i64) -> Result<Vec<u8>>;
     fn parsed(&mut self, body_id: i64) -> Result<Vec<u8>>;
     fn header(&mut self, body_id: i64) -> Result<Vec<u8>>;
@@ -54,14 +55,15 @@ impl PgScan for postgres::Transaction<'_> {
         done(messages_with(self, mailbox, uids, with_size))
     }
 
-    fn sort_rows(
+    fn sort_keys_each(
         &mut self,
         mailbox: MailboxId,
         uids: &[u32],
         keys: Keys,
         with_size: bool,
-    ) -> Result<Vec<SortRow>> {
-        done(sort_rows(self, mailbox, uids, keys, with_size))
+        f: &mut dyn FnMut(&SortKeysRef<'_>),
+    ) -> Result<()> {
+        done(sort_keys_each(self, mailbox, uids, keys, with_size, f))
     }
 
     fn raw(&mut self, body_id: i64) -> Result<Vec<u8>> {
