@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::store::{Store, StoreError};
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
+/// Actions a job leaves for after its reply (see `after_reply`).
+type Later = Vec<Box<dyn FnOnce()>>;
 
 thread_local! {
     /// On a database worker while a job runs: what to do once the job has handed its reply
     /// back (see `after_reply`). `None` on every other thread.
-    static AFTER_REPLY: RefCell<Option<Vec<Box<dyn FnOnce()>>>> = const { RefCell::new(None) };
+    static AFTER_REPLY: RefCell<Option<Later>> = const { RefCell::new(None) };
 }
 
 /// Run `f` once the job running on this database worker has handed its reply back, or at

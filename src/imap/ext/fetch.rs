@@ -393,7 +393,7 @@ mod tests {
                     nz(1),
                     nz(1),
                     NonZeroU64::MIN,
-                    (&[name.clone()], false),
+                    (std::slice::from_ref(&name), false),
                     || wire.clone(),
                 );
                 assert_eq!(out, codec_meta(&[MetaItem::Flags], 1, 1, 1, &wire));
