@@ -280,6 +280,13 @@ impl Notifier {
     /// `mailbox` changed, up to `modseq`, in a commit of this process: remember the modseq
     /// for the sessions watching it and wake everyone waiting on it.
     pub fn publish(&self, mailbox: MailboxId, modseq: u64) {
+        self.note(mailbox, modseq);
+        self.wake(mailbox);
+    }
+
+    /// The first half of `publish`: remember the modseq, so that a session looking after the
+    /// commit knows the mailbox moved, without waking anyone yet.
+    pub fn note(&self, mailbox: MailboxId, modseq: u64) {
         if let Some(e) = self
             .watched
             .lock()
@@ -288,6 +295,10 @@ impl Notifier {
         {
             e.latest = e.latest.max(modseq);
         }
+    }
+
+    /// The second half of `publish`: wake everyone waiting on `mailbox`.
+    pub fn wake(&self, mailbox: MailboxId) {
         self.publish_any();
         let w = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(list) = w.get(&mailbox) {

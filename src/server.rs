@@ -205,9 +205,19 @@ impl Context {
         let notifier = Arc::new(Notifier::default());
         let hub = notifier.clone();
         store.set_commit_hook(Box::new(move |changed| {
+            // The new modseqs count at once; the wake-ups wait until the committing job has
+            // handed its answer back, so the committer's OK is not queued behind thousands of
+            // woken idlers (dbpool::after_reply).
             for &(m, modseq) in changed {
-                hub.publish(m, modseq);
+                hub.note(m, modseq);
             }
+            let hub = hub.clone();
+            let changed: Vec<crate::store::MailboxId> = changed.iter().map(|&(m, _)| m).collect();
+            crate::dbpool::after_reply(move || {
+                for m in changed {
+                    hub.wake(m);
+                }
+            });
         }));
         store.set_timing_hook(Box::new(crate::metrics::store_timing));
         let db = DbPool::new(store.clone(), DB_WORKERS);

@@ -555,3 +555,75 @@ fn empty_mailbox_sequence_numbers_are_bad() {
         vec!["* SEARCH", "TAG OK SEARCH completed"]
     );
 }
+
+/// The metadata-only forms (UID, FLAGS, MODSEQ in any order: the fast path of ext::fetch)
+/// answer as every other FETCH does: flags in canonical order with keywords and \Recent, a
+/// message another session expunged (still numbered here, RFC 2180 §4.1.1), CHANGEDSINCE, and
+/// byte for byte the items the general path (here with INTERNALDATE) gives the same messages.
+#[test]
+fn metadata_only_fetch_answers_as_the_general_path() {
+    let dir = TempDir::new("fetch-meta-fast");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(ALICE);
+    a.append("INBOX", "$Junk \\Seen \\Answered", &message("one", "1"));
+    a.append("INBOX", "", &message("two", "2"));
+    a.append("INBOX", "\\Flagged Zeta", &message("three", "3"));
+    // A claims \Recent; B selects after it and gets none.
+    a.cmd("SELECT INBOX");
+    b.cmd("SELECT INBOX");
+    a.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(
+        a.cmd("EXPUNGE"),
+        vec!["* 2 EXPUNGE", "TAG OK EXPUNGE completed"]
+    );
+    assert_eq!(
+        b.cmd("FETCH 1:* (UID FLAGS)"),
+        vec![
+            "* 1 FETCH (UID 1 FLAGS (\\Answered \\Seen $Junk))",
+            "* 2 FETCH (UID 2 FLAGS (\\Deleted))",
+            "* 3 FETCH (UID 3 FLAGS (\\Flagged Zeta))",
+            "TAG OK FETCH completed",
+        ]
+    );
+    assert_eq!(
+        a.cmd("UID FETCH 1:* (FLAGS)"),
+        vec![
+            "* 1 FETCH (UID 1 FLAGS (\\Answered \\Seen $Junk \\Recent))",
+            "* 2 FETCH (UID 3 FLAGS (\\Flagged Zeta \\Recent))",
+            "TAG OK UID FETCH completed",
+        ]
+    );
+    // The same items through the general path, INTERNALDATE taken out again.
+    let general: Vec<String> = a
+        .cmd("FETCH 1:* (FLAGS MODSEQ INTERNALDATE UID)")
+        .into_iter()
+        .map(|l| match (l.find(" INTERNALDATE \""), l.find(" UID ")) {
+            (Some(s), Some(e)) => format!("{}{}", &l[..s], &l[e..]),
+            _ => l,
+        })
+        .collect();
+    assert_eq!(a.cmd("FETCH 1:* (FLAGS MODSEQ UID)"), general);
+    let modseq: u64 = general[1]
+        .split("MODSEQ (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    a.cmd("STORE 1 -FLAGS.SILENT (\\Seen)");
+    let changed = a.cmd(&format!("FETCH 1:* (UID FLAGS) (CHANGEDSINCE {modseq})"));
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert!(
+        changed[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Answered $Junk \\Recent) MODSEQ ("),
+        "{changed:?}"
+    );
+    let general = a.cmd(&format!(
+        "FETCH 1:* (UID FLAGS RFC822.SIZE) (CHANGEDSINCE {modseq})"
+    ));
+    let size = general[0].find(" RFC822.SIZE ").unwrap();
+    let modseq_at = general[0].find(" MODSEQ (").unwrap();
+    assert_eq!(
+        changed[0],
+        format!("{}{}", &general[0][..size], &general[0][modseq_at..])
+    );
+}

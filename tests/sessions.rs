@@ -400,3 +400,46 @@ fn stdio_speaks_preauth() {
         "liteimap: no such user: nobody\n"
     );
 }
+
+/// A commit's wake-ups go out after the committer's own answer (dbpool::after_reply): the
+/// appender gets its OK, and every idler on the mailbox still gets its EXISTS.
+#[test]
+fn every_idler_hears_of_an_append_and_the_appender_gets_its_ok() {
+    let dir = TempDir::new("s-idlers");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    fill(&mut a, 1);
+    let mut idlers: Vec<(Client, String)> = (0..4)
+        .map(|_| {
+            let mut c = srv.login(ALICE);
+            select(&mut c, "INBOX");
+            let tag = c.tag();
+            c.send(format!("{tag} IDLE\r\n").as_bytes());
+            assert_eq!(c.read_line(), "+ idling");
+            (c, tag)
+        })
+        .collect();
+    // Not selected, as the benchmark's appender: its answer is the APPEND's alone.
+    let r = a.append("INBOX", "", &message("wake", "up"));
+    assert!(r.starts_with("TAG OK [APPENDUID "), "{r}");
+    for (c, tag) in &mut idlers {
+        assert_eq!(c.read_line(), "* 2 EXISTS");
+        // Which idler claims the new message as \Recent is whichever looks first.
+        let recent = c.read_line();
+        assert!(recent.ends_with(" RECENT"), "{recent}");
+        c.send(b"DONE\r\n");
+        assert_eq!(c.until_tagged(tag), vec!["TAG OK IDLE terminated"]);
+    }
+    // A second commit reaches them too, now by a selected appender (STORE).
+    select(&mut a, "INBOX");
+    a.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)");
+    for (i, (c, _)) in idlers.iter_mut().enumerate() {
+        // The first to select holds message 1 as \Recent.
+        let flags = if i == 0 {
+            "* 1 FETCH (FLAGS (\\Flagged \\Recent))"
+        } else {
+            "* 1 FETCH (FLAGS (\\Flagged))"
+        };
+        assert_eq!(c.cmd("NOOP"), vec![flags, "TAG OK NOOP completed"]);
+    }
+}

@@ -280,3 +280,46 @@ fn select_is_one_trip_of_two_reads() {
     assert_eq!(trips(&srv, jobs), 1, "SELECT");
     assert_eq!(work(&srv, before), (2, 0), "(reads, writes)");
 }
+
+/// APPEND to the selected mailbox is one trip: the job that appends also reads what changed
+/// for the sync after it, so the session's own `* N EXISTS` needs no second trip. Changes by
+/// another session made before still arrive with it, and later ones at the next command.
+#[test]
+fn append_to_the_selected_mailbox_is_one_trip() {
+    let dir = TempDir::new("work-append-selected");
+    let srv = TestServer::start(&dir);
+    let mut a = srv.login(ALICE);
+    let mut b = srv.login(ALICE);
+    a.append("INBOX", "", &message("one", "x"));
+    assert!(a.cmd("SELECT INBOX").last().unwrap().starts_with("TAG OK"));
+    b.cmd("SELECT INBOX");
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)");
+    let before = srv.ctx.db.jobs();
+    let r = a.cmd_literal("APPEND INBOX", &message("two", "y"), "");
+    assert_eq!(
+        trips(&srv, before),
+        1,
+        "APPEND to the selected mailbox: {r:?}"
+    );
+    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Flagged \\Recent))", "{r:?}");
+    assert_eq!(r[1], "* 2 EXISTS", "{r:?}");
+    assert_eq!(r[2], "* 2 RECENT", "{r:?}");
+    assert!(r[3].starts_with("TAG OK [APPENDUID "), "{r:?}");
+    assert_eq!(r.len(), 4, "{r:?}");
+    b.cmd("NOOP");
+    b.cmd("STORE 2 +FLAGS.SILENT (\\Seen)");
+    assert_eq!(
+        a.cmd("NOOP"),
+        vec![
+            "* 2 FETCH (FLAGS (\\Seen \\Recent))",
+            "TAG OK NOOP completed"
+        ]
+    );
+    // Not selected: nothing to read after it.
+    let mut c = srv.login(ALICE);
+    let before = srv.ctx.db.jobs();
+    assert!(c
+        .append("INBOX", "", &message("three", "z"))
+        .starts_with("TAG OK"));
+    assert_eq!(trips(&srv, before), 1, "APPEND while not selected");
+}

@@ -49,6 +49,18 @@ pub struct Selected {
     /// Searches kept up to date with ADDTO / REMOVEFROM (RFC 5267 §4.3), in the order they
     /// were made; they end with the selection.
     pub live: Vec<crate::imap::cmd::context::LiveSearch>,
+    /// Changes a command's own store job read for the next `sync` (an APPEND to this mailbox
+    /// reads them right after its commit), so that sync needs no trip of its own.
+    pub prefetched: Option<Box<Prefetched>>,
+}
+
+/// What `Selected::prefetched` holds: the changes since `known`, read when the watch had
+/// counted `external` commits by other processes.
+#[derive(Debug)]
+pub struct Prefetched {
+    pub known: u64,
+    pub external: u64,
+    pub changes: crate::store::Changes,
 }
 
 /// The state a command needs (RFC 3501 §6: commands valid in any state, only before login,

@@ -60,8 +60,18 @@ impl Session {
                 return Ok(());
             }
         }
-        sel.external_seen = external;
-        let changes = self.db(move |s| s.changes_since(mailbox, known)).await;
+        // Read by this command's own job (an APPEND here) after its commit: no second trip.
+        let changes = match sel.prefetched.take().filter(|p| p.known == known) {
+            Some(p) => {
+                // Other processes' commits counted after that read are asked for next time.
+                sel.external_seen = p.external;
+                Ok(p.changes)
+            }
+            None => {
+                sel.external_seen = external;
+                self.db(move |s| s.changes_since(mailbox, known)).await
+            }
+        };
         let changes = match changes {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound(_)) => {

@@ -132,6 +132,7 @@ forward! {
     fn select(&self, mailbox: MailboxId, claim_recent: bool) -> Result<SelectSnapshot>;
     fn select_view(&self, mailbox: MailboxId, claim_recent: bool) -> Result<(SelectSnapshot, ViewHold)>;
     fn view_messages(&self, view: ViewId, mailbox: MailboxId, uids: &[u32], with_size: bool) -> Result<Vec<MessageMeta>>;
+    fn view_flags(&self, view: ViewId, mailbox: MailboxId, uids: &[u32], with_modseq: bool) -> Result<Vec<MessageMeta>>;
     fn has_unheld(&self) -> bool;
     fn collect_unheld(&self) -> Result<()>;
     fn collect_orphans(&self) -> Result<()>;

@@ -446,6 +446,48 @@ impl SqliteStore {
         Ok(metas)
     }
 
+    /// What `FETCH 1:* (UID FLAGS)` and its kin read (the FETCH fast path): for a view, the
+    /// UID, flags and (when `with_modseq`) modseq of the messages with these UIDs, held ones
+    /// included as in `view_messages`; every other field is 0. Without the modseq the message
+    /// rows come from the (mailbox, uid) index alone, with no seek into the table per message.
+    pub fn view_flags(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_modseq: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        let columns = if with_modseq {
+            "m.uid, m.id, m.modseq"
+        } else {
+            "m.uid, m.id"
+        };
+        let mut metas = self.read(|c| {
+            let mut ids: Vec<(i64, usize)> = Vec::with_capacity(uids.len());
+            let mut metas = for_uids(c, mailbox, uids, columns, "messages m", |r| {
+                ids.push((r.get(1)?, ids.len()));
+                Ok(MessageMeta {
+                    uid: r.get(0)?,
+                    body_id: 0,
+                    size: 0,
+                    internal_date: 0,
+                    date_offset: 0,
+                    modseq: if with_modseq {
+                        r.get::<_, i64>(2)? as u64
+                    } else {
+                        0
+                    },
+                    flags: Vec::new(),
+                })
+            })?;
+            attach_flags(c, &mut metas, ids)?;
+            Ok(metas)
+        })?;
+        self.add_held(view, mailbox, uids, &mut metas);
+        flags_only(&mut metas, with_modseq);
+        Ok(metas)
+    }
+
     /// Add to `metas` (the rows found of `uids`, ascending) what the view still holds of the
     /// others: messages expunged since it numbered them.
     fn add_held(
@@ -830,6 +872,20 @@ pub(crate) fn fetch_parts<E>(
 
 /// Add to `metas` (the rows found of `uids`, ascending) what `holds` keeps for the view of
 /// the others: messages expunged since it numbered them. Both backends' views.
+/// `view_flags`'s rows on both backends: every field but the UID, the flags and (when
+/// `with_modseq`) the modseq set to 0, held messages' too.
+pub(crate) fn flags_only(metas: &mut [MessageMeta], with_modseq: bool) {
+    for m in metas {
+        m.body_id = 0;
+        m.size = 0;
+        m.internal_date = 0;
+        m.date_offset = 0;
+        if !with_modseq {
+            m.modseq = 0;
+        }
+    }
+}
+
 pub(crate) fn add_held(
     holds: &Holds,
     view: ViewId,

@@ -13,6 +13,7 @@ use crate::imap::cmd::mailbox::nz;
 use crate::imap::ext::append::{AppendData, MultiAppend, Replace};
 use crate::imap::ext::search::compact_set;
 use crate::imap::session::{Done, Session};
+use crate::imap::state::Prefetched;
 use crate::imap::{code_cannot, mailbox_name, CmdError, CmdResult};
 use crate::store::{AppendedMessage, StoreError};
 
@@ -222,6 +223,13 @@ impl Session {
             .selected()
             .filter(|s| !s.read_only && !self.rev2)
             .map(|s| s.mailbox);
+        // Appending to the selected mailbox: the same job reads what changed since this
+        // session last looked, for the sync after the command (its `* N EXISTS`), which then
+        // needs no trip of its own. The count of other processes' commits is taken before.
+        let view = self
+            .state
+            .selected()
+            .map(|s| (s.mailbox, s.modseq, s.watch.external_changes()));
         let result = self
             .db(move |s| {
                 let Some(mb) = target_mailbox(s, user, &lookup)? else {
@@ -231,18 +239,35 @@ impl Session {
                     .into_iter()
                     .map(|(raw, flags, date)| crate::message::prepare(raw, flags, date))
                     .collect();
-                if selected == Some(mb.id) {
+                let (appended, claimed) = if selected == Some(mb.id) {
                     let (appended, claimed) = s.append_claiming(mb.id, &msgs)?;
-                    Ok(Some((appended, Some(claimed))))
+                    (appended, Some(claimed))
                 } else {
-                    Ok(Some((s.append(mb.id, &msgs)?, None)))
-                }
+                    (s.append(mb.id, &msgs)?, None)
+                };
+                let prefetched = match view {
+                    Some((m, known, external)) if m == mb.id => {
+                        // Committed already: a failed read only costs the trip it saves.
+                        s.changes_since(m, known).ok().map(|changes| Prefetched {
+                            known,
+                            external,
+                            changes,
+                        })
+                    }
+                    _ => None,
+                };
+                Ok(Some((appended, claimed, prefetched)))
             })
             .await?;
-        let result = result.map(|(appended, claimed)| {
-            if let (Some(claimed), Some(sel)) = (claimed, self.state.selected_mut()) {
-                if !claimed.is_empty() {
+        let result = result.map(|(appended, claimed, prefetched)| {
+            if let Some(sel) = self.state.selected_mut() {
+                if let Some(claimed) = claimed.filter(|c| !c.is_empty()) {
                     sel.claimed.push(claimed);
+                }
+                let same =
+                    view.is_some_and(|(m, known, _)| m == sel.mailbox && known == sel.modseq);
+                if let Some(p) = prefetched.filter(|_| same) {
+                    sel.prefetched = Some(Box::new(p));
                 }
             }
             appended

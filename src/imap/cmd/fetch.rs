@@ -23,8 +23,8 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use imap_codec::ResponseCodec;
 
 use super::fetch_flags;
-use crate::imap::cmd::mailbox::nz;
-use crate::imap::ext::fetch::{encode_with_binary_origins, BinaryOrigin};
+use crate::imap::cmd::mailbox::{nz, nz64};
+use crate::imap::ext::fetch::{encode_with_binary_origins, meta_items, BinaryOrigin, MetaFetch};
 use crate::imap::ext::objid::{self, ObjItem, ObjValue};
 use crate::imap::session::{Done, Session};
 use crate::imap::{render, CmdError, CmdResult};
@@ -202,6 +202,13 @@ impl Session {
         } else {
             (0, 0)
         };
+        // The common metadata-only forms (UID, FLAGS, MODSEQ) read only those and skip
+        // imap-types and the codec per message (ext::fetch).
+        let mut fast = meta_items(&items)
+            .filter(|_| ext_items.is_empty() && !mark_seen && !self.uidonly)
+            .map(MetaFetch::new);
+        let fast_read = fast.is_some();
+        let with_modseq = items.contains(&MessageDataItemName::ModSeq);
         let want_parsed = needs.parsed;
         let want_size = needs.size;
         let ctx = self.ctx.clone();
@@ -210,6 +217,16 @@ impl Session {
             let query = uids;
             let job_items = if mark_seen { items.clone() } else { Vec::new() };
             ctx.db.run(move |s| {
+                if fast_read {
+                    let mut metas = s.view_flags(view, mailbox, &query, with_modseq)?;
+                    let all = metas.len();
+                    if let Some(n) = changed_since {
+                        metas.retain(|m| m.modseq > n);
+                    }
+                    let skipped = all - metas.len();
+                    let rows: Vec<Row> = metas.into_iter().map(|m| (m, None, None)).collect();
+                    return Ok((rows, None, skipped));
+                }
                 // Messages expunged since this view numbered them are still answered
                 // (RFC 2180 §4.1.1): the store keeps them until the view lets go.
                 let mut fetched =
@@ -303,6 +320,32 @@ impl Session {
                 }
             }
 
+            if let Some(fast) = fast.as_mut() {
+                // Only UID, FLAGS and MODSEQ: one buffer for the chunk (see ext::fetch).
+                let Some(sel) = self.state.selected() else {
+                    break;
+                };
+                let mut out = Vec::with_capacity(rows.len() * 40);
+                for (meta, _, _) in &rows {
+                    let Some(seq) = sel.view.seq(meta.uid) else {
+                        continue;
+                    };
+                    let recent = sel.recent.contains(&meta.uid);
+                    fast.encode(
+                        &mut out,
+                        nz(seq),
+                        NonZeroU32::new(meta.uid).unwrap_or(NonZeroU32::MIN),
+                        nz64(meta.modseq),
+                        (&meta.flags, recent),
+                        || fetch_flags(&meta.flags, recent),
+                    );
+                }
+                self.conn
+                    .send_raw(&out)
+                    .await
+                    .map_err(|e| CmdError::Bye(format!("write failed: {e}")))?;
+                continue;
+            }
             for (meta, info, inline_raw) in rows {
                 let Some(sel) = self.state.selected() else {
                     break;

@@ -167,6 +167,7 @@ impl Session {
             hold,
             saved_search: Vec::new(),
             live: Vec::new(),
+            prefetched: None,
         };
         // The snapshot may be newer than the row read before it; sync catches up from the
         // row's modseq, which is never newer than the snapshot.

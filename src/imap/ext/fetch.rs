@@ -3,10 +3,155 @@
 //! <<number>>`; their ABNF omits the origin, erratum 7246). imap-types has no origin field for
 //! BINARY, so the response is encoded by imap-codec and the origin is written in here, the one
 //! place it is.
+//!
+//! And the fast path of the most common FETCH, `FETCH 1:* (UID FLAGS)` and its kin (only UID,
+//! FLAGS and MODSEQ items, see [`MetaFetch`]): a client syncing a large folder asks it of every
+//! message, and building imap-types values and running the codec per message was most of its
+//! cost. The flag list, the only part with anything to encode, is still encoded by imap-codec,
+//! once per distinct set of flags; the numbers are decimal. Known-answer tests compare every
+//! byte with imap-codec's encoding of the same values.
+
+use std::num::{NonZeroU32, NonZeroU64};
 
 use imap_codec::encode::{Encoder, Fragment};
-use imap_codec::imap_types::response::Response;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::fetch::{MessageDataItem, MessageDataItemName};
+use imap_codec::imap_types::flag::FlagFetch;
+use imap_codec::imap_types::response::{Data, Response};
 use imap_codec::ResponseCodec;
+
+use super::search::push_number;
+
+/// An item the FETCH fast path answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaItem {
+    Uid,
+    Flags,
+    ModSeq,
+}
+
+/// The items of a FETCH as the fast path answers them, in the client's order; `None` when one
+/// of them is anything but UID, FLAGS or MODSEQ (or there are none).
+pub fn meta_items(items: &[MessageDataItemName<'_>]) -> Option<Vec<MetaItem>> {
+    if items.is_empty() {
+        return None;
+    }
+    items
+        .iter()
+        .map(|i| match i {
+            MessageDataItemName::Uid => Some(MetaItem::Uid),
+            MessageDataItemName::Flags => Some(MetaItem::Flags),
+            MessageDataItemName::ModSeq => Some(MetaItem::ModSeq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Distinct flag sets whose encoding is kept during one FETCH; past this, more are encoded
+/// each time (a folder has a handful in practice).
+const FLAG_SETS: usize = 64;
+
+/// Writes `* n FETCH (UID u FLAGS (...) MODSEQ (m))` responses, byte for byte what imap-codec
+/// writes for the same items. Made for one FETCH: it keeps the encoding of the flag sets it met.
+pub struct MetaFetch {
+    items: Vec<MetaItem>,
+    /// A message's stored flags and whether it is \Recent → `FLAGS (...)` as imap-codec
+    /// encodes it.
+    flag_sets: Vec<(Vec<String>, bool, Vec<u8>)>,
+    /// The entry the last message used: neighbours usually share their flags.
+    last: usize,
+}
+
+impl MetaFetch {
+    pub fn new(items: Vec<MetaItem>) -> MetaFetch {
+        MetaFetch {
+            items,
+            flag_sets: Vec::new(),
+            last: 0,
+        }
+    }
+
+    /// Append one message's response to `out`. `flags` are its stored flags (the cache key),
+    /// `flag_values` makes their wire form (called once per distinct set and `recent`).
+    pub fn encode(
+        &mut self,
+        out: &mut Vec<u8>,
+        seq: NonZeroU32,
+        uid: NonZeroU32,
+        modseq: NonZeroU64,
+        (flags, recent): (&[String], bool),
+        flag_values: impl Fn() -> Vec<FlagFetch<'static>>,
+    ) {
+        out.extend_from_slice(b"* ");
+        push_number(out, seq.get());
+        out.extend_from_slice(b" FETCH (");
+        for i in 0..self.items.len() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            match self.items[i] {
+                MetaItem::Uid => {
+                    out.extend_from_slice(b"UID ");
+                    push_number(out, uid.get());
+                }
+                MetaItem::ModSeq => {
+                    out.extend_from_slice(b"MODSEQ (");
+                    push_number(out, modseq.get());
+                    out.push(b')');
+                }
+                MetaItem::Flags => {
+                    let at = self.flag_set(flags, recent, &flag_values);
+                    out.extend_from_slice(&self.flag_sets[at].2);
+                }
+            }
+        }
+        out.extend_from_slice(b")\r\n");
+    }
+
+    /// The index in `flag_sets` of these flags' encoding, made if needed.
+    fn flag_set(
+        &mut self,
+        flags: &[String],
+        recent: bool,
+        flag_values: &dyn Fn() -> Vec<FlagFetch<'static>>,
+    ) -> usize {
+        let same = |e: &(Vec<String>, bool, Vec<u8>)| e.1 == recent && e.0 == flags;
+        if self.flag_sets.get(self.last).is_some_and(same) {
+            return self.last;
+        }
+        if let Some(at) = self.flag_sets.iter().position(same) {
+            self.last = at;
+            return at;
+        }
+        let encoded = flags_item(flag_values());
+        if self.flag_sets.len() >= FLAG_SETS {
+            // Full: the slot after the last one used is recycled.
+            let at = (self.last + 1) % FLAG_SETS;
+            self.flag_sets[at] = (flags.to_vec(), recent, encoded);
+            self.last = at;
+        } else {
+            self.flag_sets.push((flags.to_vec(), recent, encoded));
+            self.last = self.flag_sets.len() - 1;
+        }
+        self.last
+    }
+}
+
+/// `FLAGS (...)` as imap-codec encodes the item: cut from its encoding of a whole response.
+fn flags_item(flags: Vec<FlagFetch<'static>>) -> Vec<u8> {
+    let response = Response::Data(Data::Fetch {
+        seq: NonZeroU32::MIN,
+        items: Vec1::from(MessageDataItem::Flags(flags)),
+    });
+    let encoded = ResponseCodec::default().encode(&response).dump();
+    encoded
+        .strip_prefix(b"* 1 FETCH (")
+        .and_then(|e| e.strip_suffix(b")\r\n"))
+        .map(<[u8]>::to_vec)
+        // imap-codec writes a FETCH response so; anything else would be a new codec's change,
+        // and the safe answer is the empty list.
+        .unwrap_or_else(|| b"FLAGS ()".to_vec())
+}
 
 /// A BINARY item of a response: its section and, when partial, the origin the client asked for.
 pub struct BinaryOrigin {
@@ -75,11 +220,9 @@ fn with_origin(line: &[u8], o: &BinaryOrigin) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imap_codec::imap_types::core::{IString, Literal, LiteralMode, NString, NString8, Vec1};
+    use imap_codec::imap_types::core::{IString, Literal, LiteralMode, NString, NString8};
     use imap_codec::imap_types::extensions::binary::Literal8;
-    use imap_codec::imap_types::fetch::MessageDataItem;
-    use imap_codec::imap_types::response::Data;
-    use std::num::NonZeroU32;
+    use imap_codec::imap_types::IntoStatic;
 
     fn nz(n: u32) -> NonZeroU32 {
         NonZeroU32::new(n).unwrap()
@@ -107,6 +250,168 @@ mod tests {
             seq: nz(1),
             items: Vec1::try_from(items).unwrap(),
         })
+    }
+
+    /// imap-codec's encoding of the same response the fast path writes.
+    fn codec_meta(
+        items: &[MetaItem],
+        seq: u32,
+        uid: u32,
+        modseq: u64,
+        flags: &[FlagFetch<'static>],
+    ) -> Vec<u8> {
+        let items: Vec<MessageDataItem<'static>> = items
+            .iter()
+            .map(|i| match i {
+                MetaItem::Uid => MessageDataItem::Uid(nz(uid)),
+                MetaItem::Flags => MessageDataItem::Flags(flags.to_vec()),
+                MetaItem::ModSeq => MessageDataItem::ModSeq(NonZeroU64::new(modseq).unwrap()),
+            })
+            .collect();
+        ResponseCodec::default()
+            .encode(&Response::Data(Data::Fetch {
+                seq: nz(seq),
+                items: Vec1::try_from(items).unwrap(),
+            }))
+            .dump()
+    }
+
+    #[test]
+    fn meta_fetch_is_byte_for_byte_imap_codec() {
+        use imap_codec::imap_types::flag::Flag;
+        let kw = |s: &'static str| FlagFetch::Flag(Flag::try_from(s).unwrap());
+        let sets: Vec<(Vec<String>, bool, Vec<FlagFetch<'static>>)> = vec![
+            (vec![], false, vec![]),
+            (vec![], true, vec![FlagFetch::Recent]),
+            (
+                vec!["\\Seen".into()],
+                false,
+                vec![FlagFetch::Flag(Flag::Seen)],
+            ),
+            (
+                vec!["\\seen".into(), "\\Answered".into(), "$Forwarded".into()],
+                true,
+                vec![
+                    FlagFetch::Flag(Flag::Answered),
+                    FlagFetch::Flag(Flag::Seen),
+                    kw("$Forwarded"),
+                    FlagFetch::Recent,
+                ],
+            ),
+            (
+                vec![
+                    "Junk".into(),
+                    "\\Deleted".into(),
+                    "\\Draft".into(),
+                    "\\Flagged".into(),
+                ],
+                false,
+                vec![
+                    FlagFetch::Flag(Flag::Flagged),
+                    FlagFetch::Flag(Flag::Deleted),
+                    FlagFetch::Flag(Flag::Draft),
+                    kw("Junk"),
+                ],
+            ),
+        ];
+        let orders = [
+            vec![MetaItem::Uid, MetaItem::Flags],
+            vec![MetaItem::Flags],
+            vec![MetaItem::Flags, MetaItem::Uid],
+            vec![MetaItem::Uid, MetaItem::Flags, MetaItem::ModSeq],
+            vec![MetaItem::ModSeq, MetaItem::Uid],
+            vec![MetaItem::Uid],
+            vec![MetaItem::Flags, MetaItem::Flags],
+        ];
+        let numbers = [
+            (1, 1, 1),
+            (9, 10, 99),
+            (100_000, 4_294_967_295, u64::MAX / 2),
+        ];
+        for items in &orders {
+            let mut fast = MetaFetch::new(items.clone());
+            // Twice over: the second round answers from the kept encodings.
+            for round in 0..2 {
+                for (stored, recent, wire) in &sets {
+                    for &(seq, uid, modseq) in &numbers {
+                        let mut out = Vec::new();
+                        let made = std::cell::Cell::new(false);
+                        fast.encode(
+                            &mut out,
+                            nz(seq),
+                            nz(uid),
+                            NonZeroU64::new(modseq).unwrap(),
+                            (stored, *recent),
+                            || {
+                                made.set(true);
+                                wire.clone()
+                            },
+                        );
+                        assert_eq!(
+                            String::from_utf8(out).unwrap(),
+                            String::from_utf8(codec_meta(items, seq, uid, modseq, wire)).unwrap(),
+                            "{items:?} {stored:?} {recent}"
+                        );
+                        assert!(!(made.get() && round == 1), "encoded again: {stored:?}");
+                    }
+                }
+            }
+        }
+        // Messages appended one after another in one buffer.
+        let mut fast = MetaFetch::new(vec![MetaItem::Uid, MetaItem::Flags]);
+        let mut out = Vec::new();
+        for (seq, uid) in [(1, 3), (2, 5)] {
+            fast.encode(
+                &mut out,
+                nz(seq),
+                nz(uid),
+                NonZeroU64::MIN,
+                (&[], false),
+                Vec::new,
+            );
+        }
+        assert_eq!(
+            out,
+            b"* 1 FETCH (UID 3 FLAGS ())\r\n* 2 FETCH (UID 5 FLAGS ())\r\n"
+        );
+    }
+
+    #[test]
+    fn meta_fetch_past_its_kept_flag_sets() {
+        let mut fast = MetaFetch::new(vec![MetaItem::Flags]);
+        for n in 0..FLAG_SETS * 2 + 3 {
+            let name = format!("k{n}");
+            let wire = vec![FlagFetch::Flag(
+                imap_codec::imap_types::flag::Flag::try_from(name.as_str())
+                    .unwrap()
+                    .into_static(),
+            )];
+            for _ in 0..2 {
+                let mut out = Vec::new();
+                fast.encode(
+                    &mut out,
+                    nz(1),
+                    nz(1),
+                    NonZeroU64::MIN,
+                    (std::slice::from_ref(&name), false),
+                    || wire.clone(),
+                );
+                assert_eq!(out, codec_meta(&[MetaItem::Flags], 1, 1, 1, &wire));
+            }
+        }
+        assert!(fast.flag_sets.len() <= FLAG_SETS);
+    }
+
+    #[test]
+    fn meta_items_only_for_uid_flags_modseq() {
+        use MessageDataItemName as N;
+        assert_eq!(
+            meta_items(&[N::Uid, N::Flags, N::ModSeq]),
+            Some(vec![MetaItem::Uid, MetaItem::Flags, MetaItem::ModSeq])
+        );
+        assert_eq!(meta_items(&[N::Uid, N::Rfc822Size]), None);
+        assert_eq!(meta_items(&[N::InternalDate]), None);
+        assert_eq!(meta_items(&[]), None);
     }
 
     #[test]

@@ -629,11 +629,11 @@ fn open_thread<'a>(out: &mut Vec<u8>, t: &'a Thread) -> std::slice::Iter<'a, Thr
     }
 }
 
-/// `n` in decimal.
-fn push_number(out: &mut Vec<u8>, n: u32) {
-    let mut digits = [0u8; 10];
+/// `n` in decimal (FETCH's fast path writes numbers with it too).
+pub(crate) fn push_number(out: &mut Vec<u8>, n: impl Into<u64>) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
-    let mut v = n;
+    let mut v: u64 = n.into();
     loop {
         at -= 1;
         digits[at] = b'0' + (v % 10) as u8;

@@ -15,7 +15,7 @@ use super::{big, get, get_u32, get_u64, Fail, PgResult, PgStore, Tx};
 use crate::mime::Keys;
 use crate::store::chunks::CHUNK;
 use crate::store::holds::{Holds, ViewHold, ViewId};
-use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, Part};
+use crate::store::messages::{add_held, apply_flags, content_hash, fetch_parts, flags_only, Part};
 use crate::store::objid::{body_ids, mailbox_id_with_key, ObjectFields, KEY};
 use crate::store::scan::header_end;
 use crate::store::sortkeys::{sort_columns, sort_row, KeyRow, SortKeysRef};
@@ -1053,6 +1053,20 @@ impl PgStore {
     ) -> Result<Vec<MessageMeta>> {
         let mut metas = self.messages_with(mailbox, uids, with_size)?;
         add_held(&self.holds, view, mailbox, uids, &mut metas);
+        Ok(metas)
+    }
+
+    /// As the SQLite store's `view_flags` (the FETCH fast path's read): the same rows as
+    /// `view_messages`, every field but the UID, flags and modseq 0.
+    pub fn view_flags(
+        &self,
+        view: ViewId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        with_modseq: bool,
+    ) -> Result<Vec<MessageMeta>> {
+        let mut metas = self.view_messages(view, mailbox, uids, false)?;
+        flags_only(&mut metas, with_modseq);
         Ok(metas)
     }
 
