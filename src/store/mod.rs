@@ -202,6 +202,9 @@ const CHECKPOINT_PAGES: i32 = 1000;
 /// WAL pages after which a commit checkpoints in line, as SQLite would by itself: the bound on
 /// the log when the checkpointer falls behind (or could not start).
 const CHECKPOINT_INLINE_PAGES: i32 = 16 * CHECKPOINT_PAGES;
+/// Frames of the WAL the checkpointer may have left uncopied for a commit to finish its
+/// checkpoint in line (see `SqliteStore::after_commit`): the writer's stall for it.
+const CHECKPOINT_TAIL_PAGES: i32 = CHECKPOINT_PAGES / 2;
 
 /// SQLite's WAL hook on the writer connection: it runs on the committing thread, inside COMMIT,
 /// and only notes the log's size there; the caller acts on it after the commit (see
@@ -366,6 +369,9 @@ pub struct StoreShared {
     checkpoint: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     /// The checkpointer thread, joined when the store is dropped (see `Drop`).
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Frames of the WAL the checkpointer's last checkpoint had copied back (0: none since a
+    /// commit finished one; see `after_commit`).
+    checkpointed: Arc<std::sync::atomic::AtomicI32>,
     /// The search indexer's controls: woken after a commit that queued bodies for the index.
     indexer_ctl: Arc<search_index::Indexer>,
 }
@@ -380,7 +386,9 @@ impl SqliteStore {
         migrate(&conn, path).map_err(|e| explain_open_failure(path, e))?;
         objid::ensure_key(&conn)?;
         let timing = TimingSlot::default();
-        let (checkpoint, checkpointer) = match start_checkpointer(path, timing.clone()) {
+        let checkpointed = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let started = start_checkpointer(path, timing.clone(), checkpointed.clone());
+        let (checkpoint, checkpointer) = match started {
             Some((tx, thread)) => (Some(tx), Some(thread)),
             None => (None, None),
         };
@@ -411,6 +419,7 @@ impl SqliteStore {
             holds: Default::default(),
             checkpoint: Mutex::new(checkpoint),
             checkpointer: Mutex::new(checkpointer),
+            checkpointed,
             indexer_ctl: Default::default(),
         });
         // A queue left by the last run (or by `liteimap import`) drains from the start.
@@ -622,9 +631,26 @@ impl StoreShared {
     /// After a commit on the writer: wake the checkpointer once the WAL has grown past
     /// `CHECKPOINT_PAGES`; past `CHECKPOINT_INLINE_PAGES` (the checkpointer is behind or gone)
     /// checkpoint here, as SQLite's autocheckpoint would have.
+    ///
+    /// SQLite starts the log over (writes from its first frame again) only when a write begins
+    /// with every frame copied back. Under a steady stream of commits the checkpointer never
+    /// gets there (each commit adds frames while it copies), so the log only grew, and every
+    /// commit's fsync also had to write the file's new size (on ext4 a journal commit: 3–6× the
+    /// cost of syncing an overwrite). So once the checkpointer has copied all but the last
+    /// `CHECKPOINT_TAIL_PAGES`, the commit copies the rest here, holding the writer: no write
+    /// comes between that checkpoint and the next BEGIN, which then starts the log over.
     fn after_commit(&self, conn: &Connection) {
         let pages = WAL_PAGES.with(|p| p.replace(0));
         if pages < CHECKPOINT_PAGES {
+            return;
+        }
+        // More than the log holds: counted in the log before it started over.
+        let copied = self.checkpointed.load(Ordering::Relaxed);
+        if copied > 0 && copied <= pages && pages - copied <= CHECKPOINT_TAIL_PAGES {
+            self.checkpointed.store(0, Ordering::Relaxed);
+            let _ = timed(&self.timing, Timing::Checkpoint, || {
+                passive_checkpoint(conn)
+            });
             return;
         }
         let woken = lock(&self.checkpoint).as_ref().is_some_and(|tx| {
@@ -635,10 +661,16 @@ impl StoreShared {
         });
         if !woken || pages >= CHECKPOINT_INLINE_PAGES {
             let _ = timed(&self.timing, Timing::Checkpoint, || {
-                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                passive_checkpoint(conn)
             });
         }
     }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copy back what no reader still needs, waiting for nobody.
+/// Returns the frames of the log copied back so far (SQLite's third column).
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<i32> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))
 }
 
 impl SqliteStore {
@@ -817,6 +849,7 @@ fn create_private(path: &Path) -> Result<Option<u32>> {
 fn start_checkpointer(
     path: &Path,
     timing: TimingSlot,
+    checkpointed: Arc<std::sync::atomic::AtomicI32>,
 ) -> Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)> {
     let conn = open_connection(path, false).ok()?;
     // One pending wake-up is enough: a checkpoint copies everything committed before it.
@@ -825,11 +858,9 @@ fn start_checkpointer(
         .name("checkpoint".into())
         .spawn(move || {
             while rx.recv().is_ok() {
-                let done = timed(&timing, Timing::Checkpoint, || {
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                });
-                if let Err(e) = done {
-                    log::warn!("WAL checkpoint failed: {e}");
+                match timed(&timing, Timing::Checkpoint, || passive_checkpoint(&conn)) {
+                    Ok(frames) => checkpointed.store(frames, Ordering::Relaxed),
+                    Err(e) => log::warn!("WAL checkpoint failed: {e}"),
                 }
             }
         });
@@ -1597,6 +1628,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A message of 1 MiB (256 pages of the log), the `i`-th of a test.
+    fn mib_message(i: usize) -> messages::NewMessage {
+        let mut raw = format!("Subject: {i}\r\n\r\n").into_bytes();
+        raw.resize(1 << 20, b'a' + i as u8);
+        unparsed_message(raw)
+    }
+
+    /// A message of `raw` bytes stored without its parse, flags or dates.
+    fn unparsed_message(raw: Vec<u8>) -> messages::NewMessage {
+        messages::NewMessage {
+            raw,
+            parsed: Vec::new(),
+            flags: Vec::new(),
+            internal_date: 0,
+            date_offset: 0,
+            fields: Default::default(),
+            sort: Default::default(),
+        }
+    }
+
     /// Group commit: writes queued behind a held writer run as one batch, each in its own
     /// savepoint. The failing one is rolled back alone and gets its own error; its neighbours
     /// commit, in one commit, and the hook hears of every mailbox the batch changed.
@@ -1611,18 +1662,7 @@ mod tests {
         let user = t.store.create_user("w", "x").unwrap();
         let inbox = t.store.mailbox(user, INBOX).unwrap().unwrap().id;
         for i in 0..12 {
-            let mut raw = format!("Subject: {i}\r\n\r\n").into_bytes();
-            raw.resize(1 << 20, b'a' + i as u8);
-            let m = messages::NewMessage {
-                raw,
-                parsed: Vec::new(),
-                flags: Vec::new(),
-                internal_date: 0,
-                date_offset: 0,
-                fields: Default::default(),
-                sort: Default::default(),
-            };
-            t.store.append(inbox, &[m]).unwrap();
+            t.store.append(inbox, &[mib_message(i)]).unwrap();
         }
         // 12 MiB written in 12 commits: without a checkpoint the log would hold over 3,000
         // pages of 4 KiB.
@@ -1637,6 +1677,50 @@ mod tests {
         assert_eq!(t.store.select(inbox, false).unwrap().uids.len(), 12);
     }
 
+    /// A steady stream of commits still starts the WAL over: when the checkpointer has copied
+    /// the log back but for frames committed while it ran, the next commit copies those in
+    /// line, and the write after it begins at the log's first frame (the file stops growing).
+    /// The checkpointer's wake-ups come to the test, which runs its checkpoint.
+    #[test]
+    fn a_commit_finishes_the_checkpointers_work_and_the_log_starts_over() {
+        let t = temp_store();
+        let (tx, wakeups) = std::sync::mpsc::sync_channel::<()>(1);
+        *lock(&t.store.checkpoint) = Some(tx);
+        t.store.pause_search_indexer(true);
+        let user = t.store.create_user("w", "x").unwrap();
+        let inbox = t.store.mailbox(user, INBOX).unwrap().unwrap().id;
+        let mib = mib_message;
+        let open = || Connection::open(t.dir.join("t.db")).unwrap();
+        // 1 MiB per commit: the fifth passes CHECKPOINT_PAGES and wakes the checkpointer.
+        let mut n = 0;
+        while wakeups.try_recv().is_err() {
+            assert!(n < 8, "no wake-up after {n} MiB");
+            t.store.append(inbox, &[mib(n)]).unwrap();
+            n += 1;
+        }
+        // The checkpointer runs while a write is in progress: it copies what was committed
+        // before, and the write's frames land behind it.
+        let m = mib(n);
+        t.store
+            .write(|tx| {
+                let copied = passive_checkpoint(&open())?;
+                assert!(copied >= CHECKPOINT_PAGES, "{copied} frames copied");
+                t.store.checkpointed.store(copied, Ordering::Relaxed);
+                messages::append(tx, inbox, std::slice::from_ref(&m))
+            })
+            .unwrap();
+        t.store.append(inbox, &[mib(n + 1)]).unwrap();
+        let frames: i64 = open()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap();
+        assert!(
+            frames < CHECKPOINT_TAIL_PAGES as i64,
+            "the log did not start over: {frames} frames"
+        );
+        assert_eq!(t.store.select(inbox, false).unwrap().uids.len(), n + 2);
+        assert_eq!(t.store.integrity_check().unwrap(), "ok");
+    }
+
     #[test]
     fn a_failing_write_in_a_batch_fails_alone() {
         let t = temp_store();
@@ -1649,15 +1733,7 @@ mod tests {
         store.set_commit_hook(Box::new(move |changed| {
             lock(&h).push(changed.to_vec());
         }));
-        let msg = |text: &str| messages::NewMessage {
-            raw: text.as_bytes().to_vec(),
-            parsed: Vec::new(),
-            flags: Vec::new(),
-            internal_date: 0,
-            date_offset: 0,
-            fields: Default::default(),
-            sort: Default::default(),
-        };
+        let msg = |text: &str| unparsed_message(text.as_bytes().to_vec());
         let before = store.stats();
 
         let held = lock(&store.writer);

@@ -251,10 +251,22 @@ fn next_batch(c: &Connection) -> Result<Vec<Prepared>> {
     Ok(out)
 }
 
-/// Move a prepared batch into the index: each body still queued and still the one read.
-fn store_batch(tx: &Transaction, batch: &[Prepared]) -> Result<usize> {
+/// Move prepared bodies into the index, in order: each one still queued and still the one
+/// read. Stops early, after at least one body, once `yield_now` says a client waits for the
+/// writer: that client joins this transaction and its commit carries what was indexed, so it
+/// waits for one body's tokenizing (the index's main cost, far more than the APPEND that queued
+/// the body), not a whole batch's. Returns how many of `batch` were gone through and how many
+/// of those were indexed.
+fn store_batch(
+    tx: &Transaction,
+    batch: &[Prepared],
+    yield_now: impl Fn() -> bool,
+) -> Result<(usize, usize)> {
     let mut done = 0;
-    for p in batch {
+    for (i, p) in batch.iter().enumerate() {
+        if i > 0 && yield_now() {
+            return Ok((i, done));
+        }
         let taken = tx
             .prepare_cached(
                 "DELETE FROM search_pending WHERE body_id = ?1
@@ -266,7 +278,7 @@ fn store_batch(tx: &Transaction, batch: &[Prepared]) -> Result<usize> {
             done += 1;
         }
     }
-    Ok(done)
+    Ok((batch.len(), done))
 }
 
 fn queue_len(c: &Connection) -> Result<u64> {
@@ -378,18 +390,20 @@ fn drain(shared: &StoreShared) -> Result<()> {
         if ctl.held() {
             return Ok(());
         }
-        let batch = shared.read_quiet(next_batch)?;
+        let mut batch = shared.read_quiet(next_batch)?;
         if batch.is_empty() {
             break;
         }
-        loop {
+        while !batch.is_empty() {
             if ctl.held() {
                 return Ok(());
             }
-            match shared.write_if_idle(|tx| store_batch(tx, &batch)) {
-                Some(done) => {
-                    indexed += done?;
-                    break;
+            let waiting = || shared.waiting.load(std::sync::atomic::Ordering::SeqCst) > 0;
+            match shared.write_if_idle(|tx| store_batch(tx, &batch, waiting)) {
+                Some(result) => {
+                    let (through, done) = result?;
+                    indexed += done;
+                    batch.drain(..through);
                 }
                 None => std::thread::sleep(BUSY_PAUSE),
             }
@@ -680,6 +694,45 @@ mod tests {
             cands(TextPlace::Header(IndexedField::Subject), "lion"),
             Some(vec![2])
         );
+    }
+
+    /// The indexer's write gives way between bodies to a client waiting for the writer: it
+    /// indexes one body, not the batch, and what it did not reach stays queued (and a
+    /// candidate of every text key) for its next turn.
+    #[test]
+    fn the_indexer_gives_way_to_a_waiting_client_between_bodies() {
+        let t = temp_store();
+        let u = t.store.create_user("u", "x").unwrap();
+        let inbox = t.store.mailbox(u, "INBOX").unwrap().unwrap().id;
+        t.store.pause_search_indexer(true);
+        let bodies = [
+            msg("Subject: one\r\n\r\nzebra\r\n"),
+            msg("Subject: two\r\n\r\nzebra\r\n"),
+            msg("Subject: three\r\n\r\nzebra\r\n"),
+        ];
+        t.store.append(inbox, &bodies).unwrap();
+        let batch = t.store.read(next_batch).unwrap();
+        assert_eq!(batch.len(), 3);
+        let client_waits = || true;
+        let r = t.store.write(|tx| store_batch(tx, &batch, client_waits));
+        assert_eq!(r.unwrap(), (1, 1), "(gone through, indexed)");
+        assert_eq!(t.store.search_index_queue().unwrap(), 2);
+        let cands = || {
+            t.store
+                .scan(|s| s.text_candidates(inbox, TextPlace::Body, "zebra"))
+                .unwrap()
+        };
+        assert_eq!(cands(), Some(vec![1, 2, 3]));
+        let nobody = || false;
+        let r = t.store.write(|tx| store_batch(tx, &batch[1..], nobody));
+        assert_eq!(r.unwrap(), (2, 2));
+        assert_eq!(t.store.search_index_queue().unwrap(), 0);
+        assert_eq!(cands(), Some(vec![1, 2, 3]));
+        let nowhere = t
+            .store
+            .scan(|s| s.text_candidates(inbox, TextPlace::Body, "nowhere"))
+            .unwrap();
+        assert_eq!(nowhere, Some(vec![]));
     }
 
     /// A queued body expunged before the indexer reached it leaves the queue with it; `--no-fts`
