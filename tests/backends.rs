@@ -6,8 +6,6 @@
 //! tests/common/pg.rs says where the PostgreSQL database comes from.
 
 mod common;
-#[path = "common/pg.rs"]
-mod pg;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -325,36 +323,10 @@ fn two_nodes_on_one_database_give_unique_uids_and_see_each_others_changes() {
     node_b.stop();
 }
 
-/// The `postgresql://` URL of a test database's conninfo (`host=… user=… dbname=…`).
-fn url_of(conninfo: &str) -> String {
-    if conninfo.starts_with("postgres") {
-        return conninfo.to_string();
-    }
-    let mut host = String::new();
-    let mut user = String::new();
-    let mut dbname = String::new();
-    let mut port = String::new();
-    for pair in conninfo.split_whitespace() {
-        match pair.split_once('=') {
-            Some(("host", v)) => host = v.to_string(),
-            Some(("user", v)) => user = v.to_string(),
-            Some(("dbname", v)) => dbname = v.to_string(),
-            Some(("port", v)) => port = v.to_string(),
-            _ => {}
-        }
-    }
-    let port = if port.is_empty() {
-        String::new()
-    } else {
-        format!("&port={port}")
-    };
-    format!("postgresql://{user}@/{dbname}?host={host}{port}")
-}
-
 #[test]
 fn serve_runs_on_a_postgresql_url_and_keeps_uids_across_restarts() {
     let db = pg::fresh_db();
-    let url = url_of(&db.url);
+    let url = db.cli_url();
     let bin = env!("CARGO_BIN_EXE_liteimap");
     let hash_in = Command::new(bin)
         .args(["--db", &url, "user", "add", ALICE.0, "--password-stdin"])

@@ -295,7 +295,7 @@ fn user_add_list_passwd_remove() {
         c.cmd("LOGIN carol s3cret"),
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -319,7 +319,7 @@ fn user_add_list_passwd_remove() {
         c.cmd("LOGIN carol n3w"),
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -480,7 +480,7 @@ fn demo_user_and_sigterm() {
         c.cmd(&format!("LOGIN demo \"{pass}\"")),
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -687,7 +687,7 @@ fn stdio_is_preauthenticated() {
         vec![
             concat!(
                 "* PREAUTH [CAPABILITY ",
-                crate::caps!(),
+                common::caps!(),
                 "] liteimap: logged in as erin"
             ),
             "a1 BAD LOGIN: already logged in",
@@ -717,7 +717,7 @@ fn sigint_says_bye_and_exits_zero() {
     d.greeting = d.read_line();
     assert_eq!(
         c.cmd("LOGIN u p")[0],
-        concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
+        concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in")
     );
     let st = Command::new("kill")
         .args(["-INT", &s.child.id().to_string()])
@@ -805,7 +805,7 @@ fn serve_listens_on_every_address_given() {
         c.greeting = c.read_line();
         assert_eq!(
             c.cmd("LOGIN u p")[0],
-            concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
+            concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in")
         );
     }
     let _ = child.kill();
@@ -827,7 +827,7 @@ fn info_log_has_connections_and_failed_logins_but_no_secrets() {
     );
     assert_eq!(
         c.cmd("LOGIN u RightPw1")[0],
-        concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
+        concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in")
     );
     assert!(c
         .append("INBOX", "", &message("SubjectMark", "BodyMark"))

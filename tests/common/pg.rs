@@ -8,6 +8,10 @@
 //! root). A small shell keeper owns it: it waits for end of file on its stdin, a pipe only
 //! this test process holds, so however the process ends (even SIGKILL) the keeper stops the
 //! server and removes the directory. PostgreSQL missing: the test fails, saying so.
+//!
+//! The cluster is one per process even where the process holds several copies of this module
+//! (tests/on_postgres.rs has one per test file): its directory is named after the process,
+//! made under a lock, and a copy that finds it running uses it.
 
 #![allow(dead_code)]
 
@@ -44,21 +48,22 @@ n=0
 until "$bin/pg_isready" -q -h "$dir" -U postgres; do
     n=$((n + 1))
     if [ $n -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
-        echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid; rm -rf "$dir"; exit 1
+        echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid; rm -rf "$dir" "$dir.lock"; exit 1
     fi
     sleep 0.05
 done
 echo ready
 cat >/dev/null
 kill -INT $pid; wait $pid
-rm -rf "$dir"
+rm -rf "$dir" "$dir.lock"
 "#;
 
 struct Cluster {
     /// The socket directory (host=…).
     dir: String,
-    /// The keeper, whose stdin we hold (never used, never dropped: closed at exit).
-    _keeper: Mutex<Child>,
+    /// The keeper, whose stdin we hold (never used, never dropped: closed at exit); None in
+    /// a copy of this module that found the process's cluster already running.
+    _keeper: Option<Mutex<Child>>,
 }
 
 fn am_root() -> bool {
@@ -69,7 +74,25 @@ fn am_root() -> bool {
         .unwrap_or(false)
 }
 
+/// This process's cluster: the one another copy of this module started, or a new one. The
+/// lock file (removed by the keeper with the directory) makes the check and the start one
+/// step.
 fn start_cluster() -> Cluster {
+    let dir = std::env::temp_dir().join(format!("liteimap-pg-{}", std::process::id()));
+    let dir = dir.to_string_lossy().into_owned();
+    let lock = std::fs::File::create(format!("{dir}.lock")).expect("create the cluster lock");
+    lock.lock().expect("lock the cluster lock");
+    let running = std::path::Path::new(&dir).join(".s.PGSQL.5432").exists()
+        && postgres::Client::connect(&format!("host={dir} user=postgres"), postgres::NoTls).is_ok();
+    if running {
+        return Cluster { dir, _keeper: None };
+    }
+    // Left by an earlier process of the same id whose keeper did not finish.
+    let _ = std::fs::remove_dir_all(&dir);
+    new_cluster(dir)
+}
+
+fn new_cluster(dir: String) -> Cluster {
     let bin = bin_dir();
     let initdb = format!("{bin}/initdb");
     assert!(
@@ -78,13 +101,7 @@ fn start_cluster() -> Cluster {
          (apt-get install postgresql) or set LITEIMAP_TEST_PG to a base conninfo of a server \
          the tests may create databases on"
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("liteimap-pg-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the cluster directory");
-    let dir = dir.to_string_lossy().into_owned();
     // Root may not run PostgreSQL: then the server runs as nobody, owning the directory.
     let run = if am_root() {
         let ok = Command::new("chown")
@@ -132,7 +149,7 @@ fn start_cluster() -> Cluster {
     }
     Cluster {
         dir,
-        _keeper: Mutex::new(keeper),
+        _keeper: Some(Mutex::new(keeper)),
     }
 }
 
@@ -188,9 +205,17 @@ pub fn fresh_db() -> TestDb {
         }
     };
     let admin = with_dbname(&base, "postgres");
+    // The module path's hash keeps apart the counters of the copies of this module in one
+    // process (tests/on_postgres.rs).
+    let copy = module_path!()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
     let name = format!(
-        "liteimap_test_{}_{}",
+        "liteimap_test_{}_{:08x}_{}",
         std::process::id(),
+        copy as u32,
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
     let mut c = postgres::Client::connect(&admin, postgres::NoTls)
@@ -202,4 +227,54 @@ pub fn fresh_db() -> TestDb {
         admin,
         name,
     }
+}
+
+impl TestDb {
+    /// The database as a `postgresql://` URL, as `--db` takes it (the conninfo's host, port,
+    /// user and database; a password comes from `PGPASSWORD` or `~/.pgpass`).
+    pub fn cli_url(&self) -> String {
+        url_of(&self.url)
+    }
+}
+
+/// The `postgresql://` URL of a conninfo (`host=… user=… dbname=…`); a URL as it is.
+pub fn url_of(conninfo: &str) -> String {
+    if conninfo.starts_with("postgres") {
+        return conninfo.to_string();
+    }
+    let mut host = String::new();
+    let mut user = String::new();
+    let mut dbname = String::new();
+    let mut port = String::new();
+    for pair in conninfo.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("host", v)) => host = v.to_string(),
+            Some(("user", v)) => user = v.to_string(),
+            Some(("dbname", v)) => dbname = v.to_string(),
+            Some(("port", v)) => port = v.to_string(),
+            _ => {}
+        }
+    }
+    let port = if port.is_empty() {
+        String::new()
+    } else {
+        format!("&port={port}")
+    };
+    format!("postgresql://{user}@/{dbname}?host={host}{port}")
+}
+
+/// Run the batch `sql` on the database `url`, on a connection of its own.
+pub fn execute(url: &str, sql: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    c.batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The one number `sql` (a `SELECT count(*) …`) gives on the database `url`, read on a
+/// connection of its own.
+pub fn query_one_i64(url: &str, sql: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    c.query_one(sql, &[]).unwrap().get(0)
 }
