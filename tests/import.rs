@@ -430,7 +430,7 @@ fn serve_import_testdata_for_imaplib_and_curl() {
     assert!(have("python3", "--version"), "python3 is missing");
     assert!(have("curl", "--version"), "curl is missing");
     let dir = TempDir::new("imp-serve");
-    let db = dir.path().join("serve.db");
+    let db = dir.database("serve.db");
     database_with_alice(&db);
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let _child = Child(

@@ -531,8 +531,8 @@ fn serve_flags_start_lmtp_listeners() {
     use std::os::unix::net::UnixStream;
     use std::process::Stdio;
     let dir = TempDir::new("lmtp-bin");
-    let db = dir.path().join("b.db");
-    let store = liteimap::store::Store::open(&db).unwrap();
+    let db = dir.database("b.db");
+    let store = common::open_store(&db);
     store.create_user("alice", "x").unwrap();
     drop(store);
     let sock = dir.path().join("lmtp.sock");

@@ -8,14 +8,15 @@
 //!
 //! Single tests about SQLite itself start with `if sqlite_only("why") { return; }`
 //! (`grep -rn 'sqlite_only(' tests/`). Not here at all, and why:
+//! - admin.rs: `backup` and `check` of the SQLite file, and `who`/`kick` through the admin
+//!   socket's default place beside the file (a PostgreSQL database has none: `--admin-socket`
+//!   must be given there, which these tests do not exercise on it).
 //! - disk_full.rs: a full disk simulated inside the SQLite store (PostgreSQL's 53100 maps to
 //!   the same `StoreError::Full`, which these tests then see the same way).
 //! - search_index.rs: the FTS5 search index, which only SQLite has.
 //! - mime_fixtures.rs, package.rs: no store in them (the MIME layer; the Debian package).
 //! - backends.rs, pg_store.rs: PostgreSQL's own tests, run in their own binaries.
 
-#[path = "admin.rs"]
-mod admin;
 #[path = "catenate.rs"]
 mod catenate;
 #[path = "cli.rs"]

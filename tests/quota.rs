@@ -247,7 +247,7 @@ fn usage_follows_expunge_copy_move_delete() {
 #[test]
 fn user_quota_command_and_list() {
     let dir = TempDir::new("quota-cli");
-    let db = dir.path().join("q.db");
+    let db = dir.database("q.db");
     common::database_with_alice(&db);
     let run = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_liteimap"))
