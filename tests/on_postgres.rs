@@ -17,6 +17,10 @@
 //! - mime_fixtures.rs, package.rs: no store in them (the MIME layer; the Debian package).
 //! - backends.rs, pg_store.rs: PostgreSQL's own tests, run in their own binaries.
 
+// Each test file declares `mod common;`: one copy of tests/common per module is the point (each
+// sees from its module path that it runs here).
+#![allow(clippy::duplicate_mod)]
+
 #[path = "catenate.rs"]
 mod catenate;
 #[path = "cli.rs"]

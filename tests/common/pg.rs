@@ -81,7 +81,11 @@ fn start_cluster() -> Cluster {
     let dir = std::env::temp_dir().join(format!("liteimap-pg-{}", std::process::id()));
     let dir = dir.to_string_lossy().into_owned();
     let lock = std::fs::File::create(format!("{dir}.lock")).expect("create the cluster lock");
-    lock.lock().expect("lock the cluster lock");
+    // flock (File::lock is newer than the MSRV): held until `lock` closes at the return; a
+    // second open file of the same process waits for it as another process would.
+    // SAFETY: flock on the descriptor of a file this function holds open.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "lock the cluster lock");
     let running = std::path::Path::new(&dir).join(".s.PGSQL.5432").exists()
         && postgres::Client::connect(&format!("host={dir} user=postgres"), postgres::NoTls).is_ok();
     if running {
