@@ -587,10 +587,8 @@ async fn bind_serve(
     // First: a live socket here means another server runs on this database.
     let admin = match (&args.admin_socket, cli.db.sqlite_path()) {
         (Some(path), _) => Some(admin::bind(path).await?),
-        (None, None) => {
-            log::info!("no admin socket: {NO_DEFAULT_ADMIN_SOCKET}");
-            None
-        }
+        // Said once every listener is bound: a serve that fails says one line.
+        (None, None) => None,
         (None, Some(db)) => {
             let path = admin::default_path(db);
             if path.as_os_str().len() > admin::MAX_PATH {
@@ -638,6 +636,9 @@ async fn bind_serve(
                 .filter_map(lmtp::Listener::local_addr),
         )
         .all(|a| a.ip().is_loopback());
+    if args.admin_socket.is_none() && cli.db.sqlite_path().is_none() {
+        log::info!("no admin socket: {NO_DEFAULT_ADMIN_SOCKET}");
+    }
     Ok(Bound {
         plain,
         implicit,

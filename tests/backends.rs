@@ -6,8 +6,6 @@
 //! tests/common/pg.rs says where the PostgreSQL database comes from.
 
 mod common;
-#[path = "common/pg.rs"]
-mod pg;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -143,6 +143,9 @@ fn run_umask_022(db: &Path, args: &[&str], stdin: &str) -> Output {
 /// -shm files follow; an existing database with group/other bits gets one warning at start.
 #[test]
 fn database_files_are_private_whatever_the_umask() {
+    if sqlite_only("the SQLite file, its WAL and shm and their modes") {
+        return;
+    }
     let dir = TempDir::new("modes");
     let db = dir.path().join("state/sub/mail.db");
     let o = run_umask_022(&db, &["user", "add", "carol", "--password-stdin"], "pw\n");
@@ -260,7 +263,7 @@ fn bad_flags_exit_non_zero() {
 #[test]
 fn user_add_list_passwd_remove() {
     let dir = TempDir::new("users");
-    let db = dir.path().join("u.db");
+    let db = dir.database("u.db");
     let o = run(
         &db,
         &["user", "add", "carol", "--password-stdin"],
@@ -295,7 +298,7 @@ fn user_add_list_passwd_remove() {
         c.cmd("LOGIN carol s3cret"),
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -319,7 +322,7 @@ fn user_add_list_passwd_remove() {
         c.cmd("LOGIN carol n3w"),
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -352,6 +355,9 @@ fn user_add_list_passwd_remove() {
 
 #[test]
 fn junk_database_is_refused_with_one_line() {
+    if sqlite_only("a file that is not a SQLite database") {
+        return;
+    }
     let dir = TempDir::new("junk");
     for (name, junk) in [
         ("long.db", vec![0x5au8; 8192]),
@@ -411,7 +417,7 @@ fn junk_database_is_refused_with_one_line() {
 #[test]
 fn serve_on_a_busy_port_fails_with_one_line() {
     let dir = TempDir::new("busy");
-    let db = dir.path().join("p.db");
+    let db = dir.database("p.db");
     let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
     assert!(o.status.success());
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -435,12 +441,12 @@ fn serve_on_a_busy_port_fails_with_one_line() {
 #[test]
 fn demo_user_and_sigterm() {
     let dir = TempDir::new("demo");
-    let db = dir.path().join("d.db");
+    let db = dir.database("d.db");
     let s = Served::start(&db);
     let o = run(&db, &["user", "list"], "");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "demo\t0 messages\n");
     drop(s);
-    let db2 = dir.path().join("d2.db");
+    let db2 = dir.database("d2.db");
     let mut child = Command::new(BIN)
         .arg("--db")
         .arg(&db2)
@@ -480,7 +486,7 @@ fn demo_user_and_sigterm() {
         c.cmd(&format!("LOGIN demo \"{pass}\"")),
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -567,7 +573,7 @@ fn append_until_broken(port: u16, id: usize, acks: mpsc::Sender<u32>) -> Vec<u32
 #[test]
 fn every_acknowledged_append_survives_sigkill() {
     let dir = TempDir::new("crash");
-    let db = dir.path().join("c.db");
+    let db = dir.database("c.db");
     let o = run(&db, &["user", "add", "crash", "--password-stdin"], "test\n");
     assert!(o.status.success(), "{o:?}");
     let mut unique: BTreeSet<u32> = BTreeSet::new();
@@ -614,23 +620,18 @@ fn every_acknowledged_append_survives_sigkill() {
             acked.len()
         );
 
-        // The database as left by the crash (WAL included).
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(check, "ok");
-        let mut st = conn
-            .prepare(
-                "SELECT m.uid FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id \
-                 JOIN users u ON u.id = b.user_id WHERE u.name = 'crash' AND b.name = 'INBOX'",
-            )
-            .unwrap();
-        let present: BTreeSet<u32> = st
-            .query_map([], |r| r.get(0))
+        // The database as left by the crash (SQLite's WAL included).
+        sqlite_integrity_ok(&db);
+        let store = open_store(&db);
+        let user = store.find_user("crash").unwrap().unwrap();
+        let inbox = store.mailbox(user.id, "INBOX").unwrap().unwrap();
+        let present: BTreeSet<u32> = store
+            .messages(inbox.id, &(1..=100_000).collect::<Vec<u32>>())
             .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+            .into_iter()
+            .map(|m| m.uid)
+            .collect();
+        drop(store);
         let missing: Vec<_> = unique.difference(&present).collect();
         assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     }
@@ -661,7 +662,15 @@ fn every_acknowledged_append_survives_sigkill() {
         r.starts_with("TAG OK [APPENDUID ") && r.contains(&format!(" {uidnext}] ")),
         "{r}"
     );
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    sqlite_integrity_ok(&db);
+}
+
+/// SQLite's `PRAGMA integrity_check` of the file `db` passes (PostgreSQL: nothing to check).
+fn sqlite_integrity_ok(db: &Path) {
+    if on_postgres() {
+        return;
+    }
+    let conn = rusqlite::Connection::open(db).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -671,7 +680,7 @@ fn every_acknowledged_append_survives_sigkill() {
 #[test]
 fn stdio_is_preauthenticated() {
     let dir = TempDir::new("stdio");
-    let db = dir.path().join("s.db");
+    let db = dir.database("s.db");
     let o = run(&db, &["user", "add", "erin", "--password-stdin"], "pw\n");
     assert!(o.status.success());
     let o = run(
@@ -687,7 +696,7 @@ fn stdio_is_preauthenticated() {
         vec![
             concat!(
                 "* PREAUTH [CAPABILITY ",
-                crate::caps!(),
+                common::caps!(),
                 "] liteimap: logged in as erin"
             ),
             "a1 BAD LOGIN: already logged in",
@@ -707,7 +716,7 @@ fn stdio_is_preauthenticated() {
 #[test]
 fn sigint_says_bye_and_exits_zero() {
     let dir = TempDir::new("sigint");
-    let db = dir.path().join("i.db");
+    let db = dir.database("i.db");
     let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
     assert!(o.status.success());
     let mut s = Served::start(&db);
@@ -717,7 +726,7 @@ fn sigint_says_bye_and_exits_zero() {
     d.greeting = d.read_line();
     assert_eq!(
         c.cmd("LOGIN u p")[0],
-        concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
+        concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in")
     );
     let st = Command::new("kill")
         .args(["-INT", &s.child.id().to_string()])
@@ -737,6 +746,11 @@ fn sigint_says_bye_and_exits_zero() {
 
 #[test]
 fn newer_database_is_refused_and_left_alone() {
+    if sqlite_only(
+        "the SQLite file's user_version (tests/pg_store.rs refuses a newer schema_version)",
+    ) {
+        return;
+    }
     let dir = TempDir::new("newer");
     let db = dir.path().join("n.db");
     let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
@@ -770,7 +784,7 @@ fn newer_database_is_refused_and_left_alone() {
 #[test]
 fn serve_listens_on_every_address_given() {
     let dir = TempDir::new("twolisten");
-    let db = dir.path().join("l.db");
+    let db = dir.database("l.db");
     let o = run(&db, &["user", "add", "u", "--password-stdin"], "p\n");
     assert!(o.status.success());
     let mut child = Command::new(BIN)
@@ -805,7 +819,7 @@ fn serve_listens_on_every_address_given() {
         c.greeting = c.read_line();
         assert_eq!(
             c.cmd("LOGIN u p")[0],
-            concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
+            concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in")
         );
     }
     let _ = child.kill();
@@ -815,7 +829,7 @@ fn serve_listens_on_every_address_given() {
 #[test]
 fn info_log_has_connections_and_failed_logins_but_no_secrets() {
     let dir = TempDir::new("log");
-    let db = dir.path().join("g.db");
+    let db = dir.database("g.db");
     let o = run(&db, &["user", "add", "u", "--password-stdin"], "RightPw1\n");
     assert!(o.status.success());
     let mut s = Served::start(&db);
@@ -827,7 +841,7 @@ fn info_log_has_connections_and_failed_logins_but_no_secrets() {
     );
     assert_eq!(
         c.cmd("LOGIN u RightPw1")[0],
-        concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in")
+        concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in")
     );
     assert!(c
         .append("INBOX", "", &message("SubjectMark", "BodyMark"))
@@ -856,6 +870,9 @@ fn info_log_has_connections_and_failed_logins_but_no_secrets() {
 /// from the stored messages (issue 24).
 #[test]
 fn no_fts_and_reindex() {
+    if sqlite_only("the FTS5 search index") {
+        return;
+    }
     let dir = TempDir::new("reindex");
     let db = dir.path().join("r.db");
     database_with_alice(&db);
@@ -900,7 +917,7 @@ fn no_fts_and_reindex() {
 #[test]
 fn serve_on_a_busy_port_creates_no_demo_user() {
     let dir = TempDir::new("busy-demo");
-    let db = dir.path().join("d.db");
+    let db = dir.database("d.db");
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
     let o = run(&db, &["serve", "--listen", &addr], "");
@@ -938,7 +955,7 @@ fn serve_on_a_busy_port_creates_no_demo_user() {
 #[test]
 fn serve_on_a_public_listener_with_no_users_refuses() {
     let dir = TempDir::new("public-nouser");
-    let db = dir.path().join("p.db");
+    let db = dir.database("p.db");
     let o = run(&db, &["serve", "--listen", "0.0.0.0:0"], "");
     assert!(!o.status.success());
     assert_eq!(
@@ -955,6 +972,9 @@ fn serve_on_a_public_listener_with_no_users_refuses() {
 /// Database paths that cannot work say why, on one line.
 #[test]
 fn database_errors_say_why() {
+    if sqlite_only("SQLite paths that cannot work (a directory, :memory:)") {
+        return;
+    }
     let dir = TempDir::new("dberr");
     let cases: Vec<(std::path::PathBuf, String)> = vec![
         (
@@ -985,6 +1005,9 @@ fn database_errors_say_why() {
 /// suite runs as root (root writes anywhere).
 #[test]
 fn a_database_in_a_read_only_directory_says_the_directory_must_be_writable() {
+    if sqlite_only("the SQLite file's directory") {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("dbro");
     let ro = dir.path().join("ro");
@@ -1106,7 +1129,7 @@ fn ci_runs_the_readme_test_command() {
 fn serve_tells_systemd_when_it_is_ready_and_stopping() {
     use std::os::unix::net::UnixDatagram;
     let dir = TempDir::new("notify");
-    let db = dir.path().join("n.db");
+    let db = dir.database("n.db");
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))

@@ -28,7 +28,7 @@ fn add_user(db: &Path) {
 #[test]
 fn a_server_runs_from_the_file_and_flags_override_it() {
     let dir = TempDir::new("config-serve");
-    let db = dir.path().join("mail.db");
+    let db = dir.database("mail.db");
     add_user(&db);
     let conf = dir.path().join("liteimap.toml");
     let text = format!(

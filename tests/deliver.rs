@@ -9,7 +9,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TempDir, TestServer, ALICE};
-use liteimap::store::Store;
 
 fn deliver(db: &Path, args: &[&str], stdin: Stdio, input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
@@ -38,14 +37,14 @@ fn code_and_err(o: &Output) -> (i32, String) {
 
 /// A database with the user alice (INBOX only).
 fn setup(dir: &TempDir) -> std::path::PathBuf {
-    let db = dir.path().join("d.db");
-    let store = Store::open(&db).unwrap();
+    let db = dir.database("d.db");
+    let store = common::open_store(&db);
     store.create_user("alice", "x").unwrap();
     db
 }
 
 fn count(db: &Path, mailbox: &str) -> u32 {
-    let store = Store::open(db).unwrap();
+    let store = common::open_store(db);
     let u = store.find_user("alice").unwrap().unwrap();
     let mb = store.mailbox(u.id, mailbox).unwrap().unwrap();
     store.counts(mb.id).unwrap().messages
@@ -61,7 +60,7 @@ fn exit_codes() {
     // 0: stored, with the mbox envelope line dropped and LF turned into CRLF.
     let o = deliver(&db, &["--user", "alice"], Stdio::piped(), MSG);
     assert_eq!(code_and_err(&o), (0, String::new()));
-    let store = Store::open(&db).unwrap();
+    let store = common::open_store(&db);
     let u = store.find_user("alice").unwrap().unwrap();
     let inbox = store.mailbox(u.id, "INBOX").unwrap().unwrap();
     let m = store.messages(inbox.id, &[1]).unwrap();
@@ -144,7 +143,7 @@ fn exit_codes() {
     );
 
     // --mailbox names an existing folder: stored there (INBOX in any case means INBOX).
-    let store = Store::open(&db).unwrap();
+    let store = common::open_store(&db);
     let u = store.find_user("alice").unwrap().unwrap();
     store.create_mailbox(u.id, "Projects").unwrap();
     drop(store);
@@ -168,6 +167,9 @@ fn exit_codes() {
 
 #[test]
 fn locked_database_is_a_temporary_failure() {
+    if common::sqlite_only("SQLite's write lock held by another connection") {
+        return;
+    }
     let dir = TempDir::new("deliver-locked");
     let db = setup(&dir);
     // Another writer holds the write lock for longer than deliver's busy timeout.
@@ -230,7 +232,7 @@ fn mailbox_names_follow_the_imap_rule() {
         );
     }
     assert_eq!(count(&db, "INBOX"), 0);
-    let store = Store::open(&db).unwrap();
+    let store = common::open_store(&db);
     let u = store.find_user("alice").unwrap().unwrap();
     store.create_mailbox(u.id, "INBOX/lists").unwrap();
     drop(store);
@@ -252,8 +254,7 @@ fn over_quota_exit_codes() {
     let dir = TempDir::new("deliver-quota");
     let db = setup(&dir);
     let set = |storage| {
-        Store::open(&db)
-            .unwrap()
+        common::open_store(&db)
             .set_quota(
                 "alice",
                 liteimap::store::QuotaLimits {

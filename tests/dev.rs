@@ -180,6 +180,9 @@ fn count(c: &mut Client, mailbox: &str) -> String {
 /// imaplib reads the exact message back from each recipient's INBOX and the sender's Sent.
 #[test]
 fn smtplib_sends_and_imaplib_reads_inbox_and_sent() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&["--user", "alice:secret"]);
     let out = python(
         &dev,
@@ -244,6 +247,9 @@ m.logout()
 /// transaction with one reply after DATA, size limits, cancelled AUTH.
 #[test]
 fn smtp_replies_are_exact() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&[]);
     let (mut c, greeting) = Lines::connect(dev.smtp);
     assert!(greeting.starts_with("220 ") && greeting.ends_with(" ESMTP liteimap ready"));
@@ -350,6 +356,9 @@ fn smtp_replies_are_exact() {
 /// that password is needed.
 #[test]
 fn imap_logins_create_users_on_first_use() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&[]);
     let mut c = dev.imap();
     assert!(c
@@ -383,6 +392,9 @@ fn imap_logins_create_users_on_first_use() {
 /// the `--user` ones work.
 #[test]
 fn no_auto_users_refuses_unknown_users() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&["--no-auto-users", "--user", "ivy:poison"]);
     assert!(!dev.block.contains("any other user name"), "{}", dev.block);
     let mut c = dev.imap();
@@ -426,6 +438,9 @@ fn no_auto_users_refuses_unknown_users() {
 /// once, into one INBOX.
 #[test]
 fn users_demo_password_and_catch_all() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&[
         "--user",
         "jo:pw1",
@@ -504,6 +519,9 @@ fn users_demo_password_and_catch_all() {
 /// keeps it (and uses it again).
 #[test]
 fn temporary_database_is_removed_and_keep_keeps_it() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&[]);
     let db = dev.database();
     assert!(dev.block.ends_with(" (deleted at exit)\n"), "{}", dev.block);
@@ -541,6 +559,9 @@ fn temporary_database_is_removed_and_keep_keeps_it() {
 /// A non-loopback address needs `--public`.
 #[test]
 fn public_is_required_beyond_loopback() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let out = Command::new(BIN)
         .args([
             "dev",
@@ -595,7 +616,7 @@ fn public_is_required_beyond_loopback() {
 #[test]
 fn serve_demo_password_and_smtp_listen() {
     let dir = TempDir::new("dev-serve");
-    let db = dir.path().join("s.db");
+    let db = dir.database("s.db");
     let dev = Dev::spawn(
         &[
             "--db",
@@ -675,6 +696,9 @@ fn serve_demo_password_and_smtp_listen() {
 /// and shows the session that just logged in, with its password masked.
 #[test]
 fn dev_serves_the_page_and_its_api() {
+    if common::sqlite_only("`liteimap dev` on its temporary SQLite file") {
+        return;
+    }
     let dev = Dev::start(&[]);
     let web = dev
         .block

@@ -270,12 +270,13 @@ fn startup_collects_bodies_nothing_uses() {
     a.append("INBOX", "", &message("keep", "k"));
     drop(a);
     let store = &srv.ctx.store;
-    let db = rusqlite::Connection::open(&srv.db).unwrap();
-    db.execute_batch(
+    execute_sql(
+        &srv,
         "INSERT INTO bodies (user_id, hash, size, parsed) SELECT id, x'00', 1, x'' FROM users LIMIT 1;
          INSERT INTO body_chunks (body_id, start, data) VALUES ((SELECT max(id) FROM bodies), 0, x'41');",
-    )
-    .unwrap();
+        "INSERT INTO bodies (user_id, hash, size, parsed) SELECT id, '\\x00', 1, '' FROM users LIMIT 1;
+         INSERT INTO body_chunks (body_id, start, data) VALUES ((SELECT max(id) FROM bodies), 0, '\\x41');",
+    );
     assert_eq!(count(&srv, "bodies"), 2);
     assert_eq!(count(&srv, "body_chunks"), 2);
     store.collect_orphans().unwrap();

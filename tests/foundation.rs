@@ -21,7 +21,7 @@ fn greeting_login_logout() {
         r,
         vec![concat!(
             "TAG OK [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] Logged in"
         )]
     );
@@ -81,7 +81,7 @@ fn select_reports_counts_and_expunge_numbers() {
     );
 }
 
-const CAPS_AUTH: &str = concat!("TAG OK [CAPABILITY ", crate::caps!(), "] Logged in");
+const CAPS_AUTH: &str = concat!("TAG OK [CAPABILITY ", common::caps!(), "] Logged in");
 
 /// Select INBOX and return the tagged line (the untagged lines are checked elsewhere).
 fn tagged(lines: &[String]) -> &str {
@@ -105,7 +105,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            concat!("* CAPABILITY ", crate::caps!()),
+            concat!("* CAPABILITY ", common::caps!()),
             "TAG OK CAPABILITY completed"
         ]
     );
@@ -118,7 +118,7 @@ fn capability_and_noop_in_every_state() {
     assert_eq!(
         c.cmd("CAPABILITY"),
         vec![
-            concat!("* CAPABILITY ", crate::caps!()),
+            concat!("* CAPABILITY ", common::caps!()),
             "TAG OK CAPABILITY completed"
         ]
     );

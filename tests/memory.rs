@@ -71,7 +71,7 @@ impl Server {
 /// A database with alice, and `messages` delivered into her INBOX by `liteimap deliver` (its
 /// own process, so the server starts without having seen them).
 fn database(dir: &TempDir, messages: &[Vec<u8>]) -> std::path::PathBuf {
-    let db = dir.path().join("mem.db");
+    let db = dir.database("mem.db");
     let run = |args: &[&str], input: &[u8]| {
         let mut child = Command::new(BIN)
             .arg("--db")

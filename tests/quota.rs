@@ -57,7 +57,7 @@ fn capabilities_and_exact_answers() {
     let srv = TestServer::start(&dir);
     let mut c = srv.login(ALICE);
     let caps = c.cmd("CAPABILITY");
-    assert_eq!(caps[0], concat!("* CAPABILITY ", caps!()));
+    assert_eq!(caps[0], concat!("* CAPABILITY ", common::caps!()));
     // No limits: no quota root.
     assert_eq!(
         c.cmd("GETQUOTAROOT INBOX"),
@@ -108,7 +108,8 @@ fn capabilities_and_exact_answers() {
     let caps = c.cmd("CAPABILITY");
     assert_eq!(
         caps[0],
-        concat!("* CAPABILITY ", caps!()).replace("APPENDLIMIT=52428800", "APPENDLIMIT=8740")
+        concat!("* CAPABILITY ", common::caps!())
+            .replace("APPENDLIMIT=52428800", "APPENDLIMIT=8740")
     );
 }
 
@@ -246,7 +247,7 @@ fn usage_follows_expunge_copy_move_delete() {
 #[test]
 fn user_quota_command_and_list() {
     let dir = TempDir::new("quota-cli");
-    let db = dir.path().join("q.db");
+    let db = dir.database("q.db");
     common::database_with_alice(&db);
     let run = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_liteimap"))

@@ -89,7 +89,7 @@ fn last_line(lines: &[String]) -> String {
 #[test]
 fn refused_connections_are_logged_as_a_summary_not_one_line_each() {
     let dir = TempDir::new("logflood");
-    let db = dir.path().join("t.db");
+    let db = dir.database("t.db");
     database_with_alice(&db);
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
         .arg("--db")

@@ -363,7 +363,7 @@ fn stdio_speaks_preauth() {
         line,
         concat!(
             "* PREAUTH [CAPABILITY ",
-            crate::caps!(),
+            common::caps!(),
             "] liteimap: logged in as alice\r\n"
         )
     );

@@ -247,13 +247,7 @@ fn copy_and_uid_copy() {
         ]
     );
     // Copies share the stored body: still three bodies for eight messages.
-    let db = rusqlite::Connection::open(&srv.db).unwrap();
-    let bodies: i64 = db
-        .query_row("SELECT count(*) FROM bodies", [], |r| r.get(0))
-        .unwrap();
-    let messages: i64 = db
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
+    let (bodies, messages) = (table_rows(&srv, "bodies"), table_rows(&srv, "messages"));
     assert_eq!((bodies, messages), (3, 8));
     // The copy's flags are its own.
     d.cmd("STORE 1 FLAGS.SILENT (\\Deleted)");
@@ -284,11 +278,7 @@ fn copy_failures_are_all_or_nothing() {
         c.cmd("COPY 1:* Parent"),
         vec!["TAG NO [CANNOT] Parent is \\Noselect and cannot hold messages"]
     );
-    let db = rusqlite::Connection::open(&srv.db).unwrap();
-    let n: i64 = db
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(table_rows(&srv, "messages"), 3);
     // Another user's mailbox names are not reachable.
     let mut b = srv.login(BOB);
     b.cmd("CREATE Shared");

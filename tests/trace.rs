@@ -366,7 +366,7 @@ fn tracing_off_keeps_nothing() {
 #[test]
 fn serve_trace_creates_the_directory_and_writes_a_file_per_session() {
     let dir = TempDir::new("trace-serve");
-    let db = dir.path().join("t.db");
+    let db = dir.database("t.db");
     common::database_with_alice(&db);
     let traces = dir.path().join("a/traces");
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
@@ -427,9 +427,9 @@ fn starttls_session_is_traced_in_clear_text() {
     std::fs::write(&cert, c.cert.pem()).unwrap();
     std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
     let tls = liteimap::tls::Tls::load(&cert, &key).unwrap();
-    let db = dir.path().join("t.db");
+    let db = dir.database("t.db");
     common::database_with_alice(&db);
-    let store = Arc::new(liteimap::store::Store::open(&db).unwrap());
+    let store = Arc::new(common::open_store(&db));
     let config = Config {
         trace_in_memory: true,
         ..Config::default()

@@ -29,7 +29,7 @@ impl Drop for Running {
 
 fn start(name: &str) -> Running {
     let dir = TempDir::new(name);
-    let db = dir.path().join("w.db");
+    let db = dir.database("w.db");
     database_with_alice(&db);
     let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
         .arg("--db")
@@ -689,7 +689,7 @@ fn wait_returns_when_a_message_is_appended_and_times_out_cleanly() {
 #[test]
 fn web_listen_refuses_a_non_loopback_address() {
     let dir = TempDir::new("web-public");
-    let db = dir.path().join("p.db");
+    let db = dir.database("p.db");
     for addr in ["0.0.0.0:0", "[::]:0"] {
         let out = Command::new(env!("CARGO_BIN_EXE_liteimap"))
             .arg("--db")
@@ -707,7 +707,7 @@ fn web_listen_refuses_a_non_loopback_address() {
         );
     }
     // Nothing was started or written: no user was created in the (new) database.
-    let store = liteimap::store::Store::open(&db).unwrap();
+    let store = common::open_store(&db);
     assert_eq!(store.user_count().unwrap(), 0);
 }
 

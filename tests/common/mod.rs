@@ -2,11 +2,14 @@
 //! client that sends lines and collects responses until the tagged one.
 #![allow(dead_code)]
 
+pub mod pg;
+
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,35 +18,133 @@ use liteimap::store::Store;
 
 /// The capabilities a logged-in session is offered, in the server's order: the one list the
 /// tests that assert CAPABILITY exactly compare against (`concat!("* CAPABILITY ", caps!())`).
-#[macro_export]
+/// Not `#[macro_export]`ed: tests/on_postgres.rs holds one copy of this module per test file,
+/// and each is imported with the module (`use common::*` or `common::caps!()`).
+#[allow(unused_macros)]
 macro_rules! caps {
     () => {
         "IMAP4REV1 IDLE UNSELECT UIDPLUS MOVE LITERAL+ APPENDLIMIT=52428800 NAMESPACE ID ENABLE CONDSTORE QRESYNC CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE WITHIN BINARY ESEARCH SEARCHRES MULTIAPPEND SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES THREAD=REFS I18NLEVEL=1 ESORT PARTIAL IMAP4rev2 UTF8=ACCEPT NOTIFY CATENATE URLAUTH URLAUTH=BINARY URL-PARTIAL QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX METADATA-SERVER METADATA COMPRESS=DEFLATE OBJECTID SAVEDATE PREVIEW UNAUTHENTICATE REPLACE CONTEXT=SEARCH CONTEXT=SORT UIDONLY"
     };
 }
+#[allow(unused_imports)]
+pub(crate) use caps;
+
+/// The store the integration tests run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backend of this test binary: PostgreSQL in tests/on_postgres.rs, which holds the test
+/// files as its modules (this module is then `on_postgres::FILE::common`), SQLite in the test
+/// files' own binaries. Known at compile time, per module: nothing to set, nothing to forget.
+pub const BACKEND: Backend = if const_starts_with(module_path!(), "on_postgres::") {
+    Backend::Postgres
+} else {
+    Backend::Sqlite
+};
+
+/// Whether the tests of this binary run on PostgreSQL.
+pub fn on_postgres() -> bool {
+    BACKEND == Backend::Postgres
+}
+
+/// The mark of a test about SQLite itself (the file, its WAL, `backup`, `check`, a full disk,
+/// the search index): `if sqlite_only("why") { return; }` first in the test. On PostgreSQL it
+/// says so on stderr and the test returns. `grep -rn 'sqlite_only(' tests/` lists them all.
+pub fn sqlite_only(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("SQLite only, not run on PostgreSQL: {why}");
+    }
+    on_postgres()
+}
+
+/// Run `sqlite` or `postgres` (one batch of SQL, the same change in each dialect) on the
+/// server's database, on a connection of its own: for states the protocol cannot make.
+pub fn execute_sql(srv: &TestServer, sqlite: &str, postgres: &str) {
+    match BACKEND {
+        Backend::Sqlite => rusqlite::Connection::open(&srv.db)
+            .unwrap()
+            .execute_batch(sqlite)
+            .unwrap(),
+        Backend::Postgres => pg::execute(srv.db.to_str().unwrap(), postgres),
+    }
+}
+
+const fn const_starts_with(s: &str, prefix: &str) -> bool {
+    let (s, p) = (s.as_bytes(), prefix.as_bytes());
+    if s.len() < p.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if s[i] != p[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 pub const ALICE: (&str, &str) = ("alice", "wonderland");
 pub const BOB: (&str, &str) = ("bob", "builder");
 
-/// A fresh temporary directory, removed when dropped.
-pub struct TempDir(pub PathBuf);
+/// A fresh temporary directory, removed when dropped; on PostgreSQL also the databases its
+/// tests named (see [`TempDir::database`]), dropped with it.
+pub struct TempDir(pub PathBuf, Mutex<HashMap<String, pg::TestDb>>);
 
 impl TempDir {
     pub fn new(name: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
+        // The module path keeps the copies of this module in tests/on_postgres.rs (each with
+        // its own counter) apart.
+        let module = module_path!().replace("::", "-");
         let dir = std::env::temp_dir().join(format!(
-            "liteimap-it-{name}-{}-{}",
+            "liteimap-it-{name}-{}-{module}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        TempDir(dir, Mutex::new(HashMap::new()))
     }
 
     pub fn path(&self) -> &Path {
         &self.0
     }
+
+    /// The database a test calls `name` (`"test.db"`), as `--db` takes it: on SQLite the file
+    /// `name` in this directory, on PostgreSQL the `postgresql://` URL of a database made for
+    /// this directory and name at the first call. Whether it is new: on SQLite the file does
+    /// not exist yet; on PostgreSQL this is the first call for the name.
+    pub fn database_fresh(&self, name: &str) -> (PathBuf, bool) {
+        match BACKEND {
+            Backend::Sqlite => {
+                let db = self.0.join(name);
+                let fresh = !db.exists();
+                (db, fresh)
+            }
+            Backend::Postgres => {
+                let mut dbs = self.1.lock().unwrap();
+                let fresh = !dbs.contains_key(name);
+                let db = dbs.entry(name.to_string()).or_insert_with(pg::fresh_db);
+                (PathBuf::from(db.url()), fresh)
+            }
+        }
+    }
+
+    /// [`TempDir::database_fresh`] without the flag: the `--db` of the database `name`.
+    pub fn database(&self, name: &str) -> PathBuf {
+        self.database_fresh(name).0
+    }
+}
+
+/// Open the store a `--db` value names (a SQLite file or a `postgresql://` URL), as the
+/// binary does.
+pub fn open_store(db: &Path) -> Store {
+    let db: liteimap::database::Database = db.to_str().unwrap().parse().unwrap();
+    db.open().unwrap()
 }
 
 impl Drop for TempDir {
@@ -72,10 +173,11 @@ impl TestServer {
         )
     }
 
+    /// [`TestServer::start`] with `config`, on the backend of this binary: the database
+    /// `test.db` of `dir` ([`TempDir::database`]), made with alice and bob when new.
     pub fn start_with(dir: &TempDir, config: Config) -> Self {
-        let db = dir.path().join("test.db");
-        let fresh = !db.exists();
-        let store = Store::open(&db).unwrap();
+        let (db, fresh) = dir.database_fresh("test.db");
+        let store = open_store(&db);
         Self::start_on(store, fresh, db, config)
     }
 
@@ -336,9 +438,10 @@ pub fn uidvalidity(c: &mut Client, mailbox: &str) -> String {
         .to_string()
 }
 
-/// A new database file at `db` with the user alice, for tests that run the binary.
+/// A new database at `db` (a file, or a URL from [`TempDir::database`]) with the user alice,
+/// for tests that run the binary.
 pub fn database_with_alice(db: &Path) {
-    let store = Store::open(db).unwrap();
+    let store = open_store(db);
     let hash = liteimap::password::hash(ALICE.1.as_bytes()).unwrap();
     store.create_user(ALICE.0, &hash).unwrap();
 }
@@ -357,11 +460,17 @@ pub fn port_after(line: &str, marker: &str) -> Option<u16> {
     addr.rsplit_once(':')?.1.parse().ok()
 }
 
-/// How many rows a table of the server's database holds (read on a connection of its own).
+/// How many rows a table of the server's database holds (read on a connection of its own;
+/// the tables have the same names in both schemas).
 pub fn table_rows(srv: &TestServer, table: &str) -> i64 {
-    let db = rusqlite::Connection::open(&srv.db).unwrap();
-    db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
+    let sql = format!("SELECT count(*) FROM {table}");
+    match BACKEND {
+        Backend::Sqlite => {
+            let db = rusqlite::Connection::open(&srv.db).unwrap();
+            db.query_row(&sql, [], |r| r.get(0)).unwrap()
+        }
+        Backend::Postgres => pg::query_one_i64(srv.db.to_str().unwrap(), &sql),
+    }
 }
 
 /// Put a message straight into the store (the import/delivery path), for bytes that APPEND

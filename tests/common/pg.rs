@@ -8,6 +8,11 @@
 //! root). A small shell keeper owns it: it waits for end of file on its stdin, a pipe only
 //! this test process holds, so however the process ends (even SIGKILL) the keeper stops the
 //! server and removes the directory. PostgreSQL missing: the test fails, saying so.
+//!
+//! The cluster is one per process even where the process holds several copies of this module
+//! (tests/on_postgres.rs has one per test file): its directory is named after the process,
+//! made under a lock, and a copy that finds it running uses it. A test that stops and starts
+//! its server ([`OwnCluster`]) gets a cluster of its own.
 
 #![allow(dead_code)]
 
@@ -47,8 +52,8 @@ start() {
     until "$bin/pg_isready" -q -h "$dir" -U postgres; do
         n=$((n + 1))
         if [ $n -gt 600 ] || ! kill -0 $pid 2>/dev/null; then
-            echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid; rm -rf "$dir"
-            exit 1
+            echo failed; cat "$dir/log"; kill -INT $pid 2>/dev/null; wait $pid
+            rm -rf "$dir" "$dir.lock"; exit 1
         fi
         sleep 0.05
     done
@@ -62,15 +67,16 @@ while read -r command; do
     esac
 done
 kill -INT $pid 2>/dev/null; wait $pid
-rm -rf "$dir"
+rm -rf "$dir" "$dir.lock"
 "#;
 
 struct Cluster {
     /// The socket directory (host=…).
     dir: String,
     /// The keeper, whose stdin we hold (the shared cluster's is closed at exit), and the
-    /// lines it answers.
-    keeper: Mutex<Keeper>,
+    /// lines it answers; None in a copy of this module that found the process's shared
+    /// cluster already running.
+    keeper: Option<Mutex<Keeper>>,
 }
 
 struct Keeper {
@@ -82,7 +88,8 @@ impl Cluster {
     /// Tell the keeper `command` and wait for its answer `expect`.
     fn tell(&self, command: &str, expect: &str) {
         use std::io::Write;
-        let mut k = self.keeper.lock().unwrap_or_else(|e| e.into_inner());
+        let keeper = self.keeper.as_ref().expect("a cluster this copy of the module started");
+        let mut k = keeper.lock().unwrap_or_else(|e| e.into_inner());
         let stdin = k.child.stdin.as_mut().expect("keeper stdin");
         writeln!(stdin, "{command}").expect("tell the PostgreSQL keeper");
         match k.answers.next() {
@@ -104,7 +111,39 @@ fn am_root() -> bool {
         .unwrap_or(false)
 }
 
-fn start_cluster() -> Cluster {
+/// This process's shared cluster: the one another copy of this module started, or a new one.
+/// The lock file (removed by the keeper with the directory) makes the check and the start one
+/// step.
+fn shared_cluster() -> Cluster {
+    let dir = std::env::temp_dir().join(format!("liteimap-pg-{}", std::process::id()));
+    let dir = dir.to_string_lossy().into_owned();
+    let lock = std::fs::File::create(format!("{dir}.lock")).expect("create the cluster lock");
+    // flock (File::lock is newer than the MSRV): held until `lock` closes at the return; a
+    // second open file of the same process waits for it as another process would.
+    // SAFETY: flock on the descriptor of a file this function holds open.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "lock the cluster lock");
+    let running = std::path::Path::new(&dir).join(".s.PGSQL.5432").exists()
+        && postgres::Client::connect(&format!("host={dir} user=postgres"), postgres::NoTls).is_ok();
+    if running {
+        return Cluster { dir, keeper: None };
+    }
+    // Left by an earlier process of the same id whose keeper did not finish.
+    let _ = std::fs::remove_dir_all(&dir);
+    new_cluster(dir)
+}
+
+/// A cluster of its own for one test, in a directory no other copy of this module looks for.
+fn own_cluster() -> Cluster {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("liteimap-pg-{}-{nanos}", std::process::id()));
+    new_cluster(dir.to_string_lossy().into_owned())
+}
+
+fn new_cluster(dir: String) -> Cluster {
     let bin = bin_dir();
     let initdb = format!("{bin}/initdb");
     assert!(
@@ -113,13 +152,7 @@ fn start_cluster() -> Cluster {
          (apt-get install postgresql) or set LITEIMAP_TEST_PG to a base conninfo of a server \
          the tests may create databases on"
     );
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("liteimap-pg-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the cluster directory");
-    let dir = dir.to_string_lossy().into_owned();
     // Root may not run PostgreSQL: then the server runs as nobody, owning the directory.
     let run = if am_root() {
         let ok = Command::new("chown")
@@ -167,10 +200,10 @@ fn start_cluster() -> Cluster {
     }
     Cluster {
         dir,
-        keeper: Mutex::new(Keeper {
+        keeper: Some(Mutex::new(Keeper {
             child: keeper,
             answers: lines,
-        }),
+        })),
     }
 }
 
@@ -220,7 +253,7 @@ fn with_dbname(base: &str, db: &str) -> String {
 pub fn fresh_db() -> TestDb {
     let base = match std::env::var("LITEIMAP_TEST_PG") {
         Ok(b) if !b.trim().is_empty() => b,
-        _ => CLUSTER.get_or_init(start_cluster).base(),
+        _ => CLUSTER.get_or_init(shared_cluster).base(),
     };
     db_on(&base)
 }
@@ -228,9 +261,17 @@ pub fn fresh_db() -> TestDb {
 /// A new, empty database on the server `base` names.
 fn db_on(base: &str) -> TestDb {
     let admin = with_dbname(base, "postgres");
+    // The module path's hash keeps apart the counters of the copies of this module in one
+    // process (tests/on_postgres.rs).
+    let copy = module_path!()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
     let name = format!(
-        "liteimap_test_{}_{}",
+        "liteimap_test_{}_{:08x}_{}",
         std::process::id(),
+        copy as u32,
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
     let mut c = postgres::Client::connect(&admin, postgres::NoTls)
@@ -264,7 +305,7 @@ impl TestDb {
     }
 }
 
-/// The `postgresql://` URL of a conninfo (`host=… user=… dbname=… [port=…]`).
+/// The `postgresql://` URL of a conninfo (`host=… user=… dbname=… [port=…]`); a URL as it is.
 pub fn url_of(conninfo: &str) -> String {
     if conninfo.starts_with("postgres") {
         return conninfo.to_string();
@@ -296,7 +337,7 @@ pub struct OwnCluster(Cluster);
 
 impl OwnCluster {
     pub fn start() -> OwnCluster {
-        OwnCluster(start_cluster())
+        OwnCluster(own_cluster())
     }
 
     /// A new, empty database on this cluster.
@@ -318,9 +359,27 @@ impl OwnCluster {
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let k = self.0.keeper.get_mut().unwrap_or_else(|e| e.into_inner());
-        // End of file on its stdin: the keeper stops the server and removes the directory.
-        drop(k.child.stdin.take());
-        let _ = k.child.wait();
+        if let Some(keeper) = self.0.keeper.as_mut() {
+            let k = keeper.get_mut().unwrap_or_else(|e| e.into_inner());
+            // End of file on its stdin: the keeper stops the server and removes the directory.
+            drop(k.child.stdin.take());
+            let _ = k.child.wait();
+        }
     }
+}
+
+/// Run the batch `sql` on the database `url`, on a connection of its own.
+pub fn execute(url: &str, sql: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    c.batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The one number `sql` (a `SELECT count(*) …`) gives on the database `url`, read on a
+/// connection of its own.
+pub fn query_one_i64(url: &str, sql: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    c.query_one(sql, &[]).unwrap().get(0)
 }

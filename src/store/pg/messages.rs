@@ -104,7 +104,7 @@ pub(crate) fn insert_body(
         if let Some(r) = t.query_opt_c(
             "SELECT thread_id FROM bodies
              WHERE user_id = $1 AND message_id = $2 AND thread_id IS NOT NULL LIMIT 1",
-            &[&user.0, parent],
+            &[&user.0, &text(parent)],
         )? {
             thread_id = Some(get::<String>(&r, 0)?);
             break;
@@ -122,7 +122,7 @@ pub(crate) fn insert_body(
                 &m.parsed,
                 &email_id,
                 &thread_id,
-                &m.fields.message_id,
+                &m.fields.message_id.as_deref().map(text),
                 &m.fields.preview,
             ],
         )?,
@@ -146,19 +146,31 @@ pub(crate) fn insert_body(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &body,
-            &k.subject,
+            &text(&k.subject),
             &i64::from(k.reply),
             &k.date,
-            &k.from,
-            &k.to,
-            &k.cc,
-            &k.display_from,
-            &k.display_to,
-            &k.message_id,
-            &k.references.join(" "),
+            &text(&k.from),
+            &text(&k.to),
+            &text(&k.cc),
+            &text(&k.display_from),
+            &text(&k.display_to),
+            &k.message_id.as_deref().map(text),
+            &text(&k.references.join(" ")),
         ],
     )?;
     Ok(body)
+}
+
+/// A header-derived string as a PostgreSQL `text` can hold it: that type has no NUL (22021
+/// "invalid byte sequence"), which a header may carry (the message itself is `bytea`). NUL
+/// becomes U+0001, the next character up, so SORT and THREAD compare these keys as they
+/// compare SQLite's, which keeps the NUL (only a key holding a real U+0001 there ties).
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{1}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 fn insert_message(
