@@ -6,8 +6,7 @@
 //! tests/common/pg.rs says where the PostgreSQL database comes from.
 
 mod common;
-#[path = "common/pg.rs"]
-mod pg;
+use common::pg;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -7,8 +7,7 @@
 //! tests/common/pg.rs says where the PostgreSQL databases come from.
 
 mod common;
-#[path = "common/pg.rs"]
-mod pg;
+use common::pg;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};

@@ -88,7 +88,10 @@ impl Cluster {
     /// Tell the keeper `command` and wait for its answer `expect`.
     fn tell(&self, command: &str, expect: &str) {
         use std::io::Write;
-        let keeper = self.keeper.as_ref().expect("a cluster this copy of the module started");
+        let keeper = self
+            .keeper
+            .as_ref()
+            .expect("a cluster this copy of the module started");
         let mut k = keeper.lock().unwrap_or_else(|e| e.into_inner());
         let stdin = k.child.stdin.as_mut().expect("keeper stdin");
         writeln!(stdin, "{command}").expect("tell the PostgreSQL keeper");
