@@ -397,15 +397,6 @@ fn have(program: &str, arg: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 const SCRIPT: &str = r#"
 import imaplib, os, sys
 port, testdata, names = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
@@ -433,7 +424,7 @@ fn serve_import_testdata_for_imaplib_and_curl() {
     let db = dir.database("serve.db");
     database_with_alice(&db);
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let _child = Child(
+    let _child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_liteimap"))
             .arg("--db")
             .arg(&db)

@@ -44,25 +44,27 @@ fn metrics_are_openmetrics_text_a_parser_reads() {
     } else {
         vec![]
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liteimap"))
-        .args(&admin_socket)
-        .arg("--db")
-        .arg(&db)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--lmtp-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--auth-failure-delay-ms", "0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_liteimap"))
+            .args(&admin_socket)
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--lmtp-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--auth-failure-delay-ms", "0"])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
     let (mut url, mut port, mut lmtp) = (None, None, None);
     while url.is_none() || port.is_none() || lmtp.is_none() {
         let mut l = String::new();
@@ -174,6 +176,4 @@ fn metrics_are_openmetrics_text_a_parser_reads() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -691,3 +691,14 @@ pub fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String 
         }
     }
 }
+
+/// A child process (a `serve` a test started itself) killed and reaped when this goes, also
+/// when the test fails half-way, so no server outlives its test.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
