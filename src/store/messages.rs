@@ -870,8 +870,6 @@ pub(crate) fn fetch_parts<E>(
     Ok(out)
 }
 
-/// Add to `metas` (the rows found of `uids`, ascending) what `holds` keeps for the view of
-/// the others: messages expunged since it numbered them. Both backends' views.
 /// `view_flags`'s rows on both backends: every field but the UID, the flags and (when
 /// `with_modseq`) the modseq set to 0, held messages' too.
 pub(crate) fn flags_only(metas: &mut [MessageMeta], with_modseq: bool) {
@@ -886,6 +884,8 @@ pub(crate) fn flags_only(metas: &mut [MessageMeta], with_modseq: bool) {
     }
 }
 
+/// Add to `metas` (the rows found of `uids`, ascending) what `holds` keeps for the view of
+/// the others: messages expunged since it numbered them. Both backends' views.
 pub(crate) fn add_held(
     holds: &Holds,
     view: ViewId,
