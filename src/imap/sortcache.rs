@@ -698,16 +698,9 @@ impl SortCache {
         wanted: &[u32],
         need: Need,
     ) -> Result<Arc<Folder>, StoreError> {
-        // An outgrown Message-ID table is left behind with its entry.
-        let cached = self
-            .cached(mailbox, uidvalidity)
-            .filter(|f| !f.table_outgrown());
+        let cached = self.cached(mailbox, uidvalidity);
         let have: &[u32] = cached.as_deref().map_or(&[], |f| &f.uids);
-        let missing: Vec<u32> = wanted
-            .iter()
-            .copied()
-            .filter(|u| have.binary_search(u).is_err())
-            .collect();
+        let missing = not_in(have, wanted);
         if missing.is_empty() {
             if let Some(f) = cached {
                 f.load(scan, mailbox, need)?;
@@ -741,10 +734,7 @@ impl SortCache {
         need: Need,
     ) -> Result<(Arc<Folder>, Vec<usize>), StoreError> {
         let modseq = scan.highest_modseq(mailbox)?;
-        // An outgrown Message-ID table is left behind with its entry.
-        let cached = self
-            .cached(mailbox, uidvalidity)
-            .filter(|f| !f.table_outgrown());
+        let cached = self.cached(mailbox, uidvalidity);
         if let Some(f) = cached.as_ref().filter(|f| f.complete_at() == Some(modseq)) {
             f.load(scan, mailbox, need)?;
             return Ok((f.clone(), f.positions(known)));
@@ -759,11 +749,7 @@ impl SortCache {
                 return Ok((f, positions));
             }
         }
-        let missing: Vec<u32> = existing
-            .iter()
-            .copied()
-            .filter(|u| have.binary_search(u).is_err())
-            .collect();
+        let missing = not_in(have, &existing);
         let folder = self.extended(
             scan,
             mailbox,
@@ -832,7 +818,8 @@ impl SortCache {
         Ok(folder)
     }
 
-    /// The cached entry of `mailbox` if it is of this UIDVALIDITY, marked as used.
+    /// The cached entry of `mailbox` if it is of this UIDVALIDITY, marked as used; none when
+    /// its Message-ID table has outgrown it (the entry is left behind, to be replaced).
     fn cached(&self, mailbox: MailboxId, uidvalidity: u32) -> Option<Arc<Folder>> {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         g.clock += 1;
@@ -844,6 +831,7 @@ impl SortCache {
                 e.used = now;
                 e.folder.clone()
             })
+            .filter(|f| !f.table_outgrown())
     }
 
     fn keep(&self, mailbox: MailboxId, folder: Arc<Folder>) {
@@ -866,6 +854,15 @@ impl SortCache {
         let used = g.clock;
         g.folders.insert(mailbox, Entry { folder, used });
     }
+}
+
+/// The UIDs of `wanted` not in `have` (ascending), in `wanted`'s order.
+fn not_in(have: &[u32], wanted: &[u32]) -> Vec<u32> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|u| have.binary_search(u).is_err())
+        .collect()
 }
 
 #[cfg(test)]
